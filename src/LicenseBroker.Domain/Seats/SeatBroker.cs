@@ -1,0 +1,84 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using LicenseBroker.Domain.Catalog;
+
+namespace LicenseBroker.Domain.Seats;
+
+/// <summary>
+/// The seat rules: who may take a seat of which kind, and for how long. Durable facts come
+/// from the catalog (cached), live occupancy from the store (one atomic call per operation).
+/// </summary>
+public sealed class SeatBroker
+{
+    private readonly ILicenseCatalog _catalog;
+    private readonly IOccupancyStore _store;
+    private readonly TimeProvider _time;
+    private readonly SeatOptions _options;
+
+    public SeatBroker(ILicenseCatalog catalog, IOccupancyStore store, TimeProvider time, SeatOptions options)
+    {
+        _catalog = catalog;
+        _store = store;
+        _time = time;
+        _options = options;
+    }
+
+    public SeatOptions Options => _options;
+
+    public async Task<AcquireOutcome> AcquireAsync(
+        AgentIdentity agent,
+        string product,
+        string sessionId,
+        DeviceInfo device,
+        SessionKind sessionKind,
+        CancellationToken cancellationToken)
+    {
+        var pool = new PoolId(agent.AccountId, product);
+        var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+
+        // The subscription's validity is a business date, so the replica's clock is right here;
+        // lease expiry, in contrast, is decided by the store's clock alone.
+        if (!policy.IsActiveAt(_time.GetUtcNow()))
+        {
+            return new AcquireOutcome.NoActiveSubscription();
+        }
+
+        if (policy.SeatTypeOf(agent.AgentId) is not { } seatType)
+        {
+            return new AcquireOutcome.NoSeatAssigned();
+        }
+
+        var command = new AcquireCommand(
+            pool,
+            agent.AgentId,
+            sessionId,
+            NewLeaseId(),
+            seatType,
+            policy.ConcurrentLimit,
+            _options.LeaseTtl,
+            device,
+            sessionKind);
+        return await _store.AcquireAsync(command, cancellationToken);
+    }
+
+    public Task<HeartbeatOutcome> HeartbeatAsync(
+        AgentIdentity agent, string product, string leaseId, CancellationToken cancellationToken) =>
+        _store.HeartbeatAsync(
+            new HeartbeatCommand(new PoolId(agent.AccountId, product), agent.AgentId, leaseId, _options.LeaseTtl),
+            cancellationToken);
+
+    public Task<ReleaseOutcome> ReleaseAsync(
+        AgentIdentity agent, string product, string leaseId, CancellationToken cancellationToken) =>
+        _store.ReleaseAsync(
+            // A release is remembered for one lease lifetime so that a retried release still succeeds.
+            new ReleaseCommand(new PoolId(agent.AccountId, product), agent.AgentId, leaseId, _options.LeaseTtl),
+            cancellationToken);
+
+    /// <summary>128 random bits, URL-safe: a lease id cannot be guessed from another.</summary>
+    public static string NewLeaseId()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        RandomNumberGenerator.Fill(bytes);
+        return "ls_" + Base64Url.EncodeToString(bytes);
+    }
+}

@@ -1,0 +1,28 @@
+namespace LicenseBroker.Domain.Seats;
+
+/// <summary>Lease timing returned to the apps (section "Seats" of the settings).</summary>
+public sealed class SeatOptions
+{
+    public const string SectionName = "Seats";
+
+    /// <summary>Lifetime a grant or heartbeat gives a lease.</summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>How often apps are asked to heartbeat: a third of the TTL leaves room for two lost beats.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Throws when the settings cannot work, so a bad deployment fails at start, not at 9 a.m.</summary>
+    public void Validate()
+    {
+        if (LeaseTtl < TimeSpan.FromSeconds(1))
+        {
+            throw new InvalidOperationException($"{SectionName}:LeaseTtl must be at least one second (is {LeaseTtl}).");
+        }
+
+        if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval >= LeaseTtl)
+        {
+            throw new InvalidOperationException(
+                $"{SectionName}:HeartbeatInterval must be positive and shorter than LeaseTtl (is {HeartbeatInterval}, TTL {LeaseTtl}).");
+        }
+    }
+}

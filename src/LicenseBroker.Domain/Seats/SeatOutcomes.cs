@@ -1,0 +1,58 @@
+namespace LicenseBroker.Domain.Seats;
+
+// Expected outcomes are values: callers switch on them, and the gRPC layer maps
+// each to a status code in one place. Exceptions are kept for faults (a backend down).
+
+/// <summary>Result of asking for a seat.</summary>
+public abstract record AcquireOutcome
+{
+    private AcquireOutcome()
+    {
+    }
+
+    /// <summary>A seat was granted, or an existing lease of the same session was returned.</summary>
+    public sealed record Granted(Lease Lease, bool Resumed) : AcquireOutcome;
+
+    /// <summary>Every shared seat is occupied.</summary>
+    public sealed record PoolFull(int InUse, int Limit) : AcquireOutcome;
+
+    /// <summary>The agent has no seat of the product.</summary>
+    public sealed record NoSeatAssigned : AcquireOutcome;
+
+    /// <summary>The account has no current trial or paid plan for the product.</summary>
+    public sealed record NoActiveSubscription : AcquireOutcome;
+}
+
+/// <summary>Result of a heartbeat.</summary>
+public abstract record HeartbeatOutcome
+{
+    private HeartbeatOutcome()
+    {
+    }
+
+    /// <summary>The lease lives on with a new expiry.</summary>
+    public sealed record Renewed(Lease Lease) : HeartbeatOutcome;
+
+    /// <summary>The lease is unknown to the caller, released or expired.</summary>
+    public sealed record LeaseNotFound : HeartbeatOutcome;
+
+    /// <summary>An admin ended the lease.</summary>
+    public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt) : HeartbeatOutcome;
+}
+
+/// <summary>Result of a release.</summary>
+public abstract record ReleaseOutcome
+{
+    private ReleaseOutcome()
+    {
+    }
+
+    /// <summary>The lease was live and is now ended; its seat is free if it was the agent's last lease.</summary>
+    public sealed record Released : ReleaseOutcome;
+
+    /// <summary>The lease had already been released or revoked a moment ago (the call is idempotent).</summary>
+    public sealed record AlreadyReleased : ReleaseOutcome;
+
+    /// <summary>The lease is unknown to the caller or expired.</summary>
+    public sealed record LeaseNotFound : ReleaseOutcome;
+}

@@ -1,0 +1,20 @@
+using LicenseBroker.Server.Extensions;
+
+namespace LicenseBroker.Server;
+
+/// <summary>Builds the broker application; shared by Program.cs and the integration tests.</summary>
+public static class BrokerApp
+{
+    /// <param name="args">Command-line arguments (settings may be given as --Section:Key=value).</param>
+    /// <param name="configure">Lets tests replace settings or services before the app is built.</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddBrokerServices();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapBrokerEndpoints();
+        return app;
+    }
+}

@@ -1,0 +1,85 @@
+using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Server.Grpc;
+using LicenseBroker.Server.Health;
+using LicenseBroker.Server.Hosting;
+using LicenseBroker.Server.Identity;
+using LicenseBroker.Storage.Catalog;
+using LicenseBroker.Storage.Postgres;
+using LicenseBroker.Storage.Redis;
+using LicenseBroker.Storage.Resilience;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace LicenseBroker.Server.Extensions;
+
+/// <summary>Registers everything the broker needs, grouped the way the folders are.</summary>
+public static class BrokerServiceExtensions
+{
+    public static WebApplicationBuilder AddBrokerServices(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.AddSettings();
+        builder.Services.AddBrokerStorage();
+        builder.Services.AddBrokerIdentity(builder.Configuration);
+        builder.Services.AddBrokerGrpc();
+        return builder;
+    }
+
+    private static void AddSettings(this WebApplicationBuilder builder)
+    {
+        // Options are bound once at start and validated, so a broken setting stops the start, not a call.
+        var configuration = builder.Configuration;
+        builder.Services.AddSingleton(_ => configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>() ?? new RedisOptions());
+        builder.Services.AddSingleton(_ => configuration.GetSection(PostgresOptions.SectionName).Get<PostgresOptions>() ?? new PostgresOptions());
+        builder.Services.AddSingleton(_ => configuration.GetSection(ResilienceOptions.SectionName).Get<ResilienceOptions>() ?? new ResilienceOptions());
+        builder.Services.AddSingleton(_ => configuration.GetSection(CatalogCacheOptions.SectionName).Get<CatalogCacheOptions>() ?? new CatalogCacheOptions());
+        builder.Services.AddSingleton(_ =>
+        {
+            var seats = configuration.GetSection(SeatOptions.SectionName).Get<SeatOptions>() ?? new SeatOptions();
+            seats.Validate();
+            return seats;
+        });
+    }
+
+    private static IServiceCollection AddBrokerStorage(this IServiceCollection services)
+    {
+        services.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            var options = ConfigurationOptions.Parse(sp.GetRequiredService<RedisOptions>().Configuration);
+
+            // Keep starting and reconnecting while Redis is away: calls fail fast (UNAVAILABLE)
+            // and the broker recovers by itself when Redis returns.
+            options.AbortOnConnectFail = false;
+            return ConnectionMultiplexer.Connect(options);
+        });
+        services.AddSingleton(sp => new RedisKeys(sp.GetRequiredService<RedisOptions>().KeyPrefix));
+        services.AddSingleton(sp => NpgsqlDataSource.Create(sp.GetRequiredService<PostgresOptions>().ConnectionString));
+        services.AddSingleton<BackendPipelines>();
+        services.AddSingleton<MigrationRunner>();
+        services.AddSingleton<PostgresCatalogReader>();
+        services.AddSingleton<CachedLicenseCatalog>();
+        services.AddSingleton<ILicenseCatalog>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
+        services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
+        services.AddSingleton<IOccupancyStore, RedisOccupancyStore>();
+        services.AddSingleton<SeatBroker>();
+        services.AddHostedService<BrokerStartup>();
+        return services;
+    }
+
+    private static IServiceCollection AddBrokerGrpc(this IServiceCollection services)
+    {
+        services.AddGrpc(options =>
+        {
+            options.Interceptors.Add<BackendFaultInterceptor>();
+
+            // The largest legitimate request is a batch of a few hundred ids; 1 MB leaves ample room.
+            options.MaxReceiveMessageSize = 1024 * 1024;
+        });
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks()
+            .AddCheck<RedisHealthCheck>("redis")
+            .AddCheck<PostgresHealthCheck>("postgres");
+        return services;
+    }
+}

@@ -1,0 +1,46 @@
+using Google.Protobuf.WellKnownTypes;
+using LicenseBroker.Domain.Seats;
+using V1 = LicenseBroker.Contracts.V1;
+
+namespace LicenseBroker.Server.Grpc;
+
+/// <summary>Conversions between the wire contract and the domain.</summary>
+internal static class ProtoMapping
+{
+    public static V1.Lease ToProto(this Lease lease, SeatOptions options) => new()
+    {
+        LeaseId = lease.LeaseId,
+        Product = lease.Product,
+        SessionId = lease.SessionId,
+        SeatType = lease.SeatType switch
+        {
+            SeatType.Named => V1.SeatType.Named,
+            SeatType.Concurrent => V1.SeatType.Concurrent,
+            SeatType.Unlimited => V1.SeatType.Unlimited,
+            _ => V1.SeatType.Unspecified,
+        },
+        ExpiresAt = Timestamp.FromDateTimeOffset(lease.ExpiresAt),
+        FencingToken = lease.FencingToken,
+        HeartbeatIntervalSeconds = (int)options.HeartbeatInterval.TotalSeconds,
+        LeaseTtlSeconds = (int)options.LeaseTtl.TotalSeconds,
+    };
+
+    public static DeviceInfo ToDomain(this V1.Device device) => new(device.Id, device.Platform switch
+    {
+        V1.Platform.Windows => Platform.Windows,
+        V1.Platform.Mac => Platform.Mac,
+        V1.Platform.Ios => Platform.Ios,
+        V1.Platform.Android => Platform.Android,
+        V1.Platform.Linux => Platform.Linux,
+        V1.Platform.Web => Platform.Web,
+        _ => throw new ArgumentOutOfRangeException(nameof(device), device.Platform, "validated before mapping"),
+    });
+
+    public static SessionKind ToDomain(this V1.SessionKind kind) => kind switch
+    {
+        V1.SessionKind.Pending => SessionKind.Pending,
+        V1.SessionKind.Attended => SessionKind.Attended,
+        V1.SessionKind.Unattended => SessionKind.Unattended,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "validated before mapping"),
+    };
+}

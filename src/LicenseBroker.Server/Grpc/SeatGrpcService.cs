@@ -1,0 +1,79 @@
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Server.Identity;
+using Microsoft.AspNetCore.Authorization;
+
+namespace LicenseBroker.Server.Grpc;
+
+/// <summary>SeatService: validate, call the seat broker once, map the outcome.</summary>
+[Authorize]
+internal sealed class SeatGrpcService : SeatService.SeatServiceBase
+{
+    private readonly SeatBroker _broker;
+
+    public SeatGrpcService(SeatBroker broker)
+    {
+        _broker = broker;
+    }
+
+    public override async Task<AcquireSeatResponse> AcquireSeat(AcquireSeatRequest request, ServerCallContext context)
+    {
+        var agent = CallerIdentity.Agent(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .Id(request.SessionId, "session_id")
+            .Device(request.Device)
+            .SessionKind(request.SessionKind)
+            .ThrowIfInvalid();
+
+        var outcome = await _broker.AcquireAsync(
+            agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), context.CancellationToken);
+        return outcome switch
+        {
+            AcquireOutcome.Granted granted => new AcquireSeatResponse { Lease = granted.Lease.ToProto(_broker.Options), Resumed = granted.Resumed },
+            AcquireOutcome.PoolFull full => throw OutcomeStatus.PoolFull(full),
+            AcquireOutcome.NoSeatAssigned => throw OutcomeStatus.NoSeatAssigned(request.Product),
+            AcquireOutcome.NoActiveSubscription => throw OutcomeStatus.NoActiveSubscription(request.Product),
+            _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
+        };
+    }
+
+    public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
+    {
+        var agent = CallerIdentity.Agent(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .LeaseId(request.LeaseId)
+            .Check(request.SessionId.Length == 0 || request.SessionId.Length <= 128, "session_id", "must be at most 128 characters")
+            .Check(request.FencingToken >= 0, "fencing_token", "must not be negative")
+            .ThrowIfInvalid();
+
+        var outcome = await _broker.HeartbeatAsync(agent, request.Product, request.LeaseId, context.CancellationToken);
+        return outcome switch
+        {
+            HeartbeatOutcome.Renewed renewed => new HeartbeatResponse { Lease = renewed.Lease.ToProto(_broker.Options) },
+            HeartbeatOutcome.Revoked revoked => throw OutcomeStatus.Revoked(revoked),
+            HeartbeatOutcome.LeaseNotFound => throw OutcomeStatus.LeaseNotFound(request.LeaseId),
+            _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
+        };
+    }
+
+    public override async Task<ReleaseSeatResponse> ReleaseSeat(ReleaseSeatRequest request, ServerCallContext context)
+    {
+        var agent = CallerIdentity.Agent(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .LeaseId(request.LeaseId)
+            .ThrowIfInvalid();
+
+        var outcome = await _broker.ReleaseAsync(agent, request.Product, request.LeaseId, context.CancellationToken);
+        return outcome switch
+        {
+            ReleaseOutcome.Released => new ReleaseSeatResponse { Released = true },
+            ReleaseOutcome.AlreadyReleased => new ReleaseSeatResponse { Released = false },
+            ReleaseOutcome.LeaseNotFound => throw OutcomeStatus.LeaseNotFound(request.LeaseId),
+            _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
+        };
+    }
+}

@@ -1,0 +1,26 @@
+namespace LicenseBroker.Server.Identity;
+
+/// <summary>Section "Auth" of the settings: how bearer tokens are validated.</summary>
+public sealed class AuthOptions
+{
+    public const string SectionName = "Auth";
+
+    /// <summary>Expected `iss` of every token.</summary>
+    public string Issuer { get; set; } = "licensebroker-dev";
+
+    /// <summary>Expected `aud` of every token.</summary>
+    public string Audience { get; set; } = "licensebroker";
+
+    /// <summary>Claim that carries the caller's account id.</summary>
+    public string AccountClaim { get; set; } = "account_id";
+
+    /// <summary>
+    /// HMAC-SHA256 signing keys, base64, at least 32 bytes each. Several keys allow rotation:
+    /// tokens signed by any of them are accepted. Never committed: give them through the
+    /// environment (Auth__SigningKeys__0=...), as ./scripts/run does with a generated key.
+    /// </summary>
+    public List<string> SigningKeys { get; set; } = [];
+
+    /// <summary>Tolerated difference between the token issuer's clock and ours.</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,29 @@
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using LicenseBroker.Domain.Seats;
+
+namespace LicenseBroker.Server.Identity;
+
+/// <summary>Who is calling, taken from the validated token only, never from a request body.</summary>
+internal static partial class CallerIdentity
+{
+    public static AgentIdentity Agent(ServerCallContext context)
+    {
+        var user = context.GetHttpContext().User;
+        var accountClaim = context.GetHttpContext().RequestServices.GetRequiredService<AuthOptions>().AccountClaim;
+        var agentId = user.FindFirst("sub")?.Value;
+        var accountId = user.FindFirst(accountClaim)?.Value;
+
+        // A token without these claims (or with ids we could never store) proves no agent.
+        if (agentId is null || accountId is null || !IdPattern().IsMatch(agentId) || !IdPattern().IsMatch(accountId))
+        {
+            throw new RpcException(new Status(
+                StatusCode.Unauthenticated, $"The token must carry an agent id (sub) and an account id ({accountClaim})."));
+        }
+
+        return new AgentIdentity(accountId, agentId);
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._:@-]{1,128}$")]
+    private static partial Regex IdPattern();
+}

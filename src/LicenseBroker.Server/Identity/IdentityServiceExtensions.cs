@@ -1,0 +1,66 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.IdentityModel.Tokens;
+
+namespace LicenseBroker.Server.Identity;
+
+/// <summary>JWT bearer authentication: issuer, audience, lifetime and signature are all checked.</summary>
+public static class IdentityServiceExtensions
+{
+    public static IServiceCollection AddBrokerIdentity(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(AuthOptions.SectionName).Get<AuthOptions>() ?? new AuthOptions();
+        services.AddSingleton(options);
+
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(jwt =>
+            {
+                // Keep claim names as issued (`sub` stays `sub`).
+                jwt.MapInboundClaims = false;
+                jwt.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidIssuer = options.Issuer,
+                    ValidAudience = options.Audience,
+                    ValidateIssuer = true,
+                    ValidateAudience = true,
+                    ValidateLifetime = true,
+                    RequireExpirationTime = true,
+                    ValidateIssuerSigningKey = true,
+                    IssuerSigningKeys = SigningKeys(options),
+                    ClockSkew = options.ClockSkew,
+                    NameClaimType = "sub",
+                };
+            });
+        services.AddAuthorization();
+        return services;
+    }
+
+    private static List<SecurityKey> SigningKeys(AuthOptions options)
+    {
+        if (options.SigningKeys.Count == 0)
+        {
+            throw new InvalidOperationException(
+                "No token signing key is configured. Set Auth__SigningKeys__0 to a base64 key of at least 32 bytes " +
+                "(./scripts/run generates one under .local/).");
+        }
+
+        return options.SigningKeys.Select(SecurityKey (key, index) =>
+        {
+            byte[] bytes;
+            try
+            {
+                bytes = Convert.FromBase64String(key);
+            }
+            catch (FormatException)
+            {
+                throw new InvalidOperationException($"Auth:SigningKeys:{index} is not valid base64.");
+            }
+
+            if (bytes.Length < 32)
+            {
+                throw new InvalidOperationException($"Auth:SigningKeys:{index} is shorter than 32 bytes.");
+            }
+
+            return new SymmetricSecurityKey(bytes) { KeyId = $"key-{index}" };
+        }).ToList();
+    }
+}

@@ -1,0 +1,81 @@
+using Dapper;
+using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Resilience;
+using Npgsql;
+
+namespace LicenseBroker.Storage.Postgres;
+
+/// <summary>Reads a pool's policy from PostgreSQL in one round trip.</summary>
+public sealed class PostgresCatalogReader
+{
+    // Three result sets in one batch: the product with the account's subscription, the seat
+    // assignments of the pool, and (only for products without seat limit) every agent of the account.
+    private const string PoolPolicySql = """
+        SELECT p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
+               s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
+               s.unattended_device_limit AS UnattendedDeviceLimit
+        FROM products p
+        LEFT JOIN subscriptions s ON s.product_code = p.code AND s.account_id = @AccountId
+        WHERE p.code = @Product;
+
+        SELECT agent_id AS AgentId, seat_type AS SeatType
+        FROM seat_assignments
+        WHERE account_id = @AccountId AND product_code = @Product;
+
+        SELECT a.id
+        FROM agents a
+        JOIN products p ON p.code = @Product AND p.seat_model = 'UNLIMITED'
+        WHERE a.account_id = @AccountId;
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly BackendPipelines _pipelines;
+
+    public PostgresCatalogReader(NpgsqlDataSource dataSource, BackendPipelines pipelines)
+    {
+        _dataSource = dataSource;
+        _pipelines = pipelines;
+    }
+
+    /// <summary>Loads the policy; retried on transient faults because it only reads.</summary>
+    public async Task<PoolPolicy> LoadPoolPolicyAsync(PoolId pool, CancellationToken cancellationToken) =>
+        await _pipelines.Postgres.ExecuteAsync(
+            static async (state, ct) => await state.self.LoadOnceAsync(state.pool, ct),
+            (self: this, pool),
+            cancellationToken);
+
+    private async Task<PoolPolicy> LoadOnceAsync(PoolId pool, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            PoolPolicySql, new { pool.AccountId, pool.Product }, cancellationToken: cancellationToken));
+
+        var product = await results.ReadSingleOrDefaultAsync<ProductRow>();
+        var assignments = (await results.ReadAsync<AssignmentRow>())
+            .ToDictionary(row => row.AgentId, row => row.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, StringComparer.Ordinal);
+        var accountAgents = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
+
+        if (product is null)
+        {
+            // Unknown product: nobody is entitled to it.
+            return new PoolPolicy(pool, SeatModel.Seats, null, assignments, accountAgents);
+        }
+
+        var terms = product.Plan is null
+            ? null
+            : new SubscriptionTerms(
+                product.Plan == "PAID" ? Plan.Paid : Plan.Trial,
+                new DateTimeOffset(product.ValidUntil!.Value, TimeSpan.Zero),
+                product.NamedSeatLimit!.Value,
+                product.ConcurrentSeatLimit!.Value,
+                product.UnattendedDeviceLimit!.Value);
+        var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
+        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents);
+    }
+
+    private sealed record ProductRow(
+        string SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit, int? UnattendedDeviceLimit);
+
+    private sealed record AssignmentRow(string AgentId, string SeatType);
+}

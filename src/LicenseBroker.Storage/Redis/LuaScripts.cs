@@ -1,0 +1,22 @@
+using System.Reflection;
+
+namespace LicenseBroker.Storage.Redis;
+
+/// <summary>The embedded pool scripts, each prefixed by the shared prelude.</summary>
+public static class LuaScripts
+{
+    public static readonly string Acquire = Load("acquire");
+    public static readonly string Heartbeat = Load("heartbeat");
+    public static readonly string Release = Load("release");
+
+    private static string Load(string name) => Read("prelude") + "\n" + Read(name);
+
+    private static string Read(string name)
+    {
+        var resource = $"LicenseBroker.Storage.Redis.Scripts.{name}.lua";
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"Embedded script {resource} is missing.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Resilience;
+using StackExchange.Redis;
+
+namespace LicenseBroker.Storage.Redis;
+
+/// <summary>
+/// Live occupancy in Redis: each operation is one Lua script, one round trip, atomic
+/// with every other operation on the same pool.
+/// </summary>
+public sealed class RedisOccupancyStore : IOccupancyStore
+{
+    private readonly IConnectionMultiplexer _redis;
+    private readonly RedisKeys _keys;
+    private readonly BackendPipelines _pipelines;
+
+    public RedisOccupancyStore(IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines)
+    {
+        _redis = redis;
+        _keys = keys;
+        _pipelines = pipelines;
+    }
+
+    public async Task<AcquireOutcome> AcquireAsync(AcquireCommand command, CancellationToken cancellationToken)
+    {
+        RedisValue[] args =
+        [
+            command.AgentId,
+            command.SessionId,
+            command.NewLeaseId,
+            SeatTypeCode(command.SeatType),
+            command.ConcurrentLimit,
+            (long)command.LeaseTtl.TotalMilliseconds,
+            command.Device.DeviceId,
+            command.Device.Platform.ToString(),
+            command.SessionKind.ToString(),
+        ];
+
+        // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
+        var reply = await EvaluateAsync(LuaScripts.Acquire, command.Pool, args, cancellationToken);
+        var status = (string)reply[0]!;
+        return status switch
+        {
+            "GRANTED" => new AcquireOutcome.Granted(
+                new Lease(
+                    LeaseId: (string)reply[1]!,
+                    Product: command.Pool.Product,
+                    SessionId: command.SessionId,
+                    SeatType: ParseSeatType((string)reply[4]!),
+                    ExpiresAt: FromRedisMilliseconds(reply[2]),
+                    FencingToken: (long)reply[3]),
+                Resumed: (long)reply[5] == 1),
+            "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2]),
+            _ => throw UnexpectedReply("acquire", status),
+        };
+    }
+
+    public async Task<HeartbeatOutcome> HeartbeatAsync(HeartbeatCommand command, CancellationToken cancellationToken)
+    {
+        RedisValue[] args = [command.AgentId, command.LeaseId, (long)command.LeaseTtl.TotalMilliseconds];
+
+        // Retrying is safe: renewing twice gives the same lease a slightly later expiry.
+        var reply = await EvaluateAsync(LuaScripts.Heartbeat, command.Pool, args, cancellationToken);
+        var status = (string)reply[0]!;
+        return status switch
+        {
+            "RENEWED" => new HeartbeatOutcome.Renewed(
+                new Lease(
+                    LeaseId: command.LeaseId,
+                    Product: command.Pool.Product,
+                    SessionId: (string)reply[4]!,
+                    SeatType: ParseSeatType((string)reply[3]!),
+                    ExpiresAt: FromRedisMilliseconds(reply[1]),
+                    FencingToken: (long)reply[2])),
+            "REVOKED" => new HeartbeatOutcome.Revoked((string)reply[1]!, FromRedisMilliseconds(reply[2])),
+            "NOT_FOUND" => new HeartbeatOutcome.LeaseNotFound(),
+            _ => throw UnexpectedReply("heartbeat", status),
+        };
+    }
+
+    public async Task<ReleaseOutcome> ReleaseAsync(ReleaseCommand command, CancellationToken cancellationToken)
+    {
+        RedisValue[] args = [command.AgentId, command.LeaseId, (long)command.RememberReleaseFor.TotalMilliseconds];
+
+        // Retrying is safe: a release that already happened is remembered and answered ALREADY_RELEASED.
+        var reply = await EvaluateAsync(LuaScripts.Release, command.Pool, args, cancellationToken);
+        var status = (string)reply[0]!;
+        return status switch
+        {
+            "RELEASED" => new ReleaseOutcome.Released(),
+            "ALREADY_RELEASED" => new ReleaseOutcome.AlreadyReleased(),
+            "NOT_FOUND" => new ReleaseOutcome.LeaseNotFound(),
+            _ => throw UnexpectedReply("release", status),
+        };
+    }
+
+    private async Task<RedisResult[]> EvaluateAsync(
+        string script, PoolId pool, RedisValue[] args, CancellationToken cancellationToken)
+    {
+        var keys = _keys.Pool(pool);
+        var database = _redis.GetDatabase();
+        var result = await _pipelines.Redis.ExecuteAsync(
+            static async (state, _) => await state.database.ScriptEvaluateAsync(state.script, state.keys, state.args),
+            (database, script, keys, args),
+            cancellationToken);
+        return (RedisResult[])result!;
+    }
+
+    internal static string SeatTypeCode(SeatType seatType) => seatType switch
+    {
+        SeatType.Named => "NAMED",
+        SeatType.Concurrent => "CONCURRENT",
+        SeatType.Unlimited => "UNLIMITED",
+        _ => throw new ArgumentOutOfRangeException(nameof(seatType), seatType, null),
+    };
+
+    internal static SeatType ParseSeatType(string code) => code switch
+    {
+        "NAMED" => SeatType.Named,
+        "CONCURRENT" => SeatType.Concurrent,
+        "UNLIMITED" => SeatType.Unlimited,
+        _ => throw new InvalidOperationException($"Unknown seat type '{code}' stored in Redis."),
+    };
+
+    private static DateTimeOffset FromRedisMilliseconds(RedisResult value) =>
+        DateTimeOffset.FromUnixTimeMilliseconds((long)value);
+
+    private static InvalidOperationException UnexpectedReply(string script, string status) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"The {script} script answered '{status}', which this version does not know."));
+}

@@ -1,0 +1,13 @@
+namespace LicenseBroker.Storage.Redis;
+
+/// <summary>Section "Redis" of the settings.</summary>
+public sealed class RedisOptions
+{
+    public const string SectionName = "Redis";
+
+    /// <summary>StackExchange.Redis configuration string, e.g. "127.0.0.1:6379,abortConnect=false".</summary>
+    public string Configuration { get; set; } = "127.0.0.1:6379";
+
+    /// <summary>Prefix of every key and channel; lets several deployments (or test runs) share one Redis.</summary>
+    public string KeyPrefix { get; set; } = "lb:";
+}

@@ -1,0 +1,70 @@
+-- Shared prelude, prepended to every pool script by LuaScripts.cs.
+--
+-- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
+--   KEYS[1] leases       ZSET  lease id -> expiry (Redis time, ms)
+--   KEYS[2] lease data   HASH  lease id -> JSON {agent, session, seat, device, platform, kind, started, fence, beat}
+--   KEYS[3] sessions     HASH  agent "\n" session id -> lease id (idempotent acquire)
+--   KEYS[4] holders      HASH  agent -> number of live CONCURRENT leases; HLEN = shared seats in use
+--   KEYS[5] fence        STRING fencing counter of the pool, never expires
+--   KEYS[6] tombstones   ZSET  lease id -> time until which its end is remembered (ms)
+--   KEYS[7] tomb data    HASH  lease id -> JSON {agent, reason, by, at}
+--
+-- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed
+-- here, inside every script, so no background job is needed for correctness.
+
+local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function session_field(agent, session)
+  return agent .. '\n' .. session
+end
+
+-- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease.
+local function drop_lease(id, lease)
+  redis.call('ZREM', K_LEASES, id)
+  redis.call('HDEL', K_DATA, id)
+  redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
+  if lease.seat == 'CONCURRENT' then
+    if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
+      redis.call('HDEL', K_HOLDERS, lease.agent)
+    end
+  end
+end
+
+local function remember_end(id, agent, reason, by, at, until_ms)
+  redis.call('ZADD', K_TOMBS, until_ms, id)
+  redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
+end
+
+-- Drops every lease whose expiry is at or before now, and forgets old tombstones.
+local function purge(now)
+  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now)
+  for _, id in ipairs(expired) do
+    local raw = redis.call('HGET', K_DATA, id)
+    if raw then
+      drop_lease(id, cjson.decode(raw))
+    else
+      redis.call('ZREM', K_LEASES, id)
+    end
+  end
+  local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now)
+  for _, id in ipairs(forgotten) do
+    redis.call('HDEL', K_TOMB_DATA, id)
+  end
+  if #forgotten > 0 then
+    redis.call('ZREMRANGEBYSCORE', K_TOMBS, '-inf', now)
+  end
+end
+
+local function load_lease(id)
+  local raw = redis.call('HGET', K_DATA, id)
+  if raw then
+    return cjson.decode(raw)
+  end
+  return nil
+end

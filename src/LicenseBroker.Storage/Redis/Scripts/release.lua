@@ -1,0 +1,28 @@
+-- release: ends a lease of the calling agent; the seat frees with the agent's last lease.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] agent id (a lease of another agent is answered as not found)
+-- ARGV[2] lease id
+-- ARGV[3] how long the release is remembered so that a retry still succeeds (ms)
+-- Returns:
+--   {'RELEASED'}           the lease was live and is ended
+--   {'ALREADY_RELEASED'}   released or revoked a moment ago
+--   {'NOT_FOUND'}          unknown or expired
+
+local agent, id, remember = ARGV[1], ARGV[2], tonumber(ARGV[3])
+
+local now = now_ms()
+purge(now)
+
+local lease = load_lease(id)
+if lease and lease.agent == agent then
+  drop_lease(id, lease)
+  remember_end(id, agent, 'RELEASED', agent, now, now + remember)
+  return {'RELEASED'}
+end
+
+local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
+if raw_tomb and cjson.decode(raw_tomb).agent == agent then
+  return {'ALREADY_RELEASED'}
+end
+return {'NOT_FOUND'}

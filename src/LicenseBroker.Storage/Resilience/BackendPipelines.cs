@@ -1,0 +1,89 @@
+using Npgsql;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
+using StackExchange.Redis;
+
+namespace LicenseBroker.Storage.Resilience;
+
+/// <summary>Section "Resilience" of the settings: one block per backend.</summary>
+public sealed class ResilienceOptions
+{
+    public const string SectionName = "Resilience";
+
+    public BackendResilienceOptions Redis { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(1) };
+
+    public BackendResilienceOptions Postgres { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(3) };
+}
+
+/// <summary>Timeout, retry and circuit breaker of one backend.</summary>
+public sealed class BackendResilienceOptions
+{
+    /// <summary>Longest wait for one attempt; below the apps' deadlines so an outage answers UNAVAILABLE, not a hang.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Retries after a transient failure (only idempotent operations go through these pipelines).</summary>
+    public int MaxRetries { get; set; } = 1;
+
+    /// <summary>Base delay between retries; jittered.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Share of failed calls within the sampling window that opens the breaker.</summary>
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Calls needed in the window before the breaker may open.</summary>
+    public int BreakerMinimumThroughput { get; set; } = 20;
+
+    /// <summary>Window over which failures are counted.</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an open breaker fails calls at once before it tries the backend again.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>
+/// The Polly pipelines every Redis and PostgreSQL call goes through. Only idempotent operations
+/// use them (each call site says why it is idempotent), so a retry never applies a change twice.
+/// </summary>
+public sealed class BackendPipelines
+{
+    public BackendPipelines(ResilienceOptions options, TimeProvider time)
+    {
+        Redis = Build(options.Redis, time, static ex => ex is RedisConnectionException or RedisTimeoutException);
+        Postgres = Build(options.Postgres, time, static ex => ex is NpgsqlException { IsTransient: true });
+    }
+
+    public ResiliencePipeline Redis { get; }
+
+    public ResiliencePipeline Postgres { get; }
+
+    private static ResiliencePipeline Build(BackendResilienceOptions options, TimeProvider time, Func<Exception, bool> isTransient)
+    {
+        var transient = new PredicateBuilder().Handle<Exception>(isTransient).Handle<TimeoutRejectedException>();
+        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
+        if (options.MaxRetries > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = transient,
+                MaxRetryAttempts = options.MaxRetries,
+                Delay = options.RetryDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+            });
+        }
+
+        return builder
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                ShouldHandle = transient,
+                FailureRatio = options.BreakerFailureRatio,
+                MinimumThroughput = options.BreakerMinimumThroughput,
+                SamplingDuration = options.BreakerSamplingDuration,
+                BreakDuration = options.BreakDuration,
+            })
+            .AddTimeout(options.AttemptTimeout)
+            .Build();
+    }
+}
