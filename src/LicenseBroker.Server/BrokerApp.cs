@@ -9,7 +9,8 @@ public static class BrokerApp
     /// <param name="configure">Lets tests replace settings or services before the app is built.</param>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Settings files sit beside the binary, wherever the process was started from.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.AddBrokerServices();
         configure?.Invoke(builder);
 

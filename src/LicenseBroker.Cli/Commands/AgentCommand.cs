@@ -10,10 +10,10 @@ internal static class AgentCommand
 {
     public static Command Create()
     {
-        var server = new Option<Uri>("--server")
+        var server = new Option<string>("--server")
         {
             Description = "Broker address.",
-            DefaultValueFactory = _ => new Uri("http://127.0.0.1:5080"),
+            DefaultValueFactory = _ => "http://127.0.0.1:5080",
         };
         var product = new Option<string>("--product") { Description = "Product code, e.g. remote-support.", Required = true };
         var account = CommonOptions.Account();

@@ -51,6 +51,10 @@ public static class BrokerServiceExtensions
             // Keep starting and reconnecting while Redis is away: calls fail fast (UNAVAILABLE)
             // and the broker recovers by itself when Redis returns.
             options.AbortOnConnectFail = false;
+
+            // While disconnected, fail calls at once instead of queueing them: an agent gets
+            // UNAVAILABLE and retries, rather than waiting on a backlog that may never drain.
+            options.BacklogPolicy = BacklogPolicy.FailFast;
             return ConnectionMultiplexer.Connect(options);
         });
         services.AddSingleton(sp => new RedisKeys(sp.GetRequiredService<RedisOptions>().KeyPrefix));

@@ -1,5 +1,7 @@
 using LicenseBroker.Storage.Catalog;
 using LicenseBroker.Storage.Postgres;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.Options;
 
 namespace LicenseBroker.Server.Hosting;
 
@@ -10,9 +12,16 @@ internal sealed partial class BrokerStartup : IHostedService
     private readonly MigrationRunner _migrations;
     private readonly CachedLicenseCatalog _catalog;
     private readonly ILogger<BrokerStartup> _logger;
+    private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
 
-    public BrokerStartup(PostgresOptions postgres, MigrationRunner migrations, CachedLicenseCatalog catalog, ILogger<BrokerStartup> logger)
+    public BrokerStartup(
+        PostgresOptions postgres,
+        MigrationRunner migrations,
+        CachedLicenseCatalog catalog,
+        IOptionsMonitor<JwtBearerOptions> jwt,
+        ILogger<BrokerStartup> logger)
     {
+        _jwt = jwt;
         _postgres = postgres;
         _migrations = migrations;
         _catalog = catalog;
@@ -21,6 +30,9 @@ internal sealed partial class BrokerStartup : IHostedService
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Building the token settings now makes a missing or bad signing key stop the start with a clear message.
+        _ = _jwt.Get(JwtBearerDefaults.AuthenticationScheme);
+
         if (_postgres.MigrateOnStart)
         {
             var applied = await _migrations.MigrateAsync(cancellationToken);

@@ -8,28 +8,27 @@ public static class IdentityServiceExtensions
 {
     public static IServiceCollection AddBrokerIdentity(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = configuration.GetSection(AuthOptions.SectionName).Get<AuthOptions>() ?? new AuthOptions();
-        services.AddSingleton(options);
-
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
-            .AddJwtBearer(jwt =>
+        // Read when first needed, not now: tests and hosts may still add configuration sources.
+        services.AddSingleton(_ => configuration.GetSection(AuthOptions.SectionName).Get<AuthOptions>() ?? new AuthOptions());
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<AuthOptions>((jwt, options) =>
+        {
+            // Keep claim names as issued (`sub` stays `sub`).
+            jwt.MapInboundClaims = false;
+            jwt.TokenValidationParameters = new TokenValidationParameters
             {
-                // Keep claim names as issued (`sub` stays `sub`).
-                jwt.MapInboundClaims = false;
-                jwt.TokenValidationParameters = new TokenValidationParameters
-                {
-                    ValidIssuer = options.Issuer,
-                    ValidAudience = options.Audience,
-                    ValidateIssuer = true,
-                    ValidateAudience = true,
-                    ValidateLifetime = true,
-                    RequireExpirationTime = true,
-                    ValidateIssuerSigningKey = true,
-                    IssuerSigningKeys = SigningKeys(options),
-                    ClockSkew = options.ClockSkew,
-                    NameClaimType = "sub",
-                };
-            });
+                ValidIssuer = options.Issuer,
+                ValidAudience = options.Audience,
+                ValidateIssuer = true,
+                ValidateAudience = true,
+                ValidateLifetime = true,
+                RequireExpirationTime = true,
+                ValidateIssuerSigningKey = true,
+                IssuerSigningKeys = SigningKeys(options),
+                ClockSkew = options.ClockSkew,
+                NameClaimType = "sub",
+            };
+        });
         services.AddAuthorization();
         return services;
     }

@@ -23,7 +23,6 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
     private readonly TimeProvider _time;
     private readonly CatalogCacheOptions _options;
     private readonly ILogger<CachedLicenseCatalog> _logger;
-    private ChannelMessageQueue? _subscription;
 
     public CachedLicenseCatalog(
         PostgresCatalogReader reader,
@@ -44,12 +43,12 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
     /// <summary>Number of policies held; for diagnostics and tests.</summary>
     public int Count => _entries.Count;
 
-    /// <summary>Starts listening for invalidations from other replicas.</summary>
-    public async Task StartAsync()
-    {
-        _subscription = await _redis.GetSubscriber().SubscribeAsync(_keys.CatalogInvalidationChannel);
-        _subscription.OnMessage(message => ApplyInvalidation(message.Message.ToString()));
-    }
+    /// <summary>
+    /// Starts listening for invalidations from other replicas. Fire-and-forget: the broker starts
+    /// even while Redis is away, and the client (re)subscribes whenever it (re)connects.
+    /// </summary>
+    public Task StartAsync() =>
+        _redis.GetSubscriber().SubscribeAsync(_keys.CatalogInvalidationChannel, OnInvalidation, CommandFlags.FireAndForget);
 
     public async ValueTask<PoolPolicy> GetPoolPolicyAsync(PoolId pool, CancellationToken cancellationToken)
     {
@@ -87,10 +86,14 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
     {
         var message = accountId + "\n" + (product ?? string.Empty);
         ApplyInvalidation(message);
+
+        // Not retried: a lost message is repaired by CatalogCacheOptions.MaxAge.
         await _redis.GetSubscriber().PublishAsync(_keys.CatalogInvalidationChannel, message);
     }
 
-    public void Dispose() => _subscription?.Unsubscribe();
+    public void Dispose() => _redis.GetSubscriber().Unsubscribe(_keys.CatalogInvalidationChannel, OnInvalidation, CommandFlags.FireAndForget);
+
+    private void OnInvalidation(RedisChannel channel, RedisValue message) => ApplyInvalidation(message.ToString());
 
     private bool IsStale(Entry entry, long now) => _time.GetElapsedTime(entry.LoadedAt, now) > _options.MaxAge;
 

@@ -101,7 +101,8 @@ public sealed class RedisOccupancyStore : IOccupancyStore
         var keys = _keys.Pool(pool);
         var database = _redis.GetDatabase();
         var result = await _pipelines.Redis.ExecuteAsync(
-            static async (state, _) => await state.database.ScriptEvaluateAsync(state.script, state.keys, state.args),
+            // The client takes no token: WaitAsync lets Polly's timeout and the caller's cancellation end the wait.
+            static async (state, ct) => await state.database.ScriptEvaluateAsync(state.script, state.keys, state.args).WaitAsync(ct),
             (database, script, keys, args),
             cancellationToken);
         return (RedisResult[])result!;

@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Storage.Catalog;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+using StackExchange.Redis.Profiling;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>Once caches are warm, each seat call is exactly one Redis command and no PostgreSQL query.</summary>
+public sealed class HotPathTests : IAsyncLifetime
+{
+    private const string Product = "remote-support";
+    private TestDatabase? _database;
+    private BrokerTestHost? _host;
+
+    public async Task InitializeAsync()
+    {
+        _database = await TestDatabase.CreateAsync();
+        _host = await BrokerTestHost.StartAsync(_database);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host!.DisposeAsync();
+        await _database!.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Warm_acquire_heartbeat_release_make_one_redis_call_each_and_no_postgres_query()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 5);
+        var agentId = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var agent = _host!.Agent(account, agentId);
+
+        // Warm the catalog cache.
+        await agent.ReleaseAsync((await agent.AcquireAsync(Product)).Lease);
+
+        using var postgres = new PostgresCommandCounter(_database!.Name);
+        var redisSession = new ProfilingSession();
+        var multiplexer = (ConnectionMultiplexer)_host.Services.GetRequiredService<IConnectionMultiplexer>();
+        multiplexer.RegisterProfiler(() => redisSession);
+
+        const int cycles = 20;
+        for (var i = 0; i < cycles; i++)
+        {
+            var lease = (await agent.AcquireAsync(Product)).Lease;
+            lease = await agent.HeartbeatAsync(lease);
+            Assert.True(await agent.ReleaseAsync(lease));
+        }
+
+        var redisCommands = redisSession.FinishProfiling().Select(c => c.Command).ToList();
+        multiplexer.RegisterProfiler(() => null);
+        Assert.Equal(0, postgres.Count);
+        Assert.Equal(cycles * 3, redisCommands.Count);
+        Assert.All(redisCommands, command => Assert.StartsWith("EVAL", command, StringComparison.Ordinal));
+
+        // The counter does see PostgreSQL: after an invalidation the next acquire reloads the policy once.
+        await _host.Services.GetRequiredService<ICatalogInvalidator>().InvalidateAsync(account, Product);
+        await agent.AcquireAsync(Product);
+        Assert.True(postgres.Count >= 1, "the PostgreSQL command counter saw nothing; the test would prove nothing");
+    }
+
+    /// <summary>Counts Npgsql commands on one database through Npgsql's own tracing (ActivitySource "Npgsql").</summary>
+    private sealed class PostgresCommandCounter : IDisposable
+    {
+        private readonly ActivityListener _listener;
+        private readonly ConcurrentBag<string> _commands = [];
+
+        public PostgresCommandCounter(string database)
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "Npgsql",
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+                ActivityStopped = activity =>
+                {
+                    if (activity.TagObjects.Any(tag => tag.Value?.ToString()?.Contains(database, StringComparison.Ordinal) == true))
+                    {
+                        _commands.Add(activity.DisplayName);
+                    }
+                },
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        public int Count => _commands.Count;
+
+        public void Dispose() => _listener.Dispose();
+    }
+}

@@ -1,0 +1,86 @@
+using System.Security.Cryptography;
+using Grpc.Net.Client;
+using LicenseBroker.Cli;
+using LicenseBroker.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace LicenseBroker.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real broker on a free loopback port, in this process, over the test Redis and a test database.
+/// Every host has its own key prefix, so hosts never see each other's Redis keys unless told to share.
+/// </summary>
+internal sealed class BrokerTestHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly GrpcChannel _channel;
+
+    private BrokerTestHost(WebApplication app, Uri address, string signingKey, TestDatabase database)
+    {
+        _app = app;
+        Address = address;
+        SigningKey = signingKey;
+        Database = database;
+        _channel = GrpcChannel.ForAddress(address);
+    }
+
+    public Uri Address { get; }
+
+    public string SigningKey { get; }
+
+    public TestDatabase Database { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public GrpcChannel Channel => _channel;
+
+    /// <param name="database">The database to use (migrated at start).</param>
+    /// <param name="settings">Overrides of appsettings.json, e.g. ["Seats:LeaseTtl"] = "00:00:01".</param>
+    /// <param name="keyPrefix">Redis key prefix; by default unique to this host.</param>
+    /// <param name="signingKey">Token key; by default a fresh one.</param>
+    public static async Task<BrokerTestHost> StartAsync(
+        TestDatabase database,
+        IDictionary<string, string?>? settings = null,
+        string? keyPrefix = null,
+        string? signingKey = null)
+    {
+        signingKey ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var values = new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
+            ["Redis:Configuration"] = TestEnvironment.Redis + ",abortConnect=false,connectTimeout=2000,asyncTimeout=2000",
+            ["Redis:KeyPrefix"] = keyPrefix ?? "t" + Guid.NewGuid().ToString("N")[..10] + ":",
+            ["Postgres:ConnectionString"] = database.ConnectionString,
+            ["Auth:SigningKeys:0"] = signingKey,
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            values[key] = value;
+        }
+
+        var app = BrokerApp.Build([], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(values);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        return new BrokerTestHost(app, new Uri(address), signingKey, database);
+    }
+
+    /// <summary>A client acting as one agent of one account.</summary>
+    public AgentClient Agent(string accountId, string agentId) =>
+        new(_channel, DevTokens.Mint(SigningKey, accountId, agentId, TimeSpan.FromHours(1)));
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
