@@ -10,6 +10,28 @@ public static class DevTokens
     public const string DefaultIssuer = "licensebroker-dev";
     public const string DefaultAudience = "licensebroker";
 
+    /// <summary>Role, privileges and service scope claims as the broker reads them.</summary>
+    public static Dictionary<string, object> Claims(string? role = null, IEnumerable<string>? privileges = null, bool service = false)
+    {
+        var claims = new Dictionary<string, object>();
+        if (role is not null)
+        {
+            claims["role"] = role;
+        }
+
+        if (privileges?.ToArray() is { Length: > 0 } list)
+        {
+            claims["privileges"] = list;
+        }
+
+        if (service)
+        {
+            claims["scope"] = "licensebroker.service";
+        }
+
+        return claims;
+    }
+
     /// <param name="base64Key">The signing key, base64 (as in Auth:SigningKeys).</param>
     /// <param name="accountId">Goes into the `account_id` claim.</param>
     /// <param name="agentId">Goes into `sub`.</param>

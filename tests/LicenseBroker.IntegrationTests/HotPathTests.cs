@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Domain.Catalog;
 using LicenseBroker.Storage.Catalog;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
@@ -61,33 +62,5 @@ public sealed class HotPathTests : IAsyncLifetime
         await _host.Services.GetRequiredService<ICatalogInvalidator>().InvalidateAsync(account, Product);
         await agent.AcquireAsync(Product);
         Assert.True(postgres.Count >= 1, "the PostgreSQL command counter saw nothing; the test would prove nothing");
-    }
-
-    /// <summary>Counts Npgsql commands on one database through Npgsql's own tracing (ActivitySource "Npgsql").</summary>
-    private sealed class PostgresCommandCounter : IDisposable
-    {
-        private readonly ActivityListener _listener;
-        private readonly ConcurrentBag<string> _commands = [];
-
-        public PostgresCommandCounter(string database)
-        {
-            _listener = new ActivityListener
-            {
-                ShouldListenTo = source => source.Name == "Npgsql",
-                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-                ActivityStopped = activity =>
-                {
-                    if (activity.TagObjects.Any(tag => tag.Value?.ToString()?.Contains(database, StringComparison.Ordinal) == true))
-                    {
-                        _commands.Add(activity.DisplayName);
-                    }
-                },
-            };
-            ActivitySource.AddActivityListener(_listener);
-        }
-
-        public int Count => _commands.Count;
-
-        public void Dispose() => _listener.Dispose();
     }
 }

@@ -16,14 +16,19 @@ internal static class TokenCommand
             DefaultValueFactory = _ => TimeSpan.FromHours(8),
         };
 
-        var command = new Command("token", "Mint a development token signed with the local key.") { account, agent, keyFile, lifetime };
+        var role = new Option<string?>("--role") { Description = "Role claim: ADMIN, MANAGER or MEMBER." };
+        var privileges = new Option<string[]>("--privilege") { Description = "Privilege claim (repeatable): MANAGE_USERS, MANAGE_SEATS.", AllowMultipleArgumentsPerToken = true };
+        var service = new Option<bool>("--service") { Description = "A back-office service token (scope licensebroker.service)." };
+
+        var command = new Command("token", "Mint a development token signed with the local key.") { account, agent, keyFile, lifetime, role, privileges, service };
         command.SetAction(parse =>
         {
             var token = DevTokens.Mint(
                 CommonOptions.ReadKey(parse.GetValue(keyFile)!),
                 parse.GetValue(account)!,
                 parse.GetValue(agent)!,
-                parse.GetValue(lifetime));
+                parse.GetValue(lifetime),
+                extraClaims: DevTokens.Claims(parse.GetValue(role), parse.GetValue(privileges), parse.GetValue(service)));
             Console.WriteLine(token);
             return 0;
         });

@@ -35,19 +35,28 @@ public sealed class PoolPolicy
 {
     private readonly IReadOnlyDictionary<string, SeatType> _assignments;
     private readonly IReadOnlySet<string> _accountAgents;
+    private readonly IReadOnlySet<string> _unattendedDevices;
 
+    /// <param name="pool">The account and product.</param>
+    /// <param name="seatModel">How the product counts seats.</param>
+    /// <param name="subscription">The account's subscription, or null.</param>
+    /// <param name="assignments">Seat type of each agent holding a seat of the product.</param>
+    /// <param name="accountAgents">Every agent of the account.</param>
+    /// <param name="unattendedDevices">Machines registered for unattended access on the product.</param>
     public PoolPolicy(
         PoolId pool,
         SeatModel seatModel,
         SubscriptionTerms? subscription,
         IReadOnlyDictionary<string, SeatType> assignments,
-        IReadOnlySet<string> accountAgents)
+        IReadOnlySet<string> accountAgents,
+        IReadOnlySet<string>? unattendedDevices = null)
     {
         Pool = pool;
         SeatModel = seatModel;
         Subscription = subscription;
         _assignments = assignments;
         _accountAgents = accountAgents;
+        _unattendedDevices = unattendedDevices ?? new HashSet<string>();
     }
 
     public PoolId Pool { get; }
@@ -61,6 +70,12 @@ public sealed class PoolPolicy
 
     /// <summary>A subscription is active until its validity ends.</summary>
     public bool IsActiveAt(DateTimeOffset now) => Subscription is { } terms && terms.ValidUntil > now;
+
+    /// <summary>True when the agent belongs to the account.</summary>
+    public bool IsKnownAgent(string agentId) => _accountAgents.Contains(agentId) || _assignments.ContainsKey(agentId);
+
+    /// <summary>True when the machine is registered for unattended access on this product.</summary>
+    public bool IsRegisteredUnattendedDevice(string deviceId) => _unattendedDevices.Contains(deviceId);
 
     /// <summary>The agent's seat type, or null when the agent may not use the product.</summary>
     public SeatType? SeatTypeOf(string agentId)

@@ -31,7 +31,8 @@ public sealed class SeatBroker
         string sessionId,
         DeviceInfo device,
         SessionKind sessionKind,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        string? unattendedDeviceId = null)
     {
         var pool = new PoolId(agent.AccountId, product);
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
@@ -46,6 +47,11 @@ public sealed class SeatBroker
         if (policy.SeatTypeOf(agent.AgentId) is not { } seatType)
         {
             return new AcquireOutcome.NoSeatAssigned();
+        }
+
+        if (unattendedDeviceId is not null && !policy.IsRegisteredUnattendedDevice(unattendedDeviceId))
+        {
+            return new AcquireOutcome.UnattendedDeviceNotRegistered(unattendedDeviceId);
         }
 
         var command = new AcquireCommand(

@@ -21,6 +21,9 @@ public abstract record AcquireOutcome
 
     /// <summary>The account has no current trial or paid plan for the product.</summary>
     public sealed record NoActiveSubscription : AcquireOutcome;
+
+    /// <summary>The named unattended machine is not registered on the product.</summary>
+    public sealed record UnattendedDeviceNotRegistered(string DeviceId) : AcquireOutcome;
 }
 
 /// <summary>Result of a heartbeat.</summary>

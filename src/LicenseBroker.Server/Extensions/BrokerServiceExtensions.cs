@@ -1,3 +1,4 @@
+using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Catalog;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Server.Grpc;
@@ -67,6 +68,9 @@ public static class BrokerServiceExtensions
         services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<IOccupancyStore, RedisOccupancyStore>();
         services.AddSingleton<SeatBroker>();
+        services.AddSingleton<EntitlementChecker>();
+        services.AddSingleton<ICatalogStore, PostgresCatalogStore>();
+        services.AddSingleton<SeatAdministration>();
         services.AddHostedService<BrokerStartup>();
         return services;
     }

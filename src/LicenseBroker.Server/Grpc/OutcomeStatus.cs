@@ -1,6 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
+using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Seats;
 
 namespace LicenseBroker.Server.Grpc;
@@ -36,7 +37,63 @@ internal static class OutcomeStatus
             ["revoked_at"] = revoked.RevokedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
         });
 
-    private static RpcException Error(Code code, string message, string reason, Dictionary<string, string> metadata)
+    public static RpcException UnattendedDeviceNotRegistered(string deviceId) =>
+        Error(Code.FailedPrecondition, $"Machine {deviceId} is not registered for unattended access.", "DEVICE_NOT_REGISTERED", new() { ["device_id"] = deviceId });
+
+    public static RpcException Refused(SubscriptionOutcome outcome) => outcome switch
+    {
+        SubscriptionOutcome.LimitBelowUsage below => Error(
+            Code.FailedPrecondition,
+            $"{below.InUse} {below.Limit} are in use: remove {below.InUse - below.RequestedLimit} before lowering the limit to {below.RequestedLimit}.",
+            "LIMIT_BELOW_USAGE",
+            new() { ["limit"] = below.Limit, ["in_use"] = Text(below.InUse), ["requested_limit"] = Text(below.RequestedLimit), ["must_remove"] = Text(below.InUse - below.RequestedLimit) }),
+        SubscriptionOutcome.UnknownProduct => Error(Code.NotFound, "No such product.", "UNKNOWN_PRODUCT", []),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
+    public static RpcException Refused(AgentOutcome outcome) => outcome switch
+    {
+        AgentOutcome.EmailTaken => Error(Code.AlreadyExists, "Another agent of the account has this e-mail.", "EMAIL_TAKEN", []),
+        AgentOutcome.UnknownAccount => Error(Code.FailedPrecondition, "The account has no subscription yet.", "UNKNOWN_ACCOUNT", []),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
+    public static RpcException Refused(AssignOutcome outcome, string product) => Describe(outcome, product)!.ToRpcException();
+
+    /// <summary>The status an assignment refusal maps to; null when it is not a refusal.</summary>
+    public static Google.Rpc.Status? Describe(AssignOutcome outcome, string product) => outcome switch
+    {
+        AssignOutcome.NoActiveSubscription => Status(Code.FailedPrecondition, $"The account has no active trial or paid plan for {product}.", "NO_ACTIVE_SUBSCRIPTION", new() { ["product"] = product }),
+        AssignOutcome.ProductHasNoSeats => Status(Code.FailedPrecondition, $"{product} has no seats to give: every agent of the account may use it.", "PRODUCT_HAS_NO_SEATS", new() { ["product"] = product }),
+        AssignOutcome.UnknownAgent => Status(Code.NotFound, "No such agent in the account.", "UNKNOWN_AGENT", []),
+        AssignOutcome.NamedSeatLimitReached full => Status(
+            Code.FailedPrecondition,
+            $"All {full.Limit} named seats of {product} are assigned. Remove one, or raise the limit, first.",
+            "NAMED_SEAT_LIMIT_REACHED",
+            new() { ["product"] = product, ["limit"] = Text(full.Limit) }),
+        _ => null,
+    };
+
+    public static RpcException Refused(DeviceOutcome outcome, string product) => outcome switch
+    {
+        DeviceOutcome.DeviceLimitReached full => Error(
+            Code.FailedPrecondition,
+            $"All {full.Limit} device slots of {product} are used. Remove a device, or raise the limit, first.",
+            "DEVICE_LIMIT_REACHED",
+            new() { ["product"] = product, ["limit"] = Text(full.Limit) }),
+        DeviceOutcome.NoActiveSubscription => NoActiveSubscription(product),
+        DeviceOutcome.ProductHasNoDevices => Error(Code.FailedPrecondition, $"{product} registers no devices.", "PRODUCT_HAS_NO_DEVICES", new() { ["product"] = product }),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
+    public static RpcException NotFound(string what, string reason) => Error(Code.NotFound, what, reason, []);
+
+    private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static RpcException Error(Code code, string message, string reason, Dictionary<string, string> metadata) =>
+        Status(code, message, reason, metadata).ToRpcException();
+
+    private static Google.Rpc.Status Status(Code code, string message, string reason, Dictionary<string, string> metadata)
     {
         var info = new ErrorInfo { Reason = reason, Domain = Domain };
         info.Metadata.Add(metadata);
@@ -45,6 +102,6 @@ internal static class OutcomeStatus
             Code = (int)code,
             Message = message,
             Details = { Any.Pack(info) },
-        }.ToRpcException();
+        };
     }
 }

@@ -11,7 +11,16 @@ namespace LicenseBroker.Server.Grpc;
 /// </summary>
 internal sealed partial class RequestValidation
 {
+    public const int MaxLimit = 1_000_000;
+    public const int MaxPageSize = 1000;
+    public const int DefaultPageSize = 100;
+    public const int MaxBatch = 1000;
+
     private readonly List<BadRequest.Types.FieldViolation> _violations = [];
+
+    public static bool IsProduct(string value) => ProductPattern().IsMatch(value);
+
+    public static bool IsId(string value) => IdPattern().IsMatch(value);
 
     public RequestValidation Product(string value, string field = "product") =>
         Check(ProductPattern().IsMatch(value), field, "must be a product code: 1-64 lowercase letters, digits or '-'");
@@ -35,6 +44,33 @@ internal sealed partial class RequestValidation
 
     public RequestValidation SessionKind(SessionKind kind, string field = "session_kind") =>
         Check(kind != Contracts.V1.SessionKind.Unspecified && Enum.IsDefined(kind), field, "must be PENDING, ATTENDED or UNATTENDED");
+
+    public RequestValidation Email(string value, string field = "email") =>
+        Check(value.Length <= 254 && EmailPattern().IsMatch(value), field, "must be an e-mail address");
+
+    public RequestValidation Text(string value, string field, int maxLength = 200) =>
+        Check(value.Trim().Length > 0 && value.Length <= maxLength && !value.Any(char.IsControl), field, $"must be 1-{maxLength} printable characters");
+
+    public RequestValidation Limit(int value, string field) =>
+        Check(value is >= 0 and <= MaxLimit, field, $"must be between 0 and {MaxLimit}");
+
+    public RequestValidation Defined<TEnum>(TEnum value, string field)
+        where TEnum : struct, Enum =>
+        Check(Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture) != 0 && Enum.IsDefined(value), field, "must be set to a known value");
+
+    public RequestValidation Page(PageRequest? page, string field = "page")
+    {
+        if (page is null)
+        {
+            return this;
+        }
+
+        Check(page.PageSize is >= 0 and <= MaxPageSize, field + ".page_size", $"must be between 0 and {MaxPageSize}");
+        return Check(page.PageToken.Length <= 512, field + ".page_token", "must be a token from a previous response");
+    }
+
+    public RequestValidation Count(int count, int max, string field) =>
+        Check(count <= max, field, $"must hold at most {max} items");
 
     public RequestValidation Check(bool valid, string field, string description)
     {
@@ -64,6 +100,9 @@ internal sealed partial class RequestValidation
             Details = { Google.Protobuf.WellKnownTypes.Any.Pack(badRequest) },
         }.ToRpcException();
     }
+
+    [GeneratedRegex(@"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    private static partial Regex EmailPattern();
 
     [GeneratedRegex("^[a-z0-9-]{1,64}$")]
     private static partial Regex ProductPattern();

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Authorization;
 namespace LicenseBroker.Server.Grpc;
 
 /// <summary>SeatService: validate, call the seat broker once, map the outcome.</summary>
-[Authorize]
+[Authorize(Policy = BrokerPolicies.Agent)]
 internal sealed class SeatGrpcService : SeatService.SeatServiceBase
 {
     private readonly SeatBroker _broker;
@@ -25,16 +25,25 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .Id(request.SessionId, "session_id")
             .Device(request.Device)
             .SessionKind(request.SessionKind)
+            .Check(request.UnattendedDeviceId.Length == 0 || request.SessionKind == Contracts.V1.SessionKind.Unattended, "unattended_device_id", "is only for UNATTENDED sessions")
+            .Check(request.UnattendedDeviceId.Length == 0 || RequestValidation.IsId(request.UnattendedDeviceId), "unattended_device_id", "must be a device id")
             .ThrowIfInvalid();
 
         var outcome = await _broker.AcquireAsync(
-            agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), context.CancellationToken);
+            agent,
+            request.Product,
+            request.SessionId,
+            request.Device.ToDomain(),
+            request.SessionKind.ToDomain(),
+            context.CancellationToken,
+            request.UnattendedDeviceId.Length == 0 ? null : request.UnattendedDeviceId);
         return outcome switch
         {
             AcquireOutcome.Granted granted => new AcquireSeatResponse { Lease = granted.Lease.ToProto(_broker.Options), Resumed = granted.Resumed },
             AcquireOutcome.PoolFull full => throw OutcomeStatus.PoolFull(full),
             AcquireOutcome.NoSeatAssigned => throw OutcomeStatus.NoSeatAssigned(request.Product),
             AcquireOutcome.NoActiveSubscription => throw OutcomeStatus.NoActiveSubscription(request.Product),
+            AcquireOutcome.UnattendedDeviceNotRegistered device => throw OutcomeStatus.UnattendedDeviceNotRegistered(device.DeviceId),
             _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
         };
     }

@@ -24,6 +24,17 @@ internal static partial class CallerIdentity
         return new AgentIdentity(accountId, agentId);
     }
 
+    /// <summary>The admin or manager making a change, and the account they act in.</summary>
+    public static (string AccountId, LicenseBroker.Domain.Administration.Actor Actor) Admin(ServerCallContext context)
+    {
+        var agent = Agent(context);
+        return (agent.AccountId, new LicenseBroker.Domain.Administration.Actor(agent.AgentId));
+    }
+
+    /// <summary>The back-office service calling (its `sub`, or "service" when it has none).</summary>
+    public static LicenseBroker.Domain.Administration.Actor Service(ServerCallContext context) =>
+        new("service:" + (context.GetHttpContext().User.FindFirst("sub")?.Value ?? "unnamed"));
+
     [GeneratedRegex("^[A-Za-z0-9._:@-]{1,128}$")]
     private static partial Regex IdPattern();
 }

@@ -30,6 +30,8 @@ public static class IdentityServiceExtensions
             };
         });
         services.AddAuthorization();
+        services.AddOptions<Microsoft.AspNetCore.Authorization.AuthorizationOptions>()
+            .Configure<AuthOptions>((authorization, auth) => BrokerPolicies.Add(authorization, auth.AccountClaim));
         return services;
     }
 

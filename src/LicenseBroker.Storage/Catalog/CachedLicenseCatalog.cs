@@ -132,9 +132,3 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
 
     private sealed record Entry(long LoadedAt, Task<PoolPolicy> Load);
 }
-
-/// <summary>Write paths call this after changing subscriptions, agents or assignments.</summary>
-public interface ICatalogInvalidator
-{
-    Task InvalidateAsync(string accountId, string? product);
-}

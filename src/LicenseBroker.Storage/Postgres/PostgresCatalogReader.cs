@@ -9,8 +9,8 @@ namespace LicenseBroker.Storage.Postgres;
 /// <summary>Reads a pool's policy from PostgreSQL in one round trip.</summary>
 public sealed class PostgresCatalogReader
 {
-    // Three result sets in one batch: the product with the account's subscription, the seat
-    // assignments of the pool, and (only for products without seat limit) every agent of the account.
+    // Four result sets in one batch: the product with the account's subscription, the seat
+    // assignments of the pool, every agent of the account, and the pool's unattended machines.
     private const string PoolPolicySql = """
         SELECT p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
                s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
@@ -23,10 +23,9 @@ public sealed class PostgresCatalogReader
         FROM seat_assignments
         WHERE account_id = @AccountId AND product_code = @Product;
 
-        SELECT a.id
-        FROM agents a
-        JOIN products p ON p.code = @Product AND p.seat_model = 'UNLIMITED'
-        WHERE a.account_id = @AccountId;
+        SELECT id FROM agents WHERE account_id = @AccountId;
+
+        SELECT id FROM devices WHERE account_id = @AccountId AND product_code = @Product AND kind = 'UNATTENDED';
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -55,6 +54,7 @@ public sealed class PostgresCatalogReader
         var assignments = (await results.ReadAsync<AssignmentRow>())
             .ToDictionary(row => row.AgentId, row => row.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, StringComparer.Ordinal);
         var accountAgents = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
+        var unattendedDevices = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
 
         if (product is null)
         {
@@ -71,7 +71,7 @@ public sealed class PostgresCatalogReader
                 product.ConcurrentSeatLimit!.Value,
                 product.UnattendedDeviceLimit!.Value);
         var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
-        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents);
+        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices);
     }
 
     private sealed record ProductRow(

@@ -8,6 +8,8 @@ public static class LuaScripts
     public static readonly string Acquire = Load("acquire");
     public static readonly string Heartbeat = Load("heartbeat");
     public static readonly string Release = Load("release");
+    public static readonly string Revoke = Load("revoke");
+    public static readonly string Live = Load("live");
 
     private static string Load(string name) => Read("prelude") + "\n" + Read(name);
 

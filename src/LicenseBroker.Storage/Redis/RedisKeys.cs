@@ -30,6 +30,7 @@ public sealed class RedisKeys
             tag + ":fence",
             tag + ":tombstones",
             tag + ":tombstone-data",
+            tag + ":agent-leases",
         ];
     }
 

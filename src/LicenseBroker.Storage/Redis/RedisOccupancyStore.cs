@@ -95,6 +95,46 @@ public sealed class RedisOccupancyStore : IOccupancyStore
         };
     }
 
+    public async Task<IReadOnlyList<EndedLease>> RevokeAsync(RevokeCommand command, CancellationToken cancellationToken)
+    {
+        var args = new RedisValue[3 + command.Ids.Count];
+        args[0] = command.RevokedBy;
+        args[1] = (long)command.RememberFor.TotalMilliseconds;
+        args[2] = command.ByAgent ? "AGENTS" : "LEASES";
+        for (var i = 0; i < command.Ids.Count; i++)
+        {
+            args[3 + i] = command.Ids[i];
+        }
+
+        // Retrying is safe: a lease already ended is skipped, so a retry ends nothing twice.
+        var reply = await EvaluateAsync(LuaScripts.Revoke, command.Pool, args, cancellationToken);
+        return reply.Select(item =>
+        {
+            var fields = (RedisResult[])item!;
+            return new EndedLease(
+                LeaseId: (string)fields[0]!,
+                AgentId: (string)fields[1]!,
+                SessionId: (string)fields[2]!,
+                Device: new DeviceInfo((string)fields[3]!, Enum.Parse<Platform>((string)fields[4]!)),
+                SessionKind: Enum.Parse<SessionKind>((string)fields[5]!),
+                StartedAt: FromRedisMilliseconds(fields[6]),
+                LastHeartbeatAt: FromRedisMilliseconds(fields[7]),
+                ExpiresAt: FromRedisMilliseconds(fields[8]));
+        }).ToList();
+    }
+
+    public async Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken)
+    {
+        if (agentIds.Count == 0)
+        {
+            return [];
+        }
+
+        // Retrying is safe: the script only drops expired leases and reads.
+        var reply = await EvaluateAsync(LuaScripts.Live, pool, agentIds.Select(id => (RedisValue)id).ToArray(), cancellationToken);
+        return reply.Select(count => (int)count).ToList();
+    }
+
     private async Task<RedisResult[]> EvaluateAsync(
         string script, PoolId pool, RedisValue[] args, CancellationToken cancellationToken)
     {

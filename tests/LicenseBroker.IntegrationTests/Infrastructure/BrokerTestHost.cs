@@ -77,10 +77,33 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public AgentClient Agent(string accountId, string agentId) =>
         new(_channel, DevTokens.Mint(SigningKey, accountId, agentId, TimeSpan.FromHours(1)));
 
+    /// <summary>Call headers of an account admin (role ADMIN).</summary>
+    public Grpc.Core.Metadata AdminHeaders(string accountId, string adminId = "admin-1") =>
+        Bearer(DevTokens.Mint(SigningKey, accountId, adminId, TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(role: "ADMIN")));
+
+    /// <summary>Call headers of a back-office service (scope licensebroker.service).</summary>
+    public Grpc.Core.Metadata ServiceHeaders() =>
+        Bearer(DevTokens.Mint(SigningKey, "backoffice", "billing", TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(service: true)));
+
+    public Contracts.V1.SeatAdminService.SeatAdminServiceClient AdminClient => new(_channel);
+
+    public Contracts.V1.EntitlementService.EntitlementServiceClient EntitlementClient => new(_channel);
+
+    public Contracts.V1.SubscriptionService.SubscriptionServiceClient SubscriptionClient => new(_channel);
+
+    public static Grpc.Core.Metadata Bearer(string token) => new() { { "Authorization", "Bearer " + token } };
+
     public async ValueTask DisposeAsync()
     {
         _channel.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
+}
+
+/// <summary>Reads a running host's settings.</summary>
+internal static class HostSettings
+{
+    public static string GetRequiredRedisPrefix(this IServiceProvider services) =>
+        services.GetRequiredService<LicenseBroker.Storage.Redis.RedisOptions>().KeyPrefix;
 }

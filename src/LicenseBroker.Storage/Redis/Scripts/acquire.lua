@@ -53,4 +53,5 @@ redis.call('HSET', K_DATA, new_id, cjson.encode({
   agent = agent, session = session, seat = seat, device = ARGV[7], platform = ARGV[8],
   kind = ARGV[9], started = now, beat = now, fence = fence }))
 redis.call('HSET', K_SESSIONS, session_field(agent, session), new_id)
+redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
 return {'GRANTED', new_id, expires, fence, seat, 0, redis.call('HLEN', K_HOLDERS)}

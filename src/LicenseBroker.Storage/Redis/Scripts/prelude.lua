@@ -8,12 +8,13 @@
 --   KEYS[5] fence        STRING fencing counter of the pool, never expires
 --   KEYS[6] tombstones   ZSET  lease id -> time until which its end is remembered (ms)
 --   KEYS[7] tomb data    HASH  lease id -> JSON {agent, reason, by, at}
+--   KEYS[8] agent leases HASH  agent -> number of live leases of any seat type
 --
 -- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed
 -- here, inside every script, so no background job is needed for correctness.
 
-local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -29,6 +30,9 @@ local function drop_lease(id, lease)
   redis.call('ZREM', K_LEASES, id)
   redis.call('HDEL', K_DATA, id)
   redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
+  if redis.call('HINCRBY', K_AGENT_LEASES, lease.agent, -1) <= 0 then
+    redis.call('HDEL', K_AGENT_LEASES, lease.agent)
+  end
   if lease.seat == 'CONCURRENT' then
     if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
       redis.call('HDEL', K_HOLDERS, lease.agent)

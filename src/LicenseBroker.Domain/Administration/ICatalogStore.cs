@@ -1,0 +1,37 @@
+using LicenseBroker.Domain.Seats;
+
+namespace LicenseBroker.Domain.Administration;
+
+/// <summary>
+/// Durable writes of the licensing catalog. Every change is one transaction that enforces its
+/// limits and writes its audit row, so no race between replicas can break a limit.
+/// </summary>
+public interface ICatalogStore
+{
+    Task<SubscriptionOutcome> UpsertSubscriptionAsync(Actor actor, SubscriptionRecord subscription, CancellationToken cancellationToken);
+
+    Task<SubscriptionRecord?> GetSubscriptionAsync(string accountId, string product, CancellationToken cancellationToken);
+
+    Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken);
+
+    /// <summary>Removes the agent and their seats; returns false when unknown.</summary>
+    Task<bool> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
+
+    Task<AgentPage> ListAgentsAsync(string accountId, string? product, SeatFilter filter, int pageSize, string? after, CancellationToken cancellationToken);
+
+    Task<AssignOutcome> AssignSeatAsync(Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken);
+
+    /// <summary>Removes the seat; returns false when the agent had none.</summary>
+    Task<bool> UnassignSeatAsync(Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<BulkItemResult>> BulkAssignAsync(
+        Actor actor, string accountId, IReadOnlyList<BulkAssignItem> items, bool allOrNothing, CancellationToken cancellationToken);
+
+    Task<DeviceOutcome> RegisterDeviceAsync(Actor actor, string accountId, string product, DeviceRegistration device, CancellationToken cancellationToken);
+
+    /// <summary>Removes the device; returns false when unknown.</summary>
+    Task<bool> UnregisterDeviceAsync(Actor actor, string accountId, string product, string deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Every product code of the catalog.</summary>
+    Task<IReadOnlyList<string>> ProductCodesAsync(CancellationToken cancellationToken);
+}

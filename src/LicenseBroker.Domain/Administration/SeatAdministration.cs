@@ -1,0 +1,155 @@
+using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Domain.Seats;
+
+namespace LicenseBroker.Domain.Administration;
+
+/// <summary>
+/// Admin and back-office changes: the durable change first (one transaction with its limit
+/// checks and audit row), then every replica's cache is told, then live leases that the change
+/// withdrew are ended, so a revoked seat stops working everywhere at once.
+/// </summary>
+public sealed class SeatAdministration
+{
+    private readonly ICatalogStore _store;
+    private readonly ICatalogInvalidator _invalidator;
+    private readonly IOccupancyStore _occupancy;
+    private readonly SeatOptions _seats;
+
+    public SeatAdministration(ICatalogStore store, ICatalogInvalidator invalidator, IOccupancyStore occupancy, SeatOptions seats)
+    {
+        _store = store;
+        _invalidator = invalidator;
+        _occupancy = occupancy;
+        _seats = seats;
+    }
+
+    public async Task<SubscriptionOutcome> UpsertSubscriptionAsync(Actor actor, SubscriptionRecord subscription, CancellationToken cancellationToken)
+    {
+        var outcome = await _store.UpsertSubscriptionAsync(actor, subscription, cancellationToken);
+        if (outcome is SubscriptionOutcome.Saved)
+        {
+            await _invalidator.InvalidateAsync(subscription.AccountId, subscription.Product);
+        }
+
+        return outcome;
+    }
+
+    public Task<SubscriptionRecord?> GetSubscriptionAsync(string accountId, string product, CancellationToken cancellationToken) =>
+        _store.GetSubscriptionAsync(accountId, product, cancellationToken);
+
+    public async Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken)
+    {
+        var outcome = await _store.UpsertAgentAsync(actor, accountId, agent, cancellationToken);
+        if (outcome is AgentOutcome.Saved)
+        {
+            // A new agent is entitled to products without seat limit (Monitoring).
+            await _invalidator.InvalidateAsync(accountId, null);
+        }
+
+        return outcome;
+    }
+
+    /// <summary>Removes an agent with their seats and ends every live lease they hold.</summary>
+    public async Task<UnassignResult> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken)
+    {
+        var removed = await _store.RemoveAgentAsync(actor, accountId, agentId, cancellationToken);
+        if (!removed)
+        {
+            return new UnassignResult(false, 0);
+        }
+
+        await _invalidator.InvalidateAsync(accountId, null);
+        var ended = 0;
+        foreach (var product in await _store.ProductCodesAsync(cancellationToken))
+        {
+            ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+        }
+
+        return new UnassignResult(true, ended);
+    }
+
+    public Task<AgentPage> ListAgentsAsync(
+        string accountId, string? product, SeatFilter filter, int pageSize, string? after, CancellationToken cancellationToken) =>
+        _store.ListAgentsAsync(accountId, product, filter, pageSize, after, cancellationToken);
+
+    /// <summary>
+    /// Gives a seat. A change of seat type ends the agent's live leases of the product: a lease
+    /// granted as NAMED must not keep running outside the shared pool's count once the seat is
+    /// CONCURRENT (nor the other way round); the app acquires again under the new type.
+    /// </summary>
+    public async Task<AssignOutcome> AssignSeatAsync(
+        Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken)
+    {
+        var outcome = await _store.AssignSeatAsync(actor, accountId, agentId, product, seatType, cancellationToken);
+        if (outcome is AssignOutcome.Assigned { Changed: true })
+        {
+            await _invalidator.InvalidateAsync(accountId, product);
+            await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+        }
+
+        return outcome;
+    }
+
+    /// <summary>Removes a seat; the agent stays, and their live lease of the product ends.</summary>
+    public async Task<UnassignResult> UnassignSeatAsync(Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken)
+    {
+        if (!await _store.UnassignSeatAsync(actor, accountId, agentId, product, cancellationToken))
+        {
+            return new UnassignResult(false, 0);
+        }
+
+        await _invalidator.InvalidateAsync(accountId, product);
+        return new UnassignResult(true, await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken));
+    }
+
+    public async Task<IReadOnlyList<BulkItemResult>> BulkAssignAsync(
+        Actor actor, string accountId, IReadOnlyList<BulkAssignItem> items, bool allOrNothing, CancellationToken cancellationToken)
+    {
+        var results = await _store.BulkAssignAsync(actor, accountId, items, allOrNothing, cancellationToken);
+        var changed = results
+            .Where(r => r.Removed || r.Outcome is AssignOutcome.Assigned { Changed: true })
+            .Select(r => items[r.Index])
+            .ToList();
+        foreach (var product in changed.Select(i => i.Product).Distinct(StringComparer.Ordinal))
+        {
+            await _invalidator.InvalidateAsync(accountId, product);
+        }
+
+        foreach (var item in changed)
+        {
+            await EndLeasesAsync(actor, new PoolId(accountId, item.Product), item.AgentId, cancellationToken);
+        }
+
+        return results;
+    }
+
+    public async Task<DeviceOutcome> RegisterDeviceAsync(
+        Actor actor, string accountId, string product, DeviceRegistration device, CancellationToken cancellationToken)
+    {
+        var outcome = await _store.RegisterDeviceAsync(actor, accountId, product, device, cancellationToken);
+        if (outcome is DeviceOutcome.Registered { Changed: true })
+        {
+            await _invalidator.InvalidateAsync(accountId, product);
+        }
+
+        return outcome;
+    }
+
+    public async Task<bool> UnregisterDeviceAsync(Actor actor, string accountId, string product, string deviceId, CancellationToken cancellationToken)
+    {
+        var removed = await _store.UnregisterDeviceAsync(actor, accountId, product, deviceId, cancellationToken);
+        if (removed)
+        {
+            await _invalidator.InvalidateAsync(accountId, product);
+        }
+
+        return removed;
+    }
+
+    private async Task<int> EndLeasesAsync(Actor actor, PoolId pool, string agentId, CancellationToken cancellationToken)
+    {
+        // Remembered for one lease lifetime, so the evicted app hears LEASE_REVOKED on its next heartbeat.
+        var ended = await _occupancy.RevokeAsync(new RevokeCommand(pool, actor.Id, ByAgent: true, [agentId], _seats.LeaseTtl), cancellationToken);
+        return ended.Count;
+    }
+}

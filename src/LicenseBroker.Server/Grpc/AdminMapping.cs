@@ -1,0 +1,119 @@
+using System.Buffers.Text;
+using System.Text;
+using Google.Protobuf.WellKnownTypes;
+using LicenseBroker.Domain.Administration;
+using LicenseBroker.Domain.Catalog;
+using V1 = LicenseBroker.Contracts.V1;
+using Domain = LicenseBroker.Domain;
+
+namespace LicenseBroker.Server.Grpc;
+
+/// <summary>Conversions of the admin and subscription contract.</summary>
+internal static class AdminMapping
+{
+    public static V1.Subscription ToProto(this SubscriptionRecord s)
+    {
+        var proto = new V1.Subscription
+        {
+            AccountId = s.AccountId,
+            Product = s.Product,
+            Plan = s.Plan == Plan.Paid ? V1.Plan.Paid : V1.Plan.Trial,
+            ValidUntil = Timestamp.FromDateTimeOffset(s.ValidUntil),
+            NamedSeatLimit = s.NamedSeatLimit,
+            ConcurrentSeatLimit = s.ConcurrentSeatLimit,
+            UnattendedDeviceLimit = s.UnattendedDeviceLimit,
+        };
+        if (s.MonitoredDeviceLimit is { } monitored)
+        {
+            proto.MonitoredDeviceLimit = monitored;
+        }
+
+        return proto;
+    }
+
+    public static SubscriptionRecord ToDomain(this V1.Subscription s) => new(
+        s.AccountId,
+        s.Product,
+        s.Plan == V1.Plan.Paid ? Plan.Paid : Plan.Trial,
+        s.ValidUntil.ToDateTimeOffset(),
+        s.NamedSeatLimit,
+        s.ConcurrentSeatLimit,
+        s.UnattendedDeviceLimit,
+        s.HasMonitoredDeviceLimit ? s.MonitoredDeviceLimit : null);
+
+    public static V1.Agent ToProto(this AgentRecord a)
+    {
+        var proto = new V1.Agent
+        {
+            AgentId = a.AgentId,
+            Email = a.Email,
+            DisplayName = a.DisplayName,
+            Role = a.Role switch
+            {
+                AgentRole.Admin => V1.AgentRole.Admin,
+                AgentRole.Manager => V1.AgentRole.Manager,
+                _ => V1.AgentRole.Member,
+            },
+        };
+        proto.Privileges.AddRange(a.Privileges.Select(p => p == Privilege.ManageUsers ? V1.Privilege.ManageUsers : V1.Privilege.ManageSeats));
+        proto.Seats.AddRange(a.Seats.Select(s => new V1.SeatAssignment { Product = s.Product, SeatType = s.SeatType.ToProto() }));
+        return proto;
+    }
+
+    public static AgentRecord ToDomain(this V1.UpsertAgentRequest r) => new(
+        r.AgentId,
+        r.Email,
+        r.DisplayName,
+        r.Role switch
+        {
+            V1.AgentRole.Admin => AgentRole.Admin,
+            V1.AgentRole.Manager => AgentRole.Manager,
+            _ => AgentRole.Member,
+        },
+        r.Privileges.Select(p => p == V1.Privilege.ManageUsers ? Privilege.ManageUsers : Privilege.ManageSeats).Distinct().ToList(),
+        []);
+
+    public static V1.SeatType ToProto(this Domain.Seats.SeatType seatType) => seatType switch
+    {
+        Domain.Seats.SeatType.Named => V1.SeatType.Named,
+        Domain.Seats.SeatType.Concurrent => V1.SeatType.Concurrent,
+        _ => V1.SeatType.Unlimited,
+    };
+
+    /// <summary>NAMED or CONCURRENT (validated before); anything else means "no seat".</summary>
+    public static Domain.Seats.SeatType? ToAssignable(this V1.SeatType seatType) => seatType switch
+    {
+        V1.SeatType.Named => Domain.Seats.SeatType.Named,
+        V1.SeatType.Concurrent => Domain.Seats.SeatType.Concurrent,
+        _ => null,
+    };
+
+    public static SeatFilter ToDomain(this V1.SeatFilter filter) => filter switch
+    {
+        V1.SeatFilter.Named => SeatFilter.Named,
+        V1.SeatFilter.Concurrent => SeatFilter.Concurrent,
+        V1.SeatFilter.None => SeatFilter.None,
+        _ => SeatFilter.Any,
+    };
+
+    /// <summary>Page tokens are the last id of the previous page, opaque to clients.</summary>
+    public static string EncodePageToken(string? after) =>
+        after is null ? string.Empty : Base64Url.EncodeToString(Encoding.UTF8.GetBytes(after));
+
+    public static string? DecodePageToken(string token)
+    {
+        if (token.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token));
+        }
+        catch (FormatException)
+        {
+            return string.Empty;
+        }
+    }
+}

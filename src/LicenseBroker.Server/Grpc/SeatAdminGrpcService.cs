@@ -1,0 +1,166 @@
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.Domain.Administration;
+using LicenseBroker.Server.Identity;
+using Microsoft.AspNetCore.Authorization;
+
+namespace LicenseBroker.Server.Grpc;
+
+/// <summary>
+/// SeatAdminService: every call acts inside the caller's own account (from the token).
+/// Validate, call the administration once, map the outcome.
+/// </summary>
+[Authorize(Policy = BrokerPolicies.ManageSeats)]
+internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBase
+{
+    private readonly SeatAdministration _administration;
+
+    public SeatAdminGrpcService(SeatAdministration administration)
+    {
+        _administration = administration;
+    }
+
+    public override async Task<AssignSeatResponse> AssignSeat(AssignSeatRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation()
+            .Id(request.AgentId, "agent_id")
+            .Product(request.Product)
+            .Check(request.SeatType is SeatType.Named or SeatType.Concurrent, "seat_type", "must be NAMED or CONCURRENT")
+            .ThrowIfInvalid();
+
+        var outcome = await _administration.AssignSeatAsync(
+            actor, accountId, request.AgentId, request.Product, request.SeatType.ToAssignable()!.Value, context.CancellationToken);
+        return outcome is AssignOutcome.Assigned assigned
+            ? new AssignSeatResponse
+            {
+                Assignment = new SeatAssignment { Product = request.Product, SeatType = assigned.SeatType.ToProto() },
+                Changed = assigned.Changed,
+            }
+            : throw OutcomeStatus.Refused(outcome, request.Product);
+    }
+
+    public override async Task<UnassignSeatResponse> UnassignSeat(UnassignSeatRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation().Id(request.AgentId, "agent_id").Product(request.Product).ThrowIfInvalid();
+        var result = await _administration.UnassignSeatAsync(actor, accountId, request.AgentId, request.Product, context.CancellationToken);
+        return new UnassignSeatResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
+    }
+
+    public override async Task<BulkAssignSeatsResponse> BulkAssignSeats(BulkAssignSeatsRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        var validation = new RequestValidation()
+            .Check(request.Items.Count > 0, "items", "must hold at least one item")
+            .Count(request.Items.Count, RequestValidation.MaxBatch, "items");
+        for (var i = 0; i < request.Items.Count && i < RequestValidation.MaxBatch; i++)
+        {
+            var item = request.Items[i];
+            validation
+                .Id(item.AgentId, $"items[{i}].agent_id")
+                .Product(item.Product, $"items[{i}].product")
+                .Check(item.SeatType is SeatType.Named or SeatType.Concurrent or SeatType.Unspecified, $"items[{i}].seat_type", "must be NAMED, CONCURRENT, or UNSPECIFIED to remove");
+        }
+
+        validation.ThrowIfInvalid();
+        var items = request.Items.Select(i => new Domain.Administration.BulkAssignItem(i.AgentId, i.Product, i.SeatType.ToAssignable())).ToList();
+        var results = await _administration.BulkAssignAsync(actor, accountId, items, request.AllOrNothing, context.CancellationToken);
+
+        var response = new BulkAssignSeatsResponse { Committed = !request.AllOrNothing || results.All(r => !r.Aborted) };
+        foreach (var result in results)
+        {
+            var status = result.Outcome is null ? null : OutcomeStatus.Describe(result.Outcome, items[result.Index].Product);
+            response.Results.Add(new BulkAssignResult
+            {
+                Index = result.Index,
+                Code = result.Aborted && status is null ? (int)StatusCode.Aborted : status?.Code ?? (int)StatusCode.OK,
+                Reason = result.Aborted && status is null ? "BATCH_ABORTED" : status?.Details.Count > 0 ? status.Details[0].Unpack<Google.Rpc.ErrorInfo>().Reason : string.Empty,
+                Message = result.Aborted && status is null ? "Not applied: another item of this all-or-nothing batch failed." : status?.Message ?? string.Empty,
+                Changed = !result.Aborted && (result.Removed || result.Outcome is AssignOutcome.Assigned { Changed: true }),
+            });
+        }
+
+        return response;
+    }
+
+    [Authorize(Policy = BrokerPolicies.ManageUsers)]
+    public override async Task<UpsertAgentResponse> UpsertAgent(UpsertAgentRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        var validation = new RequestValidation()
+            .Id(request.AgentId, "agent_id")
+            .Email(request.Email)
+            .Text(request.DisplayName, "display_name")
+            .Defined(request.Role, "role")
+            .Count(request.Privileges.Count, 2, "privileges");
+        for (var i = 0; i < request.Privileges.Count; i++)
+        {
+            validation.Defined(request.Privileges[i], $"privileges[{i}]");
+        }
+
+        validation.ThrowIfInvalid();
+        var outcome = await _administration.UpsertAgentAsync(actor, accountId, request.ToDomain(), context.CancellationToken);
+        return outcome is AgentOutcome.Saved saved
+            ? new UpsertAgentResponse { Agent = saved.Agent.ToProto(), Created = saved.Created }
+            : throw OutcomeStatus.Refused(outcome);
+    }
+
+    [Authorize(Policy = BrokerPolicies.ManageUsers)]
+    public override async Task<RemoveAgentResponse> RemoveAgent(RemoveAgentRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation().Id(request.AgentId, "agent_id").ThrowIfInvalid();
+        var result = await _administration.RemoveAgentAsync(actor, accountId, request.AgentId, context.CancellationToken);
+        return new RemoveAgentResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
+    }
+
+    public override async Task<ListAgentsResponse> ListAgents(ListAgentsRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        var after = AdminMapping.DecodePageToken(request.Page?.PageToken ?? string.Empty);
+        new RequestValidation()
+            .Check(request.Product.Length == 0 || RequestValidation.IsProduct(request.Product), "product", "must be empty or a product code")
+            .Check(request.SeatFilter == Contracts.V1.SeatFilter.Unspecified || request.Product.Length > 0, "seat_filter", "needs a product")
+            .Check(Enum.IsDefined(request.SeatFilter), "seat_filter", "must be a known filter")
+            .Page(request.Page)
+            .Check(after != string.Empty, "page.page_token", "must be a token from a previous response")
+            .ThrowIfInvalid();
+
+        var pageSize = request.Page is { PageSize: > 0 } page ? page.PageSize : RequestValidation.DefaultPageSize;
+        var result = await _administration.ListAgentsAsync(
+            accountId, request.Product.Length == 0 ? null : request.Product, request.SeatFilter.ToDomain(), pageSize, after, context.CancellationToken);
+        var response = new ListAgentsResponse { NextPageToken = AdminMapping.EncodePageToken(result.NextAfter) };
+        response.Agents.AddRange(result.Agents.Select(a => a.ToProto()));
+        return response;
+    }
+
+    public override async Task<RegisterUnattendedDeviceResponse> RegisterUnattendedDevice(RegisterUnattendedDeviceRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .Id(request.DeviceId, "device_id")
+            .Text(request.DisplayName, "display_name")
+            .Defined(request.Platform, "platform")
+            .ThrowIfInvalid();
+
+        var outcome = await _administration.RegisterDeviceAsync(
+            actor,
+            accountId,
+            request.Product,
+            new DeviceRegistration(request.DeviceId, request.DisplayName, new Device { Id = request.DeviceId, Platform = request.Platform }.ToDomain().Platform),
+            context.CancellationToken);
+        return outcome is DeviceOutcome.Registered registered
+            ? new RegisterUnattendedDeviceResponse { DevicesInUse = registered.InUse, DeviceLimit = registered.Limit ?? -1 }
+            : throw OutcomeStatus.Refused(outcome, request.Product);
+    }
+
+    public override async Task<UnregisterUnattendedDeviceResponse> UnregisterUnattendedDevice(UnregisterUnattendedDeviceRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation().Product(request.Product).Id(request.DeviceId, "device_id").ThrowIfInvalid();
+        var removed = await _administration.UnregisterDeviceAsync(actor, accountId, request.Product, request.DeviceId, context.CancellationToken);
+        return new UnregisterUnattendedDeviceResponse { Removed = removed };
+    }
+}

@@ -1,0 +1,54 @@
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.Domain.Administration;
+using LicenseBroker.Server.Identity;
+using Microsoft.AspNetCore.Authorization;
+
+namespace LicenseBroker.Server.Grpc;
+
+/// <summary>SubscriptionService (billing and back office, service scope): validate, call once, map.</summary>
+[Authorize(Policy = BrokerPolicies.Service)]
+internal sealed class SubscriptionGrpcService : SubscriptionService.SubscriptionServiceBase
+{
+    private readonly SeatAdministration _administration;
+
+    public SubscriptionGrpcService(SeatAdministration administration)
+    {
+        _administration = administration;
+    }
+
+    public override async Task<UpsertSubscriptionResponse> UpsertSubscription(UpsertSubscriptionRequest request, ServerCallContext context)
+    {
+        var subscription = request.Subscription;
+        var validation = new RequestValidation().Check(subscription is not null, "subscription", "is required");
+        if (subscription is not null)
+        {
+            validation
+                .Id(subscription.AccountId, "subscription.account_id")
+                .Product(subscription.Product, "subscription.product")
+                .Defined(subscription.Plan, "subscription.plan")
+                .Check(subscription.ValidUntil is not null, "subscription.valid_until", "is required")
+                .Limit(subscription.NamedSeatLimit, "subscription.named_seat_limit")
+                .Limit(subscription.ConcurrentSeatLimit, "subscription.concurrent_seat_limit")
+                .Limit(subscription.UnattendedDeviceLimit, "subscription.unattended_device_limit");
+            if (subscription.HasMonitoredDeviceLimit)
+            {
+                validation.Limit(subscription.MonitoredDeviceLimit, "subscription.monitored_device_limit");
+            }
+        }
+
+        validation.ThrowIfInvalid();
+        var outcome = await _administration.UpsertSubscriptionAsync(CallerIdentity.Service(context), subscription!.ToDomain(), context.CancellationToken);
+        return outcome is SubscriptionOutcome.Saved saved
+            ? new UpsertSubscriptionResponse { Subscription = saved.Subscription.ToProto() }
+            : throw OutcomeStatus.Refused(outcome);
+    }
+
+    public override async Task<GetSubscriptionResponse> GetSubscription(GetSubscriptionRequest request, ServerCallContext context)
+    {
+        new RequestValidation().Id(request.AccountId, "account_id").Product(request.Product).ThrowIfInvalid();
+        var subscription = await _administration.GetSubscriptionAsync(request.AccountId, request.Product, context.CancellationToken)
+            ?? throw OutcomeStatus.NotFound("The account has no subscription to this product.", "NO_SUBSCRIPTION");
+        return new GetSubscriptionResponse { Subscription = subscription.ToProto() };
+    }
+}

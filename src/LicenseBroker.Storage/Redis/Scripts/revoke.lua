@@ -1,0 +1,47 @@
+-- revoke: an admin ends live leases, chosen by agent or by lease id; their seats free at once.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] who ends them (recorded, and told to the evicted app on its next heartbeat)
+-- ARGV[2] how long the revocation is remembered (ms)
+-- ARGV[3] AGENTS | LEASES: what the remaining arguments are
+-- ARGV[4..] agent ids or lease ids
+-- Returns: one entry per lease ended, each
+--   {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
+-- Leases already ended are not returned again: calling twice is harmless.
+
+local by, remember, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+
+local now = now_ms()
+purge(now)
+
+local ended = {}
+local function revoke(id, lease)
+  local expires = redis.call('ZSCORE', K_LEASES, id)
+  drop_lease(id, lease)
+  remember_end(id, lease.agent, 'REVOKED', by, now, now + remember)
+  table.insert(ended, {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
+    lease.started, lease.beat, tonumber(expires)})
+end
+
+if mode == 'LEASES' then
+  for i = 4, #ARGV do
+    local lease = load_lease(ARGV[i])
+    if lease then
+      revoke(ARGV[i], lease)
+    end
+  end
+else
+  local wanted = {}
+  for i = 4, #ARGV do
+    wanted[ARGV[i]] = true
+  end
+  -- A scan of the pool's leases: admin calls are rare, and a pool holds at most thousands.
+  local all = redis.call('HGETALL', K_DATA)
+  for i = 1, #all, 2 do
+    local lease = cjson.decode(all[i + 1])
+    if wanted[lease.agent] then
+      revoke(all[i], lease)
+    end
+  end
+end
+return ended
