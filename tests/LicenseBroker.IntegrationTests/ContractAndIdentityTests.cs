@@ -26,15 +26,6 @@ public sealed class ContractAndIdentityTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
-    public async Task Admin_center_rpcs_of_a_later_issue_answer_unimplemented()
-    {
-        var headers = _fixture.Host.AdminHeaders("acct");
-        var admin = new SeatAdminService.SeatAdminServiceClient(_fixture.Host.Channel);
-        Assert.Equal(StatusCode.Unimplemented, (await Assert.ThrowsAsync<RpcException>(
-            async () => await admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, headers))).StatusCode);
-    }
-
-    [Fact]
     public async Task Calls_without_a_valid_token_are_unauthenticated()
     {
         var account = await _fixture.Seeder.AccountAsync();

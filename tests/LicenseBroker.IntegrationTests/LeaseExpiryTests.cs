@@ -51,6 +51,20 @@ public sealed class LeaseExpiryTests : IClassFixture<ShortLeaseBrokerFixture>
         var late = await Assert.ThrowsAsync<RpcException>(() => holder.HeartbeatAsync(lease));
         Assert.Equal(StatusCode.NotFound, late.StatusCode);
         Assert.Equal("LEASE_EXPIRED", Errors.Info(late).Reason);
+
+        // The admin list never shows the expired lease, and the audit log records the expiry.
+        var sessions = await _fixture.Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, _fixture.Host.AdminHeaders(account));
+        Assert.Equal(admitted.LeaseId, Assert.Single(sessions.Sessions).LeaseId);
+        await Eventually.Until(
+            async () =>
+            {
+                await using var connection = new Npgsql.NpgsqlConnection(_fixture.Host.Database.ConnectionString);
+                var expired = await Dapper.SqlMapper.ExecuteScalarAsync<long>(
+                    connection, "SELECT count(*) FROM audit_events WHERE account_id = @account AND action = 'seat.expired' AND after->>'lease_id' = @lease", new { account, lease = lease.LeaseId });
+                return expired == 1 ? "audited" : null;
+            },
+            TimeSpan.FromSeconds(10),
+            "the expiry in the audit log");
     }
 
     [Fact]

@@ -35,7 +35,7 @@ public sealed class PoolPolicyTests
             SeatModel.Unlimited,
             new SubscriptionTerms(Plan.Paid, Now.AddDays(1), 0, 0, 0),
             new Dictionary<string, SeatType>(),
-            new HashSet<string> { "member" });
+            new Dictionary<string, AgentContact> { ["member"] = new("Member", "member@example.test") });
         Assert.Equal(SeatType.Unlimited, policy.SeatTypeOf("member"));
         Assert.Null(policy.SeatTypeOf("stranger"));
     }
@@ -51,5 +51,5 @@ public sealed class PoolPolicyTests
         SeatModel.Seats,
         terms,
         new Dictionary<string, SeatType> { ["named"] = SeatType.Named, ["shared"] = SeatType.Concurrent },
-        new HashSet<string>());
+        new Dictionary<string, AgentContact>());
 }

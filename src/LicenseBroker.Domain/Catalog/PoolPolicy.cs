@@ -19,6 +19,9 @@ public enum SeatModel
     Unlimited,
 }
 
+/// <summary>How admins see an agent.</summary>
+public sealed record AgentContact(string DisplayName, string Email);
+
 /// <summary>The limits an account bought for a product.</summary>
 public sealed record SubscriptionTerms(
     Plan Plan,
@@ -34,21 +37,21 @@ public sealed record SubscriptionTerms(
 public sealed class PoolPolicy
 {
     private readonly IReadOnlyDictionary<string, SeatType> _assignments;
-    private readonly IReadOnlySet<string> _accountAgents;
+    private readonly IReadOnlyDictionary<string, AgentContact> _accountAgents;
     private readonly IReadOnlySet<string> _unattendedDevices;
 
     /// <param name="pool">The account and product.</param>
     /// <param name="seatModel">How the product counts seats.</param>
     /// <param name="subscription">The account's subscription, or null.</param>
     /// <param name="assignments">Seat type of each agent holding a seat of the product.</param>
-    /// <param name="accountAgents">Every agent of the account.</param>
+    /// <param name="accountAgents">Every agent of the account, with the name and e-mail admins see.</param>
     /// <param name="unattendedDevices">Machines registered for unattended access on the product.</param>
     public PoolPolicy(
         PoolId pool,
         SeatModel seatModel,
         SubscriptionTerms? subscription,
         IReadOnlyDictionary<string, SeatType> assignments,
-        IReadOnlySet<string> accountAgents,
+        IReadOnlyDictionary<string, AgentContact> accountAgents,
         IReadOnlySet<string>? unattendedDevices = null)
     {
         Pool = pool;
@@ -72,7 +75,10 @@ public sealed class PoolPolicy
     public bool IsActiveAt(DateTimeOffset now) => Subscription is { } terms && terms.ValidUntil > now;
 
     /// <summary>True when the agent belongs to the account.</summary>
-    public bool IsKnownAgent(string agentId) => _accountAgents.Contains(agentId) || _assignments.ContainsKey(agentId);
+    public bool IsKnownAgent(string agentId) => _accountAgents.ContainsKey(agentId) || _assignments.ContainsKey(agentId);
+
+    /// <summary>Name and e-mail of an agent of the account, if known.</summary>
+    public AgentContact? ContactOf(string agentId) => _accountAgents.GetValueOrDefault(agentId);
 
     /// <summary>True when the machine is registered for unattended access on this product.</summary>
     public bool IsRegisteredUnattendedDevice(string deviceId) => _unattendedDevices.Contains(deviceId);
@@ -82,7 +88,7 @@ public sealed class PoolPolicy
     {
         if (SeatModel == SeatModel.Unlimited)
         {
-            return _accountAgents.Contains(agentId) ? SeatType.Unlimited : null;
+            return _accountAgents.ContainsKey(agentId) ? SeatType.Unlimited : null;
         }
 
         return _assignments.TryGetValue(agentId, out var seatType) ? seatType : null;

@@ -13,7 +13,13 @@ public interface IOccupancyStore
     Task<ReleaseOutcome> ReleaseAsync(ReleaseCommand command, CancellationToken cancellationToken);
 
     /// <summary>An admin ends leases (by agent or by lease id); returns those that were live.</summary>
-    Task<IReadOnlyList<EndedLease>> RevokeAsync(RevokeCommand command, CancellationToken cancellationToken);
+    Task<IReadOnlyList<LeaseView>> RevokeAsync(RevokeCommand command, CancellationToken cancellationToken);
+
+    /// <summary>A page of the pool's live shared leases in start order; <paramref name="cursor"/> from the previous page.</summary>
+    Task<SharedLeasePage> ListSharedAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken);
+
+    /// <summary>The pool's live numbers and today's counters.</summary>
+    Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken);
 
     /// <summary>Live leases each agent holds in the pool, in the order asked.</summary>
     Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken);
@@ -22,8 +28,14 @@ public interface IOccupancyStore
 /// <summary>Ends leases of a pool. <see cref="ByAgent"/>: <see cref="Ids"/> are agent ids, else lease ids.</summary>
 public sealed record RevokeCommand(PoolId Pool, string RevokedBy, bool ByAgent, IReadOnlyList<string> Ids, TimeSpan RememberFor);
 
-/// <summary>A lease that an admin ended, as it was.</summary>
-public sealed record EndedLease(
+/// <summary>A page of live shared leases.</summary>
+public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<LeaseView> Leases);
+
+/// <summary>Live numbers of a pool; the daily counters are per UTC day of Redis's clock.</summary>
+public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases);
+
+/// <summary>A live (or just ended) lease as admins see it.</summary>
+public sealed record LeaseView(
     string LeaseId,
     string AgentId,
     string SessionId,

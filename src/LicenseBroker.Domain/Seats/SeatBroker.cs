@@ -14,13 +14,15 @@ public sealed class SeatBroker
     private readonly IOccupancyStore _store;
     private readonly TimeProvider _time;
     private readonly SeatOptions _options;
+    private readonly ISeatEventSink _events;
 
-    public SeatBroker(ILicenseCatalog catalog, IOccupancyStore store, TimeProvider time, SeatOptions options)
+    public SeatBroker(ILicenseCatalog catalog, IOccupancyStore store, TimeProvider time, SeatOptions options, ISeatEventSink events)
     {
         _catalog = catalog;
         _store = store;
         _time = time;
         _options = options;
+        _events = events;
     }
 
     public SeatOptions Options => _options;
@@ -64,7 +66,18 @@ public sealed class SeatBroker
             _options.LeaseTtl,
             device,
             sessionKind);
-        return await _store.AcquireAsync(command, cancellationToken);
+        var outcome = await _store.AcquireAsync(command, cancellationToken);
+        switch (outcome)
+        {
+            case AcquireOutcome.Granted { Resumed: false } granted:
+                _events.Record(new SeatEvent(pool, SeatEventKind.Granted, agent.AgentId, granted.Lease.LeaseId, agent.AgentId, granted.At, PeakToday: granted.PeakToday));
+                break;
+            case AcquireOutcome.PoolFull full:
+                _events.Record(new SeatEvent(pool, SeatEventKind.Refused, agent.AgentId, null, agent.AgentId, full.At, RefusedToday: full.RefusedToday));
+                break;
+        }
+
+        return outcome;
     }
 
     public Task<HeartbeatOutcome> HeartbeatAsync(
@@ -73,12 +86,20 @@ public sealed class SeatBroker
             new HeartbeatCommand(new PoolId(agent.AccountId, product), agent.AgentId, leaseId, _options.LeaseTtl),
             cancellationToken);
 
-    public Task<ReleaseOutcome> ReleaseAsync(
-        AgentIdentity agent, string product, string leaseId, CancellationToken cancellationToken) =>
-        _store.ReleaseAsync(
-            // A release is remembered for one lease lifetime so that a retried release still succeeds.
-            new ReleaseCommand(new PoolId(agent.AccountId, product), agent.AgentId, leaseId, _options.LeaseTtl),
-            cancellationToken);
+    public async Task<ReleaseOutcome> ReleaseAsync(
+        AgentIdentity agent, string product, string leaseId, CancellationToken cancellationToken)
+    {
+        var pool = new PoolId(agent.AccountId, product);
+
+        // A release is remembered for one lease lifetime so that a retried release still succeeds.
+        var outcome = await _store.ReleaseAsync(new ReleaseCommand(pool, agent.AgentId, leaseId, _options.LeaseTtl), cancellationToken);
+        if (outcome is ReleaseOutcome.Released)
+        {
+            _events.Record(new SeatEvent(pool, SeatEventKind.Released, agent.AgentId, leaseId, agent.AgentId, _time.GetUtcNow()));
+        }
+
+        return outcome;
+    }
 
     /// <summary>128 random bits, URL-safe: a lease id cannot be guessed from another.</summary>
     public static string NewLeaseId()

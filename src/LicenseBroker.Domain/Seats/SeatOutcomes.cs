@@ -11,10 +11,10 @@ public abstract record AcquireOutcome
     }
 
     /// <summary>A seat was granted, or an existing lease of the same session was returned.</summary>
-    public sealed record Granted(Lease Lease, bool Resumed) : AcquireOutcome;
+    public sealed record Granted(Lease Lease, bool Resumed, int PeakToday = 0, DateTimeOffset At = default) : AcquireOutcome;
 
     /// <summary>Every shared seat is occupied.</summary>
-    public sealed record PoolFull(int InUse, int Limit) : AcquireOutcome;
+    public sealed record PoolFull(int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default) : AcquireOutcome;
 
     /// <summary>The agent has no seat of the product.</summary>
     public sealed record NoSeatAssigned : AcquireOutcome;

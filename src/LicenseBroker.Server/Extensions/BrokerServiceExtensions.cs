@@ -71,6 +71,12 @@ public static class BrokerServiceExtensions
         services.AddSingleton<EntitlementChecker>();
         services.AddSingleton<ICatalogStore, PostgresCatalogStore>();
         services.AddSingleton<SeatAdministration>();
+        services.AddSingleton<SeatEventBuffer>();
+        services.AddSingleton<ISeatEventSink>(sp => sp.GetRequiredService<SeatEventBuffer>());
+        services.AddSingleton<PostgresSeatEventWriter>();
+        services.AddSingleton<IUsageReader, PostgresUsageReader>();
+        services.AddSingleton<UsageReports>();
+        services.AddHostedService<AuditFlushService>();
         services.AddHostedService<BrokerStartup>();
         return services;
     }

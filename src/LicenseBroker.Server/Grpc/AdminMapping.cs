@@ -96,6 +96,35 @@ internal static class AdminMapping
         _ => SeatFilter.Any,
     };
 
+    public static V1.SharedSession ToProto(this SharedSession session, string product) => new()
+    {
+        LeaseId = session.Lease.LeaseId,
+        AgentId = session.Lease.AgentId,
+        DisplayName = session.Agent?.DisplayName ?? string.Empty,
+        Email = session.Agent?.Email ?? string.Empty,
+        Device = new V1.Device { Id = session.Lease.Device.DeviceId, Platform = session.Lease.Device.Platform.ToProto() },
+        SessionKind = session.Lease.SessionKind.ToProto(),
+        StartedAt = Timestamp.FromDateTimeOffset(session.Lease.StartedAt),
+        LastHeartbeatAt = Timestamp.FromDateTimeOffset(session.Lease.LastHeartbeatAt),
+        ExpiresAt = Timestamp.FromDateTimeOffset(session.Lease.ExpiresAt),
+        Product = product,
+    };
+
+    public static V1.ProductSeatUsage ToProto(this ProductUsage usage) => new()
+    {
+        Product = usage.Durable.Product,
+        NamedSeatsAssigned = usage.Durable.NamedSeatsAssigned,
+        NamedSeatLimit = usage.Durable.NamedSeatLimit,
+        ConcurrentSeatsInUse = usage.Live.SeatsInUse,
+        ConcurrentSeatLimit = usage.Durable.ConcurrentSeatLimit,
+        ConcurrentEligibleAgents = usage.Durable.ConcurrentEligibleAgents,
+        UnattendedDevicesInUse = usage.Durable.UnattendedDevicesInUse,
+        UnattendedDeviceLimit = usage.Durable.UnattendedDeviceLimit,
+        MonitoredDevices = usage.Durable.MonitoredDevices,
+        ConcurrentPeakToday = usage.PeakToday,
+        RefusalsToday = usage.RefusedToday,
+    };
+
     /// <summary>Page tokens are the last id of the previous page, opaque to clients.</summary>
     public static string EncodePageToken(string? after) =>
         after is null ? string.Empty : Base64Url.EncodeToString(Encoding.UTF8.GetBytes(after));

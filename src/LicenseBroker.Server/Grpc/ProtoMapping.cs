@@ -36,6 +36,25 @@ internal static class ProtoMapping
         _ => throw new ArgumentOutOfRangeException(nameof(device), device.Platform, "validated before mapping"),
     });
 
+    public static V1.Platform ToProto(this Platform platform) => platform switch
+    {
+        Platform.Windows => V1.Platform.Windows,
+        Platform.Mac => V1.Platform.Mac,
+        Platform.Ios => V1.Platform.Ios,
+        Platform.Android => V1.Platform.Android,
+        Platform.Linux => V1.Platform.Linux,
+        Platform.Web => V1.Platform.Web,
+        _ => V1.Platform.Unspecified,
+    };
+
+    public static V1.SessionKind ToProto(this SessionKind kind) => kind switch
+    {
+        SessionKind.Pending => V1.SessionKind.Pending,
+        SessionKind.Attended => V1.SessionKind.Attended,
+        SessionKind.Unattended => V1.SessionKind.Unattended,
+        _ => V1.SessionKind.Unspecified,
+    };
+
     public static SessionKind ToDomain(this V1.SessionKind kind) => kind switch
     {
         V1.SessionKind.Pending => SessionKind.Pending,

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using LicenseBroker.Contracts.V1;
 using LicenseBroker.Domain.Administration;
+using PoolId = LicenseBroker.Domain.Seats.PoolId;
 using LicenseBroker.Server.Identity;
 using Microsoft.AspNetCore.Authorization;
 
@@ -14,10 +15,96 @@ namespace LicenseBroker.Server.Grpc;
 internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBase
 {
     private readonly SeatAdministration _administration;
+    private readonly UsageReports _reports;
 
-    public SeatAdminGrpcService(SeatAdministration administration)
+    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports)
     {
         _administration = administration;
+        _reports = reports;
+    }
+
+    public override async Task<ListSharedSessionsResponse> ListSharedSessions(ListSharedSessionsRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        var cursor = AdminMapping.DecodePageToken(request.Page?.PageToken ?? string.Empty);
+        new RequestValidation()
+            .Product(request.Product)
+            .Page(request.Page)
+            .Check(cursor != string.Empty, "page.page_token", "must be a token from a previous response")
+            .ThrowIfInvalid();
+
+        var pageSize = request.Page is { PageSize: > 0 } page ? page.PageSize : RequestValidation.DefaultPageSize;
+        var result = await _reports.ListSharedSessionsAsync(new PoolId(accountId, request.Product), cursor, pageSize, context.CancellationToken);
+        var response = new ListSharedSessionsResponse
+        {
+            NextPageToken = AdminMapping.EncodePageToken(result.NextCursor),
+            TotalSessions = result.Total,
+            SeatsInUse = result.SeatsInUse,
+        };
+        response.Sessions.AddRange(result.Sessions.Select(s => s.ToProto(request.Product)));
+        return response;
+    }
+
+    public override async Task<ForceReleaseResponse> ForceRelease(ForceReleaseRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        var validation = new RequestValidation()
+            .Product(request.Product)
+            .Check(request.LeaseIds.Count + request.AgentIds.Count > 0, "lease_ids", "or agent_ids must name at least one session")
+            .Count(request.LeaseIds.Count, RequestValidation.MaxBatch, "lease_ids")
+            .Count(request.AgentIds.Count, RequestValidation.MaxBatch, "agent_ids");
+        for (var i = 0; i < request.LeaseIds.Count && i < RequestValidation.MaxBatch; i++)
+        {
+            validation.LeaseId(request.LeaseIds[i], $"lease_ids[{i}]");
+        }
+
+        for (var i = 0; i < request.AgentIds.Count && i < RequestValidation.MaxBatch; i++)
+        {
+            validation.Id(request.AgentIds[i], $"agent_ids[{i}]");
+        }
+
+        validation.ThrowIfInvalid();
+        var released = await _reports.ForceReleaseAsync(
+            new PoolId(accountId, request.Product), actor, request.LeaseIds.Distinct().ToList(), request.AgentIds.Distinct().ToList(), context.CancellationToken);
+        var response = new ForceReleaseResponse();
+        response.Released.AddRange(released.Select(s => s.ToProto(request.Product)));
+        return response;
+    }
+
+    public override async Task<GetSeatUsageResponse> GetSeatUsage(GetSeatUsageRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        new RequestValidation()
+            .Check(request.Product.Length == 0 || RequestValidation.IsProduct(request.Product), "product", "must be empty or a product code")
+            .ThrowIfInvalid();
+        var usage = await _reports.GetSeatUsageAsync(accountId, request.Product.Length == 0 ? null : request.Product, context.CancellationToken);
+        var response = new GetSeatUsageResponse();
+        response.Products.AddRange(usage.Select(u => u.ToProto()));
+        return response;
+    }
+
+    public override async Task<GetUsageHistoryResponse> GetUsageHistory(GetUsageHistoryRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        var fromOk = DateOnly.TryParseExact(request.From, "yyyy-MM-dd", out var from);
+        var toOk = DateOnly.TryParseExact(request.To, "yyyy-MM-dd", out var to);
+        new RequestValidation()
+            .Product(request.Product)
+            .Check(fromOk, "from", "must be a date YYYY-MM-DD")
+            .Check(toOk, "to", "must be a date YYYY-MM-DD")
+            .Check(!fromOk || !toOk || (to >= from && to.DayNumber - from.DayNumber <= 366), "to", "must be on or after from, at most 366 days later")
+            .ThrowIfInvalid();
+
+        var days = await _reports.GetHistoryAsync(accountId, request.Product, from, to, context.CancellationToken);
+        var response = new GetUsageHistoryResponse();
+        response.Days.AddRange(days.Select(d => new Contracts.V1.UsageDay
+        {
+            Day = d.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            PeakConcurrent = d.PeakConcurrent,
+            Refused = d.Refused,
+            DistinctAgents = d.DistinctAgents,
+        }));
+        return response;
     }
 
     public override async Task<AssignSeatResponse> AssignSeat(AssignSeatRequest request, ServerCallContext context)

@@ -23,7 +23,7 @@ public sealed class PostgresCatalogReader
         FROM seat_assignments
         WHERE account_id = @AccountId AND product_code = @Product;
 
-        SELECT id FROM agents WHERE account_id = @AccountId;
+        SELECT id AS Id, display_name AS DisplayName, email AS Email FROM agents WHERE account_id = @AccountId;
 
         SELECT id FROM devices WHERE account_id = @AccountId AND product_code = @Product AND kind = 'UNATTENDED';
         """;
@@ -53,7 +53,8 @@ public sealed class PostgresCatalogReader
         var product = await results.ReadSingleOrDefaultAsync<ProductRow>();
         var assignments = (await results.ReadAsync<AssignmentRow>())
             .ToDictionary(row => row.AgentId, row => row.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, StringComparer.Ordinal);
-        var accountAgents = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
+        var accountAgents = (await results.ReadAsync<ContactRow>())
+            .ToDictionary(row => row.Id, row => new AgentContact(row.DisplayName, row.Email), StringComparer.Ordinal);
         var unattendedDevices = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
 
         if (product is null)
@@ -78,4 +79,6 @@ public sealed class PostgresCatalogReader
         string SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit, int? UnattendedDeviceLimit);
 
     private sealed record AssignmentRow(string AgentId, string SeatType);
+
+    private sealed record ContactRow(string Id, string DisplayName, string Email);
 }

@@ -10,6 +10,8 @@ public static class LuaScripts
     public static readonly string Release = Load("release");
     public static readonly string Revoke = Load("revoke");
     public static readonly string Live = Load("live");
+    public static readonly string Sessions = Load("sessions");
+    public static readonly string Usage = Load("usage");
 
     private static string Load(string name) => Read("prelude") + "\n" + Read(name);
 

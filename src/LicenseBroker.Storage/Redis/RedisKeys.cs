@@ -31,6 +31,8 @@ public sealed class RedisKeys
             tag + ":tombstones",
             tag + ":tombstone-data",
             tag + ":agent-leases",
+            tag + ":shared-index",
+            tag + ":stats",
         ];
     }
 

@@ -14,12 +14,16 @@ public sealed class RedisOccupancyStore : IOccupancyStore
     private readonly IConnectionMultiplexer _redis;
     private readonly RedisKeys _keys;
     private readonly BackendPipelines _pipelines;
+    private readonly ISeatEventSink _events;
+    private readonly TimeProvider _time;
 
-    public RedisOccupancyStore(IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines)
+    public RedisOccupancyStore(IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, TimeProvider time)
     {
         _redis = redis;
         _keys = keys;
         _pipelines = pipelines;
+        _events = events;
+        _time = time;
     }
 
     public async Task<AcquireOutcome> AcquireAsync(AcquireCommand command, CancellationToken cancellationToken)
@@ -50,8 +54,10 @@ public sealed class RedisOccupancyStore : IOccupancyStore
                     SeatType: ParseSeatType((string)reply[4]!),
                     ExpiresAt: FromRedisMilliseconds(reply[2]),
                     FencingToken: (long)reply[3]),
-                Resumed: (long)reply[5] == 1),
-            "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2]),
+                Resumed: (long)reply[5] == 1,
+                PeakToday: (int)reply[7],
+                At: FromRedisMilliseconds(reply[8])),
+            "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2], RefusedToday: (int)reply[3], At: FromRedisMilliseconds(reply[4])),
             _ => throw UnexpectedReply("acquire", status),
         };
     }
@@ -95,7 +101,7 @@ public sealed class RedisOccupancyStore : IOccupancyStore
         };
     }
 
-    public async Task<IReadOnlyList<EndedLease>> RevokeAsync(RevokeCommand command, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LeaseView>> RevokeAsync(RevokeCommand command, CancellationToken cancellationToken)
     {
         var args = new RedisValue[3 + command.Ids.Count];
         args[0] = command.RevokedBy;
@@ -108,19 +114,40 @@ public sealed class RedisOccupancyStore : IOccupancyStore
 
         // Retrying is safe: a lease already ended is skipped, so a retry ends nothing twice.
         var reply = await EvaluateAsync(LuaScripts.Revoke, command.Pool, args, cancellationToken);
-        return reply.Select(item =>
-        {
-            var fields = (RedisResult[])item!;
-            return new EndedLease(
-                LeaseId: (string)fields[0]!,
-                AgentId: (string)fields[1]!,
-                SessionId: (string)fields[2]!,
-                Device: new DeviceInfo((string)fields[3]!, Enum.Parse<Platform>((string)fields[4]!)),
-                SessionKind: Enum.Parse<SessionKind>((string)fields[5]!),
-                StartedAt: FromRedisMilliseconds(fields[6]),
-                LastHeartbeatAt: FromRedisMilliseconds(fields[7]),
-                ExpiresAt: FromRedisMilliseconds(fields[8]));
-        }).ToList();
+        return reply.Select(ParseLease).ToList();
+    }
+
+    public async Task<SharedLeasePage> ListSharedAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: the script only drops expired leases and reads.
+        var reply = await EvaluateAsync(LuaScripts.Sessions, pool, [cursor ?? string.Empty, pageSize], cancellationToken);
+        var next = (string)reply[2]!;
+        return new SharedLeasePage(
+            Total: (int)reply[0],
+            SeatsInUse: (int)reply[1],
+            NextCursor: next.Length == 0 ? null : next,
+            Leases: reply.Skip(3).Select(ParseLease).ToList());
+    }
+
+    public async Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: the script only drops expired leases and reads.
+        var reply = await EvaluateAsync(LuaScripts.Usage, pool, [], cancellationToken);
+        return new LiveUsage((int)reply[0], (int)reply[1], (int)reply[2], (int)reply[3]);
+    }
+
+    private static LeaseView ParseLease(RedisResult item)
+    {
+        var fields = (RedisResult[])item!;
+        return new LeaseView(
+            LeaseId: (string)fields[0]!,
+            AgentId: (string)fields[1]!,
+            SessionId: (string)fields[2]!,
+            Device: new DeviceInfo((string)fields[3]!, Enum.Parse<Platform>((string)fields[4]!)),
+            SessionKind: Enum.Parse<SessionKind>((string)fields[5]!),
+            StartedAt: FromRedisMilliseconds(fields[6]),
+            LastHeartbeatAt: FromRedisMilliseconds(fields[7]),
+            ExpiresAt: FromRedisMilliseconds(fields[8]));
     }
 
     public async Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken)
@@ -145,7 +172,24 @@ public sealed class RedisOccupancyStore : IOccupancyStore
             static async (state, ct) => await state.database.ScriptEvaluateAsync(state.script, state.keys, state.args).WaitAsync(ct),
             (database, script, keys, args),
             cancellationToken);
-        return (RedisResult[])result!;
+        var reply = (RedisResult[])result!;
+        RecordExpired(pool, (RedisResult[])reply[1]!);
+        return (RedisResult[])reply[0]!;
+    }
+
+    /// <summary>The scripts report the leases they found expired; they go to the audit log.</summary>
+    private void RecordExpired(PoolId pool, RedisResult[] expired)
+    {
+        if (expired.Length == 0)
+        {
+            return;
+        }
+
+        var at = _time.GetUtcNow();
+        for (var i = 0; i + 3 < expired.Length; i += 4)
+        {
+            _events.Record(new SeatEvent(pool, SeatEventKind.Expired, (string)expired[i + 1]!, (string)expired[i]!, "broker", at));
+        }
     }
 
     internal static string SeatTypeCode(SeatType seatType) => seatType switch

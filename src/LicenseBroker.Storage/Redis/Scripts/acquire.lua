@@ -10,15 +10,17 @@
 -- ARGV[7] device id
 -- ARGV[8] platform
 -- ARGV[9] session kind
--- Returns:
---   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use}
---   {'FULL', seats in use, limit}
+-- Returns (payload):
+--   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
+--   {'FULL', seats in use, limit, today's refusals, now ms}
 
 local agent, session, new_id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local now = now_ms()
 purge(now)
+stats_touch(now)
+local peak_field = stats_field(now, 'peak')
 
 -- Idempotent retry: the same agent and session get their live lease back, renewed.
 local existing_id = redis.call('HGET', K_SESSIONS, session_field(agent, session))
@@ -29,7 +31,8 @@ if existing_id then
     redis.call('ZADD', K_LEASES, expires, existing_id)
     lease.beat = now
     redis.call('HSET', K_DATA, existing_id, cjson.encode(lease))
-    return {'GRANTED', existing_id, expires, lease.fence, lease.seat, 1, redis.call('HLEN', K_HOLDERS)}
+    return finish({'GRANTED', existing_id, expires, lease.fence, lease.seat, 1, redis.call('HLEN', K_HOLDERS),
+      tonumber(redis.call('HGET', K_STATS, peak_field) or '0'), now})
   end
 end
 
@@ -40,7 +43,8 @@ if seat == 'CONCURRENT' then
   if held == 0 then
     local in_use = redis.call('HLEN', K_HOLDERS)
     if in_use >= limit then
-      return {'FULL', in_use, limit}
+      local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
+      return finish({'FULL', in_use, limit, refused, now})
     end
   end
   redis.call('HINCRBY', K_HOLDERS, agent, 1)
@@ -54,4 +58,14 @@ redis.call('HSET', K_DATA, new_id, cjson.encode({
   kind = ARGV[9], started = now, beat = now, fence = fence }))
 redis.call('HSET', K_SESSIONS, session_field(agent, session), new_id)
 redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
-return {'GRANTED', new_id, expires, fence, seat, 0, redis.call('HLEN', K_HOLDERS)}
+
+local in_use = redis.call('HLEN', K_HOLDERS)
+local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
+if seat == 'CONCURRENT' then
+  redis.call('ZADD', K_SHARED, 0, shared_member(new_id, now))
+  if in_use > peak then
+    peak = in_use
+    redis.call('HSET', K_STATS, peak_field, peak)
+  end
+end
+return finish({'GRANTED', new_id, expires, fence, seat, 0, in_use, peak, now})

@@ -4,7 +4,7 @@
 -- ARGV[1] agent id (a lease of another agent is answered as not found)
 -- ARGV[2] lease id
 -- ARGV[3] lease ttl (ms)
--- Returns:
+-- Returns (payload):
 --   {'RENEWED', expires at ms, fencing token, seat type, session id}
 --   {'REVOKED', by, at ms}     an admin ended the lease
 --   {'NOT_FOUND'}              unknown, released or expired
@@ -20,14 +20,14 @@ if lease and lease.agent == agent then
   redis.call('ZADD', K_LEASES, expires, id)
   lease.beat = now
   redis.call('HSET', K_DATA, id, cjson.encode(lease))
-  return {'RENEWED', expires, lease.fence, lease.seat, lease.session}
+  return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session})
 end
 
 local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
 if raw_tomb then
   local tomb = cjson.decode(raw_tomb)
   if tomb.agent == agent and tomb.reason == 'REVOKED' then
-    return {'REVOKED', tomb.by, tomb.at}
+    return finish({'REVOKED', tomb.by, tomb.at})
   end
 end
-return {'NOT_FOUND'}
+return finish({'NOT_FOUND'})

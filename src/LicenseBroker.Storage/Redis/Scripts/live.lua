@@ -2,7 +2,7 @@
 --
 -- KEYS: the pool layout of prelude.lua.
 -- ARGV[1..] agent ids
--- Returns: {count for ARGV[1], count for ARGV[2], ...}
+-- Returns (payload): {count for ARGV[1], count for ARGV[2], ...}
 
 local now = now_ms()
 purge(now)
@@ -11,4 +11,4 @@ local counts = {}
 for i = 1, #ARGV do
   counts[i] = tonumber(redis.call('HGET', K_AGENT_LEASES, ARGV[i]) or '0')
 end
-return counts
+return finish(counts)

@@ -1,28 +1,61 @@
 -- Shared prelude, prepended to every pool script by LuaScripts.cs.
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
---   KEYS[1] leases       ZSET  lease id -> expiry (Redis time, ms)
---   KEYS[2] lease data   HASH  lease id -> JSON {agent, session, seat, device, platform, kind, started, fence, beat}
---   KEYS[3] sessions     HASH  agent "\n" session id -> lease id (idempotent acquire)
---   KEYS[4] holders      HASH  agent -> number of live CONCURRENT leases; HLEN = shared seats in use
---   KEYS[5] fence        STRING fencing counter of the pool, never expires
---   KEYS[6] tombstones   ZSET  lease id -> time until which its end is remembered (ms)
---   KEYS[7] tomb data    HASH  lease id -> JSON {agent, reason, by, at}
---   KEYS[8] agent leases HASH  agent -> number of live leases of any seat type
+--   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
+--   KEYS[2]  lease data   HASH   lease id -> JSON {agent, session, seat, device, platform, kind, started, fence, beat}
+--   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire)
+--   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
+--   KEYS[5]  fence        STRING fencing counter of the pool, never expires
+--   KEYS[6]  tombstones   ZSET   lease id -> time until which its end is remembered (ms)
+--   KEYS[7]  tomb data    HASH   lease id -> JSON {agent, reason, by, at}
+--   KEYS[8]  agent leases HASH   agent -> number of live leases of any seat type
+--   KEYS[9]  shared index ZSET   all scores 0, member "<started ms, 15 digits>:<lease id>" for every
+--                                live CONCURRENT lease: start order with a stable cursor for paging
+--   KEYS[10] stats        HASH   "d<day>:peak" / "d<day>:refused": per UTC day (Redis time) the most
+--                                shared seats in use at once and the acquires refused as pool full
 --
 -- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed
 -- here, inside every script, so no background job is needed for correctness.
+--
+-- Every script returns {payload, expired}: payload is the script's own answer (see its header),
+-- expired a flat list {lease id, agent, seat type, session id, ...} of the leases this call found
+-- expired and dropped, so the broker can record them in the audit log.
 
-local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+
+local DAY_MS = 86400000
+local STATS_DAYS_KEPT = 8
+local EXPIRED = {}
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+local function finish(payload)
+  return {payload, EXPIRED}
+end
+
 local function session_field(agent, session)
   return agent .. '\n' .. session
+end
+
+local function shared_member(id, started)
+  return string.format('%015d', started) .. ':' .. id
+end
+
+local function stats_field(now, name)
+  return 'd' .. math.floor(now / DAY_MS) .. ':' .. name
+end
+
+-- Counts into today's stats; the first write of a day forgets the day that fell out of the window.
+local function stats_touch(now)
+  local day = math.floor(now / DAY_MS)
+  if redis.call('HSETNX', K_STATS, 'd' .. day .. ':seen', 1) == 1 then
+    local old = 'd' .. (day - STATS_DAYS_KEPT) .. ':'
+    redis.call('HDEL', K_STATS, old .. 'seen', old .. 'peak', old .. 'refused')
+  end
 end
 
 -- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease.
@@ -34,6 +67,7 @@ local function drop_lease(id, lease)
     redis.call('HDEL', K_AGENT_LEASES, lease.agent)
   end
   if lease.seat == 'CONCURRENT' then
+    redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
     if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
       redis.call('HDEL', K_HOLDERS, lease.agent)
     end
@@ -51,7 +85,12 @@ local function purge(now)
   for _, id in ipairs(expired) do
     local raw = redis.call('HGET', K_DATA, id)
     if raw then
-      drop_lease(id, cjson.decode(raw))
+      local lease = cjson.decode(raw)
+      drop_lease(id, lease)
+      table.insert(EXPIRED, id)
+      table.insert(EXPIRED, lease.agent)
+      table.insert(EXPIRED, lease.seat)
+      table.insert(EXPIRED, lease.session)
     else
       redis.call('ZREM', K_LEASES, id)
     end
@@ -71,4 +110,10 @@ local function load_lease(id)
     return cjson.decode(raw)
   end
   return nil
+end
+
+-- The fields ListSharedSessions and ForceRelease report for a lease.
+local function describe(id, lease)
+  return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
+    lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id))}
 end

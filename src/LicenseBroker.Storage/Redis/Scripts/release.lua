@@ -4,7 +4,7 @@
 -- ARGV[1] agent id (a lease of another agent is answered as not found)
 -- ARGV[2] lease id
 -- ARGV[3] how long the release is remembered so that a retry still succeeds (ms)
--- Returns:
+-- Returns (payload):
 --   {'RELEASED'}           the lease was live and is ended
 --   {'ALREADY_RELEASED'}   released or revoked a moment ago
 --   {'NOT_FOUND'}          unknown or expired
@@ -18,11 +18,11 @@ local lease = load_lease(id)
 if lease and lease.agent == agent then
   drop_lease(id, lease)
   remember_end(id, agent, 'RELEASED', agent, now, now + remember)
-  return {'RELEASED'}
+  return finish({'RELEASED'})
 end
 
 local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
 if raw_tomb and cjson.decode(raw_tomb).agent == agent then
-  return {'ALREADY_RELEASED'}
+  return finish({'ALREADY_RELEASED'})
 end
-return {'NOT_FOUND'}
+return finish({'NOT_FOUND'})

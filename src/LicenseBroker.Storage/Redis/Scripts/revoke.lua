@@ -5,7 +5,7 @@
 -- ARGV[2] how long the revocation is remembered (ms)
 -- ARGV[3] AGENTS | LEASES: what the remaining arguments are
 -- ARGV[4..] agent ids or lease ids
--- Returns: one entry per lease ended, each
+-- Returns (payload): one entry per lease ended, each
 --   {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
 -- Leases already ended are not returned again: calling twice is harmless.
 
@@ -16,11 +16,9 @@ purge(now)
 
 local ended = {}
 local function revoke(id, lease)
-  local expires = redis.call('ZSCORE', K_LEASES, id)
+  table.insert(ended, describe(id, lease))
   drop_lease(id, lease)
   remember_end(id, lease.agent, 'REVOKED', by, now, now + remember)
-  table.insert(ended, {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
-    lease.started, lease.beat, tonumber(expires)})
 end
 
 if mode == 'LEASES' then
@@ -44,4 +42,4 @@ else
     end
   end
 end
-return ended
+return finish(ended)

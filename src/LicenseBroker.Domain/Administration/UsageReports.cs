@@ -1,0 +1,117 @@
+using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Domain.Seats;
+
+namespace LicenseBroker.Domain.Administration;
+
+/// <summary>Durable numbers of one product of an account (PostgreSQL).</summary>
+public sealed record DurableUsage(
+    string Product,
+    int NamedSeatsAssigned,
+    int NamedSeatLimit,
+    int ConcurrentSeatLimit,
+    int ConcurrentEligibleAgents,
+    int UnattendedDevicesInUse,
+    int UnattendedDeviceLimit,
+    int MonitoredDevices,
+    int PeakToday,
+    int RefusedToday);
+
+/// <summary>The Seats &amp; Devices numbers of one product: durable and live together.</summary>
+public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)
+{
+    /// <summary>The larger of Redis's counter and the persisted one, so a Redis restart loses no peak.</summary>
+    public int PeakToday => Math.Max(Durable.PeakToday, Live.PeakToday);
+
+    public int RefusedToday => Math.Max(Durable.RefusedToday, Live.RefusedToday);
+}
+
+/// <summary>One day of a product's history.</summary>
+public sealed record UsageDay(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
+
+/// <summary>Reads the durable side of usage.</summary>
+public interface IUsageReader
+{
+    /// <summary>One entry per product the account subscribes to (or only <paramref name="product"/>).</summary>
+    Task<IReadOnlyList<DurableUsage>> GetUsageAsync(string accountId, string? product, DateOnly today, CancellationToken cancellationToken);
+
+    /// <summary>Every day from <paramref name="from"/> to <paramref name="to"/> inclusive.</summary>
+    Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken);
+}
+
+/// <summary>A live shared session with the agent's name and e-mail.</summary>
+public sealed record SharedSession(LeaseView Lease, AgentContact? Agent);
+
+/// <summary>A page of live shared sessions.</summary>
+public sealed record SharedSessionPage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<SharedSession> Sessions);
+
+/// <summary>
+/// The admin center: who holds the shared seats now (Redis, with names from the cached catalog:
+/// no query per lease), ending sessions, and the Seats &amp; Devices numbers.
+/// </summary>
+public sealed class UsageReports
+{
+    private readonly IOccupancyStore _occupancy;
+    private readonly ILicenseCatalog _catalog;
+    private readonly IUsageReader _usage;
+    private readonly ISeatEventSink _events;
+    private readonly TimeProvider _time;
+    private readonly SeatOptions _seats;
+
+    public UsageReports(IOccupancyStore occupancy, ILicenseCatalog catalog, IUsageReader usage, ISeatEventSink events, TimeProvider time, SeatOptions seats)
+    {
+        _occupancy = occupancy;
+        _catalog = catalog;
+        _usage = usage;
+        _events = events;
+        _time = time;
+        _seats = seats;
+    }
+
+    public async Task<SharedSessionPage> ListSharedSessionsAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken)
+    {
+        var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+        var page = await _occupancy.ListSharedAsync(pool, cursor, pageSize, cancellationToken);
+        return new SharedSessionPage(
+            page.Total, page.SeatsInUse, page.NextCursor, page.Leases.Select(l => new SharedSession(l, policy.ContactOf(l.AgentId))).ToList());
+    }
+
+    /// <summary>
+    /// Ends sessions by lease or agent id; their seats are free for the next acquire at once, and
+    /// the evicted apps hear LEASE_REVOKED for one lease lifetime. Idempotent: what was already
+    /// ended is not returned again.
+    /// </summary>
+    public async Task<IReadOnlyList<SharedSession>> ForceReleaseAsync(
+        PoolId pool, Actor admin, IReadOnlyList<string> leaseIds, IReadOnlyList<string> agentIds, CancellationToken cancellationToken)
+    {
+        var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+        var ended = new List<LeaseView>();
+        if (leaseIds.Count > 0)
+        {
+            ended.AddRange(await _occupancy.RevokeAsync(new RevokeCommand(pool, admin.Id, ByAgent: false, leaseIds, _seats.LeaseTtl), cancellationToken));
+        }
+
+        if (agentIds.Count > 0)
+        {
+            ended.AddRange(await _occupancy.RevokeAsync(new RevokeCommand(pool, admin.Id, ByAgent: true, agentIds, _seats.LeaseTtl), cancellationToken));
+        }
+
+        var now = _time.GetUtcNow();
+        foreach (var lease in ended)
+        {
+            _events.Record(new SeatEvent(pool, SeatEventKind.ForceReleased, lease.AgentId, lease.LeaseId, admin.Id, now));
+        }
+
+        return ended.Select(l => new SharedSession(l, policy.ContactOf(l.AgentId))).ToList();
+    }
+
+    public async Task<IReadOnlyList<ProductUsage>> GetSeatUsageAsync(string accountId, string? product, CancellationToken cancellationToken)
+    {
+        var today = DateOnly.FromDateTime(_time.GetUtcNow().UtcDateTime);
+        var durable = await _usage.GetUsageAsync(accountId, product, today, cancellationToken);
+        var live = await Task.WhenAll(durable.Select(d => _occupancy.GetLiveUsageAsync(new PoolId(accountId, d.Product), cancellationToken)));
+        return durable.Zip(live, (d, l) => new ProductUsage(d, l)).ToList();
+    }
+
+    public Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>
+        _usage.GetHistoryAsync(accountId, product, from, to, cancellationToken);
+}

@@ -1,0 +1,31 @@
+namespace LicenseBroker.Domain.Seats;
+
+/// <summary>What happened to a seat; each becomes a row of the audit log.</summary>
+public enum SeatEventKind
+{
+    Granted,
+    Released,
+    Expired,
+    ForceReleased,
+    Refused,
+}
+
+/// <summary>
+/// A seat event. <see cref="PeakToday"/> and <see cref="RefusedToday"/> carry the pool's daily
+/// counters as the granting or refusing script left them, so they can be kept in PostgreSQL.
+/// </summary>
+public sealed record SeatEvent(
+    PoolId Pool,
+    SeatEventKind Kind,
+    string AgentId,
+    string? LeaseId,
+    string Actor,
+    DateTimeOffset At,
+    int? PeakToday = null,
+    int? RefusedToday = null);
+
+/// <summary>Takes seat events off the request path; they are written to the audit log in batches.</summary>
+public interface ISeatEventSink
+{
+    void Record(SeatEvent seatEvent);
+}

@@ -1,0 +1,105 @@
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Postgres;
+
+namespace LicenseBroker.Server.Hosting;
+
+/// <summary>
+/// Moves seat events from the in-memory buffer to PostgreSQL in batches, off the request path.
+/// A failed batch is kept and retried with backoff (nothing is dropped while PostgreSQL is away);
+/// on shutdown the buffer is drained before the process exits.
+/// </summary>
+internal sealed partial class AuditFlushService : BackgroundService
+{
+    private const int MaxBatch = 2000;
+    private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan ShutdownDrainLimit = TimeSpan.FromSeconds(10);
+
+    private readonly SeatEventBuffer _buffer;
+    private readonly PostgresSeatEventWriter _writer;
+    private readonly TimeProvider _time;
+    private readonly ILogger<AuditFlushService> _logger;
+    private readonly List<SeatEvent> _pending = [];
+
+    public AuditFlushService(SeatEventBuffer buffer, PostgresSeatEventWriter writer, TimeProvider time, ILogger<AuditFlushService> logger)
+    {
+        _buffer = buffer;
+        _writer = writer;
+        _time = time;
+        _logger = logger;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.Zero;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(backoff > TimeSpan.Zero ? backoff : FlushInterval, _time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            backoff = await FlushOnceAsync(stoppingToken) ? TimeSpan.Zero : NextBackoff(backoff);
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+
+        // Drain what is left: a clean shutdown loses no audit row.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(ShutdownDrainLimit);
+        while ((_pending.Count > 0 || _buffer.Pending > 0) && !limit.IsCancellationRequested)
+        {
+            if (!await FlushOnceAsync(limit.Token))
+            {
+                LogLostOnShutdown(_logger, _pending.Count + _buffer.Pending);
+                break;
+            }
+        }
+    }
+
+    /// <summary>Writes up to one batch; false when the write failed (the batch is kept).</summary>
+    private async Task<bool> FlushOnceAsync(CancellationToken cancellationToken)
+    {
+        while (_pending.Count < MaxBatch && _buffer.TryTake(out var next))
+        {
+            _pending.Add(next);
+        }
+
+        if (_pending.Count == 0)
+        {
+            return true;
+        }
+
+        try
+        {
+            await _writer.WriteAsync(_pending, cancellationToken);
+            _pending.Clear();
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogFlushFailed(_logger, _pending.Count, ex);
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static TimeSpan NextBackoff(TimeSpan current) =>
+        current == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(current.Ticks * 2, MaxBackoff.Ticks));
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing {Count} audit events failed; they are kept and retried")]
+    private static partial void LogFlushFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown: {Count} audit events could not be written before the time limit")]
+    private static partial void LogLostOnShutdown(ILogger logger, int count);
+}

@@ -1,0 +1,73 @@
+using Dapper;
+using LicenseBroker.Domain.Administration;
+using LicenseBroker.Storage.Resilience;
+using Npgsql;
+
+namespace LicenseBroker.Storage.Postgres;
+
+/// <summary>The durable side of the Seats &amp; Devices page and of the usage history.</summary>
+public sealed class PostgresUsageReader : IUsageReader
+{
+    private const string UsageSql = """
+        SELECT s.product_code AS Product,
+               (SELECT count(*) FROM seat_assignments a WHERE a.account_id = s.account_id AND a.product_code = s.product_code AND a.seat_type = 'NAMED')::int AS NamedSeatsAssigned,
+               s.named_seat_limit AS NamedSeatLimit,
+               s.concurrent_seat_limit AS ConcurrentSeatLimit,
+               (SELECT count(*) FROM seat_assignments a WHERE a.account_id = s.account_id AND a.product_code = s.product_code AND a.seat_type = 'CONCURRENT')::int AS ConcurrentEligibleAgents,
+               (SELECT count(*) FROM devices d WHERE d.account_id = s.account_id AND d.product_code = s.product_code AND d.kind = 'UNATTENDED')::int AS UnattendedDevicesInUse,
+               s.unattended_device_limit AS UnattendedDeviceLimit,
+               (SELECT count(*) FROM devices d WHERE d.account_id = s.account_id AND d.product_code = s.product_code AND d.kind = 'MONITORED')::int AS MonitoredDevices,
+               coalesce(u.peak_concurrent, 0) AS PeakToday,
+               coalesce(u.refused, 0) AS RefusedToday
+        FROM subscriptions s
+        LEFT JOIN usage_daily u ON u.account_id = s.account_id AND u.product_code = s.product_code AND u.day = @today
+        WHERE s.account_id = @accountId AND (@product::text IS NULL OR s.product_code = @product)
+        ORDER BY s.product_code
+        """;
+
+    private const string HistorySql = """
+        SELECT d::date AS Day,
+               coalesce(u.peak_concurrent, 0) AS PeakConcurrent,
+               coalesce(u.refused, 0) AS Refused,
+               (SELECT count(DISTINCT e.subject) FROM audit_events e
+                WHERE e.account_id = @accountId AND e.product_code = @product AND e.action = 'seat.granted'
+                  AND e.occurred_at >= d AND e.occurred_at < d + interval '1 day')::int AS DistinctAgents
+        FROM generate_series(@from::date::timestamp AT TIME ZONE 'UTC', @to::date::timestamp AT TIME ZONE 'UTC', interval '1 day') AS d
+        LEFT JOIN usage_daily u ON u.account_id = @accountId AND u.product_code = @product AND u.day = (d AT TIME ZONE 'UTC')::date
+        ORDER BY d
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly BackendPipelines _pipelines;
+
+    public PostgresUsageReader(NpgsqlDataSource dataSource, BackendPipelines pipelines)
+    {
+        _dataSource = dataSource;
+        _pipelines = pipelines;
+    }
+
+    public async Task<IReadOnlyList<DurableUsage>> GetUsageAsync(string accountId, string? product, DateOnly today, CancellationToken cancellationToken) =>
+        // Retried on transient faults: it only reads.
+        await _pipelines.Postgres.ExecuteAsync(
+            async ct =>
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                return (IReadOnlyList<DurableUsage>)(await connection.QueryAsync<DurableUsage>(
+                    new CommandDefinition(UsageSql, new { accountId, product, today }, cancellationToken: ct))).ToList();
+            },
+            cancellationToken);
+
+    public async Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>
+        // Retried on transient faults: it only reads.
+        await _pipelines.Postgres.ExecuteAsync(
+            async ct =>
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                var rows = await connection.QueryAsync<HistoryRow>(
+                    new CommandDefinition(HistorySql, new { accountId, product, from, to }, cancellationToken: ct));
+                return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents)).ToList();
+            },
+            cancellationToken);
+
+    private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
+}

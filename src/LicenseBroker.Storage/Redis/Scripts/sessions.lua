@@ -1,0 +1,35 @@
+-- sessions: one page of the pool's live shared (CONCURRENT) leases, in start order.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] cursor: the last index member of the previous page, or '' for the first page
+-- ARGV[2] page size
+-- Returns (payload):
+--   {total live shared leases, seats in use, next cursor or '', lease, lease, ...}
+--   where each lease is {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
+-- The cursor is a position in the index, not an offset: leases that start or end between
+-- pages neither shift nor repeat the others.
+
+local cursor, size = ARGV[1], tonumber(ARGV[2])
+
+local now = now_ms()
+purge(now)
+
+local from = '-'
+if cursor ~= '' then
+  from = '(' .. cursor
+end
+local members = redis.call('ZRANGEBYLEX', K_SHARED, from, '+', 'LIMIT', 0, size + 1)
+local next_cursor = ''
+if #members > size then
+  next_cursor = members[size]
+end
+
+local page = {redis.call('ZCARD', K_SHARED), redis.call('HLEN', K_HOLDERS), next_cursor}
+for i = 1, math.min(#members, size) do
+  local id = string.sub(members[i], 17)
+  local lease = load_lease(id)
+  if lease then
+    table.insert(page, describe(id, lease))
+  end
+end
+return finish(page)
