@@ -1,0 +1,97 @@
+using System.CommandLine;
+using LicenseBroker.Contracts.V1;
+
+namespace LicenseBroker.Cli.Commands;
+
+/// <summary>`sessions list` and `sessions end`: the admin center's shared sessions.</summary>
+internal static class SessionsCommand
+{
+    public static Command Create()
+    {
+        return new Command("sessions", "Live shared sessions of the account.") { List(), End() };
+    }
+
+    private static Command List()
+    {
+        var connection = new BrokerConnection();
+        var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
+        var command = new Command("list", "List every live shared session.") { product };
+        connection.AddTo(command);
+        command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
+        {
+            var client = new SeatAdminService.SeatAdminServiceClient(channel);
+            var all = new ListSharedSessionsResponse();
+            var token = string.Empty;
+            do
+            {
+                var page = await client.ListSharedSessionsAsync(
+                    new ListSharedSessionsRequest { Product = parse.GetValue(product)!, Page = new PageRequest { PageSize = 500, PageToken = token } }, headers);
+                all.Sessions.AddRange(page.Sessions);
+                all.TotalSessions = page.TotalSessions;
+                all.SeatsInUse = page.SeatsInUse;
+                token = page.NextPageToken;
+            }
+            while (token.Length > 0);
+
+            return BrokerConnection.Print(connection.Json(parse), all, () =>
+            {
+                Table.Print(
+                    ["LEASE", "AGENT", "NAME", "EMAIL", "DEVICE", "PLATFORM", "KIND", "STARTED", "LAST HEARTBEAT", "EXPIRES"],
+                    all.Sessions.Select(s => (IReadOnlyList<string>)[s.LeaseId, s.AgentId, s.DisplayName, s.Email, s.Device.Id, s.Device.Platform.ToString(),
+                        s.SessionKind.ToString(), Table.Time(s.StartedAt), Table.Time(s.LastHeartbeatAt), Table.Time(s.ExpiresAt)]));
+                Console.WriteLine($"{all.TotalSessions} session(s), {all.SeatsInUse} shared seat(s) in use");
+            });
+        }));
+        return command;
+    }
+
+    private static Command End()
+    {
+        var connection = new BrokerConnection();
+        var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
+        var leases = new Argument<string[]>("lease") { Description = "Lease ids to end.", Arity = ArgumentArity.ZeroOrMore };
+        var agents = new Option<string[]>("--agent") { Description = "End every session of these agents (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
+        var command = new Command("end", "End sessions to free their seats (asks for confirmation).") { leases, product, agents, yes };
+        connection.AddTo(command);
+        command.SetAction((parse, _) =>
+        {
+            var leaseIds = parse.GetValue(leases) ?? [];
+            var agentIds = parse.GetValue(agents) ?? [];
+            if (leaseIds.Length + agentIds.Length == 0)
+            {
+                Console.Error.WriteLine("error: name lease ids, or --agent, to end.");
+                return Task.FromResult(2);
+            }
+
+            if (!parse.GetValue(yes))
+            {
+                Console.Write($"End {string.Join(", ", leaseIds.Concat(agentIds.Select(a => "every session of " + a)))}? The agents lose their seats. [y/N] ");
+                var answer = Console.ReadLine();
+                if (!string.Equals(answer?.Trim(), "y", StringComparison.OrdinalIgnoreCase) && !string.Equals(answer?.Trim(), "yes", StringComparison.OrdinalIgnoreCase))
+                {
+                    Console.Error.WriteLine("not confirmed: nothing ended");
+                    return Task.FromResult(BrokerConnection.Declined);
+                }
+            }
+
+            return connection.RunAsync(parse, async (channel, headers) =>
+            {
+                var request = new ForceReleaseRequest { Product = parse.GetValue(product)! };
+                request.LeaseIds.AddRange(leaseIds);
+                request.AgentIds.AddRange(agentIds);
+                var response = await new SeatAdminService.SeatAdminServiceClient(channel).ForceReleaseAsync(request, headers);
+                return BrokerConnection.Print(connection.Json(parse), response, () =>
+                {
+                    foreach (var session in response.Released)
+                    {
+                        Console.WriteLine($"ended {session.LeaseId} ({session.AgentId} on {session.Device.Id})");
+                    }
+
+                    Console.WriteLine($"{response.Released.Count} session(s) ended");
+                });
+            });
+        });
+        return command;
+    }
+}

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using LicenseBroker.Contracts.V1;
+
+namespace LicenseBroker.Cli.Commands;
+
+/// <summary>`usage` and `usage history`: the Seats &amp; Devices numbers.</summary>
+internal static class UsageCommand
+{
+    public static Command Create()
+    {
+        var connection = new BrokerConnection();
+        var product = new Option<string?>("--product") { Description = "Product code (default: every product)." };
+        var command = new Command("usage", "Seats & Devices: seats used and bought, machines, today's peak and refusals.") { product, History() };
+        connection.AddTo(command);
+        command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
+        {
+            var response = await new SeatAdminService.SeatAdminServiceClient(channel).GetSeatUsageAsync(
+                new GetSeatUsageRequest { Product = parse.GetValue(product) ?? string.Empty }, headers);
+            return BrokerConnection.Print(connection.Json(parse), response, () => Table.Print(
+                ["PRODUCT", "NAMED", "CONCURRENT IN USE", "ELIGIBLE", "PEAK TODAY", "REFUSED TODAY", "UNATTENDED", "MONITORED"],
+                response.Products.Select(p => (IReadOnlyList<string>)[
+                    p.Product, $"{p.NamedSeatsAssigned}/{p.NamedSeatLimit}", $"{p.ConcurrentSeatsInUse}/{p.ConcurrentSeatLimit}",
+                    Text(p.ConcurrentEligibleAgents), Text(p.ConcurrentPeakToday), Text(p.RefusalsToday),
+                    $"{p.UnattendedDevicesInUse}/{p.UnattendedDeviceLimit}", Text(p.MonitoredDevices)])));
+        }));
+        return command;
+    }
+
+    private static Command History()
+    {
+        var connection = new BrokerConnection();
+        var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
+        var days = new Option<int>("--days") { Description = "How many days back from today (UTC).", DefaultValueFactory = _ => 7 };
+        var command = new Command("history", "Per-day peak of shared seats, refusals and distinct agents.") { product, days };
+        connection.AddTo(command);
+        command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
+        {
+            var to = DateTime.UtcNow.Date;
+            var from = to.AddDays(1 - Math.Max(1, parse.GetValue(days)));
+            var response = await new SeatAdminService.SeatAdminServiceClient(channel).GetUsageHistoryAsync(
+                new GetUsageHistoryRequest
+                {
+                    Product = parse.GetValue(product)!,
+                    From = from.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+                    To = to.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+                },
+                headers);
+            return BrokerConnection.Print(connection.Json(parse), response, () => Table.Print(
+                ["DAY", "PEAK", "REFUSED", "AGENTS"],
+                response.Days.Select(d => (IReadOnlyList<string>)[d.Day, Text(d.PeakConcurrent), Text(d.Refused), Text(d.DistinctAgents)])));
+        }));
+        return command;
+    }
+
+    private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
