@@ -30,7 +30,7 @@ public sealed class StorageLayoutTests
         {
             Assert.Contains("local function purge(now)", script, StringComparison.Ordinal);
             Assert.Contains($"-- {name}:", script, StringComparison.Ordinal);
-            Assert.Contains("-- ARGV[1]", script, StringComparison.Ordinal);
+            Assert.Contains("-- KEYS:", script, StringComparison.Ordinal);
             Assert.Contains("-- Returns:", script, StringComparison.Ordinal);
         }
     }
