@@ -31,7 +31,7 @@ public sealed class StorageLayoutTests
             Assert.Contains("local function purge(now)", script, StringComparison.Ordinal);
             Assert.Contains($"-- {name}:", script, StringComparison.Ordinal);
             Assert.Contains("-- KEYS:", script, StringComparison.Ordinal);
-            Assert.Contains("-- Returns:", script, StringComparison.Ordinal);
+            Assert.Contains("-- Returns (payload):", script, StringComparison.Ordinal);
         }
     }
 
