@@ -83,7 +83,11 @@ internal static class AgentCommand
                 try
                 {
                     lease = (await client.HeartbeatAsync(
-                        new HeartbeatRequest { Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken },
+                        new HeartbeatRequest
+                        {
+                            Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken,
+                            Device = request.Device, SessionKind = request.SessionKind,
+                        },
                         headers,
                         cancellationToken: stop)).Lease;
                     Console.WriteLine($"heartbeat ok: expires {lease.ExpiresAt.ToDateTimeOffset():O}");

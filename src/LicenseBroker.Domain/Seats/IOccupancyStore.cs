@@ -57,8 +57,22 @@ public sealed record AcquireCommand(
     DeviceInfo Device,
     SessionKind SessionKind);
 
-/// <summary>Renews <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>.</summary>
-public sealed record HeartbeatCommand(PoolId Pool, string AgentId, string LeaseId, TimeSpan LeaseTtl);
+/// <summary>
+/// Renews <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>. The rest lets the store
+/// re-establish the lease if Redis lost it: what the app holds (session, fencing token, device)
+/// and what the catalog says now (seat type, null without a seat; the pool's limit).
+/// </summary>
+public sealed record HeartbeatCommand(
+    PoolId Pool,
+    string AgentId,
+    string LeaseId,
+    TimeSpan LeaseTtl,
+    string SessionId = "",
+    long FencingToken = 0,
+    SeatType? SeatType = null,
+    int ConcurrentLimit = 0,
+    DeviceInfo? Device = null,
+    SessionKind? SessionKind = null);
 
 /// <summary>Ends <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>.</summary>
 public sealed record ReleaseCommand(PoolId Pool, string AgentId, string LeaseId, TimeSpan RememberReleaseFor);

@@ -80,11 +80,38 @@ public sealed class SeatBroker
         return outcome;
     }
 
-    public Task<HeartbeatOutcome> HeartbeatAsync(
-        AgentIdentity agent, string product, string leaseId, CancellationToken cancellationToken) =>
-        _store.HeartbeatAsync(
-            new HeartbeatCommand(new PoolId(agent.AccountId, product), agent.AgentId, leaseId, _options.LeaseTtl),
+    /// <summary>
+    /// Renews a lease. What the app sends besides the lease id (session, fencing token, device) lets
+    /// the store re-establish the lease if Redis lost it; the seat type comes from the cached catalog.
+    /// </summary>
+    public async Task<HeartbeatOutcome> HeartbeatAsync(
+        AgentIdentity agent,
+        string product,
+        string leaseId,
+        CancellationToken cancellationToken,
+        string sessionId = "",
+        long fencingToken = 0,
+        DeviceInfo? device = null,
+        SessionKind? sessionKind = null)
+    {
+        var pool = new PoolId(agent.AccountId, product);
+        PoolPolicy? policy = null;
+        try
+        {
+            policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A renewal needs no catalog; only re-establishing a lost lease does. With the catalog
+            // unreachable and not cached, renew what Redis knows and re-establish nothing.
+        }
+
+        var seatType = policy is not null && policy.IsActiveAt(_time.GetUtcNow()) ? policy.SeatTypeOf(agent.AgentId) : null;
+        return await _store.HeartbeatAsync(
+            new HeartbeatCommand(
+                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, fencingToken, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind),
             cancellationToken);
+    }
 
     public async Task<ReleaseOutcome> ReleaseAsync(
         AgentIdentity agent, string product, string leaseId, CancellationToken cancellationToken)

@@ -22,6 +22,12 @@ public abstract record AcquireOutcome
     /// <summary>The account has no current trial or paid plan for the product.</summary>
     public sealed record NoActiveSubscription : AcquireOutcome;
 
+    /// <summary>
+    /// Redis lost the pool's data a moment ago: newcomers wait until holders have had one lease
+    /// lifetime to come back, so the pool never holds more agents than seats.
+    /// </summary>
+    public sealed record Recovering(TimeSpan RetryAfter) : AcquireOutcome;
+
     /// <summary>The named unattended machine is not registered on the product.</summary>
     public sealed record UnattendedDeviceNotRegistered(string DeviceId) : AcquireOutcome;
 }

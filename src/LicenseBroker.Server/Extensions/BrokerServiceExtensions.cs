@@ -67,6 +67,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<ILicenseCatalog>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<IOccupancyStore, RedisOccupancyStore>();
+        services.AddSingleton<IPoolRegistry, PostgresPoolRegistry>();
         services.AddSingleton<SeatBroker>();
         services.AddSingleton<EntitlementChecker>();
         services.AddSingleton<ICatalogStore, PostgresCatalogStore>();

@@ -37,6 +37,17 @@ internal static class OutcomeStatus
             ["revoked_at"] = revoked.RevokedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
         });
 
+    public static RpcException Recovering(TimeSpan retryAfter)
+    {
+        var status = Status(
+            Code.Unavailable,
+            $"The license service is re-establishing live sessions after a storage failover; new sessions can start in {Math.Ceiling(retryAfter.TotalSeconds)} s.",
+            "POOL_RECOVERING",
+            new() { ["retry_after_ms"] = ((long)retryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));
+        return status.ToRpcException();
+    }
+
     public static RpcException UnattendedDeviceNotRegistered(string deviceId) =>
         Error(Code.FailedPrecondition, $"Machine {deviceId} is not registered for unattended access.", "DEVICE_NOT_REGISTERED", new() { ["device_id"] = deviceId });
 

@@ -44,6 +44,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             AcquireOutcome.NoSeatAssigned => throw OutcomeStatus.NoSeatAssigned(request.Product),
             AcquireOutcome.NoActiveSubscription => throw OutcomeStatus.NoActiveSubscription(request.Product),
             AcquireOutcome.UnattendedDeviceNotRegistered device => throw OutcomeStatus.UnattendedDeviceNotRegistered(device.DeviceId),
+            AcquireOutcome.Recovering recovering => throw OutcomeStatus.Recovering(recovering.RetryAfter),
             _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
         };
     }
@@ -54,11 +55,21 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
         new RequestValidation()
             .Product(request.Product)
             .LeaseId(request.LeaseId)
-            .Check(request.SessionId.Length == 0 || request.SessionId.Length <= 128, "session_id", "must be at most 128 characters")
             .Check(request.FencingToken >= 0, "fencing_token", "must not be negative")
+            .Check(request.SessionId.Length == 0 || RequestValidation.IsId(request.SessionId), "session_id", "must be the session id of the lease")
+            .Check(request.Device is null || (RequestValidation.IsId(request.Device.Id) && request.Device.Platform != Contracts.V1.Platform.Unspecified && Enum.IsDefined(request.Device.Platform)), "device", "must be a valid device when given")
+            .Check(Enum.IsDefined(request.SessionKind), "session_kind", "must be a known session kind when given")
             .ThrowIfInvalid();
 
-        var outcome = await _broker.HeartbeatAsync(agent, request.Product, request.LeaseId, context.CancellationToken);
+        var outcome = await _broker.HeartbeatAsync(
+            agent,
+            request.Product,
+            request.LeaseId,
+            context.CancellationToken,
+            request.SessionId,
+            request.FencingToken,
+            request.Device?.ToDomain(),
+            request.SessionKind == Contracts.V1.SessionKind.Unspecified ? null : request.SessionKind.ToDomain());
         return outcome switch
         {
             HeartbeatOutcome.Renewed renewed => new HeartbeatResponse { Lease = renewed.Lease.ToProto(_broker.Options) },

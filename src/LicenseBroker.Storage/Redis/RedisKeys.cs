@@ -33,6 +33,7 @@ public sealed class RedisKeys
             tag + ":agent-leases",
             tag + ":shared-index",
             tag + ":stats",
+            tag + ":epoch",
         ];
     }
 

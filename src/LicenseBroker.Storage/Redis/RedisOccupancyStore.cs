@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Storage.Resilience;
@@ -16,14 +17,21 @@ public sealed class RedisOccupancyStore : IOccupancyStore
     private readonly BackendPipelines _pipelines;
     private readonly ISeatEventSink _events;
     private readonly TimeProvider _time;
+    private readonly IPoolRegistry _registry;
 
-    public RedisOccupancyStore(IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, TimeProvider time)
+    // Per pool, what this replica has learned: that the pool is registered as used (so an absent
+    // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
+    private readonly ConcurrentDictionary<PoolId, long> _knownPools = new();
+
+    public RedisOccupancyStore(
+        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, TimeProvider time, IPoolRegistry registry)
     {
         _redis = redis;
         _keys = keys;
         _pipelines = pipelines;
         _events = events;
         _time = time;
+        _registry = registry;
     }
 
     public async Task<AcquireOutcome> AcquireAsync(AcquireCommand command, CancellationToken cancellationToken)
@@ -39,11 +47,18 @@ public sealed class RedisOccupancyStore : IOccupancyStore
             command.Device.DeviceId,
             command.Device.Platform.ToString(),
             command.SessionKind.ToString(),
+            string.Empty,
+            0,
         ];
 
         // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
-        var reply = await EvaluateAsync(LuaScripts.Acquire, command.Pool, args, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(LuaScripts.Acquire, command.Pool, args, modeIndex: 9, evidenceIndex: 10, evidence: 0, cancellationToken);
         var status = (string)reply[0]!;
+        if (status == "GRANTED")
+        {
+            Observe(command.Pool, (long)reply[3]);
+        }
+
         return status switch
         {
             "GRANTED" => new AcquireOutcome.Granted(
@@ -58,17 +73,38 @@ public sealed class RedisOccupancyStore : IOccupancyStore
                 PeakToday: (int)reply[7],
                 At: FromRedisMilliseconds(reply[8])),
             "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2], RefusedToday: (int)reply[3], At: FromRedisMilliseconds(reply[4])),
+            "RECOVERING" => new AcquireOutcome.Recovering(TimeSpan.FromMilliseconds((long)reply[1])),
             _ => throw UnexpectedReply("acquire", status),
         };
     }
 
     public async Task<HeartbeatOutcome> HeartbeatAsync(HeartbeatCommand command, CancellationToken cancellationToken)
     {
-        RedisValue[] args = [command.AgentId, command.LeaseId, (long)command.LeaseTtl.TotalMilliseconds];
+        RedisValue[] args =
+        [
+            command.AgentId,
+            command.LeaseId,
+            (long)command.LeaseTtl.TotalMilliseconds,
+            string.Empty,
+            0,
+            command.SessionId,
+            command.FencingToken,
+            command.SeatType is { } seatType ? SeatTypeCode(seatType) : string.Empty,
+            command.ConcurrentLimit,
+            command.Device?.DeviceId ?? "unknown",
+            (command.Device?.Platform ?? Platform.Web).ToString(),
+            (command.SessionKind ?? SessionKind.Pending).ToString(),
+        ];
 
         // Retrying is safe: renewing twice gives the same lease a slightly later expiry.
-        var reply = await EvaluateAsync(LuaScripts.Heartbeat, command.Pool, args, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(
+            LuaScripts.Heartbeat, command.Pool, args, modeIndex: 3, evidenceIndex: 4, evidence: command.FencingToken, cancellationToken);
         var status = (string)reply[0]!;
+        if (status == "RENEWED")
+        {
+            Observe(command.Pool, (long)reply[2]);
+        }
+
         return status switch
         {
             "RENEWED" => new HeartbeatOutcome.Renewed(
@@ -161,6 +197,35 @@ public sealed class RedisOccupancyStore : IOccupancyStore
         var reply = await EvaluateAsync(LuaScripts.Live, pool, agentIds.Select(id => (RedisValue)id).ToArray(), cancellationToken);
         return reply.Select(count => (int)count).ToList();
     }
+
+    /// <summary>
+    /// Runs a script that checks the pool's epoch (see prelude.lua). The first time this replica
+    /// meets a pool whose epoch Redis lacks, it asks PostgreSQL whether the pool was ever used, and
+    /// runs the script again knowing whether the pool is new or lost its data.
+    /// </summary>
+    private async Task<RedisResult[]> EvaluateWithEpochAsync(
+        string script, PoolId pool, RedisValue[] args, int modeIndex, int evidenceIndex, long evidence, CancellationToken cancellationToken)
+    {
+        var known = _knownPools.TryGetValue(pool, out var seenFence);
+        args[modeIndex] = known ? "KNOWN" : "UNKNOWN";
+        args[evidenceIndex] = Math.Max(evidence, seenFence);
+        var reply = await EvaluateAsync(script, pool, args, cancellationToken);
+        if ((string)reply[0]! != "NO_EPOCH")
+        {
+            _knownPools.TryAdd(pool, 0);
+            return reply;
+        }
+
+        var existed = await _registry.RegisterAsync(pool, cancellationToken);
+        args[modeIndex] = existed ? "KNOWN" : "NEW";
+        reply = await EvaluateAsync(script, pool, args, cancellationToken);
+        _knownPools.TryAdd(pool, 0);
+        return reply;
+    }
+
+    /// <summary>Remembers the largest fencing token seen in the pool: evidence if Redis later loses writes.</summary>
+    private void Observe(PoolId pool, long fence) =>
+        _knownPools.AddOrUpdate(pool, static (_, f) => f, static (_, old, f) => Math.Max(old, f), fence);
 
     private async Task<RedisResult[]> EvaluateAsync(
         string script, PoolId pool, RedisValue[] args, CancellationToken cancellationToken)

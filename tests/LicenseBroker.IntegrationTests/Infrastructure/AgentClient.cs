@@ -39,7 +39,11 @@ internal sealed class AgentClient
 
     public async Task<Lease> HeartbeatAsync(Lease lease) =>
         (await _client.HeartbeatAsync(
-            new HeartbeatRequest { Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken },
+            new HeartbeatRequest
+            {
+                Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken,
+                Device = new Device { Id = "desktop-1", Platform = Platform.Windows }, SessionKind = SessionKind.Pending,
+            },
             _headers,
             deadline: DateTime.UtcNow.AddSeconds(10))).Lease;
 

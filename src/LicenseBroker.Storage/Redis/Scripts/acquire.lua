@@ -10,15 +10,23 @@
 -- ARGV[7] device id
 -- ARGV[8] platform
 -- ARGV[9] session kind
+-- ARGV[10] pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
+-- ARGV[11] evidence: largest fencing token the broker has seen in this pool
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
 --   {'FULL', seats in use, limit, today's refusals, now ms}
+--   {'RECOVERING', ms until newcomers are admitted}   the pool is in its recovery window
+--   {'NO_EPOCH'}                                      mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
 local agent, session, new_id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local now = now_ms()
 purge(now)
+local recovering_until = check_epoch(ARGV[10], now, ttl, tonumber(ARGV[11]))
+if not recovering_until then
+  return finish({'NO_EPOCH'})
+end
 stats_touch(now)
 local peak_field = stats_field(now, 'peak')
 
@@ -41,6 +49,9 @@ if seat == 'CONCURRENT' then
   -- A lower limit after a downgrade keeps current holders and admits nobody until under it.
   local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
   if held == 0 then
+    if now < recovering_until then
+      return finish({'RECOVERING', recovering_until - now})
+    end
     local in_use = redis.call('HLEN', K_HOLDERS)
     if in_use >= limit then
       local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)

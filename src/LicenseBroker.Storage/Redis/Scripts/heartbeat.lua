@@ -1,18 +1,31 @@
--- heartbeat: renews a live lease of the calling agent.
+-- heartbeat: renews a live lease of the calling agent, or re-establishes it after Redis lost data.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id (a lease of another agent is answered as not found)
--- ARGV[2] lease id
--- ARGV[3] lease ttl (ms)
+-- ARGV[1]  agent id (a lease of another agent is answered as not found)
+-- ARGV[2]  lease id
+-- ARGV[3]  lease ttl (ms)
+-- ARGV[4]  pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
+-- ARGV[5]  evidence: largest fencing token known to the broker or carried by the app for this lease
+-- ARGV[6]  session id the app acquired the lease with
+-- ARGV[7]  fencing token the app holds for this lease
+-- ARGV[8]  the agent's seat type now (NAMED | CONCURRENT | UNLIMITED), or '' without a seat
+-- ARGV[9]  concurrent seat limit of the pool
+-- ARGV[10] device id, ARGV[11] platform, ARGV[12] session kind (as the app reports them)
 -- Returns (payload):
---   {'RENEWED', expires at ms, fencing token, seat type, session id}
+--   {'RENEWED', expires at ms, fencing token, seat type, session id, rebuilt 0|1}
 --   {'REVOKED', by, at ms}     an admin ended the lease
 --   {'NOT_FOUND'}              unknown, released or expired
+--   {'NO_EPOCH'}               mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
 local agent, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local session, token, seat, limit = ARGV[6], tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
 
 local now = now_ms()
 purge(now)
+local recovering_until = check_epoch(ARGV[4], now, ttl, tonumber(ARGV[5]))
+if not recovering_until then
+  return finish({'NO_EPOCH'})
+end
 
 local lease = load_lease(id)
 if lease and lease.agent == agent then
@@ -20,7 +33,7 @@ if lease and lease.agent == agent then
   redis.call('ZADD', K_LEASES, expires, id)
   lease.beat = now
   redis.call('HSET', K_DATA, id, cjson.encode(lease))
-  return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session})
+  return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session, 0})
 end
 
 local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
@@ -29,5 +42,28 @@ if raw_tomb then
   if tomb.agent == agent and tomb.reason == 'REVOKED' then
     return finish({'REVOKED', tomb.by, tomb.at})
   end
+  return finish({'NOT_FOUND'})
+end
+
+-- Within the recovery window a holder Redis forgot gets its lease back, as long as the agent
+-- still has a seat and, for a shared seat, the pool has room (a made-up lease cannot push
+-- the pool over its limit).
+if now < recovering_until and seat ~= '' and token > 0 and redis.call('HGET', K_SESSIONS, session_field(agent, session)) == false then
+  if seat == 'CONCURRENT' then
+    local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
+    if held == 0 and redis.call('HLEN', K_HOLDERS) >= limit then
+      return finish({'NOT_FOUND'})
+    end
+    redis.call('HINCRBY', K_HOLDERS, agent, 1)
+    redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
+  end
+  local expires = now + ttl
+  redis.call('ZADD', K_LEASES, expires, id)
+  redis.call('HSET', K_DATA, id, cjson.encode({
+    agent = agent, session = session, seat = seat, device = ARGV[10], platform = ARGV[11],
+    kind = ARGV[12], started = now, beat = now, fence = token }))
+  redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
+  redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+  return finish({'RENEWED', expires, token, seat, session, 1})
 end
 return finish({'NOT_FOUND'})

@@ -13,6 +13,18 @@
 --                                live CONCURRENT lease: start order with a stable cursor for paging
 --   KEYS[10] stats        HASH   "d<day>:peak" / "d<day>:refused": per UTC day (Redis time) the most
 --                                shared seats in use at once and the acquires refused as pool full
+--   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
+--                                when the pool was never used here, or when Redis lost its data.
+--
+-- Losing data (a restart without persistence, a failover to a replica that lagged) must never let
+-- more agents in than seats: holders that Redis forgot still work. So when a loss is detected,
+-- the pool enters a recovery window of one lease TTL (Consul's lock-delay idea): holders
+-- re-establish their leases through their heartbeats, and newcomers wait until the window ends,
+-- by which time every live holder has beaten at least once. A loss is detected when
+--   * the epoch is absent although the broker knows (from PostgreSQL) that the pool existed, or
+--   * a caller holds evidence of a fencing token larger than the pool's counter: the counter only
+--     grows, so a smaller one means writes were lost. The counter is then raised to the evidence,
+--     so fencing tokens stay monotonic across the loss.
 --
 -- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed
 -- here, inside every script, so no background job is needed for correctness.
@@ -21,8 +33,8 @@
 -- expired a flat list {lease id, agent, seat type, session id, ...} of the leases this call found
 -- expired and dropped, so the broker can record them in the audit log.
 
-local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 
 local DAY_MS = 86400000
 local STATS_DAYS_KEPT = 8
@@ -110,6 +122,34 @@ local function load_lease(id)
     return cjson.decode(raw)
   end
   return nil
+end
+
+-- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
+-- PostgreSQL whether the pool existed), NEW (it never did) or KNOWN (it did). evidence: the largest
+-- fencing token the caller knows was handed out in this pool. Returns the end of the recovery
+-- window in ms (0 or past: not recovering), or nil when mode is UNKNOWN and the epoch is absent.
+local function check_epoch(mode, now, ttl, evidence)
+  local until_ms = redis.call('HGET', K_EPOCH, 'recovering_until')
+  if not until_ms then
+    if mode == 'UNKNOWN' then
+      return nil
+    end
+    local recover = 0
+    if mode == 'KNOWN' then
+      recover = now + ttl
+    end
+    redis.call('HSET', K_EPOCH, 'since', now, 'recovering_until', recover)
+    until_ms = recover
+  end
+  until_ms = tonumber(until_ms)
+  if evidence > tonumber(redis.call('GET', K_FENCE) or '0') then
+    redis.call('SET', K_FENCE, evidence)
+    if until_ms < now + ttl then
+      until_ms = now + ttl
+      redis.call('HSET', K_EPOCH, 'recovering_until', until_ms)
+    end
+  end
+  return until_ms
 end
 
 -- The fields ListSharedSessions and ForceRelease report for a lease.
