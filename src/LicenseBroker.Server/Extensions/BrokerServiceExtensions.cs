@@ -20,6 +20,10 @@ public static class BrokerServiceExtensions
     public static WebApplicationBuilder AddBrokerServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton(TimeProvider.System);
+
+        // On SIGTERM: stop taking calls, let the ones in flight finish, then flush the audit buffer.
+        builder.Services.Configure<HostOptions>(options =>
+            options.ShutdownTimeout = builder.Configuration.GetValue("Shutdown:Timeout", TimeSpan.FromSeconds(20)));
         builder.AddSettings();
         builder.Services.AddBrokerStorage();
         builder.Services.AddBrokerIdentity(builder.Configuration);
@@ -56,6 +60,9 @@ public static class BrokerServiceExtensions
             // While disconnected, fail calls at once instead of queueing them: an agent gets
             // UNAVAILABLE and retries, rather than waiting on a backlog that may never drain.
             options.BacklogPolicy = BacklogPolicy.FailFast;
+
+            // Try to reconnect every half second: after a Redis restart the broker serves again quickly.
+            options.ReconnectRetryPolicy = new LinearRetry(500);
             return ConnectionMultiplexer.Connect(options);
         });
         services.AddSingleton(sp => new RedisKeys(sp.GetRequiredService<RedisOptions>().KeyPrefix));

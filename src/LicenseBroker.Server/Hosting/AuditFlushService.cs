@@ -6,9 +6,10 @@ namespace LicenseBroker.Server.Hosting;
 /// <summary>
 /// Moves seat events from the in-memory buffer to PostgreSQL in batches, off the request path.
 /// A failed batch is kept and retried with backoff (nothing is dropped while PostgreSQL is away);
-/// on shutdown the buffer is drained before the process exits.
+/// on shutdown the buffer is drained after the server has finished its calls in flight
+/// (<see cref="StoppedAsync"/> runs once every hosted service, Kestrel included, has stopped).
 /// </summary>
-internal sealed partial class AuditFlushService : BackgroundService
+internal sealed partial class AuditFlushService : BackgroundService, IHostedLifecycleService
 {
     private const int MaxBatch = 2000;
     private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(200);
@@ -47,13 +48,17 @@ internal sealed partial class AuditFlushService : BackgroundService
         }
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        // Drain what is left: a clean shutdown loses no audit row.
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(ShutdownDrainLimit);
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        // Drain what is left: a clean shutdown loses no audit row. Not bound to the host's token,
+        // which may already be cancelled; bounded by its own limit instead.
+        using var limit = new CancellationTokenSource(ShutdownDrainLimit);
         while ((_pending.Count > 0 || _buffer.Pending > 0) && !limit.IsCancellationRequested)
         {
             if (!await FlushOnceAsync(limit.Token))

@@ -4,6 +4,7 @@ using Dapper;
 using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Catalog;
 using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Resilience;
 using Npgsql;
 
 namespace LicenseBroker.Storage.Postgres;
@@ -35,10 +36,12 @@ public sealed class PostgresCatalogStore : ICatalogStore
         """;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly BackendPipelines _pipelines;
 
-    public PostgresCatalogStore(NpgsqlDataSource dataSource)
+    public PostgresCatalogStore(NpgsqlDataSource dataSource, BackendPipelines pipelines)
     {
         _dataSource = dataSource;
+        _pipelines = pipelines;
     }
 
     public async Task<SubscriptionOutcome> UpsertSubscriptionAsync(Actor actor, SubscriptionRecord subscription, CancellationToken cancellationToken)
@@ -457,7 +460,10 @@ public sealed class PostgresCatalogStore : ICatalogStore
             transaction,
             cancellationToken: cancellationToken));
 
-    private async Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
+    private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        _pipelines.PostgresWrites.ExecuteAsync(async ct => await InTransactionOnceAsync(work, ct), cancellationToken).AsTask();
+
+    private async Task<T> InTransactionOnceAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);

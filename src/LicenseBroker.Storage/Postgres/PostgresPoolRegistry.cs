@@ -9,12 +9,13 @@ namespace LicenseBroker.Storage.Postgres;
 /// <summary>The pools ever used, in PostgreSQL (table pool_registry). Asked once per pool and replica.</summary>
 public sealed class PostgresPoolRegistry : IPoolRegistry
 {
-    // Returns the row only when this call inserted it: no row back means it was already there.
-    private const string RegisterSql = """
+    private const string BeginSql = """
         INSERT INTO pool_registry (account_id, product_code) VALUES (@AccountId, @Product)
-        ON CONFLICT (account_id, product_code) DO NOTHING
-        RETURNING true
+        ON CONFLICT (account_id, product_code) DO NOTHING;
+        SELECT state = 'ACTIVE' FROM pool_registry WHERE account_id = @AccountId AND product_code = @Product;
         """;
+
+    private const string MarkActiveSql = "UPDATE pool_registry SET state = 'ACTIVE' WHERE account_id = @AccountId AND product_code = @Product AND state <> 'ACTIVE'";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly BackendPipelines _pipelines;
@@ -25,15 +26,22 @@ public sealed class PostgresPoolRegistry : IPoolRegistry
         _pipelines = pipelines;
     }
 
-    public async Task<bool> RegisterAsync(PoolId pool, CancellationToken cancellationToken) =>
-        // Retried on transient faults: registering twice is the same as once.
+    // Both retried on transient faults: each is the same done once or twice.
+    public async Task<bool> BeginAsync(PoolId pool, CancellationToken cancellationToken) =>
         await _pipelines.Postgres.ExecuteAsync(
             async ct =>
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                var inserted = await connection.QuerySingleOrDefaultAsync<bool?>(
-                    new CommandDefinition(RegisterSql, new { pool.AccountId, pool.Product }, cancellationToken: ct));
-                return inserted is null;
+                return await connection.QuerySingleAsync<bool>(new CommandDefinition(BeginSql, new { pool.AccountId, pool.Product }, cancellationToken: ct));
+            },
+            cancellationToken);
+
+    public async Task MarkActiveAsync(PoolId pool, CancellationToken cancellationToken) =>
+        await _pipelines.Postgres.ExecuteAsync(
+            async ct =>
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                await connection.ExecuteAsync(new CommandDefinition(MarkActiveSql, new { pool.AccountId, pool.Product }, cancellationToken: ct));
             },
             cancellationToken);
 }

@@ -5,9 +5,14 @@ namespace LicenseBroker.Storage.Redis;
 /// <summary>
 /// Durable memory of which pools were ever used, so a pool that Redis does not know can be told
 /// apart: brand new (no wait) or lost with Redis's data (recovery window). See prelude.lua.
+/// Two steps, so that agents racing to open a brand-new pool never mistake each other for a loss:
+/// <see cref="BeginAsync"/> before the epoch is created, <see cref="MarkActiveAsync"/> after.
 /// </summary>
 public interface IPoolRegistry
 {
-    /// <summary>Records the pool as used; returns true when it was already recorded.</summary>
-    Task<bool> RegisterAsync(PoolId pool, CancellationToken cancellationToken);
+    /// <summary>Records the pool as being opened; true when it was already fully opened before (ACTIVE).</summary>
+    Task<bool> BeginAsync(PoolId pool, CancellationToken cancellationToken);
+
+    /// <summary>Records that the pool's epoch now exists in Redis.</summary>
+    Task MarkActiveAsync(PoolId pool, CancellationToken cancellationToken);
 }

@@ -216,9 +216,14 @@ public sealed class RedisOccupancyStore : IOccupancyStore
             return reply;
         }
 
-        var existed = await _registry.RegisterAsync(pool, cancellationToken);
-        args[modeIndex] = existed ? "KNOWN" : "NEW";
+        var active = await _registry.BeginAsync(pool, cancellationToken);
+        args[modeIndex] = active ? "KNOWN" : "NEW";
         reply = await EvaluateAsync(script, pool, args, cancellationToken);
+        if (!active)
+        {
+            await _registry.MarkActiveAsync(pool, cancellationToken);
+        }
+
         _knownPools.TryAdd(pool, 0);
         return reply;
     }

@@ -52,11 +52,27 @@ public sealed class BackendPipelines
     {
         Redis = Build(options.Redis, time, static ex => ex is RedisConnectionException or RedisTimeoutException);
         Postgres = Build(options.Postgres, time, static ex => ex is NpgsqlException { IsTransient: true });
+
+        // Writes get the timeout and the breaker but never a retry: a retried write could apply twice.
+        var writes = new BackendResilienceOptions
+        {
+            AttemptTimeout = options.Postgres.AttemptTimeout,
+            MaxRetries = 0,
+            BreakerFailureRatio = options.Postgres.BreakerFailureRatio,
+            BreakerMinimumThroughput = options.Postgres.BreakerMinimumThroughput,
+            BreakerSamplingDuration = options.Postgres.BreakerSamplingDuration,
+            BreakDuration = options.Postgres.BreakDuration,
+        };
+        PostgresWrites = Build(writes, time, static ex => ex is NpgsqlException { IsTransient: true });
     }
 
     public ResiliencePipeline Redis { get; }
 
+    /// <summary>Reads: timeout, jittered retries, circuit breaker.</summary>
     public ResiliencePipeline Postgres { get; }
+
+    /// <summary>Writes: timeout and circuit breaker, no retry.</summary>
+    public ResiliencePipeline PostgresWrites { get; }
 
     private static ResiliencePipeline Build(BackendResilienceOptions options, TimeProvider time, Func<Exception, bool> isTransient)
     {

@@ -47,7 +47,8 @@ internal sealed class BrokerTestHost : IAsyncDisposable
         TestDatabase database,
         IDictionary<string, string?>? settings = null,
         string? keyPrefix = null,
-        string? signingKey = null)
+        string? signingKey = null,
+        TimeProvider? time = null)
     {
         signingKey ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var values = new Dictionary<string, string?>
@@ -67,6 +68,10 @@ internal sealed class BrokerTestHost : IAsyncDisposable
         {
             builder.Configuration.AddInMemoryCollection(values);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            if (time is not null)
+            {
+                builder.Services.AddSingleton(time);
+            }
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();

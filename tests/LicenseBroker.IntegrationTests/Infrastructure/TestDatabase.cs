@@ -5,11 +5,18 @@ namespace LicenseBroker.IntegrationTests.Infrastructure;
 /// <summary>A database of its own for one test class (as npgsql's own tests do), dropped afterwards.</summary>
 internal sealed class TestDatabase : IAsyncDisposable
 {
-    private TestDatabase(string name, string connectionString)
+    private readonly bool _owned;
+
+    private TestDatabase(string name, string connectionString, bool owned = true)
     {
         Name = name;
         ConnectionString = connectionString;
+        _owned = owned;
     }
+
+    /// <summary>A database on a server of the test's own, left as it is afterwards.</summary>
+    public static TestDatabase Existing(string connectionString) =>
+        new(new NpgsqlConnectionStringBuilder(connectionString).Database!, connectionString, owned: false);
 
     public string Name { get; }
 
@@ -31,6 +38,11 @@ internal sealed class TestDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (!_owned)
+        {
+            return;
+        }
+
         NpgsqlConnection.ClearAllPools();
         await using var admin = new NpgsqlConnection(TestEnvironment.Postgres);
         await admin.OpenAsync();
