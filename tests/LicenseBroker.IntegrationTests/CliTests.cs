@@ -82,21 +82,6 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Equal(3, document.RootElement.GetProperty("days").GetArrayLength());
     }
 
-    /// <summary>The CLI as built in its own folder (with its own dependencies), same configuration as the tests.</summary>
-    private static string CliPath()
-    {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory);
-        var configuration = testOutput.Parent!.Name;
-        var root = testOutput;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "LicenseBroker.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var path = Path.Combine(root!.FullName, "src", "LicenseBroker.Cli", "bin", configuration, testOutput.Name, "licensebroker-cli.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException("Build the CLI first (dotnet build LicenseBroker.sln).", path);
-    }
-
     private async Task<(int ExitCode, string Output, string Error)> RunCli(string account, string? input, params string[] args)
     {
         var token = Cli.DevTokens.Mint(_fixture.Host.SigningKey, account, "cli-admin", TimeSpan.FromMinutes(10), extraClaims: Cli.DevTokens.Claims(role: "ADMIN"));
@@ -107,7 +92,7 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(CliPath());
+        start.ArgumentList.Add(BuildOutputs.Cli);
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
