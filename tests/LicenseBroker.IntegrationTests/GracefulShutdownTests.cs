@@ -27,6 +27,7 @@ public sealed class GracefulShutdownTests
         start.Environment["Redis__KeyPrefix"] = "t" + Guid.NewGuid().ToString("N")[..10] + ":";
         start.Environment["Postgres__ConnectionString"] = database.ConnectionString;
         start.Environment["Auth__SigningKeys__0"] = signingKey;
+        start.Environment["Seats__AcquiresPerAgentPerWindow"] = "0";
         using var server = Process.Start(start)!;
         server.OutputDataReceived += (_, _) => { };
         server.ErrorDataReceived += (_, _) => { };

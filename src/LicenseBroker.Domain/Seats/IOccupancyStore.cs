@@ -55,7 +55,11 @@ public sealed record AcquireCommand(
     int ConcurrentLimit,
     TimeSpan LeaseTtl,
     DeviceInfo Device,
-    SessionKind SessionKind);
+    SessionKind SessionKind,
+    RateLimits? RateLimits = null);
+
+/// <summary>Abuse limits on acquire attempts, counted in Redis so they hold across replicas.</summary>
+public sealed record RateLimits(TimeSpan Window, int PerPool, int PerAgent);
 
 /// <summary>
 /// Renews <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>. The rest lets the store

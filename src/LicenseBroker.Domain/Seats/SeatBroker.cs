@@ -65,7 +65,8 @@ public sealed class SeatBroker
             policy.ConcurrentLimit,
             _options.LeaseTtl,
             device,
-            sessionKind);
+            sessionKind,
+            new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow));
         var outcome = await _store.AcquireAsync(command, cancellationToken);
         switch (outcome)
         {

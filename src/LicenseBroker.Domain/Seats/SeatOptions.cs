@@ -11,12 +11,26 @@ public sealed class SeatOptions
     /// <summary>How often apps are asked to heartbeat: a third of the TTL leaves room for two lost beats.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Window of the AcquireSeat abuse limits (login storms, scripted seat grabbing).</summary>
+    public TimeSpan RateWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>AcquireSeat attempts allowed per pool (account and product) per window; 0: no limit.</summary>
+    public int AcquiresPerPoolPerWindow { get; set; } = 2000;
+
+    /// <summary>AcquireSeat attempts allowed per agent per window; 0: no limit.</summary>
+    public int AcquiresPerAgentPerWindow { get; set; } = 30;
+
     /// <summary>Throws when the settings cannot work, so a bad deployment fails at start, not at 9 a.m.</summary>
     public void Validate()
     {
         if (LeaseTtl < TimeSpan.FromSeconds(1))
         {
             throw new InvalidOperationException($"{SectionName}:LeaseTtl must be at least one second (is {LeaseTtl}).");
+        }
+
+        if (RateWindow < TimeSpan.Zero || AcquiresPerPoolPerWindow < 0 || AcquiresPerAgentPerWindow < 0)
+        {
+            throw new InvalidOperationException($"{SectionName}: rate limits must not be negative.");
         }
 
         if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval >= LeaseTtl)

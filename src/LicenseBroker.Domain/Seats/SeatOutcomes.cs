@@ -28,6 +28,9 @@ public abstract record AcquireOutcome
     /// </summary>
     public sealed record Recovering(TimeSpan RetryAfter) : AcquireOutcome;
 
+    /// <summary>Too many acquire attempts from this agent or pool; nothing was taken.</summary>
+    public sealed record RateLimited(TimeSpan RetryAfter) : AcquireOutcome;
+
     /// <summary>The named unattended machine is not registered on the product.</summary>
     public sealed record UnattendedDeviceNotRegistered(string DeviceId) : AcquireOutcome;
 }

@@ -48,6 +48,17 @@ internal static class OutcomeStatus
         return status.ToRpcException();
     }
 
+    public static RpcException RateLimited(TimeSpan retryAfter)
+    {
+        var status = Status(
+            Code.ResourceExhausted,
+            $"Too many attempts to take a seat; try again in {Math.Ceiling(retryAfter.TotalSeconds)} s.",
+            "RATE_LIMITED",
+            new() { ["retry_after_ms"] = ((long)retryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));
+        return status.ToRpcException();
+    }
+
     public static RpcException UnattendedDeviceNotRegistered(string deviceId) =>
         Error(Code.FailedPrecondition, $"Machine {deviceId} is not registered for unattended access.", "DEVICE_NOT_REGISTERED", new() { ["device_id"] = deviceId });
 

@@ -45,6 +45,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             AcquireOutcome.NoActiveSubscription => throw OutcomeStatus.NoActiveSubscription(request.Product),
             AcquireOutcome.UnattendedDeviceNotRegistered device => throw OutcomeStatus.UnattendedDeviceNotRegistered(device.DeviceId),
             AcquireOutcome.Recovering recovering => throw OutcomeStatus.Recovering(recovering.RetryAfter),
+            AcquireOutcome.RateLimited limited => throw OutcomeStatus.RateLimited(limited.RetryAfter),
             _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
         };
     }

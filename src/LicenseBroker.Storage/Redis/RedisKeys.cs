@@ -34,6 +34,7 @@ public sealed class RedisKeys
             tag + ":shared-index",
             tag + ":stats",
             tag + ":epoch",
+            tag + ":rate",
         ];
     }
 

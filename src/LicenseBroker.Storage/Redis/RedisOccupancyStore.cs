@@ -49,6 +49,9 @@ public sealed class RedisOccupancyStore : IOccupancyStore
             command.SessionKind.ToString(),
             string.Empty,
             0,
+            (long)(command.RateLimits?.Window.TotalMilliseconds ?? 0),
+            command.RateLimits?.PerPool ?? 0,
+            command.RateLimits?.PerAgent ?? 0,
         ];
 
         // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
@@ -74,6 +77,7 @@ public sealed class RedisOccupancyStore : IOccupancyStore
                 At: FromRedisMilliseconds(reply[8])),
             "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2], RefusedToday: (int)reply[3], At: FromRedisMilliseconds(reply[4])),
             "RECOVERING" => new AcquireOutcome.Recovering(TimeSpan.FromMilliseconds((long)reply[1])),
+            "RATE_LIMITED" => new AcquireOutcome.RateLimited(TimeSpan.FromMilliseconds((long)reply[1])),
             _ => throw UnexpectedReply("acquire", status),
         };
     }

@@ -58,6 +58,10 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             ["Redis:KeyPrefix"] = keyPrefix ?? "t" + Guid.NewGuid().ToString("N")[..10] + ":",
             ["Postgres:ConnectionString"] = database.ConnectionString,
             ["Auth:SigningKeys:0"] = signingKey,
+
+            // Races push thousands of attempts through one pool: abuse limits are off unless a test sets them.
+            ["Seats:AcquiresPerPoolPerWindow"] = "0",
+            ["Seats:AcquiresPerAgentPerWindow"] = "0",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

@@ -12,11 +12,13 @@
 -- ARGV[9] session kind
 -- ARGV[10] pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
 -- ARGV[11] evidence: largest fencing token the broker has seen in this pool
+-- ARGV[12] rate window (ms), ARGV[13] attempts allowed per window for the pool, ARGV[14] per agent (0: no limit)
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
 --   {'FULL', seats in use, limit, today's refusals, now ms}
 --   {'RECOVERING', ms until newcomers are admitted}   the pool is in its recovery window
 --   {'NO_EPOCH'}                                      mode UNKNOWN and no epoch: ask PostgreSQL, call again
+--   {'RATE_LIMITED', ms until the window ends}        too many attempts (the attempt changed nothing else)
 
 local agent, session, new_id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -26,6 +28,10 @@ purge(now)
 local recovering_until = check_epoch(ARGV[10], now, ttl, tonumber(ARGV[11]))
 if not recovering_until then
   return finish({'NO_EPOCH'})
+end
+local retry_after = rate_limited(now, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), agent)
+if retry_after then
+  return finish({'RATE_LIMITED', retry_after})
 end
 stats_touch(now)
 local peak_field = stats_field(now, 'peak')

@@ -15,6 +15,8 @@
 --                                shared seats in use at once and the acquires refused as pool full
 --   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
 --                                when the pool was never used here, or when Redis lost its data.
+--   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
+--                                window, for the pool and per agent (abuse limits); reset each window.
 --
 -- Losing data (a restart without persistence, a failover to a replica that lagged) must never let
 -- more agents in than seats: holders that Redis forgot still work. So when a loss is detected,
@@ -33,8 +35,8 @@
 -- expired a flat list {lease id, agent, seat type, session id, ...} of the leases this call found
 -- expired and dropped, so the broker can record them in the audit log.
 
-local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
 local DAY_MS = 86400000
 local STATS_DAYS_KEPT = 8
@@ -150,6 +152,26 @@ local function check_epoch(mode, now, ttl, evidence)
     end
   end
   return until_ms
+end
+
+-- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,
+-- or the ms until the current window ends when a limit is exceeded.
+local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
+  if window_ms <= 0 or (pool_limit <= 0 and agent_limit <= 0) then
+    return nil
+  end
+  local window = math.floor(now / window_ms)
+  if tonumber(redis.call('HGET', K_RATE, 'window') or '-1') ~= window then
+    redis.call('DEL', K_RATE)
+    redis.call('HSET', K_RATE, 'window', window)
+    redis.call('PEXPIRE', K_RATE, window_ms * 2)
+  end
+  local pool_count = redis.call('HINCRBY', K_RATE, 'pool', 1)
+  local agent_count = redis.call('HINCRBY', K_RATE, 'a:' .. agent, 1)
+  if (pool_limit > 0 and pool_count > pool_limit) or (agent_limit > 0 and agent_count > agent_limit) then
+    return (window + 1) * window_ms - now
+  end
+  return nil
 end
 
 -- The fields ListSharedSessions and ForceRelease report for a lease.
