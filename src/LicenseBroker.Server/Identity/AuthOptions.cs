@@ -21,6 +21,18 @@ public sealed class AuthOptions
     /// </summary>
     public List<string> SigningKeys { get; set; } = [];
 
+    /// <summary>
+    /// OpenID Connect authority (e.g. https://login.example.com/realms/support). When set, signing
+    /// keys come from its JWKS and are rotated as the authority rotates them; SigningKeys may stay empty.
+    /// </summary>
+    public string? Authority { get; set; }
+
+    /// <summary>Fetch the authority's metadata over HTTPS only (turn off only for a local test authority).</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
+
+    /// <summary>Back-office callers (SubscriptionService, EntitlementService) must also present a client certificate (mTLS).</summary>
+    public bool RequireClientCertificateForServices { get; set; }
+
     /// <summary>Tolerated difference between the token issuer's clock and ours.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -9,7 +9,8 @@ namespace LicenseBroker.Server.Identity;
 /// <item><see cref="Agent"/>: any agent of an account (sub + account claim) — SeatService, for themselves only.</item>
 /// <item><see cref="ManageSeats"/>: role ADMIN, or privilege MANAGE_SEATS — seats, sessions, devices, usage.</item>
 /// <item><see cref="ManageUsers"/>: role ADMIN, or privilege MANAGE_USERS — agents.</item>
-/// <item><see cref="Service"/>: scope <c>licensebroker.service</c> — SubscriptionService, EntitlementService.</item>
+/// <item><see cref="Service"/>: scope <c>licensebroker.service</c> — SubscriptionService, EntitlementService;
+/// with Auth:RequireClientCertificateForServices, also a client certificate from the configured CA (mTLS).</item>
 /// </list>
 /// Roles and privileges are read from the token, as the identity provider issued them.
 /// </summary>
@@ -25,7 +26,7 @@ public static class BrokerPolicies
     public const string ScopeClaim = "scope";
     public const string ServiceScope = "licensebroker.service";
 
-    public static void Add(AuthorizationOptions options, string accountClaim)
+    public static void Add(AuthorizationOptions options, string accountClaim, bool requireClientCertificateForServices = false)
     {
         options.AddPolicy(Agent, policy => policy.RequireAuthenticatedUser().RequireClaim("sub").RequireClaim(accountClaim));
         options.AddPolicy(ManageSeats, policy => policy
@@ -38,7 +39,9 @@ public static class BrokerPolicies
             .RequireAuthenticatedUser()
             .RequireAssertion(context => context.User.FindAll(ScopeClaim)
                 .SelectMany(claim => claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Contains(ServiceScope, StringComparer.Ordinal)));
+                .Contains(ServiceScope, StringComparer.Ordinal))
+            .RequireAssertion(context => !requireClientCertificateForServices
+                || context.Resource is HttpContext { Connection.ClientCertificate: not null }));
     }
 
     private static bool IsAdminOr(ClaimsPrincipal user, string privilege) =>

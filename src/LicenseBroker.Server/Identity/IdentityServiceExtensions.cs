@@ -15,6 +15,13 @@ public static class IdentityServiceExtensions
         {
             // Keep claim names as issued (`sub` stays `sub`).
             jwt.MapInboundClaims = false;
+            if (options.Authority is { Length: > 0 } authority)
+            {
+                // Keys from the authority's JWKS, refreshed by the handler as the authority rotates them.
+                jwt.Authority = authority;
+                jwt.RequireHttpsMetadata = options.RequireHttpsMetadata;
+            }
+
             jwt.TokenValidationParameters = new TokenValidationParameters
             {
                 ValidIssuer = options.Issuer,
@@ -24,14 +31,14 @@ public static class IdentityServiceExtensions
                 ValidateLifetime = true,
                 RequireExpirationTime = true,
                 ValidateIssuerSigningKey = true,
-                IssuerSigningKeys = SigningKeys(options),
+                IssuerSigningKeys = options.Authority is { Length: > 0 } && options.SigningKeys.Count == 0 ? null : SigningKeys(options),
                 ClockSkew = options.ClockSkew,
                 NameClaimType = "sub",
             };
         });
         services.AddAuthorization();
         services.AddOptions<Microsoft.AspNetCore.Authorization.AuthorizationOptions>()
-            .Configure<AuthOptions>((authorization, auth) => BrokerPolicies.Add(authorization, auth.AccountClaim));
+            .Configure<AuthOptions>((authorization, auth) => BrokerPolicies.Add(authorization, auth.AccountClaim, auth.RequireClientCertificateForServices));
         return services;
     }
 
@@ -41,7 +48,7 @@ public static class IdentityServiceExtensions
         {
             throw new InvalidOperationException(
                 "No token signing key is configured. Set Auth__SigningKeys__0 to a base64 key of at least 32 bytes " +
-                "(./scripts/run generates one under .local/).");
+                "(./scripts/run generates one under .local/), or Auth__Authority to an OpenID Connect authority.");
         }
 
         return options.SigningKeys.Select(SecurityKey (key, index) =>
