@@ -11,7 +11,7 @@ namespace LicenseBroker.Server.Grpc;
 /// SeatAdminService: every call acts inside the caller's own account (from the token).
 /// Validate, call the administration once, map the outcome.
 /// </summary>
-[Authorize(Policy = BrokerPolicies.ManageSeats)]
+// Each method names its own policy (a class-level one would be required in addition, not instead).
 internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBase
 {
     private readonly SeatAdministration _administration;
@@ -23,6 +23,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         _reports = reports;
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<ListSharedSessionsResponse> ListSharedSessions(ListSharedSessionsRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
@@ -45,6 +46,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return response;
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<ForceReleaseResponse> ForceRelease(ForceReleaseRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
@@ -71,6 +73,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return response;
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<GetSeatUsageResponse> GetSeatUsage(GetSeatUsageRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
@@ -83,6 +86,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return response;
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<GetUsageHistoryResponse> GetUsageHistory(GetUsageHistoryRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
@@ -107,6 +111,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return response;
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<AssignSeatResponse> AssignSeat(AssignSeatRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
@@ -127,6 +132,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
             : throw OutcomeStatus.Refused(outcome, request.Product);
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<UnassignSeatResponse> UnassignSeat(UnassignSeatRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
@@ -135,6 +141,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return new UnassignSeatResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<BulkAssignSeatsResponse> BulkAssignSeats(BulkAssignSeatsRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
@@ -202,6 +209,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return new RemoveAgentResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<ListAgentsResponse> ListAgents(ListAgentsRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
@@ -222,6 +230,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
         return response;
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<RegisterUnattendedDeviceResponse> RegisterUnattendedDevice(RegisterUnattendedDeviceRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
@@ -243,6 +252,7 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
             : throw OutcomeStatus.Refused(outcome, request.Product);
     }
 
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<UnregisterUnattendedDeviceResponse> UnregisterUnattendedDevice(UnregisterUnattendedDeviceRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);

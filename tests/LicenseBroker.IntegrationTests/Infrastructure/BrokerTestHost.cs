@@ -48,7 +48,8 @@ internal sealed class BrokerTestHost : IAsyncDisposable
         IDictionary<string, string?>? settings = null,
         string? keyPrefix = null,
         string? signingKey = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         signingKey ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var values = new Dictionary<string, string?>
@@ -76,6 +77,8 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             {
                 builder.Services.AddSingleton(time);
             }
+
+            configure?.Invoke(builder);
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();

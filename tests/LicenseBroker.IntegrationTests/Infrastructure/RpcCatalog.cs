@@ -1,0 +1,76 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using LicenseBroker.Contracts.V1;
+
+namespace LicenseBroker.IntegrationTests.Infrastructure;
+
+/// <summary>Who an RPC is for.</summary>
+internal enum Audience
+{
+    Agent,
+    ManageSeats,
+    ManageUsers,
+    Service,
+}
+
+/// <summary>One RPC of the public contract, with a well-formed request that would change or read state.</summary>
+internal sealed record RpcCase(string Name, Audience Audience, Func<GrpcChannel, Metadata, Task> Call);
+
+/// <summary>Every RPC of licensebroker.v1; a test fails if the contract grows an RPC this list lacks.</summary>
+internal static class RpcCatalog
+{
+    public static IReadOnlyList<RpcCase> All(string agentId, string leaseId) =>
+    [
+        new("SeatService/AcquireSeat", Audience.Agent, async (c, h) => await new SeatService.SeatServiceClient(c).AcquireSeatAsync(
+            new AcquireSeatRequest { Product = "remote-support", SessionId = "authz", Device = new Device { Id = "d", Platform = Platform.Mac }, SessionKind = SessionKind.Pending }, h)),
+        new("SeatService/Heartbeat", Audience.Agent, async (c, h) => await new SeatService.SeatServiceClient(c).HeartbeatAsync(
+            new HeartbeatRequest { Product = "remote-support", LeaseId = leaseId }, h)),
+        new("SeatService/ReleaseSeat", Audience.Agent, async (c, h) => await new SeatService.SeatServiceClient(c).ReleaseSeatAsync(
+            new ReleaseSeatRequest { Product = "remote-support", LeaseId = leaseId }, h)),
+        new("SeatAdminService/ForceRelease", Audience.ManageSeats, async (c, h) => await Admin(c).ForceReleaseAsync(
+            new ForceReleaseRequest { Product = "remote-support", AgentIds = { agentId } }, h)),
+        new("SeatAdminService/ListSharedSessions", Audience.ManageSeats, async (c, h) => await Admin(c).ListSharedSessionsAsync(
+            new ListSharedSessionsRequest { Product = "remote-support" }, h)),
+        new("SeatAdminService/GetSeatUsage", Audience.ManageSeats, async (c, h) => await Admin(c).GetSeatUsageAsync(new GetSeatUsageRequest(), h)),
+        new("SeatAdminService/GetUsageHistory", Audience.ManageSeats, async (c, h) => await Admin(c).GetUsageHistoryAsync(
+            new GetUsageHistoryRequest { Product = "remote-support", From = "2026-01-01", To = "2026-01-02" }, h)),
+        new("SeatAdminService/AssignSeat", Audience.ManageSeats, async (c, h) => await Admin(c).AssignSeatAsync(
+            new AssignSeatRequest { AgentId = agentId, Product = "remote-support", SeatType = SeatType.Named }, h)),
+        new("SeatAdminService/UnassignSeat", Audience.ManageSeats, async (c, h) => await Admin(c).UnassignSeatAsync(
+            new UnassignSeatRequest { AgentId = agentId, Product = "remote-support" }, h)),
+        new("SeatAdminService/BulkAssignSeats", Audience.ManageSeats, async (c, h) => await Admin(c).BulkAssignSeatsAsync(
+            new BulkAssignSeatsRequest { Items = { new BulkAssignItem { AgentId = agentId, Product = "remote-support", SeatType = SeatType.Named } } }, h)),
+        new("SeatAdminService/ListAgents", Audience.ManageSeats, async (c, h) => await Admin(c).ListAgentsAsync(new ListAgentsRequest(), h)),
+        new("SeatAdminService/UpsertAgent", Audience.ManageUsers, async (c, h) => await Admin(c).UpsertAgentAsync(
+            new UpsertAgentRequest { AgentId = agentId, Email = "changed@example.test", DisplayName = "Changed", Role = AgentRole.Admin }, h)),
+        new("SeatAdminService/RemoveAgent", Audience.ManageUsers, async (c, h) => await Admin(c).RemoveAgentAsync(new RemoveAgentRequest { AgentId = agentId }, h)),
+        new("SeatAdminService/RegisterUnattendedDevice", Audience.ManageSeats, async (c, h) => await Admin(c).RegisterUnattendedDeviceAsync(
+            new RegisterUnattendedDeviceRequest { Product = "remote-support", DeviceId = "pc", DisplayName = "PC", Platform = Platform.Windows }, h)),
+        new("SeatAdminService/UnregisterUnattendedDevice", Audience.ManageSeats, async (c, h) => await Admin(c).UnregisterUnattendedDeviceAsync(
+            new UnregisterUnattendedDeviceRequest { Product = "remote-support", DeviceId = "known-pc" }, h)),
+        new("SubscriptionService/UpsertSubscription", Audience.Service, async (c, h) => await new SubscriptionService.SubscriptionServiceClient(c).UpsertSubscriptionAsync(
+            new UpsertSubscriptionRequest
+            {
+                Subscription = new Subscription
+                {
+                    AccountId = "victim", Product = "remote-support", Plan = Plan.Paid, ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(1)),
+                    NamedSeatLimit = 99, ConcurrentSeatLimit = 99,
+                },
+            },
+            h)),
+        new("SubscriptionService/GetSubscription", Audience.Service, async (c, h) => await new SubscriptionService.SubscriptionServiceClient(c).GetSubscriptionAsync(
+            new GetSubscriptionRequest { AccountId = "victim", Product = "remote-support" }, h)),
+        new("EntitlementService/CheckEntitlement", Audience.Service, async (c, h) => await new EntitlementService.EntitlementServiceClient(c).CheckEntitlementAsync(
+            new CheckEntitlementRequest { AccountId = "victim", AgentId = agentId, Product = "remote-support" }, h)),
+        new("EntitlementService/BatchCheckEntitlements", Audience.Service, async (c, h) => await new EntitlementService.EntitlementServiceClient(c).BatchCheckEntitlementsAsync(
+            new BatchCheckEntitlementsRequest { Checks = { new CheckEntitlementRequest { AccountId = "victim", AgentId = agentId, Product = "remote-support" } } }, h)),
+    ];
+
+    /// <summary>Every RPC the generated descriptors declare, as "Service/Method".</summary>
+    public static IReadOnlyList<string> Declared() =>
+        new[] { SeatService.Descriptor, SeatAdminService.Descriptor, SubscriptionService.Descriptor, EntitlementService.Descriptor }
+            .SelectMany(service => service.Methods.Select(m => $"{service.Name}/{m.Name}"))
+            .ToList();
+
+    private static SeatAdminService.SeatAdminServiceClient Admin(GrpcChannel channel) => new(channel);
+}

@@ -1,0 +1,186 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Health.V1;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.IntegrationTests.Infrastructure;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// 5,000+ generated malformed requests over every RPC, each with at least one field made invalid
+/// and the others random: never INTERNAL or UNKNOWN, nothing stored changes, the server stays healthy.
+/// </summary>
+public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
+{
+    private const string Account = "fuzzed";
+    private readonly BrokerFixture _fixture;
+
+    public MalformedInputTests(BrokerFixture fixture)
+    {
+        _fixture = fixture;
+    }
+
+    [Fact]
+    public async Task Five_thousand_malformed_requests_get_clean_refusals_and_change_nothing()
+    {
+        var host = _fixture.Host;
+        await using (var connection = new Npgsql.NpgsqlConnection(host.Database.ConnectionString))
+        {
+            await Dapper.SqlMapper.ExecuteAsync(connection, "INSERT INTO accounts (id, name) VALUES ('fuzzed', 'fuzzed')");
+            await Dapper.SqlMapper.ExecuteAsync(connection,
+                "INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit) VALUES ('fuzzed', 'remote-support', 'PAID', now() + interval '1 day', 5, 5)");
+        }
+
+        var agent = (await new CatalogSeeder(host.Database).AgentsAsync(Account, 1, "CONCURRENT"))[0];
+        await host.Agent(Account, agent).AcquireAsync("remote-support");
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        var before = await StateSnapshot.TakeAsync(host, Account);
+
+        var agentHeaders = BrokerTestHost.Bearer(Cli.DevTokens.Mint(host.SigningKey, Account, agent, TimeSpan.FromMinutes(30)));
+        var adminHeaders = host.AdminHeaders(Account);
+        var serviceHeaders = host.ServiceHeaders();
+        var random = new Random(20261123);
+        var junk = new Junk(random);
+        var seat = new SeatService.SeatServiceClient(host.Channel);
+        var admin = new SeatAdminService.SeatAdminServiceClient(host.Channel);
+        var subscriptions = new SubscriptionService.SubscriptionServiceClient(host.Channel);
+        var entitlements = new EntitlementService.EntitlementServiceClient(host.Channel);
+
+        // Each generator returns a call whose request has at least one invalid field.
+        var generators = new List<Func<Task>>
+        {
+            () => Call(seat.AcquireSeatAsync(Broken(junk, new AcquireSeatRequest { Product = junk.Product(), SessionId = junk.Id(), Device = junk.Device(), SessionKind = junk.Enum<SessionKind>(), UnattendedDeviceId = junk.Maybe() }), agentHeaders)),
+            () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = junk.Product(), LeaseId = junk.Bad(), SessionId = junk.Maybe(), FencingToken = junk.Long(), Device = junk.Device(), SessionKind = junk.Enum<SessionKind>() }, agentHeaders)),
+            () => Call(seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = junk.Product(), LeaseId = junk.Bad() }, agentHeaders)),
+            () => Call(admin.ForceReleaseAsync(new ForceReleaseRequest { Product = junk.Bad(), LeaseIds = { junk.Maybe() }, AgentIds = { junk.Maybe() } }, adminHeaders)),
+            () => Call(admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = junk.Bad(), Page = new PageRequest { PageSize = junk.Int(), PageToken = junk.Maybe() } }, adminHeaders)),
+            () => Call(admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = "remote-support", Page = new PageRequest { PageSize = junk.Choose(-1, 1001, int.MaxValue, int.MinValue), PageToken = junk.Maybe() } }, adminHeaders)),
+            () => Call(admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = junk.Bad() }, adminHeaders)),
+            () => Call(admin.GetUsageHistoryAsync(new GetUsageHistoryRequest { Product = junk.Product(), From = junk.Bad(), To = junk.Maybe() }, adminHeaders)),
+            () => Call(admin.AssignSeatAsync(new AssignSeatRequest { AgentId = junk.Id(), Product = junk.Product(), SeatType = junk.Choose(SeatType.Unspecified, SeatType.Unlimited, (SeatType)77, (SeatType)(-5)) }, adminHeaders)),
+            () => Call(admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = junk.Bad(), Product = junk.Product() }, adminHeaders)),
+            () => Call(admin.BulkAssignSeatsAsync(new BulkAssignSeatsRequest { AllOrNothing = random.Next(2) == 0, Items = { new BulkAssignItem { AgentId = junk.Bad(), Product = junk.Product(), SeatType = junk.Enum<SeatType>() } } }, adminHeaders)),
+            () => Call(admin.ListAgentsAsync(new ListAgentsRequest { Product = junk.Bad(), SeatFilter = junk.Enum<SeatFilter>(), Page = new PageRequest { PageSize = junk.Int() } }, adminHeaders)),
+            () => Call(admin.UpsertAgentAsync(new UpsertAgentRequest { AgentId = junk.Id(), Email = junk.Bad(), DisplayName = junk.Maybe(), Role = junk.Enum<AgentRole>(), Privileges = { junk.Enum<Privilege>() } }, adminHeaders)),
+            () => Call(admin.RemoveAgentAsync(new RemoveAgentRequest { AgentId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.RegisterUnattendedDeviceAsync(new RegisterUnattendedDeviceRequest { Product = junk.Product(), DeviceId = junk.Bad(), DisplayName = junk.Maybe(), Platform = junk.Enum<Platform>() }, adminHeaders)),
+            () => Call(admin.UnregisterUnattendedDeviceAsync(new UnregisterUnattendedDeviceRequest { Product = junk.Bad(), DeviceId = junk.Maybe() }, adminHeaders)),
+            () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
+            {
+                Subscription = random.Next(5) == 0 ? null : new Subscription
+                {
+                    AccountId = junk.Bad(), Product = junk.Product(), Plan = junk.Enum<Plan>(), ValidUntil = random.Next(3) == 0 ? null : Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+                    NamedSeatLimit = junk.Int(), ConcurrentSeatLimit = junk.Int(), UnattendedDeviceLimit = junk.Int(),
+                },
+            }, serviceHeaders)),
+            () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
+            {
+                Subscription = new Subscription
+                {
+                    AccountId = Account, Product = "remote-support", Plan = Plan.Paid, ValidUntil = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+                    NamedSeatLimit = junk.Choose(-1, int.MinValue, 1_000_001, int.MaxValue), ConcurrentSeatLimit = junk.Int(), UnattendedDeviceLimit = junk.Int(),
+                },
+            }, serviceHeaders)),
+            () => Call(subscriptions.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = junk.Bad(), Product = junk.Maybe() }, serviceHeaders)),
+            () => Call(entitlements.CheckEntitlementAsync(new CheckEntitlementRequest { AccountId = junk.Id(), AgentId = junk.Bad(), Product = junk.Product() }, serviceHeaders)),
+            () => Call(entitlements.BatchCheckEntitlementsAsync(new BatchCheckEntitlementsRequest
+            {
+                Checks = { Enumerable.Range(0, random.Next(2) == 0 ? 1001 : 3).Select(_ => new CheckEntitlementRequest { AccountId = junk.Bad(), AgentId = junk.Id(), Product = junk.Product() }) },
+            }, serviceHeaders)),
+        };
+
+        var statuses = new Dictionary<StatusCode, int>();
+        const int total = 5200;
+        for (var i = 0; i < total; i += 8)
+        {
+            var batch = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => generators[random.Next(generators.Count)]()).Select(Outcome));
+            foreach (var status in batch)
+            {
+                statuses[status] = statuses.GetValueOrDefault(status) + 1;
+            }
+        }
+
+        Assert.Equal(total, statuses.Values.Sum());
+        Assert.False(statuses.ContainsKey(StatusCode.Internal), Describe(statuses));
+        Assert.False(statuses.ContainsKey(StatusCode.Unknown), Describe(statuses));
+        Assert.False(statuses.ContainsKey(StatusCode.OK), Describe(statuses));
+        Assert.True(statuses.GetValueOrDefault(StatusCode.InvalidArgument) > total / 2, Describe(statuses));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest())).Status);
+        await Task.Delay(TimeSpan.FromMilliseconds(400));
+        Assert.Equal(before, await StateSnapshot.TakeAsync(host, Account));
+    }
+
+    private static AcquireSeatRequest Broken(Junk junk, AcquireSeatRequest request)
+    {
+        // Make sure at least one field is invalid.
+        switch (junk.Random.Next(4))
+        {
+            case 0: request.Product = junk.Bad(); break;
+            case 1: request.SessionId = junk.Bad(); break;
+            case 2: request.Device = null; break;
+            default: request.SessionKind = SessionKind.Unspecified; break;
+        }
+
+        return request;
+    }
+
+    private static Task Call<T>(AsyncUnaryCall<T> call) => call.ResponseAsync;
+
+    private static async Task<StatusCode> Outcome(Task call)
+    {
+        try
+        {
+            await call;
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    private static string Describe(Dictionary<StatusCode, int> statuses) => string.Join(", ", statuses.Select(s => $"{s.Key}: {s.Value}"));
+
+    /// <summary>Random values, from plausible to hostile.</summary>
+    private sealed class Junk(Random random)
+    {
+        private static readonly string[] Hostile =
+        [
+            "", " ", "\0", "\n", "{braces}", "a}b", "' OR 1=1 --", "'; DROP TABLE agents; --", "<script>alert(1)</script>", "../../etc/passwd",
+            "é", "😀", "\u202Eevil", "ａｂｃ", "x\u0301", "%00", "ls_short", "ls_!!!!!!!!!!!!!!!!!!!!!!", "REMOTE-SUPPORT", "remote support",
+        ];
+
+        public Random Random => random;
+
+        /// <summary>Always invalid for an id, a product, a lease id, an e-mail and a date.</summary>
+        public string Bad() => random.Next(6) switch
+        {
+            0 => new string('x', random.Next(129, 5000)),
+            1 => new string('é', random.Next(1, 300)),
+            2 => "bad value " + random.Next(),
+            _ => Hostile[random.Next(3)] + Hostile[random.Next(Hostile.Length)] + "{",
+        };
+
+        public string Maybe() => random.Next(3) == 0 ? Bad() : "ok-" + random.Next(1000);
+
+        public string Id() => random.Next(2) == 0 ? Bad() : "agent-" + random.Next(100);
+
+        public string Product() => random.Next(2) == 0 ? Bad() : random.Next(2) == 0 ? "remote-support" : "p" + random.Next(10);
+
+        public int Int() => Choose(0, 1, -1, int.MinValue, int.MaxValue, random.Next());
+
+        public long Long() => Choose(0L, -1L, long.MinValue, long.MaxValue, random.NextInt64());
+
+        public T Choose<T>(params T[] values) => values[random.Next(values.Length)];
+
+        public TEnum Enum<TEnum>()
+            where TEnum : struct, System.Enum => (TEnum)(object)Choose(0, 1, 2, 3, 999, -1, int.MaxValue);
+
+        public Device? Device() => random.Next(4) switch
+        {
+            0 => null,
+            1 => new Device { Id = Bad(), Platform = Enum<Platform>() },
+            _ => new Device { Id = "d-" + random.Next(10), Platform = Enum<Platform>() },
+        };
+    }
+}
