@@ -1,0 +1,288 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Dapper;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using LicenseBroker.Bench;
+using LicenseBroker.Cli;
+using LicenseBroker.Contracts.V1;
+using Npgsql;
+using StackExchange.Redis;
+
+// Drives a running broker (./scripts/bench starts one) and prints a markdown report.
+// Arguments: --server URL --redis HOST:PORT --postgres CONNSTRING --key BASE64 [--seconds N] [--out FILE]
+var options = Args.Parse(args);
+var seconds = TimeSpan.FromSeconds(options.Seconds);
+using var channel = GrpcChannel.ForAddress(options.Server, new GrpcChannelOptions
+{
+    HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+});
+var seat = new SeatService.SeatServiceClient(channel);
+var admin = new SeatAdminService.SeatAdminServiceClient(channel);
+var health = new Health.HealthClient(channel);
+using var redis = await ConnectionMultiplexer.ConnectAsync(options.Redis + ",allowAdmin=true");
+var server = redis.GetServer(redis.GetEndPoints()[0]);
+await using var postgres = NpgsqlDataSource.Create(options.Postgres);
+var tokens = new ConcurrentDictionary<(string, string), Metadata>();
+Metadata Agent(string account, string agent) => tokens.GetOrAdd((account, agent), k =>
+    new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, k.Item1, k.Item2, TimeSpan.FromHours(2)) } });
+var adminHeaders = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, "bench-10000", "bench-admin", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims("ADMIN")) } };
+var device = new Device { Id = "bench", Platform = Platform.Windows };
+var results = new List<(ScenarioResult Result, double Redis, double Postgres)>();
+var notes = new List<string>();
+var log = (string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
+
+// ---- Seed: accounts and agents for every scenario, straight into PostgreSQL.
+log("seeding");
+await Seed.AccountsAsync(postgres, "storm", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
+await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
+await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
+await Seed.AccountAsync(postgres, "contention", agents: 500, concurrent: 10);
+foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
+{
+    await Seed.AccountAsync(postgres, $"bench-{size}", agents: size + 64, concurrent: size + 64);
+}
+
+await Seed.PostgresDesignAsync(postgres);
+await using (var connection = await postgres.OpenConnectionAsync())
+{
+    // So that autovacuum, woken by the bulk load, does not run during the scenarios.
+    await connection.ExecuteAsync("VACUUM ANALYZE");
+}
+
+async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario, Func<long, long>? rpcCount = null)
+{
+    log(name);
+    var redisBefore = RedisCalls();
+    var pgBefore = await PostgresTransactions();
+    var result = await scenario();
+    await Task.Delay(1200); // PostgreSQL publishes its counters about once a second
+    var rpcs = rpcCount?.Invoke(result.Calls) ?? result.Calls;
+    results.Add((result, (RedisCalls() - redisBefore) / (double)rpcs, (await PostgresTransactions() - pgBefore) / (double)rpcs));
+    return result;
+}
+
+// Round trips = script invocations: the broker sends nothing else on these paths. (Redis also counts
+// the commands a script runs inside itself under their own names; those are not round trips.)
+long RedisCalls() => server.Info("commandstats").SelectMany(g => g)
+    .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha")
+    .Sum(kv => long.Parse(kv.Value.Split(',')[0].Split('=')[1], CultureInfo.InvariantCulture));
+
+async Task<long> PostgresTransactions()
+{
+    await using var connection = await postgres.OpenConnectionAsync();
+    return await connection.ExecuteScalarAsync<long>("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()");
+}
+
+async Task<Lease> Acquire(string account, string agent, string? session = null) =>
+    (await seat.AcquireSeatAsync(new AcquireSeatRequest { Product = "remote-support", SessionId = session ?? "s-" + agent, Device = device, SessionKind = SessionKind.Pending }, Agent(account, agent))).Lease;
+
+async Task<Lease[]> FillAsync(string account, int count)
+{
+    var leases = new Lease[count];
+    var next = -1;
+    await Task.WhenAll(Enumerable.Range(0, 128).Select(_ => Task.Run(async () =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < count)
+        {
+            leases[i] = await Acquire(account, $"a{i}");
+        }
+    })));
+    return leases;
+}
+
+// ---- Warm-up (JIT, connections), then the baseline: an empty RPC on the same server (a health
+// check of a service name nobody registered: answered NOT_FOUND without touching a backend).
+await Measure.ClosedLoopAsync("warm-up", options.Workers, TimeSpan.FromSeconds(2), async (_, _) => await Noop());
+var baseline = await Run("baseline", () => Measure.ClosedLoopAsync("baseline: empty RPC (health Check, unknown service)", options.Workers, seconds,
+    async (_, _) => await Noop()));
+
+async Task Noop()
+{
+    try
+    {
+        await health.CheckAsync(new HealthCheckRequest { Service = "bench.noop" });
+    }
+    catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+    {
+    }
+}
+
+// ---- Login storm: acquire then release, across 2,000 accounts.
+var storm = await Run("login storm", () => Measure.ClosedLoopAsync("login storm: AcquireSeat + ReleaseSeat (2,000 accounts)", options.Workers, seconds, async (w, i) =>
+{
+    var n = (int)((w * 7919 + i) % 10_000);
+    var account = $"storm-{n / 5}";
+    var agent = $"a{n % 5}";
+    var lease = await Acquire(account, agent, $"storm-{w}-{i}");
+    await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent(account, agent));
+}, "2 RPCs per iteration; rates count RPCs"), calls => calls * 2);
+results[^1] = (results[^1].Result with { Calls = storm.Calls * 2 }, results[^1].Redis, results[^1].Postgres);
+
+// ---- Heartbeats: 10,000 live leases in one account, then across 10,000 accounts.
+log("filling 10,000 leases in one account and one in each of 10,000 accounts");
+var oneLeases = await FillAsync("one", 10_000);
+var spreadLeases = new Lease[10_000];
+await Task.WhenAll(Enumerable.Range(0, 64).Select(w => Task.Run(async () =>
+{
+    for (var i = w; i < 10_000; i += 64)
+    {
+        spreadLeases[i] = await Acquire($"spread-{i}", "a0");
+    }
+})));
+
+Task Beat(string account, string agent, Lease lease) => seat.HeartbeatAsync(
+    new HeartbeatRequest { Product = "remote-support", LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken }, Agent(account, agent)).ResponseAsync;
+
+var heartbeatOne = await Run("heartbeat, one account", () => Measure.ClosedLoopAsync("Heartbeat, 10,000 leases in 1 account", options.Workers, seconds, async (w, i) =>
+{
+    var n = (int)((w * 104729 + i * 31) % 10_000);
+    await Beat("one", $"a{n}", oneLeases[n]);
+}));
+var heartbeatSpread = await Run("heartbeat, 10,000 accounts", () => Measure.ClosedLoopAsync("Heartbeat, 10,000 leases in 10,000 accounts", options.Workers, seconds, async (w, i) =>
+{
+    var n = (int)((w * 104729 + i * 31) % 10_000);
+    await Beat($"spread-{n}", "a0", spreadLeases[n]);
+}));
+var halfRate = Math.Round(heartbeatOne.PerSecond / 2);
+await Run("heartbeat, open loop", () => Measure.OpenLoopAsync($"Heartbeat, open loop at {halfRate:N0}/s (half of max)", halfRate, seconds, async k =>
+{
+    var n = (int)(k % 10_000);
+    await Beat("one", $"a{n}", oneLeases[n]);
+}));
+
+// ---- Contention: 500 agents on a 10-seat pool.
+var held = new ConcurrentDictionary<int, Lease>();
+var refused = 0L;
+var contention = await Run("contention", () => Measure.ClosedLoopAsync("contention: 500 agents, 10 seats (acquire or release)", options.Workers, seconds, async (w, i) =>
+{
+    var n = Random.Shared.Next(500);
+    if (held.TryRemove(n, out var lease))
+    {
+        await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent("contention", $"a{n}"));
+        return;
+    }
+
+    try
+    {
+        var granted = (await seat.AcquireSeatAsync(new AcquireSeatRequest { Product = "remote-support", SessionId = $"c{n}-{i}-{w}", Device = device, SessionKind = SessionKind.Pending }, Agent("contention", $"a{n}"))).Lease;
+        if (!held.TryAdd(n, granted))
+        {
+            await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = granted.LeaseId }, Agent("contention", $"a{n}"));
+        }
+    }
+    catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+    {
+        Interlocked.Increment(ref refused);
+    }
+}));
+
+// ---- The same seat check as a PostgreSQL transaction: lock the pool row, count, insert.
+var pgHeld = new ConcurrentDictionary<int, long>();
+var pgDesign = await Run("postgres design", () => Measure.ClosedLoopAsync("same contention as a PostgreSQL transaction", options.Workers, seconds, async (w, i) =>
+{
+    var n = Random.Shared.Next(500);
+    await using var connection = await postgres.OpenConnectionAsync();
+    if (pgHeld.TryRemove(n, out var id))
+    {
+        await connection.ExecuteAsync("DELETE FROM bench_pg_leases WHERE id = @id", new { id });
+        return;
+    }
+
+    await using var transaction = await connection.BeginTransactionAsync();
+    await connection.ExecuteAsync("SELECT 1 FROM bench_pg_pools WHERE id = 1 FOR UPDATE", transaction: transaction);
+    var inUse = await connection.ExecuteScalarAsync<long>("SELECT count(DISTINCT agent) FROM bench_pg_leases WHERE pool = 1 AND expires_at > now()", transaction: transaction);
+    if (inUse < 10)
+    {
+        var leaseId = await connection.ExecuteScalarAsync<long>(
+            "INSERT INTO bench_pg_leases (pool, agent, expires_at) VALUES (1, @n, now() + interval '90 seconds') RETURNING id", new { n }, transaction);
+        await transaction.CommitAsync();
+        if (!pgHeld.TryAdd(n, leaseId))
+        {
+            await connection.ExecuteAsync("DELETE FROM bench_pg_leases WHERE id = @leaseId", new { leaseId });
+        }
+    }
+    else
+    {
+        await transaction.CommitAsync();
+    }
+}, "Npgsql + Dapper, same workers"));
+
+// ---- Pool size: acquire + release in pools holding 10 .. 100,000 live leases; memory per lease.
+var memoryBefore = MemoryUsed();
+foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
+{
+    log($"filling a pool with {size:N0} leases");
+    await FillAsync($"bench-{size}", size);
+    if (size == 100_000)
+    {
+        var perLease = (MemoryUsed() - memoryBefore) / (double)(10 + 1000 + 10_000 + 100_000);
+        notes.Add($"Redis memory per live lease: {perLease:F0} bytes (used_memory grew by {(MemoryUsed() - memoryBefore) / 1048576.0:F1} MiB for 111,010 leases).");
+    }
+
+    await Run($"pool of {size}", () => Measure.ClosedLoopAsync($"AcquireSeat + ReleaseSeat in a pool of {size:N0} live leases", options.Workers, TimeSpan.FromSeconds(Math.Max(3, options.Seconds / 2)), async (w, i) =>
+    {
+        var agent = $"a{size + (w % 64)}";
+        var lease = (await seat.AcquireSeatAsync(new AcquireSeatRequest { Product = "remote-support", SessionId = $"p{w}-{i}", Device = device, SessionKind = SessionKind.Pending }, Agent($"bench-{size}", agent))).Lease;
+        await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent($"bench-{size}", agent));
+    }, "2 RPCs per iteration; rates count RPCs"), calls => calls * 2);
+    results[^1] = (results[^1].Result with { Calls = results[^1].Result.Calls * 2 }, results[^1].Redis, results[^1].Postgres);
+}
+
+// ---- Admin: 10,000 live leases in one account.
+await Run("admin list", () => Measure.ClosedLoopAsync("ListSharedSessions, page of 100 among 10,000 leases", 8, seconds, async (_, _) =>
+    await admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = "remote-support", Page = new PageRequest { PageSize = 100 } }, adminHeaders)));
+await Run("admin usage", () => Measure.ClosedLoopAsync("GetSeatUsage, 10,000 leases", 8, seconds, async (_, _) =>
+    await admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "remote-support" }, adminHeaders)));
+
+long MemoryUsed() => long.Parse(server.Info("memory").SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
+
+// ---- Report.
+var report = new StringBuilder();
+report.AppendLine($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {options.Workers} concurrent callers on shared HTTP/2 connections, {options.Seconds} s per scenario.");
+report.AppendLine();
+report.AppendLine("| scenario | calls/s | of baseline | p50 ms | p99 ms | p99.9 ms | Redis round trips/call | PG xacts/call | note |");
+report.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+foreach (var (result, redisPerCall, pgPerCall) in results)
+{
+    report.AppendLine(result.Row(baseline.PerSecond, redisPerCall, pgPerCall));
+}
+
+report.AppendLine();
+notes.Add($"Broker design vs PostgreSQL transaction under the same contention: {contention.PerSecond / pgDesign.PerSecond:F1}x the throughput ({contention.PerSecond:N0} vs {pgDesign.PerSecond:N0} operations/s); {refused:N0} broker acquires refused as pool full.");
+notes.Add($"Heartbeat throughput, 1 account vs 10,000 accounts: {heartbeatOne.PerSecond:N0} vs {heartbeatSpread.PerSecond:N0} calls/s ({(heartbeatSpread.PerSecond / heartbeatOne.PerSecond - 1):P1} difference).");
+foreach (var note in notes)
+{
+    report.AppendLine("* " + note);
+}
+
+Console.WriteLine(report);
+if (options.Out is not null)
+{
+    await File.WriteAllTextAsync(options.Out, report.ToString());
+}
+
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out)
+{
+    public static Args Parse(string[] args)
+    {
+        string Get(string name, string? fallback = null)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"{name} is required");
+        }
+
+        return new Args(
+            Get("--server", "http://127.0.0.1:5080"),
+            Get("--redis"),
+            Get("--postgres"),
+            Get("--key"),
+            int.Parse(Get("--seconds", "8"), CultureInfo.InvariantCulture),
+            int.Parse(Get("--workers", "64"), CultureInfo.InvariantCulture),
+            Array.IndexOf(args, "--out") >= 0 ? Get("--out") : null);
+    }
+}
