@@ -10,7 +10,7 @@ public sealed class StorageLayoutTests
     public void Every_key_of_a_pool_shares_one_hash_tag_so_scripts_run_on_redis_cluster()
     {
         var keys = new RedisKeys("lb:").Pool(new PoolId("acme", "remote-support"));
-        Assert.Equal(12, keys.Length);
+        Assert.Equal(15, keys.Length);
         Assert.All(keys, key => Assert.StartsWith("lb:{acme/remote-support}:", key.ToString(), StringComparison.Ordinal));
         Assert.Equal(keys.Length, keys.Select(k => k.ToString()).Distinct(StringComparer.Ordinal).Count());
     }
@@ -26,7 +26,7 @@ public sealed class StorageLayoutTests
     [Fact]
     public void Each_script_is_the_prelude_plus_its_own_documented_body()
     {
-        foreach (var (name, script) in new[] { ("acquire", LuaScripts.Acquire), ("heartbeat", LuaScripts.Heartbeat), ("release", LuaScripts.Release), ("revoke", LuaScripts.Revoke), ("live", LuaScripts.Live), ("sessions", LuaScripts.Sessions), ("usage", LuaScripts.Usage) })
+        foreach (var (name, script) in new[] { ("acquire", LuaScripts.Acquire), ("heartbeat", LuaScripts.Heartbeat), ("release", LuaScripts.Release), ("revoke", LuaScripts.Revoke), ("live", LuaScripts.Live), ("sessions", LuaScripts.Sessions), ("usage", LuaScripts.Usage), ("wait_join", LuaScripts.WaitJoin), ("wait_status", LuaScripts.WaitStatus), ("wait_leave", LuaScripts.WaitLeave), ("lease_state", LuaScripts.LeaseState) })
         {
             Assert.Contains("local function purge(now)", script, StringComparison.Ordinal);
             Assert.Contains($"-- {name}:", script, StringComparison.Ordinal);

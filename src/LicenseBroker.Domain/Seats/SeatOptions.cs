@@ -11,6 +11,15 @@ public sealed class SeatOptions
     /// <summary>How often apps are asked to heartbeat: a third of the TTL leaves room for two lost beats.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a seat offered to the head of the queue waits to be claimed before going to the next.</summary>
+    public TimeSpan ClaimWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a replica refreshes the waiters it streams to.</summary>
+    public TimeSpan WaiterRefresh { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A waiter not refreshed for this long (its replica died) is dropped from the queue.</summary>
+    public TimeSpan WaiterTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Window of the AcquireSeat abuse limits (login storms, scripted seat grabbing).</summary>
     public TimeSpan RateWindow { get; set; } = TimeSpan.FromSeconds(10);
 

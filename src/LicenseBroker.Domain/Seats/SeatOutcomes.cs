@@ -14,7 +14,7 @@ public abstract record AcquireOutcome
     public sealed record Granted(Lease Lease, bool Resumed, int PeakToday = 0, DateTimeOffset At = default) : AcquireOutcome;
 
     /// <summary>Every shared seat is occupied.</summary>
-    public sealed record PoolFull(int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default) : AcquireOutcome;
+    public sealed record PoolFull(int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default, int Waiting = 0) : AcquireOutcome;
 
     /// <summary>The agent has no seat of the product.</summary>
     public sealed record NoSeatAssigned : AcquireOutcome;

@@ -74,7 +74,11 @@ public static class BrokerServiceExtensions
         services.AddSingleton<CachedLicenseCatalog>();
         services.AddSingleton<ILicenseCatalog>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
-        services.AddSingleton<IOccupancyStore, RedisOccupancyStore>();
+        services.AddSingleton<RedisOccupancyStore>();
+        services.AddSingleton<IOccupancyStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
+        services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
+        services.AddSingleton<IPoolEvents, PoolEventHub>();
+        services.AddSingleton<SeatWaiter>();
         services.AddSingleton<IPoolRegistry, PostgresPoolRegistry>();
         services.AddSingleton<SeatBroker>();
         services.AddSingleton<EntitlementChecker>();

@@ -19,6 +19,7 @@ internal static class OutcomeStatus
         {
             ["in_use"] = full.InUse.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["limit"] = full.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["waiting"] = full.Waiting.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
 
     public static RpcException NoSeatAssigned(string product) =>
@@ -58,6 +59,9 @@ internal static class OutcomeStatus
         status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));
         return status.ToRpcException();
     }
+
+    public static RpcException DroppedFromQueue() =>
+        Error(Code.Aborted, "You left the queue: a seat offered to you was not claimed in time. Wait again.", "DROPPED_FROM_QUEUE", []);
 
     public static RpcException UnattendedDeviceNotRegistered(string deviceId) =>
         Error(Code.FailedPrecondition, $"Machine {deviceId} is not registered for unattended access.", "DEVICE_NOT_REGISTERED", new() { ["device_id"] = deviceId });

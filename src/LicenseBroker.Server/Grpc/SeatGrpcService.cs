@@ -11,10 +11,66 @@ namespace LicenseBroker.Server.Grpc;
 internal sealed class SeatGrpcService : SeatService.SeatServiceBase
 {
     private readonly SeatBroker _broker;
+    private readonly SeatWaiter _waiter;
 
-    public SeatGrpcService(SeatBroker broker)
+    public SeatGrpcService(SeatBroker broker, SeatWaiter waiter)
     {
         _broker = broker;
+        _waiter = waiter;
+    }
+
+    public override async Task WaitForSeat(WaitForSeatRequest request, IServerStreamWriter<WaitForSeatResponse> responseStream, ServerCallContext context)
+    {
+        var agent = CallerIdentity.Agent(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .Id(request.SessionId, "session_id")
+            .Device(request.Device)
+            .SessionKind(request.SessionKind)
+            .ThrowIfInvalid();
+
+        await foreach (var update in _waiter.WaitAsync(
+            agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), context.CancellationToken))
+        {
+            switch (update)
+            {
+                case WaitUpdate.InQueue queued:
+                    await responseStream.WriteAsync(new WaitForSeatResponse
+                    {
+                        Position = new QueuePosition { Position = queued.Position, SeatsInUse = queued.SeatsInUse, Waiting = queued.Waiting },
+                    });
+                    break;
+                case WaitUpdate.Granted granted:
+                    await responseStream.WriteAsync(new WaitForSeatResponse { Granted = granted.Lease.ToProto(_broker.Options) });
+                    break;
+                case WaitUpdate.Refused { Reason: AcquireOutcome.NoSeatAssigned }:
+                    throw OutcomeStatus.NoSeatAssigned(request.Product);
+                case WaitUpdate.Refused { Reason: AcquireOutcome.Recovering recovering }:
+                    throw OutcomeStatus.Recovering(recovering.RetryAfter);
+                case WaitUpdate.Refused:
+                    throw OutcomeStatus.NoActiveSubscription(request.Product);
+                case WaitUpdate.Dropped:
+                    throw OutcomeStatus.DroppedFromQueue();
+            }
+        }
+    }
+
+    public override async Task WatchLease(WatchLeaseRequest request, IServerStreamWriter<WatchLeaseResponse> responseStream, ServerCallContext context)
+    {
+        var agent = CallerIdentity.Agent(context);
+        new RequestValidation().Product(request.Product).LeaseId(request.LeaseId).ThrowIfInvalid();
+        await foreach (var state in _waiter.WatchAsync(agent, request.Product, request.LeaseId, context.CancellationToken))
+        {
+            await responseStream.WriteAsync(state switch
+            {
+                LeaseState.Live live => new WatchLeaseResponse { Status = LeaseStatus.Active, ExpiresAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(live.ExpiresAt) },
+                LeaseState.Revoked revoked => new WatchLeaseResponse
+                {
+                    Status = LeaseStatus.Revoked, RevokedBy = revoked.RevokedBy, RevokedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(revoked.RevokedAt),
+                },
+                _ => new WatchLeaseResponse { Status = LeaseStatus.Ended },
+            });
+        }
     }
 
     public override async Task<AcquireSeatResponse> AcquireSeat(AcquireSeatRequest request, ServerCallContext context)

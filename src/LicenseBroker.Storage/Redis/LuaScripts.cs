@@ -12,6 +12,10 @@ public static class LuaScripts
     public static readonly string Live = Load("live");
     public static readonly string Sessions = Load("sessions");
     public static readonly string Usage = Load("usage");
+    public static readonly string WaitJoin = Load("wait_join");
+    public static readonly string WaitStatus = Load("wait_status");
+    public static readonly string WaitLeave = Load("wait_leave");
+    public static readonly string LeaseState = Load("lease_state");
 
     private static string Load(string name) => Read("prelude") + "\n" + Read(name);
 

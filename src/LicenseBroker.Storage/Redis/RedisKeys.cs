@@ -35,8 +35,14 @@ public sealed class RedisKeys
             tag + ":stats",
             tag + ":epoch",
             tag + ":rate",
+            tag + ":queue",
+            tag + ":waiters",
+            tag + ":waiter-life",
         ];
     }
+
+    /// <summary>The pool's pub/sub channel (queue moves, revocations); the scripts derive the same name.</summary>
+    public RedisChannel PoolEvents(PoolId pool) => RedisChannel.Literal($"{_prefix}{{{pool.AccountId}/{pool.Product}}}:events");
 
     /// <summary>Channel on which catalog changes are announced to every replica.</summary>
     public RedisChannel CatalogInvalidationChannel => RedisChannel.Literal(_prefix + "catalog-invalidation");

@@ -10,7 +10,7 @@ namespace LicenseBroker.Storage.Redis;
 /// Live occupancy in Redis: each operation is one Lua script, one round trip, atomic
 /// with every other operation on the same pool.
 /// </summary>
-public sealed class RedisOccupancyStore : IOccupancyStore
+public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly RedisKeys _keys;
@@ -18,14 +18,16 @@ public sealed class RedisOccupancyStore : IOccupancyStore
     private readonly ISeatEventSink _events;
     private readonly TimeProvider _time;
     private readonly IPoolRegistry _registry;
+    private readonly SeatOptions _seats;
 
     // Per pool, what this replica has learned: that the pool is registered as used (so an absent
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
     private readonly ConcurrentDictionary<PoolId, long> _knownPools = new();
 
     public RedisOccupancyStore(
-        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, TimeProvider time, IPoolRegistry registry)
+        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, TimeProvider time, IPoolRegistry registry, SeatOptions seats)
     {
+        _seats = seats;
         _redis = redis;
         _keys = keys;
         _pipelines = pipelines;
@@ -52,6 +54,7 @@ public sealed class RedisOccupancyStore : IOccupancyStore
             (long)(command.RateLimits?.Window.TotalMilliseconds ?? 0),
             command.RateLimits?.PerPool ?? 0,
             command.RateLimits?.PerAgent ?? 0,
+            (long)_seats.ClaimWindow.TotalMilliseconds,
         ];
 
         // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
@@ -75,7 +78,7 @@ public sealed class RedisOccupancyStore : IOccupancyStore
                 Resumed: (long)reply[5] == 1,
                 PeakToday: (int)reply[7],
                 At: FromRedisMilliseconds(reply[8])),
-            "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2], RefusedToday: (int)reply[3], At: FromRedisMilliseconds(reply[4])),
+            "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2], RefusedToday: (int)reply[3], At: FromRedisMilliseconds(reply[4]), Waiting: (int)reply[5]),
             "RECOVERING" => new AcquireOutcome.Recovering(TimeSpan.FromMilliseconds((long)reply[1])),
             "RATE_LIMITED" => new AcquireOutcome.RateLimited(TimeSpan.FromMilliseconds((long)reply[1])),
             _ => throw UnexpectedReply("acquire", status),
@@ -200,6 +203,62 @@ public sealed class RedisOccupancyStore : IOccupancyStore
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Live, pool, agentIds.Select(id => (RedisValue)id).ToArray(), cancellationToken);
         return reply.Select(count => (int)count).ToList();
+    }
+
+    public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
+    {
+        RedisValue[] args =
+        [
+            join.AgentId, join.SessionId, join.LeaseId, SeatTypeCode(join.SeatType), join.ConcurrentLimit, (long)_seats.LeaseTtl.TotalMilliseconds,
+            join.Device.DeviceId, join.Device.Platform.ToString(), join.Kind.ToString(), string.Empty, 0,
+            (long)_seats.ClaimWindow.TotalMilliseconds, (long)_seats.WaiterTimeout.TotalMilliseconds,
+        ];
+
+        // Retrying is safe: joining again refreshes the same place (one waiter per agent).
+        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, args, modeIndex: 9, evidenceIndex: 10, evidence: 0, cancellationToken);
+        return ParseQueueState(join.Pool, join.SessionId, reply);
+    }
+
+    public async Task<QueueState> QueueStatusAsync(PoolId pool, string agentId, CancellationToken cancellationToken)
+    {
+        RedisValue[] args = [agentId, (long)_seats.LeaseTtl.TotalMilliseconds, (long)_seats.WaiterTimeout.TotalMilliseconds];
+
+        // Retrying is safe: a claim already made answers GONE, and the app then holds the lease it was streamed.
+        var reply = await EvaluateAsync(LuaScripts.WaitStatus, pool, args, cancellationToken);
+        return ParseQueueState(pool, string.Empty, reply);
+    }
+
+    public async Task LeaveQueueAsync(PoolId pool, string agentId, CancellationToken cancellationToken) =>
+        // Retrying is safe: leaving twice is leaving once.
+        await EvaluateAsync(LuaScripts.WaitLeave, pool, [agentId], cancellationToken);
+
+    public async Task<LeaseState> LeaseStateAsync(PoolId pool, string agentId, string leaseId, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: it only drops expired leases and reads.
+        var reply = await EvaluateAsync(LuaScripts.LeaseState, pool, [agentId, leaseId], cancellationToken);
+        return (string)reply[0]! switch
+        {
+            "LIVE" => new LeaseState.Live(FromRedisMilliseconds(reply[1])),
+            "REVOKED" => new LeaseState.Revoked((string)reply[1]!, FromRedisMilliseconds(reply[2])),
+            _ => new LeaseState.Gone(),
+        };
+    }
+
+    private QueueState ParseQueueState(PoolId pool, string sessionId, RedisResult[] reply)
+    {
+        switch ((string)reply[0]!)
+        {
+            case "GRANTED":
+                Observe(pool, (long)reply[3]);
+                return new QueueState.Granted(new Lease(
+                    (string)reply[1]!, pool.Product, sessionId, ParseSeatType((string)reply[4]!), FromRedisMilliseconds(reply[2]), (long)reply[3]));
+            case "QUEUED":
+                return new QueueState.Queued((int)reply[1], (int)reply[2], (int)reply[3]);
+            case "RECOVERING":
+                return new QueueState.Recovering(TimeSpan.FromMilliseconds((long)reply[1]));
+            default:
+                return new QueueState.Gone();
+        }
     }
 
     /// <summary>

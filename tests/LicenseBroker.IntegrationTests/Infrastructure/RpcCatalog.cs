@@ -27,6 +27,19 @@ internal static class RpcCatalog
             new HeartbeatRequest { Product = "remote-support", LeaseId = leaseId }, h)),
         new("SeatService/ReleaseSeat", Audience.Agent, async (c, h) => await new SeatService.SeatServiceClient(c).ReleaseSeatAsync(
             new ReleaseSeatRequest { Product = "remote-support", LeaseId = leaseId }, h)),
+        new("SeatService/WaitForSeat", Audience.Agent, async (c, h) =>
+        {
+            using var call = new SeatService.SeatServiceClient(c).WaitForSeat(
+                new WaitForSeatRequest { Product = "remote-support", SessionId = "authz", Device = new Device { Id = "d", Platform = Platform.Mac }, SessionKind = SessionKind.Pending },
+                h, deadline: DateTime.UtcNow.AddSeconds(5));
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        }),
+        new("SeatService/WatchLease", Audience.Agent, async (c, h) =>
+        {
+            using var call = new SeatService.SeatServiceClient(c).WatchLease(
+                new WatchLeaseRequest { Product = "remote-support", LeaseId = leaseId }, h, deadline: DateTime.UtcNow.AddSeconds(5));
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        }),
         new("SeatAdminService/ForceRelease", Audience.ManageSeats, async (c, h) => await Admin(c).ForceReleaseAsync(
             new ForceReleaseRequest { Product = "remote-support", AgentIds = { agentId } }, h)),
         new("SeatAdminService/ListSharedSessions", Audience.ManageSeats, async (c, h) => await Admin(c).ListSharedSessionsAsync(

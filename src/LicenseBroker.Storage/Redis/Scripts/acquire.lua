@@ -13,9 +13,10 @@
 -- ARGV[10] pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
 -- ARGV[11] evidence: largest fencing token the broker has seen in this pool
 -- ARGV[12] rate window (ms), ARGV[13] attempts allowed per window for the pool, ARGV[14] per agent (0: no limit)
+-- ARGV[15] claim window (ms) of seats offered to the head of the queue
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
---   {'FULL', seats in use, limit, today's refusals, now ms}
+--   {'FULL', seats in use, limit, today's refusals, now ms, agents waiting}
 --   {'RECOVERING', ms until newcomers are admitted}   the pool is in its recovery window
 --   {'NO_EPOCH'}                                      mode UNKNOWN and no epoch: ask PostgreSQL, call again
 --   {'RATE_LIMITED', ms until the window ends}        too many attempts (the attempt changed nothing else)
@@ -29,6 +30,7 @@ local recovering_until = check_epoch(ARGV[10], now, ttl, tonumber(ARGV[11]))
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
+redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', ARGV[15])
 local retry_after = rate_limited(now, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), agent)
 if retry_after then
   return finish({'RATE_LIMITED', retry_after})
@@ -58,28 +60,24 @@ if seat == 'CONCURRENT' then
     if now < recovering_until then
       return finish({'RECOVERING', recovering_until - now})
     end
+    -- Fairness: while agents wait in the queue, a newcomer does not jump ahead of them,
+    -- even for a seat that is free a moment before it is offered to the head.
     local in_use = redis.call('HLEN', K_HOLDERS)
-    if in_use >= limit then
+    local waiting = redis.call('ZCARD', K_QUEUE)
+    if in_use >= limit or waiting > 0 then
       local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
-      return finish({'FULL', in_use, limit, refused, now})
+      return finish({'FULL', in_use, limit, refused, now, waiting})
     end
   end
-  redis.call('HINCRBY', K_HOLDERS, agent, 1)
 end
 
 local fence = redis.call('INCR', K_FENCE)
 local expires = now + ttl
-redis.call('ZADD', K_LEASES, expires, new_id)
-redis.call('HSET', K_DATA, new_id, cjson.encode({
-  agent = agent, session = session, seat = seat, device = ARGV[7], platform = ARGV[8],
-  kind = ARGV[9], started = now, beat = now, fence = fence }))
-redis.call('HSET', K_SESSIONS, session_field(agent, session), new_id)
-redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+create_lease(new_id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], now, expires, fence)
 
 local in_use = redis.call('HLEN', K_HOLDERS)
 local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
 if seat == 'CONCURRENT' then
-  redis.call('ZADD', K_SHARED, 0, shared_member(new_id, now))
   if in_use > peak then
     peak = in_use
     redis.call('HSET', K_STATS, peak_field, peak)

@@ -54,16 +54,9 @@ if now < recovering_until and seat ~= '' and token > 0 and redis.call('HGET', K_
     if held == 0 and redis.call('HLEN', K_HOLDERS) >= limit then
       return finish({'NOT_FOUND'})
     end
-    redis.call('HINCRBY', K_HOLDERS, agent, 1)
-    redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
   end
   local expires = now + ttl
-  redis.call('ZADD', K_LEASES, expires, id)
-  redis.call('HSET', K_DATA, id, cjson.encode({
-    agent = agent, session = session, seat = seat, device = ARGV[10], platform = ARGV[11],
-    kind = ARGV[12], started = now, beat = now, fence = token }))
-  redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
-  redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+  create_lease(id, agent, session, seat, ARGV[10], ARGV[11], ARGV[12], now, expires, token)
   return finish({'RENEWED', expires, token, seat, session, 1})
 end
 return finish({'NOT_FOUND'})

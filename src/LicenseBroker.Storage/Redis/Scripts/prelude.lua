@@ -17,6 +17,15 @@
 --                                when the pool was never used here, or when Redis lost its data.
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
+--   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out
+--   KEYS[14] waiters      HASH   agent -> JSON {session, device, platform, kind, offer}: each waiter;
+--                                offer is the lease granted to it when it reached the head, until claimed
+--   KEYS[15] waiter life  ZSET   agent -> deadline (ms): a waiter whose replica stops refreshing it is dropped
+--
+-- The epoch hash also keeps the pool's concurrent limit and claim window as the last acquire or
+-- wait told them, so any script that frees a seat can hand it to the head of the queue.
+-- Scripts publish on the pool's channel (<tag>:events): "queue" when positions change or a seat
+-- is offered, "revoked <lease id> <by> <at ms>" when an admin ends a lease.
 --
 -- Losing data (a restart without persistence, a failover to a replica that lagged) must never let
 -- more agents in than seats: holders that Redis forgot still work. So when a loss is detected,
@@ -38,17 +47,20 @@
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
+local K_QUEUE, K_WAITERS, K_WAITER_LIFE = KEYS[13], KEYS[14], KEYS[15]
+local CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
+
 local DAY_MS = 86400000
 local STATS_DAYS_KEPT = 8
 local EXPIRED = {}
+local NOW = 0
+local SEAT_FREED = false
+local QUEUE_CHANGED = false
 
 local function now_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
-local function finish(payload)
-  return {payload, EXPIRED}
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return NOW
 end
 
 local function session_field(agent, session)
@@ -81,6 +93,7 @@ local function drop_lease(id, lease)
     redis.call('HDEL', K_AGENT_LEASES, lease.agent)
   end
   if lease.seat == 'CONCURRENT' then
+    SEAT_FREED = true
     redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
     if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
       redis.call('HDEL', K_HOLDERS, lease.agent)
@@ -93,8 +106,22 @@ local function remember_end(id, agent, reason, by, at, until_ms)
   redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
 end
 
+-- Drops waiters whose replica stopped refreshing them (it died, or lost its stream).
+local function purge_waiters(now)
+  local dead = redis.call('ZRANGEBYSCORE', K_WAITER_LIFE, '-inf', now)
+  for _, agent in ipairs(dead) do
+    redis.call('ZREM', K_QUEUE, agent)
+    redis.call('HDEL', K_WAITERS, agent)
+    QUEUE_CHANGED = true
+  end
+  if #dead > 0 then
+    redis.call('ZREMRANGEBYSCORE', K_WAITER_LIFE, '-inf', now)
+  end
+end
+
 -- Drops every lease whose expiry is at or before now, and forgets old tombstones.
 local function purge(now)
+  purge_waiters(now)
   local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now)
   for _, id in ipairs(expired) do
     local raw = redis.call('HGET', K_DATA, id)
@@ -172,6 +199,57 @@ local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
     return (window + 1) * window_ms - now
   end
   return nil
+end
+
+-- Creates a lease (used by acquire, by the queue's offers and by re-establishment).
+local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence)
+  if seat == 'CONCURRENT' then
+    redis.call('HINCRBY', K_HOLDERS, agent, 1)
+    redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
+  end
+  redis.call('ZADD', K_LEASES, expires, id)
+  redis.call('HSET', K_DATA, id, cjson.encode({
+    agent = agent, session = session, seat = seat, device = device, platform = platform,
+    kind = kind, started = now, beat = now, fence = fence }))
+  redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
+  redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+end
+
+-- Hands free shared seats to the head of the queue: each head gets a lease that lives for the
+-- claim window only; its replica claims it (renews it to a full lease) or it expires and the
+-- seat goes to the next waiter.
+local function promote(now)
+  if redis.call('ZCARD', K_QUEUE) == 0 then
+    return
+  end
+  local limit = tonumber(redis.call('HGET', K_EPOCH, 'limit') or '0')
+  local claim = tonumber(redis.call('HGET', K_EPOCH, 'claim') or '10000')
+  while redis.call('HLEN', K_HOLDERS) < limit do
+    local head = redis.call('ZRANGE', K_QUEUE, 0, 0)[1]
+    if not head then
+      break
+    end
+    redis.call('ZREM', K_QUEUE, head)
+    local waiter = cjson.decode(redis.call('HGET', K_WAITERS, head))
+    local id = waiter.offer_id
+    local fence = redis.call('INCR', K_FENCE)
+    create_lease(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now, now + claim, fence)
+    waiter.offer = id
+    redis.call('HSET', K_WAITERS, head, cjson.encode(waiter))
+    QUEUE_CHANGED = true
+  end
+end
+
+-- Every script ends here: seats freed by this call go to waiters first, and replicas holding
+-- waiters' streams are told the queue moved.
+local function finish(payload)
+  if SEAT_FREED then
+    promote(NOW)
+  end
+  if QUEUE_CHANGED then
+    redis.call('PUBLISH', CHANNEL, 'queue')
+  end
+  return {payload, EXPIRED}
 end
 
 -- The fields ListSharedSessions and ForceRelease report for a lease.

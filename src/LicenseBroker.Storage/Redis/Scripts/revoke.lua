@@ -19,6 +19,8 @@ local function revoke(id, lease)
   table.insert(ended, describe(id, lease))
   drop_lease(id, lease)
   remember_end(id, lease.agent, 'REVOKED', by, now, now + remember)
+  -- Tells the evicted app at once, through any replica that watches the lease.
+  redis.call('PUBLISH', CHANNEL, 'revoked ' .. id .. ' ' .. by .. ' ' .. now)
 end
 
 if mode == 'LEASES' then

@@ -1,0 +1,219 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using LicenseBroker.Domain.Catalog;
+
+namespace LicenseBroker.Domain.Seats;
+
+/// <summary>What a waiter learns: its place, or its seat.</summary>
+public abstract record WaitUpdate
+{
+    private WaitUpdate()
+    {
+    }
+
+    /// <summary>Position 1 is next; 0 means a seat is being handed over.</summary>
+    public sealed record InQueue(int Position, int SeatsInUse, int Waiting) : WaitUpdate;
+
+    public sealed record Granted(Lease Lease) : WaitUpdate;
+
+    /// <summary>Refused before queueing (no seat, no subscription, pool recovering).</summary>
+    public sealed record Refused(AcquireOutcome Reason) : WaitUpdate;
+
+    /// <summary>Dropped from the queue (its offer expired unclaimed, or it was taken for dead).</summary>
+    public sealed record Dropped : WaitUpdate;
+}
+
+/// <summary>The store's answer to a join or status call.</summary>
+public abstract record QueueState
+{
+    private QueueState()
+    {
+    }
+
+    public sealed record Granted(Lease Lease) : QueueState;
+
+    public sealed record Queued(int Position, int SeatsInUse, int Waiting) : QueueState;
+
+    public sealed record Recovering(TimeSpan RetryAfter) : QueueState;
+
+    public sealed record Gone : QueueState;
+}
+
+/// <summary>Notifications about a pool (queue moves, revocations), from any replica.</summary>
+public interface IPoolEvents
+{
+    /// <summary>Calls <paramref name="onEvent"/> for every event of the pool until disposed.</summary>
+    IDisposable Subscribe(PoolId pool, Action<string> onEvent);
+}
+
+/// <summary>The fair wait queue of a pool and lease watching, as streams of updates.</summary>
+public sealed class SeatWaiter
+{
+    private readonly ILicenseCatalog _catalog;
+    private readonly IQueueStore _store;
+    private readonly IPoolEvents _events;
+    private readonly TimeProvider _time;
+    private readonly SeatOptions _options;
+
+    public SeatWaiter(ILicenseCatalog catalog, IQueueStore store, IPoolEvents events, TimeProvider time, SeatOptions options)
+    {
+        _catalog = catalog;
+        _store = store;
+        _events = events;
+        _time = time;
+        _options = options;
+    }
+
+    /// <summary>
+    /// Joins the pool's queue and yields the position whenever it changes, then the granted lease.
+    /// Woken by the pool's events (a seat freed on any replica), and refreshes its place every few
+    /// seconds so the queue knows this replica is alive. Leaving early (cancel, disconnect,
+    /// deadline) leaves the queue at once.
+    /// </summary>
+    public async IAsyncEnumerable<WaitUpdate> WaitAsync(
+        AgentIdentity agent, string product, string sessionId, DeviceInfo device, SessionKind kind, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var pool = new PoolId(agent.AccountId, product);
+        var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+        if (!policy.IsActiveAt(_time.GetUtcNow()))
+        {
+            yield return new WaitUpdate.Refused(new AcquireOutcome.NoActiveSubscription());
+            yield break;
+        }
+
+        if (policy.SeatTypeOf(agent.AgentId) is not { } seatType)
+        {
+            yield return new WaitUpdate.Refused(new AcquireOutcome.NoSeatAssigned());
+            yield break;
+        }
+
+        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        using var subscription = _events.Subscribe(pool, e =>
+        {
+            if (e == "queue")
+            {
+                wake.Writer.TryWrite(true);
+            }
+        });
+
+        var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind);
+        var state = await _store.JoinAsync(join, cancellationToken);
+        var granted = false;
+        try
+        {
+            WaitUpdate.InQueue? last = null;
+            while (true)
+            {
+                switch (state)
+                {
+                    case QueueState.Granted g:
+                        granted = true;
+                        yield return new WaitUpdate.Granted(g.Lease);
+                        yield break;
+                    case QueueState.Recovering r:
+                        yield return new WaitUpdate.Refused(new AcquireOutcome.Recovering(r.RetryAfter));
+                        yield break;
+                    case QueueState.Gone:
+                        yield return new WaitUpdate.Dropped();
+                        yield break;
+                    case QueueState.Queued q:
+                        var update = new WaitUpdate.InQueue(q.Position, q.SeatsInUse, q.Waiting);
+                        if (update != last)
+                        {
+                            last = update;
+                            yield return update;
+                        }
+
+                        break;
+                }
+
+                // Wait for the pool to move, or refresh our place when the keep-alive is due.
+                using (var refresh = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    refresh.CancelAfter(_options.WaiterRefresh);
+                    try
+                    {
+                        await wake.Reader.ReadAsync(refresh.Token);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                    }
+                }
+
+                state = await _store.QueueStatusAsync(pool, agent.AgentId, cancellationToken);
+            }
+        }
+        finally
+        {
+            if (!granted)
+            {
+                // Cancelled, disconnected or past the deadline: leave now, even though the call is over.
+                await _store.LeaveQueueAsync(pool, agent.AgentId, CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>Yields the lease's state now, then again when an admin ends it or it is gone.</summary>
+    public async IAsyncEnumerable<LeaseState> WatchAsync(AgentIdentity agent, string product, string leaseId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var pool = new PoolId(agent.AccountId, product);
+        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        using var subscription = _events.Subscribe(pool, e =>
+        {
+            if (e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal))
+            {
+                wake.Writer.TryWrite(true);
+            }
+        });
+
+        while (true)
+        {
+            var state = await _store.LeaseStateAsync(pool, agent.AgentId, leaseId, cancellationToken);
+            yield return state;
+            if (state is not LeaseState.Live)
+            {
+                yield break;
+            }
+
+            using var recheck = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            recheck.CancelAfter(_options.HeartbeatInterval);
+            try
+            {
+                await wake.Reader.ReadAsync(recheck.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
+    }
+}
+
+/// <summary>State of a watched lease.</summary>
+public abstract record LeaseState
+{
+    private LeaseState()
+    {
+    }
+
+    public sealed record Live(DateTimeOffset ExpiresAt) : LeaseState;
+
+    public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt) : LeaseState;
+
+    /// <summary>Released, expired, or never the caller's.</summary>
+    public sealed record Gone : LeaseState;
+}
+
+/// <summary>Everything the store needs to put an agent in the queue (or grant at once).</summary>
+public sealed record QueueJoin(PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind);
+
+/// <summary>The queue side of the occupancy store.</summary>
+public interface IQueueStore
+{
+    Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken);
+
+    Task<QueueState> QueueStatusAsync(PoolId pool, string agentId, CancellationToken cancellationToken);
+
+    Task LeaveQueueAsync(PoolId pool, string agentId, CancellationToken cancellationToken);
+
+    Task<LeaseState> LeaseStateAsync(PoolId pool, string agentId, string leaseId, CancellationToken cancellationToken);
+}

@@ -1,0 +1,56 @@
+-- wait_join: an agent asks to wait for a shared seat; granted at once when nobody is ahead and a seat is free.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] agent id, ARGV[2] session id, ARGV[3] lease id for a grant now or for the offer later
+-- ARGV[4] seat type: NAMED | CONCURRENT | UNLIMITED
+-- ARGV[5] concurrent seat limit, ARGV[6] lease ttl (ms), ARGV[7] device id, ARGV[8] platform, ARGV[9] session kind
+-- ARGV[10] pool mode for the epoch check, ARGV[11] evidence (see prelude.lua)
+-- ARGV[12] claim window (ms), ARGV[13] how long the waiter lives without a refresh (ms)
+-- Returns (payload):
+--   {'GRANTED', lease id, expires at ms, fencing token, seat type}
+--   {'QUEUED', position (1 = next), seats in use, agents waiting}
+--   {'RECOVERING', ms}   {'NO_EPOCH'}
+
+local agent, session, id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+local now = now_ms()
+purge(now)
+local recovering_until = check_epoch(ARGV[10], now, ttl, tonumber(ARGV[11]))
+if not recovering_until then
+  return finish({'NO_EPOCH'})
+end
+redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', ARGV[12])
+
+local function grant()
+  local fence = redis.call('INCR', K_FENCE)
+  create_lease(id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], now, now + ttl, fence)
+  return finish({'GRANTED', id, now + ttl, fence, seat})
+end
+
+if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
+  -- Named and unlimited seats never queue, nor does an agent who already holds a shared seat.
+  if seat ~= 'CONCURRENT' or tonumber(redis.call('HGET', K_HOLDERS, agent) or '0') > 0 then
+    return grant()
+  end
+  if now < recovering_until then
+    return finish({'RECOVERING', recovering_until - now})
+  end
+  if redis.call('ZCARD', K_QUEUE) == 0 and redis.call('HLEN', K_HOLDERS) < limit then
+    return grant()
+  end
+  local seq = redis.call('HINCRBY', K_EPOCH, 'queue_seq', 1)
+  redis.call('ZADD', K_QUEUE, seq, agent)
+  redis.call('HSET', K_WAITERS, agent, cjson.encode({
+    session = session, device = ARGV[7], platform = ARGV[8], kind = ARGV[9], offer_id = id, since = now }))
+  QUEUE_CHANGED = true
+end
+redis.call('ZADD', K_WAITER_LIFE, now + tonumber(ARGV[13]), agent)
+promote(now)
+
+local rank = redis.call('ZRANK', K_QUEUE, agent)
+if not rank then
+  -- Offered right away (a seat was free): the status call claims it.
+  return finish({'QUEUED', 0, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})
+end
+return finish({'QUEUED', rank + 1, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})

@@ -1,0 +1,27 @@
+-- wait_leave: a waiter cancels, disconnects or reaches its deadline: it leaves the queue at once,
+-- and an offered seat it did not claim goes to the next waiter.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] agent id
+-- Returns (payload): {'LEFT'} or {'GONE'}
+
+local agent = ARGV[1]
+local now = now_ms()
+purge(now)
+
+local raw = redis.call('HGET', K_WAITERS, agent)
+if not raw then
+  return finish({'GONE'})
+end
+local waiter = cjson.decode(raw)
+if waiter.offer then
+  local lease = load_lease(waiter.offer)
+  if lease then
+    drop_lease(waiter.offer, lease)
+  end
+end
+redis.call('ZREM', K_QUEUE, agent)
+redis.call('HDEL', K_WAITERS, agent)
+redis.call('ZREM', K_WAITER_LIFE, agent)
+QUEUE_CHANGED = true
+return finish({'LEFT'})

@@ -1,0 +1,32 @@
+-- wait_status: a waiter's replica asks where it stands, claims its offered seat, and keeps it alive.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] agent id, ARGV[2] lease ttl (ms), ARGV[3] how long the waiter lives without a refresh (ms)
+-- Returns (payload):
+--   {'GRANTED', lease id, expires at ms, fencing token, seat type}   the offer was claimed: a full lease now
+--   {'QUEUED', position (1 = next), seats in use, agents waiting}
+--   {'GONE'}   not waiting any more (left, dropped as dead, or its offer expired unclaimed)
+
+local agent, ttl = ARGV[1], tonumber(ARGV[2])
+
+local now = now_ms()
+purge(now)
+
+local raw = redis.call('HGET', K_WAITERS, agent)
+if not raw then
+  return finish({'GONE'})
+end
+local waiter = cjson.decode(raw)
+if waiter.offer then
+  redis.call('HDEL', K_WAITERS, agent)
+  redis.call('ZREM', K_WAITER_LIFE, agent)
+  local lease = load_lease(waiter.offer)
+  if not lease then
+    return finish({'GONE'})
+  end
+  redis.call('ZADD', K_LEASES, now + ttl, waiter.offer)
+  return finish({'GRANTED', waiter.offer, now + ttl, lease.fence, lease.seat})
+end
+
+redis.call('ZADD', K_WAITER_LIFE, now + tonumber(ARGV[3]), agent)
+return finish({'QUEUED', redis.call('ZRANK', K_QUEUE, agent) + 1, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})
