@@ -62,6 +62,15 @@ public sealed class WaitQueueTests : IAsyncLifetime
             streams.Add(waiting);
         }
 
+        // The admin center shows who waits, in order, and since when.
+        var sessions = await _b!.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, _b.AdminHeaders(account));
+        Assert.Equal(20, sessions.AgentsWaiting);
+        Assert.Equal(waiters, sessions.Queue.Select(q => q.AgentId));
+        Assert.Equal(Enumerable.Range(1, 20), sessions.Queue.Select(q => q.Position));
+        Assert.All(sessions.Queue, q => Assert.True(q.WaitingSince.ToDateTimeOffset() <= DateTimeOffset.UtcNow.AddSeconds(1)));
+        var usage = await _a!.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, _a.AdminHeaders(account));
+        Assert.Equal(20, Assert.Single(usage.Products).AgentsWaiting);
+
         // A newcomer does not jump the queue, and is told how many wait.
         var refused = await Assert.ThrowsAsync<RpcException>(() => _b!.Agent(account, newcomer).AcquireAsync(Product));
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);

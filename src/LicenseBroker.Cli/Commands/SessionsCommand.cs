@@ -29,6 +29,12 @@ internal static class SessionsCommand
                 all.Sessions.AddRange(page.Sessions);
                 all.TotalSessions = page.TotalSessions;
                 all.SeatsInUse = page.SeatsInUse;
+                if (token.Length == 0)
+                {
+                    all.Queue.AddRange(page.Queue);
+                    all.AgentsWaiting = page.AgentsWaiting;
+                }
+
                 token = page.NextPageToken;
             }
             while (token.Length > 0);
@@ -40,6 +46,14 @@ internal static class SessionsCommand
                     all.Sessions.Select(s => (IReadOnlyList<string>)[s.LeaseId, s.AgentId, s.DisplayName, s.Email, s.Device.Id, s.Device.Platform.ToString(),
                         s.SessionKind.ToString(), Table.Time(s.StartedAt), Table.Time(s.LastHeartbeatAt), Table.Time(s.ExpiresAt)]));
                 Console.WriteLine($"{all.TotalSessions} session(s), {all.SeatsInUse} shared seat(s) in use");
+                if (all.AgentsWaiting > 0)
+                {
+                    Console.WriteLine();
+                    Table.Print(
+                        ["WAITING", "AGENT", "NAME", "EMAIL", "SINCE"],
+                        all.Queue.Select(q => (IReadOnlyList<string>)[q.Position.ToString(System.Globalization.CultureInfo.InvariantCulture), q.AgentId, q.DisplayName, q.Email, Table.Time(q.WaitingSince)]));
+                    Console.WriteLine($"{all.AgentsWaiting} agent(s) waiting for a seat");
+                }
             });
         }));
         return command;

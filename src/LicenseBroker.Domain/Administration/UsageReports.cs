@@ -41,8 +41,9 @@ public interface IUsageReader
 /// <summary>A live shared session with the agent's name and e-mail.</summary>
 public sealed record SharedSession(LeaseView Lease, AgentContact? Agent);
 
-/// <summary>A page of live shared sessions.</summary>
-public sealed record SharedSessionPage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<SharedSession> Sessions);
+/// <summary>A page of live shared sessions, with the queue (on the first page).</summary>
+public sealed record SharedSessionPage(
+    int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<SharedSession> Sessions, int Waiting = 0, IReadOnlyList<(QueuedAgent Agent, AgentContact? Contact)>? Queue = null);
 
 /// <summary>
 /// The admin center: who holds the shared seats now (Redis, with names from the cached catalog:
@@ -55,6 +56,7 @@ public sealed class UsageReports
     private readonly IUsageReader _usage;
     private readonly ISeatEventSink _events;
     private readonly TimeProvider _time;
+    private const int MaxQueueShown = 1000;
     private readonly SeatOptions _seats;
 
     public UsageReports(IOccupancyStore occupancy, ILicenseCatalog catalog, IUsageReader usage, ISeatEventSink events, TimeProvider time, SeatOptions seats)
@@ -71,8 +73,14 @@ public sealed class UsageReports
     {
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
         var page = await _occupancy.ListSharedAsync(pool, cursor, pageSize, cancellationToken);
+        var (waiting, queue) = cursor is null ? await _occupancy.ListQueueAsync(pool, MaxQueueShown, cancellationToken) : (0, []);
         return new SharedSessionPage(
-            page.Total, page.SeatsInUse, page.NextCursor, page.Leases.Select(l => new SharedSession(l, policy.ContactOf(l.AgentId))).ToList());
+            page.Total,
+            page.SeatsInUse,
+            page.NextCursor,
+            page.Leases.Select(l => new SharedSession(l, policy.ContactOf(l.AgentId))).ToList(),
+            waiting,
+            queue.Select(q => (q, policy.ContactOf(q.AgentId))).ToList());
     }
 
     /// <summary>

@@ -21,6 +21,9 @@ public interface IOccupancyStore
     /// <summary>The pool's live numbers and today's counters.</summary>
     Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken);
 
+    /// <summary>The agents waiting for a shared seat, in order (at most <paramref name="max"/>), and how many wait.</summary>
+    Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken);
+
     /// <summary>Live leases each agent holds in the pool, in the order asked.</summary>
     Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken);
 }
@@ -32,7 +35,10 @@ public sealed record RevokeCommand(PoolId Pool, string RevokedBy, bool ByAgent, 
 public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<LeaseView> Leases);
 
 /// <summary>Live numbers of a pool; the daily counters are per UTC day of Redis's clock.</summary>
-public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases);
+public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases, int Waiting = 0);
+
+/// <summary>An agent waiting for a shared seat.</summary>
+public sealed record QueuedAgent(string AgentId, int Position, DateTimeOffset WaitingSince);
 
 /// <summary>A live (or just ended) lease as admins see it.</summary>
 public sealed record LeaseView(

@@ -123,6 +123,7 @@ internal static class AdminMapping
         MonitoredDevices = usage.Durable.MonitoredDevices,
         ConcurrentPeakToday = usage.PeakToday,
         RefusalsToday = usage.RefusedToday,
+        AgentsWaiting = usage.Live.Waiting,
     };
 
     /// <summary>Page tokens are the last id of the previous page, opaque to clients.</summary>

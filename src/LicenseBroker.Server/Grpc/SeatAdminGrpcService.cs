@@ -41,8 +41,17 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
             NextPageToken = AdminMapping.EncodePageToken(result.NextCursor),
             TotalSessions = result.Total,
             SeatsInUse = result.SeatsInUse,
+            AgentsWaiting = result.Waiting,
         };
         response.Sessions.AddRange(result.Sessions.Select(s => s.ToProto(request.Product)));
+        response.Queue.AddRange((result.Queue ?? []).Select(q => new QueuedAgent
+        {
+            AgentId = q.Agent.AgentId,
+            DisplayName = q.Contact?.DisplayName ?? string.Empty,
+            Email = q.Contact?.Email ?? string.Empty,
+            Position = q.Agent.Position,
+            WaitingSince = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(q.Agent.WaitingSince),
+        }));
         return response;
     }
 

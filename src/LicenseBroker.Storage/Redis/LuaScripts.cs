@@ -16,6 +16,7 @@ public static class LuaScripts
     public static readonly string WaitStatus = Load("wait_status");
     public static readonly string WaitLeave = Load("wait_leave");
     public static readonly string LeaseState = Load("lease_state");
+    public static readonly string Queue = Load("queue");
 
     private static string Load(string name) => Read("prelude") + "\n" + Read(name);
 

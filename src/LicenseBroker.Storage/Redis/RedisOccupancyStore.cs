@@ -176,7 +176,19 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Usage, pool, [], cancellationToken);
-        return new LiveUsage((int)reply[0], (int)reply[1], (int)reply[2], (int)reply[3]);
+        return new LiveUsage((int)reply[0], (int)reply[1], (int)reply[2], (int)reply[3], (int)reply[4]);
+    }
+
+    public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: the script only drops expired entries and reads.
+        var reply = await EvaluateAsync(LuaScripts.Queue, pool, [max], cancellationToken);
+        var first = reply.Skip(1).Select(item =>
+        {
+            var fields = (RedisResult[])item!;
+            return new QueuedAgent((string)fields[0]!, (int)fields[1], FromRedisMilliseconds(fields[2]));
+        }).ToList();
+        return ((int)reply[0], first);
     }
 
     private static LeaseView ParseLease(RedisResult item)

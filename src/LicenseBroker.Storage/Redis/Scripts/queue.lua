@@ -1,0 +1,16 @@
+-- queue: the agents waiting for a shared seat, in order, for the admin center.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] how many at most
+-- Returns (payload): {agents waiting, {agent, position, waiting since ms}, ...}
+
+local now = now_ms()
+purge(now)
+
+local list = {redis.call('ZCARD', K_QUEUE)}
+local agents = redis.call('ZRANGE', K_QUEUE, 0, tonumber(ARGV[1]) - 1)
+for i, agent in ipairs(agents) do
+  local waiter = cjson.decode(redis.call('HGET', K_WAITERS, agent))
+  table.insert(list, {agent, i, waiter.since})
+end
+return finish(list)
