@@ -11,7 +11,7 @@ internal sealed record ScenarioResult(string Name, long Calls, TimeSpan Elapsed,
     public double Percentile(double p) => Latency.GetValueAtPercentile(p) / (double)TimeSpan.TicksPerMillisecond;
 
     public string Row(double baseline, double redisPerCall, double postgresPerCall) =>
-        $"| {Name} | {PerSecond:N0} | {(baseline > 0 ? PerSecond / baseline : 0):P0} | {Percentile(50):F2} | {Percentile(99):F2} | {Percentile(99.9):F2} | {redisPerCall:F2} | {postgresPerCall:F3} | {Note} |";
+        $"| {Name} | {PerSecond:N0} | {(baseline > 0 ? PerSecond / baseline : 0):P0} | {Percentile(50):F2} | {Percentile(99):F2} | {Percentile(99.9):F2} | {(double.IsNaN(redisPerCall) ? "—" : redisPerCall.ToString("F2"))} | {(double.IsNaN(postgresPerCall) ? "—" : postgresPerCall.ToString("F3"))} | {Note} |";
 }
 
 /// <summary>Closed-loop and open-loop drivers.</summary>

@@ -239,6 +239,55 @@ await Run("admin list", () => Measure.ClosedLoopAsync("ListSharedSessions, page 
 await Run("admin usage", () => Measure.ClosedLoopAsync("GetSeatUsage, 10,000 leases", 8, seconds, async (_, _) =>
     await admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "remote-support" }, adminHeaders)));
 
+// ---- Queue: 10 holders, 200 waiters; each release hands the seat to the head of the queue.
+await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10);
+var queueHolders = new ConcurrentQueue<(string Agent, Lease Lease)>();
+for (var i = 0; i < 10; i++)
+{
+    queueHolders.Enqueue(($"a{i}", await Acquire("queue", $"a{i}")));
+}
+
+var grants = System.Threading.Channels.Channel.CreateUnbounded<(string Agent, Lease Lease, long At)>();
+using var stopWaiting = new CancellationTokenSource();
+var waiterTasks = Enumerable.Range(10, 200).Select(i => Task.Run(async () =>
+{
+    var agent = $"a{i}";
+    using var call = seat.WaitForSeat(new WaitForSeatRequest { Product = "remote-support", SessionId = "q-" + agent, Device = device, SessionKind = SessionKind.Pending }, Agent("queue", agent), cancellationToken: stopWaiting.Token);
+    try
+    {
+        while (await call.ResponseStream.MoveNext(stopWaiting.Token))
+        {
+            if (call.ResponseStream.Current.UpdateCase == WaitForSeatResponse.UpdateOneofCase.Granted)
+            {
+                await grants.Writer.WriteAsync((agent, call.ResponseStream.Current.Granted, Stopwatch.GetTimestamp()));
+                return;
+            }
+        }
+    }
+    catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled)
+    {
+    }
+})).ToList();
+await Task.Delay(3000); // let every waiter join
+log("queue");
+var queueLatency = Measure.NewHistogram();
+var queueClock = Stopwatch.StartNew();
+for (var n = 0; n < 200; n++)
+{
+    queueHolders.TryDequeue(out var holder);
+    var releasedAt = Stopwatch.GetTimestamp();
+    await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = holder.Lease.LeaseId }, Agent("queue", holder.Agent));
+    var granted = await grants.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+    queueLatency.RecordValue(Stopwatch.GetElapsedTime(releasedAt, granted.At).Ticks);
+    queueHolders.Enqueue((granted.Agent, granted.Lease));
+}
+
+var queueResult = new ScenarioResult("queue: release → grant to the head waiter (200 waiters, 10 seats)", 200, queueClock.Elapsed, queueLatency, "latency = release sent to grant received; one release at a time");
+results.Add((queueResult, double.NaN, double.NaN));
+notes.Add($"Wait queue: {queueResult.PerSecond:N0} waiters granted per second when seats are released one after another; release-to-grant p50 {queueResult.Percentile(50):F2} ms, p99 {queueResult.Percentile(99):F2} ms.");
+await stopWaiting.CancelAsync();
+await Task.WhenAll(waiterTasks);
+
 long MemoryUsed() => long.Parse(server.Info("memory").SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
 
 // ---- Report.

@@ -77,9 +77,12 @@ public sealed class WaitQueueTests : IAsyncLifetime
         Assert.Equal("20", Errors.Info(refused).Metadata["waiting"]);
 
         // Release the holders one by one, always through replica A: waiter k is granted k-th, and
-        // every remaining waiter's position moves up by exactly one.
+        // every remaining waiter's position moves up by exactly one. Never more holders than seats.
+        var holdersKey = _a!.Services.GetRequiredService<LicenseBroker.Storage.Redis.RedisKeys>().Pool(new PoolId(account, Product))[3];
+        var redis = _a.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
         for (var k = 0; k < 10; k++)
         {
+            Assert.True(await redis.HashLengthAsync(holdersKey) <= 10);
             Assert.True(await _a!.Agent(account, holders[k]).ReleaseAsync(leases[k]));
             var lease = await streams[k].GrantedAsync();
             Assert.Equal(SeatType.Concurrent, lease.SeatType);
@@ -87,6 +90,8 @@ public sealed class WaitQueueTests : IAsyncLifetime
             {
                 await streams[j].PositionAsync(j - k);
             }
+
+            Assert.Equal(10, await redis.HashLengthAsync(holdersKey));
         }
 
         // Waiters 11-20 still wait at positions 1-10; the granted ones hold real leases.

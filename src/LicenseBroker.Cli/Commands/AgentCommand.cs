@@ -25,10 +25,11 @@ internal static class AgentCommand
         var kind = new Option<SessionKind>("--session-kind") { Description = "Session kind.", DefaultValueFactory = _ => SessionKind.Pending };
         var session = new Option<string>("--session") { Description = "Session id (reuse it to resume).", DefaultValueFactory = _ => "cli-" + Guid.NewGuid().ToString("N")[..12] };
         var duration = new Option<TimeSpan?>("--for") { Description = "Release after this long (default: until Ctrl-C)." };
+        var wait = new Option<bool>("--wait") { Description = "When all shared seats are in use, wait in the queue for one (WaitForSeat) instead of giving up." };
 
         var login = new Command("login", "Take a seat, keep it with heartbeats, release it on Ctrl-C.")
         {
-            server, product, account, agent, keyFile, token, device, platform, kind, session, duration,
+            server, product, account, agent, keyFile, token, device, platform, kind, session, duration, wait,
         };
         login.SetAction(async (parse, cancellationToken) =>
         {
@@ -54,24 +55,75 @@ internal static class AgentCommand
                     Device = new Device { Id = parse.GetValue(device)!, Platform = parse.GetValue(platform) },
                     SessionKind = parse.GetValue(kind),
                 },
+                parse.GetValue(wait),
                 stop.Token);
         });
 
         return new Command("agent", "Act as an agent app.") { login };
     }
 
-    private static async Task<int> RunAsync(SeatService.SeatServiceClient client, Metadata headers, AcquireSeatRequest request, CancellationToken stop)
+    private static string? revokedBy;
+
+    private static async Task<Lease> WaitAsync(SeatService.SeatServiceClient client, Metadata headers, AcquireSeatRequest request, CancellationToken stop)
+    {
+        using var call = client.WaitForSeat(
+            new WaitForSeatRequest { Product = request.Product, SessionId = request.SessionId, Device = request.Device, SessionKind = request.SessionKind },
+            headers,
+            cancellationToken: stop);
+        while (await call.ResponseStream.MoveNext(stop))
+        {
+            var update = call.ResponseStream.Current;
+            if (update.UpdateCase == WaitForSeatResponse.UpdateOneofCase.Granted)
+            {
+                return update.Granted;
+            }
+
+            Console.WriteLine($"waiting: position {update.Position.Position} of {update.Position.Waiting}, {update.Position.SeatsInUse} seat(s) in use");
+        }
+
+        throw new RpcException(new Status(StatusCode.Unavailable, "the wait ended without a seat"));
+    }
+
+    private static async Task WatchAsync(SeatService.SeatServiceClient client, Metadata headers, Lease lease, CancellationTokenSource revoked)
+    {
+        try
+        {
+            using var call = client.WatchLease(new WatchLeaseRequest { Product = lease.Product, LeaseId = lease.LeaseId }, headers, cancellationToken: revoked.Token);
+            while (await call.ResponseStream.MoveNext(revoked.Token))
+            {
+                if (call.ResponseStream.Current.Status == LeaseStatus.Revoked)
+                {
+                    revokedBy = call.ResponseStream.Current.RevokedBy;
+                    await revoked.CancelAsync();
+                }
+            }
+        }
+        catch (RpcException)
+        {
+            // Watching is a convenience: the heartbeats still tell the truth.
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task<int> RunAsync(SeatService.SeatServiceClient client, Metadata headers, AcquireSeatRequest request, bool wait, CancellationToken stop)
     {
         Lease lease;
         try
         {
-            lease = (await client.AcquireSeatAsync(request, headers, cancellationToken: stop)).Lease;
+            lease = wait ? await WaitAsync(client, headers, request, stop) : (await client.AcquireSeatAsync(request, headers, cancellationToken: stop)).Lease;
         }
         catch (RpcException ex)
         {
             Console.Error.WriteLine($"acquire refused: {ex.StatusCode}: {ex.Status.Detail}");
             return 2;
         }
+
+        // Learn at once when an admin ends the session, not only at the next heartbeat.
+        using var revoked = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        _ = WatchAsync(client, headers, lease, revoked);
+        stop = revoked.Token;
 
         Console.WriteLine($"seat acquired: {lease.SeatType} lease {lease.LeaseId} fencing token {lease.FencingToken}, expires {lease.ExpiresAt.ToDateTimeOffset():O}; heartbeat every {lease.HeartbeatIntervalSeconds}s (Ctrl-C releases)");
         var interval = TimeSpan.FromSeconds(Math.Max(1, lease.HeartbeatIntervalSeconds));
@@ -103,6 +155,11 @@ internal static class AgentCommand
                     Console.Error.WriteLine($"heartbeat failed, will retry: {ex.StatusCode}: {ex.Status.Detail}");
                 }
             }
+        }
+        catch (OperationCanceledException) when (revokedBy is not null)
+        {
+            Console.Error.WriteLine($"lease revoked by {revokedBy}");
+            return 3;
         }
         catch (OperationCanceledException)
         {

@@ -42,8 +42,8 @@ public abstract record QueueState
 /// <summary>Notifications about a pool (queue moves, revocations), from any replica.</summary>
 public interface IPoolEvents
 {
-    /// <summary>Calls <paramref name="onEvent"/> for every event of the pool until disposed.</summary>
-    IDisposable Subscribe(PoolId pool, Action<string> onEvent);
+    /// <summary>Calls <paramref name="onEvent"/> for every event of the pool until disposed; completes once subscribed.</summary>
+    Task<IDisposable> SubscribeAsync(PoolId pool, Action<string> onEvent, CancellationToken cancellationToken);
 }
 
 /// <summary>The fair wait queue of a pool and lease watching, as streams of updates.</summary>
@@ -88,13 +88,16 @@ public sealed class SeatWaiter
         }
 
         var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-        using var subscription = _events.Subscribe(pool, e =>
-        {
-            if (e == "queue")
+        using var subscription = await _events.SubscribeAsync(
+            pool,
+            e =>
             {
-                wake.Writer.TryWrite(true);
-            }
-        });
+                if (e == "queue")
+                {
+                    wake.Writer.TryWrite(true);
+                }
+            },
+            cancellationToken);
 
         var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind);
         var state = await _store.JoinAsync(join, cancellationToken);
@@ -158,13 +161,16 @@ public sealed class SeatWaiter
     {
         var pool = new PoolId(agent.AccountId, product);
         var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-        using var subscription = _events.Subscribe(pool, e =>
-        {
-            if (e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal))
+        using var subscription = await _events.SubscribeAsync(
+            pool,
+            e =>
             {
-                wake.Writer.TryWrite(true);
-            }
-        });
+                if (e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal))
+                {
+                    wake.Writer.TryWrite(true);
+                }
+            },
+            cancellationToken);
 
         while (true)
         {

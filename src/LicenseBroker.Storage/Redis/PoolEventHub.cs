@@ -21,14 +21,30 @@ public sealed class PoolEventHub : IPoolEvents
         _keys = keys;
     }
 
-    public IDisposable Subscribe(PoolId pool, Action<string> onEvent)
+    public async Task<IDisposable> SubscribeAsync(PoolId pool, Action<string> onEvent, CancellationToken cancellationToken)
     {
         while (true)
         {
             var subscription = _pools.GetOrAdd(pool, p => new PoolSubscription(this, p));
             if (subscription.TryAdd(onEvent))
             {
-                return new Handle(subscription, onEvent);
+                var handle = new Handle(subscription, onEvent);
+                try
+                {
+                    // Wait until Redis confirms the subscription, so no event after this point is missed.
+                    await subscription.Ready.WaitAsync(cancellationToken);
+                }
+                catch (RedisException)
+                {
+                    // Redis is away: the streams' periodic refresh still moves them along.
+                }
+                catch
+                {
+                    handle.Dispose();
+                    throw;
+                }
+
+                return handle;
             }
 
             // The subscription was being torn down; take a fresh one.
@@ -47,16 +63,11 @@ public sealed class PoolEventHub : IPoolEvents
         {
             _hub = hub;
             _pool = pool;
-            try
-            {
-                // Waits for the subscription to be confirmed, so no event after this point is missed.
-                hub._redis.GetSubscriber().Subscribe(hub._keys.PoolEvents(pool), OnMessage);
-            }
-            catch (RedisException)
-            {
-                // Redis is away: the streams' periodic refresh still moves them along.
-            }
+            Ready = hub._redis.GetSubscriber().SubscribeAsync(hub._keys.PoolEvents(pool), OnMessage);
         }
+
+        /// <summary>Completes when Redis has confirmed the subscription.</summary>
+        public Task Ready { get; }
 
         public bool TryAdd(Action<string> handler)
         {
