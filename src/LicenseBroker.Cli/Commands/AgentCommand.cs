@@ -15,7 +15,7 @@ internal static class AgentCommand
             Description = "Broker address.",
             DefaultValueFactory = _ => "http://127.0.0.1:5080",
         };
-        var product = new Option<string>("--product") { Description = "Product code, e.g. remote-support.", Required = true };
+        var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
         var account = CommonOptions.Account();
         var agent = CommonOptions.Agent();
         var keyFile = CommonOptions.SigningKeyFile();
