@@ -1,4 +1,5 @@
 using LicenseBroker.Server.Grpc;
+using LicenseBroker.Server.Observability;
 using LicenseBroker.Storage.Postgres;
 
 namespace LicenseBroker.Server.Extensions;
@@ -19,6 +20,7 @@ public static class BrokerEndpointExtensions
         // Health and reflection stay anonymous: probes and grpcurl have no token.
         app.MapGrpcHealthChecksService().AllowAnonymous();
         app.MapGrpcReflectionService().AllowAnonymous();
+        app.MapBrokerMetrics();
         return app;
     }
 

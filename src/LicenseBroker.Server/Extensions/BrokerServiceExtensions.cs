@@ -5,6 +5,7 @@ using LicenseBroker.Server.Grpc;
 using LicenseBroker.Server.Health;
 using LicenseBroker.Server.Hosting;
 using LicenseBroker.Server.Identity;
+using LicenseBroker.Server.Observability;
 using LicenseBroker.Storage.Catalog;
 using LicenseBroker.Storage.Postgres;
 using LicenseBroker.Storage.Redis;
@@ -28,6 +29,7 @@ public static class BrokerServiceExtensions
         builder.Services.AddBrokerStorage();
         builder.Services.AddBrokerIdentity(builder.Configuration);
         builder.AddBrokerTls();
+        builder.AddBrokerObservability();
         builder.Services.AddBrokerGrpc();
         return builder;
     }
@@ -85,7 +87,9 @@ public static class BrokerServiceExtensions
         services.AddSingleton<ICatalogStore, PostgresCatalogStore>();
         services.AddSingleton<SeatAdministration>();
         services.AddSingleton<SeatEventBuffer>();
-        services.AddSingleton<ISeatEventSink>(sp => sp.GetRequiredService<SeatEventBuffer>());
+        services.AddSingleton<BrokerMetrics>(sp => new BrokerMetrics(
+            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<SeatEventBuffer>()));
+        services.AddSingleton<ISeatEventSink>(sp => sp.GetRequiredService<BrokerMetrics>());
         services.AddSingleton<PostgresSeatEventWriter>();
         services.AddSingleton<IUsageReader, PostgresUsageReader>();
         services.AddSingleton<UsageReports>();

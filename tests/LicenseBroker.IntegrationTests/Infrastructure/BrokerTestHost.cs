@@ -63,6 +63,9 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             // Races push thousands of attempts through one pool: abuse limits are off unless a test sets them.
             ["Seats:AcquiresPerPoolPerWindow"] = "0",
             ["Seats:AcquiresPerAgentPerWindow"] = "0",
+
+            // Many hosts run at once: no metrics listener unless a test asks for one.
+            ["Metrics:Port"] = "0",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -81,7 +84,11 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             configure?.Invoke(builder);
         });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var metricsPort = ":" + values["Metrics:Port"];
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var address = addresses.Where(a => !a.EndsWith(metricsPort, StringComparison.Ordinal)).ToList() is [var single]
+            ? single
+            : throw new InvalidOperationException("Cannot tell the gRPC address among " + string.Join(", ", addresses));
         return new BrokerTestHost(app, new Uri(address), signingKey, database);
     }
 

@@ -1,0 +1,55 @@
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace LicenseBroker.Server.Observability;
+
+/// <summary>
+/// OpenTelemetry: metrics (gRPC calls by method and status with latency histograms from ASP.NET
+/// Core, seat events, Npgsql and .NET runtime) exposed for Prometheus on a port of their own, and
+/// traces from gRPC through Npgsql.
+/// </summary>
+public static class ObservabilityExtensions
+{
+    /// <summary>Port of the Prometheus scrape endpoint (setting Metrics:Port; 0 turns it off).</summary>
+    public static int MetricsPort(IConfiguration configuration) => configuration.GetValue("Metrics:Port", 9464);
+
+    public static WebApplicationBuilder AddBrokerObservability(this WebApplicationBuilder builder)
+    {
+        // Structured logs (JSON by default, see appsettings.json) carry the trace and span ids.
+        builder.Logging.Configure(options => options.ActivityTrackingOptions =
+            ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
+
+        builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddMeter(BrokerMetrics.MeterName, "Npgsql", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+                .AddAspNetCoreInstrumentation()
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddSource("Npgsql")
+                .AddAspNetCoreInstrumentation());
+
+        // A plain HTTP/1.1 listener beside the gRPC one, so scrapers need no HTTP/2. Read when
+        // Kestrel starts, after every configuration source is in.
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var port = MetricsPort(context.Configuration);
+            if (port > 0)
+            {
+                kestrel.Listen(System.Net.IPAddress.Parse(context.Configuration.GetValue("Metrics:Address", "127.0.0.1")!), port);
+            }
+        });
+
+        return builder;
+    }
+
+    public static WebApplication MapBrokerMetrics(this WebApplication app)
+    {
+        var port = MetricsPort(app.Configuration);
+        if (port > 0)
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics").RequireHost($"*:{port}").AllowAnonymous();
+        }
+
+        return app;
+    }
+}

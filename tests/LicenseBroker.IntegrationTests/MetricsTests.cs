@@ -1,0 +1,48 @@
+using System.Text.RegularExpressions;
+using LicenseBroker.IntegrationTests.Infrastructure;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>The Prometheus endpoint, on its own port, shows the seat metrics move.</summary>
+public sealed partial class MetricsTests
+{
+    [Fact]
+    public async Task The_scrape_endpoint_shows_seat_events_and_grpc_calls_move()
+    {
+        var port = Processes.FreePort();
+        await using var database = await TestDatabase.CreateAsync();
+        await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Metrics:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        var seeder = new CatalogSeeder(database);
+        var account = await seeder.AccountAsync(concurrentSeats: 1);
+        var ids = await seeder.AgentsAsync(account, 2, "CONCURRENT");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        var before = Granted(await http.GetStringAsync("/metrics"));
+        var lease = (await host.Agent(account, ids[0]).AcquireAsync("remote-support")).Lease;
+        await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => host.Agent(account, ids[1]).AcquireAsync("remote-support"));
+        await host.Agent(account, ids[0]).ReleaseAsync(lease);
+
+        // The exporter caches a scrape briefly: wait on the value, not on time.
+        var text = await Eventually.Until(
+            async () =>
+            {
+                var scraped = await http.GetStringAsync("/metrics");
+                return Granted(scraped) >= before + 1 ? scraped : null;
+            },
+            TimeSpan.FromSeconds(15),
+            "the granted counter to move");
+        Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"refused\"[^}]*\\} [1-9]", text);
+        Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"released\"[^}]*\\} [1-9]", text);
+        Assert.Contains("http_server_request_duration_seconds", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(account, text, StringComparison.Ordinal);
+    }
+
+    private static double Granted(string text)
+    {
+        var match = GrantedLine().Match(text);
+        return match.Success ? double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
+    [GeneratedRegex("licensebroker_seat_events_total\\{[^}]*kind=\"granted\"[^}]*\\} ([0-9.eE+]+)")]
+    private static partial Regex GrantedLine();
+}
