@@ -29,6 +29,7 @@ public sealed class GracefulShutdownTests
         start.Environment["Auth__SigningKeys__0"] = signingKey;
         start.Environment["Seats__AcquiresPerAgentPerWindow"] = "0";
         start.Environment["Metrics__Port"] = "0";
+        start.Environment["Rest__Port"] = "0";
         using var server = Process.Start(start)!;
         server.OutputDataReceived += (_, _) => { };
         server.ErrorDataReceived += (_, _) => { };

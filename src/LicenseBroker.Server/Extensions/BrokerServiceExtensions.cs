@@ -30,6 +30,7 @@ public static class BrokerServiceExtensions
         builder.Services.AddBrokerIdentity(builder.Configuration);
         builder.AddBrokerTls();
         builder.AddBrokerObservability();
+        builder.AddBrokerRest();
         builder.Services.AddBrokerGrpc();
         return builder;
     }
@@ -107,7 +108,10 @@ public static class BrokerServiceExtensions
             // The largest legitimate request is a batch of 1,000 entitlement checks, about 330 KB at
             // the longest ids; anything larger is refused before it is parsed.
             options.MaxReceiveMessageSize = 512 * 1024;
-        });
+        }).AddJsonTranscoding(options =>
+            // The error details the broker sends, so JSON clients get them too.
+            options.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
+                Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor));
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks()
             .AddCheck<RedisHealthCheck>("redis")

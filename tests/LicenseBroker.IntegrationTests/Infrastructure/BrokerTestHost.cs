@@ -66,6 +66,7 @@ internal sealed class BrokerTestHost : IAsyncDisposable
 
             // Many hosts run at once: no metrics listener unless a test asks for one.
             ["Metrics:Port"] = "0",
+            ["Rest:Port"] = "0",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -86,7 +87,7 @@ internal sealed class BrokerTestHost : IAsyncDisposable
         await app.StartAsync();
         var metricsPort = ":" + values["Metrics:Port"];
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-        var address = addresses.Where(a => !a.EndsWith(metricsPort, StringComparison.Ordinal)).ToList() is [var single]
+        var address = addresses.Where(a => !a.EndsWith(metricsPort, StringComparison.Ordinal) && !a.EndsWith(":" + values["Rest:Port"], StringComparison.Ordinal)).ToList() is [var single]
             ? single
             : throw new InvalidOperationException("Cannot tell the gRPC address among " + string.Join(", ", addresses));
         return new BrokerTestHost(app, new Uri(address), signingKey, database);

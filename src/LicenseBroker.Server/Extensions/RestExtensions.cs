@@ -1,0 +1,23 @@
+namespace LicenseBroker.Server.Extensions;
+
+/// <summary>
+/// JSON/REST for admin tools: the admin, subscription and entitlement RPCs are also served as
+/// HTTP/JSON (gRPC JSON transcoding, routes in the protos' google.api.http options) on a plain
+/// HTTP/1.1 listener of its own (setting Rest:Port, default 5081; 0 turns it off). Same tokens,
+/// same policies, same validation as over gRPC.
+/// </summary>
+public static class RestExtensions
+{
+    public static WebApplicationBuilder AddBrokerRest(this WebApplicationBuilder builder)
+    {
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var port = context.Configuration.GetValue("Rest:Port", 5081);
+            if (port > 0)
+            {
+                kestrel.Listen(System.Net.IPAddress.Parse(context.Configuration.GetValue("Rest:Address", "127.0.0.1")!), port);
+            }
+        });
+        return builder;
+    }
+}
