@@ -52,6 +52,16 @@ free_port() {
   die "no free port found"
 }
 
+# A free port for a Redis Cluster node: its bus port (port + 10000) must be free and valid too.
+free_cluster_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 25000))
+    if port_is_free "$port" && port_is_free $((port + 10000)); then echo "$port"; return 0; fi
+  done
+  die "no free port found"
+}
+
 wait_until() {
   local what="$1" tries="$2"; shift 2
   for _ in $(seq 1 "$tries"); do
@@ -70,6 +80,25 @@ start_redis() {
     --appendonly yes --appendfsync everysec --save "" --protected-mode yes
   wait_until "Redis on port $port" 100 redis-cli -p "$port" ping
   log "Redis on 127.0.0.1:$port"
+}
+
+# start_redis_cluster DIR PORT1 PORT2 PORT3: three masters on loopback, slots spread by redis-cli.
+start_redis_cluster() {
+  local dir="$1"; shift
+  local nodes=()
+  for port in "$@"; do
+    mkdir -p "$dir/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --daemonize yes \
+      --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
+      --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 5000 \
+      --appendonly yes --appendfsync everysec --save "" --protected-mode yes
+    wait_until "Redis cluster node on port $port" 100 redis-cli -p "$port" ping
+    nodes+=("127.0.0.1:$port")
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; die "redis-cli --cluster create failed"; }
+  wait_until "the Redis cluster" 150 bash -c "redis-cli -p $1 cluster info | grep -q cluster_state:ok"
+  log "Redis Cluster on 127.0.0.1:$(IFS=,; echo "$*")"
 }
 
 stop_redis() {

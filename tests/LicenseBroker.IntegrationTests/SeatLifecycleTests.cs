@@ -4,13 +4,19 @@ using LicenseBroker.IntegrationTests.Infrastructure;
 
 namespace LicenseBroker.IntegrationTests;
 
-/// <summary>AcquireSeat, Heartbeat and ReleaseSeat end to end, over gRPC, on real Redis and PostgreSQL.</summary>
-public sealed class SeatLifecycleTests : IClassFixture<BrokerFixture>
+/// <summary>AcquireSeat, Heartbeat and ReleaseSeat end to end, over gRPC, on a real Redis and PostgreSQL.</summary>
+public sealed class SeatLifecycleTests(BrokerFixture fixture) : SeatLifecycleScenarios(fixture), IClassFixture<BrokerFixture>;
+
+/// <summary>The same lifecycle on a three-master Redis Cluster.</summary>
+public sealed class ClusterSeatLifecycleTests(ClusterBrokerFixture fixture) : SeatLifecycleScenarios(fixture), IClassFixture<ClusterBrokerFixture>;
+
+/// <summary>The lifecycle scenarios, run against each kind of Redis deployment.</summary>
+public abstract class SeatLifecycleScenarios
 {
     private const string Product = "remote-support";
     private readonly BrokerFixture _fixture;
 
-    public SeatLifecycleTests(BrokerFixture fixture)
+    protected SeatLifecycleScenarios(BrokerFixture fixture)
     {
         _fixture = fixture;
     }

@@ -10,7 +10,13 @@ using StackExchange.Redis;
 namespace LicenseBroker.IntegrationTests;
 
 /// <summary>Many agents race for few seats; invariants are checked at every step, not hoped for.</summary>
-public sealed class SeatRaceTests : IClassFixture<BrokerFixture>
+public sealed class SeatRaceTests(BrokerFixture fixture) : SeatRaceScenarios(fixture), IClassFixture<BrokerFixture>;
+
+/// <summary>The same race on a three-master Redis Cluster.</summary>
+public sealed class ClusterSeatRaceTests(ClusterBrokerFixture fixture) : SeatRaceScenarios(fixture), IClassFixture<ClusterBrokerFixture>;
+
+/// <summary>The race scenario, run against each kind of Redis deployment.</summary>
+public abstract class SeatRaceScenarios
 {
     private const string Product = "remote-support";
     private const int Seats = 10;
@@ -18,7 +24,7 @@ public sealed class SeatRaceTests : IClassFixture<BrokerFixture>
     private const int Rounds = 25;
     private readonly BrokerFixture _fixture;
 
-    public SeatRaceTests(BrokerFixture fixture)
+    protected SeatRaceScenarios(BrokerFixture fixture)
     {
         _fixture = fixture;
     }

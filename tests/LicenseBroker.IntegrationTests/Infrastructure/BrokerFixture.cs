@@ -42,3 +42,12 @@ public sealed class ShortLeaseBrokerFixture : BrokerFixture
         ["Seats:HeartbeatInterval"] = "00:00:00.300",
     };
 }
+
+/// <summary>A broker over the three-master Redis Cluster that ./scripts/test starts.</summary>
+public sealed class ClusterBrokerFixture : BrokerFixture
+{
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Redis:Configuration"] = TestEnvironment.RedisCluster + ",abortConnect=false,connectTimeout=2000,asyncTimeout=2000",
+    };
+}

@@ -7,6 +7,9 @@ internal static class TestEnvironment
 
     public static string Postgres => Require("LB_TEST_POSTGRES");
 
+    /// <summary>Comma-separated nodes of the three-master Redis Cluster.</summary>
+    public static string RedisCluster => Require("LB_TEST_REDIS_CLUSTER");
+
     private static string Require(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
             ? value
