@@ -50,7 +50,9 @@ public sealed class BackendPipelines
 {
     public BackendPipelines(ResilienceOptions options, TimeProvider time)
     {
-        Redis = Build(options.Redis, time, static ex => ex is RedisConnectionException or RedisTimeoutException);
+        // TRYAGAIN: Redis Cluster is moving the pool's slot right now; the same script succeeds a moment later.
+        Redis = Build(options.Redis, time, static ex => ex is RedisConnectionException or RedisTimeoutException
+            || (ex is RedisServerException server && server.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)));
         Postgres = Build(options.Postgres, time, static ex => ex is NpgsqlException { IsTransient: true });
 
         // Writes get the timeout and the breaker but never a retry: a retried write could apply twice.
