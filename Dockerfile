@@ -7,13 +7,17 @@ COPY protos/ protos/
 COPY src/ src/
 RUN dotnet publish src/LicenseBroker.Server/LicenseBroker.Server.csproj -c Release -o /app --nologo
 
-FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
+# Chiseled: no shell, no package manager, non-root by default; a small attack surface.
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble-chiseled AS runtime
 WORKDIR /app
 COPY --from=build /app ./
 # The aspnet images ship a non-root user "app"; APP_UID is its uid.
 USER $APP_UID
+EXPOSE 5081 9464
 # Listen on all interfaces inside the container; TLS and keys come from the environment (see README).
 ENV Kestrel__Endpoints__Grpc__Url=http://0.0.0.0:5080 \
+    Rest__Address=0.0.0.0 \
+    Metrics__Address=0.0.0.0 \
     DOTNET_gcServer=1
 EXPOSE 5080
 ENTRYPOINT ["dotnet", "LicenseBroker.Server.dll"]

@@ -34,6 +34,8 @@ public sealed partial class MetricsTests
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"refused\"[^}]*\\} [1-9]", text);
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"released\"[^}]*\\} [1-9]", text);
         Assert.Contains("http_server_request_duration_seconds", text, StringComparison.Ordinal);
+        Assert.Matches("licensebroker_redis_script_duration_seconds_count\\{[^}]*script=\"acquire\"[^}]*\\} [1-9]", text);
+        Assert.Contains("licensebroker_backend_circuit_open{", text, StringComparison.Ordinal);
         Assert.DoesNotContain(account, text, StringComparison.Ordinal);
     }
 

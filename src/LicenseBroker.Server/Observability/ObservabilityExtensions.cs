@@ -21,11 +21,11 @@ public static class ObservabilityExtensions
 
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
-                .AddMeter(BrokerMetrics.MeterName, "Npgsql", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+                .AddMeter(BrokerMetrics.MeterName, Storage.Resilience.StorageTelemetry.Name, "Npgsql", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
                 .AddAspNetCoreInstrumentation()
                 .AddPrometheusExporter())
             .WithTracing(tracing => tracing
-                .AddSource("Npgsql")
+                .AddSource("Npgsql", Storage.Resilience.StorageTelemetry.Name)
                 .AddAspNetCoreInstrumentation());
 
         // A plain HTTP/1.1 listener beside the gRPC one, so scrapers need no HTTP/2. Read when

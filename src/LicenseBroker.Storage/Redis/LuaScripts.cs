@@ -5,6 +5,9 @@ namespace LicenseBroker.Storage.Redis;
 /// <summary>The embedded pool scripts, each prefixed by the shared prelude.</summary>
 public static class LuaScripts
 {
+    // First: static fields initialize in order, and every Load below records its name here.
+    private static readonly Dictionary<string, string> Names = new(ReferenceEqualityComparer.Instance);
+
     public static readonly string Acquire = Load("acquire");
     public static readonly string Heartbeat = Load("heartbeat");
     public static readonly string Release = Load("release");
@@ -18,7 +21,19 @@ public static class LuaScripts
     public static readonly string LeaseState = Load("lease_state");
     public static readonly string Queue = Load("queue");
 
-    private static string Load(string name) => Read("prelude") + "\n" + Read(name);
+    /// <summary>The file name of a loaded script, for metrics and traces.</summary>
+    public static string NameOf(string script) => Names.TryGetValue(script, out var name) ? name : "script";
+
+    private static string Load(string name)
+    {
+        var script = Read("prelude") + "\n" + Read(name);
+        lock (Names)
+        {
+            Names[script] = name;
+        }
+
+        return script;
+    }
 
     private static string Read(string name)
     {

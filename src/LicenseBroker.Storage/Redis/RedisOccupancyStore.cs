@@ -312,11 +312,15 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         var keys = _keys.Pool(pool);
         var database = _redis.GetDatabase();
+        var name = LuaScripts.NameOf(script);
+        using var activity = StorageTelemetry.Activities.StartActivity("redis " + name, System.Diagnostics.ActivityKind.Client);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = await _pipelines.Redis.ExecuteAsync(
             // The client takes no token: WaitAsync lets Polly's timeout and the caller's cancellation end the wait.
             static async (state, ct) => await state.database.ScriptEvaluateAsync(state.script, state.keys, state.args).WaitAsync(ct),
             (database, script, keys, args),
             cancellationToken);
+        StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = (RedisResult[])result!;
         RecordExpired(pool, (RedisResult[])reply[1]!);
         return (RedisResult[])reply[0]!;

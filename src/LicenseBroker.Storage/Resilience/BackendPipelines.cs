@@ -51,9 +51,9 @@ public sealed class BackendPipelines
     public BackendPipelines(ResilienceOptions options, TimeProvider time)
     {
         // TRYAGAIN: Redis Cluster is moving the pool's slot right now; the same script succeeds a moment later.
-        Redis = Build(options.Redis, time, static ex => ex is RedisConnectionException or RedisTimeoutException
+        Redis = Build("redis", options.Redis, time, static ex => ex is RedisConnectionException or RedisTimeoutException
             || (ex is RedisServerException server && server.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)));
-        Postgres = Build(options.Postgres, time, static ex => ex is NpgsqlException { IsTransient: true });
+        Postgres = Build("postgres", options.Postgres, time, static ex => ex is NpgsqlException { IsTransient: true });
 
         // Writes get the timeout and the breaker but never a retry: a retried write could apply twice.
         var writes = new BackendResilienceOptions
@@ -65,7 +65,7 @@ public sealed class BackendPipelines
             BreakerSamplingDuration = options.Postgres.BreakerSamplingDuration,
             BreakDuration = options.Postgres.BreakDuration,
         };
-        PostgresWrites = Build(writes, time, static ex => ex is NpgsqlException { IsTransient: true });
+        PostgresWrites = Build("postgres", writes, time, static ex => ex is NpgsqlException { IsTransient: true });
     }
 
     public ResiliencePipeline Redis { get; }
@@ -76,7 +76,7 @@ public sealed class BackendPipelines
     /// <summary>Writes: timeout and circuit breaker, no retry.</summary>
     public ResiliencePipeline PostgresWrites { get; }
 
-    private static ResiliencePipeline Build(BackendResilienceOptions options, TimeProvider time, Func<Exception, bool> isTransient)
+    private static ResiliencePipeline Build(string backend, BackendResilienceOptions options, TimeProvider time, Func<Exception, bool> isTransient)
     {
         var transient = new PredicateBuilder().Handle<Exception>(isTransient).Handle<TimeoutRejectedException>();
         var builder = new ResiliencePipelineBuilder { TimeProvider = time };
@@ -100,6 +100,16 @@ public sealed class BackendPipelines
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSamplingDuration,
                 BreakDuration = options.BreakDuration,
+                OnOpened = _ =>
+                {
+                    StorageTelemetry.BreakerChanged(backend, open: true);
+                    return ValueTask.CompletedTask;
+                },
+                OnClosed = _ =>
+                {
+                    StorageTelemetry.BreakerChanged(backend, open: false);
+                    return ValueTask.CompletedTask;
+                },
             })
             .AddTimeout(options.AttemptTimeout)
             .Build();
