@@ -5,48 +5,30 @@ using LicenseBroker.IntegrationTests.Infrastructure;
 namespace LicenseBroker.IntegrationTests;
 
 /// <summary>Abuse limits on AcquireSeat, counted in Redis so they hold across replicas.</summary>
-public sealed class RateLimitTests : IAsyncLifetime
+public sealed class RateLimitTests : ReplicaPair
 {
     private const string Product = "remote-support";
-    private TestDatabase? _database;
-    private BrokerTestHost? _a;
-    private BrokerTestHost? _b;
-
-    public async Task InitializeAsync()
+    protected override Dictionary<string, string?> Settings => new()
     {
-        _database = await TestDatabase.CreateAsync();
-        var limits = new Dictionary<string, string?>
-        {
-            ["Seats:RateWindow"] = "00:00:30",
-            ["Seats:AcquiresPerAgentPerWindow"] = "4",
-            ["Seats:AcquiresPerPoolPerWindow"] = "10",
-        };
-        _a = await BrokerTestHost.StartAsync(_database, limits);
-        limits["Redis:KeyPrefix"] = _a.Services.GetRequiredRedisPrefix();
-        _b = await BrokerTestHost.StartAsync(_database, limits, signingKey: _a.SigningKey);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _b!.DisposeAsync();
-        await _a!.DisposeAsync();
-        await _database!.DisposeAsync();
-    }
+        ["Seats:RateWindow"] = "00:00:30",
+        ["Seats:AcquiresPerAgentPerWindow"] = "4",
+        ["Seats:AcquiresPerPoolPerWindow"] = "10",
+    };
 
     [Fact]
     public async Task An_agent_grabbing_seats_in_a_loop_is_limited_across_replicas_and_the_pool_too()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 100);
         var ids = await seeder.AgentsAsync(account, 4, "CONCURRENT");
 
         // Four attempts of one agent, alternating replicas, are allowed; the fifth is refused.
         for (var i = 0; i < 4; i++)
         {
-            await (i % 2 == 0 ? _a! : _b!).Agent(account, ids[0]).AcquireAsync(Product);
+            await (i % 2 == 0 ? A : B).Agent(account, ids[0]).AcquireAsync(Product);
         }
 
-        var limited = await Assert.ThrowsAsync<RpcException>(() => _b!.Agent(account, ids[0]).AcquireAsync(Product));
+        var limited = await Assert.ThrowsAsync<RpcException>(() => B.Agent(account, ids[0]).AcquireAsync(Product));
         Assert.Equal(StatusCode.ResourceExhausted, limited.StatusCode);
         Assert.Equal("RATE_LIMITED", Errors.Info(limited).Reason);
         var retry = limited.GetRpcStatus()!.GetDetail<RetryInfo>();
@@ -57,11 +39,11 @@ public sealed class RateLimitTests : IAsyncLifetime
         // the refused fifth one above included.
         for (var i = 0; i < 4; i++)
         {
-            await _a!.Agent(account, ids[1]).AcquireAsync(Product);
+            await A.Agent(account, ids[1]).AcquireAsync(Product);
         }
 
-        await _a!.Agent(account, ids[2]).AcquireAsync(Product);
-        var pool = await Assert.ThrowsAsync<RpcException>(() => _a!.Agent(account, ids[3]).AcquireAsync(Product));
+        await A.Agent(account, ids[2]).AcquireAsync(Product);
+        var pool = await Assert.ThrowsAsync<RpcException>(() => A.Agent(account, ids[3]).AcquireAsync(Product));
         Assert.Equal("RATE_LIMITED", Errors.Info(pool).Reason);
     }
 }

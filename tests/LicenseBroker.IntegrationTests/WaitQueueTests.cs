@@ -12,37 +12,19 @@ using SessionKind = LicenseBroker.Contracts.V1.SessionKind;
 namespace LicenseBroker.IntegrationTests;
 
 /// <summary>The fair wait queue (WaitForSeat) and revocation push (WatchLease), over two replicas.</summary>
-public sealed class WaitQueueTests : IAsyncLifetime
+public sealed class WaitQueueTests : ReplicaPair
 {
     private const string Product = "remote-support";
-    private TestDatabase? _database;
-    private BrokerTestHost? _a;
-    private BrokerTestHost? _b;
-
-    public async Task InitializeAsync()
+    protected override Dictionary<string, string?> Settings => new()
     {
-        _database = await TestDatabase.CreateAsync();
-        var settings = new Dictionary<string, string?>
-        {
-            ["Seats:WaiterRefresh"] = "00:00:00.500",
-            ["Seats:WaiterTimeout"] = "00:00:02",
-        };
-        _a = await BrokerTestHost.StartAsync(_database, settings);
-        settings["Redis:KeyPrefix"] = _a.Services.GetRequiredRedisPrefix();
-        _b = await BrokerTestHost.StartAsync(_database, settings, signingKey: _a.SigningKey);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _b!.DisposeAsync();
-        await _a!.DisposeAsync();
-        await _database!.DisposeAsync();
-    }
+        ["Seats:WaiterRefresh"] = "00:00:00.500",
+        ["Seats:WaiterTimeout"] = "00:00:02",
+    };
 
     [Fact]
     public async Task Twenty_waiters_are_granted_strictly_in_join_order_with_exact_positions_across_replicas()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 10);
         var holders = await seeder.AgentsAsync(account, 10, "CONCURRENT", prefix: "holder");
         var waiters = await seeder.AgentsAsync(account, 20, "CONCURRENT", prefix: "waiter");
@@ -50,40 +32,40 @@ public sealed class WaitQueueTests : IAsyncLifetime
         var leases = new List<Lease>();
         foreach (var id in holders)
         {
-            leases.Add((await _a!.Agent(account, id).AcquireAsync(Product)).Lease);
+            leases.Add((await A.Agent(account, id).AcquireAsync(Product)).Lease);
         }
 
         // Join one by one, alternating replicas; each stream's first message is its place.
         var streams = new List<Waiting>();
         for (var i = 0; i < waiters.Count; i++)
         {
-            var waiting = await Waiting.JoinAsync(i % 2 == 0 ? _a! : _b!, account, waiters[i]);
+            var waiting = await Waiting.JoinAsync(i % 2 == 0 ? A : B, account, waiters[i]);
             Assert.Equal(i + 1, waiting.LastPosition);
             streams.Add(waiting);
         }
 
         // The admin center shows who waits, in order, and since when.
-        var sessions = await _b!.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, _b.AdminHeaders(account));
+        var sessions = await B.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, B.AdminHeaders(account));
         Assert.Equal(20, sessions.AgentsWaiting);
         Assert.Equal(waiters, sessions.Queue.Select(q => q.AgentId));
         Assert.Equal(Enumerable.Range(1, 20), sessions.Queue.Select(q => q.Position));
         Assert.All(sessions.Queue, q => Assert.True(q.WaitingSince.ToDateTimeOffset() <= DateTimeOffset.UtcNow.AddSeconds(1)));
-        var usage = await _a!.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, _a.AdminHeaders(account));
+        var usage = await A.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, A.AdminHeaders(account));
         Assert.Equal(20, Assert.Single(usage.Products).AgentsWaiting);
 
         // A newcomer does not jump the queue, and is told how many wait.
-        var refused = await Assert.ThrowsAsync<RpcException>(() => _b!.Agent(account, newcomer).AcquireAsync(Product));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => B.Agent(account, newcomer).AcquireAsync(Product));
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
         Assert.Equal("20", Errors.Info(refused).Metadata["waiting"]);
 
         // Release the holders one by one, always through replica A: waiter k is granted k-th, and
         // every remaining waiter's position moves up by exactly one. Never more holders than seats.
-        var holdersKey = _a!.Services.GetRequiredService<LicenseBroker.Storage.Redis.RedisKeys>().Pool(new PoolId(account, Product))[3];
-        var redis = _a.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
+        var holdersKey = A.Services.GetRequiredService<LicenseBroker.Storage.Redis.RedisKeys>().Pool(new PoolId(account, Product))[3];
+        var redis = A.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
         for (var k = 0; k < 10; k++)
         {
             Assert.True(await redis.HashLengthAsync(holdersKey) <= 10);
-            Assert.True(await _a!.Agent(account, holders[k]).ReleaseAsync(leases[k]));
+            Assert.True(await A.Agent(account, holders[k]).ReleaseAsync(leases[k]));
             var lease = await streams[k].GrantedAsync();
             Assert.Equal(SeatType.Concurrent, lease.SeatType);
             for (var j = k + 1; j < streams.Count; j++)
@@ -96,7 +78,7 @@ public sealed class WaitQueueTests : IAsyncLifetime
 
         // Waiters 11-20 still wait at positions 1-10; the granted ones hold real leases.
         Assert.Equal(1, streams[10].LastPosition);
-        var heartbeat = await _b!.Agent(account, waiters[0]).HeartbeatAsync(await streams[0].GrantedAsync());
+        var heartbeat = await B.Agent(account, waiters[0]).HeartbeatAsync(await streams[0].GrantedAsync());
         Assert.True(heartbeat.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow.AddSeconds(60));
         foreach (var stream in streams)
         {
@@ -107,13 +89,13 @@ public sealed class WaitQueueTests : IAsyncLifetime
     [Fact]
     public async Task Cancelling_leaves_the_queue_and_a_dead_replicas_waiters_are_dropped()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 1);
         var ids = await seeder.AgentsAsync(account, 4, "CONCURRENT");
-        var lease = (await _a!.Agent(account, ids[0]).AcquireAsync(Product)).Lease;
+        var lease = (await A.Agent(account, ids[0]).AcquireAsync(Product)).Lease;
 
-        var first = await Waiting.JoinAsync(_a!, account, ids[1]);
-        var second = await Waiting.JoinAsync(_b!, account, ids[2]);
+        var first = await Waiting.JoinAsync(A, account, ids[1]);
+        var second = await Waiting.JoinAsync(B, account, ids[2]);
         Assert.Equal(2, second.LastPosition);
 
         // Cancel the first waiter: the second moves to position 1 at once.
@@ -121,7 +103,7 @@ public sealed class WaitQueueTests : IAsyncLifetime
         await second.PositionAsync(1);
 
         // A waiter whose replica died: joined directly in the store, never refreshed.
-        var store = _b!.Services.GetRequiredService<IQueueStore>();
+        var store = B.Services.GetRequiredService<IQueueStore>();
         var pool = new PoolId(account, Product);
         var ghost = await store.JoinAsync(
             new QueueJoin(pool, ids[3], "ghost", SeatBroker.NewLeaseId(), Domain.Seats.SeatType.Concurrent, 1, new DeviceInfo("d", Domain.Seats.Platform.Linux), Domain.Seats.SessionKind.Pending),
@@ -132,7 +114,7 @@ public sealed class WaitQueueTests : IAsyncLifetime
         Assert.IsType<QueueState.Gone>(await store.QueueStatusAsync(pool, ids[3], CancellationToken.None));
 
         // The live waiter still gets the seat when it frees.
-        await _a!.Agent(account, ids[0]).ReleaseAsync(lease);
+        await A.Agent(account, ids[0]).ReleaseAsync(lease);
         Assert.Equal(SeatType.Concurrent, (await second.GrantedAsync()).SeatType);
         second.Dispose();
     }
@@ -140,18 +122,18 @@ public sealed class WaitQueueTests : IAsyncLifetime
     [Fact]
     public async Task Force_release_reaches_the_evicted_agents_watch_stream_within_a_second()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 2);
         var agent = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
-        var lease = (await _b!.Agent(account, agent).AcquireAsync(Product)).Lease;
+        var lease = (await B.Agent(account, agent).AcquireAsync(Product)).Lease;
 
-        var client = _b!.Agent(account, agent);
+        var client = B.Agent(account, agent);
         using var watch = client.Raw.WatchLease(new WatchLeaseRequest { Product = Product, LeaseId = lease.LeaseId }, client.Headers);
         Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
         Assert.Equal(LeaseStatus.Active, watch.ResponseStream.Current.Status);
 
         var clock = Stopwatch.StartNew();
-        await _a!.AdminClient.ForceReleaseAsync(new ForceReleaseRequest { Product = Product, LeaseIds = { lease.LeaseId } }, _a.AdminHeaders(account, "boss"));
+        await A.AdminClient.ForceReleaseAsync(new ForceReleaseRequest { Product = Product, LeaseIds = { lease.LeaseId } }, A.AdminHeaders(account, "boss"));
         Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
         var elapsed = clock.Elapsed;
         Assert.Equal(LeaseStatus.Revoked, watch.ResponseStream.Current.Status);
@@ -163,13 +145,13 @@ public sealed class WaitQueueTests : IAsyncLifetime
     [Fact]
     public async Task Named_seat_holders_never_queue()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 1, namedSeats: 1);
         var shared = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
         var named = (await seeder.AgentsAsync(account, 1, "NAMED", prefix: "named"))[0];
-        await _a!.Agent(account, shared).AcquireAsync(Product);
+        await A.Agent(account, shared).AcquireAsync(Product);
 
-        using var waiting = await Waiting.JoinAsync(_a!, account, named);
+        using var waiting = await Waiting.JoinAsync(A, account, named);
         Assert.Equal(SeatType.Named, (await waiting.GrantedAsync()).SeatType);
     }
 

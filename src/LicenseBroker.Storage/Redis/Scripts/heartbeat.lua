@@ -36,12 +36,11 @@ if lease and lease.agent == agent then
   return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session, 0})
 end
 
-local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
-if raw_tomb then
-  local tomb = cjson.decode(raw_tomb)
-  if tomb.agent == agent and tomb.reason == 'REVOKED' then
-    return finish({'REVOKED', tomb.by, tomb.at})
-  end
+local revoked = revocation_of(id, agent)
+if revoked then
+  return finish({'REVOKED', revoked.by, revoked.at})
+end
+if redis.call('HEXISTS', K_TOMB_DATA, id) == 1 then
   return finish({'NOT_FOUND'})
 end
 

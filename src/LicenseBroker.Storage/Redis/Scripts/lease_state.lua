@@ -12,11 +12,8 @@ local lease = load_lease(id)
 if lease and lease.agent == agent then
   return finish({'LIVE', tonumber(redis.call('ZSCORE', K_LEASES, id))})
 end
-local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
-if raw_tomb then
-  local tomb = cjson.decode(raw_tomb)
-  if tomb.agent == agent and tomb.reason == 'REVOKED' then
-    return finish({'REVOKED', tomb.by, tomb.at})
-  end
+local revoked = revocation_of(id, agent)
+if revoked then
+  return finish({'REVOKED', revoked.by, revoked.at})
 end
 return finish({'GONE'})

@@ -252,6 +252,18 @@ local function finish(payload)
   return {payload, EXPIRED}
 end
 
+-- The admin revocation of a lease of the agent, remembered for one lease lifetime: {by, at} or nil.
+local function revocation_of(id, agent)
+  local raw = redis.call('HGET', K_TOMB_DATA, id)
+  if raw then
+    local tomb = cjson.decode(raw)
+    if tomb.agent == agent and tomb.reason == 'REVOKED' then
+      return tomb
+    end
+  end
+  return nil
+end
+
 -- The fields ListSharedSessions and ForceRelease report for a lease.
 local function describe(id, lease)
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
