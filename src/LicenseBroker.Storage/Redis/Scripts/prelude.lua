@@ -234,6 +234,12 @@ local function promote(now)
     local id = waiter.offer_id
     local fence = redis.call('INCR', K_FENCE)
     create_lease(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now, now + claim, fence)
+    -- A seat handed over counts towards today's peak like any grant.
+    stats_touch(now)
+    local in_use = redis.call('HLEN', K_HOLDERS)
+    if in_use > tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0') then
+      redis.call('HSET', K_STATS, stats_field(now, 'peak'), in_use)
+    end
     waiter.offer = id
     redis.call('HSET', K_WAITERS, head, cjson.encode(waiter))
     QUEUE_CHANGED = true
