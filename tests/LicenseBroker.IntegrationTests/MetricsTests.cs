@@ -26,11 +26,18 @@ public sealed partial class MetricsTests
         var text = await Eventually.Until(
             async () =>
             {
+                // Each series appears once its measurement is taken (the HTTP one when the call has
+                // completed) and the exporter caches a scrape briefly: wait until all are there.
                 var scraped = await http.GetStringAsync("/metrics");
-                return Granted(scraped) >= before + 1 ? scraped : null;
+                return Granted(scraped) >= before + 1
+                    && scraped.Contains("http_server_request_duration_seconds", StringComparison.Ordinal)
+                    && scraped.Contains("kind=\"released\"", StringComparison.Ordinal)
+                    && scraped.Contains("licensebroker_redis_script_duration_seconds_count", StringComparison.Ordinal)
+                    ? scraped
+                    : null;
             },
             TimeSpan.FromSeconds(15),
-            "the granted counter to move");
+            "the seat, gRPC and Redis metrics to move");
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"refused\"[^}]*\\} [1-9]", text);
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"released\"[^}]*\\} [1-9]", text);
         Assert.Contains("http_server_request_duration_seconds", text, StringComparison.Ordinal);
