@@ -100,7 +100,7 @@ public sealed class AuthorizationMatrixTests : IClassFixture<BrokerFixture>
         }
 
         Assert.Empty(failures);
-        await Task.Delay(TimeSpan.FromMilliseconds(400)); // let any stray audit batch land before comparing
+        await host.AuditWrittenAsync();
         Assert.Equal(before, await StateSnapshot.TakeAsync(host, victim));
     }
 

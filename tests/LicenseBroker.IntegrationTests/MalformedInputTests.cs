@@ -33,7 +33,7 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
 
         var agent = (await new CatalogSeeder(host.Database).AgentsAsync(Account, 1, "CONCURRENT"))[0];
         await host.Agent(Account, agent).AcquireAsync("remote-support");
-        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        await host.AuditWrittenAsync();
         var before = await StateSnapshot.TakeAsync(host, Account);
 
         var agentHeaders = BrokerTestHost.Bearer(Cli.DevTokens.Mint(host.SigningKey, Account, agent, TimeSpan.FromMinutes(30)));
@@ -106,7 +106,7 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
         Assert.False(statuses.ContainsKey(StatusCode.OK), Describe(statuses));
         Assert.True(statuses.GetValueOrDefault(StatusCode.InvalidArgument) > total / 2, Describe(statuses));
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest())).Status);
-        await Task.Delay(TimeSpan.FromMilliseconds(400));
+        await host.AuditWrittenAsync();
         Assert.Equal(before, await StateSnapshot.TakeAsync(host, Account));
     }
 

@@ -94,7 +94,8 @@ public static class BrokerServiceExtensions
         services.AddSingleton<PostgresSeatEventWriter>();
         services.AddSingleton<IUsageReader, PostgresUsageReader>();
         services.AddSingleton<UsageReports>();
-        services.AddHostedService<AuditFlushService>();
+        services.AddSingleton<AuditFlushService>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditFlushService>());
         services.AddHostedService<BrokerStartup>();
         return services;
     }

@@ -21,6 +21,7 @@ internal sealed partial class AuditFlushService : BackgroundService, IHostedLife
     private readonly TimeProvider _time;
     private readonly ILogger<AuditFlushService> _logger;
     private readonly List<SeatEvent> _pending = [];
+    private int _unwrittenInBatch;
 
     public AuditFlushService(SeatEventBuffer buffer, PostgresSeatEventWriter writer, TimeProvider time, ILogger<AuditFlushService> logger)
     {
@@ -29,6 +30,9 @@ internal sealed partial class AuditFlushService : BackgroundService, IHostedLife
         _time = time;
         _logger = logger;
     }
+
+    /// <summary>Seat events recorded and not yet in PostgreSQL (buffered or in the batch being written).</summary>
+    public int Unwritten => _buffer.Pending + Volatile.Read(ref _unwrittenInBatch);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -72,10 +76,14 @@ internal sealed partial class AuditFlushService : BackgroundService, IHostedLife
     /// <summary>Writes up to one batch; false when the write failed (the batch is kept).</summary>
     private async Task<bool> FlushOnceAsync(CancellationToken cancellationToken)
     {
+        // Counted as in the batch before leaving the buffer, so Unwritten never dips to 0 early.
+        Volatile.Write(ref _unwrittenInBatch, _pending.Count + Math.Min(_buffer.Pending, MaxBatch - _pending.Count));
         while (_pending.Count < MaxBatch && _buffer.TryTake(out var next))
         {
             _pending.Add(next);
         }
+
+        Volatile.Write(ref _unwrittenInBatch, _pending.Count);
 
         if (_pending.Count == 0)
         {
@@ -86,6 +94,7 @@ internal sealed partial class AuditFlushService : BackgroundService, IHostedLife
         {
             await _writer.WriteAsync(_pending, cancellationToken);
             _pending.Clear();
+            Volatile.Write(ref _unwrittenInBatch, 0);
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

@@ -111,6 +111,16 @@ internal sealed class BrokerTestHost : IAsyncDisposable
 
     public Contracts.V1.SubscriptionService.SubscriptionServiceClient SubscriptionClient => new(_channel);
 
+    /// <summary>Waits until every seat event recorded so far is written to the audit log.</summary>
+    public Task AuditWrittenAsync() => Eventually.Until(
+        async () =>
+        {
+            await Task.Yield();
+            return Services.GetRequiredService<LicenseBroker.Server.Hosting.AuditFlushService>().Unwritten == 0 ? "written" : null;
+        },
+        TimeSpan.FromSeconds(15),
+        "the audit buffer to be written");
+
     public static Grpc.Core.Metadata Bearer(string token) => new() { { "Authorization", "Bearer " + token } };
 
     public async ValueTask DisposeAsync()
