@@ -41,6 +41,15 @@ public sealed class PoolPolicyTests
     }
 
     [Fact]
+    public void Refusal_names_the_first_rule_broken()
+    {
+        var active = Policy(new SubscriptionTerms(Plan.Paid, Now.AddDays(1), 1, 1, 0));
+        Assert.Null(active.RefusalFor("shared", Now));
+        Assert.IsType<AcquireOutcome.NoSeatAssigned>(active.RefusalFor("nobody", Now));
+        Assert.IsType<AcquireOutcome.NoActiveSubscription>(Policy(null).RefusalFor("shared", Now));
+    }
+
+    [Fact]
     public void No_subscription_means_a_zero_limit()
     {
         Assert.Equal(0, Policy(null).ConcurrentLimit);

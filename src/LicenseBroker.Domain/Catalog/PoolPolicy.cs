@@ -74,6 +74,17 @@ public sealed class PoolPolicy
     /// <summary>A subscription is active until its validity ends.</summary>
     public bool IsActiveAt(DateTimeOffset now) => Subscription is { } terms && terms.ValidUntil > now;
 
+    /// <summary>
+    /// Why the agent may not take a seat now, or null when they may (then <see cref="SeatTypeOf"/>
+    /// has their seat type). The one admission check shared by AcquireSeat and WaitForSeat. The
+    /// subscription's validity is a business date, so the replica's clock decides it; lease expiry,
+    /// in contrast, is decided by the store's clock alone.
+    /// </summary>
+    public AcquireOutcome? RefusalFor(string agentId, DateTimeOffset now) =>
+        !IsActiveAt(now) ? new AcquireOutcome.NoActiveSubscription()
+        : SeatTypeOf(agentId) is null ? new AcquireOutcome.NoSeatAssigned()
+        : null;
+
     /// <summary>True when the agent belongs to the account.</summary>
     public bool IsKnownAgent(string agentId) => _accountAgents.ContainsKey(agentId) || _assignments.ContainsKey(agentId);
 

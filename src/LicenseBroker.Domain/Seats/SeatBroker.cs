@@ -39,17 +39,12 @@ public sealed class SeatBroker
         var pool = new PoolId(agent.AccountId, product);
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
 
-        // The subscription's validity is a business date, so the replica's clock is right here;
-        // lease expiry, in contrast, is decided by the store's clock alone.
-        if (!policy.IsActiveAt(_time.GetUtcNow()))
+        if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refusal)
         {
-            return new AcquireOutcome.NoActiveSubscription();
+            return refusal;
         }
 
-        if (policy.SeatTypeOf(agent.AgentId) is not { } seatType)
-        {
-            return new AcquireOutcome.NoSeatAssigned();
-        }
+        var seatType = policy.SeatTypeOf(agent.AgentId)!.Value;
 
         if (unattendedDeviceId is not null && !policy.IsRegisteredUnattendedDevice(unattendedDeviceId))
         {

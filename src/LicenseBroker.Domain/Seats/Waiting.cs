@@ -75,29 +75,14 @@ public sealed class SeatWaiter
     {
         var pool = new PoolId(agent.AccountId, product);
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
-        if (!policy.IsActiveAt(_time.GetUtcNow()))
+        if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refusal)
         {
-            yield return new WaitUpdate.Refused(new AcquireOutcome.NoActiveSubscription());
+            yield return new WaitUpdate.Refused(refusal);
             yield break;
         }
 
-        if (policy.SeatTypeOf(agent.AgentId) is not { } seatType)
-        {
-            yield return new WaitUpdate.Refused(new AcquireOutcome.NoSeatAssigned());
-            yield break;
-        }
-
-        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-        using var subscription = await _events.SubscribeAsync(
-            pool,
-            e =>
-            {
-                if (e == "queue")
-                {
-                    wake.Writer.TryWrite(true);
-                }
-            },
-            cancellationToken);
+        var seatType = policy.SeatTypeOf(agent.AgentId)!.Value;
+        using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
 
         var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind);
         var state = await _store.JoinAsync(join, cancellationToken);
@@ -131,18 +116,7 @@ public sealed class SeatWaiter
                 }
 
                 // Wait for the pool to move, or refresh our place when the keep-alive is due.
-                using (var refresh = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-                {
-                    refresh.CancelAfter(_options.WaiterRefresh);
-                    try
-                    {
-                        await wake.Reader.ReadAsync(refresh.Token);
-                    }
-                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                    {
-                    }
-                }
-
+                await wake.WaitAsync(_options.WaiterRefresh, cancellationToken);
                 state = await _store.QueueStatusAsync(pool, agent.AgentId, cancellationToken);
             }
         }
@@ -160,17 +134,8 @@ public sealed class SeatWaiter
     public async IAsyncEnumerable<LeaseState> WatchAsync(AgentIdentity agent, string product, string leaseId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var pool = new PoolId(agent.AccountId, product);
-        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-        using var subscription = await _events.SubscribeAsync(
-            pool,
-            e =>
-            {
-                if (e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal))
-                {
-                    wake.Writer.TryWrite(true);
-                }
-            },
-            cancellationToken);
+        using var wake = await PoolWake.SubscribeAsync(
+            _events, pool, e => e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal), cancellationToken);
 
         while (true)
         {
@@ -181,17 +146,48 @@ public sealed class SeatWaiter
                 yield break;
             }
 
-            using var recheck = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            recheck.CancelAfter(_options.HeartbeatInterval);
-            try
-            {
-                await wake.Reader.ReadAsync(recheck.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-            }
+            await wake.WaitAsync(_options.HeartbeatInterval, cancellationToken);
         }
     }
+}
+
+/// <summary>Wakes a stream when a matching event of its pool arrives, or when its own timer is due.</summary>
+internal sealed class PoolWake : IDisposable
+{
+    private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private IDisposable? _subscription;
+
+    public static async Task<PoolWake> SubscribeAsync(IPoolEvents events, PoolId pool, Func<string, bool> matches, CancellationToken cancellationToken)
+    {
+        var wake = new PoolWake();
+        wake._subscription = await events.SubscribeAsync(
+            pool,
+            e =>
+            {
+                if (matches(e))
+                {
+                    wake._signal.Writer.TryWrite(true);
+                }
+            },
+            cancellationToken);
+        return wake;
+    }
+
+    /// <summary>Returns at the first matching event since the last wait, or after <paramref name="atMost"/>.</summary>
+    public async Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(atMost);
+        try
+        {
+            await _signal.Reader.ReadAsync(timer.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public void Dispose() => _subscription?.Dispose();
 }
 
 /// <summary>State of a watched lease.</summary>

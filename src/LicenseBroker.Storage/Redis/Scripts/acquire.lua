@@ -26,11 +26,10 @@ local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local now = now_ms()
 purge(now)
-local recovering_until = check_epoch(ARGV[10], now, ttl, tonumber(ARGV[11]))
+local recovering_until = open_pool(now, ttl, ARGV[10], tonumber(ARGV[11]), limit, ARGV[15])
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
-redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', ARGV[15])
 local retry_after = rate_limited(now, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), agent)
 if retry_after then
   return finish({'RATE_LIMITED', retry_after})

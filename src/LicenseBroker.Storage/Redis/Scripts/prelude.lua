@@ -181,6 +181,17 @@ local function check_epoch(mode, now, ttl, evidence)
   return until_ms
 end
 
+-- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
+-- limit and claim window for the scripts that free seats. Returns the end of the recovery window,
+-- or nil when the caller must answer NO_EPOCH.
+local function open_pool(now, ttl, mode, evidence, limit, claim)
+  local recovering_until = check_epoch(mode, now, ttl, evidence)
+  if recovering_until then
+    redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim)
+  end
+  return recovering_until
+end
+
 -- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,
 -- or the ms until the current window ends when a limit is exceeded.
 local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)

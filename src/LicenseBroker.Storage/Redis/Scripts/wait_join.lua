@@ -16,11 +16,10 @@ local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local now = now_ms()
 purge(now)
-local recovering_until = check_epoch(ARGV[10], now, ttl, tonumber(ARGV[11]))
+local recovering_until = open_pool(now, ttl, ARGV[10], tonumber(ARGV[11]), limit, ARGV[12])
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
-redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', ARGV[12])
 
 local function grant()
   local fence = redis.call('INCR', K_FENCE)
