@@ -42,21 +42,30 @@ port_is_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Prints a free TCP port on loopback, trying random ones in 20000-59999.
+# Our servers listen below the kernel's ephemeral range, so that no outgoing connection (which
+# takes its local port from that range) can hold a port between the check and the bind.
+ephemeral_low() {
+  local low
+  low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)"
+  [[ "$low" =~ ^[0-9]+$ ]] && [ "$low" -gt 22000 ] && echo "$low" || echo 32768
+}
+
+# Prints a free TCP port on loopback below the ephemeral range.
 free_port() {
-  local port
+  local port span=$(($(ephemeral_low) - 12000))
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((12000 + RANDOM % span))
     if port_is_free "$port"; then echo "$port"; return 0; fi
   done
   die "no free port found"
 }
 
-# A free port for a Redis Cluster node: its bus port (port + 10000) must be free and valid too.
+# A free port for a Redis Cluster node: its bus port (port + 10000) must be free and below the
+# ephemeral range too.
 free_cluster_port() {
-  local port
+  local port span=$(($(ephemeral_low) - 10000 - 12000))
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 25000))
+    port=$((12000 + RANDOM % span))
     if port_is_free "$port" && port_is_free $((port + 10000)); then echo "$port"; return 0; fi
   done
   die "no free port found"
@@ -71,6 +80,24 @@ wait_until() {
   die "$what did not come up"
 }
 
+# redis_node_up DIR PORT: waits until the Redis in DIR answers on PORT (0) or gave up (1, with
+# the end of its log on stderr). A node that cannot bind exits at once; we stop waiting then.
+redis_node_up() {
+  local dir="$1" port="$2"
+  for _ in $(seq 1 150); do
+    # Ours, not some other server that already held the port: it answers with our folder.
+    [ "$(redis-cli -p "$port" config get dir 2>/dev/null | tail -n 1)" = "$(cd "$dir" && pwd -P)" ] && return 0
+    if grep -qE "Could not create server TCP listening socket|Failed listening|aborting|Fatal" "$dir/redis.log" 2>/dev/null; then
+      break
+    fi
+    sleep 0.2
+  done
+  log "Redis on port $port did not come up; the end of its log:"
+  tail -n 15 "$dir/redis.log" >&2 2>/dev/null || true
+  [ ! -s "$dir/redis.pid" ] || kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  return 1
+}
+
 # start_redis DIR PORT: a Redis on 127.0.0.1:PORT with its files in DIR (AOF on, as in production).
 start_redis() {
   local dir="$1" port="$2"
@@ -78,27 +105,33 @@ start_redis() {
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --appendonly yes --appendfsync everysec --save "" --protected-mode yes
-  wait_until "Redis on port $port" 100 redis-cli -p "$port" ping
+  redis_node_up "$dir" "$port" || die "Redis on port $port did not come up"
   log "Redis on 127.0.0.1:$port"
 }
 
-# start_redis_cluster DIR PORT1 PORT2 PORT3: three masters on loopback, slots spread by redis-cli.
+# start_redis_cluster DIR COUNT: COUNT masters on free loopback ports, slots spread by
+# redis-cli. Sets CLUSTER_PORTS. A node whose port was taken meanwhile is retried on another port.
+CLUSTER_PORTS=()
 start_redis_cluster() {
-  local dir="$1"; shift
-  local nodes=()
-  for port in "$@"; do
-    mkdir -p "$dir/$port"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --daemonize yes \
-      --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
-      --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 5000 \
-      --appendonly yes --appendfsync everysec --save "" --protected-mode yes
-    wait_until "Redis cluster node on port $port" 100 redis-cli -p "$port" ping
+  local dir="$1" count="$2" port attempt nodes=()
+  for _ in $(seq 1 "$count"); do
+    for attempt in 1 2 3 4 5; do
+      port="$(free_cluster_port)"
+      rm -rf "${dir:?}/$port"; mkdir -p "$dir/$port"
+      redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --daemonize yes \
+        --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
+        --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 5000 \
+        --appendonly yes --appendfsync everysec --save "" --protected-mode yes
+      if redis_node_up "$dir/$port" "$port"; then break; fi
+      [ "$attempt" -lt 5 ] || die "no Redis cluster node came up after $attempt ports"
+    done
+    CLUSTER_PORTS+=("$port")
     nodes+=("127.0.0.1:$port")
   done
   redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 \
     || { cat "$dir/create.log" >&2; die "redis-cli --cluster create failed"; }
-  wait_until "the Redis cluster" 150 bash -c "redis-cli -p $1 cluster info | grep -q cluster_state:ok"
-  log "Redis Cluster on 127.0.0.1:$(IFS=,; echo "$*")"
+  wait_until "the Redis cluster" 150 bash -c "redis-cli -p ${CLUSTER_PORTS[0]} cluster info | grep -q cluster_state:ok"
+  log "Redis Cluster on 127.0.0.1:$(IFS=,; echo "${CLUSTER_PORTS[*]}")"
 }
 
 stop_redis() {

@@ -7,11 +7,37 @@ namespace LicenseBroker.IntegrationTests.Infrastructure;
 /// <summary>Helpers to run the real server binaries that ./scripts/test installs, for fault injection.</summary>
 internal static class Processes
 {
+    /// <summary>
+    /// A free loopback port below the kernel's ephemeral range: a test server that is killed and
+    /// restarted on the same port must not find it taken by some outgoing connection meanwhile.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var ephemeralLow = EphemeralRangeLow();
+        for (var attempt = 0; attempt < 500; attempt++)
+        {
+            var port = Random.Shared.Next(12_000, ephemeralLow);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        throw new InvalidOperationException("No free loopback port below the ephemeral range.");
+    }
+
+    private static int EphemeralRangeLow()
+    {
+        const string RangeFile = "/proc/sys/net/ipv4/ip_local_port_range";
+        var text = File.Exists(RangeFile) ? File.ReadAllText(RangeFile) : "";
+        return int.TryParse(text.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(), out var low) && low > 20_000
+            ? low
+            : 32_768;
     }
 
     public static async Task<string> RunAsync(string file, params string[] args)
