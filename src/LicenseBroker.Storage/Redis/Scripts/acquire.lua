@@ -45,7 +45,7 @@ if existing_id then
     local expires = now + ttl
     redis.call('ZADD', K_LEASES, expires, existing_id)
     lease.beat = now
-    redis.call('HSET', K_DATA, existing_id, cjson.encode(lease))
+    redis.call('HSET', K_DATA, existing_id, encode_lease(lease))
     return finish({'GRANTED', existing_id, expires, lease.fence, lease.seat, 1, redis.call('HLEN', K_HOLDERS),
       tonumber(redis.call('HGET', K_STATS, peak_field) or '0'), now})
   end

@@ -32,7 +32,7 @@ if lease and lease.agent == agent then
   local expires = now + ttl
   redis.call('ZADD', K_LEASES, expires, id)
   lease.beat = now
-  redis.call('HSET', K_DATA, id, cjson.encode(lease))
+  redis.call('HSET', K_DATA, id, encode_lease(lease))
   return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session, 0})
 end
 

@@ -2,7 +2,8 @@
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
 --   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
---   KEYS[2]  lease data   HASH   lease id -> JSON {agent, session, seat, device, platform, kind, started, fence, beat}
+--   KEYS[2]  lease data   HASH   lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence"
+--                                (see encode_lease)
 --   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire)
 --   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
 --   KEYS[5]  fence        STRING fencing counter of the pool, never expires
@@ -61,6 +62,47 @@ local function now_ms()
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   return NOW
+end
+
+-- Lease records are compact: the fields joined by '|' in LEASE_FIELDS order, the seat type as one
+-- letter. A JSON object with field names costs about 130 more bytes per live lease. Ids are
+-- validated to exclude '|'; a record whose text holds one anyway is written as JSON, and JSON
+-- records (also those of older brokers) are read as well.
+local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence'}
+local SEAT_LETTER = {CONCURRENT = 'C', NAMED = 'N', UNLIMITED = 'U'}
+local SEAT_NAME = {C = 'CONCURRENT', N = 'NAMED', U = 'UNLIMITED'}
+
+local function encode_lease(lease)
+  local parts = {}
+  for i, name in ipairs(LEASE_FIELDS) do
+    local value = lease[name]
+    if value == nil then
+      value = ''
+    elseif name == 'seat' then
+      value = SEAT_LETTER[value] or value
+    else
+      value = tostring(value)
+    end
+    if string.find(value, '|', 1, true) or (i == 1 and string.sub(value, 1, 1) == '{') then
+      return cjson.encode(lease)
+    end
+    parts[i] = value
+  end
+  return table.concat(parts, '|')
+end
+
+local function decode_lease(raw)
+  if string.sub(raw, 1, 1) == '{' then
+    return cjson.decode(raw)
+  end
+  local lease, i = {}, 1
+  for value in string.gmatch(raw .. '|', '([^|]*)|') do
+    lease[LEASE_FIELDS[i]] = value
+    i = i + 1
+  end
+  lease.seat = SEAT_NAME[lease.seat] or lease.seat
+  lease.started, lease.beat, lease.fence = tonumber(lease.started), tonumber(lease.beat), tonumber(lease.fence)
+  return lease
 end
 
 local function session_field(agent, session)
@@ -126,7 +168,7 @@ local function purge(now)
   for _, id in ipairs(expired) do
     local raw = redis.call('HGET', K_DATA, id)
     if raw then
-      local lease = cjson.decode(raw)
+      local lease = decode_lease(raw)
       drop_lease(id, lease)
       table.insert(EXPIRED, id)
       table.insert(EXPIRED, lease.agent)
@@ -148,7 +190,7 @@ end
 local function load_lease(id)
   local raw = redis.call('HGET', K_DATA, id)
   if raw then
-    return cjson.decode(raw)
+    return decode_lease(raw)
   end
   return nil
 end
@@ -219,7 +261,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
   end
   redis.call('ZADD', K_LEASES, expires, id)
-  redis.call('HSET', K_DATA, id, cjson.encode({
+  redis.call('HSET', K_DATA, id, encode_lease({
     agent = agent, session = session, seat = seat, device = device, platform = platform,
     kind = kind, started = now, beat = now, fence = fence }))
   redis.call('HSET', K_SESSIONS, session_field(agent, session), id)

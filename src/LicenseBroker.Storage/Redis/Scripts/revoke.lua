@@ -38,7 +38,7 @@ else
   -- A scan of the pool's leases: admin calls are rare, and a pool holds at most thousands.
   local all = redis.call('HGETALL', K_DATA)
   for i = 1, #all, 2 do
-    local lease = cjson.decode(all[i + 1])
+    local lease = decode_lease(all[i + 1])
     if wanted[lease.agent] then
       revoke(all[i], lease)
     end
