@@ -80,14 +80,17 @@ wait_until() {
   die "$what did not come up"
 }
 
-# redis_node_up DIR PORT: waits until the Redis in DIR answers on PORT (0) or gave up (1, with
-# the end of its log on stderr). A node that cannot bind exits at once; we stop waiting then.
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# redis_node_up DIR PORT LOG_OFFSET: waits until the Redis in DIR answers on PORT (0) or gave up
+# (1, with the end of its log on stderr). A node that cannot bind exits at once, saying so in its
+# log after LOG_OFFSET (what earlier runs wrote before it); we stop waiting then.
 redis_node_up() {
-  local dir="$1" port="$2"
+  local dir="$1" port="$2" offset="${3:-0}"
   for _ in $(seq 1 150); do
     # Ours, not some other server that already held the port: it answers with our folder.
     [ "$(redis-cli -p "$port" config get dir 2>/dev/null | tail -n 1)" = "$(cd "$dir" && pwd -P)" ] && return 0
-    if grep -qE "Could not create server TCP listening socket|Failed listening|aborting|Fatal" "$dir/redis.log" 2>/dev/null; then
+    if tail -c +$((offset + 1)) "$dir/redis.log" 2>/dev/null | grep -qE "Could not create server TCP listening socket|Failed listening|aborting|Fatal"; then
       break
     fi
     sleep 0.2
@@ -102,10 +105,11 @@ redis_node_up() {
 start_redis() {
   local dir="$1" port="$2"
   mkdir -p "$dir"
+  local offset; offset="$(log_size "$dir/redis.log")"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --appendonly yes --appendfsync everysec --save "" --protected-mode yes
-  redis_node_up "$dir" "$port" || die "Redis on port $port did not come up"
+  redis_node_up "$dir" "$port" "$offset" || die "Redis on port $port did not come up"
   log "Redis on 127.0.0.1:$port"
 }
 
