@@ -49,7 +49,15 @@ internal static class Measure
     /// Open loop at a fixed total rate: call k is due at start + k/rate, and its latency counts from
     /// that due time, so queueing shows in the percentiles (no coordinated omission).
     /// </summary>
-    public static async Task<ScenarioResult> OpenLoopAsync(string name, double ratePerSecond, TimeSpan duration, Func<long, Task> call, string note = "")
+    public static Task<ScenarioResult> OpenLoopAsync(string name, double ratePerSecond, TimeSpan duration, Func<long, Task> call, string note = "") =>
+        OpenLoopAsync(name, ratePerSecond, duration, (k, _) => call(k), note);
+
+    /// <summary>
+    /// Open loop: call k is due at k / rate whether or not earlier calls have finished, and its
+    /// latency counts from that moment, so queueing shows. A call that does more than the measured
+    /// operation (an untimed clean-up) invokes the given action when the measured part is done.
+    /// </summary>
+    public static async Task<ScenarioResult> OpenLoopAsync(string name, double ratePerSecond, TimeSpan duration, Func<long, Action, Task> call, string note = "")
     {
         var histogram = NewHistogram();
         var total = (long)(ratePerSecond * duration.TotalSeconds);
@@ -67,8 +75,9 @@ internal static class Measure
             var index = k;
             pending.Add(Task.Run(async () =>
             {
-                await call(index);
-                var latency = clock.Elapsed - due;
+                TimeSpan? measuredEnd = null;
+                await call(index, () => measuredEnd = clock.Elapsed);
+                var latency = (measuredEnd ?? clock.Elapsed) - due;
                 lock (histogram)
                 {
                     histogram.RecordValue(Math.Max(0, latency.Ticks));
