@@ -19,14 +19,22 @@ public static class ObservabilityExtensions
         builder.Logging.Configure(options => options.ActivityTrackingOptions =
             ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
 
-        builder.Services.AddOpenTelemetry()
+        var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddMeter(BrokerMetrics.MeterName, Storage.Resilience.StorageTelemetry.Name, "Npgsql", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
                 .AddAspNetCoreInstrumentation()
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
+                .AddPrometheusExporter());
+
+        // Spans are recorded only when there is a collector to send them to (the standard
+        // OTEL_EXPORTER_OTLP_* settings): recording spans nobody reads would cost every call.
+        // Logs carry trace and span ids either way.
+        if (TracesEndpoint(builder.Configuration) is not null)
+        {
+            telemetry.WithTracing(tracing => tracing
                 .AddSource("Npgsql", Storage.Resilience.StorageTelemetry.Name)
-                .AddAspNetCoreInstrumentation());
+                .AddAspNetCoreInstrumentation()
+                .AddOtlpExporter());
+        }
 
         // A plain HTTP/1.1 listener beside the gRPC one, so scrapers need no HTTP/2. Read when
         // Kestrel starts, after every configuration source is in.
@@ -41,6 +49,12 @@ public static class ObservabilityExtensions
 
         return builder;
     }
+
+    /// <summary>Where traces go (OTLP), or null when no collector is configured.</summary>
+    public static string? TracesEndpoint(IConfiguration configuration) =>
+        configuration["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] is { Length: > 0 } traces ? traces
+        : configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 } any ? any
+        : null;
 
     public static WebApplication MapBrokerMetrics(this WebApplication app)
     {

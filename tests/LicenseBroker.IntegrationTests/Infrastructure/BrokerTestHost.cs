@@ -73,9 +73,8 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             values[key] = value;
         }
 
-        var app = BrokerApp.Build([], builder =>
+        var app = BrokerApp.Build([], values, builder =>
         {
-            builder.Configuration.AddInMemoryCollection(values);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             if (time is not null)
             {
