@@ -101,16 +101,22 @@ redis_node_up() {
   return 1
 }
 
-# start_redis DIR PORT: a Redis on 127.0.0.1:PORT with its files in DIR (AOF on, as in production).
-start_redis() {
-  local dir="$1" port="$2"
+# launch_redis DIR PORT [ARGS...]: a Redis on 127.0.0.1:PORT with its files in DIR (AOF on, as in
+# production) and any further redis-server arguments; returns once it answers (0) or gave up (1).
+launch_redis() {
+  local dir="$1" port="$2"; shift 2
   mkdir -p "$dir"
   local offset; offset="$(log_size "$dir/redis.log")"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
-    --appendonly yes --appendfsync everysec --save "" --protected-mode yes
-  redis_node_up "$dir" "$port" "$offset" || die "Redis on port $port did not come up"
-  log "Redis on 127.0.0.1:$port"
+    --appendonly yes --appendfsync everysec --save "" --protected-mode yes "$@"
+  redis_node_up "$dir" "$port" "$offset"
+}
+
+# start_redis DIR PORT: a Redis on 127.0.0.1:PORT with its files in DIR.
+start_redis() {
+  launch_redis "$1" "$2" || die "Redis on port $2 did not come up"
+  log "Redis on 127.0.0.1:$2"
 }
 
 # start_redis_cluster DIR COUNT: COUNT masters on free loopback ports, slots spread by
@@ -121,12 +127,11 @@ start_redis_cluster() {
   for _ in $(seq 1 "$count"); do
     for attempt in 1 2 3 4 5; do
       port="$(free_cluster_port)"
-      rm -rf "${dir:?}/$port"; mkdir -p "$dir/$port"
-      redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --daemonize yes \
-        --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
-        --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 5000 \
-        --appendonly yes --appendfsync everysec --save "" --protected-mode yes
-      if redis_node_up "$dir/$port" "$port"; then break; fi
+      rm -rf "${dir:?}/$port"
+      if launch_redis "$dir/$port" "$port" --cluster-enabled yes \
+        --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 5000; then
+        break
+      fi
       [ "$attempt" -lt 5 ] || die "no Redis cluster node came up after $attempt ports"
     done
     CLUSTER_PORTS+=("$port")

@@ -53,9 +53,8 @@ internal static class Measure
         OpenLoopAsync(name, ratePerSecond, duration, (k, _) => call(k), note);
 
     /// <summary>
-    /// Open loop: call k is due at k / rate whether or not earlier calls have finished, and its
-    /// latency counts from that moment, so queueing shows. A call that does more than the measured
-    /// operation (an untimed clean-up) invokes the given action when the measured part is done.
+    /// The same open loop, for a call that does more than the operation it measures (an untimed
+    /// clean-up after it): the call invokes the given action when the measured part is done.
     /// </summary>
     public static async Task<ScenarioResult> OpenLoopAsync(string name, double ratePerSecond, TimeSpan duration, Func<long, Action, Task> call, string note = "")
     {

@@ -195,6 +195,15 @@ local function load_lease(id)
   return nil
 end
 
+-- A waiter's record (see KEYS[14]), or nil when the agent is not waiting.
+local function load_waiter(agent)
+  local raw = redis.call('HGET', K_WAITERS, agent)
+  if raw then
+    return cjson.decode(raw)
+  end
+  return nil
+end
+
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
 -- PostgreSQL whether the pool existed), NEW (it never did) or KNOWN (it did). evidence: the largest
 -- fencing token the caller knows was handed out in this pool. Returns the end of the recovery
@@ -283,7 +292,7 @@ local function promote(now)
       break
     end
     redis.call('ZREM', K_QUEUE, head)
-    local waiter = cjson.decode(redis.call('HGET', K_WAITERS, head))
+    local waiter = load_waiter(head)
     local id = waiter.offer_id
     local fence = redis.call('INCR', K_FENCE)
     create_lease(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now, now + claim, fence)

@@ -10,7 +10,7 @@ purge(now)
 local list = {redis.call('ZCARD', K_QUEUE)}
 local agents = redis.call('ZRANGE', K_QUEUE, 0, tonumber(ARGV[1]) - 1)
 for i, agent in ipairs(agents) do
-  local waiter = cjson.decode(redis.call('HGET', K_WAITERS, agent))
+  local waiter = load_waiter(agent)
   table.insert(list, {agent, i, waiter.since})
 end
 return finish(list)

@@ -9,11 +9,10 @@ local agent = ARGV[1]
 local now = now_ms()
 purge(now)
 
-local raw = redis.call('HGET', K_WAITERS, agent)
-if not raw then
+local waiter = load_waiter(agent)
+if not waiter then
   return finish({'GONE'})
 end
-local waiter = cjson.decode(raw)
 if waiter.offer then
   local lease = load_lease(waiter.offer)
   if lease then

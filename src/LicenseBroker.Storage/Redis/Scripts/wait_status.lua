@@ -12,11 +12,10 @@ local agent, ttl = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
 purge(now)
 
-local raw = redis.call('HGET', K_WAITERS, agent)
-if not raw then
+local waiter = load_waiter(agent)
+if not waiter then
   return finish({'GONE'})
 end
-local waiter = cjson.decode(raw)
 if waiter.offer then
   redis.call('HDEL', K_WAITERS, agent)
   redis.call('ZREM', K_WAITER_LIFE, agent)
