@@ -33,6 +33,7 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
         var believed = 0;
         var maxBelieved = 0;
         var failures = new ConcurrentBag<string>();
+        var answered = 0;
         using var stop = new CancellationTokenSource();
 
         var load = agents.Select((agent, i) => Task.Run(async () =>
@@ -78,14 +79,25 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
                         Interlocked.Decrement(ref believed);
                     }
                 }
+                finally
+                {
+                    Interlocked.Increment(ref answered);
+                }
 
                 await Task.Delay(random.Next(5, 30));
             }
         })).ToArray();
 
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        Task WhenAnsweredAsync(int count) => Eventually.Until(
+            () => Task.FromResult(Volatile.Read(ref answered) >= count ? "answered" : null),
+            TimeSpan.FromSeconds(60),
+            $"{count} answered calls");
+
+        // The move happens while calls are flowing, and calls keep flowing after it: both measured
+        // in answered calls rather than in seconds, so a slow machine does not thin the test out.
+        await WhenAnsweredAsync(1000);
         var moved = await MoveSlotAsync(host, new PoolId(account, Product));
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await WhenAnsweredAsync(Volatile.Read(ref answered) + 1500);
         await stop.CancelAsync();
         await Task.WhenAll(load);
 

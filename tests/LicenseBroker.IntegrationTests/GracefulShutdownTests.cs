@@ -100,7 +100,11 @@ public sealed class GracefulShutdownTests
             }
         })).ToArray();
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        // The signal comes while calls are flowing: after a number of answered calls, not a fixed time.
+        await Eventually.Until(
+            () => Task.FromResult(Volatile.Read(ref succeeded) >= 300 ? "flowing" : null),
+            TimeSpan.FromSeconds(60),
+            "300 calls answered before the signal");
         sigtermAt = clock.Elapsed;
         await Processes.RunAsync("kill", "-TERM", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using (var exitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(25)))
