@@ -21,6 +21,7 @@ public static class BrokerEndpointExtensions
         app.MapGrpcHealthChecksService().AllowAnonymous();
         app.MapGrpcReflectionService().AllowAnonymous();
         app.MapBrokerMetrics();
+        app.MapBrokerRestDescription();
         return app;
     }
 

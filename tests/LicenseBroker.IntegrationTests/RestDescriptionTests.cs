@@ -1,0 +1,89 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using Microsoft.OpenApi;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>The OpenAPI description of the JSON routes: valid, complete, and it describes routes that answer.</summary>
+public sealed class RestDescriptionTests
+{
+    [Fact]
+    public async Task The_openapi_description_is_valid_and_its_routes_answer_as_described()
+    {
+        var port = Processes.FreePort();
+        await using var database = await TestDatabase.CreateAsync();
+        await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Rest:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        // Anonymous: the description holds no data.
+        var response = await http.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+
+        // The reference OpenAPI reader accepts it without errors.
+        using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text));
+        var (document, diagnostic) = await OpenApiDocument.LoadAsync(stream, "json");
+        Assert.NotNull(diagnostic);
+        Assert.Empty(diagnostic.Errors);
+        Assert.NotNull(document);
+        Assert.StartsWith("3.0", diagnostic.SpecificationVersion == OpenApiSpecVersion.OpenApi3_0 ? "3.0" : diagnostic.SpecificationVersion.ToString(), StringComparison.Ordinal);
+
+        // Every transcoded route of the protos is there, with its verb.
+        var json = JsonNode.Parse(text)!.AsObject();
+        var paths = json["paths"]!.AsObject();
+        string[] expected =
+        [
+            "post /v1/admin/products/{product}/sessions:end", "get /v1/admin/products/{product}/sessions", "get /v1/admin/usage",
+            "get /v1/admin/products/{product}/usage-history", "post /v1/admin/agents/{agent_id}/seats/{product}",
+            "delete /v1/admin/agents/{agent_id}/seats/{product}", "post /v1/admin/seats:bulk", "get /v1/admin/agents",
+            "put /v1/admin/agents/{agent_id}", "delete /v1/admin/agents/{agent_id}", "put /v1/admin/products/{product}/devices/{device_id}",
+            "delete /v1/admin/products/{product}/devices/{device_id}", "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",
+            "get /v1/entitlements/{account_id}/{agent_id}/{product}", "post /v1/entitlements:batchCheck",
+        ];
+        var described = paths.SelectMany(path => path.Value!.AsObject().Select(verb => $"{verb.Key} {path.Key}")).Order(StringComparer.Ordinal);
+        Assert.Equal(expected.Order(StringComparer.Ordinal), described);
+
+        // Every reference resolves, and the proto comments became descriptions.
+        var schemas = json["components"]!["schemas"]!.AsObject();
+        var references = References(json).ToList();
+        Assert.NotEmpty(references);
+        Assert.All(references, reference => Assert.True(schemas.ContainsKey(reference["#/components/schemas/".Length..]), reference));
+        Assert.Contains("Seats & Devices", paths["/v1/admin/usage"]!["get"]!["description"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("#/components/schemas/licensebroker.v1.Subscription",
+            paths["/v1/subscriptions"]!["put"]!["requestBody"]!["content"]!["application/json"]!["schema"]!["$ref"]!.GetValue<string>());
+        var subscription = schemas["licensebroker.v1.Subscription"]!["properties"]!.AsObject();
+        Assert.Equal("date-time", subscription["validUntil"]!["format"]!.GetValue<string>());
+        Assert.False(string.IsNullOrEmpty(subscription["namedSeatLimit"]!["description"]?.GetValue<string>()));
+
+        // The query parameters it names are the ones the route reads: filter agents by what the description says.
+        var seeder = new CatalogSeeder(database);
+        var account = await seeder.AccountAsync(namedSeats: 2);
+        var named = (await seeder.AgentsAsync(account, 1, "NAMED", prefix: "named"))[0];
+        await seeder.AgentsAsync(account, 2, seatType: null);
+        var listAgents = paths["/v1/admin/agents"]!["get"]!;
+        var parameters = listAgents["parameters"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ToList();
+        Assert.Contains("product", parameters);
+        Assert.Contains("seatFilter", parameters);
+        Assert.Contains("page.pageSize", parameters);
+        Assert.Contains("page.pageToken", parameters);
+        var filter = schemas["licensebroker.v1.SeatFilter"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>()).First(v => v.EndsWith("NAMED", StringComparison.Ordinal));
+        using var list = new HttpRequestMessage(HttpMethod.Get, $"/v1/admin/agents?product=remote-support&seatFilter={filter}");
+        list.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", host.AdminHeaders(account).Get("authorization")!.Value["Bearer ".Length..]);
+        var listed = JsonNode.Parse(await (await http.SendAsync(list)).Content.ReadAsStringAsync())!;
+        Assert.Equal(named, Assert.Single(listed["agents"]!.AsArray())!["agentId"]!.GetValue<string>());
+
+        using var firstPage = new HttpRequestMessage(HttpMethod.Get, "/v1/admin/agents?page.pageSize=2");
+        firstPage.Headers.Authorization = list.Headers.Authorization;
+        var page = JsonNode.Parse(await (await http.SendAsync(firstPage)).Content.ReadAsStringAsync())!;
+        Assert.Equal(2, page["agents"]!.AsArray().Count);
+        Assert.False(string.IsNullOrEmpty(page["nextPageToken"]?.GetValue<string>()));
+    }
+
+    private static IEnumerable<string> References(JsonNode node) => node switch
+    {
+        JsonObject obj => obj.SelectMany(p => p.Key == "$ref" ? [p.Value!.GetValue<string>()] : p.Value is null ? [] : References(p.Value)),
+        JsonArray array => array.SelectMany(item => item is null ? [] : References(item)),
+        _ => [],
+    };
+}
