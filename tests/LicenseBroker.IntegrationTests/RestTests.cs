@@ -2,23 +2,27 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using LicenseBroker.IntegrationTests.Infrastructure;
+using Microsoft.OpenApi;
 
 namespace LicenseBroker.IntegrationTests;
 
-/// <summary>The admin, subscription and entitlement RPCs over plain HTTP/JSON, as a web console or curl uses them.</summary>
+/// <summary>
+/// The admin, subscription and entitlement RPCs over plain HTTP/JSON, as a web console or curl uses
+/// them, and their OpenAPI description: valid, complete, and describing routes that answer as described.
+/// </summary>
 public sealed class RestTests
 {
     [Fact]
     public async Task Admin_subscription_and_entitlement_calls_work_over_http_json_with_the_same_rules()
     {
-        var port = Processes.FreePort();
         await using var database = await TestDatabase.CreateAsync();
-        await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Rest:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await using var broker = await RestBroker.StartAsync(database);
+        var (host, http) = (broker.Host, broker.Http);
         var seeder = new CatalogSeeder(database);
         var account = await seeder.AccountAsync(namedSeats: 1);
         var agents = await seeder.AgentsAsync(account, 2, seatType: null);
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         var admin = Token(host.AdminHeaders(account));
         var service = Token(host.ServiceHeaders());
 
@@ -65,6 +69,83 @@ public sealed class RestTests
         }
     }
 
+    [Fact]
+    public async Task The_openapi_description_is_valid_and_its_routes_answer_as_described()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var broker = await RestBroker.StartAsync(database);
+        var (host, http) = (broker.Host, broker.Http);
+
+        // Anonymous: the description holds no data.
+        var response = await http.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+
+        // The reference OpenAPI reader accepts it without errors.
+        using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text));
+        var (document, diagnostic) = await OpenApiDocument.LoadAsync(stream, "json");
+        Assert.NotNull(diagnostic);
+        Assert.Empty(diagnostic.Errors);
+        Assert.NotNull(document);
+        Assert.Equal(OpenApiSpecVersion.OpenApi3_0, diagnostic.SpecificationVersion);
+
+        // Every transcoded route of the protos is there, with its verb.
+        var json = JsonNode.Parse(text)!.AsObject();
+        var paths = json["paths"]!.AsObject();
+        string[] expected =
+        [
+            "post /v1/admin/products/{product}/sessions:end", "get /v1/admin/products/{product}/sessions", "get /v1/admin/usage",
+            "get /v1/admin/products/{product}/usage-history", "post /v1/admin/agents/{agent_id}/seats/{product}",
+            "delete /v1/admin/agents/{agent_id}/seats/{product}", "post /v1/admin/seats:bulk", "get /v1/admin/agents",
+            "put /v1/admin/agents/{agent_id}", "delete /v1/admin/agents/{agent_id}", "put /v1/admin/products/{product}/devices/{device_id}",
+            "delete /v1/admin/products/{product}/devices/{device_id}", "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",
+            "get /v1/entitlements/{account_id}/{agent_id}/{product}", "post /v1/entitlements:batchCheck",
+        ];
+        var described = paths.SelectMany(path => path.Value!.AsObject().Select(verb => $"{verb.Key} {path.Key}")).Order(StringComparer.Ordinal);
+        Assert.Equal(expected.Order(StringComparer.Ordinal), described);
+
+        // Every reference resolves, and the proto comments became descriptions.
+        var schemas = json["components"]!["schemas"]!.AsObject();
+        var references = References(json).ToList();
+        Assert.NotEmpty(references);
+        Assert.All(references, reference => Assert.True(schemas.ContainsKey(reference["#/components/schemas/".Length..]), reference));
+        Assert.Contains("Seats & Devices", paths["/v1/admin/usage"]!["get"]!["description"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("#/components/schemas/licensebroker.v1.Subscription",
+            paths["/v1/subscriptions"]!["put"]!["requestBody"]!["content"]!["application/json"]!["schema"]!["$ref"]!.GetValue<string>());
+        var subscription = schemas["licensebroker.v1.Subscription"]!["properties"]!.AsObject();
+        Assert.Equal("date-time", subscription["validUntil"]!["format"]!.GetValue<string>());
+        Assert.False(string.IsNullOrEmpty(subscription["namedSeatLimit"]!["description"]?.GetValue<string>()));
+
+        // The query parameters it names are the ones the route reads: filter agents by what the description says.
+        var seeder = new CatalogSeeder(database);
+        var account = await seeder.AccountAsync(namedSeats: 2);
+        var named = (await seeder.AgentsAsync(account, 1, "NAMED", prefix: "named"))[0];
+        await seeder.AgentsAsync(account, 2, seatType: null);
+        var listAgents = paths["/v1/admin/agents"]!["get"]!;
+        var parameters = listAgents["parameters"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ToList();
+        Assert.Contains("product", parameters);
+        Assert.Contains("seatFilter", parameters);
+        Assert.Contains("page.pageSize", parameters);
+        Assert.Contains("page.pageToken", parameters);
+        var filter = schemas["licensebroker.v1.SeatFilter"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>()).First(v => v.EndsWith("NAMED", StringComparison.Ordinal));
+        var admin = Token(host.AdminHeaders(account));
+        using var list = Request(HttpMethod.Get, $"/v1/admin/agents?product=remote-support&seatFilter={filter}", admin);
+        var listed = JsonNode.Parse(await (await http.SendAsync(list)).Content.ReadAsStringAsync())!;
+        Assert.Equal(named, Assert.Single(listed["agents"]!.AsArray())!["agentId"]!.GetValue<string>());
+
+        using var firstPage = Request(HttpMethod.Get, "/v1/admin/agents?page.pageSize=2", admin);
+        var page = JsonNode.Parse(await (await http.SendAsync(firstPage)).Content.ReadAsStringAsync())!;
+        Assert.Equal(2, page["agents"]!.AsArray().Count);
+        Assert.False(string.IsNullOrEmpty(page["nextPageToken"]?.GetValue<string>()));
+    }
+
+    private static IEnumerable<string> References(JsonNode node) => node switch
+    {
+        JsonObject obj => obj.SelectMany(p => p.Key == "$ref" ? [p.Value!.GetValue<string>()] : p.Value is null ? [] : References(p.Value)),
+        JsonArray array => array.SelectMany(item => item is null ? [] : References(item)),
+        _ => [],
+    };
+
     private static string Token(Grpc.Core.Metadata headers) => headers.Get("authorization")!.Value["Bearer ".Length..];
 
     private static HttpRequestMessage Request(HttpMethod method, string path, string token, object? body = null)
@@ -77,5 +158,26 @@ public sealed class RestTests
         }
 
         return request;
+    }
+
+    /// <summary>A broker with its REST listener on a free port, and a client for that port.</summary>
+    private sealed class RestBroker(BrokerTestHost host, HttpClient http) : IAsyncDisposable
+    {
+        public BrokerTestHost Host { get; } = host;
+
+        public HttpClient Http { get; } = http;
+
+        public static async Task<RestBroker> StartAsync(TestDatabase database)
+        {
+            var port = Processes.FreePort();
+            var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Rest:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            return new RestBroker(host, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") });
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            await Host.DisposeAsync();
+        }
     }
 }
