@@ -59,32 +59,47 @@ internal static class Measure
     public static async Task<ScenarioResult> OpenLoopAsync(string name, double ratePerSecond, TimeSpan duration, Func<long, Action, Task> call, string note = "")
     {
         var histogram = NewHistogram();
+        var lag = NewHistogram();
         var total = (long)(ratePerSecond * duration.TotalSeconds);
         var clock = Stopwatch.StartNew();
         var pending = new List<Task>((int)Math.Min(total, 1_000_000));
-        for (long k = 0; k < total; k++)
-        {
-            var due = TimeSpan.FromSeconds(k / ratePerSecond);
-            var wait = due - clock.Elapsed;
-            if (wait > TimeSpan.FromMilliseconds(1))
-            {
-                await Task.Delay(wait);
-            }
 
-            var index = k;
-            pending.Add(Task.Run(async () =>
+        async Task Timed(long index, TimeSpan due)
+        {
+            var started = clock.Elapsed;
+            TimeSpan? measuredEnd = null;
+            await call(index, () => measuredEnd = clock.Elapsed);
+            var latency = (measuredEnd ?? clock.Elapsed) - due;
+            lock (histogram)
             {
-                TimeSpan? measuredEnd = null;
-                await call(index, () => measuredEnd = clock.Elapsed);
-                var latency = (measuredEnd ?? clock.Elapsed) - due;
-                lock (histogram)
-                {
-                    histogram.RecordValue(Math.Max(0, latency.Ticks));
-                }
-            }));
+                histogram.RecordValue(Math.Max(0, latency.Ticks));
+                lag.RecordValue(Math.Max(0, (started - due).Ticks));
+            }
         }
 
+        // The schedule is kept by a thread of its own that sleeps in 1 ms steps and starts every call
+        // that is due in place (a call runs synchronously only until it is sent): no timer or
+        // thread-pool queue stands between a call's due time and its sending.
+        var pacer = new Thread(() =>
+        {
+            for (long k = 0; k < total; k++)
+            {
+                var due = TimeSpan.FromSeconds(k / ratePerSecond);
+                while (due - clock.Elapsed > TimeSpan.FromMilliseconds(0.5))
+                {
+                    Thread.Sleep(1);
+                }
+
+                pending.Add(Timed(k, due));
+            }
+        })
+        { IsBackground = true, Name = "open-loop pacer", Priority = ThreadPriority.AboveNormal };
+        pacer.Start();
+        await Task.Run(pacer.Join);
         await Task.WhenAll(pending);
-        return new ScenarioResult(name, total, clock.Elapsed, histogram, note);
+
+        // How late the generator itself started calls (its share of the latency on a shared machine).
+        var lagNote = $"generator start lag p50 {lag.GetValueAtPercentile(50) / (double)TimeSpan.TicksPerMillisecond:F2} ms, p99 {lag.GetValueAtPercentile(99) / (double)TimeSpan.TicksPerMillisecond:F2} ms";
+        return new ScenarioResult(name, total, clock.Elapsed, histogram, note.Length > 0 ? $"{note}; {lagNote}" : lagNote);
     }
 }

@@ -155,6 +155,9 @@ await Run("heartbeat, open loop", () => Measure.OpenLoopAsync($"Heartbeat, open 
     await Beat("one", $"a{n}", oneLeases[n]);
 }));
 
+// The empty RPC at the same rate: the latency floor of gRPC, Kestrel and this machine at that load.
+await Run("baseline, open loop", () => Measure.OpenLoopAsync($"baseline: empty RPC, open loop at {halfRate:N0}/s", halfRate, seconds, async _ => await Noop()));
+
 // ---- Contention: 500 agents on a 10-seat pool.
 var held = new ConcurrentDictionary<int, Lease>();
 var refused = 0L;

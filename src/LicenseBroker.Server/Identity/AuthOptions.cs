@@ -35,4 +35,14 @@ public sealed class AuthOptions
 
     /// <summary>Tolerated difference between the token issuer's clock and ours.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a token that passed validation is remembered, so that an agent's heartbeats do not
+    /// verify the same signature every time (bounded by the token's own expiry). It is also how long
+    /// a token signed by a key the authority has withdrawn may still be accepted. Zero turns it off.
+    /// </summary>
+    public TimeSpan ValidatedTokenLifetime { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>At most this many validated tokens are remembered (about 2 KB each).</summary>
+    public int ValidatedTokenCacheSize { get; set; } = 50_000;
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace LicenseBroker.Server.Identity;
@@ -11,10 +12,23 @@ public static class IdentityServiceExtensions
         // Read when first needed, not now: tests and hosts may still add configuration sources.
         services.AddSingleton(_ => configuration.GetSection(AuthOptions.SectionName).Get<AuthOptions>() ?? new AuthOptions());
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
-        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<AuthOptions>((jwt, options) =>
+
+        // Token lifetimes are judged on the wall clock, as the token handler itself does.
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<AuthOptions>();
+            return new ValidatedTokenCache(new JsonWebTokenHandler { MapInboundClaims = false }, TimeProvider.System, options.ValidatedTokenLifetime, options.ValidatedTokenCacheSize);
+        });
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<AuthOptions, ValidatedTokenCache>((jwt, options, cache) =>
         {
             // Keep claim names as issued (`sub` stays `sub`).
             jwt.MapInboundClaims = false;
+            if (options.ValidatedTokenLifetime > TimeSpan.Zero)
+            {
+                jwt.TokenHandlers.Clear();
+                jwt.TokenHandlers.Add(cache);
+            }
+
             if (options.Authority is { Length: > 0 } authority)
             {
                 // Keys from the authority's JWKS, refreshed by the handler as the authority rotates them.
