@@ -55,6 +55,7 @@ await using (var connection = await postgres.OpenConnectionAsync())
 
 async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario, Func<long, long>? rpcCount = null)
 {
+    await CompactAppendOnlyFileAsync();
     log(name);
     var redisBefore = RedisCalls();
     var pgBefore = await PostgresTransactions();
@@ -63,6 +64,29 @@ async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario,
     var rpcs = rpcCount?.Invoke(result.Calls) ?? result.Calls;
     results.Add((result, (RedisCalls() - redisBefore) / (double)rpcs, (await PostgresTransactions() - pgBefore) / (double)rpcs));
     return result;
+}
+
+// Redis rewrites its append-only file each time the file has doubled; the previous scenario's writes
+// (100,000 leases, thousands of heartbeats a second) set one off every few seconds, and on two shared
+// cores the rewriting child takes a core for a second or two, which shows up as stalls of hundreds
+// of milliseconds in whatever scenario it falls on. Each scenario starts after a compaction, so it
+// measures the broker and not the rewrite its predecessor provoked (bench/results/logs/redis.log
+// keeps the rewrites; BENCHMARKS.md says what they cost).
+async Task CompactAppendOnlyFileAsync()
+{
+    try
+    {
+        await server.ExecuteAsync("BGREWRITEAOF");
+    }
+    catch (RedisServerException)
+    {
+        // A rewrite is already running: wait for it below.
+    }
+
+    while (server.Info("persistence").SelectMany(g => g).Any(kv => kv.Key is "aof_rewrite_in_progress" or "aof_rewrite_scheduled" && kv.Value == "1"))
+    {
+        await Task.Delay(100);
+    }
 }
 
 // Round trips = script invocations: the broker sends nothing else on these paths. (Redis also counts
@@ -95,9 +119,11 @@ async Task<Lease[]> FillAsync(string account, int count)
     return leases;
 }
 
-// ---- Warm-up (JIT, connections), then the baseline: an empty RPC on the same server (a health
-// check of a service name nobody registered: answered NOT_FOUND without touching a backend).
-await Measure.ClosedLoopAsync("warm-up", options.Workers, TimeSpan.FromSeconds(2), async (_, _) => await Noop());
+// ---- Warm-up, then the baseline: an empty RPC on the same server (a health check of a service
+// name nobody registered: answered NOT_FOUND without touching a backend). The warm-up is long
+// enough for tiered JIT to reach its optimised code and for the server GC to settle its heap
+// count; with two seconds the baseline moved between 12,000 and 27,000 calls/s from run to run.
+await Measure.ClosedLoopAsync("warm-up", options.Workers, TimeSpan.FromSeconds(6), async (_, _) => await Noop());
 var baseline = await Run("baseline", () => Measure.ClosedLoopAsync("baseline: empty RPC (health Check, unknown service)", options.Workers, seconds,
     async (_, _) => await Noop()));
 
@@ -302,6 +328,11 @@ results.Add((queueResult, double.NaN, double.NaN));
 notes.Add($"Wait queue: {queueResult.PerSecond:N0} waiters granted per second when seats are released one after another; release-to-grant p50 {queueResult.Percentile(50):F2} ms, p99 {queueResult.Percentile(99):F2} ms.");
 await stopWaiting.CancelAsync();
 await Task.WhenAll(waiterTasks);
+
+// ---- The empty RPC again at the end: how far the machine drifted during the run.
+var baselineAgain = await Run("baseline, end of run", () => Measure.ClosedLoopAsync("baseline again, end of run", options.Workers, seconds,
+    async (_, _) => await Noop()));
+notes.Add($"Baseline at the start and at the end of the run: {baseline.PerSecond:N0} and {baselineAgain.PerSecond:N0} calls/s (ratios use the first).");
 
 long MemoryUsed() => long.Parse(server.Info("memory").SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
 
