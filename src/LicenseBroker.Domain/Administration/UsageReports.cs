@@ -72,8 +72,13 @@ public sealed class UsageReports
     public async Task<SharedSessionPage> ListSharedSessionsAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken)
     {
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
-        var page = await _occupancy.ListSharedAsync(pool, cursor, pageSize, cancellationToken);
-        var (waiting, queue) = cursor is null ? await _occupancy.ListQueueAsync(pool, MaxQueueShown, cancellationToken) : (0, []);
+        // The first page also shows the queue: both reads are sent together (pipelined on the one
+        // Redis connection), so the page costs one round trip of latency, not two.
+        var pageRead = _occupancy.ListSharedAsync(pool, cursor, pageSize, cancellationToken);
+        var queueRead = cursor is null ? _occupancy.ListQueueAsync(pool, MaxQueueShown, cancellationToken) : Task.FromResult((0, (IReadOnlyList<QueuedAgent>)[]));
+        await Task.WhenAll(pageRead, queueRead);
+        var page = await pageRead;
+        var (waiting, queue) = await queueRead;
         return new SharedSessionPage(
             page.Total,
             page.SeatsInUse,
