@@ -11,53 +11,43 @@ namespace LicenseBroker.Server.Identity;
 /// <see cref="AuthOptions.ValidatedTokenLifetime"/> and never past the token's expiry, and only
 /// successes are kept. Every hit gets its own copy of the claims.
 /// </summary>
-public sealed class ValidatedTokenCache : TokenHandler, IDisposable
+public sealed class ValidatedTokenCache(TokenHandler inner, TimeProvider time, TimeSpan lifetime, int capacity) : TokenHandler, IDisposable
 {
-    private readonly TokenHandler _inner;
-    private readonly TimeProvider _time;
-    private readonly TimeSpan _lifetime;
-    private readonly MemoryCache _validated;
-
-    public ValidatedTokenCache(TokenHandler inner, TimeProvider time, TimeSpan lifetime, int capacity)
-    {
-        _inner = inner;
-        _time = time;
-        _lifetime = lifetime;
-        _validated = new MemoryCache(new MemoryCacheOptions { SizeLimit = capacity, CompactionPercentage = 0.25 });
-    }
+    private readonly MemoryCache _validated = new(new MemoryCacheOptions { SizeLimit = capacity, CompactionPercentage = 0.25 });
 
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
     {
-        var now = _time.GetUtcNow();
+        var now = time.GetUtcNow();
         if (_validated.TryGetValue(token, out Entry? entry) && now < entry!.ValidUntil)
         {
             return new TokenValidationResult
             {
                 IsValid = true,
-                ClaimsIdentity = entry.Result.ClaimsIdentity.Clone(),
-                SecurityToken = entry.Result.SecurityToken,
+                ClaimsIdentity = entry.Identity.Clone(),
+                SecurityToken = entry.Token,
             };
         }
 
-        var result = await _inner.ValidateTokenAsync(token, validationParameters);
-        if (result.IsValid && _lifetime > TimeSpan.Zero)
+        var result = await inner.ValidateTokenAsync(token, validationParameters);
+        if (result.IsValid && lifetime > TimeSpan.Zero)
         {
-            var expires = result.SecurityToken.ValidTo == DateTime.MinValue ? now + _lifetime : new DateTimeOffset(result.SecurityToken.ValidTo, TimeSpan.Zero);
-            var validUntil = Min(expires, now + _lifetime);
+            var expires = result.SecurityToken.ValidTo == DateTime.MinValue ? now + lifetime : new DateTimeOffset(result.SecurityToken.ValidTo, TimeSpan.Zero);
+            var validUntil = Min(expires, now + lifetime);
             if (validUntil > now)
             {
-                _validated.Set(token, new Entry(result, validUntil), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = validUntil - now });
+                // A copy of its own: the first caller's principal wraps the original.
+                _validated.Set(token, new Entry(result.ClaimsIdentity.Clone(), result.SecurityToken, validUntil), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = validUntil - now });
             }
         }
 
         return result;
     }
 
-    public override SecurityToken ReadToken(string token) => _inner.ReadToken(token);
+    public override SecurityToken ReadToken(string token) => inner.ReadToken(token);
 
     public void Dispose() => _validated.Dispose();
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
-    private sealed record Entry(TokenValidationResult Result, DateTimeOffset ValidUntil);
+    private sealed record Entry(System.Security.Claims.ClaimsIdentity Identity, SecurityToken Token, DateTimeOffset ValidUntil);
 }
