@@ -36,19 +36,32 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
         var answered = 0;
         using var stop = new CancellationTokenSource();
 
+        // Like a real app, an agent whose call answered UNAVAILABLE (its outcome unknown) retries it:
+        // an acquire with the same session id (idempotent: it returns the lease if the first try
+        // was applied), a release of the same lease (idempotent too).
+        var unsureAcquire = new ConcurrentDictionary<int, string>();
+        var unsureRelease = new ConcurrentDictionary<int, Lease>();
         var load = agents.Select((agent, i) => Task.Run(async () =>
         {
             var random = new Random(i);
             while (!stop.IsCancellationRequested)
             {
+                string? session = null;
+                Lease? releasing = null;
                 try
                 {
-                    if (held.TryGetValue(i, out var lease))
+                    if (unsureRelease.TryGetValue(i, out releasing))
+                    {
+                        await agent.ReleaseAsync(releasing);
+                        unsureRelease.TryRemove(i, out _);
+                    }
+                    else if (held.TryGetValue(i, out var lease))
                     {
                         if (random.Next(4) == 0)
                         {
                             held.TryRemove(i, out _);
                             Interlocked.Decrement(ref believed);
+                            releasing = lease;
                             await agent.ReleaseAsync(lease);
                         }
                         else
@@ -58,7 +71,8 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
                     }
                     else
                     {
-                        var granted = (await agent.AcquireAsync(Product)).Lease;
+                        session = unsureAcquire.TryRemove(i, out var retry) ? retry : $"s-{i}-{Guid.NewGuid():N}";
+                        var granted = (await agent.AcquireAsync(Product, session)).Lease;
                         held[i] = granted;
                         var now = Interlocked.Increment(ref believed);
                         if (now > Volatile.Read(ref maxBelieved))
@@ -67,8 +81,19 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
                         }
                     }
                 }
-                catch (RpcException ex) when (ex.StatusCode is StatusCode.ResourceExhausted or StatusCode.Unavailable)
+                catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
                 {
+                }
+                catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
+                {
+                    if (session is not null)
+                    {
+                        unsureAcquire[i] = session;
+                    }
+                    else if (releasing is not null)
+                    {
+                        unsureRelease[i] = releasing;
+                    }
                 }
                 catch (RpcException ex)
                 {
@@ -100,6 +125,23 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
         await WhenAnsweredAsync(Volatile.Read(ref answered) + 1500);
         await stop.CancelAsync();
         await Task.WhenAll(load);
+
+        // Settle the calls whose outcome the load left unknown, as the apps would on their next try.
+        foreach (var (i, lease) in unsureRelease)
+        {
+            await agents[i].ReleaseAsync(lease);
+        }
+
+        foreach (var (i, session) in unsureAcquire)
+        {
+            try
+            {
+                held[i] = (await agents[i].AcquireAsync(Product, session)).Lease;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+            }
+        }
 
         Assert.Empty(failures);
         Assert.True(maxBelieved <= Seats, $"{maxBelieved} holders at once");
