@@ -27,6 +27,26 @@ public sealed class RequestValidationTests
         }
     }
 
+    [Fact]
+    public void Paging_is_read_from_a_previous_token_and_bounded()
+    {
+        new RequestValidation().Page(null, out var first).ThrowIfInvalid();
+        Assert.Equal(new PageQuery(null, RequestValidation.DefaultPageSize), first);
+
+        var token = AdminMapping.EncodePageToken("00000000000042:lease-7");
+        new RequestValidation().Page(new PageRequest { PageSize = 5, PageToken = token }, out var next).ThrowIfInvalid();
+        Assert.Equal(new PageQuery("00000000000042:lease-7", 5), next);
+
+        foreach (var bad in new[] { "not base64!", new string('A', 513) })
+        {
+            var validation = new RequestValidation().Page(new PageRequest { PageToken = bad }, out _);
+            Assert.Equal("page.page_token", Violations(validation).Single().Field);
+        }
+
+        var tooLarge = new RequestValidation().Page(new PageRequest { PageSize = RequestValidation.MaxPageSize + 1 }, out _);
+        Assert.Equal("page.page_size", Violations(tooLarge).Single().Field);
+    }
+
     [Theory]
     [InlineData("alice@demo.example", true)]
     [InlineData("a", true)]

@@ -58,15 +58,19 @@ internal sealed partial class RequestValidation
         where TEnum : struct, Enum =>
         Check(Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture) != 0 && Enum.IsDefined(value), field, "must be set to a known value");
 
-    public RequestValidation Page(PageRequest? page, string field = "page")
+    /// <summary>Checks the paging of a list request and reads it: the cursor its token carries and the page size.</summary>
+    public RequestValidation Page(PageRequest? page, out PageQuery query, string field = "page")
     {
-        if (page is null)
+        var token = page?.PageToken ?? string.Empty;
+        var cursor = token.Length <= 512 ? AdminMapping.DecodePageToken(token) : string.Empty;
+        query = new PageQuery(cursor, page is { PageSize: > 0 } ? page.PageSize : DefaultPageSize);
+        if (page is not null)
         {
-            return this;
+            Check(page.PageSize is >= 0 and <= MaxPageSize, field + ".page_size", $"must be between 0 and {MaxPageSize}");
         }
 
-        Check(page.PageSize is >= 0 and <= MaxPageSize, field + ".page_size", $"must be between 0 and {MaxPageSize}");
-        return Check(page.PageToken.Length <= 512, field + ".page_token", "must be a token from a previous response");
+        // A token that does not decode comes back as an empty cursor (no token at all is null).
+        return Check(cursor != string.Empty, field + ".page_token", "must be a token from a previous response");
     }
 
     public RequestValidation Count(int count, int max, string field) =>
@@ -113,3 +117,6 @@ internal sealed partial class RequestValidation
     [GeneratedRegex("^ls_[A-Za-z0-9_-]{22}$")]
     private static partial Regex LeaseIdPattern();
 }
+
+/// <summary>Where a list resumes (null: from the start) and how many items a page holds.</summary>
+public sealed record PageQuery(string? Cursor, int Size);

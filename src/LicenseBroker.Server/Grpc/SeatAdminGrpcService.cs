@@ -27,15 +27,12 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
     public override async Task<ListSharedSessionsResponse> ListSharedSessions(ListSharedSessionsRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
-        var cursor = AdminMapping.DecodePageToken(request.Page?.PageToken ?? string.Empty);
         new RequestValidation()
             .Product(request.Product)
-            .Page(request.Page)
-            .Check(cursor != string.Empty, "page.page_token", "must be a token from a previous response")
+            .Page(request.Page, out var page)
             .ThrowIfInvalid();
 
-        var pageSize = request.Page is { PageSize: > 0 } page ? page.PageSize : RequestValidation.DefaultPageSize;
-        var result = await _reports.ListSharedSessionsAsync(new PoolId(accountId, request.Product), cursor, pageSize, context.CancellationToken);
+        var result = await _reports.ListSharedSessionsAsync(new PoolId(accountId, request.Product), page.Cursor, page.Size, context.CancellationToken);
         var response = new ListSharedSessionsResponse
         {
             NextPageToken = AdminMapping.EncodePageToken(result.NextCursor),
@@ -222,18 +219,15 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
     public override async Task<ListAgentsResponse> ListAgents(ListAgentsRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
-        var after = AdminMapping.DecodePageToken(request.Page?.PageToken ?? string.Empty);
         new RequestValidation()
             .Check(request.Product.Length == 0 || RequestValidation.IsProduct(request.Product), "product", "must be empty or a product code")
             .Check(request.SeatFilter == Contracts.V1.SeatFilter.Unspecified || request.Product.Length > 0, "seat_filter", "needs a product")
             .Check(Enum.IsDefined(request.SeatFilter), "seat_filter", "must be a known filter")
-            .Page(request.Page)
-            .Check(after != string.Empty, "page.page_token", "must be a token from a previous response")
+            .Page(request.Page, out var page)
             .ThrowIfInvalid();
 
-        var pageSize = request.Page is { PageSize: > 0 } page ? page.PageSize : RequestValidation.DefaultPageSize;
         var result = await _administration.ListAgentsAsync(
-            accountId, request.Product.Length == 0 ? null : request.Product, request.SeatFilter.ToDomain(), pageSize, after, context.CancellationToken);
+            accountId, request.Product.Length == 0 ? null : request.Product, request.SeatFilter.ToDomain(), page.Size, page.Cursor, context.CancellationToken);
         var response = new ListAgentsResponse { NextPageToken = AdminMapping.EncodePageToken(result.NextAfter) };
         response.Agents.AddRange(result.Agents.Select(a => a.ToProto()));
         return response;
