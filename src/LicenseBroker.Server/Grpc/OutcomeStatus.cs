@@ -66,6 +66,18 @@ internal static class OutcomeStatus
     public static RpcException UnattendedDeviceNotRegistered(string deviceId) =>
         Error(Code.FailedPrecondition, $"Machine {deviceId} is not registered for unattended access.", "DEVICE_NOT_REGISTERED", new() { ["device_id"] = deviceId });
 
+    /// <summary>Why an agent did not get a seat, for AcquireSeat and WaitForSeat alike.</summary>
+    public static RpcException Refused(AcquireOutcome outcome, string product) => outcome switch
+    {
+        AcquireOutcome.PoolFull full => PoolFull(full),
+        AcquireOutcome.NoSeatAssigned => NoSeatAssigned(product),
+        AcquireOutcome.NoActiveSubscription => NoActiveSubscription(product),
+        AcquireOutcome.UnattendedDeviceNotRegistered device => UnattendedDeviceNotRegistered(device.DeviceId),
+        AcquireOutcome.Recovering recovering => Recovering(recovering.RetryAfter),
+        AcquireOutcome.RateLimited limited => RateLimited(limited.RetryAfter),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
     public static RpcException Refused(SubscriptionOutcome outcome) => outcome switch
     {
         SubscriptionOutcome.LimitBelowUsage below => Error(

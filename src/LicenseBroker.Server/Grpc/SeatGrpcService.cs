@@ -43,12 +43,8 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
                 case WaitUpdate.Granted granted:
                     await responseStream.WriteAsync(new WaitForSeatResponse { Granted = granted.Lease.ToProto(_broker.Options) });
                     break;
-                case WaitUpdate.Refused { Reason: AcquireOutcome.NoSeatAssigned }:
-                    throw OutcomeStatus.NoSeatAssigned(request.Product);
-                case WaitUpdate.Refused { Reason: AcquireOutcome.Recovering recovering }:
-                    throw OutcomeStatus.Recovering(recovering.RetryAfter);
-                case WaitUpdate.Refused:
-                    throw OutcomeStatus.NoActiveSubscription(request.Product);
+                case WaitUpdate.Refused refused:
+                    throw OutcomeStatus.Refused(refused.Reason, request.Product);
                 case WaitUpdate.Dropped:
                     throw OutcomeStatus.DroppedFromQueue();
             }
@@ -96,13 +92,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
         return outcome switch
         {
             AcquireOutcome.Granted granted => new AcquireSeatResponse { Lease = granted.Lease.ToProto(_broker.Options), Resumed = granted.Resumed },
-            AcquireOutcome.PoolFull full => throw OutcomeStatus.PoolFull(full),
-            AcquireOutcome.NoSeatAssigned => throw OutcomeStatus.NoSeatAssigned(request.Product),
-            AcquireOutcome.NoActiveSubscription => throw OutcomeStatus.NoActiveSubscription(request.Product),
-            AcquireOutcome.UnattendedDeviceNotRegistered device => throw OutcomeStatus.UnattendedDeviceNotRegistered(device.DeviceId),
-            AcquireOutcome.Recovering recovering => throw OutcomeStatus.Recovering(recovering.RetryAfter),
-            AcquireOutcome.RateLimited limited => throw OutcomeStatus.RateLimited(limited.RetryAfter),
-            _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
+            _ => throw OutcomeStatus.Refused(outcome, request.Product),
         };
     }
 
