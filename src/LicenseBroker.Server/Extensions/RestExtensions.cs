@@ -11,18 +11,8 @@ namespace LicenseBroker.Server.Extensions;
 /// </summary>
 public static class RestExtensions
 {
-    public static WebApplicationBuilder AddBrokerRest(this WebApplicationBuilder builder)
-    {
-        builder.WebHost.ConfigureKestrel((context, kestrel) =>
-        {
-            var port = context.Configuration.GetValue("Rest:Port", 5081);
-            if (port > 0)
-            {
-                kestrel.Listen(System.Net.IPAddress.Parse(context.Configuration.GetValue("Rest:Address", "127.0.0.1")!), port);
-            }
-        });
-        return builder;
-    }
+    public static WebApplicationBuilder AddBrokerRest(this WebApplicationBuilder builder) =>
+        builder.AddSideListener("Rest", defaultPort: 5081);
 
     public const string DescriptionPath = "/openapi/v1.json";
 

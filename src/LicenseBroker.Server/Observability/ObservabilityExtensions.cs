@@ -1,3 +1,4 @@
+using LicenseBroker.Server.Extensions;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -11,7 +12,9 @@ namespace LicenseBroker.Server.Observability;
 public static class ObservabilityExtensions
 {
     /// <summary>Port of the Prometheus scrape endpoint (setting Metrics:Port; 0 turns it off).</summary>
-    public static int MetricsPort(IConfiguration configuration) => configuration.GetValue("Metrics:Port", 9464);
+    public static int MetricsPort(IConfiguration configuration) => configuration.SideListenerPort("Metrics", DefaultMetricsPort);
+
+    private const int DefaultMetricsPort = 9464;
 
     public static WebApplicationBuilder AddBrokerObservability(this WebApplicationBuilder builder)
     {
@@ -36,17 +39,7 @@ public static class ObservabilityExtensions
                 .AddOtlpExporter());
         }
 
-        // A plain HTTP/1.1 listener beside the gRPC one, so scrapers need no HTTP/2. Read when
-        // Kestrel starts, after every configuration source is in.
-        builder.WebHost.ConfigureKestrel((context, kestrel) =>
-        {
-            var port = MetricsPort(context.Configuration);
-            if (port > 0)
-            {
-                kestrel.Listen(System.Net.IPAddress.Parse(context.Configuration.GetValue("Metrics:Address", "127.0.0.1")!), port);
-            }
-        });
-
+        builder.AddSideListener("Metrics", DefaultMetricsPort);
         return builder;
     }
 
