@@ -62,8 +62,6 @@ internal static class AgentCommand
         return new Command("agent", "Act as an agent app.") { login };
     }
 
-    private static string? revokedBy;
-
     private static async Task<Lease> WaitAsync(SeatService.SeatServiceClient client, Metadata headers, AcquireSeatRequest request, CancellationToken stop)
     {
         using var call = client.WaitForSeat(
@@ -84,8 +82,10 @@ internal static class AgentCommand
         throw new RpcException(new Status(StatusCode.Unavailable, "the wait ended without a seat"));
     }
 
-    private static async Task WatchAsync(SeatService.SeatServiceClient client, Metadata headers, Lease lease, CancellationTokenSource revoked)
+    /// <summary>Cancels <paramref name="revoked"/> when an admin ends the lease; returns who did, or null.</summary>
+    private static async Task<string?> WatchAsync(SeatService.SeatServiceClient client, Metadata headers, Lease lease, CancellationTokenSource revoked)
     {
+        string? revokedBy = null;
         try
         {
             using var call = client.WatchLease(new WatchLeaseRequest { Product = lease.Product, LeaseId = lease.LeaseId }, headers, cancellationToken: revoked.Token);
@@ -105,6 +105,8 @@ internal static class AgentCommand
         catch (OperationCanceledException)
         {
         }
+
+        return revokedBy;
     }
 
     private static async Task<int> RunAsync(SeatService.SeatServiceClient client, Metadata headers, AcquireSeatRequest request, bool wait, CancellationToken stop)
@@ -121,8 +123,9 @@ internal static class AgentCommand
         }
 
         // Learn at once when an admin ends the session, not only at the next heartbeat.
+        var userStop = stop;
         using var revoked = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        _ = WatchAsync(client, headers, lease, revoked);
+        var watch = WatchAsync(client, headers, lease, revoked);
         stop = revoked.Token;
 
         Console.WriteLine($"seat acquired: {lease.SeatType} lease {lease.LeaseId} fencing token {lease.FencingToken}, expires {lease.ExpiresAt.ToDateTimeOffset():O}; heartbeat every {lease.HeartbeatIntervalSeconds}s (Ctrl-C releases)");
@@ -156,9 +159,10 @@ internal static class AgentCommand
                 }
             }
         }
-        catch (OperationCanceledException) when (revokedBy is not null)
+        catch (OperationCanceledException) when (!userStop.IsCancellationRequested)
         {
-            Console.Error.WriteLine($"lease revoked by {revokedBy}");
+            // Neither Ctrl-C nor --for: the watch ended the session because an admin revoked it.
+            Console.Error.WriteLine($"lease revoked by {await watch}");
             return 3;
         }
         catch (OperationCanceledException)
