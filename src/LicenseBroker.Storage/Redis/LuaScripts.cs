@@ -26,12 +26,9 @@ public static class LuaScripts
 
     private static string Load(string name)
     {
+        // Runs only from the static initializers, one at a time: no lock needed.
         var script = Read("prelude") + "\n" + Read(name);
-        lock (Names)
-        {
-            Names[script] = name;
-        }
-
+        Names[script] = name;
         return script;
     }
 
