@@ -26,9 +26,9 @@ public sealed class StorageLayoutTests
     [Fact]
     public void Each_script_is_the_prelude_plus_its_own_documented_body()
     {
-        foreach (var (name, script) in new[] { ("acquire", LuaScripts.Acquire), ("heartbeat", LuaScripts.Heartbeat), ("release", LuaScripts.Release), ("revoke", LuaScripts.Revoke), ("live", LuaScripts.Live), ("sessions", LuaScripts.Sessions), ("usage", LuaScripts.Usage), ("wait_join", LuaScripts.WaitJoin), ("wait_status", LuaScripts.WaitStatus), ("wait_leave", LuaScripts.WaitLeave), ("lease_state", LuaScripts.LeaseState), ("queue", LuaScripts.Queue) })
+        foreach (var (name, script) in new[] { ("acquire", LuaScripts.Acquire), ("heartbeat", LuaScripts.Heartbeat), ("release", LuaScripts.Release), ("revoke", LuaScripts.Revoke), ("live", LuaScripts.Live), ("sessions", LuaScripts.Sessions), ("usage", LuaScripts.Usage), ("wait_join", LuaScripts.WaitJoin), ("wait_status", LuaScripts.WaitStatus), ("wait_leave", LuaScripts.WaitLeave), ("lease_state", LuaScripts.LeaseState), ("queue", LuaScripts.Queue), ("sweep", LuaScripts.Sweep) })
         {
-            Assert.Contains("local function purge(now)", script, StringComparison.Ordinal);
+            Assert.Contains("local function purge(now, max)", script, StringComparison.Ordinal);
             Assert.Contains($"-- {name}:", script, StringComparison.Ordinal);
             Assert.Contains("-- KEYS:", script, StringComparison.Ordinal);
             Assert.Contains("-- Returns (payload):", script, StringComparison.Ordinal);

@@ -140,7 +140,7 @@ internal static class AgentCommand
                     lease = (await client.HeartbeatAsync(
                         new HeartbeatRequest
                         {
-                            Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken,
+                            Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken, LeaseProof = lease.LeaseProof,
                             Device = request.Device, SessionKind = request.SessionKind,
                         },
                         headers,

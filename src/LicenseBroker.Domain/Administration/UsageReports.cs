@@ -54,17 +54,15 @@ public sealed class UsageReports
     private readonly IOccupancyStore _occupancy;
     private readonly ILicenseCatalog _catalog;
     private readonly IUsageReader _usage;
-    private readonly ISeatEventSink _events;
     private readonly TimeProvider _time;
     private const int MaxQueueShown = 1000;
     private readonly SeatOptions _seats;
 
-    public UsageReports(IOccupancyStore occupancy, ILicenseCatalog catalog, IUsageReader usage, ISeatEventSink events, TimeProvider time, SeatOptions seats)
+    public UsageReports(IOccupancyStore occupancy, ILicenseCatalog catalog, IUsageReader usage, TimeProvider time, SeatOptions seats)
     {
         _occupancy = occupancy;
         _catalog = catalog;
         _usage = usage;
-        _events = events;
         _time = time;
         _seats = seats;
     }
@@ -106,12 +104,6 @@ public sealed class UsageReports
         if (agentIds.Count > 0)
         {
             ended.AddRange(await _occupancy.RevokeAsync(new RevokeCommand(pool, admin.Id, ByAgent: true, agentIds, _seats.LeaseTtl), cancellationToken));
-        }
-
-        var now = _time.GetUtcNow();
-        foreach (var lease in ended)
-        {
-            _events.Record(new SeatEvent(pool, SeatEventKind.ForceReleased, lease.AgentId, lease.LeaseId, admin.Id, now));
         }
 
         return ended.Select(l => new SharedSession(l, policy.ContactOf(l.AgentId))).ToList();

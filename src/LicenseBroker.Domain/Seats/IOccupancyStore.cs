@@ -69,8 +69,9 @@ public sealed record RateLimits(TimeSpan Window, int PerPool, int PerAgent);
 
 /// <summary>
 /// Renews <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>. The rest lets the store
-/// re-establish the lease if Redis lost it: what the app holds (session, fencing token, device)
-/// and what the catalog says now (seat type, null without a seat; the pool's limit).
+/// re-establish the lease if Redis lost it: what the app holds (session, device, and the fencing
+/// token, given here only when the app's lease proof verified: 0 otherwise) and what the catalog
+/// says now (seat type, null without a seat; the pool's limit).
 /// </summary>
 public sealed record HeartbeatCommand(
     PoolId Pool,
@@ -78,7 +79,7 @@ public sealed record HeartbeatCommand(
     string LeaseId,
     TimeSpan LeaseTtl,
     string SessionId = "",
-    long FencingToken = 0,
+    long ProvenFencingToken = 0,
     SeatType? SeatType = null,
     int ConcurrentLimit = 0,
     DeviceInfo? Device = null,

@@ -14,15 +14,15 @@ public sealed class SeatBroker
     private readonly IOccupancyStore _store;
     private readonly TimeProvider _time;
     private readonly SeatOptions _options;
-    private readonly ISeatEventSink _events;
+    private readonly LeaseProofs _proofs;
 
-    public SeatBroker(ILicenseCatalog catalog, IOccupancyStore store, TimeProvider time, SeatOptions options, ISeatEventSink events)
+    public SeatBroker(ILicenseCatalog catalog, IOccupancyStore store, TimeProvider time, SeatOptions options, LeaseProofs proofs)
     {
+        _proofs = proofs;
         _catalog = catalog;
         _store = store;
         _time = time;
         _options = options;
-        _events = events;
     }
 
     public SeatOptions Options => _options;
@@ -62,23 +62,17 @@ public sealed class SeatBroker
             device,
             sessionKind,
             new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow));
+        // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
-        switch (outcome)
-        {
-            case AcquireOutcome.Granted { Resumed: false } granted:
-                _events.Record(new SeatEvent(pool, SeatEventKind.Granted, agent.AgentId, granted.Lease.LeaseId, agent.AgentId, granted.At, PeakToday: granted.PeakToday));
-                break;
-            case AcquireOutcome.PoolFull full:
-                _events.Record(new SeatEvent(pool, SeatEventKind.Refused, agent.AgentId, null, agent.AgentId, full.At, RefusedToday: full.RefusedToday));
-                break;
-        }
-
-        return outcome;
+        return outcome is AcquireOutcome.Granted granted
+            ? granted with { Lease = _proofs.Attach(pool, agent.AgentId, granted.Lease) }
+            : outcome;
     }
 
     /// <summary>
-    /// Renews a lease. What the app sends besides the lease id (session, fencing token, device) lets
-    /// the store re-establish the lease if Redis lost it; the seat type comes from the cached catalog.
+    /// Renews a lease. What the app sends besides the lease id (session, fencing token, lease proof,
+    /// device) lets the store re-establish the lease if Redis lost it, and only when the proof
+    /// verifies: a fencing token without its proof is ignored. The seat type comes from the cached catalog.
     /// </summary>
     public async Task<HeartbeatOutcome> HeartbeatAsync(
         AgentIdentity agent,
@@ -88,7 +82,8 @@ public sealed class SeatBroker
         string sessionId = "",
         long fencingToken = 0,
         DeviceInfo? device = null,
-        SessionKind? sessionKind = null)
+        SessionKind? sessionKind = null,
+        string leaseProof = "")
     {
         var pool = new PoolId(agent.AccountId, product);
         PoolPolicy? policy = null;
@@ -103,10 +98,14 @@ public sealed class SeatBroker
         }
 
         var seatType = policy is not null && policy.IsActiveAt(_time.GetUtcNow()) ? policy.SeatTypeOf(agent.AgentId) : null;
-        return await _store.HeartbeatAsync(
+        var proven = seatType is { } type && _proofs.Verify(pool, agent.AgentId, leaseId, sessionId, type, fencingToken, leaseProof) ? fencingToken : 0;
+        var outcome = await _store.HeartbeatAsync(
             new HeartbeatCommand(
-                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, fencingToken, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind),
+                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proven, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind),
             cancellationToken);
+        return outcome is HeartbeatOutcome.Renewed renewed
+            ? new HeartbeatOutcome.Renewed(_proofs.Attach(pool, agent.AgentId, renewed.Lease))
+            : outcome;
     }
 
     public async Task<ReleaseOutcome> ReleaseAsync(
@@ -115,13 +114,7 @@ public sealed class SeatBroker
         var pool = new PoolId(agent.AccountId, product);
 
         // A release is remembered for one lease lifetime so that a retried release still succeeds.
-        var outcome = await _store.ReleaseAsync(new ReleaseCommand(pool, agent.AgentId, leaseId, _options.LeaseTtl), cancellationToken);
-        if (outcome is ReleaseOutcome.Released)
-        {
-            _events.Record(new SeatEvent(pool, SeatEventKind.Released, agent.AgentId, leaseId, agent.AgentId, _time.GetUtcNow()));
-        }
-
-        return outcome;
+        return await _store.ReleaseAsync(new ReleaseCommand(pool, agent.AgentId, leaseId, _options.LeaseTtl), cancellationToken);
     }
 
     /// <summary>128 random bits, URL-safe: a lease id cannot be guessed from another.</summary>

@@ -8,6 +8,9 @@ public enum SeatEventKind
     Expired,
     ForceReleased,
     Refused,
+
+    /// <summary>A lease Redis lost was re-established from the app's verified lease proof.</summary>
+    Reestablished,
 }
 
 /// <summary>

@@ -45,11 +45,23 @@ public sealed record PoolId(string AccountId, string Product)
 /// <summary>The device a lease is taken from.</summary>
 public sealed record DeviceInfo(string DeviceId, Platform Platform);
 
-/// <summary>A live lease as granted or renewed.</summary>
+/// <summary>A live lease as granted or renewed; <see cref="Proof"/> is attached by the broker (see <see cref="LeaseProofs"/>).</summary>
 public sealed record Lease(
     string LeaseId,
     string Product,
     string SessionId,
     SeatType SeatType,
     DateTimeOffset ExpiresAt,
-    long FencingToken);
+    long FencingToken,
+    string Proof = "");
+
+/// <summary>Bounds of fencing tokens.</summary>
+public static class FencingTokens
+{
+    /// <summary>
+    /// The largest fencing token the broker accepts or hands out: 2^53 - 1, the largest integer Redis's
+    /// Lua numbers (doubles) hold exactly and format without an exponent. A pool granting a million
+    /// leases a second would need 285 years to reach it.
+    /// </summary>
+    public const long MaxValue = 9_007_199_254_740_991;
+}

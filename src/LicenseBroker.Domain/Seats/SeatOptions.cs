@@ -29,6 +29,9 @@ public sealed class SeatOptions
     /// <summary>AcquireSeat attempts allowed per agent per window; 0: no limit.</summary>
     public int AcquiresPerAgentPerWindow { get; set; } = 30;
 
+    /// <summary>Expired leases the sweeper drops per Redis call after a mass expiry (each call's script stays short).</summary>
+    public int SweepBatch { get; set; } = 200;
+
     /// <summary>Throws when the settings cannot work, so a bad deployment fails at start, not at 9 a.m.</summary>
     public void Validate()
     {
@@ -40,6 +43,16 @@ public sealed class SeatOptions
         if (RateWindow < TimeSpan.Zero || AcquiresPerPoolPerWindow < 0 || AcquiresPerAgentPerWindow < 0)
         {
             throw new InvalidOperationException($"{SectionName}: rate limits must not be negative.");
+        }
+
+        if (SweepBatch is < 1 or > 10_000)
+        {
+            throw new InvalidOperationException($"{SectionName}:SweepBatch must be between 1 and 10000 (is {SweepBatch}).");
+        }
+
+        if (LeaseTtl > TimeSpan.FromDays(1) || ClaimWindow < TimeSpan.FromMilliseconds(1) || ClaimWindow > TimeSpan.FromDays(1) || WaiterTimeout < TimeSpan.FromMilliseconds(1) || WaiterTimeout > TimeSpan.FromDays(1) || RateWindow > TimeSpan.FromDays(1))
+        {
+            throw new InvalidOperationException($"{SectionName}: LeaseTtl, ClaimWindow, WaiterTimeout and RateWindow must be between a millisecond and a day.");
         }
 
         if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval >= LeaseTtl)

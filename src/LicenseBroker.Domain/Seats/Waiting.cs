@@ -54,9 +54,11 @@ public sealed class SeatWaiter
     private readonly IPoolEvents _events;
     private readonly TimeProvider _time;
     private readonly SeatOptions _options;
+    private readonly LeaseProofs _proofs;
 
-    public SeatWaiter(ILicenseCatalog catalog, IQueueStore store, IPoolEvents events, TimeProvider time, SeatOptions options)
+    public SeatWaiter(ILicenseCatalog catalog, IQueueStore store, IPoolEvents events, TimeProvider time, SeatOptions options, LeaseProofs proofs)
     {
+        _proofs = proofs;
         _catalog = catalog;
         _store = store;
         _events = events;
@@ -96,7 +98,8 @@ public sealed class SeatWaiter
                 {
                     case QueueState.Granted g:
                         granted = true;
-                        yield return new WaitUpdate.Granted(g.Lease);
+                        // The grant's seat event was recorded by the store, as for every grant.
+                        yield return new WaitUpdate.Granted(_proofs.Attach(pool, agent.AgentId, g.Lease));
                         yield break;
                     case QueueState.Recovering r:
                         yield return new WaitUpdate.Refused(new AcquireOutcome.Recovering(r.RetryAfter));

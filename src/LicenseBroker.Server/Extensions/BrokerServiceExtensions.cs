@@ -49,6 +49,29 @@ public static class BrokerServiceExtensions
             seats.Validate();
             return seats;
         });
+        builder.Services.AddSingleton(sp =>
+        {
+            var options = configuration.GetSection(LeaseProofOptions.SectionName).Get<LeaseProofOptions>() ?? new LeaseProofOptions();
+            var keys = options.DecodeKeys();
+            if (keys.Count > 0)
+            {
+                return new LeaseProofs(keys, options.CurrentKey);
+            }
+
+            // No proof keys configured: derive them from the token signing keys (HKDF, so a proof key
+            // reveals nothing of a token key), which every replica of a deployment already shares.
+            var auth = configuration.GetSection(Identity.AuthOptions.SectionName).Get<Identity.AuthOptions>() ?? new Identity.AuthOptions();
+            if (auth.SigningKeys.Count == 0)
+            {
+                throw new InvalidOperationException(
+                    $"No lease proof key is configured. Set {LeaseProofOptions.SectionName}__Keys__<id> to a base64 key of at least 32 bytes " +
+                    $"and {LeaseProofOptions.SectionName}__CurrentKey to its id (the same on every replica).");
+            }
+
+            var derived = auth.SigningKeys.Select((key, index) => (Id: "auth" + index, Key: System.Security.Cryptography.HKDF.DeriveKey(
+                System.Security.Cryptography.HashAlgorithmName.SHA256, Convert.FromBase64String(key), 32, info: System.Text.Encoding.UTF8.GetBytes("licensebroker lease proofs v1"))));
+            return new LeaseProofs(derived.ToDictionary(d => d.Id, d => d.Key), "auth0");
+        });
     }
 
     private static IServiceCollection AddBrokerStorage(this IServiceCollection services)
@@ -77,6 +100,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<CachedLicenseCatalog>();
         services.AddSingleton<ILicenseCatalog>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
+        services.AddSingleton<ExpiryBacklog>();
         services.AddSingleton<RedisOccupancyStore>();
         services.AddSingleton<IOccupancyStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
         services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
@@ -97,6 +121,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<AuditFlushService>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditFlushService>());
         services.AddHostedService<BrokerStartup>();
+        services.AddHostedService<ExpirySweeper>();
         return services;
     }
 

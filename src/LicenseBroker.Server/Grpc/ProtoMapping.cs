@@ -21,6 +21,7 @@ internal static class ProtoMapping
         },
         ExpiresAt = Timestamp.FromDateTimeOffset(lease.ExpiresAt),
         FencingToken = lease.FencingToken,
+        LeaseProof = lease.Proof,
         HeartbeatIntervalSeconds = (int)options.HeartbeatInterval.TotalSeconds,
         LeaseTtlSeconds = (int)options.LeaseTtl.TotalSeconds,
     };

@@ -102,7 +102,8 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
         new RequestValidation()
             .Product(request.Product)
             .LeaseId(request.LeaseId)
-            .Check(request.FencingToken >= 0, "fencing_token", "must not be negative")
+            .Check(request.FencingToken is >= 0 and <= FencingTokens.MaxValue, "fencing_token", $"must be between 0 and {FencingTokens.MaxValue}")
+            .Check(request.LeaseProof.Length <= LeaseProofs.MaxLength && request.LeaseProof.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'), "lease_proof", "must be the lease_proof returned with the lease")
             .Check(request.SessionId.Length == 0 || RequestValidation.IsId(request.SessionId), "session_id", "must be the session id of the lease")
             .Check(request.Device is null || (RequestValidation.IsId(request.Device.Id) && request.Device.Platform != Contracts.V1.Platform.Unspecified && Enum.IsDefined(request.Device.Platform)), "device", "must be a valid device when given")
             .Check(Enum.IsDefined(request.SessionKind), "session_kind", "must be a known session kind when given")
@@ -116,7 +117,8 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             request.SessionId,
             request.FencingToken,
             request.Device?.ToDomain(),
-            request.SessionKind == Contracts.V1.SessionKind.Unspecified ? null : request.SessionKind.ToDomain());
+            request.SessionKind == Contracts.V1.SessionKind.Unspecified ? null : request.SessionKind.ToDomain(),
+            request.LeaseProof);
         return outcome switch
         {
             HeartbeatOutcome.Renewed renewed => new HeartbeatResponse { Lease = renewed.Lease.ToProto(_broker.Options) },

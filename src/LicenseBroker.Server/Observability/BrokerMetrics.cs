@@ -34,6 +34,8 @@ public sealed class BrokerMetrics : ISeatEventSink
         SeatEventKind.Released => "released",
         SeatEventKind.Expired => "expired",
         SeatEventKind.ForceReleased => "force_released",
-        _ => "refused",
+        SeatEventKind.Reestablished => "reestablished",
+        SeatEventKind.Refused => "refused",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

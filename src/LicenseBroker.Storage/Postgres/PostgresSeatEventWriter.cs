@@ -81,6 +81,8 @@ public sealed class PostgresSeatEventWriter
         SeatEventKind.Released => "seat.released",
         SeatEventKind.Expired => "seat.expired",
         SeatEventKind.ForceReleased => "seat.force_released",
-        _ => "seat.refused",
+        SeatEventKind.Reestablished => "seat.reestablished",
+        SeatEventKind.Refused => "seat.refused",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

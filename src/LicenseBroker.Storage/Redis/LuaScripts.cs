@@ -20,6 +20,7 @@ public static class LuaScripts
     public static readonly string WaitLeave = Load("wait_leave");
     public static readonly string LeaseState = Load("lease_state");
     public static readonly string Queue = Load("queue");
+    public static readonly string Sweep = Load("sweep");
 
     /// <summary>The file name of a loaded script, for metrics and traces.</summary>
     public static string NameOf(string script) => Names.TryGetValue(script, out var name) ? name : "script";

@@ -16,23 +16,23 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private readonly RedisKeys _keys;
     private readonly BackendPipelines _pipelines;
     private readonly ISeatEventSink _events;
-    private readonly TimeProvider _time;
     private readonly IPoolRegistry _registry;
     private readonly SeatOptions _seats;
+    private readonly ExpiryBacklog _backlog;
 
     // Per pool, what this replica has learned: that the pool is registered as used (so an absent
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
     private readonly ConcurrentDictionary<PoolId, long> _knownPools = new();
 
     public RedisOccupancyStore(
-        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, TimeProvider time, IPoolRegistry registry, SeatOptions seats)
+        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog)
     {
+        _backlog = backlog;
         _seats = seats;
         _redis = redis;
         _keys = keys;
         _pipelines = pipelines;
         _events = events;
-        _time = time;
         _registry = registry;
     }
 
@@ -95,7 +95,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             string.Empty,
             0,
             command.SessionId,
-            command.FencingToken,
+            command.ProvenFencingToken,
             command.SeatType is { } seatType ? SeatTypeCode(seatType) : string.Empty,
             command.ConcurrentLimit,
             command.Device?.DeviceId ?? "unknown",
@@ -104,8 +104,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         ];
 
         // Retrying is safe: renewing twice gives the same lease a slightly later expiry.
+        // Evidence of lost writes: only a fencing token whose lease proof verified (0 otherwise).
         var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Heartbeat, command.Pool, args, modeIndex: 3, evidenceIndex: 4, evidence: command.FencingToken, cancellationToken);
+            LuaScripts.Heartbeat, command.Pool, args, modeIndex: 3, evidenceIndex: 4, evidence: command.ProvenFencingToken, cancellationToken);
         var status = (string)reply[0]!;
         if (status == "RENEWED")
         {
@@ -322,23 +323,61 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             cancellationToken);
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = (RedisResult[])result!;
-        RecordExpired(pool, (RedisResult[])reply[1]!);
+        RecordEvents(pool, (RedisResult[])reply[1]!, FromRedisMilliseconds(reply[2]));
+        if ((long)reply[3] == 1)
+        {
+            _backlog.Report(pool);
+        }
+
         return (RedisResult[])reply[0]!;
     }
 
-    /// <summary>The scripts report the leases they found expired; they go to the audit log.</summary>
-    private void RecordExpired(PoolId pool, RedisResult[] expired)
+    /// <summary>
+    /// The one place seat events are recorded: every script reports the grants, re-establishments,
+    /// releases, revocations, expiries and refusals it caused (see prelude.lua), whichever RPC or
+    /// background call ran it, and each goes to the audit log and the metrics from here.
+    /// </summary>
+    private void RecordEvents(PoolId pool, RedisResult[] events, DateTimeOffset at)
     {
-        if (expired.Length == 0)
+        const int Fields = 6;
+        for (var i = 0; i + Fields - 1 < events.Length; i += Fields)
         {
-            return;
+            var kind = (string)events[i]! switch
+            {
+                "granted" => SeatEventKind.Granted,
+                "reestablished" => SeatEventKind.Reestablished,
+                "released" => SeatEventKind.Released,
+                "expired" => SeatEventKind.Expired,
+                "force_released" => SeatEventKind.ForceReleased,
+                "refused" => SeatEventKind.Refused,
+                var other => throw UnexpectedReply("seat event", other),
+            };
+            var leaseId = (string)events[i + 1]!;
+            var peak = (long)events[i + 4];
+            var refused = (long)events[i + 5];
+            _events.Record(new SeatEvent(
+                pool, kind, (string)events[i + 2]!, leaseId.Length == 0 ? null : leaseId, (string)events[i + 3]!, at,
+                PeakToday: peak < 0 ? null : (int)peak,
+                RefusedToday: refused < 0 ? null : (int)refused));
         }
+    }
 
-        var at = _time.GetUtcNow();
-        for (var i = 0; i + 3 < expired.Length; i += 4)
-        {
-            _events.Record(new SeatEvent(pool, SeatEventKind.Expired, (string)expired[i + 1]!, (string)expired[i]!, "broker", at));
-        }
+    /// <summary>
+    /// Drops up to <paramref name="batch"/> expired leases (and waiters, tombstones) of the pool, recording each
+    /// expiry. Returns true when more remain.
+    /// </summary>
+    public async Task<bool> SweepAsync(PoolId pool, int batch, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: a lease already dropped is not dropped, nor reported, again.
+        var keys = _keys.Pool(pool);
+        var database = _redis.GetDatabase();
+        var result = await _pipelines.Redis.ExecuteAsync(
+            static async (state, ct) => await state.database.ScriptEvaluateAsync(LuaScripts.Sweep, state.keys, [state.batch]).WaitAsync(ct),
+            (database, keys, batch),
+            cancellationToken);
+        var reply = (RedisResult[])result!;
+        RecordEvents(pool, (RedisResult[])reply[1]!, FromRedisMilliseconds(reply[2]));
+        return (long)reply[3] == 1;
     }
 
     internal static string SeatTypeCode(SeatType seatType) => seatType switch

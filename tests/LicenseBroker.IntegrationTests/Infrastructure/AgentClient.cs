@@ -41,7 +41,7 @@ internal sealed class AgentClient
         (await _client.HeartbeatAsync(
             new HeartbeatRequest
             {
-                Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken,
+                Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken, LeaseProof = lease.LeaseProof,
                 Device = new Device { Id = "desktop-1", Platform = Platform.Windows }, SessionKind = SessionKind.Pending,
             },
             _headers,

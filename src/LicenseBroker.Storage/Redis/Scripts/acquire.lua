@@ -14,6 +14,7 @@
 -- ARGV[11] evidence: largest fencing token the broker has seen in this pool
 -- ARGV[12] rate window (ms), ARGV[13] attempts allowed per window for the pool, ARGV[14] per agent (0: no limit)
 -- ARGV[15] claim window (ms) of seats offered to the head of the queue
+-- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
 --   {'FULL', seats in use, limit, today's refusals, now ms, agents waiting}
@@ -22,15 +23,17 @@
 --   {'RATE_LIMITED', ms until the window ends}        too many attempts (the attempt changed nothing else)
 
 local agent, session, new_id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+local limit, ttl = int_arg('limit', ARGV[5], 0, 1000000), int_arg('ttl', ARGV[6], 1000, 86400000)
+local rate_window, rate_pool, rate_agent = int_arg('rate_window', ARGV[12], 0, 86400000), int_arg('rate_pool', ARGV[13], 0, 1000000000), int_arg('rate_agent', ARGV[14], 0, 1000000000)
+local claim = int_arg('claim', ARGV[15], 1, 86400000)
 
 local now = now_ms()
 purge(now)
-local recovering_until = open_pool(now, ttl, ARGV[10], tonumber(ARGV[11]), limit, ARGV[15])
+local recovering_until = open_pool(now, ttl, ARGV[10], ARGV[11], limit, claim)
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
-local retry_after = rate_limited(now, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), agent)
+local retry_after = rate_limited(now, rate_window, rate_pool, rate_agent, agent)
 if retry_after then
   return finish({'RATE_LIMITED', retry_after})
 end
@@ -65,21 +68,12 @@ if seat == 'CONCURRENT' then
     local waiting = redis.call('ZCARD', K_QUEUE)
     if in_use >= limit or waiting > 0 then
       local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
+      event('refused', '', agent, agent, nil, refused)
       return finish({'FULL', in_use, limit, refused, now, waiting})
     end
   end
 end
 
-local fence = redis.call('INCR', K_FENCE)
 local expires = now + ttl
-create_lease(new_id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], now, expires, fence)
-
-local in_use = redis.call('HLEN', K_HOLDERS)
-local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
-if seat == 'CONCURRENT' then
-  if in_use > peak then
-    peak = in_use
-    redis.call('HSET', K_STATS, peak_field, peak)
-  end
-end
+local fence, in_use, peak = grant(new_id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], expires)
 return finish({'GRANTED', new_id, expires, fence, seat, 0, in_use, peak, now})

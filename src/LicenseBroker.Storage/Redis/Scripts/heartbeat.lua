@@ -5,24 +5,29 @@
 -- ARGV[2]  lease id
 -- ARGV[3]  lease ttl (ms)
 -- ARGV[4]  pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
--- ARGV[5]  evidence: largest fencing token known to the broker or carried by the app for this lease
+-- ARGV[5]  evidence: largest fencing token the broker saw in this pool or verified in a lease proof
 -- ARGV[6]  session id the app acquired the lease with
--- ARGV[7]  fencing token the app holds for this lease
+-- ARGV[7]  proven fencing token: the app's token when its lease proof verified, else 0.
+--          Re-establishment needs it; a token no proof backs never reaches this script.
 -- ARGV[8]  the agent's seat type now (NAMED | CONCURRENT | UNLIMITED), or '' without a seat
 -- ARGV[9]  concurrent seat limit of the pool
 -- ARGV[10] device id, ARGV[11] platform, ARGV[12] session kind (as the app reports them)
+-- Records a seat event when it re-establishes a lease (reestablished).
 -- Returns (payload):
 --   {'RENEWED', expires at ms, fencing token, seat type, session id, rebuilt 0|1}
 --   {'REVOKED', by, at ms}     an admin ended the lease
---   {'NOT_FOUND'}              unknown, released or expired
+--   {'NOT_FOUND'}              unknown, released, expired, or another agent's
 --   {'NO_EPOCH'}               mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
-local agent, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local session, token, seat, limit = ARGV[6], tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
+local agent, id = ARGV[1], ARGV[2]
+local ttl = int_arg('ttl', ARGV[3], 1000, 86400000)
+local session, seat = ARGV[6], ARGV[8]
+local proven = int_arg('proven_token', ARGV[7], 0, MAX_FENCE)
+local limit = int_arg('limit', ARGV[9], 0, 1000000)
 
 local now = now_ms()
 purge(now)
-local recovering_until = check_epoch(ARGV[4], now, ttl, tonumber(ARGV[5]))
+local recovering_until = check_epoch(ARGV[4], now, ttl, ARGV[5])
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
@@ -35,19 +40,24 @@ if lease and lease.agent == agent then
   redis.call('HSET', K_DATA, id, encode_lease(lease))
   return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session, 0})
 end
+if lease then
+  -- Another agent's live lease: not the caller's to renew, nor to take over.
+  return finish({'NOT_FOUND'})
+end
 
 local revoked = revocation_of(id, agent)
 if revoked then
   return finish({'REVOKED', revoked.by, revoked.at})
 end
 if redis.call('HEXISTS', K_TOMB_DATA, id) == 1 then
+  -- Ended a moment ago (by anyone): remembered, never re-established.
   return finish({'NOT_FOUND'})
 end
 
--- Within the recovery window a holder Redis forgot gets its lease back, as long as the agent
--- still has a seat and, for a shared seat, the pool has room (a made-up lease cannot push
--- the pool over its limit).
-if now < recovering_until and seat ~= '' and token > 0 and redis.call('HGET', K_SESSIONS, session_field(agent, session)) == false then
+-- Within the recovery window a holder Redis forgot gets its lease back, with the fencing token its
+-- proof carries, as long as the agent still has a seat and, for a shared seat, the pool has room
+-- (a re-established lease cannot push the pool over its limit).
+if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K_SESSIONS, session_field(agent, session)) == false then
   if seat == 'CONCURRENT' then
     local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
     if held == 0 and redis.call('HLEN', K_HOLDERS) >= limit then
@@ -55,7 +65,7 @@ if now < recovering_until and seat ~= '' and token > 0 and redis.call('HGET', K_
     end
   end
   local expires = now + ttl
-  create_lease(id, agent, session, seat, ARGV[10], ARGV[11], ARGV[12], now, expires, token)
-  return finish({'RENEWED', expires, token, seat, session, 1})
+  grant(id, agent, session, seat, ARGV[10], ARGV[11], ARGV[12], expires, proven)
+  return finish({'RENEWED', expires, proven, seat, session, 1})
 end
 return finish({'NOT_FOUND'})

@@ -34,16 +34,21 @@
 -- re-establish their leases through their heartbeats, and newcomers wait until the window ends,
 -- by which time every live holder has beaten at least once. A loss is detected when
 --   * the epoch is absent although the broker knows (from PostgreSQL) that the pool existed, or
---   * a caller holds evidence of a fencing token larger than the pool's counter: the counter only
+--   * the broker holds evidence of a fencing token larger than the pool's counter: the counter only
 --     grows, so a smaller one means writes were lost. The counter is then raised to the evidence,
 --     so fencing tokens stay monotonic across the loss.
+-- Evidence is never a number a client typed: it is a token this replica saw Redis hand out, or
+-- the token of a lease proof the broker signed and verified (LeaseProofs.cs). It is range-checked
+-- here again (0 .. 2^53-1): a larger number would be stored as a float and break INCR for good.
 --
--- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed
--- here, inside every script, so no background job is needed for correctness.
+-- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed here, inside
+-- every script, at most EXPIRED_PER_CALL of them per call so that no call pays for a mass expiry
+-- that others left behind; the rest is drained by the sweep script in bounded batches.
 --
--- Every script returns {payload, expired}: payload is the script's own answer (see its header),
--- expired a flat list {lease id, agent, seat type, session id, ...} of the leases this call found
--- expired and dropped, so the broker can record them in the audit log.
+-- Every script returns {payload, events, now, backlog}: payload is the script's own answer (see
+-- its header); events a flat list of the seat events this call caused, EVENT_FIELDS at a time
+-- (grants, releases, revocations, expiries, refusals: the broker records them all in one place);
+-- now the script's time (ms); backlog 1 when expired leases remain for the sweeper.
 
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
@@ -53,10 +58,32 @@ local CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
 
 local DAY_MS = 86400000
 local STATS_DAYS_KEPT = 8
-local EXPIRED = {}
+local MAX_FENCE = 9007199254740991 -- 2^53 - 1: see FencingTokens.MaxValue
+local EXPIRED_PER_CALL = 100       -- see the header: bounded work per call
+local EVENTS = {}
+local EVENT_FIELDS = 6
 local NOW = 0
 local SEAT_FREED = false
 local QUEUE_CHANGED = false
+local BACKLOG = 0
+
+-- Numbers are checked at the edge (RequestValidation.cs) and again here, before the first write:
+-- a bad one is a bug of the caller, answered with an error that the broker reports as INTERNAL.
+local function int_arg(name, value, min, max)
+  local n = tonumber(value)
+  if not n or n ~= math.floor(n) or n < min or n > max then
+    error({err = 'LB_BAD_ARGUMENT ' .. name .. ' must be an integer in ' .. min .. '..' .. max})
+  end
+  return n
+end
+
+-- Records a seat event for the broker's audit log (kind: granted | reestablished | released |
+-- expired | force_released | refused; peak and refused: today's counters where the event moved them).
+local function event(kind, id, agent, actor, peak, refused)
+  local n = #EVENTS
+  EVENTS[n + 1], EVENTS[n + 2], EVENTS[n + 3] = kind, id or '', agent
+  EVENTS[n + 4], EVENTS[n + 5], EVENTS[n + 6] = actor, peak or -1, refused or -1
+end
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -126,8 +153,10 @@ local function stats_touch(now)
   end
 end
 
--- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease.
-local function drop_lease(id, lease)
+-- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease;
+-- kind and actor name the seat event (released, expired, force_released).
+local function drop_lease(id, lease, kind, actor)
+  event(kind, id, lease.agent, actor)
   redis.call('ZREM', K_LEASES, id)
   redis.call('HDEL', K_DATA, id)
   redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
@@ -148,42 +177,41 @@ local function remember_end(id, agent, reason, by, at, until_ms)
   redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
 end
 
--- Drops waiters whose replica stopped refreshing them (it died, or lost its stream).
-local function purge_waiters(now)
-  local dead = redis.call('ZRANGEBYSCORE', K_WAITER_LIFE, '-inf', now)
+-- Drops up to max waiters whose replica stopped refreshing them (it died, or lost its stream).
+local function purge_waiters(now, max)
+  local dead = redis.call('ZRANGEBYSCORE', K_WAITER_LIFE, '-inf', now, 'LIMIT', 0, max)
   for _, agent in ipairs(dead) do
     redis.call('ZREM', K_QUEUE, agent)
     redis.call('HDEL', K_WAITERS, agent)
+    redis.call('ZREM', K_WAITER_LIFE, agent)
     QUEUE_CHANGED = true
   end
-  if #dead > 0 then
-    redis.call('ZREMRANGEBYSCORE', K_WAITER_LIFE, '-inf', now)
+  if #dead == max then
+    BACKLOG = 1
   end
 end
 
--- Drops every lease whose expiry is at or before now, and forgets old tombstones.
-local function purge(now)
-  purge_waiters(now)
-  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now)
+-- Drops up to max leases whose expiry is at or before now, and forgets up to max old tombstones.
+-- Sets BACKLOG when more remain, so the broker has the sweeper drain them.
+local function purge(now, max)
+  max = max or EXPIRED_PER_CALL
+  purge_waiters(now, max)
+  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, max)
   for _, id in ipairs(expired) do
     local raw = redis.call('HGET', K_DATA, id)
     if raw then
-      local lease = decode_lease(raw)
-      drop_lease(id, lease)
-      table.insert(EXPIRED, id)
-      table.insert(EXPIRED, lease.agent)
-      table.insert(EXPIRED, lease.seat)
-      table.insert(EXPIRED, lease.session)
+      drop_lease(id, decode_lease(raw), 'expired', 'broker')
     else
       redis.call('ZREM', K_LEASES, id)
     end
   end
-  local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now)
+  local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now, 'LIMIT', 0, max)
   for _, id in ipairs(forgotten) do
     redis.call('HDEL', K_TOMB_DATA, id)
+    redis.call('ZREM', K_TOMBS, id)
   end
-  if #forgotten > 0 then
-    redis.call('ZREMRANGEBYSCORE', K_TOMBS, '-inf', now)
+  if #expired == max or #forgotten == max then
+    BACKLOG = 1
   end
 end
 
@@ -209,6 +237,7 @@ end
 -- fencing token the caller knows was handed out in this pool. Returns the end of the recovery
 -- window in ms (0 or past: not recovering), or nil when mode is UNKNOWN and the epoch is absent.
 local function check_epoch(mode, now, ttl, evidence)
+  evidence = int_arg('evidence', evidence, 0, MAX_FENCE)
   local until_ms = redis.call('HGET', K_EPOCH, 'recovering_until')
   if not until_ms then
     if mode == 'UNKNOWN' then
@@ -223,7 +252,7 @@ local function check_epoch(mode, now, ttl, evidence)
   end
   until_ms = tonumber(until_ms)
   if evidence > tonumber(redis.call('GET', K_FENCE) or '0') then
-    redis.call('SET', K_FENCE, evidence)
+    redis.call('SET', K_FENCE, string.format('%d', evidence))
     if until_ms < now + ttl then
       until_ms = now + ttl
       redis.call('HSET', K_EPOCH, 'recovering_until', until_ms)
@@ -263,7 +292,7 @@ local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
   return nil
 end
 
--- Creates a lease (used by acquire, by the queue's offers and by re-establishment).
+-- Stores a lease; only grant() calls it.
 local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence)
   if seat == 'CONCURRENT' then
     redis.call('HINCRBY', K_HOLDERS, agent, 1)
@@ -275,6 +304,29 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     kind = kind, started = now, beat = now, fence = fence }))
   redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
   redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+end
+
+-- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment):
+-- takes the next fencing token (or, on re-establishment, the proven token the lease already had),
+-- stores the lease, moves today's peak and records the seat event.
+-- Returns the fencing token, the shared seats in use and today's peak.
+local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence)
+  local fence = proven_fence or redis.call('INCR', K_FENCE)
+  create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence)
+  stats_touch(NOW)
+  local peak_field = stats_field(NOW, 'peak')
+  local in_use = redis.call('HLEN', K_HOLDERS)
+  local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
+  if seat == 'CONCURRENT' and in_use > peak then
+    peak = in_use
+    redis.call('HSET', K_STATS, peak_field, peak)
+  end
+  if proven_fence then
+    event('reestablished', id, agent, agent, peak)
+  else
+    event('granted', id, agent, agent, peak)
+  end
+  return fence, in_use, peak
 end
 
 -- Hands free shared seats to the head of the queue: each head gets a lease that lives for the
@@ -294,14 +346,7 @@ local function promote(now)
     redis.call('ZREM', K_QUEUE, head)
     local waiter = load_waiter(head)
     local id = waiter.offer_id
-    local fence = redis.call('INCR', K_FENCE)
-    create_lease(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now, now + claim, fence)
-    -- A seat handed over counts towards today's peak like any grant.
-    stats_touch(now)
-    local in_use = redis.call('HLEN', K_HOLDERS)
-    if in_use > tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0') then
-      redis.call('HSET', K_STATS, stats_field(now, 'peak'), in_use)
-    end
+    grant(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now + claim)
     waiter.offer = id
     redis.call('HSET', K_WAITERS, head, cjson.encode(waiter))
     QUEUE_CHANGED = true
@@ -317,7 +362,7 @@ local function finish(payload)
   if QUEUE_CHANGED then
     redis.call('PUBLISH', CHANNEL, 'queue')
   end
-  return {payload, EXPIRED}
+  return {payload, EVENTS, NOW, BACKLOG}
 end
 
 -- The admin revocation of a lease of the agent, remembered for one lease lifetime: {by, at} or nil.

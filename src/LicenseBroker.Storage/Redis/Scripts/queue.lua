@@ -7,8 +7,9 @@
 local now = now_ms()
 purge(now)
 
+local max = int_arg('max', ARGV[1], 1, 1000)
 local list = {redis.call('ZCARD', K_QUEUE)}
-local agents = redis.call('ZRANGE', K_QUEUE, 0, tonumber(ARGV[1]) - 1)
+local agents = redis.call('ZRANGE', K_QUEUE, 0, max - 1)
 for i, agent in ipairs(agents) do
   local waiter = load_waiter(agent)
   table.insert(list, {agent, i, waiter.since})

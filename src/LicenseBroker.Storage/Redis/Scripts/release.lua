@@ -9,14 +9,14 @@
 --   {'ALREADY_RELEASED'}   released or revoked a moment ago
 --   {'NOT_FOUND'}          unknown or expired
 
-local agent, id, remember = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local agent, id, remember = ARGV[1], ARGV[2], int_arg('remember', ARGV[3], 0, 86400000)
 
 local now = now_ms()
 purge(now)
 
 local lease = load_lease(id)
 if lease and lease.agent == agent then
-  drop_lease(id, lease)
+  drop_lease(id, lease, 'released', agent)
   remember_end(id, agent, 'RELEASED', agent, now, now + remember)
   return finish({'RELEASED'})
 end

@@ -9,7 +9,7 @@
 --   {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
 -- Leases already ended are not returned again: calling twice is harmless.
 
-local by, remember, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local by, remember, mode = ARGV[1], int_arg('remember', ARGV[2], 0, 86400000), ARGV[3]
 
 local now = now_ms()
 purge(now)
@@ -17,7 +17,7 @@ purge(now)
 local ended = {}
 local function revoke(id, lease)
   table.insert(ended, describe(id, lease))
-  drop_lease(id, lease)
+  drop_lease(id, lease, 'force_released', by)
   remember_end(id, lease.agent, 'REVOKED', by, now, now + remember)
   -- Tells the evicted app at once, through any replica that watches the lease.
   redis.call('PUBLISH', CHANNEL, 'revoked ' .. id .. ' ' .. by .. ' ' .. now)

@@ -9,7 +9,7 @@
 -- The cursor is a position in the index, not an offset: leases that start or end between
 -- pages neither shift nor repeat the others.
 
-local cursor, size = ARGV[1], tonumber(ARGV[2])
+local cursor, size = ARGV[1], int_arg('size', ARGV[2], 1, 1000)
 
 local now = now_ms()
 purge(now)

@@ -12,31 +12,31 @@
 --   {'RECOVERING', ms}   {'NO_EPOCH'}
 
 local agent, session, id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+local limit, ttl = int_arg('limit', ARGV[5], 0, 1000000), int_arg('ttl', ARGV[6], 1000, 86400000)
+local claim, waiter_life = int_arg('claim', ARGV[12], 1, 86400000), int_arg('waiter_life', ARGV[13], 1, 86400000)
 
 local now = now_ms()
 purge(now)
-local recovering_until = open_pool(now, ttl, ARGV[10], tonumber(ARGV[11]), limit, ARGV[12])
+local recovering_until = open_pool(now, ttl, ARGV[10], ARGV[11], limit, claim)
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
 
-local function grant()
-  local fence = redis.call('INCR', K_FENCE)
-  create_lease(id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], now, now + ttl, fence)
+local function grant_now()
+  local fence = grant(id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], now + ttl)
   return finish({'GRANTED', id, now + ttl, fence, seat})
 end
 
 if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
   -- Named and unlimited seats never queue, nor does an agent who already holds a shared seat.
   if seat ~= 'CONCURRENT' or tonumber(redis.call('HGET', K_HOLDERS, agent) or '0') > 0 then
-    return grant()
+    return grant_now()
   end
   if now < recovering_until then
     return finish({'RECOVERING', recovering_until - now})
   end
   if redis.call('ZCARD', K_QUEUE) == 0 and redis.call('HLEN', K_HOLDERS) < limit then
-    return grant()
+    return grant_now()
   end
   local seq = redis.call('HINCRBY', K_EPOCH, 'queue_seq', 1)
   redis.call('ZADD', K_QUEUE, seq, agent)
@@ -44,7 +44,7 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
     session = session, device = ARGV[7], platform = ARGV[8], kind = ARGV[9], offer_id = id, since = now }))
   QUEUE_CHANGED = true
 end
-redis.call('ZADD', K_WAITER_LIFE, now + tonumber(ARGV[13]), agent)
+redis.call('ZADD', K_WAITER_LIFE, now + waiter_life, agent)
 promote(now)
 
 local rank = redis.call('ZRANK', K_QUEUE, agent)

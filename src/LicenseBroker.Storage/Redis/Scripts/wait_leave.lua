@@ -16,7 +16,7 @@ end
 if waiter.offer then
   local lease = load_lease(waiter.offer)
   if lease then
-    drop_lease(waiter.offer, lease)
+    drop_lease(waiter.offer, lease, 'released', agent)
   end
 end
 redis.call('ZREM', K_QUEUE, agent)

@@ -7,7 +7,8 @@
 --   {'QUEUED', position (1 = next), seats in use, agents waiting}
 --   {'GONE'}   not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
-local agent, ttl = ARGV[1], tonumber(ARGV[2])
+local agent, ttl = ARGV[1], int_arg('ttl', ARGV[2], 1000, 86400000)
+local waiter_life = int_arg('waiter_life', ARGV[3], 1, 86400000)
 
 local now = now_ms()
 purge(now)
@@ -27,5 +28,5 @@ if waiter.offer then
   return finish({'GRANTED', waiter.offer, now + ttl, lease.fence, lease.seat})
 end
 
-redis.call('ZADD', K_WAITER_LIFE, now + tonumber(ARGV[3]), agent)
+redis.call('ZADD', K_WAITER_LIFE, now + waiter_life, agent)
 return finish({'QUEUED', redis.call('ZRANK', K_QUEUE, agent) + 1, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})

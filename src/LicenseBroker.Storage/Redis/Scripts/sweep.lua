@@ -1,0 +1,16 @@
+-- sweep: drops a batch of the pool's expired leases, waiters and tombstones (the sweeper's call).
+-- Every other script drops at most EXPIRED_PER_CALL expired leases; after a mass expiry (a
+-- network blip, a fleet outage longer than the TTL) the broker runs this in bounded batches
+-- until the backlog is gone. Each lease is dropped, and reported, by exactly one call: running
+-- it from several replicas at once audits nothing twice.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- ARGV[1] batch: at most this many leases (and waiters, and tombstones) dropped
+-- Records a seat event (expired) per lease dropped.
+-- Returns (payload): {leases dropped}; backlog (see prelude.lua) says whether to call again.
+
+local batch = int_arg('batch', ARGV[1], 1, 10000)
+local now = now_ms()
+local before = #EVENTS
+purge(now, batch)
+return finish({(#EVENTS - before) / EVENT_FIELDS})
