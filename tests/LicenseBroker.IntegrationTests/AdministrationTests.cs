@@ -90,7 +90,8 @@ public sealed class AdministrationTests : IClassFixture<BrokerFixture>
         Assert.Equal(StatusCode.FailedPrecondition, noSubscription.StatusCode);
         Assert.Equal("NO_ACTIVE_SUBSCRIPTION", Errors.Info(noSubscription).Reason);
 
-        await SetSubscription(account, s => s.ValidUntil = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)));
+        // Ending a subscription now: the back office sends the current time (a time already past is refused).
+        await SetSubscription(account, s => s.ValidUntil = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow));
         var expired = await Assert.ThrowsAsync<RpcException>(async () => await Host.AdminClient.AssignSeatAsync(
             new AssignSeatRequest { AgentId = agent, Product = Product, SeatType = SeatType.Concurrent }, Host.AdminHeaders(account)));
         Assert.Equal(StatusCode.FailedPrecondition, expired.StatusCode);

@@ -8,7 +8,8 @@ namespace LicenseBroker.IntegrationTests;
 
 /// <summary>
 /// 5,000+ generated malformed requests over every RPC, each with at least one field made invalid
-/// and the others random: never INTERNAL or UNKNOWN, nothing stored changes, the server stays healthy.
+/// and the others random: never INTERNAL, UNKNOWN or UNAVAILABLE (the backends are healthy), nothing
+/// stored changes, the server stays healthy.
 /// </summary>
 public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
 {
@@ -50,13 +51,20 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
         var generators = new List<Func<Task>>
         {
             () => Call(seat.AcquireSeatAsync(Broken(junk, new AcquireSeatRequest { Product = junk.Product(), SessionId = junk.Id(), Device = junk.Device(), SessionKind = junk.Enum<SessionKind>(), UnattendedDeviceId = junk.Maybe() }), agentHeaders)),
-            () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = junk.Product(), LeaseId = junk.Bad(), SessionId = junk.Maybe(), FencingToken = junk.Long(), Device = junk.Device(), SessionKind = junk.Enum<SessionKind>() }, agentHeaders)),
+            () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = junk.Product(), LeaseId = junk.Bad(), SessionId = junk.Maybe(), FencingToken = junk.Long(), Device = junk.Device(), SessionKind = junk.Enum<SessionKind>(), LeaseProof = junk.Maybe() }, agentHeaders)),
+            () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = "remote-support", LeaseId = Domain.Seats.SeatBroker.NewLeaseId(), SessionId = "s-1", FencingToken = junk.Choose(-1L, long.MinValue, long.MaxValue, Domain.Seats.FencingTokens.MaxValue + 1), LeaseProof = junk.Maybe() }, agentHeaders)),
+            () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = "remote-support", LeaseId = Domain.Seats.SeatBroker.NewLeaseId(), SessionId = "s-1", FencingToken = 1, LeaseProof = junk.Bad() }, agentHeaders)),
             () => Call(seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = junk.Product(), LeaseId = junk.Bad() }, agentHeaders)),
             () => Call(admin.ForceReleaseAsync(new ForceReleaseRequest { Product = junk.Bad(), LeaseIds = { junk.Maybe() }, AgentIds = { junk.Maybe() } }, adminHeaders)),
             () => Call(admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = junk.Bad(), Page = new PageRequest { PageSize = junk.Int(), PageToken = junk.Maybe() } }, adminHeaders)),
             () => Call(admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = "remote-support", Page = new PageRequest { PageSize = junk.Choose(-1, 1001, int.MaxValue, int.MinValue), PageToken = junk.Maybe() } }, adminHeaders)),
             () => Call(admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = junk.Bad() }, adminHeaders)),
             () => Call(admin.GetUsageHistoryAsync(new GetUsageHistoryRequest { Product = junk.Product(), From = junk.Bad(), To = junk.Maybe() }, adminHeaders)),
+            () => Call(admin.GetUsageHistoryAsync(new GetUsageHistoryRequest
+            {
+                Product = "remote-support", From = junk.Choose("0001-01-01", "9999-12-30", "1999-12-31", "2026-02-30"), To = junk.Choose("0001-01-02", "9999-12-31", "2200-01-01"),
+            }, adminHeaders)),
+            () => Call(admin.ListAgentsAsync(new ListAgentsRequest { Page = new PageRequest { PageToken = System.Buffers.Text.Base64Url.EncodeToString(junk.Choose("\0"u8.ToArray(), "a\nb"u8.ToArray(), [0xFF, 0xFE], [0xC3, 0x28])) } }, adminHeaders)),
             () => Call(admin.AssignSeatAsync(new AssignSeatRequest { AgentId = junk.Id(), Product = junk.Product(), SeatType = junk.Choose(SeatType.Unspecified, SeatType.Unlimited, (SeatType)77, (SeatType)(-5)) }, adminHeaders)),
             () => Call(admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = junk.Bad(), Product = junk.Product() }, adminHeaders)),
             () => Call(admin.BulkAssignSeatsAsync(new BulkAssignSeatsRequest { AllOrNothing = random.Next(2) == 0, Items = { new BulkAssignItem { AgentId = junk.Bad(), Product = junk.Product(), SeatType = junk.Enum<SeatType>() } } }, adminHeaders)),
@@ -81,6 +89,17 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
                     NamedSeatLimit = junk.Choose(-1, int.MinValue, 1_000_001, int.MaxValue), ConcurrentSeatLimit = junk.Int(), UnattendedDeviceLimit = junk.Int(),
                 },
             }, serviceHeaders)),
+            () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
+            {
+                Subscription = new Subscription
+                {
+                    AccountId = Account, Product = "remote-support", Plan = Plan.Paid, NamedSeatLimit = 5, ConcurrentSeatLimit = 5,
+                    ValidUntil = junk.Choose(
+                        new Timestamp { Seconds = 1_900_000_000, Nanos = -1 }, new Timestamp { Seconds = 1_900_000_000, Nanos = 2_000_000_000 },
+                        new Timestamp { Seconds = long.MaxValue }, new Timestamp { Seconds = long.MinValue }, new Timestamp { Seconds = -62135596800 },
+                        Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-2))),
+                },
+            }, serviceHeaders)),
             () => Call(subscriptions.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = junk.Bad(), Product = junk.Maybe() }, serviceHeaders)),
             () => Call(entitlements.CheckEntitlementAsync(new CheckEntitlementRequest { AccountId = junk.Id(), AgentId = junk.Bad(), Product = junk.Product() }, serviceHeaders)),
             () => Call(entitlements.BatchCheckEntitlementsAsync(new BatchCheckEntitlementsRequest
@@ -103,6 +122,7 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
         Assert.Equal(total, statuses.Values.Sum());
         Assert.False(statuses.ContainsKey(StatusCode.Internal), Describe(statuses));
         Assert.False(statuses.ContainsKey(StatusCode.Unknown), Describe(statuses));
+        Assert.False(statuses.ContainsKey(StatusCode.Unavailable), Describe(statuses));
         Assert.False(statuses.ContainsKey(StatusCode.OK), Describe(statuses));
         Assert.True(statuses.GetValueOrDefault(StatusCode.InvalidArgument) > total / 2, Describe(statuses));
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest())).Status);

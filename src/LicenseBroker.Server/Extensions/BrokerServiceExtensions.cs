@@ -49,6 +49,13 @@ public static class BrokerServiceExtensions
             seats.Validate();
             return seats;
         });
+        builder.Services.AddSingleton(_ =>
+        {
+            var reports = configuration.GetSection(ReportOptions.SectionName).Get<ReportOptions>() ?? new ReportOptions();
+            reports.Validate();
+            return reports;
+        });
+        builder.Services.AddSingleton<ReportAdmission>();
         builder.Services.AddSingleton(sp =>
         {
             var options = configuration.GetSection(LeaseProofOptions.SectionName).Get<LeaseProofOptions>() ?? new LeaseProofOptions();

@@ -130,6 +130,8 @@ internal static class AdminMapping
     public static string EncodePageToken(string? after) =>
         after is null ? string.Empty : Base64Url.EncodeToString(Encoding.UTF8.GetBytes(after));
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     public static string? DecodePageToken(string token)
     {
         if (token.Length == 0)
@@ -139,9 +141,9 @@ internal static class AdminMapping
 
         try
         {
-            return Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token));
+            return StrictUtf8.GetString(Base64Url.DecodeFromChars(token));
         }
-        catch (FormatException)
+        catch (Exception ex) when (ex is FormatException or DecoderFallbackException)
         {
             return string.Empty;
         }

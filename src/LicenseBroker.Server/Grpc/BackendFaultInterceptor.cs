@@ -8,8 +8,9 @@ using StackExchange.Redis;
 namespace LicenseBroker.Server.Grpc;
 
 /// <summary>
-/// Turns faults into honest status codes: a backend that is down or slow becomes UNAVAILABLE
-/// (retry later), and nothing reaches the client as INTERNAL or UNKNOWN, nor with a stack trace.
+/// The one mapping of faults to status codes: a backend that is down or slow becomes UNAVAILABLE
+/// (retry later); a bug becomes INTERNAL with a correlation id (the stack goes to the log, never to
+/// the client); nothing reaches the client as UNKNOWN.
 /// </summary>
 internal sealed partial class BackendFaultInterceptor : Interceptor
 {
@@ -53,29 +54,55 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
             return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled or its deadline passed."));
         }
 
-        var backend = exception switch
-        {
-            RedisException => "Redis",
-            NpgsqlException or PostgresException => "PostgreSQL",
-            BrokenCircuitException => "a backend (circuit open)",
-            TimeoutRejectedException or TimeoutException => "a backend (timeout)",
-            _ => null,
-        };
-
-        if (backend is not null)
+        if (BackendOf(exception) is { } backend)
         {
             LogBackendFault(_logger, context.Method, backend, exception);
             return new RpcException(new Status(StatusCode.Unavailable, $"The license service cannot reach {backend} right now; retry shortly."));
         }
 
-        // A bug, not an outage: logged in full here, reported without details to the caller.
-        LogUnexpected(_logger, context.Method, exception);
-        return new RpcException(new Status(StatusCode.Unavailable, "The license service could not complete the call; retry shortly."));
+        // A bug, not an outage: INTERNAL (a client must not retry it as if the service were down),
+        // with an id that finds the full exception in the log.
+        var correlationId = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? Guid.NewGuid().ToString("N");
+        LogUnexpected(_logger, context.Method, correlationId, exception);
+        return new RpcException(new Status(
+            StatusCode.Internal, $"The license service failed to complete the call (a fault on our side, not your request). Correlation id: {correlationId}."));
     }
+
+    /// <summary>
+    /// The backend an exception says is unreachable, overloaded or too slow, or null when the exception is
+    /// a bug: a script error, a query rejected for its data or syntax, anything else.
+    /// </summary>
+    internal static string? BackendOf(Exception exception) => exception switch
+    {
+        RedisServerException server => IsRedisUnavailable(server.Message) ? "Redis" : null,
+        RedisException => "Redis",
+        PostgresException postgres => IsPostgresUnavailable(postgres.SqlState) ? "PostgreSQL" : null,
+        NpgsqlException => "PostgreSQL",
+        BrokenCircuitException => "a backend (circuit open)",
+        TimeoutRejectedException or TimeoutException => "a backend (timeout)",
+        _ => null,
+    };
+
+    // Replies of a Redis that is starting, failing over or out of memory; any other error reply
+    // (a script's own error, a wrong type) is a bug.
+    private static bool IsRedisUnavailable(string message) =>
+        message.StartsWith("LOADING", StringComparison.Ordinal) || message.StartsWith("BUSY", StringComparison.Ordinal) ||
+        message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || message.StartsWith("READONLY", StringComparison.Ordinal) ||
+        message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal) || message.StartsWith("TRYAGAIN", StringComparison.Ordinal) ||
+        message.StartsWith("OOM", StringComparison.Ordinal) || message.StartsWith("MOVED", StringComparison.Ordinal) ||
+        message.StartsWith("ASK", StringComparison.Ordinal) || message.StartsWith("NOSCRIPT", StringComparison.Ordinal);
+
+    // SQLSTATE classes of an unreachable, overloaded, shutting-down or slow server: 08 connection,
+    // 53 insufficient resources, 57 operator intervention (57014: statement timeout), 58 system error,
+    // 40 serialization failure / deadlock (retryable). Others (22 data, 23 integrity, 42 syntax) are bugs.
+    private static bool IsPostgresUnavailable(string sqlState) =>
+        sqlState.StartsWith("08", StringComparison.Ordinal) || sqlState.StartsWith("53", StringComparison.Ordinal) ||
+        sqlState.StartsWith("57", StringComparison.Ordinal) || sqlState.StartsWith("58", StringComparison.Ordinal) ||
+        sqlState.StartsWith("40", StringComparison.Ordinal);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} failed: {Backend} unavailable")]
     private static partial void LogBackendFault(ILogger logger, string method, string backend, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Method} failed unexpectedly")]
-    private static partial void LogUnexpected(ILogger logger, string method, Exception exception);
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Method} failed unexpectedly (correlation id {CorrelationId})")]
+    private static partial void LogUnexpected(ILogger logger, string method, string correlationId, Exception exception);
 }

@@ -60,6 +60,18 @@ internal static class OutcomeStatus
         return status.ToRpcException();
     }
 
+    /// <summary>The account already runs as many report calls as it may; one finishes within seconds.</summary>
+    public static RpcException ReportsBusy()
+    {
+        var status = Status(
+            Code.ResourceExhausted,
+            "Your account is already running the most usage reports allowed at once; try again in a moment.",
+            "REPORTS_BUSY",
+            []);
+        status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) }));
+        return status.ToRpcException();
+    }
+
     public static RpcException DroppedFromQueue() =>
         Error(Code.Aborted, "You left the queue: a seat offered to you was not claimed in time. Wait again.", "DROPPED_FROM_QUEUE", []);
 

@@ -16,6 +16,12 @@ internal sealed partial class RequestValidation
     public const int DefaultPageSize = 100;
     public const int MaxBatch = 1000;
 
+    /// <summary>Dates and times a request may name: well inside what .NET, protobuf and PostgreSQL all represent
+    /// (PostgreSQL turns DateOnly.MinValue/MaxValue into -infinity/infinity).</summary>
+    public static readonly DateOnly EarliestDate = new(2000, 1, 1);
+
+    public static readonly DateOnly LatestDate = new(2199, 12, 31);
+
     private readonly List<BadRequest.Types.FieldViolation> _violations = [];
 
     public static bool IsProduct(string value) => ProductPattern().IsMatch(value);
@@ -51,6 +57,33 @@ internal sealed partial class RequestValidation
     public RequestValidation Text(string value, string field, int maxLength = 200) =>
         Check(value.Trim().Length > 0 && value.Length <= maxLength && !value.Any(char.IsControl), field, $"must be 1-{maxLength} printable characters");
 
+    /// <summary>Parses a calendar date YYYY-MM-DD between <see cref="EarliestDate"/> and <see cref="LatestDate"/>.</summary>
+    public RequestValidation Date(string value, string field, out DateOnly date)
+    {
+        var parsed = DateOnly.TryParseExact(value, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out date);
+        return Check(parsed && date >= EarliestDate && date <= LatestDate, field, $"must be a date YYYY-MM-DD between {EarliestDate:yyyy-MM-dd} and {LatestDate:yyyy-MM-dd}");
+    }
+
+    /// <summary>Reads a timestamp that is present, well-formed (nanos 0..999,999,999) and within the calendar range.</summary>
+    public RequestValidation Timestamp(Google.Protobuf.WellKnownTypes.Timestamp? value, string field, out DateTimeOffset at)
+    {
+        at = default;
+        if (value is null)
+        {
+            return Check(false, field, "is required");
+        }
+
+        var earliest = new DateTimeOffset(EarliestDate.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).ToUnixTimeSeconds();
+        var latest = new DateTimeOffset(LatestDate.ToDateTime(TimeOnly.MaxValue), TimeSpan.Zero).ToUnixTimeSeconds();
+        var valid = value.Nanos is >= 0 and <= 999_999_999 && value.Seconds >= earliest && value.Seconds <= latest;
+        if (valid)
+        {
+            at = value.ToDateTimeOffset();
+        }
+
+        return Check(valid, field, $"must be a time between {EarliestDate:yyyy-MM-dd} and {LatestDate:yyyy-MM-dd} (nanos 0-999999999)");
+    }
+
     public RequestValidation Limit(int value, string field) =>
         Check(value is >= 0 and <= MaxLimit, field, $"must be between 0 and {MaxLimit}");
 
@@ -63,6 +96,13 @@ internal sealed partial class RequestValidation
     {
         var token = page?.PageToken ?? string.Empty;
         var cursor = token.Length <= 512 ? AdminMapping.DecodePageToken(token) : string.Empty;
+
+        // Tokens are ours, but a client can send anything: what reaches Redis or SQL is printable text only.
+        if (cursor is not null && cursor.Any(char.IsControl))
+        {
+            cursor = string.Empty;
+        }
+
         query = new PageQuery(cursor, page is { PageSize: > 0 } ? page.PageSize : DefaultPageSize);
         if (page is not null)
         {

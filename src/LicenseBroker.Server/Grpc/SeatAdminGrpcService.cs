@@ -16,9 +16,11 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
 {
     private readonly SeatAdministration _administration;
     private readonly UsageReports _reports;
+    private readonly ReportAdmission _admission;
 
-    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports)
+    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports, ReportAdmission admission)
     {
+        _admission = admission;
         _administration = administration;
         _reports = reports;
     }
@@ -96,15 +98,14 @@ internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBa
     public override async Task<GetUsageHistoryResponse> GetUsageHistory(GetUsageHistoryRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
-        var fromOk = DateOnly.TryParseExact(request.From, "yyyy-MM-dd", out var from);
-        var toOk = DateOnly.TryParseExact(request.To, "yyyy-MM-dd", out var to);
         new RequestValidation()
             .Product(request.Product)
-            .Check(fromOk, "from", "must be a date YYYY-MM-DD")
-            .Check(toOk, "to", "must be a date YYYY-MM-DD")
-            .Check(!fromOk || !toOk || (to >= from && to.DayNumber - from.DayNumber <= 366), "to", "must be on or after from, at most 366 days later")
+            .Date(request.From, "from", out var from)
+            .Date(request.To, "to", out var to)
+            .Check(to >= from && to.DayNumber - from.DayNumber <= 366, "to", "must be on or after from, at most 366 days later")
             .ThrowIfInvalid();
 
+        using var permit = _admission.TryEnterHistory(accountId) ?? throw OutcomeStatus.ReportsBusy();
         var days = await _reports.GetHistoryAsync(accountId, request.Product, from, to, context.CancellationToken);
         var response = new GetUsageHistoryResponse();
         response.Days.AddRange(days.Select(d => new Contracts.V1.UsageDay

@@ -10,11 +10,16 @@ namespace LicenseBroker.Server.Grpc;
 [Authorize(Policy = BrokerPolicies.Service)]
 internal sealed class SubscriptionGrpcService : SubscriptionService.SubscriptionServiceBase
 {
-    private readonly SeatAdministration _administration;
+    // A valid_until a little in the past is "end it now" sent from a clock slightly ahead, or over a slow link.
+    private static readonly TimeSpan PastTolerance = TimeSpan.FromMinutes(5);
 
-    public SubscriptionGrpcService(SeatAdministration administration)
+    private readonly SeatAdministration _administration;
+    private readonly TimeProvider _time;
+
+    public SubscriptionGrpcService(SeatAdministration administration, TimeProvider time)
     {
         _administration = administration;
+        _time = time;
     }
 
     public override async Task<UpsertSubscriptionResponse> UpsertSubscription(UpsertSubscriptionRequest request, ServerCallContext context)
@@ -27,7 +32,8 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
                 .Id(subscription.AccountId, "subscription.account_id")
                 .Product(subscription.Product, "subscription.product")
                 .Defined(subscription.Plan, "subscription.plan")
-                .Check(subscription.ValidUntil is not null, "subscription.valid_until", "is required")
+                .Timestamp(subscription.ValidUntil, "subscription.valid_until", out var validUntil)
+                .Check(validUntil == default || validUntil >= _time.GetUtcNow() - PastTolerance, "subscription.valid_until", "must not be in the past (to end a subscription now, send the current time)")
                 .Limit(subscription.NamedSeatLimit, "subscription.named_seat_limit")
                 .Limit(subscription.ConcurrentSeatLimit, "subscription.concurrent_seat_limit")
                 .Limit(subscription.UnattendedDeviceLimit, "subscription.unattended_device_limit");

@@ -466,27 +466,22 @@ public sealed class PostgresCatalogStore : ICatalogStore
     private async Task<T> InTransactionOnceAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        // On an exception the transaction is disposed uncommitted, which rolls it back when the connection
+        // still works. (An explicit rollback on a connection the server just terminated threw
+        // ObjectDisposedException over the real fault, and an outage was answered as a bug.)
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        try
+        var result = await work(connection, transaction);
+        if (IsRefusal(result))
         {
-            var result = await work(connection, transaction);
-            if (IsRefusal(result))
-            {
-                // A refused change leaves nothing behind.
-                await transaction.RollbackAsync(cancellationToken);
-            }
-            else
-            {
-                await transaction.CommitAsync(cancellationToken);
-            }
+            // A refused change leaves nothing behind.
+            await transaction.RollbackAsync(cancellationToken);
+        }
+        else
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
 
-            return result;
-        }
-        catch
-        {
-            await transaction.RollbackAsync(CancellationToken.None);
-            throw;
-        }
+        return result;
     }
 
     private static bool IsRefusal(object? result) => result is

@@ -10,4 +10,7 @@ public sealed class PostgresOptions
 
     /// <summary>Apply pending migrations when the server starts (the alternative is the `migrate` command).</summary>
     public bool MigrateOnStart { get; set; } = true;
+
+    /// <summary>PostgreSQL's own limit on one report query (statement_timeout): it stops the work on the server, not only the wait.</summary>
+    public TimeSpan ReportStatementTimeout { get; set; } = TimeSpan.FromSeconds(4);
 }

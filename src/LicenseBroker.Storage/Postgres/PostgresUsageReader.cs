@@ -39,11 +39,13 @@ public sealed class PostgresUsageReader : IUsageReader
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly BackendPipelines _pipelines;
+    private readonly PostgresOptions _options;
 
-    public PostgresUsageReader(NpgsqlDataSource dataSource, BackendPipelines pipelines)
+    public PostgresUsageReader(NpgsqlDataSource dataSource, BackendPipelines pipelines, PostgresOptions options)
     {
         _dataSource = dataSource;
         _pipelines = pipelines;
+        _options = options;
     }
 
     public async Task<IReadOnlyList<DurableUsage>> GetUsageAsync(string accountId, string? product, DateOnly today, CancellationToken cancellationToken) =>
@@ -57,17 +59,30 @@ public sealed class PostgresUsageReader : IUsageReader
             },
             cancellationToken);
 
-    public async Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>
-        // Retried on transient faults: it only reads.
-        await _pipelines.Postgres.ExecuteAsync(
+    public async Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken)
+    {
+        // The dates reach SQL as they are: a range beyond the calendar would be an endless series.
+        if (to < from || to.DayNumber - from.DayNumber > 366 || from.Year < 2000 || to.Year > 2199)
+        {
+            throw new ArgumentOutOfRangeException(nameof(to), $"History range {from}..{to} is outside what callers validate.");
+        }
+
+        // The reports pipeline (its own breaker), and a statement timeout that stops the work inside PostgreSQL.
+        return await _pipelines.PostgresReports.ExecuteAsync(
             async ct =>
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "SELECT set_config('statement_timeout', @timeout, true)",
+                    new { timeout = ((long)_options.ReportStatementTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                    transaction, cancellationToken: ct));
                 var rows = await connection.QueryAsync<HistoryRow>(
-                    new CommandDefinition(HistorySql, new { accountId, product, from, to }, cancellationToken: ct));
+                    new CommandDefinition(HistorySql, new { accountId, product, from, to }, transaction, cancellationToken: ct));
                 return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents)).ToList();
             },
             cancellationToken);
+    }
 
     private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
 }

@@ -15,6 +15,12 @@ public sealed class ResilienceOptions
     public BackendResilienceOptions Redis { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(1) };
 
     public BackendResilienceOptions Postgres { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(3) };
+
+    /// <summary>
+    /// Report queries (usage history): a pipeline and breaker of their own, so that a burst of expensive
+    /// reports can open only this breaker, never the one of the catalog loads AcquireSeat depends on.
+    /// </summary>
+    public BackendResilienceOptions PostgresReports { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(5), MaxRetries = 0 };
 }
 
 /// <summary>Timeout, retry and circuit breaker of one backend.</summary>
@@ -66,7 +72,11 @@ public sealed class BackendPipelines
             BreakDuration = options.Postgres.BreakDuration,
         };
         PostgresWrites = Build("postgres", writes, time, static ex => ex is NpgsqlException { IsTransient: true });
+        PostgresReports = Build("postgres-reports", options.PostgresReports, time, static ex => ex is NpgsqlException { IsTransient: true });
     }
+
+    /// <summary>Report reads: their own timeout and breaker, apart from the hot path's.</summary>
+    public ResiliencePipeline PostgresReports { get; }
 
     public ResiliencePipeline Redis { get; }
 
