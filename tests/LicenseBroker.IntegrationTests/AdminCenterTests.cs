@@ -189,6 +189,9 @@ public sealed class AdminCenterTests : IClassFixture<BrokerFixture>
         Assert.Equal(10, afterLoss.ConcurrentPeakToday);
         Assert.Equal(190, afterLoss.RefusalsToday);
 
+        // Distinct agents come from the audit rows: the counters above may reach PostgreSQL in a batch
+        // before the last grant's row (grants and refusals are recorded in the order their calls returned).
+        await Host.AuditWrittenAsync();
         var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         var history = await Host.AdminClient.GetUsageHistoryAsync(new GetUsageHistoryRequest { Product = Product, From = today, To = today }, Host.AdminHeaders(account));
         var day = Assert.Single(history.Days);

@@ -143,7 +143,7 @@ public sealed class ClusterReshardTests : IClassFixture<ClusterBrokerFixture>
             }
         }
 
-        Assert.Empty(failures);
+        Assert.True(failures.IsEmpty, string.Join("\n", failures));
         Assert.True(maxBelieved <= Seats, $"{maxBelieved} holders at once");
         Assert.True(moved > 0, "the pool's keys should have been migrated");
 

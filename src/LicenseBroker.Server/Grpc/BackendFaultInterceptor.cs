@@ -83,9 +83,11 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
         _ => null,
     };
 
-    // Replies of a Redis that is starting, failing over or out of memory; any other error reply
-    // (a script's own error, a wrong type) is a bug.
+    // Replies of a Redis that is starting, failing over, resharding or out of memory; any other error
+    // reply (a script's own error, a wrong type, CROSSSLOT) is a bug. While a slot moves, a script can
+    // meet "Attempted to access a non local key in a cluster node" half way: the move, not a bug.
     private static bool IsRedisUnavailable(string message) =>
+        message.Contains("non local key", StringComparison.Ordinal) || message.Contains("cluster is down", StringComparison.Ordinal) ||
         message.StartsWith("LOADING", StringComparison.Ordinal) || message.StartsWith("BUSY", StringComparison.Ordinal) ||
         message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || message.StartsWith("READONLY", StringComparison.Ordinal) ||
         message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal) || message.StartsWith("TRYAGAIN", StringComparison.Ordinal) ||

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using Dapper;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Storage.Redis;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// Finding 6: 50,000+ leases of one pool expire together (a fleet outage longer than the TTL). The
+/// next calls into that pool drop a bounded number each and the sweeper drains the rest in bounded
+/// batches: no script runs 50 ms (Redis SLOWLOG), another account's heartbeats stay fast meanwhile,
+/// and every expired lease is audited exactly once.
+/// </summary>
+public sealed class MassExpiryTests : IClassFixture<BrokerFixture>
+{
+    private const string Product = "remote-support";
+    private const int Leases = 55_000;
+    private readonly BrokerFixture _fixture;
+
+    public MassExpiryTests(BrokerFixture fixture)
+    {
+        _fixture = fixture;
+    }
+
+    [Fact]
+    public async Task Fifty_thousand_leases_expiring_together_stall_no_script_and_are_each_audited_once()
+    {
+        var host = _fixture.Host;
+        var crowded = await _fixture.Seeder.AccountAsync(concurrentSeats: 10);
+        var holder = (await _fixture.Seeder.AgentsAsync(crowded, 1, "CONCURRENT"))[0];
+        var other = await _fixture.Seeder.AccountAsync(concurrentSeats: 10);
+        var otherAgent = host.Agent(other, (await _fixture.Seeder.AgentsAsync(other, 1, "CONCURRENT"))[0]);
+        var otherLease = (await otherAgent.AcquireAsync(Product)).Lease;
+
+        // One agent's many sessions (one seat): 55,000 leases that all expire within a few seconds of each other.
+        var store = host.Services.GetRequiredService<RedisOccupancyStore>();
+        var pool = new PoolId(crowded, Product);
+        var ttl = TimeSpan.FromSeconds(25);
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < Leases)
+            {
+                var outcome = await store.AcquireAsync(
+                    new AcquireCommand(pool, holder, "s-" + i, SeatBroker.NewLeaseId(), SeatType.Concurrent, 10, ttl, new DeviceInfo("d", Platform.Windows), SessionKind.Pending),
+                    CancellationToken.None);
+                Assert.IsType<AcquireOutcome.Granted>(outcome);
+            }
+        })));
+
+        var redis = host.Services.GetRequiredService<IConnectionMultiplexer>();
+        var database = redis.GetDatabase();
+        var leasesKey = host.Services.GetRequiredService<RedisKeys>().Pool(pool)[0];
+        var lastExpiry = (await database.SortedSetRangeByRankWithScoresAsync(leasesKey, -1, -1))[0].Score;
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis + ",allowAdmin=true");
+        var server = admin.GetServers().Single();
+        await Eventually.Until(
+            async () => (await server.TimeAsync()) > DateTimeOffset.FromUnixTimeMilliseconds((long)lastExpiry).UtcDateTime ? "expired" : null,
+            TimeSpan.FromSeconds(60),
+            "every lease of the crowded pool to expire");
+        Assert.True(await database.SortedSetLengthAsync(leasesKey) >= 50_000);
+
+        // Slow log: every command of 50 ms or more, from now on.
+        await server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "50000");
+        await server.SlowlogResetAsync();
+
+        // The other account heartbeats throughout; the crowded pool gets calls that meet the backlog.
+        using var stop = new CancellationTokenSource();
+        var latencies = new List<double>();
+        var beating = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var started = Stopwatch.GetTimestamp();
+                otherLease = await otherAgent.HeartbeatAsync(otherLease);
+                latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        });
+        var crowdedAgent = host.Agent(crowded, holder);
+        var fresh = (await crowdedAgent.AcquireAsync(Product)).Lease;
+        for (var i = 0; i < 20; i++)
+        {
+            fresh = await crowdedAgent.HeartbeatAsync(fresh);
+        }
+
+        await Eventually.Until(
+            async () => await database.SortedSetLengthAsync(leasesKey) == 1 ? "drained" : null,
+            TimeSpan.FromSeconds(60),
+            "the sweeper to drain the expired leases");
+        await stop.CancelAsync();
+        await beating;
+
+        var slow = (await server.SlowlogGetAsync(128))
+            .Where(entry => entry.Arguments.Any(a => a.ToString()!.Contains(crowded, StringComparison.Ordinal) || a.ToString()!.Contains(other, StringComparison.Ordinal)))
+            .Select(entry => $"{entry.Duration.TotalMilliseconds} ms: {string.Join(' ', entry.Arguments.Take(2))}")
+            .ToList();
+        await server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "10000");
+        Assert.Empty(slow);
+
+        latencies.Sort();
+        Assert.True(latencies.Count >= 20, $"{latencies.Count} heartbeats");
+        var p99 = latencies[(int)Math.Ceiling(latencies.Count * 0.99) - 1];
+        Assert.True(p99 < 100, $"the other account's heartbeat p99 was {p99:F1} ms over {latencies.Count} calls");
+
+        // Every lease expired once: as many expiry rows as leases granted minus the one still live, none twice.
+        await host.AuditWrittenAsync();
+        await using var connection = new NpgsqlConnection(host.Database.ConnectionString);
+        var audit = await connection.QuerySingleAsync<(long Rows, long Distinct)>(
+            "SELECT count(*), count(DISTINCT after->>'lease_id') FROM audit_events WHERE account_id = @crowded AND action = 'seat.expired'", new { crowded });
+        Assert.Equal(Leases, audit.Rows);
+        Assert.Equal(Leases, audit.Distinct);
+    }
+}
