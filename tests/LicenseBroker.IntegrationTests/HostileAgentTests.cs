@@ -123,6 +123,9 @@ public sealed class HostileAgentTests : IClassFixture<BrokerFixture>
             Forged(victim.LeaseProof),
             "lp1.nokey." + victim.LeaseProof.Split('.')[2],
             "lp2." + victim.LeaseProof[4..],
+            "lp1.auth0.A",
+            "lp1.auth0." + victim.LeaseProof.Split('.')[2][..42],
+            "..",
         };
         var tokens = new[] { 0L, 1L, victim.FencingToken, victim.FencingToken + 1000, 1_000_000_000_000_000L, MaxFence };
         var calls = 0;

@@ -114,14 +114,16 @@ public sealed class LeaseProofs
             return false;
         }
 
-        Span<byte> given = stackalloc byte[64];
-        if (!Base64Url.TryDecodeFromChars(parts[2], given, out var written) || written != 32)
+        // 43 characters of base64url are exactly 32 bytes; the decoder throws on characters outside its alphabet.
+        Span<byte> given = stackalloc byte[32];
+        if (parts[2].Length != 43 || !parts[2].All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            || !Base64Url.TryDecodeFromChars(parts[2], given, out var written) || written != 32)
         {
             return false;
         }
 
         var expected = Mac(key, pool, agentId, leaseId, sessionId, seatType, fencingToken);
-        return CryptographicOperations.FixedTimeEquals(expected, given[..written]);
+        return CryptographicOperations.FixedTimeEquals(expected, given);
     }
 
     private static byte[] Mac(byte[] key, PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken)
