@@ -6,6 +6,7 @@ using LicenseBroker.Storage.Redis;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using StackExchange.Redis;
+using Xunit.Abstractions;
 
 namespace LicenseBroker.IntegrationTests;
 
@@ -15,15 +16,18 @@ namespace LicenseBroker.IntegrationTests;
 /// batches: no script runs 50 ms (Redis SLOWLOG), another account's heartbeats stay fast meanwhile,
 /// and every expired lease is audited exactly once.
 /// </summary>
+[Collection(MeasuredAlone.Name)]
 public sealed class MassExpiryTests : IClassFixture<BrokerFixture>
 {
     private const string Product = "remote-support";
     private const int Leases = 55_000;
     private readonly BrokerFixture _fixture;
+    private readonly ITestOutputHelper _output;
 
-    public MassExpiryTests(BrokerFixture fixture)
+    public MassExpiryTests(BrokerFixture fixture, ITestOutputHelper output)
     {
         _fixture = fixture;
+        _output = output;
     }
 
     [Fact]
@@ -103,6 +107,7 @@ public sealed class MassExpiryTests : IClassFixture<BrokerFixture>
         Assert.Empty(slow);
 
         latencies.Sort();
+        _output.WriteLine($"drained {Leases} expired leases; other account's heartbeats: {latencies.Count}, p50 {latencies[latencies.Count / 2]:F1} ms, p99 {latencies[(int)Math.Ceiling(latencies.Count * 0.99) - 1]:F1} ms, max {latencies[^1]:F1} ms; slow commands: {slow.Count}");
         Assert.True(latencies.Count >= 20, $"{latencies.Count} heartbeats");
         var p99 = latencies[(int)Math.Ceiling(latencies.Count * 0.99) - 1];
         Assert.True(p99 < 100, $"the other account's heartbeat p99 was {p99:F1} ms over {latencies.Count} calls");

@@ -24,15 +24,35 @@ public sealed class StorageLayoutTests
     }
 
     [Fact]
-    public void Each_script_is_the_prelude_plus_its_own_documented_body()
+    public void Each_script_is_the_prelude_plus_its_own_documented_body_with_every_argument_named()
     {
-        foreach (var (name, script) in new[] { ("acquire", LuaScripts.Acquire), ("heartbeat", LuaScripts.Heartbeat), ("release", LuaScripts.Release), ("revoke", LuaScripts.Revoke), ("live", LuaScripts.Live), ("sessions", LuaScripts.Sessions), ("usage", LuaScripts.Usage), ("wait_join", LuaScripts.WaitJoin), ("wait_status", LuaScripts.WaitStatus), ("wait_leave", LuaScripts.WaitLeave), ("lease_state", LuaScripts.LeaseState), ("queue", LuaScripts.Queue), ("sweep", LuaScripts.Sweep) })
+        Assert.Equal(13, LuaScripts.All.Count);
+        foreach (var script in LuaScripts.All)
         {
-            Assert.Contains("local function purge(now, max)", script, StringComparison.Ordinal);
-            Assert.Contains($"-- {name}:", script, StringComparison.Ordinal);
-            Assert.Contains("-- KEYS:", script, StringComparison.Ordinal);
-            Assert.Contains("-- Returns (payload):", script, StringComparison.Ordinal);
+            Assert.Contains("local function purge(now, max)", script.Text, StringComparison.Ordinal);
+            Assert.Contains($"-- {script.Name}:", script.Text, StringComparison.Ordinal);
+            Assert.Contains("-- KEYS:", script.Text, StringComparison.Ordinal);
+            Assert.Contains("-- Returns (payload):", script.Text, StringComparison.Ordinal);
+
+            // Every argument is documented by name in the header and used by position nowhere in the code.
+            foreach (var (name, index) in script.ArgumentNames.Select((n, i) => (n, i + 1)))
+            {
+                Assert.Contains($"-- @{name} ", script.Text, StringComparison.Ordinal);
+                Assert.Contains($"ARGV[{index}]", script.Text, StringComparison.Ordinal);
+            }
+
+            var code = string.Join('\n', script.Text.Split('\n').Select(line => line.Contains("--", StringComparison.Ordinal) ? line[..line.IndexOf("--", StringComparison.Ordinal)] : line));
+            Assert.DoesNotContain("@", code, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void A_script_argument_without_a_binding_or_a_binding_never_used_stops_the_load()
+    {
+        var unbound = Assert.Throws<InvalidOperationException>(() => PoolScript.Load<int>("queue", rest: null));
+        Assert.Contains("@max", unbound.Message, StringComparison.Ordinal);
+        var unused = Assert.Throws<InvalidOperationException>(() => PoolScript.Load<int>("queue", rest: null, ("max", m => m), ("extra", m => m)));
+        Assert.Contains("@extra", unused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

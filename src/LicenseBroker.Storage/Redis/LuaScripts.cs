@@ -1,44 +1,129 @@
-using System.Reflection;
+using System.Globalization;
+using LicenseBroker.Domain.Seats;
+using StackExchange.Redis;
 
 namespace LicenseBroker.Storage.Redis;
 
-/// <summary>The embedded pool scripts, each prefixed by the shared prelude.</summary>
+/// <summary>
+/// The pool scripts, each the shared prelude plus one operation's body, with each argument name of
+/// the Lua bound to the C# value it comes from. The argument records below are what each call passes.
+/// </summary>
 public static class LuaScripts
 {
-    // First: static fields initialize in order, and every Load below records its name here.
-    private static readonly Dictionary<string, string> Names = new(ReferenceEqualityComparer.Instance);
+    public static readonly PoolScript<AcquireArgs> Acquire = PoolScript.Load<AcquireArgs>(
+        "acquire",
+        rest: null,
+        ("agent", a => a.Command.AgentId),
+        ("session", a => a.Command.SessionId),
+        ("lease_id", a => a.Command.NewLeaseId),
+        ("seat", a => RedisOccupancyStore.SeatTypeCode(a.Command.SeatType)),
+        ("limit", a => a.Command.ConcurrentLimit),
+        ("ttl_ms", a => Milliseconds(a.Command.LeaseTtl)),
+        ("device", a => a.Command.Device.DeviceId),
+        ("platform", a => a.Command.Device.Platform.ToString()),
+        ("kind", a => a.Command.SessionKind.ToString()),
+        ("epoch_mode", a => a.Epoch.Mode),
+        ("evidence", a => a.Epoch.Evidence),
+        ("rate_window_ms", a => Milliseconds(a.Command.RateLimits?.Window ?? TimeSpan.Zero)),
+        ("rate_pool", a => a.Command.RateLimits?.PerPool ?? 0),
+        ("rate_agent", a => a.Command.RateLimits?.PerAgent ?? 0),
+        ("claim_ms", a => Milliseconds(a.ClaimWindow)));
 
-    public static readonly string Acquire = Load("acquire");
-    public static readonly string Heartbeat = Load("heartbeat");
-    public static readonly string Release = Load("release");
-    public static readonly string Revoke = Load("revoke");
-    public static readonly string Live = Load("live");
-    public static readonly string Sessions = Load("sessions");
-    public static readonly string Usage = Load("usage");
-    public static readonly string WaitJoin = Load("wait_join");
-    public static readonly string WaitStatus = Load("wait_status");
-    public static readonly string WaitLeave = Load("wait_leave");
-    public static readonly string LeaseState = Load("lease_state");
-    public static readonly string Queue = Load("queue");
-    public static readonly string Sweep = Load("sweep");
+    public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
+        "heartbeat",
+        rest: null,
+        ("agent", a => a.Command.AgentId),
+        ("lease_id", a => a.Command.LeaseId),
+        ("ttl_ms", a => Milliseconds(a.Command.LeaseTtl)),
+        ("epoch_mode", a => a.Epoch.Mode),
+        ("evidence", a => a.Epoch.Evidence),
+        ("session", a => a.Command.SessionId),
+        ("proven_token", a => a.Command.ProvenFencingToken),
+        ("seat", a => a.Command.SeatType is { } seat ? RedisOccupancyStore.SeatTypeCode(seat) : string.Empty),
+        ("limit", a => a.Command.ConcurrentLimit),
+        ("device", a => a.Command.Device?.DeviceId ?? "unknown"),
+        ("platform", a => (a.Command.Device?.Platform ?? Platform.Web).ToString()),
+        ("kind", a => (a.Command.SessionKind ?? SessionKind.Pending).ToString()));
 
-    /// <summary>The file name of a loaded script, for metrics and traces.</summary>
-    public static string NameOf(string script) => Names.TryGetValue(script, out var name) ? name : "script";
+    public static readonly PoolScript<ReleaseCommand> Release = PoolScript.Load<ReleaseCommand>(
+        "release",
+        rest: null,
+        ("agent", c => c.AgentId),
+        ("lease_id", c => c.LeaseId),
+        ("remember_ms", c => Milliseconds(c.RememberReleaseFor)));
 
-    private static string Load(string name)
-    {
-        // Runs only from the static initializers, one at a time: no lock needed.
-        var script = Read("prelude") + "\n" + Read(name);
-        Names[script] = name;
-        return script;
-    }
+    public static readonly PoolScript<RevokeCommand> Revoke = PoolScript.Load<RevokeCommand>(
+        "revoke",
+        rest: c => c.Ids.Select(id => (RedisValue)id).ToList(),
+        ("by", c => c.RevokedBy),
+        ("remember_ms", c => Milliseconds(c.RememberFor)),
+        ("ids_are", c => c.ByAgent ? "AGENTS" : "LEASES"));
 
-    private static string Read(string name)
-    {
-        var resource = $"LicenseBroker.Storage.Redis.Scripts.{name}.lua";
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
-            ?? throw new InvalidOperationException($"Embedded script {resource} is missing.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    public static readonly PoolScript<IReadOnlyList<string>> Live = PoolScript.Load<IReadOnlyList<string>>(
+        "live",
+        rest: agents => agents.Select(id => (RedisValue)id).ToList());
+
+    public static readonly PoolScript<(string Cursor, int Size)> Sessions = PoolScript.Load<(string Cursor, int Size)>(
+        "sessions",
+        rest: null,
+        ("cursor", a => a.Cursor),
+        ("size", a => a.Size));
+
+    public static readonly PoolScript<NoArguments> Usage = PoolScript.Load<NoArguments>("usage", rest: null);
+
+    public static readonly PoolScript<WaitJoinArgs> WaitJoin = PoolScript.Load<WaitJoinArgs>(
+        "wait_join",
+        rest: null,
+        ("agent", a => a.Join.AgentId),
+        ("session", a => a.Join.SessionId),
+        ("lease_id", a => a.Join.LeaseId),
+        ("seat", a => RedisOccupancyStore.SeatTypeCode(a.Join.SeatType)),
+        ("limit", a => a.Join.ConcurrentLimit),
+        ("ttl_ms", a => Milliseconds(a.Seats.LeaseTtl)),
+        ("device", a => a.Join.Device.DeviceId),
+        ("platform", a => a.Join.Device.Platform.ToString()),
+        ("kind", a => a.Join.Kind.ToString()),
+        ("epoch_mode", a => a.Epoch.Mode),
+        ("evidence", a => a.Epoch.Evidence),
+        ("claim_ms", a => Milliseconds(a.Seats.ClaimWindow)),
+        ("waiter_life_ms", a => Milliseconds(a.Seats.WaiterTimeout)));
+
+    public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
+        "wait_status",
+        rest: null,
+        ("agent", a => a.Agent),
+        ("ttl_ms", a => Milliseconds(a.Seats.LeaseTtl)),
+        ("waiter_life_ms", a => Milliseconds(a.Seats.WaiterTimeout)));
+
+    public static readonly PoolScript<string> WaitLeave = PoolScript.Load<string>("wait_leave", rest: null, ("agent", agent => agent));
+
+    public static readonly PoolScript<(string Agent, string LeaseId)> LeaseState = PoolScript.Load<(string Agent, string LeaseId)>(
+        "lease_state",
+        rest: null,
+        ("agent", a => a.Agent),
+        ("lease_id", a => a.LeaseId));
+
+    public static readonly PoolScript<int> Queue = PoolScript.Load<int>("queue", rest: null, ("max", max => max));
+
+    public static readonly PoolScript<int> Sweep = PoolScript.Load<int>("sweep", rest: null, ("batch", batch => batch));
+
+    /// <summary>Every script, for the layout tests.</summary>
+    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep];
+
+    private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>What a script that checks the pool's epoch needs (see prelude.lua): the mode, and the evidence of lost writes.</summary>
+public sealed record EpochCheck(string Mode, long Evidence);
+
+public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch);
+
+public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch);
+
+public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch);
+
+/// <summary>The arguments of a script that takes none.</summary>
+public sealed record NoArguments
+{
+    public static readonly NoArguments Value = new();
 }

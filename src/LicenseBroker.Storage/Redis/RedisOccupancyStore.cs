@@ -38,27 +38,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public async Task<AcquireOutcome> AcquireAsync(AcquireCommand command, CancellationToken cancellationToken)
     {
-        RedisValue[] args =
-        [
-            command.AgentId,
-            command.SessionId,
-            command.NewLeaseId,
-            SeatTypeCode(command.SeatType),
-            command.ConcurrentLimit,
-            (long)command.LeaseTtl.TotalMilliseconds,
-            command.Device.DeviceId,
-            command.Device.Platform.ToString(),
-            command.SessionKind.ToString(),
-            string.Empty,
-            0,
-            (long)(command.RateLimits?.Window.TotalMilliseconds ?? 0),
-            command.RateLimits?.PerPool ?? 0,
-            command.RateLimits?.PerAgent ?? 0,
-            (long)_seats.ClaimWindow.TotalMilliseconds,
-        ];
-
         // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
-        var reply = await EvaluateWithEpochAsync(LuaScripts.Acquire, command.Pool, args, modeIndex: 9, evidenceIndex: 10, evidence: 0, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(
+            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch), evidence: 0, cancellationToken);
         var status = (string)reply[0]!;
         if (status == "GRANTED")
         {
@@ -87,26 +69,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public async Task<HeartbeatOutcome> HeartbeatAsync(HeartbeatCommand command, CancellationToken cancellationToken)
     {
-        RedisValue[] args =
-        [
-            command.AgentId,
-            command.LeaseId,
-            (long)command.LeaseTtl.TotalMilliseconds,
-            string.Empty,
-            0,
-            command.SessionId,
-            command.ProvenFencingToken,
-            command.SeatType is { } seatType ? SeatTypeCode(seatType) : string.Empty,
-            command.ConcurrentLimit,
-            command.Device?.DeviceId ?? "unknown",
-            (command.Device?.Platform ?? Platform.Web).ToString(),
-            (command.SessionKind ?? SessionKind.Pending).ToString(),
-        ];
-
         // Retrying is safe: renewing twice gives the same lease a slightly later expiry.
         // Evidence of lost writes: only a fencing token whose lease proof verified (0 otherwise).
         var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Heartbeat, command.Pool, args, modeIndex: 3, evidenceIndex: 4, evidence: command.ProvenFencingToken, cancellationToken);
+            LuaScripts.Heartbeat, command.Pool, epoch => new HeartbeatArgs(command, epoch), evidence: command.ProvenFencingToken, cancellationToken);
         var status = (string)reply[0]!;
         if (status == "RENEWED")
         {
@@ -131,10 +97,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public async Task<ReleaseOutcome> ReleaseAsync(ReleaseCommand command, CancellationToken cancellationToken)
     {
-        RedisValue[] args = [command.AgentId, command.LeaseId, (long)command.RememberReleaseFor.TotalMilliseconds];
-
         // Retrying is safe: a release that already happened is remembered and answered ALREADY_RELEASED.
-        var reply = await EvaluateAsync(LuaScripts.Release, command.Pool, args, cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.Release, command.Pool, command, cancellationToken);
         var status = (string)reply[0]!;
         return status switch
         {
@@ -147,24 +111,15 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public async Task<IReadOnlyList<LeaseView>> RevokeAsync(RevokeCommand command, CancellationToken cancellationToken)
     {
-        var args = new RedisValue[3 + command.Ids.Count];
-        args[0] = command.RevokedBy;
-        args[1] = (long)command.RememberFor.TotalMilliseconds;
-        args[2] = command.ByAgent ? "AGENTS" : "LEASES";
-        for (var i = 0; i < command.Ids.Count; i++)
-        {
-            args[3 + i] = command.Ids[i];
-        }
-
         // Retrying is safe: a lease already ended is skipped, so a retry ends nothing twice.
-        var reply = await EvaluateAsync(LuaScripts.Revoke, command.Pool, args, cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.Revoke, command.Pool, command, cancellationToken);
         return reply.Select(ParseLease).ToList();
     }
 
     public async Task<SharedLeasePage> ListSharedAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired leases and reads.
-        var reply = await EvaluateAsync(LuaScripts.Sessions, pool, [cursor ?? string.Empty, pageSize], cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.Sessions, pool, (cursor ?? string.Empty, pageSize), cancellationToken);
         var next = (string)reply[2]!;
         return new SharedLeasePage(
             Total: (int)reply[0],
@@ -176,14 +131,14 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired leases and reads.
-        var reply = await EvaluateAsync(LuaScripts.Usage, pool, [], cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.Usage, pool, NoArguments.Value, cancellationToken);
         return new LiveUsage((int)reply[0], (int)reply[1], (int)reply[2], (int)reply[3], (int)reply[4]);
     }
 
     public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired entries and reads.
-        var reply = await EvaluateAsync(LuaScripts.Queue, pool, [max], cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.Queue, pool, max, cancellationToken);
         var first = reply.Skip(1).Select(item =>
         {
             var fields = (RedisResult[])item!;
@@ -214,41 +169,32 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         }
 
         // Retrying is safe: the script only drops expired leases and reads.
-        var reply = await EvaluateAsync(LuaScripts.Live, pool, agentIds.Select(id => (RedisValue)id).ToArray(), cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.Live, pool, agentIds, cancellationToken);
         return reply.Select(count => (int)count).ToList();
     }
 
     public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
     {
-        RedisValue[] args =
-        [
-            join.AgentId, join.SessionId, join.LeaseId, SeatTypeCode(join.SeatType), join.ConcurrentLimit, (long)_seats.LeaseTtl.TotalMilliseconds,
-            join.Device.DeviceId, join.Device.Platform.ToString(), join.Kind.ToString(), string.Empty, 0,
-            (long)_seats.ClaimWindow.TotalMilliseconds, (long)_seats.WaiterTimeout.TotalMilliseconds,
-        ];
-
         // Retrying is safe: joining again refreshes the same place (one waiter per agent).
-        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, args, modeIndex: 9, evidenceIndex: 10, evidence: 0, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch), evidence: 0, cancellationToken);
         return ParseQueueState(join.Pool, join.SessionId, reply);
     }
 
     public async Task<QueueState> QueueStatusAsync(PoolId pool, string agentId, CancellationToken cancellationToken)
     {
-        RedisValue[] args = [agentId, (long)_seats.LeaseTtl.TotalMilliseconds, (long)_seats.WaiterTimeout.TotalMilliseconds];
-
         // Retrying is safe: a claim already made answers GONE, and the app then holds the lease it was streamed.
-        var reply = await EvaluateAsync(LuaScripts.WaitStatus, pool, args, cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.WaitStatus, pool, (agentId, _seats), cancellationToken);
         return ParseQueueState(pool, string.Empty, reply);
     }
 
     public async Task LeaveQueueAsync(PoolId pool, string agentId, CancellationToken cancellationToken) =>
         // Retrying is safe: leaving twice is leaving once.
-        await EvaluateAsync(LuaScripts.WaitLeave, pool, [agentId], cancellationToken);
+        await EvaluateAsync(LuaScripts.WaitLeave, pool, agentId, cancellationToken);
 
     public async Task<LeaseState> LeaseStateAsync(PoolId pool, string agentId, string leaseId, CancellationToken cancellationToken)
     {
         // Retrying is safe: it only drops expired leases and reads.
-        var reply = await EvaluateAsync(LuaScripts.LeaseState, pool, [agentId, leaseId], cancellationToken);
+        var reply = await EvaluateAsync(LuaScripts.LeaseState, pool, (agentId, leaseId), cancellationToken);
         return (string)reply[0]! switch
         {
             "LIVE" => new LeaseState.Live(FromRedisMilliseconds(reply[1])),
@@ -279,13 +225,12 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     /// meets a pool whose epoch Redis lacks, it asks PostgreSQL whether the pool was ever used, and
     /// runs the script again knowing whether the pool is new or lost its data.
     /// </summary>
-    private async Task<RedisResult[]> EvaluateWithEpochAsync(
-        string script, PoolId pool, RedisValue[] args, int modeIndex, int evidenceIndex, long evidence, CancellationToken cancellationToken)
+    private async Task<RedisResult[]> EvaluateWithEpochAsync<TArgs>(
+        PoolScript<TArgs> script, PoolId pool, Func<EpochCheck, TArgs> args, long evidence, CancellationToken cancellationToken)
     {
         var known = _knownPools.TryGetValue(pool, out var seenFence);
-        args[modeIndex] = known ? "KNOWN" : "UNKNOWN";
-        args[evidenceIndex] = Math.Max(evidence, seenFence);
-        var reply = await EvaluateAsync(script, pool, args, cancellationToken);
+        evidence = Math.Max(evidence, seenFence);
+        var reply = await EvaluateAsync(script, pool, args(new EpochCheck(known ? "KNOWN" : "UNKNOWN", evidence)), cancellationToken);
         if ((string)reply[0]! != "NO_EPOCH")
         {
             _knownPools.TryAdd(pool, 0);
@@ -293,8 +238,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         }
 
         var active = await _registry.BeginAsync(pool, cancellationToken);
-        args[modeIndex] = active ? "KNOWN" : "NEW";
-        reply = await EvaluateAsync(script, pool, args, cancellationToken);
+        reply = await EvaluateAsync(script, pool, args(new EpochCheck(active ? "KNOWN" : "NEW", evidence)), cancellationToken);
         if (!active)
         {
             await _registry.MarkActiveAsync(pool, cancellationToken);
@@ -308,12 +252,28 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private void Observe(PoolId pool, long fence) =>
         _knownPools.AddOrUpdate(pool, static (_, f) => f, static (_, old, f) => Math.Max(old, f), fence);
 
-    private async Task<RedisResult[]> EvaluateAsync(
-        string script, PoolId pool, RedisValue[] args, CancellationToken cancellationToken)
+    /// <summary>Runs a script, records the seat events it reports, and hands a backlog of expired leases to the sweeper.</summary>
+    private async Task<RedisResult[]> EvaluateAsync<TArgs>(
+        PoolScript<TArgs> poolScript, PoolId pool, TArgs scriptArgs, CancellationToken cancellationToken)
+    {
+        var (payload, backlog) = await RunAsync(poolScript, pool, scriptArgs, cancellationToken);
+        if (backlog)
+        {
+            _backlog.Report(pool);
+        }
+
+        return payload;
+    }
+
+    /// <summary>Runs a script and records the seat events it reports; returns its payload and whether expired leases remain.</summary>
+    private async Task<(RedisResult[] Payload, bool Backlog)> RunAsync<TArgs>(
+        PoolScript<TArgs> poolScript, PoolId pool, TArgs scriptArgs, CancellationToken cancellationToken)
     {
         var keys = _keys.Pool(pool);
         var database = _redis.GetDatabase();
-        var name = LuaScripts.NameOf(script);
+        var name = poolScript.Name;
+        var script = poolScript.Text;
+        var args = poolScript.Arguments(scriptArgs);
         using var activity = StorageTelemetry.Activities.StartActivity("redis " + name, System.Diagnostics.ActivityKind.Client);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = await _pipelines.Redis.ExecuteAsync(
@@ -324,12 +284,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = (RedisResult[])result!;
         RecordEvents(pool, (RedisResult[])reply[1]!, FromRedisMilliseconds(reply[2]));
-        if ((long)reply[3] == 1)
-        {
-            _backlog.Report(pool);
-        }
-
-        return (RedisResult[])reply[0]!;
+        return ((RedisResult[])reply[0]!, (long)reply[3] == 1);
     }
 
     /// <summary>
@@ -369,15 +324,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<bool> SweepAsync(PoolId pool, int batch, CancellationToken cancellationToken)
     {
         // Retrying is safe: a lease already dropped is not dropped, nor reported, again.
-        var keys = _keys.Pool(pool);
-        var database = _redis.GetDatabase();
-        var result = await _pipelines.Redis.ExecuteAsync(
-            static async (state, ct) => await state.database.ScriptEvaluateAsync(LuaScripts.Sweep, state.keys, [state.batch]).WaitAsync(ct),
-            (database, keys, batch),
-            cancellationToken);
-        var reply = (RedisResult[])result!;
-        RecordEvents(pool, (RedisResult[])reply[1]!, FromRedisMilliseconds(reply[2]));
-        return (long)reply[3] == 1;
+        var (_, backlog) = await RunAsync(LuaScripts.Sweep, pool, batch, cancellationToken);
+        return backlog;
     }
 
     internal static string SeatTypeCode(SeatType seatType) => seatType switch

@@ -1,19 +1,21 @@
 -- acquire: admits an agent to a pool, or refuses, in one atomic step.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id
--- ARGV[2] session id (client-chosen; a retry with the same id returns the same lease)
--- ARGV[3] lease id to use if a new lease is granted
--- ARGV[4] seat type: NAMED | CONCURRENT | UNLIMITED
--- ARGV[5] concurrent seat limit of the pool
--- ARGV[6] lease ttl (ms)
--- ARGV[7] device id
--- ARGV[8] platform
--- ARGV[9] session kind
--- ARGV[10] pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
--- ARGV[11] evidence: largest fencing token the broker has seen in this pool
--- ARGV[12] rate window (ms), ARGV[13] attempts allowed per window for the pool, ARGV[14] per agent (0: no limit)
--- ARGV[15] claim window (ms) of seats offered to the head of the queue
+-- @agent agent id
+-- @session session id (client-chosen; a retry with the same id returns the same lease)
+-- @lease_id lease id to use if a new lease is granted
+-- @seat seat type: NAMED | CONCURRENT | UNLIMITED
+-- @limit concurrent seat limit of the pool
+-- @ttl_ms lease ttl (ms)
+-- @device device id
+-- @platform platform
+-- @kind session kind
+-- @epoch_mode pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
+-- @evidence evidence: largest fencing token the broker has seen in this pool
+-- @rate_window_ms rate window (ms)
+-- @rate_pool attempts allowed per window for the pool
+-- @rate_agent per agent (0: no limit)
+-- @claim_ms claim window (ms) of seats offered to the head of the queue
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
@@ -22,14 +24,14 @@
 --   {'NO_EPOCH'}                                      mode UNKNOWN and no epoch: ask PostgreSQL, call again
 --   {'RATE_LIMITED', ms until the window ends}        too many attempts (the attempt changed nothing else)
 
-local agent, session, new_id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local limit, ttl = int_arg('limit', ARGV[5], 0, 1000000), int_arg('ttl', ARGV[6], 1000, 86400000)
-local rate_window, rate_pool, rate_agent = int_arg('rate_window', ARGV[12], 0, 86400000), int_arg('rate_pool', ARGV[13], 0, 1000000000), int_arg('rate_agent', ARGV[14], 0, 1000000000)
-local claim = int_arg('claim', ARGV[15], 1, 86400000)
+local agent, session, new_id, seat = @agent, @session, @lease_id, @seat
+local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
+local rate_window, rate_pool, rate_agent = int_arg('rate_window_ms', @rate_window_ms, 0, 86400000), int_arg('rate_pool', @rate_pool, 0, 1000000000), int_arg('rate_agent', @rate_agent, 0, 1000000000)
+local claim = int_arg('claim_ms', @claim_ms, 1, 86400000)
 
 local now = now_ms()
 purge(now)
-local recovering_until = open_pool(now, ttl, ARGV[10], ARGV[11], limit, claim)
+local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim)
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
@@ -75,5 +77,5 @@ if seat == 'CONCURRENT' then
 end
 
 local expires = now + ttl
-local fence, in_use, peak = grant(new_id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], expires)
+local fence, in_use, peak = grant(new_id, agent, session, seat, @device, @platform, @kind, expires)
 return finish({'GRANTED', new_id, expires, fence, seat, 0, in_use, peak, now})

@@ -1,17 +1,19 @@
 -- heartbeat: renews a live lease of the calling agent, or re-establishes it after Redis lost data.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1]  agent id (a lease of another agent is answered as not found)
--- ARGV[2]  lease id
--- ARGV[3]  lease ttl (ms)
--- ARGV[4]  pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
--- ARGV[5]  evidence: largest fencing token the broker saw in this pool or verified in a lease proof
--- ARGV[6]  session id the app acquired the lease with
--- ARGV[7]  proven fencing token: the app's token when its lease proof verified, else 0.
+-- @agent  agent id (a lease of another agent is answered as not found)
+-- @lease_id  lease id
+-- @ttl_ms  lease ttl (ms)
+-- @epoch_mode  pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
+-- @evidence  evidence: largest fencing token the broker saw in this pool or verified in a lease proof
+-- @session  session id the app acquired the lease with
+-- @proven_token  proven fencing token: the app's token when its lease proof verified, else 0.
 --          Re-establishment needs it; a token no proof backs never reaches this script.
--- ARGV[8]  the agent's seat type now (NAMED | CONCURRENT | UNLIMITED), or '' without a seat
--- ARGV[9]  concurrent seat limit of the pool
--- ARGV[10] device id, ARGV[11] platform, ARGV[12] session kind (as the app reports them)
+-- @seat  the agent's seat type now (NAMED | CONCURRENT | UNLIMITED), or '' without a seat
+-- @limit  concurrent seat limit of the pool
+-- @device device id
+-- @platform platform
+-- @kind session kind (as the app reports them)
 -- Records a seat event when it re-establishes a lease (reestablished).
 -- Returns (payload):
 --   {'RENEWED', expires at ms, fencing token, seat type, session id, rebuilt 0|1}
@@ -19,15 +21,15 @@
 --   {'NOT_FOUND'}              unknown, released, expired, or another agent's
 --   {'NO_EPOCH'}               mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
-local agent, id = ARGV[1], ARGV[2]
-local ttl = int_arg('ttl', ARGV[3], 1000, 86400000)
-local session, seat = ARGV[6], ARGV[8]
-local proven = int_arg('proven_token', ARGV[7], 0, MAX_FENCE)
-local limit = int_arg('limit', ARGV[9], 0, 1000000)
+local agent, id = @agent, @lease_id
+local ttl = int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
+local session, seat = @session, @seat
+local proven = int_arg('proven_token', @proven_token, 0, MAX_FENCE)
+local limit = int_arg('limit', @limit, 0, 1000000)
 
 local now = now_ms()
 purge(now)
-local recovering_until = check_epoch(ARGV[4], now, ttl, ARGV[5])
+local recovering_until = check_epoch(@epoch_mode, now, ttl, @evidence)
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
@@ -65,7 +67,7 @@ if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K
     end
   end
   local expires = now + ttl
-  grant(id, agent, session, seat, ARGV[10], ARGV[11], ARGV[12], expires, proven)
+  grant(id, agent, session, seat, @device, @platform, @kind, expires, proven)
   return finish({'RENEWED', expires, proven, seat, session, 1})
 end
 return finish({'NOT_FOUND'})

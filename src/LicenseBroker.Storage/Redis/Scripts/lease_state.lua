@@ -1,10 +1,11 @@
 -- lease_state: whether a lease of the agent is live, ended by an admin, or gone.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id, ARGV[2] lease id
+-- @agent agent id
+-- @lease_id lease id
 -- Returns (payload): {'LIVE', expires at ms} | {'REVOKED', by, at ms} | {'GONE'}
 
-local agent, id = ARGV[1], ARGV[2]
+local agent, id = @agent, @lease_id
 local now = now_ms()
 purge(now)
 

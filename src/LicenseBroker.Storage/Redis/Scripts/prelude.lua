@@ -45,6 +45,11 @@
 -- every script, at most EXPIRED_PER_CALL of them per call so that no call pays for a mass expiry
 -- that others left behind; the rest is drained by the sweep script in bounded batches.
 --
+-- Arguments are named: a script writes @name where it uses one, and PoolScript.cs, which binds each
+-- name to the C# value it comes from, turns the names into ARGV[n] when it loads the script (a name
+-- without a binding, or a binding the script never uses, stops the broker at start). @rest is the
+-- index of the first of a variable list of arguments that follows the named ones.
+--
 -- Every script returns {payload, events, now, backlog}: payload is the script's own answer (see
 -- its header); events a flat list of the seat events this call caused, EVENT_FIELDS at a time
 -- (grants, releases, revocations, expiries, refusals: the broker records them all in one place);

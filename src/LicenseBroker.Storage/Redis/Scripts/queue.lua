@@ -1,13 +1,13 @@
 -- queue: the agents waiting for a shared seat, in order, for the admin center.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] how many at most
+-- @max how many at most
 -- Returns (payload): {agents waiting, {agent, position, waiting since ms}, ...}
 
 local now = now_ms()
 purge(now)
 
-local max = int_arg('max', ARGV[1], 1, 1000)
+local max = int_arg('max', @max, 1, 1000)
 local list = {redis.call('ZCARD', K_QUEUE)}
 local agents = redis.call('ZRANGE', K_QUEUE, 0, max - 1)
 for i, agent in ipairs(agents) do

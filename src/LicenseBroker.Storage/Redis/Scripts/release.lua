@@ -1,15 +1,15 @@
 -- release: ends a lease of the calling agent; the seat frees with the agent's last lease.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id (a lease of another agent is answered as not found)
--- ARGV[2] lease id
--- ARGV[3] how long the release is remembered so that a retry still succeeds (ms)
+-- @agent agent id (a lease of another agent is answered as not found)
+-- @lease_id lease id
+-- @remember_ms how long the release is remembered so that a retry still succeeds (ms)
 -- Returns (payload):
 --   {'RELEASED'}           the lease was live and is ended
 --   {'ALREADY_RELEASED'}   released or revoked a moment ago
 --   {'NOT_FOUND'}          unknown or expired
 
-local agent, id, remember = ARGV[1], ARGV[2], int_arg('remember', ARGV[3], 0, 86400000)
+local agent, id, remember = @agent, @lease_id, int_arg('remember_ms', @remember_ms, 0, 86400000)
 
 local now = now_ms()
 purge(now)

@@ -1,15 +1,15 @@
 -- revoke: an admin ends live leases, chosen by agent or by lease id; their seats free at once.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] who ends them (recorded, and told to the evicted app on its next heartbeat)
--- ARGV[2] how long the revocation is remembered (ms)
--- ARGV[3] AGENTS | LEASES: what the remaining arguments are
--- ARGV[4..] agent ids or lease ids
+-- @by who ends them (recorded, and told to the evicted app on its next heartbeat)
+-- @remember_ms how long the revocation is remembered (ms)
+-- @ids_are AGENTS | LEASES: what the remaining arguments are
+-- the rest (ARGV[@rest] on): agent ids or lease ids
 -- Returns (payload): one entry per lease ended, each
 --   {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
 -- Leases already ended are not returned again: calling twice is harmless.
 
-local by, remember, mode = ARGV[1], int_arg('remember', ARGV[2], 0, 86400000), ARGV[3]
+local by, remember, mode = @by, int_arg('remember_ms', @remember_ms, 0, 86400000), @ids_are
 
 local now = now_ms()
 purge(now)
@@ -24,7 +24,7 @@ local function revoke(id, lease)
 end
 
 if mode == 'LEASES' then
-  for i = 4, #ARGV do
+  for i = @rest, #ARGV do
     local lease = load_lease(ARGV[i])
     if lease then
       revoke(ARGV[i], lease)
@@ -32,7 +32,7 @@ if mode == 'LEASES' then
   end
 else
   local wanted = {}
-  for i = 4, #ARGV do
+  for i = @rest, #ARGV do
     wanted[ARGV[i]] = true
   end
   -- A scan of the pool's leases: admin calls are rare, and a pool holds at most thousands.

@@ -1,15 +1,15 @@
 -- sessions: one page of the pool's live shared (CONCURRENT) leases, in start order.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] cursor: the last index member of the previous page, or '' for the first page
--- ARGV[2] page size
+-- @cursor cursor: the last index member of the previous page, or '' for the first page
+-- @size page size
 -- Returns (payload):
 --   {total live shared leases, seats in use, next cursor or '', lease, lease, ...}
 --   where each lease is {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
 -- The cursor is a position in the index, not an offset: leases that start or end between
 -- pages neither shift nor repeat the others.
 
-local cursor, size = ARGV[1], int_arg('size', ARGV[2], 1, 1000)
+local cursor, size = @cursor, int_arg('size', @size, 1, 1000)
 
 local now = now_ms()
 purge(now)

@@ -5,11 +5,11 @@
 -- it from several replicas at once audits nothing twice.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] batch: at most this many leases (and waiters, and tombstones) dropped
+-- @batch batch: at most this many leases (and waiters, and tombstones) dropped
 -- Records a seat event (expired) per lease dropped.
 -- Returns (payload): {leases dropped}; backlog (see prelude.lua) says whether to call again.
 
-local batch = int_arg('batch', ARGV[1], 1, 10000)
+local batch = int_arg('batch', @batch, 1, 10000)
 local now = now_ms()
 local before = #EVENTS
 purge(now, batch)

@@ -1,29 +1,37 @@
 -- wait_join: an agent asks to wait for a shared seat; granted at once when nobody is ahead and a seat is free.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id, ARGV[2] session id, ARGV[3] lease id for a grant now or for the offer later
--- ARGV[4] seat type: NAMED | CONCURRENT | UNLIMITED
--- ARGV[5] concurrent seat limit, ARGV[6] lease ttl (ms), ARGV[7] device id, ARGV[8] platform, ARGV[9] session kind
--- ARGV[10] pool mode for the epoch check, ARGV[11] evidence (see prelude.lua)
--- ARGV[12] claim window (ms), ARGV[13] how long the waiter lives without a refresh (ms)
+-- @agent agent id
+-- @session session id
+-- @lease_id lease id for a grant now or for the offer later
+-- @seat seat type: NAMED | CONCURRENT | UNLIMITED
+-- @limit concurrent seat limit
+-- @ttl_ms lease ttl (ms)
+-- @device device id
+-- @platform platform
+-- @kind session kind
+-- @epoch_mode pool mode for the epoch check
+-- @evidence evidence (see prelude.lua)
+-- @claim_ms claim window (ms)
+-- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type}
 --   {'QUEUED', position (1 = next), seats in use, agents waiting}
 --   {'RECOVERING', ms}   {'NO_EPOCH'}
 
-local agent, session, id, seat = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local limit, ttl = int_arg('limit', ARGV[5], 0, 1000000), int_arg('ttl', ARGV[6], 1000, 86400000)
-local claim, waiter_life = int_arg('claim', ARGV[12], 1, 86400000), int_arg('waiter_life', ARGV[13], 1, 86400000)
+local agent, session, id, seat = @agent, @session, @lease_id, @seat
+local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
+local claim, waiter_life = int_arg('claim_ms', @claim_ms, 1, 86400000), int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
 
 local now = now_ms()
 purge(now)
-local recovering_until = open_pool(now, ttl, ARGV[10], ARGV[11], limit, claim)
+local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim)
 if not recovering_until then
   return finish({'NO_EPOCH'})
 end
 
 local function grant_now()
-  local fence = grant(id, agent, session, seat, ARGV[7], ARGV[8], ARGV[9], now + ttl)
+  local fence = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl)
   return finish({'GRANTED', id, now + ttl, fence, seat})
 end
 
@@ -41,7 +49,7 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
   local seq = redis.call('HINCRBY', K_EPOCH, 'queue_seq', 1)
   redis.call('ZADD', K_QUEUE, seq, agent)
   redis.call('HSET', K_WAITERS, agent, cjson.encode({
-    session = session, device = ARGV[7], platform = ARGV[8], kind = ARGV[9], offer_id = id, since = now }))
+    session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now }))
   QUEUE_CHANGED = true
 end
 redis.call('ZADD', K_WAITER_LIFE, now + waiter_life, agent)

@@ -2,10 +2,10 @@
 -- and an offered seat it did not claim goes to the next waiter.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id
+-- @agent agent id
 -- Returns (payload): {'LEFT'} or {'GONE'}
 
-local agent = ARGV[1]
+local agent = @agent
 local now = now_ms()
 purge(now)
 

@@ -1,14 +1,16 @@
 -- wait_status: a waiter's replica asks where it stands, claims its offered seat, and keeps it alive.
 --
 -- KEYS: the pool layout of prelude.lua.
--- ARGV[1] agent id, ARGV[2] lease ttl (ms), ARGV[3] how long the waiter lives without a refresh (ms)
+-- @agent agent id
+-- @ttl_ms lease ttl (ms)
+-- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
 --   {'GRANTED', lease id, expires at ms, fencing token, seat type}   the offer was claimed: a full lease now
 --   {'QUEUED', position (1 = next), seats in use, agents waiting}
 --   {'GONE'}   not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
-local agent, ttl = ARGV[1], int_arg('ttl', ARGV[2], 1000, 86400000)
-local waiter_life = int_arg('waiter_life', ARGV[3], 1, 86400000)
+local agent, ttl = @agent, int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
+local waiter_life = int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
 
 local now = now_ms()
 purge(now)
