@@ -41,30 +41,31 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
         var reply = await EvaluateWithEpochAsync(
             LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch), evidence: 0, cancellationToken);
-        var status = (string)reply[0]!;
-        if (status == "GRANTED")
+        switch (reply.Status)
         {
-            Observe(command.Pool, (long)reply[3]);
+            case "GRANTED":
+                Observe(command.Pool, reply.Long("fence"));
+                return new AcquireOutcome.Granted(
+                    new Lease(
+                        LeaseId: reply.String("lease_id"),
+                        Product: command.Pool.Product,
+                        SessionId: command.SessionId,
+                        SeatType: ParseSeatType(reply.String("seat")),
+                        ExpiresAt: reply.Time("expires_ms"),
+                        FencingToken: reply.Long("fence")),
+                    Resumed: reply.Long("resumed") == 1,
+                    PeakToday: reply.Int("peak"),
+                    At: reply.Time("now_ms"));
+            case "FULL":
+                return new AcquireOutcome.PoolFull(
+                    InUse: reply.Int("in_use"), Limit: reply.Int("limit"), RefusedToday: reply.Int("refused"), At: reply.Time("now_ms"), Waiting: reply.Int("waiting"));
+            case "RECOVERING":
+                return new AcquireOutcome.Recovering(reply.Milliseconds("retry_ms"));
+            case "RATE_LIMITED":
+                return new AcquireOutcome.RateLimited(reply.Milliseconds("retry_ms"));
+            default:
+                throw UnexpectedReply("acquire", reply.Status);
         }
-
-        return status switch
-        {
-            "GRANTED" => new AcquireOutcome.Granted(
-                new Lease(
-                    LeaseId: (string)reply[1]!,
-                    Product: command.Pool.Product,
-                    SessionId: command.SessionId,
-                    SeatType: ParseSeatType((string)reply[4]!),
-                    ExpiresAt: FromRedisMilliseconds(reply[2]),
-                    FencingToken: (long)reply[3]),
-                Resumed: (long)reply[5] == 1,
-                PeakToday: (int)reply[7],
-                At: FromRedisMilliseconds(reply[8])),
-            "FULL" => new AcquireOutcome.PoolFull(InUse: (int)reply[1], Limit: (int)reply[2], RefusedToday: (int)reply[3], At: FromRedisMilliseconds(reply[4]), Waiting: (int)reply[5]),
-            "RECOVERING" => new AcquireOutcome.Recovering(TimeSpan.FromMilliseconds((long)reply[1])),
-            "RATE_LIMITED" => new AcquireOutcome.RateLimited(TimeSpan.FromMilliseconds((long)reply[1])),
-            _ => throw UnexpectedReply("acquire", status),
-        };
     }
 
     public async Task<HeartbeatOutcome> HeartbeatAsync(HeartbeatCommand command, CancellationToken cancellationToken)
@@ -73,39 +74,37 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         // Evidence of lost writes: only a fencing token whose lease proof verified (0 otherwise).
         var reply = await EvaluateWithEpochAsync(
             LuaScripts.Heartbeat, command.Pool, epoch => new HeartbeatArgs(command, epoch), evidence: command.ProvenFencingToken, cancellationToken);
-        var status = (string)reply[0]!;
-        if (status == "RENEWED")
+        switch (reply.Status)
         {
-            Observe(command.Pool, (long)reply[2]);
+            case "RENEWED":
+                Observe(command.Pool, reply.Long("fence"));
+                return new HeartbeatOutcome.Renewed(
+                    new Lease(
+                        LeaseId: command.LeaseId,
+                        Product: command.Pool.Product,
+                        SessionId: reply.String("session"),
+                        SeatType: ParseSeatType(reply.String("seat")),
+                        ExpiresAt: reply.Time("expires_ms"),
+                        FencingToken: reply.Long("fence")));
+            case "REVOKED":
+                return new HeartbeatOutcome.Revoked(reply.String("by"), reply.Time("at_ms"));
+            case "NOT_FOUND":
+                return new HeartbeatOutcome.LeaseNotFound();
+            default:
+                throw UnexpectedReply("heartbeat", reply.Status);
         }
-
-        return status switch
-        {
-            "RENEWED" => new HeartbeatOutcome.Renewed(
-                new Lease(
-                    LeaseId: command.LeaseId,
-                    Product: command.Pool.Product,
-                    SessionId: (string)reply[4]!,
-                    SeatType: ParseSeatType((string)reply[3]!),
-                    ExpiresAt: FromRedisMilliseconds(reply[1]),
-                    FencingToken: (long)reply[2])),
-            "REVOKED" => new HeartbeatOutcome.Revoked((string)reply[1]!, FromRedisMilliseconds(reply[2])),
-            "NOT_FOUND" => new HeartbeatOutcome.LeaseNotFound(),
-            _ => throw UnexpectedReply("heartbeat", status),
-        };
     }
 
     public async Task<ReleaseOutcome> ReleaseAsync(ReleaseCommand command, CancellationToken cancellationToken)
     {
         // Retrying is safe: a release that already happened is remembered and answered ALREADY_RELEASED.
         var reply = await EvaluateAsync(LuaScripts.Release, command.Pool, command, cancellationToken);
-        var status = (string)reply[0]!;
-        return status switch
+        return reply.Status switch
         {
             "RELEASED" => new ReleaseOutcome.Released(),
             "ALREADY_RELEASED" => new ReleaseOutcome.AlreadyReleased(),
             "NOT_FOUND" => new ReleaseOutcome.LeaseNotFound(),
-            _ => throw UnexpectedReply("release", status),
+            _ => throw UnexpectedReply("release", reply.Status),
         };
     }
 
@@ -113,53 +112,45 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: a lease already ended is skipped, so a retry ends nothing twice.
         var reply = await EvaluateAsync(LuaScripts.Revoke, command.Pool, command, cancellationToken);
-        return reply.Select(ParseLease).ToList();
+        return reply.Records("ended").Select(ParseLease).ToList();
     }
 
     public async Task<SharedLeasePage> ListSharedAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Sessions, pool, (cursor ?? string.Empty, pageSize), cancellationToken);
-        var next = (string)reply[2]!;
+        var next = reply.String("next_cursor");
         return new SharedLeasePage(
-            Total: (int)reply[0],
-            SeatsInUse: (int)reply[1],
+            Total: reply.Int("total"),
+            SeatsInUse: reply.Int("in_use"),
             NextCursor: next.Length == 0 ? null : next,
-            Leases: reply.Skip(3).Select(ParseLease).ToList());
+            Leases: reply.Records("leases").Select(ParseLease).ToList());
     }
 
     public async Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Usage, pool, NoArguments.Value, cancellationToken);
-        return new LiveUsage((int)reply[0], (int)reply[1], (int)reply[2], (int)reply[3], (int)reply[4]);
+        return new LiveUsage(reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"));
     }
 
     public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired entries and reads.
         var reply = await EvaluateAsync(LuaScripts.Queue, pool, max, cancellationToken);
-        var first = reply.Skip(1).Select(item =>
-        {
-            var fields = (RedisResult[])item!;
-            return new QueuedAgent((string)fields[0]!, (int)fields[1], FromRedisMilliseconds(fields[2]));
-        }).ToList();
-        return ((int)reply[0], first);
+        var first = reply.Records("first").Select(agent => new QueuedAgent(agent.String("agent"), agent.Int("position"), agent.Time("since_ms"))).ToList();
+        return (reply.Int("waiting"), first);
     }
 
-    private static LeaseView ParseLease(RedisResult item)
-    {
-        var fields = (RedisResult[])item!;
-        return new LeaseView(
-            LeaseId: (string)fields[0]!,
-            AgentId: (string)fields[1]!,
-            SessionId: (string)fields[2]!,
-            Device: new DeviceInfo((string)fields[3]!, Enum.Parse<Platform>((string)fields[4]!)),
-            SessionKind: Enum.Parse<SessionKind>((string)fields[5]!),
-            StartedAt: FromRedisMilliseconds(fields[6]),
-            LastHeartbeatAt: FromRedisMilliseconds(fields[7]),
-            ExpiresAt: FromRedisMilliseconds(fields[8]));
-    }
+    private static LeaseView ParseLease(ScriptReply lease) => new(
+        LeaseId: lease.String("lease_id"),
+        AgentId: lease.String("agent"),
+        SessionId: lease.String("session"),
+        Device: new DeviceInfo(lease.String("device"), Enum.Parse<Platform>(lease.String("platform"))),
+        SessionKind: Enum.Parse<SessionKind>(lease.String("kind")),
+        StartedAt: lease.Time("started_ms"),
+        LastHeartbeatAt: lease.Time("beat_ms"),
+        ExpiresAt: lease.Time("expires_ms"));
 
     public async Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken)
     {
@@ -170,7 +161,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Live, pool, agentIds, cancellationToken);
-        return reply.Select(count => (int)count).ToList();
+        return reply.List("counts").Select(count => (int)count).ToList();
     }
 
     public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
@@ -195,26 +186,26 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: it only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.LeaseState, pool, (agentId, leaseId), cancellationToken);
-        return (string)reply[0]! switch
+        return reply.Status switch
         {
-            "LIVE" => new LeaseState.Live(FromRedisMilliseconds(reply[1])),
-            "REVOKED" => new LeaseState.Revoked((string)reply[1]!, FromRedisMilliseconds(reply[2])),
+            "LIVE" => new LeaseState.Live(reply.Time("expires_ms")),
+            "REVOKED" => new LeaseState.Revoked(reply.String("by"), reply.Time("at_ms")),
             _ => new LeaseState.Gone(),
         };
     }
 
-    private QueueState ParseQueueState(PoolId pool, string sessionId, RedisResult[] reply)
+    private QueueState ParseQueueState(PoolId pool, string sessionId, ScriptReply reply)
     {
-        switch ((string)reply[0]!)
+        switch (reply.Status)
         {
             case "GRANTED":
-                Observe(pool, (long)reply[3]);
+                Observe(pool, reply.Long("fence"));
                 return new QueueState.Granted(new Lease(
-                    (string)reply[1]!, pool.Product, sessionId, ParseSeatType((string)reply[4]!), FromRedisMilliseconds(reply[2]), (long)reply[3]));
+                    reply.String("lease_id"), pool.Product, sessionId, ParseSeatType(reply.String("seat")), reply.Time("expires_ms"), reply.Long("fence")));
             case "QUEUED":
-                return new QueueState.Queued((int)reply[1], (int)reply[2], (int)reply[3]);
+                return new QueueState.Queued(reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"));
             case "RECOVERING":
-                return new QueueState.Recovering(TimeSpan.FromMilliseconds((long)reply[1]));
+                return new QueueState.Recovering(reply.Milliseconds("retry_ms"));
             default:
                 return new QueueState.Gone();
         }
@@ -225,13 +216,13 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     /// meets a pool whose epoch Redis lacks, it asks PostgreSQL whether the pool was ever used, and
     /// runs the script again knowing whether the pool is new or lost its data.
     /// </summary>
-    private async Task<RedisResult[]> EvaluateWithEpochAsync<TArgs>(
+    private async Task<ScriptReply> EvaluateWithEpochAsync<TArgs>(
         PoolScript<TArgs> script, PoolId pool, Func<EpochCheck, TArgs> args, long evidence, CancellationToken cancellationToken)
     {
         var known = _knownPools.TryGetValue(pool, out var seenFence);
         evidence = Math.Max(evidence, seenFence);
         var reply = await EvaluateAsync(script, pool, args(new EpochCheck(known ? "KNOWN" : "UNKNOWN", evidence)), cancellationToken);
-        if ((string)reply[0]! != "NO_EPOCH")
+        if (reply.Status != "NO_EPOCH")
         {
             _knownPools.TryAdd(pool, 0);
             return reply;
@@ -253,7 +244,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         _knownPools.AddOrUpdate(pool, static (_, f) => f, static (_, old, f) => Math.Max(old, f), fence);
 
     /// <summary>Runs a script, records the seat events it reports, and hands a backlog of expired leases to the sweeper.</summary>
-    private async Task<RedisResult[]> EvaluateAsync<TArgs>(
+    private async Task<ScriptReply> EvaluateAsync<TArgs>(
         PoolScript<TArgs> poolScript, PoolId pool, TArgs scriptArgs, CancellationToken cancellationToken)
     {
         var (payload, backlog) = await RunAsync(poolScript, pool, scriptArgs, cancellationToken);
@@ -266,7 +257,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     }
 
     /// <summary>Runs a script and records the seat events it reports; returns its payload and whether expired leases remain.</summary>
-    private async Task<(RedisResult[] Payload, bool Backlog)> RunAsync<TArgs>(
+    private async Task<(ScriptReply Payload, bool Backlog)> RunAsync<TArgs>(
         PoolScript<TArgs> poolScript, PoolId pool, TArgs scriptArgs, CancellationToken cancellationToken)
     {
         var keys = _keys.Pool(pool);
@@ -282,9 +273,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             (database, script, keys, args),
             cancellationToken);
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
-        var reply = (RedisResult[])result!;
-        RecordEvents(pool, (RedisResult[])reply[1]!, FromRedisMilliseconds(reply[2]));
-        return ((RedisResult[])reply[0]!, (long)reply[3] == 1);
+        var reply = new ScriptReply(name, result);
+        RecordEvents(pool, reply.List("events"), reply.Time("now_ms"));
+        return (reply.Record("payload"), reply.Long("backlog") == 1);
     }
 
     /// <summary>
@@ -344,8 +335,6 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         _ => throw new InvalidOperationException($"Unknown seat type '{code}' stored in Redis."),
     };
 
-    private static DateTimeOffset FromRedisMilliseconds(RedisResult value) =>
-        DateTimeOffset.FromUnixTimeMilliseconds((long)value);
 
     private static InvalidOperationException UnexpectedReply(string script, string status) =>
         new(string.Create(CultureInfo.InvariantCulture, $"The {script} script answered '{status}', which this version does not know."));

@@ -18,11 +18,11 @@
 -- @claim_ms claim window (ms) of seats offered to the head of the queue
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
---   {'GRANTED', lease id, expires at ms, fencing token, seat type, resumed 0|1, seats in use, today's peak, now ms}
---   {'FULL', seats in use, limit, today's refusals, now ms, agents waiting}
---   {'RECOVERING', ms until newcomers are admitted}   the pool is in its recovery window
---   {'NO_EPOCH'}                                      mode UNKNOWN and no epoch: ask PostgreSQL, call again
---   {'RATE_LIMITED', ms until the window ends}        too many attempts (the attempt changed nothing else)
+--   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1), in_use, peak (today's), now_ms
+--   status FULL, in_use, limit, refused (today's), now_ms, waiting
+--   status RECOVERING, retry_ms: the pool is in its recovery window; newcomers are admitted after it
+--   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
+--   status RATE_LIMITED, retry_ms: too many attempts (the attempt changed nothing else)
 
 local agent, session, new_id, seat = @agent, @session, @lease_id, @seat
 local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
@@ -33,11 +33,11 @@ local now = now_ms()
 purge(now)
 local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim)
 if not recovering_until then
-  return finish({'NO_EPOCH'})
+  return finish({'status', 'NO_EPOCH'})
 end
 local retry_after = rate_limited(now, rate_window, rate_pool, rate_agent, agent)
 if retry_after then
-  return finish({'RATE_LIMITED', retry_after})
+  return finish({'status', 'RATE_LIMITED', 'retry_ms', retry_after})
 end
 stats_touch(now)
 local peak_field = stats_field(now, 'peak')
@@ -51,8 +51,9 @@ if existing_id then
     redis.call('ZADD', K_LEASES, expires, existing_id)
     lease.beat = now
     redis.call('HSET', K_DATA, existing_id, encode_lease(lease))
-    return finish({'GRANTED', existing_id, expires, lease.fence, lease.seat, 1, redis.call('HLEN', K_HOLDERS),
-      tonumber(redis.call('HGET', K_STATS, peak_field) or '0'), now})
+    return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat,
+      'resumed', 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'peak',
+      tonumber(redis.call('HGET', K_STATS, peak_field) or '0'), 'now_ms', now})
   end
 end
 
@@ -62,7 +63,7 @@ if seat == 'CONCURRENT' then
   local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
   if held == 0 then
     if now < recovering_until then
-      return finish({'RECOVERING', recovering_until - now})
+      return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
     end
     -- Fairness: while agents wait in the queue, a newcomer does not jump ahead of them,
     -- even for a seat that is free a moment before it is offered to the head.
@@ -71,11 +72,12 @@ if seat == 'CONCURRENT' then
     if in_use >= limit or waiting > 0 then
       local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
       event('refused', '', agent, agent, nil, refused)
-      return finish({'FULL', in_use, limit, refused, now, waiting})
+      return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now, 'waiting', waiting})
     end
   end
 end
 
 local expires = now + ttl
 local fence, in_use, peak = grant(new_id, agent, session, seat, @device, @platform, @kind, expires)
-return finish({'GRANTED', new_id, expires, fence, seat, 0, in_use, peak, now})
+return finish({'status', 'GRANTED', 'lease_id', new_id, 'expires_ms', expires, 'fence', fence, 'seat', seat,
+  'resumed', 0, 'in_use', in_use, 'peak', peak, 'now_ms', now})

@@ -16,10 +16,10 @@
 -- @kind session kind (as the app reports them)
 -- Records a seat event when it re-establishes a lease (reestablished).
 -- Returns (payload):
---   {'RENEWED', expires at ms, fencing token, seat type, session id, rebuilt 0|1}
---   {'REVOKED', by, at ms}     an admin ended the lease
---   {'NOT_FOUND'}              unknown, released, expired, or another agent's
---   {'NO_EPOCH'}               mode UNKNOWN and no epoch: ask PostgreSQL, call again
+--   status RENEWED, expires_ms, fence, seat, session, rebuilt (0|1)
+--   status REVOKED, by, at_ms: an admin ended the lease
+--   status NOT_FOUND: unknown, released, expired, or another agent's
+--   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
 local agent, id = @agent, @lease_id
 local ttl = int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
@@ -31,7 +31,7 @@ local now = now_ms()
 purge(now)
 local recovering_until = check_epoch(@epoch_mode, now, ttl, @evidence)
 if not recovering_until then
-  return finish({'NO_EPOCH'})
+  return finish({'status', 'NO_EPOCH'})
 end
 
 local lease = load_lease(id)
@@ -40,20 +40,20 @@ if lease and lease.agent == agent then
   redis.call('ZADD', K_LEASES, expires, id)
   lease.beat = now
   redis.call('HSET', K_DATA, id, encode_lease(lease))
-  return finish({'RENEWED', expires, lease.fence, lease.seat, lease.session, 0})
+  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session, 'rebuilt', 0})
 end
 if lease then
   -- Another agent's live lease: not the caller's to renew, nor to take over.
-  return finish({'NOT_FOUND'})
+  return finish({'status', 'NOT_FOUND'})
 end
 
 local revoked = revocation_of(id, agent)
 if revoked then
-  return finish({'REVOKED', revoked.by, revoked.at})
+  return finish({'status', 'REVOKED', 'by', revoked.by, 'at_ms', revoked.at})
 end
 if redis.call('HEXISTS', K_TOMB_DATA, id) == 1 then
   -- Ended a moment ago (by anyone): remembered, never re-established.
-  return finish({'NOT_FOUND'})
+  return finish({'status', 'NOT_FOUND'})
 end
 
 -- Within the recovery window a holder Redis forgot gets its lease back, with the fencing token its
@@ -63,11 +63,11 @@ if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K
   if seat == 'CONCURRENT' then
     local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
     if held == 0 and redis.call('HLEN', K_HOLDERS) >= limit then
-      return finish({'NOT_FOUND'})
+      return finish({'status', 'NOT_FOUND'})
     end
   end
   local expires = now + ttl
   grant(id, agent, session, seat, @device, @platform, @kind, expires, proven)
-  return finish({'RENEWED', expires, proven, seat, session, 1})
+  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session, 'rebuilt', 1})
 end
-return finish({'NOT_FOUND'})
+return finish({'status', 'NOT_FOUND'})

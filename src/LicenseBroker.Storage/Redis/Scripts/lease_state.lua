@@ -3,7 +3,8 @@
 -- KEYS: the pool layout of prelude.lua.
 -- @agent agent id
 -- @lease_id lease id
--- Returns (payload): {'LIVE', expires at ms} | {'REVOKED', by, at ms} | {'GONE'}
+-- Returns (payload):
+--   status LIVE, expires_ms | status REVOKED, by, at_ms | status GONE
 
 local agent, id = @agent, @lease_id
 local now = now_ms()
@@ -11,10 +12,10 @@ purge(now)
 
 local lease = load_lease(id)
 if lease and lease.agent == agent then
-  return finish({'LIVE', tonumber(redis.call('ZSCORE', K_LEASES, id))})
+  return finish({'status', 'LIVE', 'expires_ms', tonumber(redis.call('ZSCORE', K_LEASES, id))})
 end
 local revoked = revocation_of(id, agent)
 if revoked then
-  return finish({'REVOKED', revoked.by, revoked.at})
+  return finish({'status', 'REVOKED', 'by', revoked.by, 'at_ms', revoked.at})
 end
-return finish({'GONE'})
+return finish({'status', 'GONE'})

@@ -2,7 +2,8 @@
 --
 -- KEYS: the pool layout of prelude.lua.
 -- the rest (ARGV[@rest] on): agent ids
--- Returns (payload): {count for the first agent, count for the second, ...}
+-- Returns (payload):
+--   counts: live leases of each agent, in the order given
 
 local now = now_ms()
 purge(now)
@@ -11,4 +12,4 @@ local counts = {}
 for i = @rest, #ARGV do
   counts[#counts + 1] = tonumber(redis.call('HGET', K_AGENT_LEASES, ARGV[i]) or '0')
 end
-return finish(counts)
+return finish({'counts', counts})

@@ -50,10 +50,12 @@
 -- without a binding, or a binding the script never uses, stops the broker at start). @rest is the
 -- index of the first of a variable list of arguments that follows the named ones.
 --
--- Every script returns {payload, events, now, backlog}: payload is the script's own answer (see
--- its header); events a flat list of the seat events this call caused, EVENT_FIELDS at a time
--- (grants, releases, revocations, expiries, refusals: the broker records them all in one place);
--- now the script's time (ms); backlog 1 when expired leases remain for the sweeper.
+-- Replies are named too: a flat list of name, value, name, value..., read by name in C#
+-- (ScriptReply.cs). Every script returns payload (its own answer, named as its header says),
+-- events (a flat list of the seat events this call caused, EVENT_FIELDS values each, in the order
+-- event() writes them: the grants, releases, revocations, expiries and refusals the broker records
+-- in one place; flat because a mass expiry reports thousands), now_ms (the script's time) and
+-- backlog (1 when expired leases remain for the sweeper).
 
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
@@ -367,7 +369,7 @@ local function finish(payload)
   if QUEUE_CHANGED then
     redis.call('PUBLISH', CHANNEL, 'queue')
   end
-  return {payload, EVENTS, NOW, BACKLOG}
+  return {'payload', payload, 'events', EVENTS, 'now_ms', NOW, 'backlog', BACKLOG}
 end
 
 -- The admin revocation of a lease of the agent, remembered for one lease lifetime: {by, at} or nil.
@@ -384,6 +386,7 @@ end
 
 -- The fields ListSharedSessions and ForceRelease report for a lease.
 local function describe(id, lease)
-  return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
-    lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id))}
+  return {'lease_id', id, 'agent', lease.agent, 'session', lease.session, 'device', lease.device,
+    'platform', lease.platform, 'kind', lease.kind, 'started_ms', lease.started, 'beat_ms', lease.beat,
+    'expires_ms', tonumber(redis.call('ZSCORE', K_LEASES, id))}
 end

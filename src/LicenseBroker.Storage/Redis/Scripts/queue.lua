@@ -2,16 +2,17 @@
 --
 -- KEYS: the pool layout of prelude.lua.
 -- @max how many at most
--- Returns (payload): {agents waiting, {agent, position, waiting since ms}, ...}
+-- Returns (payload):
+--   waiting (how many), first: up to @max of them in order, each {agent, position, since_ms} by name
 
 local now = now_ms()
 purge(now)
 
 local max = int_arg('max', @max, 1, 1000)
-local list = {redis.call('ZCARD', K_QUEUE)}
+local list = {}
 local agents = redis.call('ZRANGE', K_QUEUE, 0, max - 1)
 for i, agent in ipairs(agents) do
   local waiter = load_waiter(agent)
-  table.insert(list, {agent, i, waiter.since})
+  table.insert(list, {'agent', agent, 'position', i, 'since_ms', waiter.since})
 end
-return finish(list)
+return finish({'waiting', redis.call('ZCARD', K_QUEUE), 'first', list})

@@ -5,9 +5,9 @@
 -- @lease_id lease id
 -- @remember_ms how long the release is remembered so that a retry still succeeds (ms)
 -- Returns (payload):
---   {'RELEASED'}           the lease was live and is ended
---   {'ALREADY_RELEASED'}   released or revoked a moment ago
---   {'NOT_FOUND'}          unknown or expired
+--   status RELEASED: the lease was live and is ended
+--   status ALREADY_RELEASED: released or revoked a moment ago
+--   status NOT_FOUND: unknown or expired
 
 local agent, id, remember = @agent, @lease_id, int_arg('remember_ms', @remember_ms, 0, 86400000)
 
@@ -18,11 +18,11 @@ local lease = load_lease(id)
 if lease and lease.agent == agent then
   drop_lease(id, lease, 'released', agent)
   remember_end(id, agent, 'RELEASED', agent, now, now + remember)
-  return finish({'RELEASED'})
+  return finish({'status', 'RELEASED'})
 end
 
 local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
 if raw_tomb and cjson.decode(raw_tomb).agent == agent then
-  return finish({'ALREADY_RELEASED'})
+  return finish({'status', 'ALREADY_RELEASED'})
 end
-return finish({'NOT_FOUND'})
+return finish({'status', 'NOT_FOUND'})

@@ -5,8 +5,8 @@
 -- @remember_ms how long the revocation is remembered (ms)
 -- @ids_are AGENTS | LEASES: what the remaining arguments are
 -- the rest (ARGV[@rest] on): agent ids or lease ids
--- Returns (payload): one entry per lease ended, each
---   {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
+-- Returns (payload):
+--   ended: one entry per lease ended, each as describe() in prelude.lua
 -- Leases already ended are not returned again: calling twice is harmless.
 
 local by, remember, mode = @by, int_arg('remember_ms', @remember_ms, 0, 86400000), @ids_are
@@ -44,4 +44,4 @@ else
     end
   end
 end
-return finish(ended)
+return finish({'ended', ended})

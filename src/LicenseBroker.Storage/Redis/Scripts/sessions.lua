@@ -4,8 +4,8 @@
 -- @cursor cursor: the last index member of the previous page, or '' for the first page
 -- @size page size
 -- Returns (payload):
---   {total live shared leases, seats in use, next cursor or '', lease, lease, ...}
---   where each lease is {lease id, agent, session, device, platform, kind, started ms, last beat ms, expires ms}
+--   total (live shared leases), in_use, next_cursor ('' on the last page),
+--   leases: the page, each as describe() in prelude.lua
 -- The cursor is a position in the index, not an offset: leases that start or end between
 -- pages neither shift nor repeat the others.
 
@@ -24,7 +24,7 @@ if #members > size then
   next_cursor = members[size]
 end
 
-local page = {redis.call('ZCARD', K_SHARED), redis.call('HLEN', K_HOLDERS), next_cursor}
+local page = {}
 for i = 1, math.min(#members, size) do
   local id = string.sub(members[i], 17)
   local lease = load_lease(id)
@@ -32,4 +32,4 @@ for i = 1, math.min(#members, size) do
     table.insert(page, describe(id, lease))
   end
 end
-return finish(page)
+return finish({'total', redis.call('ZCARD', K_SHARED), 'in_use', redis.call('HLEN', K_HOLDERS), 'next_cursor', next_cursor, 'leases', page})

@@ -7,10 +7,10 @@
 -- KEYS: the pool layout of prelude.lua.
 -- @batch batch: at most this many leases (and waiters, and tombstones) dropped
 -- Records a seat event (expired) per lease dropped.
--- Returns (payload): {leases dropped}; backlog (see prelude.lua) says whether to call again.
+-- Returns (payload): dropped (leases); backlog (see prelude.lua) says whether to call again.
 
 local batch = int_arg('batch', @batch, 1, 10000)
 local now = now_ms()
 local before = #EVENTS
 purge(now, batch)
-return finish({(#EVENTS - before) / EVENT_FIELDS})
+return finish({'dropped', (#EVENTS - before) / EVENT_FIELDS})

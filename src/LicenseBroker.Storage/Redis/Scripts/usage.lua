@@ -1,14 +1,15 @@
 -- usage: the pool's live numbers for the Seats & Devices page.
 --
 -- KEYS: the pool layout of prelude.lua.
--- Returns (payload): {seats in use, today's peak, today's refusals, live leases of any seat type, agents waiting}
+-- Returns (payload):
+--   in_use (shared seats), peak and refused (today's), live (leases of any seat type), waiting
 
 local now = now_ms()
 purge(now)
 return finish({
-  redis.call('HLEN', K_HOLDERS),
-  tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0'),
-  tonumber(redis.call('HGET', K_STATS, stats_field(now, 'refused')) or '0'),
-  redis.call('ZCARD', K_LEASES),
-  redis.call('ZCARD', K_QUEUE),
+  'in_use', redis.call('HLEN', K_HOLDERS),
+  'peak', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0'),
+  'refused', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'refused')) or '0'),
+  'live', redis.call('ZCARD', K_LEASES),
+  'waiting', redis.call('ZCARD', K_QUEUE),
 })

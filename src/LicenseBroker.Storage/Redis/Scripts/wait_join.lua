@@ -15,9 +15,9 @@
 -- @claim_ms claim window (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
---   {'GRANTED', lease id, expires at ms, fencing token, seat type}
---   {'QUEUED', position (1 = next), seats in use, agents waiting}
---   {'RECOVERING', ms}   {'NO_EPOCH'}
+--   status GRANTED, lease_id, expires_ms, fence, seat
+--   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting
+--   status RECOVERING, retry_ms | status NO_EPOCH
 
 local agent, session, id, seat = @agent, @session, @lease_id, @seat
 local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
@@ -27,12 +27,12 @@ local now = now_ms()
 purge(now)
 local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim)
 if not recovering_until then
-  return finish({'NO_EPOCH'})
+  return finish({'status', 'NO_EPOCH'})
 end
 
 local function grant_now()
   local fence = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl)
-  return finish({'GRANTED', id, now + ttl, fence, seat})
+  return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', now + ttl, 'fence', fence, 'seat', seat})
 end
 
 if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
@@ -41,7 +41,7 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
     return grant_now()
   end
   if now < recovering_until then
-    return finish({'RECOVERING', recovering_until - now})
+    return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
   end
   if redis.call('ZCARD', K_QUEUE) == 0 and redis.call('HLEN', K_HOLDERS) < limit then
     return grant_now()
@@ -58,6 +58,6 @@ promote(now)
 local rank = redis.call('ZRANK', K_QUEUE, agent)
 if not rank then
   -- Offered right away (a seat was free): the status call claims it.
-  return finish({'QUEUED', 0, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})
+  return finish({'status', 'QUEUED', 'position', 0, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})
 end
-return finish({'QUEUED', rank + 1, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})
+return finish({'status', 'QUEUED', 'position', rank + 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})

@@ -3,7 +3,8 @@
 --
 -- KEYS: the pool layout of prelude.lua.
 -- @agent agent id
--- Returns (payload): {'LEFT'} or {'GONE'}
+-- Returns (payload):
+--   status LEFT | status GONE
 
 local agent = @agent
 local now = now_ms()
@@ -11,7 +12,7 @@ purge(now)
 
 local waiter = load_waiter(agent)
 if not waiter then
-  return finish({'GONE'})
+  return finish({'status', 'GONE'})
 end
 if waiter.offer then
   local lease = load_lease(waiter.offer)
@@ -23,4 +24,4 @@ redis.call('ZREM', K_QUEUE, agent)
 redis.call('HDEL', K_WAITERS, agent)
 redis.call('ZREM', K_WAITER_LIFE, agent)
 QUEUE_CHANGED = true
-return finish({'LEFT'})
+return finish({'status', 'LEFT'})

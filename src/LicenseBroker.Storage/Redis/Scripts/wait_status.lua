@@ -5,9 +5,9 @@
 -- @ttl_ms lease ttl (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
---   {'GRANTED', lease id, expires at ms, fencing token, seat type}   the offer was claimed: a full lease now
---   {'QUEUED', position (1 = next), seats in use, agents waiting}
---   {'GONE'}   not waiting any more (left, dropped as dead, or its offer expired unclaimed)
+--   status GRANTED, lease_id, expires_ms, fence, seat: the offer was claimed, a full lease now
+--   status QUEUED, position (1 = next), in_use, waiting
+--   status GONE: not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
 local agent, ttl = @agent, int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
 local waiter_life = int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
@@ -17,18 +17,18 @@ purge(now)
 
 local waiter = load_waiter(agent)
 if not waiter then
-  return finish({'GONE'})
+  return finish({'status', 'GONE'})
 end
 if waiter.offer then
   redis.call('HDEL', K_WAITERS, agent)
   redis.call('ZREM', K_WAITER_LIFE, agent)
   local lease = load_lease(waiter.offer)
   if not lease then
-    return finish({'GONE'})
+    return finish({'status', 'GONE'})
   end
   redis.call('ZADD', K_LEASES, now + ttl, waiter.offer)
-  return finish({'GRANTED', waiter.offer, now + ttl, lease.fence, lease.seat})
+  return finish({'status', 'GRANTED', 'lease_id', waiter.offer, 'expires_ms', now + ttl, 'fence', lease.fence, 'seat', lease.seat})
 end
 
 redis.call('ZADD', K_WAITER_LIFE, now + waiter_life, agent)
-return finish({'QUEUED', redis.call('ZRANK', K_QUEUE, agent) + 1, redis.call('HLEN', K_HOLDERS), redis.call('ZCARD', K_QUEUE)})
+return finish({'status', 'QUEUED', 'position', redis.call('ZRANK', K_QUEUE, agent) + 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})
