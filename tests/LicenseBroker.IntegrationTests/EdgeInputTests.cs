@@ -35,7 +35,7 @@ public sealed class EdgeInputTests : IAsyncLifetime
         _database = await TestDatabase.CreateAsync();
         _host = await BrokerTestHost.StartAsync(_database, configure: builder =>
         {
-            builder.Services.AddSingleton<ILoggerProvider>(new CapturingProvider(_logs));
+            builder.Services.AddSingleton<ILoggerProvider>(new CapturingLoggerProvider(_logs));
 
             // A bug on one path: the history of the account "buggy" fails with an exception no backend raises.
             builder.Services.AddSingleton<IUsageReader>(sp => new BugOnAccount(ActivatorUtilities.CreateInstance<PostgresUsageReader>(sp), () => _buggyAccount));
@@ -162,29 +162,4 @@ public sealed class EdgeInputTests : IAsyncLifetime
         public Task<IReadOnlyList<LicenseBroker.Domain.Administration.UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>
             accountId == buggyAccount() ? throw new InvalidOperationException("injected bug") : inner.GetHistoryAsync(accountId, product, from, to, cancellationToken);
     }
-
-    private sealed class CapturingProvider(ConcurrentQueue<string> logs) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Capturing(logs);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Capturing(ConcurrentQueue<string> logs) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                logs.Enqueue(formatter(state, exception) + (exception is null ? string.Empty : "\n" + exception));
-        }
-    }
-}
-
-internal static class HostSeeding
-{
-    public static CatalogSeeder Seeder(this BrokerTestHost host) => new(host.Database);
 }

@@ -20,7 +20,7 @@ public sealed class LogHygieneTests
             configure: builder =>
             {
                 builder.Logging.SetMinimumLevel(LogLevel.Trace);
-                builder.Services.AddSingleton<ILoggerProvider>(new CapturingProvider(logs));
+                builder.Services.AddSingleton<ILoggerProvider>(new CapturingLoggerProvider(logs));
             });
         var seeder = new CatalogSeeder(database);
         var account = await seeder.AccountAsync(concurrentSeats: 1);
@@ -53,25 +53,5 @@ public sealed class LogHygieneTests
             Assert.DoesNotContain("SELECT", detail, StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain("Npgsql", detail, StringComparison.Ordinal);
         });
-    }
-
-    private sealed class CapturingProvider(ConcurrentQueue<string> logs) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Capturing(logs);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Capturing(ConcurrentQueue<string> logs) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                logs.Enqueue(formatter(state, exception) + " " + exception);
-        }
     }
 }

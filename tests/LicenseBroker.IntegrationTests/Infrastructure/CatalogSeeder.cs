@@ -52,3 +52,9 @@ internal sealed class CatalogSeeder
         return ids;
     }
 }
+
+/// <summary>A seeder over a host's database.</summary>
+internal static class HostSeeding
+{
+    public static CatalogSeeder Seeder(this BrokerTestHost host) => new(host.Database);
+}
