@@ -119,5 +119,12 @@ public sealed class MassExpiryTests : IClassFixture<BrokerFixture>
             "SELECT count(*), count(DISTINCT after->>'lease_id') FROM audit_events WHERE account_id = @crowded AND action = 'seat.expired'", new { crowded });
         Assert.Equal(Leases, audit.Rows);
         Assert.Equal(Leases, audit.Distinct);
+
+        // Each expiry is dated when the lease expired, not when the drain found it.
+        var latest = await connection.QuerySingleAsync<DateTime>(
+            "SELECT max(occurred_at) FROM audit_events WHERE account_id = @crowded AND action = 'seat.expired'", new { crowded });
+        Assert.True(
+            new DateTimeOffset(latest, TimeSpan.Zero).ToUnixTimeMilliseconds() <= (long)lastExpiry,
+            $"latest expiry audited at {latest:O}, the last lease expired at {DateTimeOffset.FromUnixTimeMilliseconds((long)lastExpiry):O}");
     }
 }

@@ -274,7 +274,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             cancellationToken);
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = new ScriptReply(name, result);
-        RecordEvents(pool, reply.List("events"), reply.Time("now_ms"));
+        RecordEvents(pool, reply.List("events"));
         return (reply.Record("payload"), reply.Long("backlog") == 1);
     }
 
@@ -283,9 +283,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     /// releases, revocations, expiries and refusals it caused (see prelude.lua), whichever RPC or
     /// background call ran it, and each goes to the audit log and the metrics from here.
     /// </summary>
-    private void RecordEvents(PoolId pool, RedisResult[] events, DateTimeOffset at)
+    private void RecordEvents(PoolId pool, RedisResult[] events)
     {
-        const int Fields = 6;
+        // Seven values an event, in the order of event() in prelude.lua; flat, as a mass expiry reports thousands.
+        const int Fields = 7;
         for (var i = 0; i + Fields - 1 < events.Length; i += Fields)
         {
             var kind = (string)events[i]! switch
@@ -302,7 +303,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             var peak = (long)events[i + 4];
             var refused = (long)events[i + 5];
             _events.Record(new SeatEvent(
-                pool, kind, (string)events[i + 2]!, leaseId.Length == 0 ? null : leaseId, (string)events[i + 3]!, at,
+                pool, kind, (string)events[i + 2]!, leaseId.Length == 0 ? null : leaseId, (string)events[i + 3]!,
+                DateTimeOffset.FromUnixTimeMilliseconds((long)events[i + 6]),
                 PeakToday: peak < 0 ? null : (int)peak,
                 RefusedToday: refused < 0 ? null : (int)refused));
         }

@@ -54,8 +54,8 @@
 -- (ScriptReply.cs). Every script returns payload (its own answer, named as its header says),
 -- events (a flat list of the seat events this call caused, EVENT_FIELDS values each, in the order
 -- event() writes them: the grants, releases, revocations, expiries and refusals the broker records
--- in one place; flat because a mass expiry reports thousands), now_ms (the script's time) and
--- backlog (1 when expired leases remain for the sweeper).
+-- in one place; flat because a mass expiry reports thousands) and backlog (1 when expired leases
+-- remain for the sweeper).
 
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
@@ -68,7 +68,7 @@ local STATS_DAYS_KEPT = 8
 local MAX_FENCE = 9007199254740991 -- 2^53 - 1: see FencingTokens.MaxValue
 local EXPIRED_PER_CALL = 100       -- see the header: bounded work per call
 local EVENTS = {}
-local EVENT_FIELDS = 6
+local EVENT_FIELDS = 7
 local NOW = 0
 local SEAT_FREED = false
 local QUEUE_CHANGED = false
@@ -84,12 +84,14 @@ local function int_arg(name, value, min, max)
   return n
 end
 
--- Records a seat event for the broker's audit log (kind: granted | reestablished | released |
--- expired | force_released | refused; peak and refused: today's counters where the event moved them).
-local function event(kind, id, agent, actor, peak, refused)
+-- Records a seat event for the broker's audit log, EVENT_FIELDS values: kind (granted |
+-- reestablished | released | expired | force_released | refused), lease id, agent, actor, peak and
+-- refused (today's counters where the event moved them, else -1), and when it happened (ms): now,
+-- or for an expiry the moment the lease expired, however much later a call found it.
+local function event(kind, id, agent, actor, peak, refused, at)
   local n = #EVENTS
-  EVENTS[n + 1], EVENTS[n + 2], EVENTS[n + 3] = kind, id or '', agent
-  EVENTS[n + 4], EVENTS[n + 5], EVENTS[n + 6] = actor, peak or -1, refused or -1
+  EVENTS[n + 1], EVENTS[n + 2], EVENTS[n + 3], EVENTS[n + 4] = kind, id or '', agent, actor
+  EVENTS[n + 5], EVENTS[n + 6], EVENTS[n + 7] = peak or -1, refused or -1, at or NOW
 end
 
 local function now_ms()
@@ -161,9 +163,9 @@ local function stats_touch(now)
 end
 
 -- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease;
--- kind and actor name the seat event (released, expired, force_released).
-local function drop_lease(id, lease, kind, actor)
-  event(kind, id, lease.agent, actor)
+-- kind and actor name the seat event (released, expired, force_released); at: when, if not now.
+local function drop_lease(id, lease, kind, actor, at)
+  event(kind, id, lease.agent, actor, nil, nil, at)
   redis.call('ZREM', K_LEASES, id)
   redis.call('HDEL', K_DATA, id)
   redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
@@ -203,11 +205,12 @@ end
 local function purge(now, max)
   max = max or EXPIRED_PER_CALL
   purge_waiters(now, max)
-  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, max)
-  for _, id in ipairs(expired) do
+  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
+  for i = 1, #expired, 2 do
+    local id = expired[i]
     local raw = redis.call('HGET', K_DATA, id)
     if raw then
-      drop_lease(id, decode_lease(raw), 'expired', 'broker')
+      drop_lease(id, decode_lease(raw), 'expired', 'broker', tonumber(expired[i + 1]))
     else
       redis.call('ZREM', K_LEASES, id)
     end
@@ -217,7 +220,7 @@ local function purge(now, max)
     redis.call('HDEL', K_TOMB_DATA, id)
     redis.call('ZREM', K_TOMBS, id)
   end
-  if #expired == max or #forgotten == max then
+  if #expired == 2 * max or #forgotten == max then
     BACKLOG = 1
   end
 end
@@ -369,7 +372,7 @@ local function finish(payload)
   if QUEUE_CHANGED then
     redis.call('PUBLISH', CHANNEL, 'queue')
   end
-  return {'payload', payload, 'events', EVENTS, 'now_ms', NOW, 'backlog', BACKLOG}
+  return {'payload', payload, 'events', EVENTS, 'backlog', BACKLOG}
 end
 
 -- The admin revocation of a lease of the agent, remembered for one lease lifetime: {by, at} or nil.
