@@ -112,7 +112,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: a lease already ended is skipped, so a retry ends nothing twice.
         var reply = await EvaluateAsync(LuaScripts.Revoke, command.Pool, command, cancellationToken);
-        return reply.Records("ended").Select(ParseLease).ToList();
+        return reply.Rows("ended").Select(ParseLease).ToList();
     }
 
     public async Task<SharedLeasePage> ListSharedAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken)
@@ -124,7 +124,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             Total: reply.Int("total"),
             SeatsInUse: reply.Int("in_use"),
             NextCursor: next.Length == 0 ? null : next,
-            Leases: reply.Records("leases").Select(ParseLease).ToList());
+            Leases: reply.Rows("leases").Select(ParseLease).ToList());
     }
 
     public async Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken)

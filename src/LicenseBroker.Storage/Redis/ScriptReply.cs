@@ -24,6 +24,16 @@ internal sealed class ScriptReply
         }
     }
 
+    private ScriptReply(string script, string[] names, RedisResult[] values)
+    {
+        _script = script;
+        _fields = new Dictionary<string, RedisResult>(names.Length, StringComparer.Ordinal);
+        for (var i = 0; i < names.Length && i < values.Length; i++)
+        {
+            _fields[names[i]] = values[i];
+        }
+    }
+
     /// <summary>The status of a script whose payload has one (GRANTED, RENEWED, ...).</summary>
     public string Status => String("status");
 
@@ -42,6 +52,13 @@ internal sealed class ScriptReply
 
     /// <summary>A list of nested named records (leases of a page, agents of the queue).</summary>
     public IEnumerable<ScriptReply> Records(string name) => ((RedisResult[])Field(name)!).Select(item => new ScriptReply(_script, item));
+
+    /// <summary>The rows of a table (<paramref name="rows"/>), each read by the names in <paramref name="columns"/>.</summary>
+    public IEnumerable<ScriptReply> Rows(string rows, string columns = "columns")
+    {
+        var names = List(columns).Select(c => (string)c!).ToArray();
+        return List(rows).Select(row => new ScriptReply(_script, names, (RedisResult[])row!));
+    }
 
     /// <summary>A list of plain values.</summary>
     public RedisResult[] List(string name) => (RedisResult[])Field(name)!;

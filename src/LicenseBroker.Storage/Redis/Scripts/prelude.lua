@@ -388,8 +388,11 @@ local function revocation_of(id, agent)
 end
 
 -- The fields ListSharedSessions and ForceRelease report for a lease.
+-- Lists of leases are tables: the column names once (LEASE_COLUMNS), then one row per lease in that
+-- order, read by column name in C# (ScriptReply.Rows): as named as a record, without repeating nine
+-- names for each of a page's hundred leases.
+local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms'}
 local function describe(id, lease)
-  return {'lease_id', id, 'agent', lease.agent, 'session', lease.session, 'device', lease.device,
-    'platform', lease.platform, 'kind', lease.kind, 'started_ms', lease.started, 'beat_ms', lease.beat,
-    'expires_ms', tonumber(redis.call('ZSCORE', K_LEASES, id))}
+  return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
+    lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id))}
 end

@@ -6,7 +6,7 @@
 -- @ids_are AGENTS | LEASES: what the remaining arguments are
 -- the rest (ARGV[@rest] on): agent ids or lease ids
 -- Returns (payload):
---   ended: one entry per lease ended, each as describe() in prelude.lua
+--   columns (LEASE_COLUMNS), ended: one row per lease ended, as describe() in prelude.lua
 -- Leases already ended are not returned again: calling twice is harmless.
 
 local by, remember, mode = @by, int_arg('remember_ms', @remember_ms, 0, 86400000), @ids_are
@@ -44,4 +44,4 @@ else
     end
   end
 end
-return finish({'ended', ended})
+return finish({'columns', LEASE_COLUMNS, 'ended', ended})

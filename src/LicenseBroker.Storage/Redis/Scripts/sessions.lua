@@ -5,7 +5,7 @@
 -- @size page size
 -- Returns (payload):
 --   total (live shared leases), in_use, next_cursor ('' on the last page),
---   leases: the page, each as describe() in prelude.lua
+--   columns (LEASE_COLUMNS), leases: the page, one row each as describe() in prelude.lua
 -- The cursor is a position in the index, not an offset: leases that start or end between
 -- pages neither shift nor repeat the others.
 
@@ -32,4 +32,5 @@ for i = 1, math.min(#members, size) do
     table.insert(page, describe(id, lease))
   end
 end
-return finish({'total', redis.call('ZCARD', K_SHARED), 'in_use', redis.call('HLEN', K_HOLDERS), 'next_cursor', next_cursor, 'leases', page})
+return finish({'total', redis.call('ZCARD', K_SHARED), 'in_use', redis.call('HLEN', K_HOLDERS), 'next_cursor', next_cursor,
+  'columns', LEASE_COLUMNS, 'leases', page})
