@@ -28,6 +28,10 @@ public sealed class BackendOutageTests
 
         var health = await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, health.Status);
+        var seats = await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest { Service = "licensebroker.v1.SeatService" });
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, seats.Status);
+        var billing = await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest { Service = "licensebroker.v1.SubscriptionService" });
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, billing.Status);
     }
 
     [Fact]

@@ -26,6 +26,19 @@ public sealed class ContractAndIdentityTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task Health_answers_for_each_service_name_and_not_for_unknown_ones()
+    {
+        var health = new Health.HealthClient(_fixture.Host.Channel);
+        foreach (var service in new[] { "licensebroker.v1.SeatService", "licensebroker.v1.SeatAdminService", "licensebroker.v1.SubscriptionService", "licensebroker.v1.EntitlementService" })
+        {
+            Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest { Service = service })).Status);
+        }
+
+        var unknown = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await health.CheckAsync(new HealthCheckRequest { Service = "licensebroker.v1.NoSuchService" }));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
     public async Task Calls_without_a_valid_token_are_unauthenticated()
     {
         var account = await _fixture.Seeder.AccountAsync();

@@ -19,7 +19,16 @@ public sealed partial class MetricsTests
 
         var before = Granted(await http.GetStringAsync("/metrics"));
         var lease = (await host.Agent(account, ids[0]).AcquireAsync("remote-support")).Lease;
-        await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => host.Agent(account, ids[1]).AcquireAsync("remote-support"));
+        // The pool is full: refused. An UNAVAILABLE (a Redis call timed out on a loaded machine) is retried as an app would.
+        var refused = await Eventually.Until(
+            async () =>
+            {
+                var error = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => host.Agent(account, ids[1]).AcquireAsync("remote-support"));
+                return error.StatusCode == Grpc.Core.StatusCode.Unavailable ? null : error;
+            },
+            TimeSpan.FromSeconds(15),
+            "the second acquire to be answered");
+        Assert.Equal(Grpc.Core.StatusCode.ResourceExhausted, refused.StatusCode);
         await host.Agent(account, ids[0]).ReleaseAsync(lease);
 
         // The exporter caches a scrape briefly: wait on the value, not on time.
@@ -32,6 +41,7 @@ public sealed partial class MetricsTests
                 return Granted(scraped) >= before + 1
                     && scraped.Contains("http_server_request_duration_seconds", StringComparison.Ordinal)
                     && scraped.Contains("kind=\"released\"", StringComparison.Ordinal)
+                    && scraped.Contains("kind=\"refused\"", StringComparison.Ordinal)
                     && scraped.Contains("licensebroker_redis_script_duration_seconds_count", StringComparison.Ordinal)
                     ? scraped
                     : null;

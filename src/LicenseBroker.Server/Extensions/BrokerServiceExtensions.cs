@@ -146,7 +146,17 @@ public static class BrokerServiceExtensions
             options.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
                 Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor));
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks()
+        services.AddGrpcHealthChecks(options =>
+            {
+                // "" is the whole server; each service answers for the backends it cannot work without:
+                // agents' seats need Redis (policies are cached), reports and changes both, billing and
+                // entitlement checks PostgreSQL. Any other name is NOT_FOUND.
+                options.Services.Map(string.Empty, _ => true);
+                options.Services.Map(Contracts.V1.SeatService.Descriptor.FullName, check => check.Name == "redis");
+                options.Services.Map(Contracts.V1.SeatAdminService.Descriptor.FullName, _ => true);
+                options.Services.Map(Contracts.V1.SubscriptionService.Descriptor.FullName, check => check.Name == "postgres");
+                options.Services.Map(Contracts.V1.EntitlementService.Descriptor.FullName, check => check.Name == "postgres");
+            })
             .AddCheck<RedisHealthCheck>("redis")
             .AddCheck<PostgresHealthCheck>("postgres");
         return services;
