@@ -70,21 +70,28 @@ public sealed class LeaseExpiryTests : IClassFixture<ShortLeaseBrokerFixture>
     [Fact]
     public async Task Heartbeats_keep_a_lease_alive_past_its_ttl()
     {
+        // A TTL of three seconds, beaten every 300 ms: a one-second TTL let a loaded CI machine stall a
+        // single beat past the expiry (seen once in about forty runs with a CPU burner beside them).
+        await using var host = await BrokerTestHost.StartAsync(_fixture.Host.Database, new Dictionary<string, string?>
+        {
+            ["Seats:LeaseTtl"] = "00:00:03",
+            ["Seats:HeartbeatInterval"] = "00:00:00.300",
+        });
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
         var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
-        var holder = _fixture.Host.Agent(account, ids[0]);
+        var holder = host.Agent(account, ids[0]);
         var lease = (await holder.AcquireAsync(Product)).Lease;
-        Assert.Equal(1, lease.LeaseTtlSeconds);
+        Assert.Equal(3, lease.LeaseTtlSeconds);
 
-        // Beat at the advertised interval for three TTLs; the lease must survive every beat.
-        var until = DateTimeOffset.UtcNow.AddSeconds(3);
+        // Beat at the advertised interval for well past one TTL; the lease must survive every beat.
+        var until = DateTimeOffset.UtcNow.AddSeconds(5);
         while (DateTimeOffset.UtcNow < until)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(300));
             lease = await holder.HeartbeatAsync(lease);
         }
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[1]).AcquireAsync(Product));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => host.Agent(account, ids[1]).AcquireAsync(Product));
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
         Assert.True(await holder.ReleaseAsync(lease));
     }

@@ -17,6 +17,7 @@ public sealed class FaultMappingTests
     [InlineData("ERR Error running script (call to f_x): @user_script:1: Attempted to access a non local key in a cluster node")]
     [InlineData("READONLY You can't write against a read only replica.")]
     [InlineData("OOM command not allowed when used memory > 'maxmemory'.")]
+    [InlineData("Key has MOVED to Endpoint 127.0.0.1:15106 and hashslot 11383 but CommandFlags.NoRedirect was specified - redirect not followed for EVAL. ")]
     public void Redis_replies_of_an_unavailable_server_are_outages(string message) =>
         Assert.Equal("Redis", BackendFaultInterceptor.BackendOf(new RedisServerException(message)));
 

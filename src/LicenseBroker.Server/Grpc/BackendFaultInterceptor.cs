@@ -88,6 +88,8 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
     // meet "Attempted to access a non local key in a cluster node" half way: the move, not a bug.
     private static bool IsRedisUnavailable(string message) =>
         message.Contains("non local key", StringComparison.Ordinal) || message.Contains("cluster is down", StringComparison.Ordinal) ||
+        // StackExchange.Redis's own words for a slot that moved while it re-sent a script (EVAL after NOSCRIPT).
+        message.StartsWith("Key has MOVED", StringComparison.Ordinal) || message.StartsWith("Key has ASK", StringComparison.Ordinal) ||
         message.StartsWith("LOADING", StringComparison.Ordinal) || message.StartsWith("BUSY", StringComparison.Ordinal) ||
         message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || message.StartsWith("READONLY", StringComparison.Ordinal) ||
         message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal) || message.StartsWith("TRYAGAIN", StringComparison.Ordinal) ||
