@@ -9,7 +9,6 @@ public static class BrokerEndpointExtensions
 {
     public static WebApplication MapBrokerEndpoints(this WebApplication app)
     {
-        app.UseGrpcStatusMetricsTag();
         app.UseAuthentication();
         app.UseAuthorization();
 
