@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LicenseBroker.IntegrationTests.Infrastructure;
@@ -23,11 +21,11 @@ public sealed class RestTests
         var seeder = new CatalogSeeder(database);
         var account = await seeder.AccountAsync(namedSeats: 1);
         var agents = await seeder.AgentsAsync(account, 2, seatType: null);
-        var admin = Token(host.AdminHeaders(account));
-        var service = Token(host.ServiceHeaders());
+        var admin = RestBroker.Token(host.AdminHeaders(account));
+        var service = RestBroker.Token(host.ServiceHeaders());
 
         // Assign a named seat with POST, then read it back through a list and the usage page.
-        using (var assign = Request(HttpMethod.Post, $"/v1/admin/agents/{agents[0]}/seats/remote-support", admin, new { seatType = "SEAT_TYPE_NAMED" }))
+        using (var assign = RestBroker.Request(HttpMethod.Post, $"/v1/admin/agents/{agents[0]}/seats/remote-support", admin, new { seatType = "SEAT_TYPE_NAMED" }))
         {
             var response = await http.SendAsync(assign);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -35,27 +33,27 @@ public sealed class RestTests
             Assert.Equal("SEAT_TYPE_NAMED", body.RootElement.GetProperty("assignment").GetProperty("seatType").GetString());
         }
 
-        using (var list = Request(HttpMethod.Get, "/v1/admin/agents?product=remote-support&seatFilter=SEAT_FILTER_NAMED", admin))
+        using (var list = RestBroker.Request(HttpMethod.Get, "/v1/admin/agents?product=remote-support&seatFilter=SEAT_FILTER_NAMED", admin))
         {
             using var body = JsonDocument.Parse(await (await http.SendAsync(list)).Content.ReadAsStringAsync());
             Assert.Equal(agents[0], Assert.Single(body.RootElement.GetProperty("agents").EnumerateArray()).GetProperty("agentId").GetString());
         }
 
         // The named limit holds over JSON too, with the same error details.
-        using (var refused = Request(HttpMethod.Post, $"/v1/admin/agents/{agents[1]}/seats/remote-support", admin, new { seatType = "SEAT_TYPE_NAMED" }))
+        using (var refused = RestBroker.Request(HttpMethod.Post, $"/v1/admin/agents/{agents[1]}/seats/remote-support", admin, new { seatType = "SEAT_TYPE_NAMED" }))
         {
             var response = await http.SendAsync(refused);
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode); // FAILED_PRECONDITION maps to 400
             Assert.Contains("NAMED_SEAT_LIMIT_REACHED", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
-        using (var check = Request(HttpMethod.Get, $"/v1/entitlements/{account}/{agents[0]}/remote-support", service))
+        using (var check = RestBroker.Request(HttpMethod.Get, $"/v1/entitlements/{account}/{agents[0]}/remote-support", service))
         {
             using var body = JsonDocument.Parse(await (await http.SendAsync(check)).Content.ReadAsStringAsync());
             Assert.Equal("ENTITLEMENT_STATUS_ENTITLED", body.RootElement.GetProperty("status").GetString());
         }
 
-        using (var subscription = Request(HttpMethod.Get, $"/v1/subscriptions/{account}/remote-support", service))
+        using (var subscription = RestBroker.Request(HttpMethod.Get, $"/v1/subscriptions/{account}/remote-support", service))
         {
             using var body = JsonDocument.Parse(await (await http.SendAsync(subscription)).Content.ReadAsStringAsync());
             Assert.Equal(1, body.RootElement.GetProperty("subscription").GetProperty("namedSeatLimit").GetInt32());
@@ -63,7 +61,7 @@ public sealed class RestTests
 
         // Same policies: no token, or an agent's token on an admin route, are refused.
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/v1/admin/usage")).StatusCode);
-        using (var agentCall = Request(HttpMethod.Get, "/v1/admin/usage", Token(BrokerTestHost.Bearer(Cli.DevTokens.Mint(host.SigningKey, account, agents[1], TimeSpan.FromMinutes(5))))))
+        using (var agentCall = RestBroker.Request(HttpMethod.Get, "/v1/admin/usage", RestBroker.Token(BrokerTestHost.Bearer(Cli.DevTokens.Mint(host.SigningKey, account, agents[1], TimeSpan.FromMinutes(5))))))
         {
             Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(agentCall)).StatusCode);
         }
@@ -128,12 +126,12 @@ public sealed class RestTests
         Assert.Contains("page.pageSize", parameters);
         Assert.Contains("page.pageToken", parameters);
         var filter = schemas["licensebroker.v1.SeatFilter"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>()).First(v => v.EndsWith("NAMED", StringComparison.Ordinal));
-        var admin = Token(host.AdminHeaders(account));
-        using var list = Request(HttpMethod.Get, $"/v1/admin/agents?product=remote-support&seatFilter={filter}", admin);
+        var admin = RestBroker.Token(host.AdminHeaders(account));
+        using var list = RestBroker.Request(HttpMethod.Get, $"/v1/admin/agents?product=remote-support&seatFilter={filter}", admin);
         var listed = JsonNode.Parse(await (await http.SendAsync(list)).Content.ReadAsStringAsync())!;
         Assert.Equal(named, Assert.Single(listed["agents"]!.AsArray())!["agentId"]!.GetValue<string>());
 
-        using var firstPage = Request(HttpMethod.Get, "/v1/admin/agents?page.pageSize=2", admin);
+        using var firstPage = RestBroker.Request(HttpMethod.Get, "/v1/admin/agents?page.pageSize=2", admin);
         var page = JsonNode.Parse(await (await http.SendAsync(firstPage)).Content.ReadAsStringAsync())!;
         Assert.Equal(2, page["agents"]!.AsArray().Count);
         Assert.False(string.IsNullOrEmpty(page["nextPageToken"]?.GetValue<string>()));
@@ -145,39 +143,4 @@ public sealed class RestTests
         JsonArray array => array.SelectMany(item => item is null ? [] : References(item)),
         _ => [],
     };
-
-    private static string Token(Grpc.Core.Metadata headers) => headers.Get("authorization")!.Value["Bearer ".Length..];
-
-    private static HttpRequestMessage Request(HttpMethod method, string path, string token, object? body = null)
-    {
-        var request = new HttpRequestMessage(method, path);
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-
-        return request;
-    }
-
-    /// <summary>A broker with its REST listener on a free port, and a client for that port.</summary>
-    private sealed class RestBroker(BrokerTestHost host, HttpClient http) : IAsyncDisposable
-    {
-        public BrokerTestHost Host { get; } = host;
-
-        public HttpClient Http { get; } = http;
-
-        public static async Task<RestBroker> StartAsync(TestDatabase database)
-        {
-            var port = Processes.FreePort();
-            var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Rest:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-            return new RestBroker(host, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") });
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            await Host.DisposeAsync();
-        }
-    }
 }

@@ -1,5 +1,6 @@
 using LicenseBroker.Server.Grpc;
 using LicenseBroker.Server.Observability;
+using LicenseBroker.Server.Rest;
 using LicenseBroker.Storage.Postgres;
 
 namespace LicenseBroker.Server.Extensions;
@@ -11,6 +12,7 @@ public static class BrokerEndpointExtensions
     {
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRestEnumCheck();
 
         app.MapGrpcService<SeatGrpcService>();
         app.MapGrpcService<SeatAdminGrpcService>();

@@ -28,11 +28,21 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
         {
             return await continuation(request, context);
         }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && IsJsonCall(context) && ex.GetRpcStatus() is { } status
+            && RequestValidation.ForJsonCaller(status) is { } renamed)
+        {
+            // A REST caller wrote seatType, not seat_type: name the fields as it did.
+            throw renamed.ToRpcException();
+        }
         catch (Exception ex) when (ex is not RpcException)
         {
             throw Translate(ex, context);
         }
     }
+
+    /// <summary>True for a call that came over REST (JSON transcoding) rather than gRPC.</summary>
+    private static bool IsJsonCall(ServerCallContext context) =>
+        context.GetHttpContext().Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) != true;
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)

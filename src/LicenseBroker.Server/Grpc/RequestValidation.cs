@@ -134,16 +134,41 @@ internal sealed partial class RequestValidation
             return;
         }
 
+        throw Invalid(_violations).ToRpcException();
+    }
+
+    /// <summary>INVALID_ARGUMENT with a BadRequest naming each field, and a message listing them.</summary>
+    public static Google.Rpc.Status Invalid(IEnumerable<BadRequest.Types.FieldViolation> violations)
+    {
         var badRequest = new BadRequest();
-        badRequest.FieldViolations.AddRange(_violations);
-        var message = "Invalid request: " + string.Join("; ", _violations.Select(v => $"{v.Field} {v.Description}"));
-        throw new Google.Rpc.Status
+        badRequest.FieldViolations.AddRange(violations);
+        return new Google.Rpc.Status
         {
             Code = (int)Code.InvalidArgument,
-            Message = message,
+            Message = "Invalid request: " + string.Join("; ", badRequest.FieldViolations.Select(v => $"{v.Field} {v.Description}")),
             Details = { Google.Protobuf.WellKnownTypes.Any.Pack(badRequest) },
-        }.ToRpcException();
+        };
     }
+
+    /// <summary>
+    /// The same refusal with each field path in the proto3 JSON form a REST caller writes
+    /// (<c>items[2].seat_type</c> → <c>items[2].seatType</c>).
+    /// </summary>
+    public static Google.Rpc.Status? ForJsonCaller(Google.Rpc.Status status)
+    {
+        var badRequest = status.GetDetail<BadRequest>();
+        if (badRequest is null)
+        {
+            return null;
+        }
+
+        return Invalid(badRequest.FieldViolations.Select(v => new BadRequest.Types.FieldViolation { Field = JsonFieldPath(v.Field), Description = v.Description }));
+    }
+
+    public static string JsonFieldPath(string protoPath) => SnakeSegment().Replace(protoPath, match => match.Groups[1].Value.ToUpperInvariant());
+
+    [GeneratedRegex("_([a-z0-9])")]
+    private static partial Regex SnakeSegment();
 
     [GeneratedRegex(@"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     private static partial Regex EmailPattern();

@@ -51,6 +51,7 @@ public static class IdentityServiceExtensions
             };
         });
         services.AddAuthorization();
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, AuthFailureResponses>();
         services.AddOptions<Microsoft.AspNetCore.Authorization.AuthorizationOptions>()
             .Configure<AuthOptions>((authorization, auth) => BrokerPolicies.Add(authorization, auth.AccountClaim, auth.RequireClientCertificateForServices));
         return services;
