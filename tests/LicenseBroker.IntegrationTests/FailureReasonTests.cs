@@ -163,6 +163,83 @@ public sealed class FailureReasonTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Refusals_an_agent_sees_carry_a_localized_message_in_the_callers_language()
+    {
+        var host = Broker.Host;
+        var seeder = host.Seeder();
+        var account = await seeder.AccountAsync(concurrentSeats: 1);
+        var agents = await seeder.AgentsAsync(account, 3, "CONCURRENT");
+        var noSeat = (await seeder.AgentsAsync(account, 1, seatType: null, prefix: "noseat"))[0];
+        var holder = host.Agent(account, agents[0]);
+        var lease = (await holder.AcquireAsync("remote-support")).Lease;
+
+        static Metadata In(AgentClient agent, string? language)
+        {
+            var headers = new Metadata();
+            foreach (var entry in agent.Headers)
+            {
+                headers.Add(entry);
+            }
+
+            if (language is not null)
+            {
+                headers.Add("accept-language", language);
+            }
+
+            return headers;
+        }
+
+        async Task<(RpcException Error, Google.Rpc.LocalizedMessage Localized)> Acquire(AgentClient agent, string? language)
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await agent.Raw.AcquireSeatAsync(
+                new AcquireSeatRequest { Product = "remote-support", SessionId = "s-" + Guid.NewGuid().ToString("N")[..8], Device = new Device { Id = "pc", Platform = Platform.Windows }, SessionKind = SessionKind.Pending },
+                In(agent, language)));
+            return (refused, refused.GetRpcStatus()!.GetDetail<Google.Rpc.LocalizedMessage>() ?? throw new Xunit.Sdk.XunitException("no LocalizedMessage in " + refused.Status));
+        }
+
+        // The pool is full: French in the seeds' own words, English otherwise; Status.message stays English.
+        var second = host.Agent(account, agents[1]);
+        var (french, frenchText) = await Acquire(second, "fr-FR,fr;q=0.9,en;q=0.8");
+        Assert.Equal("fr", frenchText.Locale);
+        Assert.Equal("Tous les postes partagés sont utilisés. Pour démarrer une session, veuillez attendre qu'un poste soit disponible.", frenchText.Message);
+        Assert.Equal("All shared seats are in use. To start a session, please wait for a seat to become available.", french.Status.Detail);
+        var (_, englishText) = await Acquire(second, "en-GB");
+        Assert.Equal(("en", "All shared seats are in use. To start a session, please wait for a seat to become available."), (englishText.Locale, englishText.Message));
+        Assert.Equal("en", (await Acquire(second, null)).Localized.Locale);
+        Assert.Equal("en", (await Acquire(second, "de-DE, ja;q=0.5")).Localized.Locale);
+        Assert.Equal("fr", (await Acquire(second, "de-DE, fr;q=0.5, en;q=0.1")).Localized.Locale);
+
+        // No seat assigned.
+        var (_, noSeatText) = await Acquire(host.Agent(account, noSeat), "fr");
+        Assert.Equal("Vous n'avez aucun poste pour remote-support. Demandez à un administrateur de vous en attribuer un.", noSeatText.Message);
+
+        // While waiting, the position is worded too.
+        using (var wait = second.Raw.WaitForSeat(
+            new WaitForSeatRequest { Product = "remote-support", SessionId = "w1", Device = new Device { Id = "pc", Platform = Platform.Windows }, SessionKind = SessionKind.Pending },
+            In(second, "fr")))
+        {
+            Assert.True(await wait.ResponseStream.MoveNext());
+            Assert.StartsWith("En attente d'un poste : vous êtes à la position 1 sur 1", wait.ResponseStream.Current.Position.LocalizedMessage, StringComparison.Ordinal);
+        }
+
+        // Revoked by an admin: the next heartbeat says who, with the date written for a person.
+        await host.AdminClient.ForceReleaseAsync(new ForceReleaseRequest { Product = "remote-support", LeaseIds = { lease.LeaseId } }, host.AdminHeaders(account, "alice"));
+        var revoked = await Assert.ThrowsAsync<RpcException>(async () => await holder.Raw.HeartbeatAsync(
+            new HeartbeatRequest { Product = "remote-support", LeaseId = lease.LeaseId, SessionId = lease.SessionId, LeaseProof = lease.LeaseProof },
+            In(holder, "fr-CA")));
+        var revokedText = revoked.GetRpcStatus()!.GetDetail<Google.Rpc.LocalizedMessage>()!;
+        Assert.Equal("LEASE_REVOKED", Errors.Info(revoked).Reason);
+        Assert.StartsWith("Un administrateur (alice) a mis fin à votre session le ", revokedText.Message, StringComparison.Ordinal);
+        Assert.Matches(@" le \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$", revokedText.Message);
+
+        // An unknown lease.
+        var expired = await Assert.ThrowsAsync<RpcException>(async () => await holder.Raw.HeartbeatAsync(
+            new HeartbeatRequest { Product = "remote-support", LeaseId = "ls_" + new string('A', 22) }, In(holder, "fr")));
+        Assert.Equal("Votre session auprès du service de licences a pris fin. Reconnectez-vous pour obtenir un poste.",
+            expired.GetRpcStatus()!.GetDetail<Google.Rpc.LocalizedMessage>()!.Message);
+    }
+
     private static List<string> FieldViolations(string json)
     {
         using var document = JsonDocument.Parse(json);

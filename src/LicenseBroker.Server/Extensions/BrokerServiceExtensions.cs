@@ -144,7 +144,7 @@ public static class BrokerServiceExtensions
         }).AddJsonTranscoding(options =>
             // The error details the broker sends, so JSON clients get them too.
             options.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
-                Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor));
+                Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.LocalizedMessage.Descriptor));
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks(options =>
             {

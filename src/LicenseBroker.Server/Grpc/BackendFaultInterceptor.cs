@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using LicenseBroker.Server.Localization;
 using Npgsql;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
@@ -8,9 +9,10 @@ using StackExchange.Redis;
 namespace LicenseBroker.Server.Grpc;
 
 /// <summary>
-/// The one mapping of faults to status codes: a backend that is down or slow becomes UNAVAILABLE
+/// The edge where errors leave the broker. The one mapping of faults to status codes: a backend that is down or slow becomes UNAVAILABLE
 /// (retry later); a bug becomes INTERNAL with a correlation id (the stack goes to the log, never to
-/// the client); nothing reaches the client as UNKNOWN.
+/// the client); nothing reaches the client as UNKNOWN. Refusals an agent sees gain a message in the
+/// caller's language (<see cref="AgentMessages"/>), and REST callers see fields named as they wrote them.
 /// </summary>
 internal sealed partial class BackendFaultInterceptor : Interceptor
 {
@@ -34,6 +36,10 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
             // A REST caller wrote seatType, not seat_type: name the fields as it did.
             throw renamed.ToRpcException();
         }
+        catch (RpcException ex) when (AgentMessages.Localize(ex, context.RequestHeaders.GetValue("accept-language")) is { } localized)
+        {
+            throw localized;
+        }
         catch (Exception ex) when (ex is not RpcException)
         {
             throw Translate(ex, context);
@@ -50,6 +56,10 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
         try
         {
             await continuation(request, responseStream, context);
+        }
+        catch (RpcException ex) when (AgentMessages.Localize(ex, context.RequestHeaders.GetValue("accept-language")) is { } localized)
+        {
+            throw localized;
         }
         catch (Exception ex) when (ex is not RpcException)
         {

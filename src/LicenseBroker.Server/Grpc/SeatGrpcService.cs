@@ -2,6 +2,7 @@ using Grpc.Core;
 using LicenseBroker.Contracts.V1;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Server.Identity;
+using LicenseBroker.Server.Localization;
 using Microsoft.AspNetCore.Authorization;
 
 namespace LicenseBroker.Server.Grpc;
@@ -29,6 +30,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .SessionKind(request.SessionKind)
             .ThrowIfInvalid();
 
+        var culture = AgentMessages.Negotiate(context.RequestHeaders.GetValue("accept-language"));
         await foreach (var update in _waiter.WaitAsync(
             agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), context.CancellationToken))
         {
@@ -37,7 +39,18 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
                 case WaitUpdate.InQueue queued:
                     await responseStream.WriteAsync(new WaitForSeatResponse
                     {
-                        Position = new QueuePosition { Position = queued.Position, SeatsInUse = queued.SeatsInUse, Waiting = queued.Waiting },
+                        Position = new QueuePosition
+                        {
+                            Position = queued.Position,
+                            SeatsInUse = queued.SeatsInUse,
+                            Waiting = queued.Waiting,
+                            LocalizedMessage = AgentMessages.Format("WAITING", culture, new Dictionary<string, string>
+                            {
+                                ["position"] = queued.Position.ToString(culture),
+                                ["waiting"] = queued.Waiting.ToString(culture),
+                                ["seats_in_use"] = queued.SeatsInUse.ToString(culture),
+                            }) ?? string.Empty,
+                        },
                     });
                     break;
                 case WaitUpdate.Granted granted:
