@@ -42,6 +42,7 @@ public sealed partial class MetricsTests
                     && scraped.Contains("http_server_request_duration_seconds", StringComparison.Ordinal)
                     && scraped.Contains("kind=\"released\"", StringComparison.Ordinal)
                     && scraped.Contains("kind=\"refused\"", StringComparison.Ordinal)
+                    && scraped.Contains("rpc_grpc_status_code=\"8\"", StringComparison.Ordinal)
                     && scraped.Contains("licensebroker_redis_script_duration_seconds_count", StringComparison.Ordinal)
                     ? scraped
                     : null;
@@ -51,6 +52,10 @@ public sealed partial class MetricsTests
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"refused\"[^}]*\\} [1-9]", text);
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"released\"[^}]*\\} [1-9]", text);
         Assert.Contains("http_server_request_duration_seconds", text, StringComparison.Ordinal);
+
+        // The request metric tells calls apart by gRPC status: OK (0) and RESOURCE_EXHAUSTED (8), not only HTTP 200.
+        Assert.Matches("http_server_request_duration_seconds_count\\{[^}]*rpc_grpc_status_code=\"0\"[^}]*\\} [1-9]", text);
+        Assert.Matches("http_server_request_duration_seconds_count\\{[^}]*rpc_grpc_status_code=\"8\"[^}]*\\} [1-9]", text);
         Assert.Matches("licensebroker_redis_script_duration_seconds_count\\{[^}]*script=\"acquire\"[^}]*\\} [1-9]", text);
         Assert.Contains("licensebroker_backend_circuit_open{", text, StringComparison.Ordinal);
         Assert.DoesNotContain(account, text, StringComparison.Ordinal);

@@ -10,6 +10,7 @@ public static class BrokerEndpointExtensions
 {
     public static WebApplication MapBrokerEndpoints(this WebApplication app)
     {
+        app.UseGrpcStatusMetricsTag();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRestEnumCheck();
