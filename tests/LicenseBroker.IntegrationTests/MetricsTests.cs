@@ -31,24 +31,29 @@ public sealed partial class MetricsTests
         Assert.Equal(Grpc.Core.StatusCode.ResourceExhausted, refused.StatusCode);
         await host.Agent(account, ids[0]).ReleaseAsync(lease);
 
+        // A call without a token is refused before any service code runs: labelled UNAUTHENTICATED (16) too.
+        var anonymous = new Contracts.V1.SeatService.SeatServiceClient(host.Channel);
+        Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, (await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () =>
+            await anonymous.ReleaseSeatAsync(new Contracts.V1.ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }))).StatusCode);
+
         // The exporter caches a scrape briefly: wait on the value, not on time.
+        string[] wanted =
+        [
+            "http_server_request_duration_seconds", "kind=\"released\"", "kind=\"refused\"", "rpc_grpc_status_code=\"0\"",
+            "rpc_grpc_status_code=\"8\"", "rpc_grpc_status_code=\"16\"", "licensebroker_redis_script_duration_seconds_count",
+        ];
+        var missing = wanted;
         var text = await Eventually.Until(
             async () =>
             {
                 // Each series appears once its measurement is taken (the HTTP one when the call has
                 // completed) and the exporter caches a scrape briefly: wait until all are there.
                 var scraped = await http.GetStringAsync("/metrics");
-                return Granted(scraped) >= before + 1
-                    && scraped.Contains("http_server_request_duration_seconds", StringComparison.Ordinal)
-                    && scraped.Contains("kind=\"released\"", StringComparison.Ordinal)
-                    && scraped.Contains("kind=\"refused\"", StringComparison.Ordinal)
-                    && scraped.Contains("rpc_grpc_status_code=\"8\"", StringComparison.Ordinal)
-                    && scraped.Contains("licensebroker_redis_script_duration_seconds_count", StringComparison.Ordinal)
-                    ? scraped
-                    : null;
+                missing = [.. wanted.Where(series => !scraped.Contains(series, StringComparison.Ordinal))];
+                return Granted(scraped) >= before + 1 && missing.Length == 0 ? scraped : null;
             },
-            TimeSpan.FromSeconds(15),
-            "the seat, gRPC and Redis metrics to move");
+            TimeSpan.FromSeconds(30),
+            () => "the seat, gRPC and Redis metrics to move; missing: " + string.Join(", ", missing));
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"refused\"[^}]*\\} [1-9]", text);
         Assert.Matches("licensebroker_seat_events_total\\{[^}]*kind=\"released\"[^}]*\\} [1-9]", text);
         Assert.Contains("http_server_request_duration_seconds", text, StringComparison.Ordinal);

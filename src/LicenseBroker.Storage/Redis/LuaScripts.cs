@@ -43,7 +43,7 @@ public static class LuaScripts
         ("limit", a => a.Command.ConcurrentLimit),
         ("device", a => a.Command.Device?.DeviceId ?? "unknown"),
         ("platform", a => (a.Command.Device?.Platform ?? Platform.Web).ToString()),
-        ("kind", a => (a.Command.SessionKind ?? SessionKind.Pending).ToString()));
+        ("kind", a => a.Command.SessionKind?.ToString() ?? string.Empty));
 
     public static readonly PoolScript<ReleaseCommand> Release = PoolScript.Load<ReleaseCommand>(
         "release",

@@ -5,7 +5,11 @@ namespace LicenseBroker.IntegrationTests.Infrastructure;
 /// <summary>Waits on a condition (polling it), never on a fixed sleep; fails with a message at the deadline.</summary>
 internal static class Eventually
 {
-    public static async Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan timeout, string what)
+    public static Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan timeout, string what)
+        where T : class => Until(probe, timeout, () => what);
+
+    /// <param name="what">What was awaited, read at the deadline (so it can say what was still missing).</param>
+    public static async Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan timeout, Func<string> what)
         where T : class
     {
         var clock = Stopwatch.StartNew();
@@ -18,7 +22,7 @@ internal static class Eventually
 
             if (clock.Elapsed > timeout)
             {
-                throw new Xunit.Sdk.XunitException($"Timed out after {timeout} waiting for {what}.");
+                throw new Xunit.Sdk.XunitException($"Timed out after {timeout} waiting for {what()}.");
             }
 
             await Task.Delay(50);

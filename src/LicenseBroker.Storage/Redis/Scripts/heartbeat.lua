@@ -13,7 +13,7 @@
 -- @limit  concurrent seat limit of the pool
 -- @device device id
 -- @platform platform
--- @kind session kind (as the app reports them)
+-- @kind session kind the app reports now (PENDING -> ATTENDED ...), or '' when it reports none
 -- Records a seat event when it re-establishes a lease (reestablished).
 -- Returns (payload):
 --   status RENEWED, expires_ms, fence, seat, session, rebuilt (0|1)
@@ -23,7 +23,7 @@
 
 local agent, id = @agent, @lease_id
 local ttl = int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
-local session, seat = @session, @seat
+local session, seat, kind = @session, @seat, @kind
 local proven = int_arg('proven_token', @proven_token, 0, MAX_FENCE)
 local limit = int_arg('limit', @limit, 0, 1000000)
 
@@ -39,6 +39,9 @@ if lease and lease.agent == agent then
   local expires = now + ttl
   redis.call('ZADD', K_LEASES, expires, id)
   lease.beat = now
+  if kind ~= '' then
+    lease.kind = kind
+  end
   redis.call('HSET', K_DATA, id, encode_lease(lease))
   return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session, 'rebuilt', 0})
 end
@@ -67,7 +70,7 @@ if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K
     end
   end
   local expires = now + ttl
-  grant(id, agent, session, seat, @device, @platform, @kind, expires, proven)
+  grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven)
   return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session, 'rebuilt', 1})
 end
 return finish({'status', 'NOT_FOUND'})
