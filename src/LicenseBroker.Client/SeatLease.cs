@@ -1,0 +1,362 @@
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+
+namespace LicenseBroker.Client;
+
+/// <summary>Why a seat was lost.</summary>
+public enum SeatLossReason
+{
+    /// <summary>An administrator ended the session (see <see cref="SeatLostEventArgs.RevokedBy"/>).</summary>
+    Revoked,
+
+    /// <summary>The broker no longer knows the lease: it expired without heartbeats, or was lost with the broker's data and could not be re-established.</summary>
+    Expired,
+
+    /// <summary>No heartbeat got through before the lease's expiry (the broker was unreachable for a whole lease lifetime).</summary>
+    Unreachable,
+}
+
+/// <summary>What <see cref="SeatLease.SeatLost"/> says.</summary>
+public sealed class SeatLostEventArgs(SeatLossReason reason, string message, string? revokedBy, DateTimeOffset? revokedAt) : EventArgs
+{
+    /// <summary>Why the seat was lost.</summary>
+    public SeatLossReason Reason { get; } = reason;
+
+    /// <summary>For the agent, in the language asked for when the broker localized it.</summary>
+    public string Message { get; } = message;
+
+    /// <summary>With <see cref="SeatLossReason.Revoked"/>: the administrator.</summary>
+    public string? RevokedBy { get; } = revokedBy;
+
+    /// <summary>With <see cref="SeatLossReason.Revoked"/>: when.</summary>
+    public DateTimeOffset? RevokedAt { get; } = revokedAt;
+}
+
+/// <summary>
+/// A seat held by the app. While it lives it heartbeats at the interval the broker gives (with
+/// jitter), retries failed heartbeats until the lease would expire, re-establishes the lease after
+/// the broker lost its live data (it sends the lease proof the broker asks for), and watches for an
+/// administrator ending it. <see cref="LossToken"/> is cancelled and <see cref="SeatLost"/> raised
+/// when the seat is lost; <see cref="DisposeAsync"/> gives it back. Thread-safe.
+/// </summary>
+public sealed class SeatLease : IAsyncDisposable
+{
+    private readonly LicenseBrokerClient _client;
+    private readonly Device _device;
+    private readonly CancellationTokenSource _lost = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _beat = new(1, 1);
+    private readonly object _gate = new();
+    private Lease _lease;
+    private SessionKind _sessionKind;
+    private SeatLostEventArgs? _loss;
+    private Task _heartbeats = Task.CompletedTask;
+    private Task _watch = Task.CompletedTask;
+    private int _disposed;
+
+    private SeatLease(LicenseBrokerClient client, Lease lease, Device device, SessionKind sessionKind)
+    {
+        _client = client;
+        _lease = lease;
+        _device = device;
+        _sessionKind = sessionKind;
+    }
+
+    /// <summary>Raised after each heartbeat the broker accepted, with the renewed lease.</summary>
+    public event EventHandler<Lease>? Renewed;
+
+    /// <summary>Raised once, on a thread-pool thread, when the seat is lost (not when it is disposed).</summary>
+    public event EventHandler<SeatLostEventArgs>? SeatLost;
+
+    /// <summary>Cancelled when the seat is lost; tie the agent's working session to it.</summary>
+    public CancellationToken LossToken => _lost.Token;
+
+    /// <summary>Why the seat was lost, or null while it is held.</summary>
+    public SeatLostEventArgs? Loss => Volatile.Read(ref _loss);
+
+    /// <summary>The lease as the broker last returned it (expiry, fencing token, seat type).</summary>
+    public Lease Lease
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lease;
+            }
+        }
+    }
+
+    /// <summary>The lease id, as admins see it in the shared sessions.</summary>
+    public string LeaseId => Lease.LeaseId;
+
+    /// <summary>NAMED or CONCURRENT.</summary>
+    public SeatType SeatType => Lease.SeatType;
+
+    /// <summary>When the lease expires unless a heartbeat renews it.</summary>
+    public DateTimeOffset ExpiresAt => Lease.ExpiresAt.ToDateTimeOffset();
+
+    /// <summary>How many heartbeats the broker accepted.</summary>
+    public int Heartbeats { get; private set; }
+
+    internal static SeatLease Start(LicenseBrokerClient client, Lease lease, Device device, SessionKind sessionKind)
+    {
+        var seat = new SeatLease(client, lease, device, sessionKind);
+        ClientLog.Acquired(client.Logger, lease.SeatType, lease.LeaseId, lease.Product, seat.Interval);
+        seat._heartbeats = Task.Run(seat.HeartbeatLoopAsync);
+        seat._watch = Task.Run(seat.WatchLoopAsync);
+        return seat;
+    }
+
+    private TimeSpan Interval => TimeSpan.FromSeconds(Math.Max(1, Lease.HeartbeatIntervalSeconds));
+
+    /// <summary>
+    /// Tells the broker what the agent is doing now (e.g. PENDING → ATTENDED when the customer
+    /// connects): sent at once in a heartbeat, and in every heartbeat after.
+    /// </summary>
+    public async Task ReportSessionKindAsync(SessionKind sessionKind, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            _sessionKind = sessionKind;
+        }
+
+        await BeatAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task HeartbeatLoopAsync()
+    {
+        var time = _client.Options.TimeProvider;
+        var delay = Jittered(Interval);
+        var failures = 0;
+        while (!_stopping.IsCancellationRequested && Loss is null)
+        {
+            try
+            {
+                await Task.Delay(delay, time, _stopping.Token).ConfigureAwait(false);
+                await BeatAsync(_stopping.Token).ConfigureAwait(false);
+                failures = 0;
+                delay = Jittered(Interval);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (LicenseBrokerException ex) when (Loss is null)
+            {
+                // Still ours until it expires: try again sooner, but never past the expiry.
+                var remaining = ExpiresAt - time.GetUtcNow();
+                if (remaining <= TimeSpan.Zero)
+                {
+                    Lose(SeatLossReason.Unreachable, "The license service could not be reached before the seat's lease expired. " + ex.Message, null, null);
+                    return;
+                }
+
+                delay = TimeSpan.FromTicks(Math.Min(_client.Backoff(failures++).Ticks, Math.Max(remaining.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks)));
+                ClientLog.HeartbeatFailed(_client.Logger, LeaseId, ex.StatusCode, ExpiresAt, delay);
+            }
+            catch (LicenseBrokerException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One heartbeat, serialized with any other. A refusal that ends the lease marks the seat lost; a
+    /// transient failure is thrown for the caller to retry.
+    /// </summary>
+    private async Task BeatAsync(CancellationToken cancellationToken)
+    {
+        await _beat.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Loss is not null)
+            {
+                return;
+            }
+
+            HeartbeatRequest request;
+            lock (_gate)
+            {
+                // Everything the broker needs to re-establish the lease if it lost its live data.
+                request = new HeartbeatRequest
+                {
+                    Product = _lease.Product,
+                    LeaseId = _lease.LeaseId,
+                    SessionId = _lease.SessionId,
+                    FencingToken = _lease.FencingToken,
+                    LeaseProof = _lease.LeaseProof,
+                    Device = _device,
+                    SessionKind = _sessionKind,
+                };
+            }
+
+            try
+            {
+                var response = await _client.Seats.HeartbeatAsync(request, await _client.CallAsync(cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _lease = response.Lease;
+                }
+
+                Heartbeats++;
+                try
+                {
+                    Renewed?.Invoke(this, response.Lease);
+                }
+                catch (Exception ex)
+                {
+                    ClientLog.HandlerFailed(_client.Logger, ex);
+                }
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                var failure = new LicenseBrokerException(ex);
+                switch (failure.Reason)
+                {
+                    case "LEASE_REVOKED":
+                        Lose(SeatLossReason.Revoked, failure.Message, failure.Metadata.GetValueOrDefault("revoked_by"),
+                            failure.Metadata.TryGetValue("revoked_at", out var at) && DateTimeOffset.TryParse(at, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var instant) ? instant : null);
+                        return;
+                    case "LEASE_EXPIRED":
+                        Lose(SeatLossReason.Expired, failure.Message, null, null);
+                        return;
+                }
+
+                throw failure;
+            }
+        }
+        finally
+        {
+            _beat.Release();
+        }
+    }
+
+    /// <summary>
+    /// Follows WatchLease so a revocation reaches the app within a second, not at the next heartbeat.
+    /// ENDED while the app still holds the seat (e.g. the broker lost its data) is checked with a
+    /// heartbeat, which re-establishes the lease or reports the loss.
+    /// </summary>
+    private async Task WatchLoopAsync()
+    {
+        var failures = 0;
+        while (!_stopping.IsCancellationRequested && Loss is null)
+        {
+            try
+            {
+                var call = await _client.CallAsync(_stopping.Token, streaming: true).ConfigureAwait(false);
+                using var stream = _client.Seats.WatchLease(new WatchLeaseRequest { Product = Lease.Product, LeaseId = LeaseId }, call);
+                while (await stream.ResponseStream.MoveNext(_stopping.Token).ConfigureAwait(false))
+                {
+                    var update = stream.ResponseStream.Current;
+                    switch (update.Status)
+                    {
+                        case LeaseStatus.Active:
+                            failures = 0;
+                            break;
+                        case LeaseStatus.Revoked:
+                            Lose(SeatLossReason.Revoked, $"An administrator ({update.RevokedBy}) ended this session.", update.RevokedBy, update.RevokedAt?.ToDateTimeOffset());
+                            return;
+                        case LeaseStatus.Ended:
+                            await BeatAsync(_stopping.Token).ConfigureAwait(false);
+                            break;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && _stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is RpcException or LicenseBrokerException)
+            {
+                // The heartbeats still tell the truth; reconnect the watch after a pause.
+            }
+
+            try
+            {
+                await Task.Delay(_client.Backoff(failures++), _client.Options.TimeProvider, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Lose(SeatLossReason reason, string message, string? revokedBy, DateTimeOffset? revokedAt)
+    {
+        var loss = new SeatLostEventArgs(reason, message, revokedBy, revokedAt);
+        if (Interlocked.CompareExchange(ref _loss, loss, null) is not null)
+        {
+            return;
+        }
+
+        ClientLog.Lost(_client.Logger, LeaseId, reason, message);
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                _lost.Cancel();
+            }
+            catch (AggregateException ex)
+            {
+                ClientLog.HandlerFailed(_client.Logger, ex);
+            }
+
+            try
+            {
+                SeatLost?.Invoke(this, loss);
+            }
+            catch (Exception ex)
+            {
+                ClientLog.HandlerFailed(_client.Logger, ex);
+            }
+        });
+    }
+
+    private static TimeSpan Jittered(TimeSpan interval) =>
+        // 80-100 % of the interval: apps that logged in together do not beat together forever.
+        TimeSpan.FromTicks((long)(interval.Ticks * (0.8 + (Random.Shared.NextDouble() * 0.2))));
+
+    /// <summary>Stops the heartbeats and gives the seat back (unless it was lost). Never throws.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_heartbeats, _watch).ConfigureAwait(false);
+        if (Loss is null)
+        {
+            try
+            {
+                await _client.RetryAsync(
+                    async call => await _client.Seats.ReleaseSeatAsync(new ReleaseSeatRequest { Product = Lease.Product, LeaseId = LeaseId }, call),
+                    TimeSpan.FromSeconds(10),
+                    CancellationToken.None).ConfigureAwait(false);
+                ClientLog.Released(_client.Logger, LeaseId);
+            }
+            catch (LicenseBrokerException ex) when (ex.Reason == "LEASE_EXPIRED")
+            {
+                // Already gone: nothing to give back.
+            }
+            catch (LicenseBrokerException ex)
+            {
+                ClientLog.ReleaseFailed(_client.Logger, LeaseId, ExpiresAt, ex);
+            }
+        }
+
+        _stopping.Dispose();
+        _beat.Dispose();
+    }
+}
