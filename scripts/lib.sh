@@ -38,6 +38,16 @@ ensure_tools() {
   PG_BIN="$(pg_bin_dir)"
 }
 
+# What the Python interop check needs (./scripts/test only): Debian's gRPC for Python and protoc with
+# its gRPC plugin (protoc 3.21 knows `optional`; Debian's python3-grpc-tools is too old for it).
+ensure_interop_tools() {
+  local missing=()
+  command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+  command -v grpc_python_plugin >/dev/null 2>&1 || missing+=(protobuf-compiler-grpc)
+  /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-grpcio python3-protobuf)
+  [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+}
+
 port_is_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }

@@ -64,7 +64,7 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
 
         var refused = await RunCli(account, null, "seats", "assign", "--agent-id", ids[1], "--type", "named");
         Assert.Equal(1, refused.ExitCode);
-        Assert.Contains("FailedPrecondition: All 1 named seats", refused.Error, StringComparison.Ordinal);
+        Assert.Contains("FailedPrecondition (NAMED_SEAT_LIMIT_REACHED): All 1 named seats", refused.Error, StringComparison.Ordinal);
 
         var agents = await RunCli(account, null, "agents", "list", "--product", Product, "--seat-type", "named");
         Assert.Equal(0, agents.ExitCode);
@@ -82,9 +82,154 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Equal(3, document.RootElement.GetProperty("days").GetArrayLength());
     }
 
-    private async Task<(int ExitCode, string Output, string Error)> RunCli(string account, string? input, params string[] args)
+    [Fact]
+    public async Task Durations_take_units_and_a_bare_number_or_a_bad_role_is_a_usage_error()
     {
-        var token = Cli.DevTokens.Mint(_fixture.Host.SigningKey, account, "cli-admin", TimeSpan.FromMinutes(10), extraClaims: Cli.DevTokens.Claims(role: "ADMIN"));
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var agent = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+
+        // "--for 2" used to mean two days, silently; now it asks for a unit.
+        var bare = await RunCli(account, null, "agent", "login", "--agent", agent, "--for", "2");
+        Assert.Equal(2, bare.ExitCode);
+        Assert.Contains("'2' has no unit: write 2s, 2m or 2h", bare.Error, StringComparison.Ordinal);
+
+        var garbage = await RunCli(account, null, "agent", "login", "--agent", agent, "--for", "soon");
+        Assert.Equal(2, garbage.ExitCode);
+        Assert.DoesNotContain("System.", garbage.Error, StringComparison.Ordinal);
+
+        // "--for 2s": a seat for two seconds, then given back.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var held = await RunCli(account, null, ["agent", "login", "--agent", agent, "--for", "2s"], token: null);
+        Assert.True(held.ExitCode == 0, held.Error);
+        Assert.Contains("seat acquired: Concurrent", held.Output, StringComparison.Ordinal);
+        Assert.Contains("seat released", held.Output, StringComparison.Ordinal);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(60));
+        Assert.Empty((await _fixture.Host.AdminClient.ListSharedSessionsAsync(new Contracts.V1.ListSharedSessionsRequest { Product = Product }, _fixture.Host.AdminHeaders(account))).Sessions);
+
+        var role = await RunCli(account, null, "token", "--role", "SUPERUSER");
+        Assert.Equal(2, role.ExitCode);
+        Assert.Contains("--role: 'SUPERUSER' is not one of admin, manager, member", role.Error, StringComparison.Ordinal);
+        var privilege = await RunCli(account, null, "sessions", "list", "--privilege", "everything");
+        Assert.Equal(2, privilege.ExitCode);
+
+        var lifetime = await RunCli(account, null, "token", "--role", "admin", "--lifetime", "90s", "--agent", "x");
+        Assert.Equal(0, lifetime.ExitCode);
+        var jwt = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(lifetime.Output.Trim());
+        Assert.Equal("ADMIN", jwt.GetClaim("role").Value);
+        Assert.InRange(jwt.ValidTo - jwt.ValidFrom, TimeSpan.FromSeconds(89), TimeSpan.FromSeconds(91));
+    }
+
+    [Fact]
+    public async Task Unknown_leases_agents_and_products_and_an_unreachable_broker_are_errors_with_their_exit_codes()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var agent = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var live = (await _fixture.Host.Agent(account, agent).AcquireAsync(Product)).Lease;
+
+        var unknownLease = await RunCli(account, null, "sessions", "end", "ls_" + new string('Q', 22), "--yes");
+        Assert.Equal(4, unknownLease.ExitCode);
+        Assert.Contains("no live session of lease ls_QQQQ", unknownLease.Error, StringComparison.Ordinal);
+
+        var unknownAgent = await RunCli(account, null, "sessions", "end", "--agent", "ghost", "--yes");
+        Assert.Equal(4, unknownAgent.ExitCode);
+        Assert.Contains("agent ghost", unknownAgent.Error, StringComparison.Ordinal);
+
+        // One known, one unknown: the known one ends, and the exit code still says something was wrong.
+        var mixed = await RunCli(account, null, "sessions", "end", live.LeaseId, "ls_" + new string('R', 22), "--yes");
+        Assert.Equal(4, mixed.ExitCode);
+        Assert.Contains($"ended {live.LeaseId}", mixed.Output, StringComparison.Ordinal);
+
+        var unknownProduct = await RunCli(account, null, "sessions", "list", "--product", "no-such-product");
+        Assert.Equal(4, unknownProduct.ExitCode);
+        Assert.Contains("the account has no product 'no-such-product' (it has: remote-support)", unknownProduct.Error, StringComparison.Ordinal);
+        Assert.Equal(4, (await RunCli(account, null, "usage", "--product", "no-such-product")).ExitCode);
+        Assert.Equal(4, (await RunCli(account, null, "seats", "unassign", "--agent-id", "ghost")).ExitCode);
+        Assert.Equal(4, (await RunCli(account, null, "seats", "assign", "--agent-id", "ghost", "--type", "concurrent")).ExitCode);
+        Assert.Equal(2, (await RunCli(account, null, "seats", "assign", "--agent-id", agent, "--type", "gold")).ExitCode);
+
+        var nowhere = $"http://127.0.0.1:{Processes.FreePort()}";
+        var unreachable = await RunCli(account, null, ["usage"], AdminToken(account), server: nowhere);
+        Assert.Equal(5, unreachable.ExitCode);
+        Assert.Contains($"cannot reach the broker at {nowhere}", unreachable.Error, StringComparison.Ordinal);
+        var agentUnreachable = await RunCli(account, null, ["agent", "login", "--agent", agent], token: null, server: nowhere);
+        Assert.Equal(5, agentUnreachable.ExitCode);
+        Assert.Contains($"cannot reach the broker at {nowhere}", agentUnreachable.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_lists_the_exit_codes_and_what_as_does()
+    {
+        var help = await RunCli("any", null, "--help");
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains("Exit codes: 0 ok; 1 refused by the broker; 2 bad command line; 3 not confirmed; 4 unknown lease, agent or product", help.Output, StringComparison.Ordinal);
+        var sessions = await RunCli("any", null, "sessions", "list", "--help");
+        Assert.Contains("mints a development token", sessions.Output, StringComparison.Ordinal);
+        Assert.Contains("--role", sessions.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task As_with_a_role_mints_that_role_and_the_broker_names_the_missing_privilege()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var member = await RunCli(account, null, ["usage", "--as", "bob", "--role", "member"], token: null);
+        Assert.Equal(1, member.ExitCode);
+        Assert.Contains("PermissionDenied (MISSING_PRIVILEGE)", member.Error, StringComparison.Ordinal);
+        Assert.Contains("MANAGE_SEATS", member.Error, StringComparison.Ordinal);
+
+        var manager = await RunCli(account, null, ["usage", "--as", "bob", "--role", "manager", "--privilege", "manage_seats"], token: null);
+        Assert.True(manager.ExitCode == 0, manager.Error);
+    }
+
+    [Fact]
+    public async Task Subscription_set_changes_only_the_options_given()
+    {
+        var validUntil = DateTimeOffset.UtcNow.AddDays(10);
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3, namedSeats: 2, validUntil: validUntil, plan: "TRIAL");
+        var service = Cli.DevTokens.Mint(_fixture.Host.SigningKey, "backoffice", "billing", TimeSpan.FromMinutes(10), extraClaims: Cli.DevTokens.Claims(service: true));
+
+        var set = await RunCli(account, null, ["subscription", "set", "--concurrent", "7", "--json"], token: service);
+        Assert.True(set.ExitCode == 0, set.Error);
+        var subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new Contracts.V1.GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        Assert.Equal(7, subscription.ConcurrentSeatLimit);
+        Assert.Equal(2, subscription.NamedSeatLimit);
+        Assert.Equal(Contracts.V1.Plan.Trial, subscription.Plan);
+        Assert.InRange(subscription.ValidUntil.ToDateTimeOffset(), validUntil.AddSeconds(-1), validUntil.AddSeconds(1));
+
+        // A new subscription needs its limits.
+        var missing = await RunCli(account, null, ["subscription", "set", "--product", "monitoring", "--plan", "trial"], token: service);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("give --named and --concurrent", missing.Error, StringComparison.Ordinal);
+        Assert.Equal(2, (await RunCli(account, null, ["subscription", "set", "--plan", "gold"], token: service)).ExitCode);
+    }
+
+    [Fact]
+    public async Task Agent_login_exits_6_with_who_ended_it_when_an_admin_ends_the_session()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var agent = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var login = RunCli(account, null, ["agent", "login", "--agent", agent, "--for", "60s", "--lang", "fr"], token: Cli.DevTokens.Mint(_fixture.Host.SigningKey, account, agent, TimeSpan.FromMinutes(10)));
+        var session = await Eventually.Until(
+            async () => (await _fixture.Host.AdminClient.ListSharedSessionsAsync(new Contracts.V1.ListSharedSessionsRequest { Product = Product }, _fixture.Host.AdminHeaders(account))).Sessions.FirstOrDefault(),
+            TimeSpan.FromSeconds(30),
+            "the CLI's seat");
+        await _fixture.Host.AdminClient.ForceReleaseAsync(new Contracts.V1.ForceReleaseRequest { Product = Product, LeaseIds = { session.LeaseId } }, _fixture.Host.AdminHeaders(account, "alice"));
+
+        var result = await login;
+        Assert.Equal(6, result.ExitCode);
+        Assert.Contains("lease revoked by alice", result.Error, StringComparison.Ordinal);
+    }
+
+    private Task<(int ExitCode, string Output, string Error)> RunCli(string account, string? input, params string[] args) =>
+        RunCli(account, input, args, AdminToken(account));
+
+    private string AdminToken(string account) =>
+        Cli.DevTokens.Mint(_fixture.Host.SigningKey, account, "cli-admin", TimeSpan.FromMinutes(10), extraClaims: Cli.DevTokens.Claims(role: "ADMIN"));
+
+    /// <param name="token">The bearer token to pass; null: none, the CLI mints one from the signing key (given in its environment).</param>
+    /// <param name="server">The broker address; by default the fixture's.</param>
+    private async Task<(int ExitCode, string Output, string Error)> RunCli(string account, string? input, string[] args, string? token, string? server = null)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -98,13 +243,24 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
             start.ArgumentList.Add(arg);
         }
 
-        start.ArgumentList.Add("--server");
-        start.ArgumentList.Add(_fixture.Host.Address.ToString());
-        start.ArgumentList.Add("--account");
-        start.ArgumentList.Add(account);
-        start.ArgumentList.Add("--token");
-        start.ArgumentList.Add(token);
+        if (args is not ([.., "--help"] or ["token", ..]))
+        {
+            start.ArgumentList.Add("--server");
+            start.ArgumentList.Add(server ?? _fixture.Host.Address.ToString().TrimEnd('/'));
+            if (!args.Contains("--account"))
+            {
+                start.ArgumentList.Add("--account");
+                start.ArgumentList.Add(account);
+            }
+        }
 
+        if (token is not null && args is not ["token", ..])
+        {
+            start.ArgumentList.Add("--token");
+            start.ArgumentList.Add(token);
+        }
+
+        start.Environment["LICENSEBROKER_SIGNING_KEY"] = _fixture.Host.SigningKey;
         using var process = Process.Start(start)!;
         if (input is not null)
         {
@@ -114,7 +270,7 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await output, await error);
     }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LicenseBroker.Contracts.V1;
+using LicenseBroker.Cli;
 
 namespace LicenseBroker.Cli.Commands;
 
@@ -10,11 +11,23 @@ internal static class AgentsCommand
     {
         var connection = new BrokerConnection();
         var product = new Option<string?>("--product") { Description = "Product code to filter on." };
-        var seatType = new Option<string?>("--seat-type") { Description = "named, concurrent or none (needs --product)." };
+        var seatType = CommonOptions.Choice("--seat-type", "Only agents with this kind of seat of --product.", ["NAMED", "CONCURRENT", "NONE"]);
         var list = new Command("list", "List agents with their seats.") { product, seatType };
         connection.AddTo(list);
+        list.Validators.Add(result =>
+        {
+            if (result.GetValue(seatType) is { Length: > 0 } && result.GetValue(product) is null)
+            {
+                result.AddError("--seat-type needs --product");
+            }
+        });
         list.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
         {
+            if (parse.GetValue(product) is { } code)
+            {
+                await BrokerConnection.RequireProductAsync(channel, headers, code);
+            }
+
             var client = new SeatAdminService.SeatAdminServiceClient(channel);
             var all = new ListAgentsResponse();
             var token = string.Empty;
@@ -24,7 +37,7 @@ internal static class AgentsCommand
                     new ListAgentsRequest
                     {
                         Product = parse.GetValue(product) ?? string.Empty,
-                        SeatFilter = parse.GetValue(seatType)?.ToUpperInvariant() switch
+                        SeatFilter = parse.GetValue(seatType) switch
                         {
                             "NAMED" => SeatFilter.Named,
                             "CONCURRENT" => SeatFilter.Concurrent,
@@ -51,17 +64,14 @@ internal static class AgentsCommand
         var assignConnection = new BrokerConnection();
         var agent = new Option<string>("--agent-id") { Description = "Agent id.", Required = true };
         var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
-        var type = new Option<string>("--type") { Description = "named or concurrent.", Required = true };
+        var type = CommonOptions.Choice("--type", "The kind of seat.", ["NAMED", "CONCURRENT"]);
+        type.Required = true;
         var assign = new Command("assign", "Give an agent a named or concurrent seat (switches type in one call).") { agent, product, type };
         assignConnection.AddTo(assign);
         assign.SetAction((parse, _) => assignConnection.RunAsync(parse, async (channel, headers) =>
         {
-            var seatType = parse.GetValue(type)!.ToUpperInvariant() switch
-            {
-                "NAMED" => SeatType.Named,
-                "CONCURRENT" => SeatType.Concurrent,
-                _ => SeatType.Unspecified,
-            };
+            await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(product)!);
+            var seatType = parse.GetValue(type) == "NAMED" ? SeatType.Named : SeatType.Concurrent;
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).AssignSeatAsync(
                 new AssignSeatRequest { AgentId = parse.GetValue(agent)!, Product = parse.GetValue(product)!, SeatType = seatType }, headers);
             return BrokerConnection.Print(assignConnection.Json(parse), response, () =>
@@ -75,10 +85,16 @@ internal static class AgentsCommand
         unassignConnection.AddTo(unassign);
         unassign.SetAction((parse, _) => unassignConnection.RunAsync(parse, async (channel, headers) =>
         {
+            await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(unassignProduct)!);
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).UnassignSeatAsync(
                 new UnassignSeatRequest { AgentId = parse.GetValue(unassignAgent)!, Product = parse.GetValue(unassignProduct)! }, headers);
+            if (!response.Removed)
+            {
+                throw new CliException(ExitCodes.NotFound, $"agent {parse.GetValue(unassignAgent)} has no seat of {parse.GetValue(unassignProduct)} (unknown agent, or no seat)");
+            }
+
             return BrokerConnection.Print(unassignConnection.Json(parse), response, () =>
-                Console.WriteLine(response.Removed ? $"seat removed, {response.LeasesEnded} live session(s) ended" : "the agent had no seat of this product"));
+                Console.WriteLine($"seat removed, {response.LeasesEnded} live session(s) ended"));
         }));
         return new Command("seats", "Seat assignments.") { assign, unassign };
     }
@@ -98,30 +114,62 @@ internal static class AgentsCommand
 
         var setConnection = new BrokerConnection();
         var setProduct = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
-        var plan = new Option<string>("--plan") { Description = "trial or paid.", DefaultValueFactory = _ => "paid" };
-        var validDays = new Option<int>("--valid-days") { Description = "Valid for this many days from now.", DefaultValueFactory = _ => 365 };
-        var named = new Option<int>("--named") { Description = "Named-seat limit.", Required = true };
-        var concurrent = new Option<int>("--concurrent") { Description = "Concurrent-seat limit.", Required = true };
-        var unattended = new Option<int>("--unattended") { Description = "Unattended-machine limit.", DefaultValueFactory = _ => 0 };
-        var set = new Command("set", "Create or change a subscription (back-office token).") { setProduct, plan, validDays, named, concurrent, unattended };
+        var plan = CommonOptions.Choice("--plan", "Plan (a new subscription: paid).", ["TRIAL", "PAID"]);
+        var validDays = new Option<int?>("--valid-days") { Description = "Valid for this many days from now, 1 to 3650 (a new subscription: 365)." };
+        validDays.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 1 or > 3650)
+            {
+                result.AddError("--valid-days must be between 1 and 3650");
+            }
+        });
+        var named = new Option<int?>("--named") { Description = "Named-seat limit (a new subscription needs it)." };
+        var concurrent = new Option<int?>("--concurrent") { Description = "Concurrent-seat limit (a new subscription needs it)." };
+        var unattended = new Option<int?>("--unattended") { Description = "Unattended-machine limit (a new subscription: 0)." };
+        var set = new Command(
+            "set",
+            "Create a subscription, or change only the options given of an existing one (back-office token).") { setProduct, plan, validDays, named, concurrent, unattended };
         setConnection.AddTo(set);
         set.SetAction((parse, _) => setConnection.RunAsync(parse, async (channel, headers) =>
         {
-            var response = await new SubscriptionService.SubscriptionServiceClient(channel).UpsertSubscriptionAsync(
-                new UpsertSubscriptionRequest
+            var client = new SubscriptionService.SubscriptionServiceClient(channel);
+            Contracts.V1.Subscription subscription;
+            try
+            {
+                subscription = (await client.GetSubscriptionAsync(
+                    new GetSubscriptionRequest { AccountId = setConnection.Account(parse), Product = parse.GetValue(setProduct)! }, headers)).Subscription;
+            }
+            catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.NotFound)
+            {
+                if (parse.GetValue(named) is null || parse.GetValue(concurrent) is null)
                 {
-                    Subscription = new Contracts.V1.Subscription
-                    {
-                        AccountId = setConnection.Account(parse),
-                        Product = parse.GetValue(setProduct)!,
-                        Plan = string.Equals(parse.GetValue(plan), "trial", StringComparison.OrdinalIgnoreCase) ? Plan.Trial : Plan.Paid,
-                        ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(parse.GetValue(validDays))),
-                        NamedSeatLimit = parse.GetValue(named),
-                        ConcurrentSeatLimit = parse.GetValue(concurrent),
-                        UnattendedDeviceLimit = parse.GetValue(unattended),
-                    },
-                },
-                headers);
+                    throw new CliException(ExitCodes.Usage, $"{setConnection.Account(parse)} has no subscription to {parse.GetValue(setProduct)} yet: give --named and --concurrent to create it");
+                }
+
+                subscription = new Contracts.V1.Subscription
+                {
+                    AccountId = setConnection.Account(parse),
+                    Product = parse.GetValue(setProduct)!,
+                    Plan = Plan.Paid,
+                    ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(365)),
+                };
+            }
+
+            // Only what was given changes; everything else is kept as it is.
+            if (parse.GetValue(plan) is { Length: > 0 } planName)
+            {
+                subscription.Plan = planName == "TRIAL" ? Plan.Trial : Plan.Paid;
+            }
+
+            if (parse.GetValue(validDays) is { } days)
+            {
+                subscription.ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(days));
+            }
+
+            subscription.NamedSeatLimit = parse.GetValue(named) ?? subscription.NamedSeatLimit;
+            subscription.ConcurrentSeatLimit = parse.GetValue(concurrent) ?? subscription.ConcurrentSeatLimit;
+            subscription.UnattendedDeviceLimit = parse.GetValue(unattended) ?? subscription.UnattendedDeviceLimit;
+            var response = await client.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, headers);
             return BrokerConnection.Print(setConnection.Json(parse), response, () => PrintSubscription(response.Subscription));
         }, service: true));
         return new Command("subscription", "Subscriptions (billing / back office).") { show, set };

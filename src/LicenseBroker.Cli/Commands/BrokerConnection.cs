@@ -2,6 +2,7 @@ using System.CommandLine;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using LicenseBroker.Cli;
 
 namespace LicenseBroker.Cli.Commands;
 
@@ -11,13 +12,16 @@ namespace LicenseBroker.Cli.Commands;
 /// </summary>
 internal sealed class BrokerConnection
 {
-    public const int Ok = 0;
-    public const int ServerError = 1;
-    public const int Declined = 3;
-
     private readonly Option<string> _server = new("--server") { Description = "Broker address.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
     private readonly Option<string> _account = CommonOptions.Account();
-    private readonly Option<string> _as = new("--as") { Description = "Admin id to act as (development token, role ADMIN).", DefaultValueFactory = _ => "alice" };
+    private readonly Option<string> _as = new("--as")
+    {
+        Description = "Act as this person: mints a development token from the local signing key for this id (sub), with the role of --role and the privileges of --privilege. Ignored with --token.",
+        DefaultValueFactory = _ => "alice",
+    };
+
+    private readonly Option<string> _role = CommonOptions.Role("ADMIN");
+    private readonly Option<string[]> _privileges = CommonOptions.Privilege();
     private readonly Option<FileInfo> _keyFile = CommonOptions.SigningKeyFile();
     private readonly Option<string?> _token = new("--token") { Description = "Bearer token to use instead of minting one." };
     private readonly Option<bool> _json = new("--json") { Description = "Print JSON instead of a table." };
@@ -28,6 +32,8 @@ internal sealed class BrokerConnection
         command.Options.Add(_server);
         command.Options.Add(_account);
         command.Options.Add(_as);
+        command.Options.Add(_role);
+        command.Options.Add(_privileges);
         command.Options.Add(_keyFile);
         command.Options.Add(_token);
         command.Options.Add(_json);
@@ -37,24 +43,75 @@ internal sealed class BrokerConnection
 
     public string Account(ParseResult parse) => parse.GetValue(_account)!;
 
-    /// <summary>Runs <paramref name="call"/> with a channel and admin (or, with <paramref name="service"/>, back-office) headers.</summary>
+    /// <summary>
+    /// Runs <paramref name="call"/> with a channel and admin (or, with <paramref name="service"/>,
+    /// back-office) headers; the one place where failures become a message on stderr and an exit code.
+    /// </summary>
     public async Task<int> RunAsync(ParseResult parse, Func<GrpcChannel, Metadata, Task<int>> call, bool service = false)
     {
-        var token = parse.GetValue(_token) ?? DevTokens.Mint(
-            CommonOptions.ReadKey(parse.GetValue(_keyFile)!),
-            parse.GetValue(_account)!,
-            parse.GetValue(_as)!,
-            TimeSpan.FromMinutes(10),
-            extraClaims: DevTokens.Claims(role: service ? null : "ADMIN", service: service));
-        using var channel = GrpcChannel.ForAddress(parse.GetValue(_server)!);
+        var server = parse.GetValue(_server)!;
         try
         {
+            var token = parse.GetValue(_token) ?? DevTokens.Mint(
+                CommonOptions.ReadKey(parse.GetValue(_keyFile)!),
+                parse.GetValue(_account)!,
+                parse.GetValue(_as)!,
+                TimeSpan.FromMinutes(10),
+                extraClaims: DevTokens.Claims(role: service ? null : parse.GetValue(_role), privileges: service ? null : parse.GetValue(_privileges), service: service));
+            using var channel = GrpcChannel.ForAddress(server);
             return await call(channel, new Metadata { { "Authorization", "Bearer " + token } });
         }
-        catch (RpcException ex)
+        catch (Exception ex) when (ex is RpcException or CliException or InvalidOperationException)
         {
-            Console.Error.WriteLine($"error: {ex.StatusCode}: {ex.Status.Detail}");
-            return ServerError;
+            return Fail(ex, server);
+        }
+    }
+
+    /// <summary>Prints why a command failed and returns its exit code (see <see cref="ExitCodes"/>).</summary>
+    public static int Fail(Exception failure, string server)
+    {
+        switch (failure)
+        {
+            case CliException cli:
+                Console.Error.WriteLine("error: " + cli.Message);
+                return cli.ExitCode;
+            case RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded } rpc when rpc.Status.DebugException is { } cause:
+                // The transport failed: no broker answered at that address.
+                Console.Error.WriteLine($"error: cannot reach the broker at {server}: {Innermost(cause).Message}");
+                return ExitCodes.Unavailable;
+            case RpcException rpc:
+                var status = rpc.GetRpcStatus();
+                var reason = status?.GetDetail<Google.Rpc.ErrorInfo>()?.Reason;
+                var message = status?.GetDetail<Google.Rpc.LocalizedMessage>()?.Message ?? rpc.Status.Detail;
+                Console.Error.WriteLine($"error: {rpc.StatusCode}{(reason is null ? string.Empty : " (" + reason + ")")}: {message}");
+                foreach (var violation in status?.GetDetail<Google.Rpc.BadRequest>()?.FieldViolations ?? [])
+                {
+                    Console.Error.WriteLine($"  {violation.Field}: {violation.Description}");
+                }
+
+                return rpc.StatusCode switch
+                {
+                    StatusCode.NotFound => ExitCodes.NotFound,
+                    StatusCode.Unavailable or StatusCode.DeadlineExceeded => ExitCodes.Unavailable,
+                    _ => ExitCodes.Refused,
+                };
+            default:
+                Console.Error.WriteLine("error: " + failure.Message);
+                return ExitCodes.Usage;
+        }
+    }
+
+    private static Exception Innermost(Exception exception) => exception.InnerException is { } inner ? Innermost(inner) : exception;
+
+    /// <summary>Fails with <see cref="ExitCodes.NotFound"/> unless the account has <paramref name="product"/>.</summary>
+    public static async Task RequireProductAsync(GrpcChannel channel, Metadata headers, string product)
+    {
+        var usage = await new Contracts.V1.SeatAdminService.SeatAdminServiceClient(channel).GetSeatUsageAsync(new Contracts.V1.GetSeatUsageRequest(), headers);
+        if (!usage.Products.Any(p => p.Product == product))
+        {
+            throw new CliException(
+                ExitCodes.NotFound,
+                $"the account has no product '{product}' (it has: {string.Join(", ", usage.Products.Select(p => p.Product).DefaultIfEmpty("none"))})");
         }
     }
 
@@ -70,7 +127,7 @@ internal sealed class BrokerConnection
             table();
         }
 
-        return Ok;
+        return ExitCodes.Ok;
     }
 }
 

@@ -23,6 +23,103 @@ internal static class CommonOptions
         DefaultValueFactory = _ => new FileInfo(Path.Combine(".local", "dev-signing-key")),
     };
 
+    /// <summary>A duration option that reads 90s, 2m, 1h30m (see <see cref="Durations"/>).</summary>
+    public static Option<TimeSpan?> Duration(string name, string description, TimeSpan? defaultValue = null)
+    {
+        var option = new Option<TimeSpan?>(name)
+        {
+            Description = $"{description} ({Durations.Help}).",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+                if (Durations.TryParse(text, out var duration, out var error))
+                {
+                    return duration;
+                }
+
+                result.AddError($"{name}: {error}");
+                return null;
+            },
+        };
+        if (defaultValue is { } value)
+        {
+            option.DefaultValueFactory = _ => value;
+        }
+
+        return option;
+    }
+
+    /// <summary>An option taking one of <paramref name="choices"/>, in any case; its value is upper-cased.</summary>
+    public static Option<string> Choice(string name, string description, string[] choices, string? defaultValue = null)
+    {
+        var option = new Option<string>(name)
+        {
+            Description = $"{description} One of: {string.Join(", ", choices.Select(c => c.ToLowerInvariant()))}.",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+                var match = choices.FirstOrDefault(c => string.Equals(c, text, StringComparison.OrdinalIgnoreCase));
+                if (match is null)
+                {
+                    result.AddError($"{name}: '{text}' is not one of {string.Join(", ", choices.Select(c => c.ToLowerInvariant()))}");
+                }
+
+                return match ?? string.Empty;
+            },
+        };
+        if (defaultValue is not null)
+        {
+            option.DefaultValueFactory = _ => defaultValue;
+        }
+
+        return option;
+    }
+
+    public static readonly string[] Roles = ["ADMIN", "MANAGER", "MEMBER"];
+    public static readonly string[] Privileges = ["MANAGE_USERS", "MANAGE_SEATS"];
+
+    /// <summary>--role for a development token.</summary>
+    public static Option<string> Role(string? defaultValue) =>
+        Choice("--role", "Role claim of the development token.", Roles, defaultValue);
+
+    /// <summary>--privilege (repeatable) for a development token.</summary>
+    public static Option<string[]> Privilege() => new("--privilege")
+    {
+        Description = "Privilege claim of the development token (repeatable). One of: manage_users, manage_seats.",
+        AllowMultipleArgumentsPerToken = true,
+        CustomParser = result =>
+        {
+            var values = result.Tokens.Select(t => Privileges.FirstOrDefault(p => string.Equals(p, t.Value, StringComparison.OrdinalIgnoreCase))).ToArray();
+            if (values.Any(v => v is null))
+            {
+                result.AddError($"--privilege: '{result.Tokens[Array.IndexOf(values, null)].Value}' is not one of manage_users, manage_seats");
+            }
+
+            return values.OfType<string>().ToArray();
+        },
+    };
+
+    /// <summary>Language of the broker's messages for the agent; by default from LC_ALL / LC_MESSAGES / LANG.</summary>
+    public static Option<string> Language() => new("--lang")
+    {
+        Description = "Language of the messages an agent sees: en or fr (default: from LC_ALL, LC_MESSAGES or LANG).",
+        DefaultValueFactory = _ => FromEnvironment(),
+    };
+
+    private static string FromEnvironment()
+    {
+        foreach (var variable in new[] { "LC_ALL", "LC_MESSAGES", "LANG" })
+        {
+            // POSIX locale names: fr_FR.UTF-8 -> fr-FR.
+            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value && value is not ("C" or "POSIX") && !value.StartsWith("C.", StringComparison.Ordinal))
+            {
+                return value.Split('.', '@')[0].Replace('_', '-');
+            }
+        }
+
+        return "en";
+    }
+
     public static string ReadKey(FileInfo file)
     {
         var fromEnvironment = Environment.GetEnvironmentVariable("LICENSEBROKER_SIGNING_KEY");

@@ -19,6 +19,7 @@ internal static class SessionsCommand
         connection.AddTo(command);
         command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
         {
+            await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(product)!);
             var client = new SeatAdminService.SeatAdminServiceClient(channel);
             var all = new ListSharedSessionsResponse();
             var token = string.Empty;
@@ -75,7 +76,7 @@ internal static class SessionsCommand
             if (leaseIds.Length + agentIds.Length == 0)
             {
                 Console.Error.WriteLine("error: name lease ids, or --agent, to end.");
-                return Task.FromResult(2);
+                return Task.FromResult(ExitCodes.Usage);
             }
 
             if (!parse.GetValue(yes))
@@ -85,17 +86,18 @@ internal static class SessionsCommand
                 if (!string.Equals(answer?.Trim(), "y", StringComparison.OrdinalIgnoreCase) && !string.Equals(answer?.Trim(), "yes", StringComparison.OrdinalIgnoreCase))
                 {
                     Console.Error.WriteLine("not confirmed: nothing ended");
-                    return Task.FromResult(BrokerConnection.Declined);
+                    return Task.FromResult(ExitCodes.NotConfirmed);
                 }
             }
 
             return connection.RunAsync(parse, async (channel, headers) =>
             {
+                await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(product)!);
                 var request = new ForceReleaseRequest { Product = parse.GetValue(product)! };
                 request.LeaseIds.AddRange(leaseIds);
                 request.AgentIds.AddRange(agentIds);
                 var response = await new SeatAdminService.SeatAdminServiceClient(channel).ForceReleaseAsync(request, headers);
-                return BrokerConnection.Print(connection.Json(parse), response, () =>
+                BrokerConnection.Print(connection.Json(parse), response, () =>
                 {
                     foreach (var session in response.Released)
                     {
@@ -104,6 +106,17 @@ internal static class SessionsCommand
 
                     Console.WriteLine($"{response.Released.Count} session(s) ended");
                 });
+
+                // What was named but not ended was not live: say so, and exit non-zero, rather than "0 ended".
+                var missing = leaseIds.Where(id => response.Released.All(s => s.LeaseId != id)).Select(id => $"lease {id}")
+                    .Concat(agentIds.Where(id => response.Released.All(s => s.AgentId != id)).Select(id => $"agent {id}"))
+                    .ToList();
+                if (missing.Count > 0)
+                {
+                    throw new CliException(ExitCodes.NotFound, $"no live session of {string.Join(", ", missing)} in {parse.GetValue(product)} (unknown, or already ended)");
+                }
+
+                return ExitCodes.Ok;
             });
         });
         return command;

@@ -10,14 +10,9 @@ internal static class TokenCommand
         var account = CommonOptions.Account();
         var agent = CommonOptions.Agent();
         var keyFile = CommonOptions.SigningKeyFile();
-        var lifetime = new Option<TimeSpan>("--lifetime")
-        {
-            Description = "Token lifetime, e.g. 08:00:00.",
-            DefaultValueFactory = _ => TimeSpan.FromHours(8),
-        };
-
-        var role = new Option<string?>("--role") { Description = "Role claim: ADMIN, MANAGER or MEMBER." };
-        var privileges = new Option<string[]>("--privilege") { Description = "Privilege claim (repeatable): MANAGE_USERS, MANAGE_SEATS.", AllowMultipleArgumentsPerToken = true };
+        var lifetime = CommonOptions.Duration("--lifetime", "Token lifetime", TimeSpan.FromHours(8));
+        var role = CommonOptions.Role(defaultValue: null);
+        var privileges = CommonOptions.Privilege();
         var service = new Option<bool>("--service") { Description = "A back-office service token (scope licensebroker.service)." };
 
         var command = new Command("token", "Mint a development token signed with the local key.") { account, agent, keyFile, lifetime, role, privileges, service };
@@ -27,8 +22,8 @@ internal static class TokenCommand
                 CommonOptions.ReadKey(parse.GetValue(keyFile)!),
                 parse.GetValue(account)!,
                 parse.GetValue(agent)!,
-                parse.GetValue(lifetime),
-                extraClaims: DevTokens.Claims(parse.GetValue(role), parse.GetValue(privileges), parse.GetValue(service)));
+                parse.GetValue(lifetime)!.Value,
+                extraClaims: DevTokens.Claims(parse.GetValue(role) is { Length: > 0 } chosen ? chosen : null, parse.GetValue(privileges), parse.GetValue(service)));
             Console.WriteLine(token);
             return 0;
         });

@@ -14,6 +14,11 @@ internal static class UsageCommand
         connection.AddTo(command);
         command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
         {
+            if (parse.GetValue(product) is { } code)
+            {
+                await BrokerConnection.RequireProductAsync(channel, headers, code);
+            }
+
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).GetSeatUsageAsync(
                 new GetSeatUsageRequest { Product = parse.GetValue(product) ?? string.Empty }, headers);
             return BrokerConnection.Print(connection.Json(parse), response, () => Table.Print(
@@ -30,13 +35,21 @@ internal static class UsageCommand
     {
         var connection = new BrokerConnection();
         var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
-        var days = new Option<int>("--days") { Description = "How many days back from today (UTC).", DefaultValueFactory = _ => 7 };
+        var days = new Option<int>("--days") { Description = "How many days back from today (UTC), 1 to 366.", DefaultValueFactory = _ => 7 };
+        days.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 366)
+            {
+                result.AddError("--days must be between 1 and 366");
+            }
+        });
         var command = new Command("history", "Per-day peak of shared seats, refusals and distinct agents.") { product, days };
         connection.AddTo(command);
         command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
         {
+            await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(product)!);
             var to = DateTime.UtcNow.Date;
-            var from = to.AddDays(1 - Math.Max(1, parse.GetValue(days)));
+            var from = to.AddDays(1 - parse.GetValue(days));
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).GetUsageHistoryAsync(
                 new GetUsageHistoryRequest
                 {

@@ -7,16 +7,25 @@ internal static class BuildOutputs
 
     public static string Cli => Find("LicenseBroker.Cli", "licensebroker-cli.dll");
 
+    /// <summary>The repository's root folder (the one holding LicenseBroker.sln).</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var root = new DirectoryInfo(AppContext.BaseDirectory);
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "LicenseBroker.sln")))
+            {
+                root = root.Parent;
+            }
+
+            return root?.FullName ?? throw new DirectoryNotFoundException("LicenseBroker.sln not found above " + AppContext.BaseDirectory);
+        }
+    }
+
     private static string Find(string project, string file)
     {
         var testOutput = new DirectoryInfo(AppContext.BaseDirectory);
-        var root = testOutput;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "LicenseBroker.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var path = Path.Combine(root!.FullName, "src", project, "bin", testOutput.Parent!.Name, testOutput.Name, file);
+        var path = Path.Combine(RepositoryRoot, "src", project, "bin", testOutput.Parent!.Name, testOutput.Name, file);
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first (dotnet build LicenseBroker.sln).", path);
     }
 }
