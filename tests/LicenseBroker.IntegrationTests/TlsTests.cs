@@ -115,7 +115,30 @@ public sealed class TlsTests : IAsyncLifetime
         return BrokerTestHost.StartAsync(_database!, settings);
     }
 
-    private GrpcChannel Channel(BrokerTestHost host, X509Certificate2? clientCertificate, bool trustServer)
+    [Fact]
+    public async Task The_agent_sdk_takes_and_gives_back_a_seat_over_tls()
+    {
+        await using var host = await StartAsync(new Dictionary<string, string?>());
+        var account = await host.Seeder().AccountAsync();
+        var agent = (await host.Seeder().AgentsAsync(account, 1, "CONCURRENT"))[0];
+        using var sdk = new Client.LicenseBrokerClient(new Client.LicenseBrokerClientOptions
+        {
+            Address = host.Address,
+            AccessTokenProvider = _ => ValueTask.FromResult(Cli.DevTokens.Mint(host.SigningKey, account, agent, TimeSpan.FromMinutes(5))),
+            HttpHandler = Handler(clientCertificate: null, trustServer: true),
+        });
+
+        var seat = await sdk.AcquireSeatAsync("remote-support", new Device { Id = "laptop", Platform = Platform.Mac });
+        Assert.Equal(SeatType.Concurrent, seat.SeatType);
+        await seat.DisposeAsync();
+        using var admin = Channel(host, clientCertificate: null, trustServer: true);
+        Assert.Empty((await new SeatAdminService.SeatAdminServiceClient(admin).ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = "remote-support" }, host.AdminHeaders(account))).Sessions);
+    }
+
+    private GrpcChannel Channel(BrokerTestHost host, X509Certificate2? clientCertificate, bool trustServer) =>
+        GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions { HttpHandler = Handler(clientCertificate, trustServer) });
+
+    private SocketsHttpHandler Handler(X509Certificate2? clientCertificate, bool trustServer)
     {
         var handler = new SocketsHttpHandler();
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
@@ -136,7 +159,7 @@ public sealed class TlsTests : IAsyncLifetime
             handler.SslOptions.ClientCertificates = [clientCertificate];
         }
 
-        return GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions { HttpHandler = handler });
+        return handler;
     }
 
     private static (X509Certificate2 Certificate, RSA Key) Issue(X509Certificate2 ca, string subject, bool serverAuth)
