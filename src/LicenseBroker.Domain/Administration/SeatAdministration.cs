@@ -14,13 +14,15 @@ public sealed class SeatAdministration
     private readonly ICatalogInvalidator _invalidator;
     private readonly IOccupancyStore _occupancy;
     private readonly SeatOptions _seats;
+    private readonly Provisioning.ProvisioningService _provisioning;
 
-    public SeatAdministration(ICatalogStore store, ICatalogInvalidator invalidator, IOccupancyStore occupancy, SeatOptions seats)
+    public SeatAdministration(ICatalogStore store, ICatalogInvalidator invalidator, IOccupancyStore occupancy, SeatOptions seats, Provisioning.ProvisioningService provisioning)
     {
         _store = store;
         _invalidator = invalidator;
         _occupancy = occupancy;
         _seats = seats;
+        _provisioning = provisioning;
     }
 
     public async Task<SubscriptionOutcome> UpsertSubscriptionAsync(Actor actor, SubscriptionRecord subscription, CancellationToken cancellationToken)
@@ -29,6 +31,9 @@ public sealed class SeatAdministration
         if (outcome is SubscriptionOutcome.Saved)
         {
             await _invalidator.InvalidateAsync(subscription.AccountId, subscription.Product);
+
+            // A higher named limit gives the waiting provisioning problems their seats.
+            await _provisioning.ResolveProblemsAsync(actor, subscription.AccountId, subscription.Product, cancellationToken);
         }
 
         return outcome;
@@ -63,6 +68,7 @@ public sealed class SeatAdministration
         foreach (var product in await _store.ProductCodesAsync(cancellationToken))
         {
             ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+            await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
         }
 
         return new UnassignResult(true, ended);
@@ -85,6 +91,11 @@ public sealed class SeatAdministration
         {
             await _invalidator.InvalidateAsync(accountId, product);
             await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+            if (seatType == SeatType.Concurrent)
+            {
+                // A switch from named may have freed a named seat.
+                await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
+            }
         }
 
         return outcome;
@@ -99,7 +110,9 @@ public sealed class SeatAdministration
         }
 
         await _invalidator.InvalidateAsync(accountId, product);
-        return new UnassignResult(true, await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken));
+        var ended = await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+        await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
+        return new UnassignResult(true, ended);
     }
 
     public async Task<IReadOnlyList<BulkItemResult>> BulkAssignAsync(

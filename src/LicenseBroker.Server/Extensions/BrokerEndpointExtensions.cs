@@ -1,6 +1,7 @@
 using LicenseBroker.Server.Grpc;
 using LicenseBroker.Server.Observability;
 using LicenseBroker.Server.Rest;
+using LicenseBroker.Server.Scim;
 using LicenseBroker.Storage.Postgres;
 
 namespace LicenseBroker.Server.Extensions;
@@ -25,6 +26,7 @@ public static class BrokerEndpointExtensions
         app.MapGrpcReflectionService().AllowAnonymous();
         app.MapBrokerMetrics();
         app.MapBrokerRestDescription();
+        app.MapScim();
         return app;
     }
 

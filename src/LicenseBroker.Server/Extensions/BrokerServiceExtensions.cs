@@ -118,6 +118,8 @@ public static class BrokerServiceExtensions
         services.AddSingleton<EntitlementChecker>();
         services.AddSingleton<ICatalogStore, PostgresCatalogStore>();
         services.AddSingleton<SeatAdministration>();
+        services.AddSingleton<Domain.Provisioning.IProvisioningStore, PostgresProvisioningStore>();
+        services.AddSingleton<Domain.Provisioning.ProvisioningService>();
         services.AddSingleton<SeatEventBuffer>();
         services.AddSingleton<BrokerMetrics>(sp => new BrokerMetrics(
             sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<SeatEventBuffer>()));

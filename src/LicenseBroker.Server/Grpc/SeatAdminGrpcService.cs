@@ -12,15 +12,17 @@ namespace LicenseBroker.Server.Grpc;
 /// Validate, call the administration once, map the outcome.
 /// </summary>
 // Each method names its own policy (a class-level one would be required in addition, not instead).
-internal sealed class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBase
+internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminServiceBase
 {
     private readonly SeatAdministration _administration;
     private readonly UsageReports _reports;
     private readonly ReportAdmission _admission;
+    private readonly Domain.Provisioning.ProvisioningService _provisioning;
 
-    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports, ReportAdmission admission)
+    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports, ReportAdmission admission, Domain.Provisioning.ProvisioningService provisioning)
     {
         _admission = admission;
+        _provisioning = provisioning;
         _administration = administration;
         _reports = reports;
     }

@@ -358,7 +358,8 @@ public sealed class PostgresCatalogStore : ICatalogStore
         return (await connection.QueryAsync<string>(new CommandDefinition("SELECT code FROM products ORDER BY code", cancellationToken: cancellationToken))).ToList();
     }
 
-    private static async Task<AssignOutcome> AssignInTransactionAsync(
+    /// <summary>Gives a seat inside the caller's transaction (the pool row is locked here): also the path of provisioning.</summary>
+    internal static async Task<AssignOutcome> AssignInTransactionAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken)
     {
         const string currentSql = "SELECT seat_type FROM seat_assignments WHERE account_id = @accountId AND product_code = @product AND agent_id = @agentId";

@@ -61,6 +61,17 @@ internal static class RpcCatalog
             new RegisterUnattendedDeviceRequest { Product = "remote-support", DeviceId = "pc", DisplayName = "PC", Platform = Platform.Windows }, h)),
         new("SeatAdminService/UnregisterUnattendedDevice", Audience.ManageSeats, async (c, h) => await Admin(c).UnregisterUnattendedDeviceAsync(
             new UnregisterUnattendedDeviceRequest { Product = "remote-support", DeviceId = "known-pc" }, h)),
+        new("SeatAdminService/CreateProvisioningToken", Audience.ManageUsers, async (c, h) => await Admin(c).CreateProvisioningTokenAsync(
+            new CreateProvisioningTokenRequest { Name = "Okta" }, h)),
+        new("SeatAdminService/ListProvisioningTokens", Audience.ManageUsers, async (c, h) => await Admin(c).ListProvisioningTokensAsync(new ListProvisioningTokensRequest(), h)),
+        new("SeatAdminService/RevokeProvisioningToken", Audience.ManageUsers, async (c, h) => await Admin(c).RevokeProvisioningTokenAsync(
+            new RevokeProvisioningTokenRequest { TokenId = "pt_0123456789abcdef" }, h)),
+        new("SeatAdminService/MapProvisioningGroup", Audience.ManageSeats, async (c, h) => await Admin(c).MapProvisioningGroupAsync(
+            new MapProvisioningGroupRequest { GroupName = "Support", Product = "remote-support", SeatType = SeatType.Named }, h)),
+        new("SeatAdminService/UnmapProvisioningGroup", Audience.ManageSeats, async (c, h) => await Admin(c).UnmapProvisioningGroupAsync(
+            new UnmapProvisioningGroupRequest { GroupName = "Support", Product = "remote-support" }, h)),
+        new("SeatAdminService/ListProvisioningGroupMappings", Audience.ManageSeats, async (c, h) => await Admin(c).ListProvisioningGroupMappingsAsync(new ListProvisioningGroupMappingsRequest(), h)),
+        new("SeatAdminService/ListProvisioningProblems", Audience.ManageUsers, async (c, h) => await Admin(c).ListProvisioningProblemsAsync(new ListProvisioningProblemsRequest(), h)),
         new("SubscriptionService/UpsertSubscription", Audience.Service, async (c, h) => await new SubscriptionService.SubscriptionServiceClient(c).UpsertSubscriptionAsync(
             new UpsertSubscriptionRequest
             {

@@ -8,7 +8,8 @@ namespace LicenseBroker.IntegrationTests.Infrastructure;
 /// <summary>Everything a host has stored, as one comparable text: its database tables and its Redis keys.</summary>
 internal static class StateSnapshot
 {
-    private static readonly string[] Tables = ["accounts", "subscriptions", "agents", "seat_assignments", "devices", "audit_events", "usage_daily", "pool_registry"];
+    private static readonly string[] Tables = ["accounts", "subscriptions", "agents", "seat_assignments", "devices", "audit_events", "usage_daily", "pool_registry",
+        "provisioning_tokens", "scim_groups", "scim_group_members", "scim_group_seats", "provisioning_problems"];
 
     /// <param name="host">The broker whose storage is read.</param>
     /// <param name="account">Only rows and keys of this account.</param>
