@@ -11,6 +11,7 @@ root.Subcommands.Add(UsageCommand.Create());
 root.Subcommands.Add(AgentsCommand.Agents());
 root.Subcommands.Add(AgentsCommand.Seats());
 root.Subcommands.Add(AgentsCommand.Subscription());
+root.Subcommands.Add(ProvisioningCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

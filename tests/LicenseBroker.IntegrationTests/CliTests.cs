@@ -220,6 +220,38 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Contains("lease revoked by alice", result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Provisioning_tokens_group_mappings_and_problems_through_the_cli()
+    {
+        var account = await _fixture.Seeder.AccountAsync(namedSeats: 1);
+        var created = await RunCli(account, null, "provisioning", "token", "create", "--name", "Okta");
+        Assert.True(created.ExitCode == 0, created.Error);
+        var secret = created.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Last();
+        Assert.StartsWith("lbp_pt_", secret, StringComparison.Ordinal);
+
+        var tokens = await RunCli(account, null, "provisioning", "token", "list");
+        Assert.Equal(0, tokens.ExitCode);
+        Assert.Contains("Okta", tokens.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(secret, tokens.Output, StringComparison.Ordinal);
+        var tokenId = secret[4..23];
+
+        var mapped = await RunCli(account, null, "provisioning", "group", "map", "--group", "Support", "--type", "named");
+        Assert.True(mapped.ExitCode == 0, mapped.Error);
+        Assert.Contains("members of 'Support' get a Named seat of remote-support", mapped.Output, StringComparison.Ordinal);
+        Assert.Contains("Support", (await RunCli(account, null, "provisioning", "group", "list")).Output, StringComparison.Ordinal);
+        Assert.Equal(4, (await RunCli(account, null, "provisioning", "group", "map", "--group", "Support", "--type", "named", "--product", "no-such-product")).ExitCode);
+        Assert.Equal(2, (await RunCli(account, null, "provisioning", "group", "map", "--group", "Support", "--type", "gold")).ExitCode);
+
+        Assert.Contains("0 problem(s)", (await RunCli(account, null, "provisioning", "problems")).Output, StringComparison.Ordinal);
+        Assert.Equal(0, (await RunCli(account, null, "provisioning", "group", "unmap", "--group", "support")).ExitCode);
+        Assert.Equal(4, (await RunCli(account, null, "provisioning", "group", "unmap", "--group", "support")).ExitCode);
+
+        Assert.Equal(0, (await RunCli(account, null, "provisioning", "token", "revoke", tokenId)).ExitCode);
+        var again = await RunCli(account, null, "provisioning", "token", "revoke", tokenId);
+        Assert.Equal(4, again.ExitCode);
+        Assert.Contains("UNKNOWN_TOKEN", again.Error, StringComparison.Ordinal);
+    }
+
     private Task<(int ExitCode, string Output, string Error)> RunCli(string account, string? input, params string[] args) =>
         RunCli(account, input, args, AdminToken(account));
 
