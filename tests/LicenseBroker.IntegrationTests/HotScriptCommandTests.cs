@@ -1,0 +1,66 @@
+using System.Globalization;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using StackExchange.Redis;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// Counts, not timings: how many Redis commands one Heartbeat and one AcquireSeat + ReleaseSeat run
+/// inside their scripts on a pool with nothing due, on a Redis of the test's own (INFO commandstats
+/// after CONFIG RESETSTAT). The limits are today's counts, so a change that makes the hot scripts do
+/// more work fails here; lower them when a change does less (BENCHMARKS.md, Redis time per call).
+/// </summary>
+public sealed class HotScriptCommandTests
+{
+    // Commands per call on 2026-11-30 (this test's own measurement): heartbeat 9 (3 ZRANGEBYSCORE of the
+    // purge, HGET epoch and lease, GET fence, TIME, ZADD, HSET); acquire + release 38. See BENCHMARKS.md.
+    private const double HeartbeatCommands = 9;
+    private const double AcquireReleaseCommands = 38;
+    private const int Calls = 200;
+
+    [Fact]
+    public async Task Hot_scripts_run_no_more_redis_commands_per_call_than_today()
+    {
+        await using var redis = new RedisServerProcess();
+        await redis.StartAsync(persistence: false);
+        await using var database = await TestDatabase.CreateAsync();
+        await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Redis:Configuration"] = redis.Configuration + ",allowAdmin=true" });
+        var account = await host.Seeder().AccountAsync(concurrentSeats: 10);
+        var agents = await host.Seeder().AgentsAsync(account, 2, "CONCURRENT");
+        var agent = host.Agent(account, agents[0]);
+        var lease = (await agent.AcquireAsync("remote-support")).Lease;
+        await agent.HeartbeatAsync(lease);
+
+        using var admin = await ConnectionMultiplexer.ConnectAsync(redis.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+
+        var heartbeat = await PerCallAsync(server, async () => await agent.HeartbeatAsync(lease));
+        var other = host.Agent(account, agents[1]);
+        var acquireRelease = await PerCallAsync(server, async () => await other.ReleaseAsync((await other.AcquireAsync("remote-support")).Lease), scriptsPerCall: 2);
+
+        // A quarter of a command of slack per call absorbs one-off work (a day's first stats field, a rare purge).
+        Assert.True(heartbeat.Commands <= HeartbeatCommands + 0.25, $"a heartbeat ran {heartbeat.Commands:F3} commands (limit {HeartbeatCommands}): {heartbeat.Breakdown}");
+        Assert.True(acquireRelease.Commands <= AcquireReleaseCommands + 0.25, $"an acquire + release ran {acquireRelease.Commands:F3} commands (limit {AcquireReleaseCommands}): {acquireRelease.Breakdown}");
+    }
+
+    /// <summary>Commands run inside scripts per call, from commandstats around <see cref="Calls"/> calls.</summary>
+    private static async Task<(double Commands, string Breakdown)> PerCallAsync(IServer server, Func<Task> call, int scriptsPerCall = 1)
+    {
+        await server.ConfigResetStatisticsAsync();
+        for (var i = 0; i < Calls; i++)
+        {
+            await call();
+        }
+
+        var stats = (await server.InfoAsync("commandstats")).SelectMany(g => g)
+            .ToDictionary(kv => kv.Key["cmdstat_".Length..], kv => long.Parse(kv.Value.Split(',')[0].Split('=')[1], CultureInfo.InvariantCulture));
+        var scripts = stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval");
+        Assert.InRange(scripts, Calls * scriptsPerCall, (Calls * scriptsPerCall) + 20);
+
+        // What the scripts ran; the client's own housekeeping (PING, INFO, CONFIG, SUBSCRIBE...) is not theirs.
+        string[] housekeeping = ["evalsha", "eval", "ping", "info", "config|resetstat", "config", "client", "subscribe", "psubscribe", "ssubscribe", "echo", "cluster", "hello", "script"];
+        var inside = stats.Where(kv => !housekeeping.Contains(kv.Key, StringComparer.OrdinalIgnoreCase) && !kv.Key.StartsWith("client|", StringComparison.Ordinal)
+            && !kv.Key.StartsWith("config|", StringComparison.Ordinal) && !kv.Key.StartsWith("script|", StringComparison.Ordinal)).ToList();
+        return (inside.Sum(kv => kv.Value) / (double)Calls, string.Join(", ", inside.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key}={kv.Value / (double)Calls:F1}")));
+    }
+}
