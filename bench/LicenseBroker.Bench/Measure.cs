@@ -10,8 +10,10 @@ internal sealed record ScenarioResult(string Name, long Calls, TimeSpan Elapsed,
 
     public double Percentile(double p) => Latency.GetValueAtPercentile(p) / (double)TimeSpan.TicksPerMillisecond;
 
-    public string Row(double baseline, double redisPerCall, double postgresPerCall) =>
-        $"| {Name} | {PerSecond:N0} | {(baseline > 0 ? PerSecond / baseline : 0):P0} | {Percentile(50):F2} | {Percentile(99):F2} | {Percentile(99.9):F2} | {(double.IsNaN(redisPerCall) ? "—" : redisPerCall.ToString("F2"))} | {(double.IsNaN(postgresPerCall) ? "—" : postgresPerCall.ToString("F3"))} | {Note} |";
+    public string Row(double baseline, double redisPerCall, double postgresPerCall, double brokerCpuMicros, double redisMicros) =>
+        $"| {Name} | {PerSecond:N0} | {(baseline > 0 ? PerSecond / baseline : 0):P0} | {Percentile(50):F2} | {Percentile(99):F2} | {Percentile(99.9):F2} | {Figure(redisPerCall, "F2")} | {Figure(postgresPerCall, "F3")} | {Figure(brokerCpuMicros, "F1")} | {Figure(redisMicros, "F1")} | {Note} |";
+
+    private static string Figure(double value, string format) => double.IsNaN(value) ? "—" : value.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>Closed-loop and open-loop drivers.</summary>

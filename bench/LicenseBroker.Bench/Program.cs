@@ -31,7 +31,7 @@ Metadata Agent(string account, string agent) => tokens.GetOrAdd((account, agent)
     new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, k.Item1, k.Item2, TimeSpan.FromHours(2)) } });
 var adminHeaders = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, "bench-10000", "bench-admin", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims("ADMIN")) } };
 var device = new Device { Id = "bench", Platform = Platform.Windows };
-var results = new List<(ScenarioResult Result, double Redis, double Postgres)>();
+var results = new List<(ScenarioResult Result, double Redis, double Postgres, double BrokerCpuMicros, double RedisMicros)>();
 var notes = new List<string>();
 var log = (string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
 
@@ -58,13 +58,40 @@ async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario,
     await CompactAppendOnlyFileAsync();
     log(name);
     var redisBefore = RedisCalls();
+    var redisUsecBefore = RedisScriptMicros();
+    var cpuBefore = BrokerCpu();
     var pgBefore = await PostgresTransactions();
     var result = await scenario();
+    var cpuAfter = BrokerCpu();
+    var redisCalls = RedisCalls() - redisBefore;
+    var redisUsec = RedisScriptMicros() - redisUsecBefore;
     await Task.Delay(1200); // PostgreSQL publishes its counters about once a second
     var rpcs = rpcCount?.Invoke(result.Calls) ?? result.Calls;
-    results.Add((result, (RedisCalls() - redisBefore) / (double)rpcs, (await PostgresTransactions() - pgBefore) / (double)rpcs));
+    results.Add((result, redisCalls / (double)rpcs, (await PostgresTransactions() - pgBefore) / (double)rpcs,
+        cpuBefore is { } before && cpuAfter is { } after ? (after - before).TotalMicroseconds / rpcs : double.NaN,
+        redisCalls > 0 ? redisUsec / (double)redisCalls : double.NaN));
     return result;
 }
+
+// The broker's CPU time (user + system) from /proc: with --broker-pid, the figure that holds on a
+// shared machine where calls/s move with whatever else runs. Clock ticks are USER_HZ, 100 on Linux.
+TimeSpan? BrokerCpu()
+{
+    if (options.BrokerPid <= 0 || !File.Exists($"/proc/{options.BrokerPid}/stat"))
+    {
+        return null;
+    }
+
+    var stat = File.ReadAllText($"/proc/{options.BrokerPid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+    return TimeSpan.FromMilliseconds(ticks * 10);
+}
+
+// Redis's own time in scripts (INFO commandstats usec of EVAL/EVALSHA): what a shard spends.
+long RedisScriptMicros() => server.Info("commandstats").SelectMany(g => g)
+    .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha")
+    .Sum(kv => long.Parse(kv.Value.Split(',')[1].Split('=')[1], CultureInfo.InvariantCulture));
 
 // Redis rewrites its append-only file each time the file has doubled; the previous scenario's writes
 // (100,000 leases, thousands of heartbeats a second) set one off every few seconds, and on two shared
@@ -127,6 +154,25 @@ await Measure.ClosedLoopAsync("warm-up", options.Workers, TimeSpan.FromSeconds(6
 var baseline = await Run("baseline", () => Measure.ClosedLoopAsync("baseline: empty RPC (health Check, unknown service)", options.Workers, seconds,
     async (_, _) => await Noop()));
 
+// The floor of a script on this Redis, measured in the same run: a bare sorted-set acquire (count,
+// compare, add), what the heartbeat and acquire scripts are compared with.
+{
+    const string bare = "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) end return 1";
+    var sha = (byte[])(await server.ExecuteAsync("SCRIPT", "LOAD", bare))!;
+    var shaText = Convert.ToHexStringLower(sha.Length == 40 ? Convert.FromHexString(System.Text.Encoding.ASCII.GetString(sha)) : sha);
+    var db = redis.GetDatabase();
+    var callsBefore = RedisCalls();
+    var usecBefore = RedisScriptMicros();
+    for (var batch = 0; batch < 100; batch++)
+    {
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(i => db.ExecuteAsync("EVALSHA", shaText, 1, "bench:bare", 1_000_000, batch * 200 + i, $"m{i % 5000}")));
+    }
+
+    var bareCalls = RedisCalls() - callsBefore;
+    notes.Add($"Same-run reference: a bare sorted-set acquire script (ZCARD, ZADD) costs {(RedisScriptMicros() - usecBefore) / (double)bareCalls:F2} µs of Redis time per call ({bareCalls:N0} calls).");
+    await db.KeyDeleteAsync("bench:bare");
+}
+
 async Task Noop()
 {
     try
@@ -147,7 +193,7 @@ var storm = await Run("login storm", () => Measure.ClosedLoopAsync("login storm:
     var lease = await Acquire(account, agent, $"storm-{w}-{i}");
     await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent(account, agent));
 }, "2 RPCs per iteration; rates count RPCs"), calls => calls * 2);
-results[^1] = (results[^1].Result with { Calls = storm.Calls * 2 }, results[^1].Redis, results[^1].Postgres);
+results[^1] = results[^1] with { Result = results[^1].Result with { Calls = storm.Calls * 2 } };
 
 // ---- Heartbeats: 10,000 live leases in one account, then across 10,000 accounts.
 log("filling 10,000 leases in one account and one in each of 10,000 accounts");
@@ -251,6 +297,19 @@ foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
     {
         var perLease = (MemoryUsed() - memoryBefore) / (double)(10 + 1000 + 10_000 + 100_000);
         notes.Add($"Redis memory per live lease: {perLease:F0} bytes (used_memory grew by {(MemoryUsed() - memoryBefore) / 1048576.0:F1} MiB for 111,010 leases).");
+
+        // What each structure of the 100,000-lease pool costs (MEMORY USAGE, every element sampled).
+        var parts = new List<string>();
+        foreach (var key in server.Keys(pattern: "*{bench-100000/*", pageSize: 1000))
+        {
+            var bytes = (long)(await server.ExecuteAsync("MEMORY", "USAGE", key.ToString(), "SAMPLES", "0"));
+            if (bytes > 100_000)
+            {
+                parts.Add($"{key.ToString().Split('}').Last().TrimStart(':')} {bytes / 100_000.0:F0} B/lease");
+            }
+        }
+
+        notes.Add("Per structure at 100,000 leases (MEMORY USAGE / 100,000): " + string.Join(", ", parts) + ".");
     }
 
     await Run($"pool of {size}", () => Measure.ClosedLoopAsync($"AcquireSeat + ReleaseSeat in a pool of {size:N0} live leases", options.Workers, TimeSpan.FromSeconds(Math.Max(3, options.Seconds / 2)), async (w, i) =>
@@ -259,7 +318,7 @@ foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
         var lease = (await seat.AcquireSeatAsync(new AcquireSeatRequest { Product = "remote-support", SessionId = $"p{w}-{i}", Device = device, SessionKind = SessionKind.Pending }, Agent($"bench-{size}", agent))).Lease;
         await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent($"bench-{size}", agent));
     }, "2 RPCs per iteration; rates count RPCs"), calls => calls * 2);
-    results[^1] = (results[^1].Result with { Calls = results[^1].Result.Calls * 2 }, results[^1].Redis, results[^1].Postgres);
+    results[^1] = results[^1] with { Result = results[^1].Result with { Calls = results[^1].Result.Calls * 2 } };
 }
 
 // ---- AcquireSeat in open loop at half of its maximum rate (pool of 1,000 leases measured above):
@@ -324,7 +383,7 @@ for (var n = 0; n < 200; n++)
 }
 
 var queueResult = new ScenarioResult("queue: release → grant to the head waiter (200 waiters, 10 seats)", 200, queueClock.Elapsed, queueLatency, "latency = release sent to grant received; one release at a time");
-results.Add((queueResult, double.NaN, double.NaN));
+results.Add((queueResult, double.NaN, double.NaN, double.NaN, double.NaN));
 notes.Add($"Wait queue: {queueResult.PerSecond:N0} waiters granted per second when seats are released one after another; release-to-grant p50 {queueResult.Percentile(50):F2} ms, p99 {queueResult.Percentile(99):F2} ms.");
 await stopWaiting.CancelAsync();
 await Task.WhenAll(waiterTasks);
@@ -340,15 +399,20 @@ long MemoryUsed() => long.Parse(server.Info("memory").SelectMany(g => g).First(k
 var report = new StringBuilder();
 report.AppendLine($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {options.Workers} concurrent callers on shared HTTP/2 connections, {options.Seconds} s per scenario.");
 report.AppendLine();
-report.AppendLine("| scenario | calls/s | of baseline | p50 ms | p99 ms | p99.9 ms | Redis round trips/call | PG xacts/call | note |");
-report.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
-foreach (var (result, redisPerCall, pgPerCall) in results)
+report.AppendLine("| scenario | calls/s | of baseline | p50 ms | p99 ms | p99.9 ms | Redis round trips/call | PG xacts/call | broker CPU µs/call | Redis µs/script | note |");
+report.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+foreach (var (result, redisPerCall, pgPerCall, cpuPerCall, redisMicros) in results)
 {
-    report.AppendLine(result.Row(baseline.PerSecond, redisPerCall, pgPerCall));
+    report.AppendLine(result.Row(baseline.PerSecond, redisPerCall, pgPerCall, cpuPerCall, redisMicros));
 }
 
 report.AppendLine();
 notes.Add($"Broker design vs PostgreSQL transaction under the same contention: {contention.PerSecond / pgDesign.PerSecond:F1}x the throughput ({contention.PerSecond:N0} vs {pgDesign.PerSecond:N0} operations/s); {refused:N0} broker acquires refused as pool full.");
+if (results.FirstOrDefault(r => r.Result == heartbeatOne) is { Result: not null } beat && results[0].BrokerCpuMicros is > 0 and var emptyCpu)
+{
+    notes.Add($"Broker CPU per Heartbeat {beat.BrokerCpuMicros:F1} µs against {emptyCpu:F1} µs for the empty RPC ({beat.BrokerCpuMicros / emptyCpu:F2}x; target ≤ 1.5x); heartbeat throughput {heartbeatOne.PerSecond / baseline.PerSecond:P0} of the empty RPC's (target ≥ 60 %).");
+}
+
 notes.Add($"Heartbeat throughput, 1 account vs 10,000 accounts: {heartbeatOne.PerSecond:N0} vs {heartbeatSpread.PerSecond:N0} calls/s ({(heartbeatSpread.PerSecond / heartbeatOne.PerSecond - 1):P1} difference).");
 foreach (var note in notes)
 {
@@ -361,7 +425,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid)
 {
     public static Args Parse(string[] args)
     {
@@ -378,6 +442,7 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             Get("--key"),
             int.Parse(Get("--seconds", "8"), CultureInfo.InvariantCulture),
             int.Parse(Get("--workers", "64"), CultureInfo.InvariantCulture),
-            Array.IndexOf(args, "--out") >= 0 ? Get("--out") : null);
+            Array.IndexOf(args, "--out") >= 0 ? Get("--out") : null,
+            int.Parse(Get("--broker-pid", "0"), CultureInfo.InvariantCulture));
     }
 }
