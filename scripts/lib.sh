@@ -158,10 +158,14 @@ stop_redis() {
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 
-# start_postgres DIR PORT: a PostgreSQL on 127.0.0.1:PORT, cluster in DIR, role and database
-# "licensebroker" (trust authentication on loopback: a throw-away development server).
+# start_postgres DIR PORT [durable]: a PostgreSQL on 127.0.0.1:PORT, cluster in DIR, role and database
+# "licensebroker" (trust authentication on loopback: a throw-away development server). Without
+# "durable" it skips fsync (tests, the demo); with it, fsync, synchronous_commit and full-page writes
+# are on, as on a production server (./scripts/bench, so that the PostgreSQL design it compares with
+# pays what it would pay in production).
 start_postgres() {
-  local dir="$1" port="$2"
+  local dir="$1" port="$2" durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${3:-}" = "durable" ] && durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
   mkdir -p "$dir"
   # PostgreSQL refuses to run as root: the cluster belongs to the postgres user when we are root.
   local run_as=()
@@ -179,7 +183,7 @@ start_postgres() {
       || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
   fi
   "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 $durability" \
     start >/dev/null || { tail -n 30 "$dir/data/server.log" >&2; die "PostgreSQL did not start"; }
   psql_admin "$dir" "$port" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'licensebroker'" | grep -q 1 \
     || psql_admin "$dir" "$port" -qc "CREATE ROLE licensebroker LOGIN CREATEDB"

@@ -407,7 +407,13 @@ foreach (var (result, redisPerCall, pgPerCall, cpuPerCall, redisMicros) in resul
 }
 
 report.AppendLine();
-notes.Add($"Broker design vs PostgreSQL transaction under the same contention: {contention.PerSecond / pgDesign.PerSecond:F1}x the throughput ({contention.PerSecond:N0} vs {pgDesign.PerSecond:N0} operations/s); {refused:N0} broker acquires refused as pool full.");
+string durability;
+await using (var connection = await postgres.OpenConnectionAsync())
+{
+    durability = $"fsync={await connection.ExecuteScalarAsync<string>("SHOW fsync")}, synchronous_commit={await connection.ExecuteScalarAsync<string>("SHOW synchronous_commit")}, full_page_writes={await connection.ExecuteScalarAsync<string>("SHOW full_page_writes")}";
+}
+
+notes.Add($"Broker design vs PostgreSQL transaction under the same contention: {contention.PerSecond / pgDesign.PerSecond:F1}x the throughput ({contention.PerSecond:N0} vs {pgDesign.PerSecond:N0} operations/s); {refused:N0} broker acquires refused as pool full. PostgreSQL ran with {durability}.");
 if (results.FirstOrDefault(r => r.Result == heartbeatOne) is { Result: not null } beat && results[0].BrokerCpuMicros is > 0 and var emptyCpu)
 {
     notes.Add($"Broker CPU per Heartbeat {beat.BrokerCpuMicros:F1} µs against {emptyCpu:F1} µs for the empty RPC ({beat.BrokerCpuMicros / emptyCpu:F2}x; target ≤ 1.5x); heartbeat throughput {heartbeatOne.PerSecond / baseline.PerSecond:P0} of the empty RPC's (target ≥ 60 %).");

@@ -73,6 +73,13 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             () => Call(admin.RemoveAgentAsync(new RemoveAgentRequest { AgentId = junk.Bad() }, adminHeaders)),
             () => Call(admin.RegisterUnattendedDeviceAsync(new RegisterUnattendedDeviceRequest { Product = junk.Product(), DeviceId = junk.Bad(), DisplayName = junk.Maybe(), Platform = junk.Enum<Platform>() }, adminHeaders)),
             () => Call(admin.UnregisterUnattendedDeviceAsync(new UnregisterUnattendedDeviceRequest { Product = junk.Bad(), DeviceId = junk.Maybe() }, adminHeaders)),
+            () => Call(admin.CreateProvisioningTokenAsync(new CreateProvisioningTokenRequest { Name = junk.Choose(string.Empty, "   ", "ok\u0000", new string('n', 101)) }, adminHeaders)),
+            () => Call(admin.RevokeProvisioningTokenAsync(new RevokeProvisioningTokenRequest { TokenId = junk.Choose(junk.Bad(), "pt_0123456789ABCDEF", "pt_0123", "lbp_pt_0123456789abcdef") }, adminHeaders)),
+            () => Call(admin.MapProvisioningGroupAsync(new MapProvisioningGroupRequest
+            {
+                GroupName = junk.Maybe(), Product = junk.Product(), SeatType = junk.Choose(SeatType.Unspecified, SeatType.Unlimited, (SeatType)77, (SeatType)(-5)),
+            }, adminHeaders)),
+            () => Call(admin.UnmapProvisioningGroupAsync(new UnmapProvisioningGroupRequest { GroupName = junk.Choose(string.Empty, new string('g', 257), "a\u0001b"), Product = junk.Product() }, adminHeaders)),
             () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
             {
                 Subscription = random.Next(5) == 0 ? null : new Subscription
