@@ -20,8 +20,9 @@ internal static class RestEnumCheck
 
     public static IApplicationBuilder UseRestEnumCheck(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
+        // Only HTTP/JSON routes: a gRPC call's binary body is never read here.
         var metadata = context.GetEndpoint()?.Metadata.GetMetadata<GrpcJsonTranscodingMetadata>();
-        if (metadata is null)
+        if (metadata is null || context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
         {
             await next(context);
             return;
