@@ -43,12 +43,7 @@ public static partial class ScimResources
             ["schemas"] = new JsonArray(UserSchema),
             ["id"] = user.Id,
             ["userName"] = user.UserName,
-            ["name"] = new JsonObject
-            {
-                ["givenName"] = user.GivenName,
-                ["familyName"] = user.FamilyName,
-                ["formatted"] = $"{user.GivenName} {user.FamilyName}".Trim() is { Length: > 0 } formatted ? formatted : user.DisplayName,
-            },
+            ["name"] = Name(user),
             ["displayName"] = user.DisplayName,
             ["emails"] = new JsonArray(new JsonObject { ["value"] = user.Email, ["type"] = "work", ["primary"] = true }),
             ["active"] = user.Active,
@@ -61,6 +56,23 @@ public static partial class ScimResources
         }
 
         return json;
+    }
+
+    // Attributes without a value are left out, not sent as null (RFC 7643 §2.5).
+    private static JsonObject Name(ScimUser user)
+    {
+        var name = new JsonObject { ["formatted"] = $"{user.GivenName} {user.FamilyName}".Trim() is { Length: > 0 } formatted ? formatted : user.DisplayName };
+        if (user.GivenName is not null)
+        {
+            name["givenName"] = user.GivenName;
+        }
+
+        if (user.FamilyName is not null)
+        {
+            name["familyName"] = user.FamilyName;
+        }
+
+        return name;
     }
 
     public static JsonObject ToJson(ScimGroup group, string baseUrl, bool withMembers = true)
