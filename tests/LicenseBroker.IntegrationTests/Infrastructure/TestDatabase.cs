@@ -47,6 +47,28 @@ internal sealed class TestDatabase : IAsyncDisposable
         await using var admin = new NpgsqlConnection(TestEnvironment.Postgres);
         await admin.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Name} WITH (FORCE)", admin);
-        await drop.ExecuteNonQueryAsync();
+
+        // FORCE ends our own sessions but not an autovacuum worker's (42501: another role's process),
+        // which finishes by itself in a moment: try again while it runs. Cleanup is not what a test
+        // checks, and ./scripts/test throws the whole server away, so a database still busy after
+        // that is left behind rather than failing the test that used it.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            try
+            {
+                await drop.ExecuteNonQueryAsync();
+                return;
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ObjectInUse)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    return;
+                }
+
+                await Task.Delay(200);
+            }
+        }
     }
 }
