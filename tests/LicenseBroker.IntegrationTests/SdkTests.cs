@@ -46,7 +46,7 @@ public sealed class SdkTests
         var seat = await sdk.AcquireSeatAsync(Product, Laptop);
         var firstExpiry = seat.ExpiresAt;
 
-        // Ten intervals, three lease lifetimes: still held, renewed each time.
+        // Ten heartbeat intervals (about one 3-second lease lifetime): still held, renewed each time.
         await Eventually.Until(() => Task.FromResult(seat.Heartbeats >= 10 ? "beaten" : null), TimeSpan.FromSeconds(20), "ten heartbeats");
         Assert.Null(seat.Loss);
         Assert.False(seat.LossToken.IsCancellationRequested);
