@@ -143,7 +143,8 @@ internal static class OutcomeStatus
     private static RpcException Error(Code code, string message, string reason, Dictionary<string, string> metadata) =>
         Status(code, message, reason, metadata).ToRpcException();
 
-    private static Google.Rpc.Status Status(Code code, string message, string reason, Dictionary<string, string> metadata)
+    /// <summary>A status with its ErrorInfo (domain licensebroker.v1): the shape of every refusal the broker answers.</summary>
+    internal static Google.Rpc.Status Status(Code code, string message, string reason, Dictionary<string, string> metadata)
     {
         var info = new ErrorInfo { Reason = reason, Domain = Domain };
         info.Metadata.Add(metadata);

@@ -1,5 +1,4 @@
 using Google.Protobuf;
-using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -17,8 +16,6 @@ namespace LicenseBroker.Server.Identity;
 /// </summary>
 public sealed class AuthFailureResponses : IAuthorizationMiddlewareResultHandler
 {
-    public const string Domain = "licensebroker.v1";
-
     private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithTypeRegistry(Google.Protobuf.Reflection.TypeRegistry.FromMessages(ErrorInfo.Descriptor)));
     private readonly AuthorizationMiddlewareResultHandler _default = new();
 
@@ -108,16 +105,8 @@ public sealed class AuthFailureResponses : IAuthorizationMiddlewareResultHandler
         "MISSING_PRIVILEGE",
         new() { ["required_privilege"] = privilege, ["or_role"] = "ADMIN" });
 
-    private static Google.Rpc.Status Status(Code code, string message, string reason, Dictionary<string, string>? metadata = null)
-    {
-        var info = new ErrorInfo { Reason = reason, Domain = Domain };
-        if (metadata is not null)
-        {
-            info.Metadata.Add(metadata);
-        }
-
-        return new Google.Rpc.Status { Code = (int)code, Message = message, Details = { Any.Pack(info) } };
-    }
+    private static Google.Rpc.Status Status(Code code, string message, string reason, Dictionary<string, string>? metadata = null) =>
+        Grpc.OutcomeStatus.Status(code, message, reason, metadata ?? []);
 
     /// <summary>
     /// gRPC: a trailers-only response (HTTP 200, grpc-status in the headers), which is how a gRPC

@@ -46,7 +46,6 @@ public sealed class PostgresCatalogStore : ICatalogStore
 
     public async Task<SubscriptionOutcome> UpsertSubscriptionAsync(Actor actor, SubscriptionRecord subscription, CancellationToken cancellationToken)
     {
-        const string ensureAccountSql = "INSERT INTO accounts (id, name) VALUES (@accountId, @accountId) ON CONFLICT (id) DO NOTHING";
         const string currentSql = """
             SELECT account_id AS AccountId, product_code AS Product, plan AS Plan, valid_until AS ValidUntil,
                    named_seat_limit AS NamedSeatLimit, concurrent_seat_limit AS ConcurrentSeatLimit,
@@ -79,7 +78,7 @@ public sealed class PostgresCatalogStore : ICatalogStore
                 return new SubscriptionOutcome.UnknownProduct();
             }
 
-            await connection.ExecuteAsync(new CommandDefinition(ensureAccountSql, key, transaction, cancellationToken: cancellationToken));
+            await EnsureAccountAsync(connection, transaction, subscription.AccountId, cancellationToken);
             var before = await connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(currentSql, key, transaction, cancellationToken: cancellationToken));
             var usage = await connection.QuerySingleAsync<UsageRow>(new CommandDefinition(usageSql, key, transaction, cancellationToken: cancellationToken));
 
@@ -432,6 +431,11 @@ public sealed class PostgresCatalogStore : ICatalogStore
         NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string product, CancellationToken cancellationToken) =>
         connection.QuerySingleOrDefaultAsync<PoolRow>(new CommandDefinition(LockSubscriptionSql, new { accountId, product }, transaction, cancellationToken: cancellationToken));
 
+    /// <summary>Creates the account row when it does not exist yet (first subscription, token or SCIM write).</summary>
+    internal static Task<int> EnsureAccountAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO accounts (id, name) VALUES (@accountId, @accountId) ON CONFLICT (id) DO NOTHING", new { accountId }, transaction, cancellationToken: cancellationToken));
+
     private static Task<bool> AccountExistsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, CancellationToken cancellationToken) =>
         connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(
             "SELECT true FROM accounts WHERE id = @accountId", new { accountId }, transaction, cancellationToken: cancellationToken));
@@ -443,7 +447,8 @@ public sealed class PostgresCatalogStore : ICatalogStore
             new { accountId, agentId }, transaction, cancellationToken: cancellationToken)))
         .Select(s => s.ToHolding()).ToList();
 
-    private static Task<int> AuditAsync(
+    /// <summary>Writes one audit row in the caller's transaction: the one audit insert of every catalog and provisioning change.</summary>
+    internal static Task<int> AuditAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string? product, Actor actor, string action, string? subject,
         object? before, object? after, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(new CommandDefinition(

@@ -1,5 +1,4 @@
 using System.Data;
-using System.Text.Json;
 using Dapper;
 using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Provisioning;
@@ -43,8 +42,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     public Task CreateTokenAsync(Actor actor, string accountId, string tokenId, string name, byte[] secretHash, CancellationToken cancellationToken) =>
         InTransactionAsync<bool>(async (connection, transaction) =>
         {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO accounts (id, name) VALUES (@accountId, @accountId) ON CONFLICT (id) DO NOTHING", new { accountId }, transaction, cancellationToken: cancellationToken));
+            await PostgresCatalogStore.EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO provisioning_tokens (account_id, id, name, secret_hash, created_by) VALUES (@accountId, @tokenId, @name, @secretHash, @createdBy)",
                 new { accountId, tokenId, name, secretHash, createdBy = actor.Id }, transaction, cancellationToken: cancellationToken));
@@ -111,8 +109,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 return new MappingOutcome.ProductHasNoSeats();
             }
 
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO accounts (id, name) VALUES (@accountId, @accountId) ON CONFLICT (id) DO NOTHING", new { accountId }, transaction, cancellationToken: cancellationToken));
+            await PostgresCatalogStore.EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
 
             // The product may become governed by this mapping: lock its pool as well, in order.
             await LockGovernedPoolsAsync(connection, transaction, accountId, product, cancellationToken);
@@ -213,8 +210,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     public Task<ScimOutcome<ScimUser>> CreateUserAsync(Actor actor, string accountId, ScimUserInput input, CancellationToken cancellationToken) =>
         InTransactionAsync<ScimOutcome<ScimUser>>(async (connection, transaction) =>
         {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO accounts (id, name) VALUES (@accountId, @accountId) ON CONFLICT (id) DO NOTHING", new { accountId }, transaction, cancellationToken: cancellationToken));
+            await PostgresCatalogStore.EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
             if (await TakenAsync(connection, transaction, accountId, null, input, cancellationToken) is { } taken)
             {
                 return new ScimOutcome<ScimUser>.Conflict(taken);
@@ -315,8 +311,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     public Task<ScimOutcome<ScimGroup>> CreateGroupAsync(Actor actor, string accountId, string displayName, string? externalId, IReadOnlyList<string> members, CancellationToken cancellationToken) =>
         InTransactionAsync<ScimOutcome<ScimGroup>>(async (connection, transaction) =>
         {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO accounts (id, name) VALUES (@accountId, @accountId) ON CONFLICT (id) DO NOTHING", new { accountId }, transaction, cancellationToken: cancellationToken));
+            await PostgresCatalogStore.EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
             await LockGovernedPoolsAsync(connection, transaction, accountId, null, cancellationToken);
             if (await ExistsAsync(connection, transaction, "SELECT true FROM scim_groups WHERE account_id = @accountId AND lower(display_name) = lower(@displayName)", new { accountId, displayName }, cancellationToken))
             {
@@ -686,14 +681,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     private static Task<int> AuditAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string? product, Actor actor, string action, string? subject,
         object? before, object? after, CancellationToken cancellationToken) =>
-        connection.ExecuteAsync(new CommandDefinition(
-            """
-            INSERT INTO audit_events (account_id, product_code, actor, action, subject, before, after)
-            VALUES (@accountId, @product, @actor, @action, @subject, @before::jsonb, @after::jsonb)
-            """,
-            new { accountId, product, actor = actor.Id, action, subject, before = before is null ? null : JsonSerializer.Serialize(before), after = after is null ? null : JsonSerializer.Serialize(after) },
-            transaction,
-            cancellationToken: cancellationToken));
+        PostgresCatalogStore.AuditAsync(connection, transaction, accountId, product, actor, action, subject, before, after, cancellationToken);
 
     private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
         _pipelines.PostgresWrites.ExecuteAsync(async ct =>
