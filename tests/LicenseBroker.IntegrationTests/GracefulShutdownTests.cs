@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Dapper;
 using Grpc.Core;
-using Grpc.Health.V1;
-using Grpc.Net.Client;
 using LicenseBroker.IntegrationTests.Infrastructure;
 using Npgsql;
 
@@ -18,40 +16,8 @@ public sealed class GracefulShutdownTests
     public async Task Sigterm_under_load_fails_no_call_in_flight_and_flushes_the_audit_buffer()
     {
         await using var database = await TestDatabase.CreateAsync();
-        var signingKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        var port = Processes.FreePort();
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(BuildOutputs.Server);
-        start.Environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{port}";
-        start.Environment["Redis__Configuration"] = TestEnvironment.Redis + ",abortConnect=false";
-        start.Environment["Redis__KeyPrefix"] = "t" + Guid.NewGuid().ToString("N")[..10] + ":";
-        start.Environment["Postgres__ConnectionString"] = database.ConnectionString;
-        start.Environment["Auth__SigningKeys__0"] = signingKey;
-        start.Environment["Seats__AcquiresPerAgentPerWindow"] = "0";
-        start.Environment["Metrics__Port"] = "0";
-        start.Environment["Rest__Port"] = "0";
-        using var server = Process.Start(start)!;
-        server.OutputDataReceived += (_, _) => { };
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
-
-        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-        await Eventually.Until(
-            async () =>
-            {
-                try
-                {
-                    var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
-                    return health.Status == HealthCheckResponse.Types.ServingStatus.Serving ? "serving" : null;
-                }
-                catch (RpcException)
-                {
-                    return null;
-                }
-            },
-            TimeSpan.FromSeconds(30),
-            "the broker process to serve");
+        await using var server = await BrokerProcess.StartAsync(database, new Dictionary<string, string>());
+        var (channel, signingKey) = (server.Channel, server.SigningKey);
 
         var seeder = new CatalogSeeder(database);
         var account = await seeder.AccountAsync(concurrentSeats: 100);
@@ -106,7 +72,7 @@ public sealed class GracefulShutdownTests
             TimeSpan.FromSeconds(60),
             "300 calls answered before the signal");
         sigtermAt = clock.Elapsed;
-        await Processes.RunAsync("kill", "-TERM", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await server.TerminateAsync();
         using (var exitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(25)))
         {
             await server.WaitForExitAsync(exitLimit.Token);

@@ -86,6 +86,11 @@ internal sealed class BrokerProcess : IAsyncDisposable
     public AgentClient Agent(string accountId, string agentId) =>
         new(Channel, Cli.DevTokens.Mint(SigningKey, accountId, agentId, TimeSpan.FromHours(1)));
 
+    /// <summary>SIGTERM, as an orchestrator stops a pod.</summary>
+    public Task TerminateAsync() => Processes.RunAsync("kill", "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
