@@ -48,6 +48,16 @@ ensure_interop_tools() {
   [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 }
 
+# The Admin Center formats dates per culture (ICU); its browser tests drive Debian's Chromium
+# through its ChromeDriver (./scripts/test only).
+ensure_browser_tools() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  ls /usr/lib/x86_64-linux-gnu/libicuuc.so.* /usr/lib/*/libicuuc.so.* >/dev/null 2>&1 || missing+=(libicu72)
+  [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+}
+
 port_is_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }

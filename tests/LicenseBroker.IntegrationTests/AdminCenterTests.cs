@@ -240,6 +240,105 @@ public sealed class AdminCenterTests : IClassFixture<BrokerFixture>
             new ListSharedSessionsRequest { Product = Product }, agent))).StatusCode);
     }
 
+    [Fact]
+    public async Task Audit_log_pages_newest_first_filters_by_kind_product_and_time_and_stays_in_the_account()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var other = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await _fixture.Seeder.AgentsAsync(other, 1, "CONCURRENT");
+        foreach (var id in new[] { "zoe", "yann" })
+        {
+            await Host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = id, Email = id + "@example.test", DisplayName = id, Role = AgentRole.Member }, Host.AdminHeaders(account));
+        }
+
+        var lease = (await Host.Agent(account, ids[0]).AcquireAsync(Product)).Lease;
+        await Assert.ThrowsAsync<RpcException>(() => Host.Agent(account, ids[1]).AcquireAsync(Product));
+        await Host.Agent(account, ids[0]).ReleaseAsync(lease);
+        await Host.AuditWrittenAsync();
+        var headers = Host.AdminHeaders(account);
+
+        // Every row of the account, page by page (3 a page), newest first, no repeats.
+        var all = new List<AuditEvent>();
+        var token = string.Empty;
+        do
+        {
+            var page = await Host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest { Page = new PageRequest { PageSize = 3, PageToken = token } }, headers);
+            Assert.True(page.Events.Count <= 3);
+            all.AddRange(page.Events);
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+        await using (var connection = new NpgsqlConnection(Host.Database.ConnectionString))
+        {
+            var expected = (await connection.QueryAsync<long>("SELECT id FROM audit_events WHERE account_id = @account ORDER BY id DESC", new { account })).ToList();
+            Assert.Equal(expected, all.Select(e => e.EventId).ToList());
+        }
+
+        Assert.True(all.Count >= 5, $"{all.Count} rows");
+        Assert.Contains(all, e => e.Action == "agent.upsert" && e.Subject == "zoe" && e.AfterJson.Contains("zoe@example.test", StringComparison.Ordinal));
+        var refused = await Host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest { Actions = { "seat.refused" } }, headers);
+        Assert.Equal([ids[1]], refused.Events.Select(e => e.Subject));
+        var seatEvents = await Host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest { Actions = { "seat" }, Product = Product }, headers);
+        Assert.Equal(["seat.released", "seat.refused", "seat.granted"], seatEvents.Events.Select(e => e.Action).Where(a => a is "seat.released" or "seat.refused" or "seat.granted"));
+        Assert.All(seatEvents.Events, e => Assert.StartsWith("seat.", e.Action, StringComparison.Ordinal));
+        var future = await Host.AdminClient.ListAuditEventsAsync(
+            new ListAuditEventsRequest { From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddHours(1)) }, headers);
+        Assert.Empty(future.Events);
+
+        // The other account's admin sees only its own rows, and a page token from this account's log reveals nothing there.
+        var others = await Host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest(), Host.AdminHeaders(other));
+        Assert.DoesNotContain(others.Events, e => ids.Contains(e.Subject));
+
+        // A manager (not ADMIN) may not read the log; a bad kind is named.
+        var manager = BrokerTestHost.Bearer(Cli.DevTokens.Mint(Host.SigningKey, account, "mgr", TimeSpan.FromMinutes(5), extraClaims: Cli.DevTokens.Claims("MANAGER", ["MANAGE_SEATS", "MANAGE_USERS"])));
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(async () => await Host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest(), manager))).StatusCode);
+        var bad = await Assert.ThrowsAsync<RpcException>(async () => await Host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest { Actions = { "seat", "Seat'--" } }, headers));
+        Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
+        Assert.Contains(Errors.BadRequest(bad).FieldViolations, v => v.Field == "actions[1]");
+    }
+
+    [Fact]
+    public async Task Devices_and_agents_lists_page_search_and_stay_in_the_account()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        await using (var connection = new NpgsqlConnection(Host.Database.ConnectionString))
+        {
+            await connection.ExecuteAsync("UPDATE subscriptions SET unattended_device_limit = 5 WHERE account_id = @account", new { account });
+        }
+
+        var headers = Host.AdminHeaders(account);
+        foreach (var name in new[] { "pc-c", "pc-a", "pc-b" })
+        {
+            await Host.AdminClient.RegisterUnattendedDeviceAsync(
+                new RegisterUnattendedDeviceRequest { Product = Product, DeviceId = name, DisplayName = "Desk " + name, Platform = Platform.Windows }, headers);
+        }
+
+        var first = await Host.AdminClient.ListUnattendedDevicesAsync(new ListUnattendedDevicesRequest { Product = Product, Page = new PageRequest { PageSize = 2 } }, headers);
+        var second = await Host.AdminClient.ListUnattendedDevicesAsync(
+            new ListUnattendedDevicesRequest { Product = Product, Page = new PageRequest { PageSize = 2, PageToken = first.NextPageToken } }, headers);
+        Assert.Equal(["pc-a", "pc-b", "pc-c"], first.Devices.Concat(second.Devices).Select(d => d.DeviceId));
+        Assert.Equal(3, first.DevicesInUse);
+        Assert.Empty(second.NextPageToken);
+        Assert.Equal(Platform.Windows, first.Devices[0].Platform);
+
+        var other = await _fixture.Seeder.AccountAsync();
+        Assert.Empty((await Host.AdminClient.ListUnattendedDevicesAsync(new ListUnattendedDevicesRequest { Product = Product }, Host.AdminHeaders(other))).Devices);
+        var unsubscribed = await Assert.ThrowsAsync<RpcException>(async () => await Host.AdminClient.ListUnattendedDevicesAsync(
+            new ListUnattendedDevicesRequest { Product = "monitoring" }, headers));
+        Assert.Equal(StatusCode.FailedPrecondition, unsubscribed.StatusCode);
+
+        await Host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "grace", Email = "grace.hopper@example.test", DisplayName = "Grace Hopper", Role = AgentRole.Member }, headers);
+        await Host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "under_score", Email = "u@example.test", DisplayName = "100% Under", Role = AgentRole.Member }, headers);
+        Assert.Equal(["grace"], (await Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "HOPPER" }, headers)).Agents.Select(a => a.AgentId));
+        Assert.Equal(["grace"], (await Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "grace.hopper@" }, headers)).Agents.Select(a => a.AgentId));
+
+        // LIKE wildcards in the query are literal text.
+        Assert.Equal(["under_score"], (await Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "%" }, headers)).Agents.Select(a => a.AgentId));
+        Assert.Equal(["under_score"], (await Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "_" }, headers)).Agents.Select(a => a.AgentId));
+        Assert.Empty((await Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "grace" }, Host.AdminHeaders(other))).Agents);
+    }
+
     private async Task<long> CountAsync(string sql, string account)
     {
         await using var connection = new NpgsqlConnection(Host.Database.ConnectionString);

@@ -56,9 +56,9 @@ public sealed class AuthorizationMatrixTests : IClassFixture<BrokerFixture>
             ("wrong audience", BrokerTestHost.Bearer(DevTokens.Mint(key, victim, "admin", TimeSpan.FromMinutes(5), audience: "elsewhere", extraClaims: DevTokens.Claims("ADMIN", service: true))), _ => StatusCode.Unauthenticated),
             ("agent of the account", BrokerTestHost.Bearer(DevTokens.Mint(key, victim, "someone", TimeSpan.FromMinutes(5))), a => a == Audience.Agent ? StatusCode.OK : StatusCode.PermissionDenied),
             ("manager without MANAGE_SEATS", BrokerTestHost.Bearer(DevTokens.Mint(key, victim, "mgr", TimeSpan.FromMinutes(5), extraClaims: DevTokens.Claims("MANAGER", ["MANAGE_USERS"]))),
-                a => a is Audience.ManageSeats or Audience.Service ? StatusCode.PermissionDenied : StatusCode.OK),
+                a => a is Audience.ManageSeats or Audience.Admin or Audience.Service ? StatusCode.PermissionDenied : StatusCode.OK),
             ("manager without MANAGE_USERS", BrokerTestHost.Bearer(DevTokens.Mint(key, victim, "mgr", TimeSpan.FromMinutes(5), extraClaims: DevTokens.Claims("MANAGER", ["MANAGE_SEATS"]))),
-                a => a is Audience.ManageUsers or Audience.Service ? StatusCode.PermissionDenied : StatusCode.OK),
+                a => a is Audience.ManageUsers or Audience.Admin or Audience.Service ? StatusCode.PermissionDenied : StatusCode.OK),
             ("admin of another account", BrokerTestHost.Bearer(DevTokens.Mint(key, "other", "intruder", TimeSpan.FromMinutes(5), extraClaims: DevTokens.Claims("ADMIN"))),
                 a => a == Audience.Service ? StatusCode.PermissionDenied : StatusCode.OK),
         };

@@ -71,6 +71,18 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Contains(ids[0], agents.Output, StringComparison.Ordinal);
         Assert.DoesNotContain(ids[1], agents.Output, StringComparison.Ordinal);
 
+        var searched = await RunCli(account, null, "agents", "list", "--query", ids[1]);
+        Assert.Contains(ids[1], searched.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(ids[0], searched.Output, StringComparison.Ordinal);
+
+        // The assignment above is in the audit log; the refused one is not.
+        var audit = await RunCli(account, null, "audit", "list", "--action", "seat.assign", "--since", "1h");
+        Assert.Equal(0, audit.ExitCode);
+        Assert.Contains("seat.assign", audit.Output, StringComparison.Ordinal);
+        Assert.Contains(ids[0], audit.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(ids[1], audit.Output, StringComparison.Ordinal);
+        Assert.Equal(2, (await RunCli(account, null, "audit", "list", "--since", "soon")).ExitCode);
+
         var usage = await RunCli(account, null, "usage", "--product", Product);
         Assert.Equal(0, usage.ExitCode);
         Assert.Contains("1/1", usage.Output, StringComparison.Ordinal);

@@ -69,6 +69,15 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             () => Call(admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = junk.Bad(), Product = junk.Product() }, adminHeaders)),
             () => Call(admin.BulkAssignSeatsAsync(new BulkAssignSeatsRequest { AllOrNothing = random.Next(2) == 0, Items = { new BulkAssignItem { AgentId = junk.Bad(), Product = junk.Product(), SeatType = junk.Enum<SeatType>() } } }, adminHeaders)),
             () => Call(admin.ListAgentsAsync(new ListAgentsRequest { Product = junk.Bad(), SeatFilter = junk.Enum<SeatFilter>(), Page = new PageRequest { PageSize = junk.Int() } }, adminHeaders)),
+            () => Call(admin.ListAgentsAsync(new ListAgentsRequest { Query = junk.Choose(new string('q', 101), "a\u0000b", "%\n", "_\u001b") }, adminHeaders)),
+            () => Call(admin.ListUnattendedDevicesAsync(new ListUnattendedDevicesRequest { Product = junk.Bad(), Page = new PageRequest { PageSize = junk.Int(), PageToken = junk.Maybe() } }, adminHeaders)),
+            () => Call(admin.ListAuditEventsAsync(new ListAuditEventsRequest
+            {
+                Product = junk.Maybe(),
+                Actions = { junk.Choose("SEAT", "seat.", ".seat", "a.b.c.d", "seat;drop", new string('a', 33), junk.Bad()) },
+                From = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = junk.Long(), Nanos = junk.Choose(-1, 1_000_000_000, 0) },
+                Page = new PageRequest { PageSize = junk.Int(), PageToken = junk.Choose(junk.Maybe(), System.Buffers.Text.Base64Url.EncodeToString("-5"u8), System.Buffers.Text.Base64Url.EncodeToString("99999999999999999999"u8), System.Buffers.Text.Base64Url.EncodeToString("0"u8)) },
+            }, adminHeaders)),
             () => Call(admin.UpsertAgentAsync(new UpsertAgentRequest { AgentId = junk.Id(), Email = junk.Bad(), DisplayName = junk.Maybe(), Role = junk.Enum<AgentRole>(), Privileges = { junk.Enum<Privilege>() } }, adminHeaders)),
             () => Call(admin.RemoveAgentAsync(new RemoveAgentRequest { AgentId = junk.Bad() }, adminHeaders)),
             () => Call(admin.RegisterUnattendedDeviceAsync(new RegisterUnattendedDeviceRequest { Product = junk.Product(), DeviceId = junk.Bad(), DisplayName = junk.Maybe(), Platform = junk.Enum<Platform>() }, adminHeaders)),

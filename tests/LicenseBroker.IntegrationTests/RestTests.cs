@@ -96,7 +96,8 @@ public sealed class RestTests
             "get /v1/admin/products/{product}/usage-history", "post /v1/admin/agents/{agent_id}/seats/{product}",
             "delete /v1/admin/agents/{agent_id}/seats/{product}", "post /v1/admin/seats:bulk", "get /v1/admin/agents",
             "put /v1/admin/agents/{agent_id}", "delete /v1/admin/agents/{agent_id}", "put /v1/admin/products/{product}/devices/{device_id}",
-            "delete /v1/admin/products/{product}/devices/{device_id}", "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",
+            "delete /v1/admin/products/{product}/devices/{device_id}", "get /v1/admin/products/{product}/devices", "get /v1/admin/audit-events",
+            "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",
             "get /v1/entitlements/{account_id}/{agent_id}/{product}", "post /v1/entitlements:batchCheck",
         ];
         var described = paths.SelectMany(path => path.Value!.AsObject().Select(verb => $"{verb.Key} {path.Key}")).Order(StringComparer.Ordinal);

@@ -12,7 +12,8 @@ internal static class AgentsCommand
         var connection = new BrokerConnection();
         var product = new Option<string?>("--product") { Description = "Product code to filter on." };
         var seatType = CommonOptions.Choice("--seat-type", "Only agents with this kind of seat of --product.", ["NAMED", "CONCURRENT", "NONE"]);
-        var list = new Command("list", "List agents with their seats.") { product, seatType };
+        var query = new Option<string?>("--query") { Description = "Only agents whose id, e-mail or name contains this text." };
+        var list = new Command("list", "List agents with their seats.") { product, seatType, query };
         connection.AddTo(list);
         list.Validators.Add(result =>
         {
@@ -45,6 +46,7 @@ internal static class AgentsCommand
                             _ => SeatFilter.Unspecified,
                         },
                         Page = new PageRequest { PageSize = 500, PageToken = token },
+                        Query = parse.GetValue(query) ?? string.Empty,
                     },
                     headers);
                 all.Agents.AddRange(page.Agents);

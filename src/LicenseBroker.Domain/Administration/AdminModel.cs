@@ -59,3 +59,28 @@ public sealed record AgentPage(IReadOnlyList<AgentRecord> Agents, string? NextAf
 
 /// <summary>A device to register.</summary>
 public sealed record DeviceRegistration(string DeviceId, string DisplayName, Platform Platform);
+
+/// <summary>A machine registered for unattended access or monitoring.</summary>
+public sealed record DeviceRecord(string DeviceId, string DisplayName, Platform Platform, DateTimeOffset RegisteredAt);
+
+/// <summary>A page of devices of one kind, with how many are registered and allowed (null: no limit).</summary>
+public sealed record DevicePage(IReadOnlyList<DeviceRecord> Devices, string? NextAfter, int InUse, int? Limit);
+
+/// <summary>
+/// What to read from the audit log: categories ("seat") and exact actions ("seat.refused") are
+/// joined by OR; empty lists keep everything. <see cref="Before"/> is the paging cursor (an event id).
+/// </summary>
+public sealed record AuditQuery(
+    string? Product,
+    IReadOnlyList<string> Categories,
+    IReadOnlyList<string> Actions,
+    DateTimeOffset? From,
+    DateTimeOffset? To,
+    long? Before,
+    int PageSize);
+
+/// <summary>One row of the audit log; the JSON columns are passed through as written.</summary>
+public sealed record AuditEntry(long Id, DateTimeOffset OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson);
+
+/// <summary>A page of the audit log, newest first; <see cref="NextBefore"/> is the cursor of the next, older page.</summary>
+public sealed record AuditPage(IReadOnlyList<AuditEntry> Events, long? NextBefore);

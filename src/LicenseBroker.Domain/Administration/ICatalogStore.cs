@@ -17,7 +17,8 @@ public interface ICatalogStore
     /// <summary>Removes the agent and their seats; returns false when unknown.</summary>
     Task<bool> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
 
-    Task<AgentPage> ListAgentsAsync(string accountId, string? product, SeatFilter filter, int pageSize, string? after, CancellationToken cancellationToken);
+    /// <summary>Agents in id order; <paramref name="query"/> keeps those whose id, e-mail or name contains it.</summary>
+    Task<AgentPage> ListAgentsAsync(string accountId, string? product, SeatFilter filter, string? query, int pageSize, string? after, CancellationToken cancellationToken);
 
     Task<AssignOutcome> AssignSeatAsync(Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken);
 
@@ -31,6 +32,12 @@ public interface ICatalogStore
 
     /// <summary>Removes the device; returns false when unknown.</summary>
     Task<bool> UnregisterDeviceAsync(Actor actor, string accountId, string product, string deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Devices of the product's kind in id order; null when the account has no subscription to it.</summary>
+    Task<DevicePage?> ListDevicesAsync(string accountId, string product, int pageSize, string? after, CancellationToken cancellationToken);
+
+    /// <summary>The account's audit log, newest first.</summary>
+    Task<AuditPage> ListAuditEventsAsync(string accountId, AuditQuery query, CancellationToken cancellationToken);
 
     /// <summary>Every product code of the catalog.</summary>
     Task<IReadOnlyList<string>> ProductCodesAsync(CancellationToken cancellationToken);

@@ -75,8 +75,14 @@ public sealed class SeatAdministration
     }
 
     public Task<AgentPage> ListAgentsAsync(
-        string accountId, string? product, SeatFilter filter, int pageSize, string? after, CancellationToken cancellationToken) =>
-        _store.ListAgentsAsync(accountId, product, filter, pageSize, after, cancellationToken);
+        string accountId, string? product, SeatFilter filter, string? query, int pageSize, string? after, CancellationToken cancellationToken) =>
+        _store.ListAgentsAsync(accountId, product, filter, query, pageSize, after, cancellationToken);
+
+    public Task<DevicePage?> ListDevicesAsync(string accountId, string product, int pageSize, string? after, CancellationToken cancellationToken) =>
+        _store.ListDevicesAsync(accountId, product, pageSize, after, cancellationToken);
+
+    public Task<AuditPage> ListAuditEventsAsync(string accountId, AuditQuery query, CancellationToken cancellationToken) =>
+        _store.ListAuditEventsAsync(accountId, query, cancellationToken);
 
     /// <summary>
     /// Gives a seat. A change of seat type ends the agent's live leases of the product: a lease

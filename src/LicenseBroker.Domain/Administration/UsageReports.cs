@@ -14,7 +14,9 @@ public sealed record DurableUsage(
     int UnattendedDeviceLimit,
     int MonitoredDevices,
     int PeakToday,
-    int RefusedToday);
+    int RefusedToday,
+    string Plan,
+    DateTime ValidUntil);
 
 /// <summary>The Seats &amp; Devices numbers of one product: durable and live together.</summary>
 public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)

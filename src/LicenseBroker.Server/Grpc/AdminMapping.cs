@@ -124,6 +124,8 @@ internal static class AdminMapping
         ConcurrentPeakToday = usage.PeakToday,
         RefusalsToday = usage.RefusedToday,
         AgentsWaiting = usage.Live.Waiting,
+        Plan = usage.Durable.Plan == "PAID" ? V1.Plan.Paid : V1.Plan.Trial,
+        ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.SpecifyKind(usage.Durable.ValidUntil, DateTimeKind.Utc)),
     };
 
     /// <summary>Page tokens are the last id of the previous page, opaque to clients.</summary>

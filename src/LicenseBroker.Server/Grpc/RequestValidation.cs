@@ -28,6 +28,9 @@ internal sealed partial class RequestValidation
 
     public static bool IsId(string value) => IdPattern().IsMatch(value);
 
+    /// <summary>An audit category ("seat") or action ("provisioning.group.map").</summary>
+    public static bool IsAuditAction(string value) => AuditActionPattern().IsMatch(value);
+
     public RequestValidation Product(string value, string field = "product") =>
         Check(ProductPattern().IsMatch(value), field, "must be a product code: 1-64 lowercase letters, digits or '-'");
 
@@ -175,6 +178,9 @@ internal sealed partial class RequestValidation
 
     [GeneratedRegex("^[a-z0-9-]{1,64}$")]
     private static partial Regex ProductPattern();
+
+    [GeneratedRegex(@"^[a-z_]{1,32}(\.[a-z_]{1,32}){0,2}$")]
+    private static partial Regex AuditActionPattern();
 
     [GeneratedRegex("^[A-Za-z0-9._:@-]{1,128}$")]
     private static partial Regex IdPattern();

@@ -218,7 +218,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         return new RemoveAgentResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
     }
 
-    [Authorize(Policy = BrokerPolicies.ManageSeats)]
+    [Authorize(Policy = BrokerPolicies.ViewAgents)]
     public override async Task<ListAgentsResponse> ListAgents(ListAgentsRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
@@ -226,11 +226,18 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             .Check(request.Product.Length == 0 || RequestValidation.IsProduct(request.Product), "product", "must be empty or a product code")
             .Check(request.SeatFilter == Contracts.V1.SeatFilter.Unspecified || request.Product.Length > 0, "seat_filter", "needs a product")
             .Check(Enum.IsDefined(request.SeatFilter), "seat_filter", "must be a known filter")
+            .Check(request.Query.Length <= 100 && !request.Query.Any(char.IsControl), "query", "must be at most 100 printable characters")
             .Page(request.Page, out var page)
             .ThrowIfInvalid();
 
         var result = await _administration.ListAgentsAsync(
-            accountId, request.Product.Length == 0 ? null : request.Product, request.SeatFilter.ToDomain(), page.Size, page.Cursor, context.CancellationToken);
+            accountId,
+            request.Product.Length == 0 ? null : request.Product,
+            request.SeatFilter.ToDomain(),
+            request.Query.Trim(),
+            page.Size,
+            page.Cursor,
+            context.CancellationToken);
         var response = new ListAgentsResponse { NextPageToken = AdminMapping.EncodePageToken(result.NextAfter) };
         response.Agents.AddRange(result.Agents.Select(a => a.ToProto()));
         return response;
@@ -265,5 +272,88 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         new RequestValidation().Product(request.Product).Id(request.DeviceId, "device_id").ThrowIfInvalid();
         var removed = await _administration.UnregisterDeviceAsync(actor, accountId, request.Product, request.DeviceId, context.CancellationToken);
         return new UnregisterUnattendedDeviceResponse { Removed = removed };
+    }
+
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
+    public override async Task<ListUnattendedDevicesResponse> ListUnattendedDevices(ListUnattendedDevicesRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        new RequestValidation().Product(request.Product).Page(request.Page, out var page).ThrowIfInvalid();
+        var result = await _administration.ListDevicesAsync(accountId, request.Product, page.Size, page.Cursor, context.CancellationToken)
+            ?? throw OutcomeStatus.NoActiveSubscription(request.Product);
+        var response = new ListUnattendedDevicesResponse
+        {
+            NextPageToken = AdminMapping.EncodePageToken(result.NextAfter),
+            DevicesInUse = result.InUse,
+            DeviceLimit = result.Limit ?? -1,
+        };
+        response.Devices.AddRange(result.Devices.Select(d => new UnattendedDevice
+        {
+            DeviceId = d.DeviceId,
+            DisplayName = d.DisplayName,
+            Platform = d.Platform.ToProto(),
+            RegisteredAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(d.RegisteredAt),
+        }));
+        return response;
+    }
+
+    [Authorize(Policy = BrokerPolicies.Admin)]
+    public override async Task<ListAuditEventsResponse> ListAuditEvents(ListAuditEventsRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        var validation = new RequestValidation()
+            .Check(request.Product.Length == 0 || RequestValidation.IsProduct(request.Product), "product", "must be empty or a product code")
+            .Count(request.Actions.Count, 20, "actions");
+        for (var i = 0; i < request.Actions.Count && i < 20; i++)
+        {
+            validation.Check(RequestValidation.IsAuditAction(request.Actions[i]), $"actions[{i}]", "must be a category such as \"seat\" or an action such as \"seat.refused\"");
+        }
+
+        DateTimeOffset? from = null, to = null;
+        if (request.From is not null)
+        {
+            validation.Timestamp(request.From, "from", out var at);
+            from = at;
+        }
+
+        if (request.To is not null)
+        {
+            validation.Timestamp(request.To, "to", out var at);
+            to = at;
+        }
+
+        validation
+            .Check(from is null || to is null || to >= from, "to", "must be at or after from")
+            .Page(request.Page, out var page);
+        long before = 0;
+        validation
+            .Check(page.Cursor is null || (long.TryParse(page.Cursor, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out before) && before > 0), "page.page_token", "must be a token from a previous response")
+            .ThrowIfInvalid();
+
+        var query = new AuditQuery(
+            request.Product.Length == 0 ? null : request.Product,
+            request.Actions.Where(a => !a.Contains('.', StringComparison.Ordinal)).Distinct().ToList(),
+            request.Actions.Where(a => a.Contains('.', StringComparison.Ordinal)).Distinct().ToList(),
+            from,
+            to,
+            page.Cursor is null ? null : before,
+            page.Size);
+        var result = await _administration.ListAuditEventsAsync(accountId, query, context.CancellationToken);
+        var response = new ListAuditEventsResponse
+        {
+            NextPageToken = AdminMapping.EncodePageToken(result.NextBefore?.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        response.Events.AddRange(result.Events.Select(e => new AuditEvent
+        {
+            EventId = e.Id,
+            OccurredAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.OccurredAt),
+            Product = e.Product ?? string.Empty,
+            Actor = e.Actor,
+            Action = e.Action,
+            Subject = e.Subject ?? string.Empty,
+            BeforeJson = e.BeforeJson ?? string.Empty,
+            AfterJson = e.AfterJson ?? string.Empty,
+        }));
+        return response;
     }
 }

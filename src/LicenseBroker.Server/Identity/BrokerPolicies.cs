@@ -9,6 +9,8 @@ namespace LicenseBroker.Server.Identity;
 /// <item><see cref="Agent"/>: any agent of an account (sub + account claim) — SeatService, for themselves only.</item>
 /// <item><see cref="ManageSeats"/>: role ADMIN, or privilege MANAGE_SEATS — seats, sessions, devices, usage.</item>
 /// <item><see cref="ManageUsers"/>: role ADMIN, or privilege MANAGE_USERS — agents.</item>
+/// <item><see cref="ViewAgents"/>: role ADMIN, or either privilege — listing agents, which both kinds of manager need.</item>
+/// <item><see cref="Admin"/>: role ADMIN — the audit log.</item>
 /// <item><see cref="Service"/>: scope <c>licensebroker.service</c> — SubscriptionService, EntitlementService;
 /// with Auth:RequireClientCertificateForServices, also a client certificate from the configured CA (mTLS).</item>
 /// </list>
@@ -19,6 +21,8 @@ public static class BrokerPolicies
     public const string Agent = "agent";
     public const string ManageSeats = "manage-seats";
     public const string ManageUsers = "manage-users";
+    public const string ViewAgents = "view-agents";
+    public const string Admin = "admin";
     public const string Service = "service";
 
     public const string RoleClaim = "role";
@@ -35,6 +39,12 @@ public static class BrokerPolicies
         options.AddPolicy(ManageUsers, policy => policy
             .RequireAuthenticatedUser().RequireClaim("sub").RequireClaim(accountClaim)
             .RequireAssertion(context => IsAdminOr(context.User, "MANAGE_USERS")));
+        options.AddPolicy(ViewAgents, policy => policy
+            .RequireAuthenticatedUser().RequireClaim("sub").RequireClaim(accountClaim)
+            .RequireAssertion(context => IsAdminOr(context.User, "MANAGE_SEATS") || IsAdminOr(context.User, "MANAGE_USERS")));
+        options.AddPolicy(Admin, policy => policy
+            .RequireAuthenticatedUser().RequireClaim("sub").RequireClaim(accountClaim)
+            .RequireClaim(RoleClaim, "ADMIN"));
         options.AddPolicy(Service, policy => policy
             .RequireAuthenticatedUser()
             .RequireAssertion(context => context.User.FindAll(ScopeClaim)

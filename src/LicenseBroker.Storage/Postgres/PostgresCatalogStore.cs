@@ -19,7 +19,7 @@ namespace LicenseBroker.Storage.Postgres;
 /// the same transaction.
 /// </summary>
 /// <remarks>Not wrapped in retries: these are writes, and a retried write could apply twice.</remarks>
-public sealed class PostgresCatalogStore : ICatalogStore
+public sealed partial class PostgresCatalogStore : ICatalogStore
 {
     private const string LockSubscriptionSql = """
         SELECT s.plan AS Plan, s.valid_until AS ValidUntil, s.named_seat_limit AS NamedSeatLimit,
@@ -182,7 +182,7 @@ public sealed class PostgresCatalogStore : ICatalogStore
     }
 
     public async Task<AgentPage> ListAgentsAsync(
-        string accountId, string? product, SeatFilter filter, int pageSize, string? after, CancellationToken cancellationToken)
+        string accountId, string? product, SeatFilter filter, string? query, int pageSize, string? after, CancellationToken cancellationToken)
     {
         // Keyset paging on the agent id: stable while agents are added or removed between pages.
         const string sql = """
@@ -194,6 +194,7 @@ public sealed class PostgresCatalogStore : ICatalogStore
               AND (@filter = 'ANY'
                    OR (@filter = 'NONE' AND s.agent_id IS NULL)
                    OR s.seat_type = @filter)
+              AND (@pattern = '' OR a.id ILIKE @pattern OR a.email ILIKE @pattern OR a.display_name ILIKE @pattern)
             ORDER BY a.id
             LIMIT @limit
             """;
@@ -211,7 +212,7 @@ public sealed class PostgresCatalogStore : ICatalogStore
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var rows = (await connection.QueryAsync<AgentRow>(new CommandDefinition(
-            sql, new { accountId, product = product ?? string.Empty, after, filter = filterCode, limit = pageSize + 1 }, cancellationToken: cancellationToken))).ToList();
+            sql, new { accountId, product = product ?? string.Empty, after, filter = filterCode, pattern = ContainsPattern(query), limit = pageSize + 1 }, cancellationToken: cancellationToken))).ToList();
         var page = rows.Take(pageSize).ToList();
         var seats = (await connection.QueryAsync<SeatRow>(new CommandDefinition(
                 seatsSql, new { accountId, agentIds = page.Select(r => r.AgentId).ToArray() }, cancellationToken: cancellationToken)))

@@ -18,7 +18,9 @@ public sealed class PostgresUsageReader : IUsageReader
                s.unattended_device_limit AS UnattendedDeviceLimit,
                (SELECT count(*) FROM devices d WHERE d.account_id = s.account_id AND d.product_code = s.product_code AND d.kind = 'MONITORED')::int AS MonitoredDevices,
                coalesce(u.peak_concurrent, 0) AS PeakToday,
-               coalesce(u.refused, 0) AS RefusedToday
+               coalesce(u.refused, 0) AS RefusedToday,
+               s.plan AS Plan,
+               s.valid_until AS ValidUntil
         FROM subscriptions s
         LEFT JOIN usage_daily u ON u.account_id = s.account_id AND u.product_code = s.product_code AND u.day = @today
         WHERE s.account_id = @accountId AND (@product::text IS NULL OR s.product_code = @product)

@@ -10,6 +10,12 @@ internal enum Audience
     Agent,
     ManageSeats,
     ManageUsers,
+
+    /// <summary>ADMIN, or a manager with either privilege.</summary>
+    AnyManager,
+
+    /// <summary>ADMIN only.</summary>
+    Admin,
     Service,
 }
 
@@ -53,7 +59,7 @@ internal static class RpcCatalog
             new UnassignSeatRequest { AgentId = agentId, Product = "remote-support" }, h)),
         new("SeatAdminService/BulkAssignSeats", Audience.ManageSeats, async (c, h) => await Admin(c).BulkAssignSeatsAsync(
             new BulkAssignSeatsRequest { Items = { new BulkAssignItem { AgentId = agentId, Product = "remote-support", SeatType = SeatType.Named } } }, h)),
-        new("SeatAdminService/ListAgents", Audience.ManageSeats, async (c, h) => await Admin(c).ListAgentsAsync(new ListAgentsRequest(), h)),
+        new("SeatAdminService/ListAgents", Audience.AnyManager, async (c, h) => await Admin(c).ListAgentsAsync(new ListAgentsRequest(), h)),
         new("SeatAdminService/UpsertAgent", Audience.ManageUsers, async (c, h) => await Admin(c).UpsertAgentAsync(
             new UpsertAgentRequest { AgentId = agentId, Email = "changed@example.test", DisplayName = "Changed", Role = AgentRole.Admin }, h)),
         new("SeatAdminService/RemoveAgent", Audience.ManageUsers, async (c, h) => await Admin(c).RemoveAgentAsync(new RemoveAgentRequest { AgentId = agentId }, h)),
@@ -61,6 +67,9 @@ internal static class RpcCatalog
             new RegisterUnattendedDeviceRequest { Product = "remote-support", DeviceId = "pc", DisplayName = "PC", Platform = Platform.Windows }, h)),
         new("SeatAdminService/UnregisterUnattendedDevice", Audience.ManageSeats, async (c, h) => await Admin(c).UnregisterUnattendedDeviceAsync(
             new UnregisterUnattendedDeviceRequest { Product = "remote-support", DeviceId = "known-pc" }, h)),
+        new("SeatAdminService/ListUnattendedDevices", Audience.ManageSeats, async (c, h) => await Admin(c).ListUnattendedDevicesAsync(
+            new ListUnattendedDevicesRequest { Product = "remote-support" }, h)),
+        new("SeatAdminService/ListAuditEvents", Audience.Admin, async (c, h) => await Admin(c).ListAuditEventsAsync(new ListAuditEventsRequest(), h)),
         new("SeatAdminService/CreateProvisioningToken", Audience.ManageUsers, async (c, h) => await Admin(c).CreateProvisioningTokenAsync(
             new CreateProvisioningTokenRequest { Name = "Okta" }, h)),
         new("SeatAdminService/ListProvisioningTokens", Audience.ManageUsers, async (c, h) => await Admin(c).ListProvisioningTokensAsync(new ListProvisioningTokensRequest(), h)),

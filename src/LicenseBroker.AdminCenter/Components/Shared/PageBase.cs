@@ -1,0 +1,44 @@
+using LicenseBroker.AdminCenter.Broker;
+using LicenseBroker.Contracts.V1;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Http;
+
+namespace LicenseBroker.AdminCenter.Components.Shared;
+
+/// <summary>What every console page has: the request, the broker, and the account's products.</summary>
+public abstract class PageBase : ComponentBase
+{
+    [CascadingParameter]
+    public HttpContext HttpContext { get; set; } = default!;
+
+    [Inject]
+    public AdminBroker Broker { get; set; } = default!;
+
+    [SupplyParameterFromQuery(Name = "product")]
+    public string? ProductQuery { get; set; }
+
+    /// <summary>The account's subscribed products with their Seats &amp; Devices figures (empty if the caller may not read them).</summary>
+    protected IReadOnlyList<ProductSeatUsage> Usage { get; private set; } = [];
+
+    protected IReadOnlyList<string> Products => Usage.Select(u => u.Product).ToList();
+
+    /// <summary>The product the page shows: the one asked for if the account has it, else the first.</summary>
+    protected string? Product { get; private set; }
+
+    protected BrokerProblem? Problem { get; set; }
+
+    protected async Task LoadProductsAsync()
+    {
+        var usage = await Broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
+        Usage = usage.Value?.Products ?? (IReadOnlyList<ProductSeatUsage>)[];
+        Problem ??= usage.Problem is { NotAllowed: true } ? null : usage.Problem;
+        var products = Products;
+        Product = products.Contains(ProductQuery ?? string.Empty) ? ProductQuery : products.Count > 0 ? products[0] : null;
+    }
+
+    /// <summary>Every value of a posted field (e.g. the checked boxes named "lease").</summary>
+    protected IReadOnlyList<string> Posted(string name) =>
+        HttpContext.Request.HasFormContentType ? HttpContext.Request.Form[name].Where(v => !string.IsNullOrEmpty(v)).Select(v => v!).ToList() : [];
+
+    protected string PostedOne(string name) => Posted(name) is [var first, ..] ? first : string.Empty;
+}

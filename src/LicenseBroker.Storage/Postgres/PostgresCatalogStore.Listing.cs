@@ -1,0 +1,95 @@
+using Dapper;
+using LicenseBroker.Domain.Administration;
+using LicenseBroker.Domain.Seats;
+
+namespace LicenseBroker.Storage.Postgres;
+
+/// <summary>The read-only lists of the Admin Center: devices and the audit log.</summary>
+public sealed partial class PostgresCatalogStore
+{
+    public async Task<DevicePage?> ListDevicesAsync(string accountId, string product, int pageSize, string? after, CancellationToken cancellationToken)
+    {
+        const string poolSql = """
+            SELECT p.device_kind AS Kind, s.unattended_device_limit AS UnattendedLimit, s.monitored_device_limit AS MonitoredLimit,
+                   (SELECT count(*) FROM devices d WHERE d.account_id = s.account_id AND d.product_code = s.product_code AND d.kind = p.device_kind)::int AS InUse
+            FROM subscriptions s JOIN products p ON p.code = s.product_code
+            WHERE s.account_id = @accountId AND s.product_code = @product
+            """;
+
+        // Keyset paging on the device id, like the agents list.
+        const string pageSql = """
+            SELECT id AS DeviceId, display_name AS DisplayName, platform AS Platform, registered_at AS RegisteredAt
+            FROM devices
+            WHERE account_id = @accountId AND product_code = @product AND kind = @kind AND (@after::text IS NULL OR id > @after)
+            ORDER BY id
+            LIMIT @limit
+            """;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var pool = await connection.QuerySingleOrDefaultAsync<DevicePoolRow>(new CommandDefinition(poolSql, new { accountId, product }, cancellationToken: cancellationToken));
+        if (pool is null)
+        {
+            return null;
+        }
+
+        if (pool.Kind is null)
+        {
+            return new DevicePage([], null, 0, 0);
+        }
+
+        var rows = (await connection.QueryAsync<DeviceListRow>(new CommandDefinition(
+            pageSql, new { accountId, product, kind = pool.Kind, after, limit = pageSize + 1 }, cancellationToken: cancellationToken))).ToList();
+        var page = rows.Take(pageSize)
+            .Select(r => new DeviceRecord(r.DeviceId, r.DisplayName, Enum.Parse<Platform>(r.Platform), new DateTimeOffset(r.RegisteredAt, TimeSpan.Zero)))
+            .ToList();
+        return new DevicePage(page, rows.Count > pageSize ? page[^1].DeviceId : null, pool.InUse, pool.Kind == "UNATTENDED" ? pool.UnattendedLimit : pool.MonitoredLimit);
+    }
+
+    public async Task<AuditPage> ListAuditEventsAsync(string accountId, AuditQuery query, CancellationToken cancellationToken)
+    {
+        // Newest first by id (the index audit_events_by_account_id): a cursor on the id stays stable
+        // while new rows are appended. The work is bounded by the page size and this account's own rows.
+        const string sql = """
+            SELECT id AS Id, occurred_at AS OccurredAt, product_code AS Product, actor AS Actor, action AS Action, subject AS Subject,
+                   before::text AS BeforeJson, after::text AS AfterJson
+            FROM audit_events
+            WHERE account_id = @accountId
+              AND (@before::bigint IS NULL OR id < @before)
+              AND (@product::text IS NULL OR product_code = @product)
+              AND (@from::timestamptz IS NULL OR occurred_at >= @from)
+              AND (@to::timestamptz IS NULL OR occurred_at < @to)
+              AND (cardinality(@actions::text[]) + cardinality(@categories::text[]) = 0
+                   OR action = ANY(@actions::text[]) OR split_part(action, '.', 1) = ANY(@categories::text[]))
+            ORDER BY id DESC
+            LIMIT @limit
+            """;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<AuditRow>(new CommandDefinition(
+            sql,
+            new
+            {
+                accountId,
+                before = query.Before,
+                product = query.Product,
+                from = query.From?.UtcDateTime,
+                to = query.To?.UtcDateTime,
+                actions = query.Actions.ToArray(),
+                categories = query.Categories.ToArray(),
+                limit = query.PageSize + 1,
+            },
+            cancellationToken: cancellationToken))).ToList();
+        var page = rows.Take(query.PageSize)
+            .Select(r => new AuditEntry(r.Id, new DateTimeOffset(r.OccurredAt, TimeSpan.Zero), r.Product, r.Actor, r.Action, r.Subject, r.BeforeJson, r.AfterJson))
+            .ToList();
+        return new AuditPage(page, rows.Count > query.PageSize ? page[^1].Id : null);
+    }
+
+    /// <summary>An ILIKE pattern matching values that contain <paramref name="text"/> literally ('' matches nothing: the caller skips it).</summary>
+    private static string ContainsPattern(string? text) =>
+        string.IsNullOrEmpty(text) ? string.Empty : "%" + text.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%";
+
+    private sealed record DevicePoolRow(string? Kind, int UnattendedLimit, int? MonitoredLimit, int InUse);
+
+    private sealed record DeviceListRow(string DeviceId, string DisplayName, string Platform, DateTime RegisteredAt);
+
+    private sealed record AuditRow(long Id, DateTime OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson);
+}
