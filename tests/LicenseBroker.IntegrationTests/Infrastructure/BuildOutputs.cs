@@ -7,6 +7,8 @@ internal static class BuildOutputs
 
     public static string Cli => Find("LicenseBroker.Cli", "licensebroker-cli.dll");
 
+    public static string AdminCenter => Find("LicenseBroker.AdminCenter", "LicenseBroker.AdminCenter.dll");
+
     /// <summary>The repository's root folder (the one holding LicenseBroker.sln).</summary>
     public static string RepositoryRoot
     {

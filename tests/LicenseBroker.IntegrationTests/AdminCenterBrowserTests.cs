@@ -1,0 +1,259 @@
+using System.Net;
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using OpenQA.Selenium;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// The Admin Center in headless Chromium: signed in through a real OpenID Connect provider whose
+/// tokens the broker also validates; every change made in a page is checked on the broker.
+/// </summary>
+[Collection(BrowserCollection.Name)]
+public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
+{
+    private const string Product = "remote-support";
+    private readonly AdminCenterFixture _fixture;
+
+    public AdminCenterBrowserTests(AdminCenterFixture fixture)
+    {
+        _fixture = fixture;
+    }
+
+    private Uri Page(string path) => new(_fixture.Console.Address, path.TrimStart('/'));
+
+    /// <summary>Opens a page; the first time, the identity provider asks who signs in.</summary>
+    private void SignIn(Browser browser, OidcPerson person, string path)
+    {
+        _fixture.Provider.Add(person);
+        browser.Go(Page(path));
+        browser.Find("#username").SendKeys(person.UserName);
+        browser.Click("#login");
+        browser.WaitUntil(b => b.Url.StartsWith(_fixture.Console.Address.ToString(), StringComparison.Ordinal) && b.Has("main"), "back in the console after sign-in");
+    }
+
+    private static OidcPerson Admin(string account) => new("admin-" + account, account, "Alice Admin", $"alice@{account}.test", "ADMIN");
+
+    [Fact]
+    public async Task Admin_ends_two_shared_sessions_after_confirming_and_a_waiting_agent_gets_a_seat()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 4, "CONCURRENT");
+        var leases = new List<Lease>();
+        foreach (var id in ids.Take(3))
+        {
+            leases.Add((await _fixture.Host.Agent(account, id).AcquireAsync(Product, deviceId: "desk-" + id)).Lease);
+        }
+
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[3]).AcquireAsync(Product))).StatusCode);
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/sessions");
+        browser.Find("#sessions");
+        foreach (var id in ids.Take(3))
+        {
+            Assert.Contains(id + "@example.test", browser.PageText, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(3, browser.All("#sessions tbody tr").Count);
+        browser.Screenshot("sessions");
+        browser.Click($"#select-{leases[0].LeaseId}");
+        browser.Click($"#select-{leases[1].LeaseId}");
+        browser.Click("#end-selected");
+
+        // Nothing ends before the confirmation.
+        browser.Find("#confirm-end");
+        Assert.Equal(3, (await _fixture.Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, _fixture.Host.AdminHeaders(account))).TotalSessions);
+        browser.Click("#confirm-end-button");
+        Assert.Contains("2", browser.Find("#ended").Text, StringComparison.Ordinal);
+        Assert.Single(browser.All("#sessions tbody tr"));
+        Assert.DoesNotContain(leases[0].LeaseId, browser.Find("#sessions").GetAttribute("outerHTML"), StringComparison.Ordinal);
+
+        foreach (var (lease, id) in leases.Take(2).Zip(ids))
+        {
+            var revoked = await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, id).HeartbeatAsync(lease));
+            Assert.Equal("LEASE_REVOKED", Errors.Info(revoked).Reason);
+        }
+
+        await _fixture.Host.Agent(account, ids[3]).AcquireAsync(Product);
+
+        // The Activity page shows who ended them.
+        await _fixture.Host.AuditWrittenAsync();
+        browser.Go(Page("/activity?kind=seat.force_released"));
+        browser.WaitUntil(b => b.All("#activity tbody tr").Count == 2, "two force releases in the activity log");
+        Assert.Contains("admin-" + account, browser.Find("#activity").Text, StringComparison.Ordinal);
+        browser.Go(Page("/activity"));
+        browser.Find("#activity");
+        browser.Screenshot("activity");
+
+        // Every page load renewed the 61-second access token with the refresh token.
+        Assert.True(_fixture.Provider.Refreshes > 0, "the console never refreshed its access token");
+    }
+
+    [Fact]
+    public async Task A_refused_eleventh_agent_shows_in_todays_refusals_and_the_history_chart_shows_todays_peak()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 10, namedSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 11, "CONCURRENT");
+        foreach (var id in ids.Take(10))
+        {
+            await _fixture.Host.Agent(account, id).AcquireAsync(Product);
+        }
+
+        await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[10]).AcquireAsync(Product));
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/");
+        Assert.Equal("All shared seats were in use 1 time(s)", browser.Find($"#refusals-{Product}").Text);
+        Assert.Equal("10 / 10", browser.Find($"#concurrent-{Product}").Text);
+        Assert.Equal("10", browser.Find($"#peak-{Product}").Text);
+        Assert.Equal("0 / 2", browser.Find($"#named-{Product}").Text);
+        Assert.Contains("Paid plan", browser.Find($"#plan-{Product}").Text, StringComparison.Ordinal);
+        browser.Screenshot("seats-and-devices");
+
+        browser.Go(Page($"/history?product={Product}&days=30"));
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var bar = browser.Find($"#history-chart rect[data-day='{today}']");
+        Assert.Equal("10", bar.GetAttribute("data-peak"));
+        Assert.Contains("full", bar.GetAttribute("class"), StringComparison.Ordinal);
+        Assert.Equal(30, browser.All("#history-chart rect").Count);
+        Assert.StartsWith("The pool was full on 1 of these 30 days", browser.Find("#full-days").Text, StringComparison.Ordinal);
+        Assert.Contains("10 / 10", browser.Find($"#history tr[data-day='{today}']").Text, StringComparison.Ordinal);
+        browser.Screenshot("usage-history");
+    }
+
+    [Fact]
+    public async Task Users_filter_by_seat_type_a_concurrent_seat_given_in_the_page_works_and_a_named_seat_over_the_limit_is_refused_in_words()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2, namedSeats: 1);
+        var concurrent = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT", prefix: "conc");
+        await _fixture.Seeder.AgentsAsync(account, 1, "NAMED", prefix: "named");
+        await _fixture.Seeder.AgentsAsync(account, 1, null, prefix: "grace");
+        const string Grace = "grace-001";
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, Grace).AcquireAsync(Product))).StatusCode);
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/users?product={Product}&seat=concurrent");
+        var listed = browser.All("#users tbody tr").Select(r => r.GetAttribute("data-agent")!).ToList();
+        Assert.Equal(concurrent, listed);
+        browser.Screenshot("users");
+
+        browser.Go(Page($"/users/{Grace}"));
+        browser.Click($"#give-concurrent-{Product}");
+        browser.Find("#done");
+        Assert.Equal("Concurrent seat", browser.Find($"#seat-{Product}").Text);
+        await _fixture.Host.Agent(account, Grace).AcquireAsync(Product);
+
+        browser.Click($"#give-named-{Product}");
+        var problem = browser.Find("#problem").Text;
+        Assert.Contains("All 1 named seats of remote-support are assigned", problem, StringComparison.Ordinal);
+        Assert.Contains("1 to free", problem, StringComparison.Ordinal);
+        Assert.Equal("Concurrent seat", browser.Find($"#seat-{Product}").Text);
+
+        // Searching by e-mail finds her.
+        browser.Go(Page("/users?q=grace-001%40example"));
+        Assert.Equal([Grace], browser.All("#users tbody tr").Select(r => r.GetAttribute("data-agent")!));
+    }
+
+    [Fact]
+    public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var other = await _fixture.Seeder.AccountAsync();
+        var strangers = await _fixture.Seeder.AgentsAsync(other, 1, "CONCURRENT", prefix: "stranger");
+        var lease = (await _fixture.Host.Agent(other, strangers[0]).AcquireAsync(Product)).Lease;
+
+        using (var member = new Browser())
+        {
+            SignIn(member, new OidcPerson("member-" + account, account, "Mo Member", "mo@example.test", "MEMBER"), "/");
+            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/devices", "/activity" })
+            {
+                member.Go(Page(path));
+                member.Find("#not-allowed");
+                Assert.DoesNotContain(strangers[0], member.PageText, StringComparison.Ordinal);
+            }
+        }
+
+        using var admin = new Browser();
+        SignIn(admin, Admin(account), "/users/" + strangers[0]);
+        admin.Find("#not-found");
+        admin.Go(Page($"/sessions?product={Product}"));
+        admin.Find("#no-sessions");
+        Assert.DoesNotContain(lease.LeaseId, admin.Driver.PageSource, StringComparison.Ordinal);
+        await _fixture.Host.Agent(other, strangers[0]).HeartbeatAsync(lease);
+    }
+
+    [Fact]
+    public async Task With_a_French_browser_the_pages_use_the_seeds_words_and_the_switcher_is_remembered()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product);
+        await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[1]).AcquireAsync(Product));
+
+        using var browser = new Browser("fr-FR,fr");
+        SignIn(browser, Admin(account), "/");
+        Assert.Equal("Postes et périphériques", browser.Find("h1").Text);
+        Assert.Equal("Tous les postes partagés étaient utilisés : 1 fois", browser.Find($"#refusals-{Product}").Text);
+        Assert.Contains("Postes nominatifs attribués", browser.PageText, StringComparison.Ordinal);
+        Assert.Contains("Postes simultanés utilisés", browser.PageText, StringComparison.Ordinal);
+        browser.Screenshot("postes-et-peripheriques");
+        browser.Go(Page($"/sessions?product={Product}"));
+        Assert.Equal("Mettre fin à la session", browser.Find("#end-selected").Text);
+        Assert.Contains("Gérer les sessions partagées", browser.Find("nav").Text, StringComparison.Ordinal);
+
+        browser.Click("#lang-en");
+        browser.WaitUntil(b => b.Find("#end-selected").Text == "End session", "English after the switch");
+        browser.Go(Page("/"));
+        Assert.Equal("Seats & Devices", browser.Find("h1").Text);
+    }
+
+    [Fact]
+    public async Task Posts_without_the_antiforgery_token_are_refused_and_every_answer_carries_the_security_headers()
+    {
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        var anonymous = await http.GetAsync(Page("/sessions"));
+        Assert.True(anonymous.StatusCode == HttpStatusCode.Redirect, $"{anonymous.StatusCode}: {_fixture.Console.Output}");
+        Assert.StartsWith(_fixture.Provider.Issuer.ToString(), anonymous.Headers.Location!.ToString(), StringComparison.Ordinal);
+
+        var page = await http.GetAsync(Page("/not-allowed"));
+        var csp = page.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
+        Assert.Contains("frame-ancestors 'none'", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.Equal("DENY", page.Headers.GetValues("X-Frame-Options").Single());
+        Assert.DoesNotContain("<script", await page.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+
+        foreach (var path in new[] { "/culture", "/signout" })
+        {
+            var post = await http.PostAsync(Page(path), new FormUrlEncodedContent(new Dictionary<string, string> { ["culture"] = "fr", ["returnUrl"] = "/" }));
+            Assert.Equal(HttpStatusCode.BadRequest, post.StatusCode);
+            Assert.False(post.Headers.Contains("Set-Cookie"), path + " set a cookie without the antiforgery token");
+        }
+
+        // A signed-in admin's own session cannot be driven by a forged form either.
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT");
+        var lease = (await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product)).Lease;
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/sessions?product={Product}");
+        var cookies = string.Join("; ", browser.Driver.Manage().Cookies.AllCookies.Where(c => c.Name == "lbadmin").Select(c => $"{c.Name}={c.Value}"));
+        using var forged = new HttpRequestMessage(HttpMethod.Post, Page($"/sessions?product={Product}"))
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["_handler"] = "end-select", ["step"] = "confirm", ["lease"] = lease.LeaseId }),
+        };
+        forged.Headers.Add("Cookie", cookies);
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(forged)).StatusCode);
+        await _fixture.Host.Agent(account, ids[0]).HeartbeatAsync(lease);
+        Assert.DoesNotContain("access_token", browser.Driver.PageSource, StringComparison.Ordinal);
+        Assert.DoesNotContain("eyJ", browser.Driver.PageSource, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Browser tests run one class at a time: each Chromium takes a core while it renders.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class BrowserCollection
+{
+    public const string Name = "browser";
+}

@@ -1,0 +1,77 @@
+using OpenQA.Selenium;
+using OpenQA.Selenium.Chrome;
+using OpenQA.Selenium.Support.UI;
+
+namespace LicenseBroker.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// Debian's headless Chromium driven through its ChromeDriver (both installed by ./scripts/test),
+/// with the waits a test needs: for an element, never for a fixed time.
+/// </summary>
+internal sealed class Browser : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly ChromeDriver _driver;
+
+    public Browser(string? acceptLanguage = null)
+    {
+        var service = ChromeDriverService.CreateDefaultService("/usr/bin", "chromedriver");
+        service.HideCommandPromptWindow = true;
+        service.SuppressInitialDiagnosticInformation = true;
+        var options = new ChromeOptions { BinaryLocation = "/usr/bin/chromium" };
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000");
+        if (acceptLanguage is not null)
+        {
+            options.AddArgument("--lang=" + acceptLanguage.Split(',')[0]);
+            options.AddUserProfilePreference("intl.accept_languages", acceptLanguage);
+        }
+
+        _driver = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
+    }
+
+    public IWebDriver Driver => _driver;
+
+    public string Url => _driver.Url;
+
+    public string PageText => _driver.FindElement(By.TagName("body")).Text;
+
+    public void Go(Uri address) => _driver.Navigate().GoToUrl(address);
+
+    /// <summary>The element, once it is on the page.</summary>
+    public IWebElement Find(string css) =>
+        new WebDriverWait(_driver, Patience).Until(d => d.FindElements(By.CssSelector(css)).FirstOrDefault(), CancellationToken.None)
+        ?? throw new WebDriverTimeoutException("no " + css);
+
+    public IReadOnlyList<IWebElement> All(string css) => _driver.FindElements(By.CssSelector(css));
+
+    public bool Has(string css) => _driver.FindElements(By.CssSelector(css)).Count > 0;
+
+    /// <summary>Waits until the condition holds on the current page.</summary>
+    public void WaitUntil(Func<Browser, bool> condition, string what)
+    {
+        try
+        {
+            new WebDriverWait(_driver, Patience).Until(_ => condition(this));
+        }
+        catch (WebDriverTimeoutException)
+        {
+            throw new TimeoutException($"Timed out waiting for {what} at {_driver.Url}:\n{PageText}");
+        }
+    }
+
+    public void Click(string css) => Find(css).Click();
+
+    /// <summary>A PNG of the page, for the README (under docs/ when LB_SCREENSHOTS_DIR is set, else the test output).</summary>
+    public void Screenshot(string name)
+    {
+        var folder = Environment.GetEnvironmentVariable("LB_SCREENSHOTS_DIR") is { Length: > 0 } dir ? dir : Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(folder);
+        _driver.GetScreenshot().SaveAsFile(Path.Combine(folder, name + ".png"));
+    }
+
+    public void Dispose()
+    {
+        _driver.Quit();
+        _driver.Dispose();
+    }
+}
