@@ -157,6 +157,53 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task Users_and_machines_are_added_changed_and_removed_through_the_pages_within_the_limits()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        await using (var connection = new Npgsql.NpgsqlConnection(_fixture.Host.Database.ConnectionString))
+        {
+            await Dapper.SqlMapper.ExecuteAsync(connection, "UPDATE subscriptions SET unattended_device_limit = 1 WHERE account_id = @account", new { account });
+        }
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/users");
+        browser.Find("#add-user input[name=agentId]").SendKeys("zoe");
+        browser.Find("#add-user input[name=displayName]").SendKeys("Zoé Durand");
+        browser.Find("#add-user input[name=email]").SendKeys("zoe@example.test");
+        browser.Click("#add-user-button");
+        browser.Find("#user-added");
+        Assert.Equal(["zoe"], browser.All("#users tbody tr").Select(r => r.GetAttribute("data-agent")!));
+
+        browser.Go(Page("/users/zoe"));
+        browser.Click("#role option[value=MANAGER]");
+        browser.Click("#role-form input[value=MANAGE_SEATS]");
+        browser.Click("#save-role");
+        browser.Find("#done");
+        var saved = (await _fixture.Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "zoe" }, _fixture.Host.AdminHeaders(account))).Agents.Single();
+        Assert.Equal(AgentRole.Manager, saved.Role);
+        Assert.Equal([Privilege.ManageSeats], saved.Privileges);
+
+        browser.Click("#remove-confirm");
+        browser.Click("#remove-user");
+        browser.Find("#not-found");
+        Assert.Empty((await _fixture.Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "zoe" }, _fixture.Host.AdminHeaders(account))).Agents);
+
+        browser.Go(Page($"/devices?product={Product}"));
+        browser.Find("#register-device input[name=deviceId]").SendKeys("pc-1");
+        browser.Find("#register-device input[name=displayName]").SendKeys("Front desk");
+        browser.Click("#register-button");
+        browser.Find("#done");
+        Assert.Single(browser.All("#devices tbody tr"));
+        browser.Find("#register-device input[name=deviceId]").SendKeys("pc-2");
+        browser.Find("#register-device input[name=displayName]").SendKeys("Back office");
+        browser.Click("#register-button");
+        Assert.Contains("All 1 machine slots of remote-support are used", browser.Find("#problem").Text, StringComparison.Ordinal);
+        Assert.Single(browser.All("#devices tbody tr"));
+        browser.Click("#unregister-pc-1");
+        browser.WaitUntil(b => b.All("#devices tbody tr").Count == 0, "the machine removed");
+    }
+
+    [Fact]
     public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
     {
         var account = await _fixture.Seeder.AccountAsync();
@@ -248,6 +295,9 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         await _fixture.Host.Agent(account, ids[0]).HeartbeatAsync(lease);
         Assert.DoesNotContain("access_token", browser.Driver.PageSource, StringComparison.Ordinal);
         Assert.DoesNotContain("eyJ", browser.Driver.PageSource, StringComparison.Ordinal);
+
+        // The session cookie is a key to a server-side ticket, not the tokens themselves.
+        Assert.InRange(cookies.Length, 1, 400);
     }
 }
 
