@@ -201,6 +201,38 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Single(browser.All("#devices tbody tr"));
         browser.Click("#unregister-pc-1");
         browser.WaitUntil(b => b.All("#devices tbody tr").Count == 0, "the machine removed");
+
+        // Signing out ends the provider's session too: the next visit asks who signs in.
+        browser.Click("#sign-out");
+        browser.Find("#username");
+        browser.Go(Page("/"));
+        browser.Find("#username");
+    }
+
+    [Fact]
+    public async Task Ten_thousand_live_sessions_are_shown_a_hundred_a_page_without_repeats()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 10_000);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 10_000, "CONCURRENT");
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (id, _) =>
+            await _fixture.Host.Agent(account, id).AcquireAsync(Product));
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/sessions?product={Product}");
+        Assert.StartsWith("10,000 live shared session(s), 10,000 shared seat(s) in use", browser.Find("#sessions-summary").Text, StringComparison.Ordinal);
+        var first = browser.All("#sessions tbody tr").Select(r => r.GetAttribute("data-lease")!).ToList();
+        Assert.Equal(100, first.Count);
+        browser.Click("#next-page");
+        browser.WaitUntil(b => b.Has("#first-page"), "the second page");
+        var second = browser.All("#sessions tbody tr").Select(r => r.GetAttribute("data-lease")!).ToList();
+        Assert.Equal(100, second.Count);
+        Assert.Empty(first.Intersect(second));
+
+        // Ended here, a thousand at a time, rather than left to expire together under the other tests.
+        foreach (var chunk in ids.Chunk(1000))
+        {
+            await _fixture.Host.AdminClient.ForceReleaseAsync(new ForceReleaseRequest { Product = Product, AgentIds = { chunk } }, _fixture.Host.AdminHeaders(account));
+        }
     }
 
     [Fact]
