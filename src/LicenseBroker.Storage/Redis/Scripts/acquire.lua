@@ -48,7 +48,7 @@ if existing_id then
   local lease = load_lease(existing_id)
   if lease then
     local expires = now + ttl
-    redis.call('ZADD', K_LEASES, expires, existing_id)
+    schedule(K_LEASES, expires, existing_id)
     lease.beat = now
     redis.call('HSET', K_DATA, existing_id, encode_lease(lease))
     return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat,

@@ -37,7 +37,7 @@ end
 local lease = load_lease(id)
 if lease and lease.agent == agent then
   local expires = now + ttl
-  redis.call('ZADD', K_LEASES, expires, id)
+  schedule(K_LEASES, expires, id)
   lease.beat = now
   if kind ~= '' then
     lease.kind = kind

@@ -16,6 +16,7 @@
 --                                shared seats in use at once and the acquires refused as pool full
 --   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
 --                                when the pool was never used here, or when Redis lost its data.
+--                                Also {limit, claim, queue_seq}, and 'due': see schedule() below.
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out
@@ -181,8 +182,36 @@ local function drop_lease(id, lease, kind, actor, at)
   end
 end
 
+-- The pool's next due time, field 'due' of K_EPOCH: no lease expiry, tombstone end or waiter life
+-- of the pool is earlier. A call with nothing due reads this one field instead of running purge()'s
+-- range queries. Every write of one of those times goes through schedule(), which lowers it when
+-- needed; it may be early (the lease that was due has been renewed since), and then the purge
+-- that finds nothing due sets it again. Absent (new pool, data loss): 0, so the next call purges.
+local DUE = nil
+local NEVER = 9007199254740991
+local EPOCH_READ, RECOVERING_UNTIL = false, false
+
+-- One read of the epoch fields a call needs first: 'due', and 'recovering_until' for check_epoch().
+local function due_time()
+  if DUE == nil then
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until')
+    DUE = tonumber(fields[1] or '0')
+    EPOCH_READ, RECOVERING_UNTIL = true, fields[2]
+  end
+  return DUE
+end
+
+-- ZADD to one of the three timed sets (K_LEASES, K_TOMBS, K_WAITER_LIFE): the only way they get a time.
+local function schedule(key, at, member)
+  redis.call('ZADD', key, at, member)
+  if at < due_time() then
+    DUE = at
+    redis.call('HSET', K_EPOCH, 'due', at)
+  end
+end
+
 local function remember_end(id, agent, reason, by, at, until_ms)
-  redis.call('ZADD', K_TOMBS, until_ms, id)
+  schedule(K_TOMBS, until_ms, id)
   redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
 end
 
@@ -203,6 +232,9 @@ end
 -- Drops up to max leases whose expiry is at or before now, and forgets up to max old tombstones.
 -- Sets BACKLOG when more remain, so the broker has the sweeper drain them.
 local function purge(now, max)
+  if now < due_time() then
+    return
+  end
   max = max or EXPIRED_PER_CALL
   purge_waiters(now, max)
   local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
@@ -223,6 +255,18 @@ local function purge(now, max)
   if #expired == 2 * max or #forgotten == max then
     BACKLOG = 1
   end
+  if BACKLOG == 1 then
+    return -- 'due' stays in the past: the next call (or the sweeper) goes on draining
+  end
+  local next_due = NEVER
+  for _, key in ipairs({K_LEASES, K_TOMBS, K_WAITER_LIFE}) do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) < next_due then
+      next_due = tonumber(first[2])
+    end
+  end
+  DUE = next_due
+  redis.call('HSET', K_EPOCH, 'due', string.format('%d', next_due))
 end
 
 local function load_lease(id)
@@ -248,7 +292,10 @@ end
 -- window in ms (0 or past: not recovering), or nil when mode is UNKNOWN and the epoch is absent.
 local function check_epoch(mode, now, ttl, evidence)
   evidence = int_arg('evidence', evidence, 0, MAX_FENCE)
-  local until_ms = redis.call('HGET', K_EPOCH, 'recovering_until')
+  local until_ms = RECOVERING_UNTIL
+  if not EPOCH_READ then
+    until_ms = redis.call('HGET', K_EPOCH, 'recovering_until')
+  end
   if not until_ms then
     if mode == 'UNKNOWN' then
       return nil
@@ -308,7 +355,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     redis.call('HINCRBY', K_HOLDERS, agent, 1)
     redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
   end
-  redis.call('ZADD', K_LEASES, expires, id)
+  schedule(K_LEASES, expires, id)
   redis.call('HSET', K_DATA, id, encode_lease({
     agent = agent, session = session, seat = seat, device = device, platform = platform,
     kind = kind, started = now, beat = now, fence = fence }))

@@ -52,7 +52,7 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
     session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now }))
   QUEUE_CHANGED = true
 end
-redis.call('ZADD', K_WAITER_LIFE, now + waiter_life, agent)
+schedule(K_WAITER_LIFE, now + waiter_life, agent)
 promote(now)
 
 local rank = redis.call('ZRANK', K_QUEUE, agent)

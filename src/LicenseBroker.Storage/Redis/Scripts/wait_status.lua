@@ -26,9 +26,9 @@ if waiter.offer then
   if not lease then
     return finish({'status', 'GONE'})
   end
-  redis.call('ZADD', K_LEASES, now + ttl, waiter.offer)
+  schedule(K_LEASES, now + ttl, waiter.offer)
   return finish({'status', 'GRANTED', 'lease_id', waiter.offer, 'expires_ms', now + ttl, 'fence', lease.fence, 'seat', lease.seat})
 end
 
-redis.call('ZADD', K_WAITER_LIFE, now + waiter_life, agent)
+schedule(K_WAITER_LIFE, now + waiter_life, agent)
 return finish({'status', 'QUEUED', 'position', redis.call('ZRANK', K_QUEUE, agent) + 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})
