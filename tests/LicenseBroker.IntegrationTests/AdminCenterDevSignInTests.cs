@@ -56,4 +56,41 @@ public sealed class AdminCenterDevSignInTests : IClassFixture<BrokerFixture>
         browser.Find("#sign-in-as-alice").Click();
         browser.WaitUntil(b => b.Has("#nav-activity"), "the admin's menu");
     }
+
+    [Fact]
+    public async Task With_the_broker_gone_a_signed_in_admin_is_told_it_cannot_be_reached_and_the_console_keeps_serving()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var broker = await BrokerProcess.StartAsync(database, new Dictionary<string, string>());
+        var account = await new CatalogSeeder(database).AccountAsync();
+        await new SeatAdminService.SeatAdminServiceClient(broker.Channel).UpsertAgentAsync(
+            new UpsertAgentRequest { AgentId = "alice", Email = "alice@example.test", DisplayName = "Alice Admin", Role = AgentRole.Admin },
+            BrokerTestHost.Bearer(Cli.DevTokens.Mint(broker.SigningKey, account, "root", TimeSpan.FromMinutes(5), extraClaims: Cli.DevTokens.Claims("ADMIN"))));
+        await using var console = await AdminCenterProcess.StartAsync(Processes.FreePort(), new Dictionary<string, string>
+        {
+            ["AdminCenter__BrokerUrl"] = broker.Address.ToString(),
+            ["AdminCenter__DevSignIn__Enabled"] = "true",
+            ["AdminCenter__DevSignIn__SigningKey"] = broker.SigningKey,
+            ["AdminCenter__DevSignIn__AccountId"] = account,
+        });
+
+        using var browser = new Browser();
+        browser.Go(new Uri(console.Address, "sessions"));
+        browser.Click("#sign-in-as-alice");
+        browser.WaitUntil(b => b.Has("#sessions-summary"), "the sessions page");
+
+        await broker.TerminateAsync();
+        using (var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            await broker.WaitForExitAsync(stopped.Token);
+        }
+
+        foreach (var path in new[] { "/", "/sessions", "/users/alice", "/activity" })
+        {
+            browser.Go(new Uri(console.Address, path.TrimStart('/')));
+            Assert.Contains("cannot be reached", browser.Find("#problem").Text, StringComparison.Ordinal);
+        }
+
+        Assert.False(console.HasExited);
+    }
 }
