@@ -29,7 +29,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         _fixture.Provider.Add(person);
         browser.Go(Page(path));
         browser.Find("#username").SendKeys(person.UserName);
-        browser.Click("#login");
+        browser.Submit("#login");
         browser.WaitUntil(b => b.Url.StartsWith(_fixture.Console.Address.ToString(), StringComparison.Ordinal) && b.Has("main"), "back in the console after sign-in");
     }
 
@@ -60,12 +60,12 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Screenshot("sessions");
         browser.Click($"#select-{leases[0].LeaseId}");
         browser.Click($"#select-{leases[1].LeaseId}");
-        browser.Click("#end-selected");
+        browser.Submit("#end-selected");
 
         // Nothing ends before the confirmation.
         browser.Find("#confirm-end");
         Assert.Equal(3, (await _fixture.Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, _fixture.Host.AdminHeaders(account))).TotalSessions);
-        browser.Click("#confirm-end-button");
+        browser.Submit("#confirm-end-button");
         Assert.Contains("2", browser.Find("#ended").Text, StringComparison.Ordinal);
         Assert.Single(browser.All("#sessions tbody tr"));
         Assert.DoesNotContain(leases[0].LeaseId, browser.Find("#sessions").GetAttribute("outerHTML"), StringComparison.Ordinal);
@@ -140,12 +140,12 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Screenshot("users");
 
         browser.Go(Page($"/users/{Grace}"));
-        browser.Click($"#give-concurrent-{Product}");
+        browser.Submit($"#give-concurrent-{Product}");
         browser.Find("#done");
         Assert.Equal("Concurrent seat", browser.Find($"#seat-{Product}").Text);
         await _fixture.Host.Agent(account, Grace).AcquireAsync(Product);
 
-        browser.Click($"#give-named-{Product}");
+        browser.Submit($"#give-named-{Product}");
         var problem = browser.Find("#problem").Text;
         Assert.Contains("All 1 named seats of remote-support are assigned", problem, StringComparison.Ordinal);
         Assert.Contains("1 to free", problem, StringComparison.Ordinal);
@@ -170,40 +170,40 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Find("#add-user input[name=agentId]").SendKeys("zoe");
         browser.Find("#add-user input[name=displayName]").SendKeys("Zoé Durand");
         browser.Find("#add-user input[name=email]").SendKeys("zoe@example.test");
-        browser.Click("#add-user-button");
+        browser.Submit("#add-user-button");
         browser.Find("#user-added");
         Assert.Equal(["zoe"], browser.All("#users tbody tr").Select(r => r.GetAttribute("data-agent")!));
 
         browser.Go(Page("/users/zoe"));
         browser.Click("#role option[value=MANAGER]");
         browser.Click("#role-form input[value=MANAGE_SEATS]");
-        browser.Click("#save-role");
+        browser.Submit("#save-role");
         browser.Find("#done");
         var saved = (await _fixture.Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "zoe" }, _fixture.Host.AdminHeaders(account))).Agents.Single();
         Assert.Equal(AgentRole.Manager, saved.Role);
         Assert.Equal([Privilege.ManageSeats], saved.Privileges);
 
         browser.Click("#remove-confirm");
-        browser.Click("#remove-user");
+        browser.Submit("#remove-user");
         browser.Find("#not-found");
         Assert.Empty((await _fixture.Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = "zoe" }, _fixture.Host.AdminHeaders(account))).Agents);
 
         browser.Go(Page($"/devices?product={Product}"));
         browser.Find("#register-device input[name=deviceId]").SendKeys("pc-1");
         browser.Find("#register-device input[name=displayName]").SendKeys("Front desk");
-        browser.Click("#register-button");
+        browser.Submit("#register-button");
         browser.Find("#done");
         Assert.Single(browser.All("#devices tbody tr"));
         browser.Find("#register-device input[name=deviceId]").SendKeys("pc-2");
         browser.Find("#register-device input[name=displayName]").SendKeys("Back office");
-        browser.Click("#register-button");
+        browser.Submit("#register-button");
         Assert.Contains("All 1 machine slots of remote-support are used", browser.Find("#problem").Text, StringComparison.Ordinal);
         Assert.Single(browser.All("#devices tbody tr"));
-        browser.Click("#unregister-pc-1");
+        browser.Submit("#unregister-pc-1");
         browser.WaitUntil(b => b.All("#devices tbody tr").Count == 0, "the machine removed");
 
         // Signing out ends the provider's session too: the next visit asks who signs in.
-        browser.Click("#sign-out");
+        browser.Submit("#sign-out");
         browser.Find("#username");
         browser.Go(Page("/"));
         browser.Find("#username");
@@ -222,7 +222,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.StartsWith("10,000 live shared session(s), 10,000 shared seat(s) in use", browser.Find("#sessions-summary").Text, StringComparison.Ordinal);
         var first = browser.All("#sessions tbody tr").Select(r => r.GetAttribute("data-lease")!).ToList();
         Assert.Equal(100, first.Count);
-        browser.Click("#next-page");
+        browser.Submit("#next-page");
         browser.WaitUntil(b => b.Has("#first-page"), "the second page");
         var second = browser.All("#sessions tbody tr").Select(r => r.GetAttribute("data-lease")!).ToList();
         Assert.Equal(100, second.Count);
@@ -282,7 +282,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("Mettre fin à la session", browser.Find("#end-selected").Text);
         Assert.Contains("Gérer les sessions partagées", browser.Find("nav").Text, StringComparison.Ordinal);
 
-        browser.Click("#lang-en");
+        browser.Submit("#lang-en");
         browser.WaitUntil(b => b.Find("#end-selected").Text == "End session", "English after the switch");
         browser.Go(Page("/"));
         Assert.Equal("Seats & Devices", browser.Find("h1").Text);

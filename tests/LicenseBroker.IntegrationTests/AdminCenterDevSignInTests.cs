@@ -45,15 +45,15 @@ public sealed class AdminCenterDevSignInTests : IClassFixture<BrokerFixture>
 
         using var browser = new Browser();
         browser.Go(new Uri(console.Address, "sessions"));
-        browser.Click("#sign-in-as-sam");
+        browser.Submit("#sign-in-as-sam");
         browser.WaitUntil(b => b.Has("#sessions-summary"), "the sessions page after signing in as a seat manager");
         Assert.Equal("Sam Seats", browser.Find("#signed-in-as").Text);
         Assert.False(browser.Has("#nav-activity"), "a manager sees no Activity link");
         browser.Go(new Uri(console.Address, "activity"));
         browser.Find("#not-allowed");
 
-        browser.Click("#sign-out");
-        browser.Find("#sign-in-as-alice").Click();
+        browser.Submit("#sign-out");
+        browser.Submit("#sign-in-as-alice");
         browser.WaitUntil(b => b.Has("#nav-activity"), "the admin's menu");
     }
 
@@ -76,7 +76,7 @@ public sealed class AdminCenterDevSignInTests : IClassFixture<BrokerFixture>
 
         using var browser = new Browser();
         browser.Go(new Uri(console.Address, "sessions"));
-        browser.Click("#sign-in-as-alice");
+        browser.Submit("#sign-in-as-alice");
         browser.WaitUntil(b => b.Has("#sessions-summary"), "the sessions page");
 
         await broker.TerminateAsync();

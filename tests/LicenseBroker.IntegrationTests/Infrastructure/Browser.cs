@@ -51,7 +51,23 @@ internal sealed class Browser : IDisposable
     {
         try
         {
-            new WebDriverWait(_driver, Patience).Until(_ => condition(this));
+            // An element read while its page is being replaced is stale (or, in Chromium, "does not
+            // belong to the document"): that is "not yet", not a failure.
+            new WebDriverWait(_driver, Patience).Until(_ =>
+            {
+                try
+                {
+                    return condition(this);
+                }
+                catch (StaleElementReferenceException)
+                {
+                    return false;
+                }
+                catch (WebDriverException ex) when (ex.Message.Contains("does not belong to the document", StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            });
         }
         catch (WebDriverTimeoutException)
         {
@@ -59,7 +75,32 @@ internal sealed class Browser : IDisposable
         }
     }
 
+    /// <summary>Clicks what does not leave the page (a checkbox, an option).</summary>
     public void Click(string css) => Find(css).Click();
+
+    /// <summary>
+    /// Clicks what loads another page (a submit button, a link) and waits until the old page is gone,
+    /// so that the next Find cannot return an element of the page being left.
+    /// </summary>
+    public void Submit(string css)
+    {
+        var page = _driver.FindElement(By.TagName("html"));
+        Find(css).Click();
+        WaitUntil(_ => IsGone(page), "the next page after clicking " + css);
+    }
+
+    private static bool IsGone(IWebElement element)
+    {
+        try
+        {
+            _ = element.TagName;
+            return false;
+        }
+        catch (StaleElementReferenceException)
+        {
+            return true;
+        }
+    }
 
     /// <summary>A PNG of the page, for the README (under docs/ when LB_SCREENSHOTS_DIR is set, else the test output).</summary>
     public void Screenshot(string name)
