@@ -136,6 +136,20 @@ public sealed class RestTests
         var page = JsonNode.Parse(await (await http.SendAsync(firstPage)).Content.ReadAsStringAsync())!;
         Assert.Equal(2, page["agents"]!.AsArray().Count);
         Assert.False(string.IsNullOrEmpty(page["nextPageToken"]?.GetValue<string>()));
+
+        // The audit log over REST: the admin change above is there; a bad kind is named as the JSON caller wrote it.
+        await host.AdminClient.UpsertAgentAsync(
+            new Contracts.V1.UpsertAgentRequest { AgentId = "rest-zoe", Email = "rest-zoe@example.test", DisplayName = "Zoe", Role = Contracts.V1.AgentRole.Member },
+            host.AdminHeaders(account));
+        using var audit = RestBroker.Request(HttpMethod.Get, "/v1/admin/audit-events?actions=agent&page.pageSize=5", admin);
+        var auditResponse = await http.SendAsync(audit);
+        Assert.Equal(System.Net.HttpStatusCode.OK, auditResponse.StatusCode);
+        var events = JsonNode.Parse(await auditResponse.Content.ReadAsStringAsync())!["events"]!.AsArray();
+        Assert.Contains(events, e => e!["action"]!.GetValue<string>() == "agent.upsert" && e["subject"]!.GetValue<string>() == "rest-zoe");
+        using var badAudit = RestBroker.Request(HttpMethod.Get, "/v1/admin/audit-events?actions=DROP", admin);
+        var badResponse = await http.SendAsync(badAudit);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, badResponse.StatusCode);
+        Assert.Contains("actions[0]", await badResponse.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     private static IEnumerable<string> References(JsonNode node) => node switch
