@@ -128,6 +128,26 @@ internal static class AdminMapping
         ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.SpecifyKind(usage.Durable.ValidUntil, DateTimeKind.Utc)),
     };
 
+    public static V1.UnattendedDevice ToProto(this DeviceRecord device) => new()
+    {
+        DeviceId = device.DeviceId,
+        DisplayName = device.DisplayName,
+        Platform = device.Platform.ToProto(),
+        RegisteredAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(device.RegisteredAt),
+    };
+
+    public static V1.AuditEvent ToProto(this AuditEntry entry) => new()
+    {
+        EventId = entry.Id,
+        OccurredAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(entry.OccurredAt),
+        Product = entry.Product ?? string.Empty,
+        Actor = entry.Actor,
+        Action = entry.Action,
+        Subject = entry.Subject ?? string.Empty,
+        BeforeJson = entry.BeforeJson ?? string.Empty,
+        AfterJson = entry.AfterJson ?? string.Empty,
+    };
+
     /// <summary>Page tokens are the last id of the previous page, opaque to clients.</summary>
     public static string EncodePageToken(string? after) =>
         after is null ? string.Empty : Base64Url.EncodeToString(Encoding.UTF8.GetBytes(after));

@@ -287,13 +287,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             DevicesInUse = result.InUse,
             DeviceLimit = result.Limit ?? -1,
         };
-        response.Devices.AddRange(result.Devices.Select(d => new UnattendedDevice
-        {
-            DeviceId = d.DeviceId,
-            DisplayName = d.DisplayName,
-            Platform = d.Platform.ToProto(),
-            RegisteredAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(d.RegisteredAt),
-        }));
+        response.Devices.AddRange(result.Devices.Select(d => d.ToProto()));
         return response;
     }
 
@@ -343,17 +337,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         {
             NextPageToken = AdminMapping.EncodePageToken(result.NextBefore?.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         };
-        response.Events.AddRange(result.Events.Select(e => new AuditEvent
-        {
-            EventId = e.Id,
-            OccurredAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.OccurredAt),
-            Product = e.Product ?? string.Empty,
-            Actor = e.Actor,
-            Action = e.Action,
-            Subject = e.Subject ?? string.Empty,
-            BeforeJson = e.BeforeJson ?? string.Empty,
-            AfterJson = e.AfterJson ?? string.Empty,
-        }));
+        response.Events.AddRange(result.Events.Select(e => e.ToProto()));
         return response;
     }
 }

@@ -24,6 +24,9 @@ public sealed partial class PostgresCatalogStore
             ORDER BY id
             LIMIT @limit
             """;
+        // Validated at the edge (RequestValidation.Page); checked again where it becomes a LIMIT.
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(pageSize, 1000);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var pool = await connection.QuerySingleOrDefaultAsync<DevicePoolRow>(new CommandDefinition(poolSql, new { accountId, product }, cancellationToken: cancellationToken));
         if (pool is null)
@@ -62,6 +65,8 @@ public sealed partial class PostgresCatalogStore
             ORDER BY id DESC
             LIMIT @limit
             """;
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.PageSize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.PageSize, 1000);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var rows = (await connection.QueryAsync<AuditRow>(new CommandDefinition(
             sql,
