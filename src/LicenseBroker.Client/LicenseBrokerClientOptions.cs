@@ -41,6 +41,13 @@ public sealed class LicenseBrokerClientOptions
     /// <summary>Clock for the heartbeat schedule and the lease's expiry; tests may replace it.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// How long the user has been idle (no keyboard or mouse input), read before each heartbeat and
+    /// sent with it; null: not reported. When the account sets an idle timeout, the broker takes the
+    /// seat back after that much idle time (<see cref="SeatLossReason.IdleReleased"/>).
+    /// </summary>
+    public Func<TimeSpan>? UserIdleTime { get; init; }
+
     internal void Validate()
     {
         if (Address.Scheme is not ("http" or "https"))

@@ -14,6 +14,12 @@ public enum SeatLossReason
 
     /// <summary>No heartbeat got through before the lease's expiry (the broker was unreachable for a whole lease lifetime).</summary>
     Unreachable,
+
+    /// <summary>
+    /// The broker took the seat back: the session stayed PENDING, or its user idle, longer than the
+    /// account allows. Acquire again when the agent is back.
+    /// </summary>
+    IdleReleased,
 }
 
 /// <summary>What <see cref="SeatLease.SeatLost"/> says.</summary>
@@ -107,6 +113,9 @@ public sealed class SeatLease : IAsyncDisposable
         return seat;
     }
 
+    // The broker refuses longer idle reports as input errors; past it, longer changes nothing.
+    private static readonly TimeSpan MaxReportedIdle = TimeSpan.FromDays(30);
+
     private TimeSpan Interval => TimeSpan.FromSeconds(Math.Max(1, Lease.HeartbeatIntervalSeconds));
 
     /// <summary>
@@ -191,6 +200,11 @@ public sealed class SeatLease : IAsyncDisposable
                 };
             }
 
+            if (_client.Options.UserIdleTime is { } idleTime && idleTime() is { Ticks: > 0 } idle)
+            {
+                request.IdleFor = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(idle < MaxReportedIdle ? idle : MaxReportedIdle);
+            }
+
             try
             {
                 var response = await _client.Seats.HeartbeatAsync(request, await _client.CallAsync(cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
@@ -224,6 +238,9 @@ public sealed class SeatLease : IAsyncDisposable
                         return;
                     case "LEASE_EXPIRED":
                         Lose(SeatLossReason.Expired, failure.Message, null, null);
+                        return;
+                    case "IDLE_RELEASED":
+                        Lose(SeatLossReason.IdleReleased, failure.Message, null, null);
                         return;
                 }
 
@@ -260,6 +277,11 @@ public sealed class SeatLease : IAsyncDisposable
                             break;
                         case LeaseStatus.Revoked:
                             Lose(SeatLossReason.Revoked, $"An administrator ({update.RevokedBy}) ended this session.", update.RevokedBy, update.RevokedAt?.ToDateTimeOffset());
+                            return;
+                        case LeaseStatus.IdleReleased:
+                            Lose(SeatLossReason.IdleReleased, update.IdleRule == "pending_timeout"
+                                ? "The seat was given back: the session stayed pending longer than the account allows."
+                                : "The seat was given back: the user was idle longer than the account allows.", null, null);
                             return;
                         case LeaseStatus.Ended:
                             await BeatAsync(_stopping.Token).ConfigureAwait(false);

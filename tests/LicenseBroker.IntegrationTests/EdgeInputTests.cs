@@ -151,6 +151,19 @@ public sealed class EdgeInputTests : IAsyncLifetime
         var ttl = await Assert.ThrowsAsync<RedisServerException>(() => store.HeartbeatAsync(
             new DomainSeats.HeartbeatCommand(pool, agent, lease.LeaseId, TimeSpan.FromDays(400), lease.SessionId), CancellationToken.None));
         Assert.StartsWith("LB_BAD_ARGUMENT ttl", ttl.Message, StringComparison.Ordinal);
+
+        // The idle rules and the idle time an app reports: checked at the edge, and again here.
+        foreach (var idleFor in new[] { TimeSpan.FromMilliseconds(-1), TimeSpan.FromDays(31) })
+        {
+            var idle = await Assert.ThrowsAsync<RedisServerException>(() => store.HeartbeatAsync(
+                new DomainSeats.HeartbeatCommand(pool, agent, lease.LeaseId, TimeSpan.FromSeconds(90), lease.SessionId, IdleFor: idleFor), CancellationToken.None));
+            Assert.StartsWith("LB_BAD_ARGUMENT idle_for_ms", idle.Message, StringComparison.Ordinal);
+        }
+
+        var rules = await Assert.ThrowsAsync<RedisServerException>(() => store.HeartbeatAsync(
+            new DomainSeats.HeartbeatCommand(pool, agent, lease.LeaseId, TimeSpan.FromSeconds(90), lease.SessionId,
+                IdleRules: new DomainSeats.IdleRules(TimeSpan.FromDays(2), TimeSpan.Zero)), CancellationToken.None));
+        Assert.StartsWith("LB_BAD_ARGUMENT pending_ms", rules.Message, StringComparison.Ordinal);
         Assert.Equal(before, await StateSnapshot.TakeAsync(Host, account));
     }
 

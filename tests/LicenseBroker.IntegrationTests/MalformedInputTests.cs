@@ -54,6 +54,7 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = junk.Product(), LeaseId = junk.Bad(), SessionId = junk.Maybe(), FencingToken = junk.Long(), Device = junk.Device(), SessionKind = junk.Enum<SessionKind>(), LeaseProof = junk.Maybe() }, agentHeaders)),
             () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = "remote-support", LeaseId = Domain.Seats.SeatBroker.NewLeaseId(), SessionId = "s-1", FencingToken = junk.Choose(-1L, long.MinValue, long.MaxValue, Domain.Seats.FencingTokens.MaxValue + 1), LeaseProof = junk.Maybe() }, agentHeaders)),
             () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = "remote-support", LeaseId = Domain.Seats.SeatBroker.NewLeaseId(), SessionId = "s-1", FencingToken = 1, LeaseProof = junk.Bad() }, agentHeaders)),
+            () => Call(seat.HeartbeatAsync(new HeartbeatRequest { Product = "remote-support", LeaseId = Domain.Seats.SeatBroker.NewLeaseId(), SessionId = "s-1", IdleFor = junk.Duration() }, agentHeaders)),
             () => Call(seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = junk.Product(), LeaseId = junk.Bad() }, agentHeaders)),
             () => Call(admin.ForceReleaseAsync(new ForceReleaseRequest { Product = junk.Bad(), LeaseIds = { junk.Maybe() }, AgentIds = { junk.Maybe() } }, adminHeaders)),
             () => Call(admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = junk.Bad(), Page = new PageRequest { PageSize = junk.Int(), PageToken = junk.Maybe() } }, adminHeaders)),
@@ -103,6 +104,7 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
                 {
                     AccountId = Account, Product = "remote-support", Plan = Plan.Paid, ValidUntil = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
                     NamedSeatLimit = junk.Choose(-1, int.MinValue, 1_000_001, int.MaxValue), ConcurrentSeatLimit = junk.Int(), UnattendedDeviceLimit = junk.Int(),
+                    PendingTimeoutSeconds = junk.Int(), IdleTimeoutSeconds = junk.Choose(-1, 1, 59, 86_401, int.MinValue, int.MaxValue),
                 },
             }, serviceHeaders)),
             () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
@@ -206,6 +208,9 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
         public int Int() => Choose(0, 1, -1, int.MinValue, int.MaxValue, random.Next());
 
         public long Long() => Choose(0L, -1L, long.MinValue, long.MaxValue, random.NextInt64());
+
+        /// <summary>A duration, mostly out of range or malformed (negative nanos, nanos over a second, mixed signs).</summary>
+        public Google.Protobuf.WellKnownTypes.Duration Duration() => new() { Seconds = Long(), Nanos = Choose(0, -1, 1_000_000_000, int.MaxValue, int.MinValue, random.Next(1_000_000_000)) };
 
         public T Choose<T>(params T[] values) => values[random.Next(values.Length)];
 

@@ -25,7 +25,7 @@ public sealed class AgentMessagesTests
     {
         var english = System.Globalization.CultureInfo.GetCultureInfo("en");
         var french = System.Globalization.CultureInfo.GetCultureInfo("fr");
-        string[] reasons = ["ALL_SHARED_SEATS_IN_USE", "NO_SEAT_ASSIGNED", "NO_ACTIVE_SUBSCRIPTION", "LEASE_EXPIRED", "LEASE_REVOKED", "DROPPED_FROM_QUEUE", "DEVICE_NOT_REGISTERED", "RATE_LIMITED", "POOL_RECOVERING", "WAITING"];
+        string[] reasons = ["ALL_SHARED_SEATS_IN_USE", "NO_SEAT_ASSIGNED", "NO_ACTIVE_SUBSCRIPTION", "LEASE_EXPIRED", "LEASE_REVOKED", "IDLE_RELEASED", "DROPPED_FROM_QUEUE", "DEVICE_NOT_REGISTERED", "RATE_LIMITED", "POOL_RECOVERING", "WAITING"];
         foreach (var reason in reasons)
         {
             var en = AgentMessages.Format(reason, english, new Dictionary<string, string>());

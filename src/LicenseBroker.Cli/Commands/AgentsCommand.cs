@@ -128,9 +128,11 @@ internal static class AgentsCommand
         var named = new Option<int?>("--named") { Description = "Named-seat limit (a new subscription needs it)." };
         var concurrent = new Option<int?>("--concurrent") { Description = "Concurrent-seat limit (a new subscription needs it)." };
         var unattended = new Option<int?>("--unattended") { Description = "Unattended-machine limit (a new subscription: 0)." };
+        var pendingTimeout = CommonOptions.TimeoutOrOff("--pending-timeout", "Take the seat back from a session still PENDING this long (a new subscription: off)");
+        var idleTimeout = CommonOptions.TimeoutOrOff("--idle-timeout", "Take the seat back from a session whose user is idle this long (a new subscription: off)");
         var set = new Command(
             "set",
-            "Create a subscription, or change only the options given of an existing one (back-office token).") { setProduct, plan, validDays, named, concurrent, unattended };
+            "Create a subscription, or change only the options given of an existing one (back-office token).") { setProduct, plan, validDays, named, concurrent, unattended, pendingTimeout, idleTimeout };
         setConnection.AddTo(set);
         set.SetAction((parse, _) => setConnection.RunAsync(parse, async (channel, headers) =>
         {
@@ -171,6 +173,8 @@ internal static class AgentsCommand
             subscription.NamedSeatLimit = parse.GetValue(named) ?? subscription.NamedSeatLimit;
             subscription.ConcurrentSeatLimit = parse.GetValue(concurrent) ?? subscription.ConcurrentSeatLimit;
             subscription.UnattendedDeviceLimit = parse.GetValue(unattended) ?? subscription.UnattendedDeviceLimit;
+            subscription.PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? (int)Math.Min(pending.TotalSeconds, int.MaxValue) : subscription.PendingTimeoutSeconds;
+            subscription.IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? (int)Math.Min(idle.TotalSeconds, int.MaxValue) : subscription.IdleTimeoutSeconds;
             var response = await client.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, headers);
             return BrokerConnection.Print(setConnection.Json(parse), response, () => PrintSubscription(response.Subscription));
         }, service: true));
@@ -178,7 +182,10 @@ internal static class AgentsCommand
     }
 
     private static void PrintSubscription(Contracts.V1.Subscription s) => Table.Print(
-        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED"],
+        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT"],
         [[s.AccountId, s.Product, s.Plan.ToString(), Table.Time(s.ValidUntil), s.NamedSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture)]]);
+            s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds)]]);
+
+    private static string Timeout(int seconds) => seconds == 0 ? "off" : TimeSpan.FromSeconds(seconds).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
 }

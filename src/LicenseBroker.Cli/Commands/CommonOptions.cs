@@ -23,6 +23,28 @@ internal static class CommonOptions
         DefaultValueFactory = _ => new FileInfo(Path.Combine(".local", "dev-signing-key")),
     };
 
+    /// <summary>A timeout that may be switched off: a duration as <see cref="Duration"/> reads it, or "off" (zero).</summary>
+    public static Option<TimeSpan?> TimeoutOrOff(string name, string description) => new(name)
+    {
+        Description = $"{description} ({Durations.Help}, or off).",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            if (string.Equals(text, "off", StringComparison.OrdinalIgnoreCase))
+            {
+                return TimeSpan.Zero;
+            }
+
+            if (Durations.TryParse(text, out var duration, out var error))
+            {
+                return duration;
+            }
+
+            result.AddError($"{name}: {error}");
+            return null;
+        },
+    };
+
     /// <summary>A duration option that reads 90s, 2m, 1h30m (see <see cref="Durations"/>).</summary>
     public static Option<TimeSpan?> Duration(string name, string description, TimeSpan? defaultValue = null)
     {

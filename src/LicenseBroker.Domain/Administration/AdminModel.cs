@@ -37,7 +37,11 @@ public sealed record SubscriptionRecord(
     int NamedSeatLimit,
     int ConcurrentSeatLimit,
     int UnattendedDeviceLimit,
-    int? MonitoredDeviceLimit);
+    int? MonitoredDeviceLimit)
+{
+    /// <summary>When the broker takes seats back from PENDING or idle sessions (default: never).</summary>
+    public IdleRules IdleRules { get; init; } = IdleRules.None;
+}
 
 /// <summary>An agent as stored, with the seats they hold.</summary>
 public sealed record AgentRecord(

@@ -16,7 +16,9 @@ public sealed record DurableUsage(
     int PeakToday,
     int RefusedToday,
     string Plan,
-    DateTime ValidUntil);
+    DateTime ValidUntil,
+    int PendingTimeoutSeconds = 0,
+    int IdleTimeoutSeconds = 0);
 
 /// <summary>The Seats &amp; Devices numbers of one product: durable and live together.</summary>
 public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)

@@ -22,13 +22,14 @@ public enum SeatModel
 /// <summary>How admins see an agent.</summary>
 public sealed record AgentContact(string DisplayName, string Email);
 
-/// <summary>The limits an account bought for a product.</summary>
+/// <summary>The limits an account bought for a product, and its idle-seat rules.</summary>
 public sealed record SubscriptionTerms(
     Plan Plan,
     DateTimeOffset ValidUntil,
     int NamedSeatLimit,
     int ConcurrentSeatLimit,
-    int UnattendedDeviceLimit);
+    int UnattendedDeviceLimit,
+    IdleRules? IdleRules = null);
 
 /// <summary>
 /// What admission needs to know about one pool (account and product), read from the
@@ -70,6 +71,9 @@ public sealed class PoolPolicy
     public SubscriptionTerms? Subscription { get; }
 
     public int ConcurrentLimit => Subscription?.ConcurrentSeatLimit ?? 0;
+
+    /// <summary>When the broker takes seats back from PENDING or idle sessions; none by default.</summary>
+    public IdleRules IdleRules => Subscription?.IdleRules ?? IdleRules.None;
 
     /// <summary>A subscription is active until its validity ends.</summary>
     public bool IsActiveAt(DateTimeOffset now) => Subscription is { } terms && terms.ValidUntil > now;

@@ -35,7 +35,7 @@ public sealed record RevokeCommand(PoolId Pool, string RevokedBy, bool ByAgent, 
 public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<LeaseView> Leases);
 
 /// <summary>Live numbers of a pool; the daily counters are per UTC day of Redis's clock.</summary>
-public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases, int Waiting = 0);
+public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases, int Waiting = 0, int ReclaimedToday = 0);
 
 /// <summary>An agent waiting for a shared seat.</summary>
 public sealed record QueuedAgent(string AgentId, int Position, DateTimeOffset WaitingSince);
@@ -62,7 +62,8 @@ public sealed record AcquireCommand(
     TimeSpan LeaseTtl,
     DeviceInfo Device,
     SessionKind SessionKind,
-    RateLimits? RateLimits = null);
+    RateLimits? RateLimits = null,
+    IdleRules? IdleRules = null);
 
 /// <summary>Abuse limits on acquire attempts, counted in Redis so they hold across replicas.</summary>
 public sealed record RateLimits(TimeSpan Window, int PerPool, int PerAgent);
@@ -83,7 +84,9 @@ public sealed record HeartbeatCommand(
     SeatType? SeatType = null,
     int ConcurrentLimit = 0,
     DeviceInfo? Device = null,
-    SessionKind? SessionKind = null);
+    SessionKind? SessionKind = null,
+    IdleRules? IdleRules = null,
+    TimeSpan IdleFor = default);
 
 /// <summary>Ends <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>.</summary>
 public sealed record ReleaseCommand(PoolId Pool, string AgentId, string LeaseId, TimeSpan RememberReleaseFor);

@@ -61,7 +61,8 @@ public sealed class SeatBroker
             _options.LeaseTtl,
             device,
             sessionKind,
-            new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow));
+            new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow),
+            policy.IdleRules);
         // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
         return outcome is AcquireOutcome.Granted granted
@@ -83,7 +84,8 @@ public sealed class SeatBroker
         long fencingToken = 0,
         DeviceInfo? device = null,
         SessionKind? sessionKind = null,
-        string leaseProof = "")
+        string leaseProof = "",
+        TimeSpan idleFor = default)
     {
         var pool = new PoolId(agent.AccountId, product);
         PoolPolicy? policy = null;
@@ -101,7 +103,8 @@ public sealed class SeatBroker
         var proven = seatType is { } type && _proofs.Verify(pool, agent.AgentId, leaseId, sessionId, type, fencingToken, leaseProof) ? fencingToken : 0;
         var outcome = await _store.HeartbeatAsync(
             new HeartbeatCommand(
-                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proven, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind),
+                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proven, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind,
+                policy?.IdleRules, idleFor),
             cancellationToken);
         return outcome is HeartbeatOutcome.Renewed renewed
             ? new HeartbeatOutcome.Renewed(_proofs.Attach(pool, agent.AgentId, renewed.Lease))

@@ -11,6 +11,9 @@ public enum SeatEventKind
 
     /// <summary>A lease Redis lost was re-established from the app's verified lease proof.</summary>
     Reestablished,
+
+    /// <summary>The broker took the seat back: PENDING or idle past the pool's timeout (the actor names the rule).</summary>
+    IdleReleased,
 }
 
 /// <summary>

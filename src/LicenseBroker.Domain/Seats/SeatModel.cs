@@ -65,3 +65,20 @@ public static class FencingTokens
     /// </summary>
     public const long MaxValue = 9_007_199_254_740_991;
 }
+
+/// <summary>
+/// When the broker takes a seat back from a session that holds it without working (zero = never):
+/// a lease still PENDING (support key generated, nobody connected) <see cref="PendingTimeout"/> after
+/// its kind last changed, or whose app reports its user idle for <see cref="IdleTimeout"/>. Enforced
+/// by the store on its own clock.
+/// </summary>
+public sealed record IdleRules(TimeSpan PendingTimeout, TimeSpan IdleTimeout)
+{
+    public static readonly IdleRules None = new(TimeSpan.Zero, TimeSpan.Zero);
+
+    /// <summary>The longest either timeout may be.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
+    /// <summary>The longest idle time an app may report (longer reports are refused as input errors).</summary>
+    public static readonly TimeSpan MaxReportedIdle = TimeSpan.FromDays(30);
+}

@@ -32,6 +32,18 @@ public sealed class SeatOptions
     /// <summary>Expired leases the sweeper drops per Redis call after a mass expiry (each call's script stays short).</summary>
     public int SweepBatch { get; set; } = 200;
 
+    /// <summary>
+    /// How often each replica looks for pools whose idle-seat deadline came (see IdleRules): a seat
+    /// is handed back at most this long after its deadline, plus the call.
+    /// </summary>
+    public TimeSpan ReclaimPoll { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// The shortest pending or idle timeout a subscription may set: a seat taken back within seconds
+    /// of a login would be a bug in practice. Tests lower it to see a timeout fire.
+    /// </summary>
+    public TimeSpan MinIdleTimeout { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Throws when the settings cannot work, so a bad deployment fails at start, not at 9 a.m.</summary>
     public void Validate()
     {
@@ -53,6 +65,16 @@ public sealed class SeatOptions
         if (LeaseTtl > TimeSpan.FromDays(1) || ClaimWindow < TimeSpan.FromMilliseconds(1) || ClaimWindow > TimeSpan.FromDays(1) || WaiterTimeout < TimeSpan.FromMilliseconds(1) || WaiterTimeout > TimeSpan.FromDays(1) || RateWindow > TimeSpan.FromDays(1))
         {
             throw new InvalidOperationException($"{SectionName}: LeaseTtl, ClaimWindow, WaiterTimeout and RateWindow must be between a millisecond and a day.");
+        }
+
+        if (ReclaimPoll < TimeSpan.FromMilliseconds(10) || ReclaimPoll > TimeSpan.FromSeconds(10))
+        {
+            throw new InvalidOperationException($"{SectionName}:ReclaimPoll must be between 10 ms and 10 s (is {ReclaimPoll}).");
+        }
+
+        if (MinIdleTimeout < TimeSpan.FromSeconds(1) || MinIdleTimeout > IdleRules.MaxTimeout)
+        {
+            throw new InvalidOperationException($"{SectionName}:MinIdleTimeout must be between a second and a day (is {MinIdleTimeout}).");
         }
 
         if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatInterval >= LeaseTtl)

@@ -50,6 +50,16 @@ public abstract record HeartbeatOutcome
 
     /// <summary>An admin ended the lease.</summary>
     public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt) : HeartbeatOutcome;
+
+    /// <summary>The broker took the seat back: the session stayed PENDING or idle past the pool's timeout.</summary>
+    public sealed record IdleReleased(IdleReleaseCause Cause, DateTimeOffset At) : HeartbeatOutcome;
+}
+
+/// <summary>Which idle rule took a seat back (see <see cref="IdleRules"/>).</summary>
+public enum IdleReleaseCause
+{
+    PendingTimeout,
+    IdleTimeout,
 }
 
 /// <summary>Result of a release.</summary>

@@ -86,7 +86,7 @@ public sealed class SeatWaiter
         var seatType = policy.SeatTypeOf(agent.AgentId)!.Value;
         using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
 
-        var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind);
+        var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind, policy.IdleRules);
         var state = await _store.JoinAsync(join, cancellationToken);
         var granted = false;
         try
@@ -133,12 +133,15 @@ public sealed class SeatWaiter
         }
     }
 
-    /// <summary>Yields the lease's state now, then again when an admin ends it or it is gone.</summary>
+    /// <summary>Yields the lease's state now, then again when an admin ends it, the broker takes it back, or it is gone.</summary>
     public async IAsyncEnumerable<LeaseState> WatchAsync(AgentIdentity agent, string product, string leaseId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var pool = new PoolId(agent.AccountId, product);
         using var wake = await PoolWake.SubscribeAsync(
-            _events, pool, e => e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal), cancellationToken);
+            _events,
+            pool,
+            e => e.StartsWith("revoked " + leaseId + " ", StringComparison.Ordinal) || e.StartsWith("ended " + leaseId + " ", StringComparison.Ordinal),
+            cancellationToken);
 
         while (true)
         {
@@ -204,12 +207,15 @@ public abstract record LeaseState
 
     public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt) : LeaseState;
 
+    /// <summary>The broker took the seat back (PENDING or idle past the pool's timeout).</summary>
+    public sealed record IdleReleased(IdleReleaseCause Cause, DateTimeOffset At) : LeaseState;
+
     /// <summary>Released, expired, or never the caller's.</summary>
     public sealed record Gone : LeaseState;
 }
 
 /// <summary>Everything the store needs to put an agent in the queue (or grant at once).</summary>
-public sealed record QueueJoin(PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind);
+public sealed record QueueJoin(PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null);
 
 /// <summary>The queue side of the occupancy store.</summary>
 public interface IQueueStore

@@ -108,6 +108,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<ILicenseCatalog>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
         services.AddSingleton<ExpiryBacklog>();
+        services.AddSingleton<ReclaimIndex>();
         services.AddSingleton<RedisOccupancyStore>();
         services.AddSingleton<IOccupancyStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
         services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
@@ -131,6 +132,7 @@ public static class BrokerServiceExtensions
         services.AddHostedService(sp => sp.GetRequiredService<AuditFlushService>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<ExpirySweeper>();
+        services.AddHostedService<IdleReclaimer>();
         return services;
     }
 

@@ -22,6 +22,8 @@ internal static class AdminMapping
             NamedSeatLimit = s.NamedSeatLimit,
             ConcurrentSeatLimit = s.ConcurrentSeatLimit,
             UnattendedDeviceLimit = s.UnattendedDeviceLimit,
+            PendingTimeoutSeconds = (int)s.IdleRules.PendingTimeout.TotalSeconds,
+            IdleTimeoutSeconds = (int)s.IdleRules.IdleTimeout.TotalSeconds,
         };
         if (s.MonitoredDeviceLimit is { } monitored)
         {
@@ -39,7 +41,10 @@ internal static class AdminMapping
         s.NamedSeatLimit,
         s.ConcurrentSeatLimit,
         s.UnattendedDeviceLimit,
-        s.HasMonitoredDeviceLimit ? s.MonitoredDeviceLimit : null);
+        s.HasMonitoredDeviceLimit ? s.MonitoredDeviceLimit : null)
+    {
+        IdleRules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(s.PendingTimeoutSeconds), TimeSpan.FromSeconds(s.IdleTimeoutSeconds)),
+    };
 
     public static V1.Agent ToProto(this AgentRecord a)
     {
@@ -124,6 +129,9 @@ internal static class AdminMapping
         ConcurrentPeakToday = usage.PeakToday,
         RefusalsToday = usage.RefusedToday,
         AgentsWaiting = usage.Live.Waiting,
+        SeatsReclaimedToday = usage.Live.ReclaimedToday,
+        PendingTimeoutSeconds = usage.Durable.PendingTimeoutSeconds,
+        IdleTimeoutSeconds = usage.Durable.IdleTimeoutSeconds,
         Plan = usage.Durable.Plan == "PAID" ? V1.Plan.Paid : V1.Plan.Trial,
         ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.SpecifyKind(usage.Durable.ValidUntil, DateTimeKind.Utc)),
     };

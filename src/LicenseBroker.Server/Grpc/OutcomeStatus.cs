@@ -11,6 +11,10 @@ internal static class OutcomeStatus
 {
     public const string Domain = "licensebroker.v1";
 
+    public const string LeaseRevokedReason = "LEASE_REVOKED";
+    public const string IdleReleasedReason = "IDLE_RELEASED";
+    public const string LeaseExpiredReason = "LEASE_EXPIRED";
+
     public const string AllSharedSeatsInUseMessage =
         "All shared seats are in use. To start a session, please wait for a seat to become available.";
 
@@ -29,14 +33,30 @@ internal static class OutcomeStatus
         Error(Code.FailedPrecondition, $"The account has no active trial or paid plan for {product}.", "NO_ACTIVE_SUBSCRIPTION", new() { ["product"] = product });
 
     public static RpcException LeaseNotFound(string leaseId) =>
-        Error(Code.NotFound, "The lease is unknown or has expired. Acquire a seat again.", "LEASE_EXPIRED", new() { ["lease_id"] = leaseId });
+        Error(Code.NotFound, "The lease is unknown or has expired. Acquire a seat again.", LeaseExpiredReason, new() { ["lease_id"] = leaseId });
 
     public static RpcException Revoked(HeartbeatOutcome.Revoked revoked) =>
-        Error(Code.FailedPrecondition, $"An administrator ({revoked.RevokedBy}) ended this lease at {revoked.RevokedAt:O}.", "LEASE_REVOKED", new()
+        Error(Code.FailedPrecondition, $"An administrator ({revoked.RevokedBy}) ended this lease at {revoked.RevokedAt:O}.", LeaseRevokedReason, new()
         {
             ["revoked_by"] = revoked.RevokedBy,
             ["revoked_at"] = revoked.RevokedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
         });
+
+    public static RpcException IdleReleased(HeartbeatOutcome.IdleReleased released) =>
+        Error(
+            Code.FailedPrecondition,
+            released.Cause == IdleReleaseCause.PendingTimeout
+                ? $"The seat was given back at {released.At:O}: the session stayed pending (nobody connected) longer than the account allows. Acquire a seat again to work."
+                : $"The seat was given back at {released.At:O}: you were idle longer than the account allows. Acquire a seat again to work.",
+            IdleReleasedReason,
+            new()
+            {
+                ["rule"] = RuleName(released.Cause),
+                ["released_at"] = released.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            });
+
+    /// <summary>The name of an idle rule in replies and the audit log: the subscription field it comes from.</summary>
+    public static string RuleName(IdleReleaseCause cause) => cause == IdleReleaseCause.PendingTimeout ? "pending_timeout" : "idle_timeout";
 
     public static RpcException Recovering(TimeSpan retryAfter)
     {

@@ -87,6 +87,32 @@ internal sealed partial class RequestValidation
         return Check(valid, field, $"must be a time between {EarliestDate:yyyy-MM-dd} and {LatestDate:yyyy-MM-dd} (nanos 0-999999999)");
     }
 
+    /// <summary>A pending or idle timeout in seconds: 0 (never), or between the broker's minimum and a day.</summary>
+    public RequestValidation IdleTimeout(int seconds, TimeSpan minimum, string field) =>
+        Check(
+            seconds == 0 || (seconds >= minimum.TotalSeconds && seconds <= LicenseBroker.Domain.Seats.IdleRules.MaxTimeout.TotalSeconds),
+            field,
+            $"must be 0 (never) or between {(int)Math.Ceiling(minimum.TotalSeconds)} and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxTimeout.TotalSeconds} seconds");
+
+    /// <summary>An idle time an app reports: absent (active), or 0 to 30 days with nanos 0..999,999,999.</summary>
+    public RequestValidation IdleFor(Google.Protobuf.WellKnownTypes.Duration? value, string field, out TimeSpan idleFor)
+    {
+        idleFor = TimeSpan.Zero;
+        if (value is null)
+        {
+            return this;
+        }
+
+        var valid = value.Seconds >= 0 && value.Nanos is >= 0 and <= 999_999_999 && value.Seconds <= (long)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalSeconds
+            && (value.Seconds < (long)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalSeconds || value.Nanos == 0);
+        if (valid)
+        {
+            idleFor = value.ToTimeSpan();
+        }
+
+        return Check(valid, field, $"must be between 0 and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalDays} days (nanos 0-999999999)");
+    }
+
     public RequestValidation Limit(int value, string field) =>
         Check(value is >= 0 and <= MaxLimit, field, $"must be between 0 and {MaxLimit}");
 

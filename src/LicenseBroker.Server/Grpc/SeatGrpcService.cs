@@ -76,8 +76,14 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
                 LeaseState.Revoked revoked => new WatchLeaseResponse
                 {
                     Status = LeaseStatus.Revoked, RevokedBy = revoked.RevokedBy, RevokedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(revoked.RevokedAt),
+                    Reason = OutcomeStatus.LeaseRevokedReason,
                 },
-                _ => new WatchLeaseResponse { Status = LeaseStatus.Ended },
+                LeaseState.IdleReleased released => new WatchLeaseResponse
+                {
+                    Status = LeaseStatus.IdleReleased, Reason = OutcomeStatus.IdleReleasedReason, IdleRule = OutcomeStatus.RuleName(released.Cause),
+                    EndedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(released.At),
+                },
+                _ => new WatchLeaseResponse { Status = LeaseStatus.Ended, Reason = OutcomeStatus.LeaseExpiredReason },
             });
         }
     }
@@ -120,6 +126,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .Check(request.SessionId.Length == 0 || RequestValidation.IsId(request.SessionId), "session_id", "must be the session id of the lease")
             .Check(request.Device is null || (RequestValidation.IsId(request.Device.Id) && request.Device.Platform != Contracts.V1.Platform.Unspecified && Enum.IsDefined(request.Device.Platform)), "device", "must be a valid device when given")
             .Check(Enum.IsDefined(request.SessionKind), "session_kind", "must be a known session kind when given")
+            .IdleFor(request.IdleFor, "idle_for", out var idleFor)
             .ThrowIfInvalid();
 
         var outcome = await _broker.HeartbeatAsync(
@@ -131,11 +138,13 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             request.FencingToken,
             request.Device?.ToDomain(),
             request.SessionKind == Contracts.V1.SessionKind.Unspecified ? null : request.SessionKind.ToDomain(),
-            request.LeaseProof);
+            request.LeaseProof,
+            idleFor);
         return outcome switch
         {
             HeartbeatOutcome.Renewed renewed => new HeartbeatResponse { Lease = renewed.Lease.ToProto(_broker.Options) },
             HeartbeatOutcome.Revoked revoked => throw OutcomeStatus.Revoked(revoked),
+            HeartbeatOutcome.IdleReleased released => throw OutcomeStatus.IdleReleased(released),
             HeartbeatOutcome.LeaseNotFound => throw OutcomeStatus.LeaseNotFound(request.LeaseId),
             _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
         };

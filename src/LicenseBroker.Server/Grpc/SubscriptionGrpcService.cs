@@ -1,6 +1,7 @@
 using Grpc.Core;
 using LicenseBroker.Contracts.V1;
 using LicenseBroker.Domain.Administration;
+using LicenseBroker.Domain.Seats;
 using LicenseBroker.Server.Identity;
 using Microsoft.AspNetCore.Authorization;
 
@@ -15,11 +16,13 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
 
     private readonly SeatAdministration _administration;
     private readonly TimeProvider _time;
+    private readonly SeatOptions _seats;
 
-    public SubscriptionGrpcService(SeatAdministration administration, TimeProvider time)
+    public SubscriptionGrpcService(SeatAdministration administration, TimeProvider time, SeatOptions seats)
     {
         _administration = administration;
         _time = time;
+        _seats = seats;
     }
 
     public override async Task<UpsertSubscriptionResponse> UpsertSubscription(UpsertSubscriptionRequest request, ServerCallContext context)
@@ -36,7 +39,9 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
                 .Check(validUntil == default || validUntil >= _time.GetUtcNow() - PastTolerance, "subscription.valid_until", "must not be in the past (to end a subscription now, send the current time)")
                 .Limit(subscription.NamedSeatLimit, "subscription.named_seat_limit")
                 .Limit(subscription.ConcurrentSeatLimit, "subscription.concurrent_seat_limit")
-                .Limit(subscription.UnattendedDeviceLimit, "subscription.unattended_device_limit");
+                .Limit(subscription.UnattendedDeviceLimit, "subscription.unattended_device_limit")
+                .IdleTimeout(subscription.PendingTimeoutSeconds, _seats.MinIdleTimeout, "subscription.pending_timeout_seconds")
+                .IdleTimeout(subscription.IdleTimeoutSeconds, _seats.MinIdleTimeout, "subscription.idle_timeout_seconds");
             if (subscription.HasMonitoredDeviceLimit)
             {
                 validation.Limit(subscription.MonitoredDeviceLimit, "subscription.monitored_device_limit");

@@ -17,7 +17,7 @@ public sealed class BrokerMetrics : ISeatEventSink
     public BrokerMetrics(IMeterFactory meters, ISeatEventSink inner)
     {
         var meter = meters.Create(MeterName);
-        _seatEvents = meter.CreateCounter<long>("licensebroker.seat.events", unit: "{event}", description: "Seat events by product and kind: granted, released, expired, force_released, refused.");
+        _seatEvents = meter.CreateCounter<long>("licensebroker.seat.events", unit: "{event}", description: "Seat events by product and kind: granted, released, expired, force_released, idle_released, refused.");
         _inner = inner;
     }
 
@@ -35,6 +35,7 @@ public sealed class BrokerMetrics : ISeatEventSink
         SeatEventKind.Expired => "expired",
         SeatEventKind.ForceReleased => "force_released",
         SeatEventKind.Reestablished => "reestablished",
+        SeatEventKind.IdleReleased => "idle_released",
         SeatEventKind.Refused => "refused",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };

@@ -14,7 +14,8 @@ public sealed class PostgresCatalogReader
     private const string PoolPolicySql = """
         SELECT p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
                s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
-               s.unattended_device_limit AS UnattendedDeviceLimit
+               s.unattended_device_limit AS UnattendedDeviceLimit,
+               s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds
         FROM products p
         LEFT JOIN subscriptions s ON s.product_code = p.code AND s.account_id = @AccountId
         WHERE p.code = @Product;
@@ -70,13 +71,15 @@ public sealed class PostgresCatalogReader
                 new DateTimeOffset(product.ValidUntil!.Value, TimeSpan.Zero),
                 product.NamedSeatLimit!.Value,
                 product.ConcurrentSeatLimit!.Value,
-                product.UnattendedDeviceLimit!.Value);
+                product.UnattendedDeviceLimit!.Value,
+                new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)));
         var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
         return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices);
     }
 
     private sealed record ProductRow(
-        string SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit, int? UnattendedDeviceLimit);
+        string SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit, int? UnattendedDeviceLimit,
+        int? PendingTimeoutSeconds, int? IdleTimeoutSeconds);
 
     private sealed record AssignmentRow(string AgentId, string SeatType);
 

@@ -49,7 +49,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         const string currentSql = """
             SELECT account_id AS AccountId, product_code AS Product, plan AS Plan, valid_until AS ValidUntil,
                    named_seat_limit AS NamedSeatLimit, concurrent_seat_limit AS ConcurrentSeatLimit,
-                   unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit
+                   unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit,
+                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds
             FROM subscriptions WHERE account_id = @accountId AND product_code = @product
             FOR UPDATE
             """;
@@ -60,13 +61,14 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             """;
         const string upsertSql = """
             INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit,
-                                       unattended_device_limit, monitored_device_limit, updated_at)
+                                       unattended_device_limit, monitored_device_limit, pending_timeout_seconds, idle_timeout_seconds, updated_at)
             VALUES (@AccountId, @Product, @Plan, @ValidUntil, @NamedSeatLimit, @ConcurrentSeatLimit,
-                    @UnattendedDeviceLimit, @MonitoredDeviceLimit, now())
+                    @UnattendedDeviceLimit, @MonitoredDeviceLimit, @PendingTimeoutSeconds, @IdleTimeoutSeconds, now())
             ON CONFLICT (account_id, product_code) DO UPDATE SET
                 plan = EXCLUDED.plan, valid_until = EXCLUDED.valid_until, named_seat_limit = EXCLUDED.named_seat_limit,
                 concurrent_seat_limit = EXCLUDED.concurrent_seat_limit, unattended_device_limit = EXCLUDED.unattended_device_limit,
-                monitored_device_limit = EXCLUDED.monitored_device_limit, updated_at = now()
+                monitored_device_limit = EXCLUDED.monitored_device_limit, pending_timeout_seconds = EXCLUDED.pending_timeout_seconds,
+                idle_timeout_seconds = EXCLUDED.idle_timeout_seconds, updated_at = now()
             """;
 
         var key = new { accountId = subscription.AccountId, product = subscription.Product };
@@ -111,7 +113,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         const string sql = """
             SELECT account_id AS AccountId, product_code AS Product, plan AS Plan, valid_until AS ValidUntil,
                    named_seat_limit AS NamedSeatLimit, concurrent_seat_limit AS ConcurrentSeatLimit,
-                   unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit
+                   unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit,
+                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds
             FROM subscriptions WHERE account_id = @accountId AND product_code = @product
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -512,15 +515,20 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
     private sealed record DeviceRow(string DeviceId, string Kind, string DisplayName, string Platform);
 
     private sealed record SubscriptionRow(
-        string AccountId, string Product, string Plan, DateTime ValidUntil, int NamedSeatLimit, int ConcurrentSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit)
+        string AccountId, string Product, string Plan, DateTime ValidUntil, int NamedSeatLimit, int ConcurrentSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit,
+        int PendingTimeoutSeconds, int IdleTimeoutSeconds)
     {
         public static SubscriptionRow From(SubscriptionRecord s) => new(
             s.AccountId, s.Product, s.Plan == Domain.Catalog.Plan.Paid ? "PAID" : "TRIAL", s.ValidUntil.UtcDateTime,
-            s.NamedSeatLimit, s.ConcurrentSeatLimit, s.UnattendedDeviceLimit, s.MonitoredDeviceLimit);
+            s.NamedSeatLimit, s.ConcurrentSeatLimit, s.UnattendedDeviceLimit, s.MonitoredDeviceLimit,
+            (int)s.IdleRules.PendingTimeout.TotalSeconds, (int)s.IdleRules.IdleTimeout.TotalSeconds);
 
         public SubscriptionRecord ToRecord() => new(
             AccountId, Product, Plan == "PAID" ? Domain.Catalog.Plan.Paid : Domain.Catalog.Plan.Trial, new DateTimeOffset(DateTime.SpecifyKind(ValidUntil, DateTimeKind.Utc)),
-            NamedSeatLimit, ConcurrentSeatLimit, UnattendedDeviceLimit, MonitoredDeviceLimit);
+            NamedSeatLimit, ConcurrentSeatLimit, UnattendedDeviceLimit, MonitoredDeviceLimit)
+        {
+            IdleRules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(PendingTimeoutSeconds), TimeSpan.FromSeconds(IdleTimeoutSeconds)),
+        };
     }
 
     // A class with settable properties, not a positional record: Npgsql reports text[] columns as

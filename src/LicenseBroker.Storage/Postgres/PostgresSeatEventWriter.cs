@@ -82,6 +82,7 @@ public sealed class PostgresSeatEventWriter
         SeatEventKind.Expired => "seat.expired",
         SeatEventKind.ForceReleased => "seat.force_released",
         SeatEventKind.Reestablished => "seat.reestablished",
+        SeatEventKind.IdleReleased => "seat.idle_released",
         SeatEventKind.Refused => "seat.refused",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };

@@ -20,7 +20,9 @@ public sealed class PostgresUsageReader : IUsageReader
                coalesce(u.peak_concurrent, 0) AS PeakToday,
                coalesce(u.refused, 0) AS RefusedToday,
                s.plan AS Plan,
-               s.valid_until AS ValidUntil
+               s.valid_until AS ValidUntil,
+               s.pending_timeout_seconds AS PendingTimeoutSeconds,
+               s.idle_timeout_seconds AS IdleTimeoutSeconds
         FROM subscriptions s
         LEFT JOIN usage_daily u ON u.account_id = s.account_id AND u.product_code = s.product_code AND u.day = @today
         WHERE s.account_id = @accountId AND (@product::text IS NULL OR s.product_code = @product)

@@ -27,7 +27,9 @@ public static class LuaScripts
         ("rate_window_ms", a => Milliseconds(a.Command.RateLimits?.Window ?? TimeSpan.Zero)),
         ("rate_pool", a => a.Command.RateLimits?.PerPool ?? 0),
         ("rate_agent", a => a.Command.RateLimits?.PerAgent ?? 0),
-        ("claim_ms", a => Milliseconds(a.ClaimWindow)));
+        ("claim_ms", a => Milliseconds(a.ClaimWindow)),
+        ("pending_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).PendingTimeout)),
+        ("idle_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).IdleTimeout)));
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
         "heartbeat",
@@ -43,7 +45,11 @@ public static class LuaScripts
         ("limit", a => a.Command.ConcurrentLimit),
         ("device", a => a.Command.Device?.DeviceId ?? "unknown"),
         ("platform", a => (a.Command.Device?.Platform ?? Platform.Web).ToString()),
-        ("kind", a => a.Command.SessionKind?.ToString() ?? string.Empty));
+        ("kind", a => a.Command.SessionKind?.ToString() ?? string.Empty),
+        // Without the catalog (unreachable, not cached) the rules are unknown: '' keeps the pool's stored ones.
+        ("pending_ms", a => a.Command.IdleRules is { } rules ? Milliseconds(rules.PendingTimeout) : RedisValue.EmptyString),
+        ("idle_ms", a => a.Command.IdleRules is { } rules ? Milliseconds(rules.IdleTimeout) : RedisValue.EmptyString),
+        ("idle_for_ms", a => Milliseconds(a.Command.IdleFor)));
 
     public static readonly PoolScript<ReleaseCommand> Release = PoolScript.Load<ReleaseCommand>(
         "release",
@@ -86,7 +92,9 @@ public static class LuaScripts
         ("epoch_mode", a => a.Epoch.Mode),
         ("evidence", a => a.Epoch.Evidence),
         ("claim_ms", a => Milliseconds(a.Seats.ClaimWindow)),
-        ("waiter_life_ms", a => Milliseconds(a.Seats.WaiterTimeout)));
+        ("waiter_life_ms", a => Milliseconds(a.Seats.WaiterTimeout)),
+        ("pending_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).PendingTimeout)),
+        ("idle_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).IdleTimeout)));
 
     public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
         "wait_status",

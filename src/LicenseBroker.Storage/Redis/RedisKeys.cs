@@ -19,8 +19,7 @@ public sealed class RedisKeys
     /// <summary>The keys of one pool in the order the pool scripts expect them (see prelude.lua).</summary>
     public RedisKey[] Pool(PoolId pool)
     {
-        // Ids are validated to exclude braces, so the tag cannot be broken by an id.
-        var tag = $"{_prefix}{{{pool.AccountId}/{pool.Product}}}";
+        var tag = Tag(pool);
         return
         [
             tag + ":leases",
@@ -38,7 +37,31 @@ public sealed class RedisKeys
             tag + ":queue",
             tag + ":waiters",
             tag + ":waiter-life",
+            PoolReclaim(pool),
         ];
+    }
+
+    /// <summary>The pool's reclaim set (KEYS[16] of the pool scripts).</summary>
+    public RedisKey PoolReclaim(PoolId pool) => Tag(pool) + ":reclaim";
+
+    // Ids are validated to exclude braces, so the tag cannot be broken by an id.
+    private string Tag(PoolId pool) => $"{_prefix}{{{pool.AccountId}/{pool.Product}}}";
+
+    /// <summary>
+    /// Pools with a reclaim deadline (see prelude.lua, KEYS[16]) -> the earliest one (ms, Redis time):
+    /// what the reclaimer of every replica polls (see <see cref="ReclaimIndex"/>). One key: in a
+    /// cluster it lives on one shard, and holds one member per pool with an idle rule in use.
+    /// </summary>
+    public RedisKey ReclaimIndex => _prefix + "reclaim-due";
+
+    /// <summary>The member of <see cref="ReclaimIndex"/> for a pool; ids exclude '/' in products, so it parses back.</summary>
+    public static string PoolMember(PoolId pool) => $"{pool.AccountId}/{pool.Product}";
+
+    /// <summary>The pool of a <see cref="ReclaimIndex"/> member, or null when it is not one.</summary>
+    public static PoolId? ParsePoolMember(string member)
+    {
+        var slash = member.LastIndexOf('/');
+        return slash <= 0 || slash == member.Length - 1 ? null : new PoolId(member[..slash], member[(slash + 1)..]);
     }
 
     /// <summary>The pool's pub/sub channel (queue moves, revocations); the scripts derive the same name.</summary>

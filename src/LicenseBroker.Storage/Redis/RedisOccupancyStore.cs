@@ -19,14 +19,16 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private readonly IPoolRegistry _registry;
     private readonly SeatOptions _seats;
     private readonly ExpiryBacklog _backlog;
+    private readonly ReclaimIndex _reclaimIndex;
 
     // Per pool, what this replica has learned: that the pool is registered as used (so an absent
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
     private readonly ConcurrentDictionary<PoolId, long> _knownPools = new();
 
     public RedisOccupancyStore(
-        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog)
+        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog, ReclaimIndex reclaimIndex)
     {
+        _reclaimIndex = reclaimIndex;
         _backlog = backlog;
         _seats = seats;
         _redis = redis;
@@ -88,6 +90,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         FencingToken: reply.Long("fence")));
             case "REVOKED":
                 return new HeartbeatOutcome.Revoked(reply.String("by"), reply.Time("at_ms"));
+            case "IDLE_RELEASED":
+                return new HeartbeatOutcome.IdleReleased(ParseCause(reply.String("by")), reply.Time("at_ms"));
             case "NOT_FOUND":
                 return new HeartbeatOutcome.LeaseNotFound();
             default:
@@ -131,7 +135,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Usage, pool, NoArguments.Value, cancellationToken);
-        return new LiveUsage(reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"));
+        return new LiveUsage(reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"), reply.Int("reclaimed"));
     }
 
     public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)
@@ -190,6 +194,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         {
             "LIVE" => new LeaseState.Live(reply.Time("expires_ms")),
             "REVOKED" => new LeaseState.Revoked(reply.String("by"), reply.Time("at_ms")),
+            "IDLE_RELEASED" => new LeaseState.IdleReleased(ParseCause(reply.String("by")), reply.Time("at_ms")),
             _ => new LeaseState.Gone(),
         };
     }
@@ -275,6 +280,11 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = new ScriptReply(name, result);
         RecordEvents(pool, reply.List("events"));
+        if (reply.Long("reclaim_due") is > 0 and var reclaimDue)
+        {
+            _reclaimIndex.Lower(pool, reclaimDue);
+        }
+
         return (reply.Record("payload"), reply.Long("backlog") == 1);
     }
 
@@ -296,6 +306,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                 "released" => SeatEventKind.Released,
                 "expired" => SeatEventKind.Expired,
                 "force_released" => SeatEventKind.ForceReleased,
+                "idle_released" => SeatEventKind.IdleReleased,
                 "refused" => SeatEventKind.Refused,
                 var other => throw UnexpectedReply("seat event", other),
             };
@@ -320,6 +331,21 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var (_, backlog) = await RunAsync(LuaScripts.Sweep, pool, batch, cancellationToken);
         return backlog;
     }
+
+    /// <summary>
+    /// Takes back the seats of the pool whose reclaim deadline came (and drops a batch of expired
+    /// leases, like <see cref="SweepAsync"/>). Returns whether more remain and the pool's next deadline
+    /// (ms, Redis time; 0: none).
+    /// </summary>
+    public async Task<(bool Backlog, long NextReclaimMs)> ReclaimAsync(PoolId pool, int batch, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: a seat already taken back is not taken, nor reported, again.
+        var (payload, backlog) = await RunAsync(LuaScripts.Sweep, pool, batch, cancellationToken);
+        return (backlog, payload.Long("next_reclaim_ms"));
+    }
+
+    private static IdleReleaseCause ParseCause(string by) =>
+        by == "pending_timeout" ? IdleReleaseCause.PendingTimeout : IdleReleaseCause.IdleTimeout;
 
     internal static string SeatTypeCode(SeatType seatType) => seatType switch
     {

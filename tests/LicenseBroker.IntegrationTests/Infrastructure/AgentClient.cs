@@ -37,15 +37,20 @@ internal sealed class AgentClient
             _headers,
             deadline: DateTime.UtcNow.AddSeconds(10));
 
-    public async Task<Lease> HeartbeatAsync(Lease lease) =>
-        (await _client.HeartbeatAsync(
-            new HeartbeatRequest
-            {
-                Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken, LeaseProof = lease.LeaseProof,
-                Device = new Device { Id = "desktop-1", Platform = Platform.Windows }, SessionKind = SessionKind.Pending,
-            },
-            _headers,
-            deadline: DateTime.UtcNow.AddSeconds(10))).Lease;
+    public async Task<Lease> HeartbeatAsync(Lease lease, SessionKind kind = SessionKind.Pending, TimeSpan? idleFor = null)
+    {
+        var request = new HeartbeatRequest
+        {
+            Product = lease.Product, LeaseId = lease.LeaseId, SessionId = lease.SessionId, FencingToken = lease.FencingToken, LeaseProof = lease.LeaseProof,
+            Device = new Device { Id = "desktop-1", Platform = Platform.Windows }, SessionKind = kind,
+        };
+        if (idleFor is { } idle)
+        {
+            request.IdleFor = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(idle);
+        }
+
+        return (await _client.HeartbeatAsync(request, _headers, deadline: DateTime.UtcNow.AddSeconds(10))).Lease;
+    }
 
     public async Task<bool> ReleaseAsync(Lease lease) =>
         (await _client.ReleaseSeatAsync(

@@ -16,6 +16,8 @@
 -- @rate_pool attempts allowed per window for the pool
 -- @rate_agent per agent (0: no limit)
 -- @claim_ms claim window (ms) of seats offered to the head of the queue
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
+-- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1), in_use, peak (today's), now_ms
@@ -28,6 +30,7 @@ local agent, session, new_id, seat = @agent, @session, @lease_id, @seat
 local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
 local rate_window, rate_pool, rate_agent = int_arg('rate_window_ms', @rate_window_ms, 0, 86400000), int_arg('rate_pool', @rate_pool, 0, 1000000000), int_arg('rate_agent', @rate_agent, 0, 1000000000)
 local claim = int_arg('claim_ms', @claim_ms, 1, 86400000)
+set_idle_rules(@pending_ms, @idle_ms)
 
 local now = now_ms()
 purge(now)

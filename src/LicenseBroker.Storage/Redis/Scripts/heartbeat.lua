@@ -14,10 +14,15 @@
 -- @device device id
 -- @platform platform
 -- @kind session kind the app reports now (PENDING -> ATTENDED ...), or '' when it reports none
--- Records a seat event when it re-establishes a lease (reestablished).
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
+-- @idle_ms the pool's idle timeout (ms, 0 = none)
+-- @idle_for_ms how long the app says its user has been idle (ms, 0 = active)
+-- Records a seat event when it re-establishes a lease (reestablished), or when the lease is past a
+-- reclaim deadline (idle_released).
 -- Returns (payload):
 --   status RENEWED, expires_ms, fence, seat, session, rebuilt (0|1)
 --   status REVOKED, by, at_ms: an admin ended the lease
+--   status IDLE_RELEASED, by (pending_timeout | idle_timeout), at_ms: the broker took the seat back
 --   status NOT_FOUND: unknown, released, expired, or another agent's
 --   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
@@ -26,6 +31,8 @@ local ttl = int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
 local session, seat, kind = @session, @seat, @kind
 local proven = int_arg('proven_token', @proven_token, 0, MAX_FENCE)
 local limit = int_arg('limit', @limit, 0, 1000000)
+set_idle_rules(@pending_ms, @idle_ms)
+local idle_for = int_arg('idle_for_ms', @idle_for_ms, 0, 2592000000)
 
 local now = now_ms()
 purge(now)
@@ -36,12 +43,19 @@ end
 
 local lease = load_lease(id)
 if lease and lease.agent == agent then
+  if kind ~= '' and kind ~= lease.kind then
+    lease.kind, lease.since = kind, now
+  end
+  local reclaim_ms = reclaim_at(lease, idle_for)
+  if reclaim_ms and reclaim_ms <= now then
+    -- Already past its deadline (the app reported a long idle time, or this call came first).
+    local cause, at = reclaim(id, lease, reclaim_ms)
+    return finish({'status', 'IDLE_RELEASED', 'by', cause, 'at_ms', at})
+  end
   local expires = now + ttl
   schedule(K_LEASES, expires, id)
   lease.beat = now
-  if kind ~= '' then
-    lease.kind = kind
-  end
+  track_reclaim(id, lease, reclaim_ms)
   redis.call('HSET', K_DATA, id, encode_lease(lease))
   return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session, 'rebuilt', 0})
 end
@@ -50,9 +64,9 @@ if lease then
   return finish({'status', 'NOT_FOUND'})
 end
 
-local revoked = revocation_of(id, agent)
-if revoked then
-  return finish({'status', 'REVOKED', 'by', revoked.by, 'at_ms', revoked.at})
+local ended = ending_of(id, agent)
+if ended then
+  return finish({'status', ended.reason, 'by', ended.by, 'at_ms', ended.at})
 end
 if redis.call('HEXISTS', K_TOMB_DATA, id) == 1 then
   -- Ended a moment ago (by anyone): remembered, never re-established.

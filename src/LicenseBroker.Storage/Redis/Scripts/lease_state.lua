@@ -4,7 +4,10 @@
 -- @agent agent id
 -- @lease_id lease id
 -- Returns (payload):
---   status LIVE, expires_ms | status REVOKED, by, at_ms | status GONE
+--   status LIVE, expires_ms
+--   status REVOKED, by, at_ms: an admin ended it
+--   status IDLE_RELEASED, by (pending_timeout | idle_timeout), at_ms: the broker took the seat back
+--   status GONE: released, expired, or never the agent's
 
 local agent, id = @agent, @lease_id
 local now = now_ms()
@@ -14,8 +17,8 @@ local lease = load_lease(id)
 if lease and lease.agent == agent then
   return finish({'status', 'LIVE', 'expires_ms', tonumber(redis.call('ZSCORE', K_LEASES, id))})
 end
-local revoked = revocation_of(id, agent)
-if revoked then
-  return finish({'status', 'REVOKED', 'by', revoked.by, 'at_ms', revoked.at})
+local ended = ending_of(id, agent)
+if ended then
+  return finish({'status', ended.reason, 'by', ended.by, 'at_ms', ended.at})
 end
 return finish({'status', 'GONE'})

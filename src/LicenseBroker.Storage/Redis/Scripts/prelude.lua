@@ -2,8 +2,8 @@
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
 --   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
---   KEYS[2]  lease data   HASH   lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence"
---                                (see encode_lease)
+--   KEYS[2]  lease data   HASH   lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence|since|reclaim"
+--                                (see encode_lease; since: when the kind last changed; reclaim: see KEYS[16])
 --   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire)
 --   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
 --   KEYS[5]  fence        STRING fencing counter of the pool, never expires
@@ -16,13 +16,17 @@
 --                                shared seats in use at once and the acquires refused as pool full
 --   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
 --                                when the pool was never used here, or when Redis lost its data.
---                                Also {limit, claim, queue_seq}, and 'due': see schedule() below.
+--                                Also {limit, claim, ttl, pending_ms, idle_ms, queue_seq} and 'due' (see
+--                                schedule() below).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out
 --   KEYS[14] waiters      HASH   agent -> JSON {session, device, platform, kind, offer}: each waiter;
 --                                offer is the lease granted to it when it reached the head, until claimed
 --   KEYS[15] waiter life  ZSET   agent -> deadline (ms): a waiter whose replica stops refreshing it is dropped
+--   KEYS[16] reclaim      ZSET   lease id -> when the broker hands the seat back (ms): a lease still PENDING
+--                                pending_ms after its kind last changed, or whose app reports its user idle
+--                                for idle_ms (see reclaim_at). Only leases with such a deadline are in it.
 --
 -- The epoch hash also keeps the pool's concurrent limit and claim window as the last acquire or
 -- wait told them, so any script that frees a seat can hand it to the head of the queue.
@@ -61,7 +65,7 @@
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
-local K_QUEUE, K_WAITERS, K_WAITER_LIFE = KEYS[13], KEYS[14], KEYS[15]
+local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 local CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
 
 local DAY_MS = 86400000
@@ -74,6 +78,7 @@ local NOW = 0
 local SEAT_FREED = false
 local QUEUE_CHANGED = false
 local BACKLOG = 0
+local RECLAIM_DUE = 0 -- the earliest reclaim deadline this call wrote (0: none), for the broker's index
 
 -- Numbers are checked at the edge (RequestValidation.cs) and again here, before the first write:
 -- a bad one is a bug of the caller, answered with an error that the broker reports as INTERNAL.
@@ -86,7 +91,7 @@ local function int_arg(name, value, min, max)
 end
 
 -- Records a seat event for the broker's audit log, EVENT_FIELDS values: kind (granted |
--- reestablished | released | expired | force_released | refused), lease id, agent, actor, peak and
+-- reestablished | released | expired | force_released | idle_released | refused), lease id, agent, actor, peak and
 -- refused (today's counters where the event moved them, else -1), and when it happened (ms): now,
 -- or for an expiry the moment the lease expired, however much later a call found it.
 local function event(kind, id, agent, actor, peak, refused, at)
@@ -105,7 +110,7 @@ end
 -- letter. A JSON object with field names costs about 130 more bytes per live lease. Ids are
 -- validated to exclude '|'; a record whose text holds one anyway is written as JSON, and JSON
 -- records (also those of older brokers) are read as well.
-local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence'}
+local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim'}
 local SEAT_LETTER = {CONCURRENT = 'C', NAMED = 'N', UNLIMITED = 'U'}
 local SEAT_NAME = {C = 'CONCURRENT', N = 'NAMED', U = 'UNLIMITED'}
 
@@ -113,8 +118,8 @@ local function encode_lease(lease)
   local parts = {}
   for i, name in ipairs(LEASE_FIELDS) do
     local value = lease[name]
-    if value == nil then
-      value = ''
+    if value == nil or (name == 'since' and value == lease.started) then
+      value = '' -- a kind unchanged since the start costs nothing (decode_lease reads '' as 'started')
     elseif name == 'seat' then
       value = SEAT_LETTER[value] or value
     else
@@ -124,6 +129,10 @@ local function encode_lease(lease)
       return cjson.encode(lease)
     end
     parts[i] = value
+  end
+  -- Trailing empty fields ('since', 'reclaim' of most leases) are left out: decode_lease reads them as empty.
+  while #parts > 9 and parts[#parts] == '' do
+    parts[#parts] = nil
   end
   return table.concat(parts, '|')
 end
@@ -139,6 +148,8 @@ local function decode_lease(raw)
   end
   lease.seat = SEAT_NAME[lease.seat] or lease.seat
   lease.started, lease.beat, lease.fence = tonumber(lease.started), tonumber(lease.beat), tonumber(lease.fence)
+  -- Records written before 'since' and 'reclaim' existed: the kind dates from the start, no deadline.
+  lease.since, lease.reclaim = tonumber(lease.since or '') or lease.started, tonumber(lease.reclaim or '')
   return lease
 end
 
@@ -159,7 +170,7 @@ local function stats_touch(now)
   local day = math.floor(now / DAY_MS)
   if redis.call('HSETNX', K_STATS, 'd' .. day .. ':seen', 1) == 1 then
     local old = 'd' .. (day - STATS_DAYS_KEPT) .. ':'
-    redis.call('HDEL', K_STATS, old .. 'seen', old .. 'peak', old .. 'refused')
+    redis.call('HDEL', K_STATS, old .. 'seen', old .. 'peak', old .. 'refused', old .. 'reclaimed')
   end
 end
 
@@ -173,6 +184,9 @@ local function drop_lease(id, lease, kind, actor, at)
   if redis.call('HINCRBY', K_AGENT_LEASES, lease.agent, -1) <= 0 then
     redis.call('HDEL', K_AGENT_LEASES, lease.agent)
   end
+  if lease.reclaim then
+    redis.call('ZREM', K_RECLAIM, id)
+  end
   if lease.seat == 'CONCURRENT' then
     SEAT_FREED = true
     redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
@@ -182,8 +196,8 @@ local function drop_lease(id, lease, kind, actor, at)
   end
 end
 
--- The pool's next due time, field 'due' of K_EPOCH: no lease expiry, tombstone end or waiter life
--- of the pool is earlier. A call with nothing due reads this one field instead of running purge()'s
+-- The pool's next due time, field 'due' of K_EPOCH: no lease expiry, tombstone end, waiter life
+-- or reclaim deadline of the pool is earlier. A call with nothing due reads this one field instead of running purge()'s
 -- range queries. Every write of one of those times goes through schedule(), which lowers it when
 -- needed; it may be early (the lease that was due has been renewed since), and then the purge
 -- that finds nothing due sets it again. Absent (new pool, data loss): 0, so the next call purges.
@@ -201,7 +215,7 @@ local function due_time()
   return DUE
 end
 
--- ZADD to one of the three timed sets (K_LEASES, K_TOMBS, K_WAITER_LIFE): the only way they get a time.
+-- ZADD to one of the timed sets (K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM): the only way they get a time.
 local function schedule(key, at, member)
   redis.call('ZADD', key, at, member)
   if at < due_time() then
@@ -213,6 +227,83 @@ end
 local function remember_end(id, agent, reason, by, at, until_ms)
   schedule(K_TOMBS, until_ms, id)
   redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
+end
+
+-- The pool's idle rules (0 = off): pending_ms, how long a lease may stay PENDING; idle_ms, how long
+-- its app may report the user idle. Scripts that are told them (acquire, wait_join, heartbeat) set
+-- them from their arguments; the others read what open_pool() last stored, only when they need them.
+local PENDING_MS, IDLE_MS = nil, nil
+
+local function set_idle_rules(pending_ms, idle_ms)
+  if pending_ms == '' then
+    return -- the caller does not know them (heartbeat with the catalog away): keep the stored ones
+  end
+  PENDING_MS = int_arg('pending_ms', pending_ms, 0, 86400000)
+  IDLE_MS = int_arg('idle_ms', idle_ms, 0, 86400000)
+end
+
+local function idle_rules()
+  if PENDING_MS == nil then
+    local fields = redis.call('HMGET', K_EPOCH, 'pending_ms', 'idle_ms')
+    PENDING_MS, IDLE_MS = tonumber(fields[1] or '0'), tonumber(fields[2] or '0')
+  end
+  return PENDING_MS, IDLE_MS
+end
+
+-- When the broker takes the lease's seat back (ms), or nil: PENDING since 'since' for pending_ms, or
+-- its user idle for idle_ms. idle_for_ms is what the app reports on this heartbeat (0: active); the
+-- idle period is placed on Redis's clock (now - idle_for), never on the app's.
+local function reclaim_at(lease, idle_for_ms)
+  local pending_ms, idle_ms = idle_rules()
+  local at = nil
+  if pending_ms > 0 and lease.kind == 'Pending' then
+    at = lease.since + pending_ms
+  end
+  if idle_ms > 0 and idle_for_ms > 0 then
+    local idle_at = NOW - idle_for_ms + idle_ms
+    if at == nil or idle_at < at then
+      at = idle_at
+    end
+  end
+  return at
+end
+
+-- Keeps K_RECLAIM in step with the lease's deadline (lease.reclaim, written by the caller with
+-- the record): no command when it did not move.
+local function track_reclaim(id, lease, at)
+  if at == lease.reclaim then
+    return
+  end
+  if at then
+    schedule(K_RECLAIM, at, id)
+    if RECLAIM_DUE == 0 or at < RECLAIM_DUE then
+      RECLAIM_DUE = at
+    end
+  else
+    redis.call('ZREM', K_RECLAIM, id)
+  end
+  lease.reclaim = at
+end
+
+-- Hands a lease's seat back because it stayed PENDING or idle past its deadline (at): the seat
+-- event idle_released, today's 'reclaimed' count, a tombstone so that the app's next heartbeat and
+-- its WatchLease learn why (for one lease ttl), and a message that wakes its WatchLease at once.
+-- The actor says which rule fired: pending_timeout or idle_timeout. Returns it, and when it happened.
+local function reclaim(id, lease, at)
+  local pending_ms = idle_rules()
+  local cause = 'idle_timeout'
+  if pending_ms > 0 and lease.kind == 'Pending' and lease.since + pending_ms == at then
+    cause = 'pending_timeout'
+  end
+  -- An app may report an idle time longer than its lease: the seat was not held before the lease began.
+  at = math.max(at, lease.started)
+  drop_lease(id, lease, 'idle_released', cause, at)
+  stats_touch(NOW)
+  redis.call('HINCRBY', K_STATS, stats_field(NOW, 'reclaimed'), 1)
+  local ttl = tonumber(redis.call('HGET', K_EPOCH, 'ttl') or '60000')
+  remember_end(id, lease.agent, 'IDLE_RELEASED', cause, at, NOW + ttl)
+  redis.call('PUBLISH', CHANNEL, 'ended ' .. id .. ' IDLE_RELEASED ' .. at)
+  return cause, at
 end
 
 -- Drops up to max waiters whose replica stopped refreshing them (it died, or lost its stream).
@@ -247,19 +338,29 @@ local function purge(now, max)
       redis.call('ZREM', K_LEASES, id)
     end
   end
+  local reclaimed = redis.call('ZRANGEBYSCORE', K_RECLAIM, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
+  for i = 1, #reclaimed, 2 do
+    local id = reclaimed[i]
+    local raw = redis.call('HGET', K_DATA, id)
+    if raw then
+      reclaim(id, decode_lease(raw), tonumber(reclaimed[i + 1]))
+    else
+      redis.call('ZREM', K_RECLAIM, id)
+    end
+  end
   local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now, 'LIMIT', 0, max)
   for _, id in ipairs(forgotten) do
     redis.call('HDEL', K_TOMB_DATA, id)
     redis.call('ZREM', K_TOMBS, id)
   end
-  if #expired == 2 * max or #forgotten == max then
+  if #expired == 2 * max or #reclaimed == 2 * max or #forgotten == max then
     BACKLOG = 1
   end
   if BACKLOG == 1 then
     return -- 'due' stays in the past: the next call (or the sweeper) goes on draining
   end
   local next_due = NEVER
-  for _, key in ipairs({K_LEASES, K_TOMBS, K_WAITER_LIFE}) do
+  for _, key in ipairs({K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM}) do
     local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if first[2] and tonumber(first[2]) < next_due then
       next_due = tonumber(first[2])
@@ -319,12 +420,12 @@ local function check_epoch(mode, now, ttl, evidence)
 end
 
 -- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
--- limit and claim window for the scripts that free seats. Returns the end of the recovery window,
--- or nil when the caller must answer NO_EPOCH.
+-- limit, claim window, lease ttl and idle rules for the scripts that free seats or reclaim them.
+-- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH.
 local function open_pool(now, ttl, mode, evidence, limit, claim)
   local recovering_until = check_epoch(mode, now, ttl, evidence)
   if recovering_until then
-    redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim)
+    redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS)
   end
   return recovering_until
 end
@@ -356,9 +457,11 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
   end
   schedule(K_LEASES, expires, id)
-  redis.call('HSET', K_DATA, id, encode_lease({
+  local lease = {
     agent = agent, session = session, seat = seat, device = device, platform = platform,
-    kind = kind, started = now, beat = now, fence = fence }))
+    kind = kind, started = now, beat = now, fence = fence, since = now }
+  track_reclaim(id, lease, reclaim_at(lease, 0))
+  redis.call('HSET', K_DATA, id, encode_lease(lease))
   redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
   redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
 end
@@ -393,8 +496,8 @@ local function promote(now)
   if redis.call('ZCARD', K_QUEUE) == 0 then
     return
   end
-  local limit = tonumber(redis.call('HGET', K_EPOCH, 'limit') or '0')
-  local claim = tonumber(redis.call('HGET', K_EPOCH, 'claim') or '10000')
+  local fields = redis.call('HMGET', K_EPOCH, 'limit', 'claim')
+  local limit, claim = tonumber(fields[1] or '0'), tonumber(fields[2] or '10000')
   while redis.call('HLEN', K_HOLDERS) < limit do
     local head = redis.call('ZRANGE', K_QUEUE, 0, 0)[1]
     if not head then
@@ -419,15 +522,16 @@ local function finish(payload)
   if QUEUE_CHANGED then
     redis.call('PUBLISH', CHANNEL, 'queue')
   end
-  return {'payload', payload, 'events', EVENTS, 'backlog', BACKLOG}
+  return {'payload', payload, 'events', EVENTS, 'backlog', BACKLOG, 'reclaim_due', RECLAIM_DUE}
 end
 
--- The admin revocation of a lease of the agent, remembered for one lease lifetime: {by, at} or nil.
-local function revocation_of(id, agent)
+-- Why a lease of the agent ended, when the app must be told (remembered for one lease lifetime):
+-- {reason = REVOKED (an admin; by = who) | IDLE_RELEASED (by = the rule), at} or nil.
+local function ending_of(id, agent)
   local raw = redis.call('HGET', K_TOMB_DATA, id)
   if raw then
     local tomb = cjson.decode(raw)
-    if tomb.agent == agent and tomb.reason == 'REVOKED' then
+    if tomb.agent == agent and (tomb.reason == 'REVOKED' or tomb.reason == 'IDLE_RELEASED') then
       return tomb
     end
   end

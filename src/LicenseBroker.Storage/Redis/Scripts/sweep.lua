@@ -7,10 +7,13 @@
 -- KEYS: the pool layout of prelude.lua.
 -- @batch batch: at most this many leases (and waiters, and tombstones) dropped
 -- Records a seat event (expired) per lease dropped.
--- Returns (payload): dropped (leases); backlog (see prelude.lua) says whether to call again.
+-- The reclaimer runs it too, for pools whose reclaim deadline came (see ReclaimIndex.cs).
+-- Returns (payload): dropped (leases, expired or reclaimed); next_reclaim_ms, the pool's earliest
+-- reclaim deadline left (0: none); backlog (see prelude.lua) says whether to call again.
 
 local batch = int_arg('batch', @batch, 1, 10000)
 local now = now_ms()
 local before = #EVENTS
 purge(now, batch)
-return finish({'dropped', (#EVENTS - before) / EVENT_FIELDS})
+local first = redis.call('ZRANGE', K_RECLAIM, 0, 0, 'WITHSCORES')
+return finish({'dropped', (#EVENTS - before) / EVENT_FIELDS, 'next_reclaim_ms', tonumber(first[2] or '0')})

@@ -14,6 +14,8 @@
 -- @evidence evidence (see prelude.lua)
 -- @claim_ms claim window (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
+-- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
 --   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting
@@ -22,6 +24,7 @@
 local agent, session, id, seat = @agent, @session, @lease_id, @seat
 local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
 local claim, waiter_life = int_arg('claim_ms', @claim_ms, 1, 86400000), int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
+set_idle_rules(@pending_ms, @idle_ms)
 
 local now = now_ms()
 purge(now)
