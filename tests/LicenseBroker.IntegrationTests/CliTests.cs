@@ -213,6 +213,20 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("give --named and --concurrent", missing.Error, StringComparison.Ordinal);
         Assert.Equal(2, (await RunCli(account, null, ["subscription", "set", "--plan", "gold"], token: service)).ExitCode);
+
+        // Idle-seat timeouts: set, shown, switched off; a bare number or a timeout under a minute refused.
+        var timeouts = await RunCli(account, null, ["subscription", "set", "--pending-timeout", "5m", "--idle-timeout", "1h"], token: service);
+        Assert.True(timeouts.ExitCode == 0, timeouts.Error);
+        Assert.Contains("00:05:00", timeouts.Output, StringComparison.Ordinal);
+        Assert.Contains("01:00:00", timeouts.Output, StringComparison.Ordinal);
+        Assert.True((await RunCli(account, null, ["subscription", "set", "--idle-timeout", "off"], token: service)).ExitCode == 0);
+        subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new Contracts.V1.GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        Assert.Equal((300, 0, 7), (subscription.PendingTimeoutSeconds, subscription.IdleTimeoutSeconds, subscription.ConcurrentSeatLimit));
+        Assert.Equal(2, (await RunCli(account, null, ["subscription", "set", "--pending-timeout", "5"], token: service)).ExitCode);
+        var tooShort = await RunCli(account, null, ["subscription", "set", "--pending-timeout", "30s"], token: service);
+        Assert.NotEqual(0, tooShort.ExitCode);
+        Assert.Contains("pending_timeout_seconds", tooShort.Error, StringComparison.Ordinal);
     }
 
     [Fact]
