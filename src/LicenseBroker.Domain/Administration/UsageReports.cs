@@ -23,11 +23,17 @@ public sealed record DurableUsage(
 /// <summary>The Seats &amp; Devices numbers of one product: durable and live together.</summary>
 public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)
 {
+    /// <summary>Groups with seats reserved or capped in the product, with their live numbers.</summary>
+    public IReadOnlyList<GroupUsage> Groups { get; init; } = [];
+
     /// <summary>The larger of Redis's counter and the persisted one, so a Redis restart loses no peak.</summary>
     public int PeakToday => Math.Max(Durable.PeakToday, Live.PeakToday);
 
     public int RefusedToday => Math.Max(Durable.RefusedToday, Live.RefusedToday);
 }
+
+/// <summary>A group's rule in a product and its shared seats now.</summary>
+public sealed record GroupUsage(GroupSeatRule Rule, string DisplayName, GroupLiveUsage Live);
 
 /// <summary>One day of a product's history.</summary>
 public sealed record UsageDay(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
@@ -61,9 +67,11 @@ public sealed class UsageReports
     private readonly TimeProvider _time;
     private const int MaxQueueShown = 1000;
     private readonly SeatOptions _seats;
+    private readonly IGroupStore _groups;
 
-    public UsageReports(IOccupancyStore occupancy, ILicenseCatalog catalog, IUsageReader usage, TimeProvider time, SeatOptions seats)
+    public UsageReports(IOccupancyStore occupancy, ILicenseCatalog catalog, IUsageReader usage, TimeProvider time, SeatOptions seats, IGroupStore groups)
     {
+        _groups = groups;
         _occupancy = occupancy;
         _catalog = catalog;
         _usage = usage;
@@ -118,7 +126,18 @@ public sealed class UsageReports
         var today = DateOnly.FromDateTime(_time.GetUtcNow().UtcDateTime);
         var durable = await _usage.GetUsageAsync(accountId, product, today, cancellationToken);
         var live = await Task.WhenAll(durable.Select(d => _occupancy.GetLiveUsageAsync(new PoolId(accountId, d.Product), cancellationToken)));
-        return durable.Zip(live, (d, l) => new ProductUsage(d, l)).ToList();
+        var policies = await Task.WhenAll(durable.Select(d => _catalog.GetPoolPolicyAsync(new PoolId(accountId, d.Product), cancellationToken).AsTask()));
+        var names = policies.Any(p => p.GroupRules.Count > 0)
+            ? (await _groups.ListGroupsAsync(accountId, null, cancellationToken)).ToDictionary(g => g.GroupId, g => g.DisplayName, StringComparer.Ordinal)
+            : [];
+        return durable.Select((d, i) => new ProductUsage(d, live[i])
+        {
+            // The rules the catalog has now; the numbers Redis has for them (zero for a rule no call has used yet).
+            Groups = policies[i].GroupRules.Select(rule => new GroupUsage(
+                rule,
+                names.GetValueOrDefault(rule.GroupId, rule.GroupId),
+                live[i].Groups?.FirstOrDefault(g => g.GroupId == rule.GroupId) ?? new GroupLiveUsage(rule.GroupId, 0, 0, 0))).ToList(),
+        }).ToList();
     }
 
     public Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>

@@ -32,6 +32,12 @@ public sealed record SubscriptionTerms(
     IdleRules? IdleRules = null);
 
 /// <summary>
+/// A group's shared seats in one pool: <see cref="Reserved"/> seats only its members take (and they
+/// take them first), and at most <see cref="Max"/> of its members holding a shared seat (null: no cap).
+/// </summary>
+public sealed record GroupSeatRule(string Product, string GroupId, int Reserved, int? Max);
+
+/// <summary>
 /// What admission needs to know about one pool (account and product), read from the
 /// durable catalog and cached: the subscription and who holds which kind of seat.
 /// </summary>
@@ -40,6 +46,7 @@ public sealed class PoolPolicy
     private readonly IReadOnlyDictionary<string, SeatType> _assignments;
     private readonly IReadOnlyDictionary<string, AgentContact> _accountAgents;
     private readonly IReadOnlySet<string> _unattendedDevices;
+    private readonly IReadOnlyDictionary<string, string> _ruledGroups;
 
     /// <param name="pool">The account and product.</param>
     /// <param name="seatModel">How the product counts seats.</param>
@@ -53,8 +60,12 @@ public sealed class PoolPolicy
         SubscriptionTerms? subscription,
         IReadOnlyDictionary<string, SeatType> assignments,
         IReadOnlyDictionary<string, AgentContact> accountAgents,
-        IReadOnlySet<string>? unattendedDevices = null)
+        IReadOnlySet<string>? unattendedDevices = null,
+        IReadOnlyList<GroupSeatRule>? groupRules = null,
+        IReadOnlyDictionary<string, string>? ruledGroups = null)
     {
+        GroupRules = groupRules ?? [];
+        _ruledGroups = ruledGroups ?? new Dictionary<string, string>();
         Pool = pool;
         SeatModel = seatModel;
         Subscription = subscription;
@@ -71,6 +82,15 @@ public sealed class PoolPolicy
     public SubscriptionTerms? Subscription { get; }
 
     public int ConcurrentLimit => Subscription?.ConcurrentSeatLimit ?? 0;
+
+    /// <summary>The pool's group rules (reservations and caps of shared seats), by group id.</summary>
+    public IReadOnlyList<GroupSeatRule> GroupRules { get; }
+
+    /// <summary>
+    /// The group an agent's shared seat counts in: the first, by id, of the agent's groups that have a
+    /// rule in this pool; null for none. One group per agent and pool keeps every count exact.
+    /// </summary>
+    public string? RuledGroupOf(string agentId) => _ruledGroups.GetValueOrDefault(agentId);
 
     /// <summary>When the broker takes seats back from PENDING or idle sessions; none by default.</summary>
     public IdleRules IdleRules => Subscription?.IdleRules ?? IdleRules.None;

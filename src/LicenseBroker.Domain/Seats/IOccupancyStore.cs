@@ -35,7 +35,10 @@ public sealed record RevokeCommand(PoolId Pool, string RevokedBy, bool ByAgent, 
 public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<LeaseView> Leases);
 
 /// <summary>Live numbers of a pool; the daily counters are per UTC day of Redis's clock.</summary>
-public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases, int Waiting = 0, int ReclaimedToday = 0);
+public sealed record LiveUsage(int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases, int Waiting = 0, int ReclaimedToday = 0, IReadOnlyList<GroupLiveUsage>? Groups = null);
+
+/// <summary>A group's shared seats right now: members holding one, of them on the group's reserved seats, members waiting.</summary>
+public sealed record GroupLiveUsage(string GroupId, int Holding, int OnReservedSeats, int Waiting);
 
 /// <summary>An agent waiting for a shared seat.</summary>
 public sealed record QueuedAgent(string AgentId, int Position, DateTimeOffset WaitingSince);
@@ -49,7 +52,9 @@ public sealed record LeaseView(
     SessionKind SessionKind,
     DateTimeOffset StartedAt,
     DateTimeOffset LastHeartbeatAt,
-    DateTimeOffset ExpiresAt);
+    DateTimeOffset ExpiresAt,
+    string? SeatGroup = null,
+    bool OnReservedSeat = false);
 
 /// <summary>Everything the store needs to admit an agent; the seat type and limit come from the catalog.</summary>
 public sealed record AcquireCommand(
@@ -63,7 +68,14 @@ public sealed record AcquireCommand(
     DeviceInfo Device,
     SessionKind SessionKind,
     RateLimits? RateLimits = null,
-    IdleRules? IdleRules = null);
+    IdleRules? IdleRules = null,
+    GroupSeats? Groups = null);
+
+/// <summary>The agent's group in the pool (null: none) and the pool's group rules, for shared-seat admission.</summary>
+public sealed record GroupSeats(string? AgentGroup, IReadOnlyList<Catalog.GroupSeatRule> Rules)
+{
+    public static readonly GroupSeats None = new(null, []);
+}
 
 /// <summary>Abuse limits on acquire attempts, counted in Redis so they hold across replicas.</summary>
 public sealed record RateLimits(TimeSpan Window, int PerPool, int PerAgent);
@@ -86,7 +98,8 @@ public sealed record HeartbeatCommand(
     DeviceInfo? Device = null,
     SessionKind? SessionKind = null,
     IdleRules? IdleRules = null,
-    TimeSpan IdleFor = default);
+    TimeSpan IdleFor = default,
+    GroupSeats? Groups = null);
 
 /// <summary>Ends <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>.</summary>
 public sealed record ReleaseCommand(PoolId Pool, string AgentId, string LeaseId, TimeSpan RememberReleaseFor);

@@ -62,7 +62,8 @@ public sealed class SeatBroker
             device,
             sessionKind,
             new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow),
-            policy.IdleRules);
+            policy.IdleRules,
+            new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules));
         // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
         return outcome is AcquireOutcome.Granted granted
@@ -104,7 +105,8 @@ public sealed class SeatBroker
         var outcome = await _store.HeartbeatAsync(
             new HeartbeatCommand(
                 pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proven, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind,
-                policy?.IdleRules, idleFor),
+                policy?.IdleRules, idleFor,
+                policy is null ? null : new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules)),
             cancellationToken);
         return outcome is HeartbeatOutcome.Renewed renewed
             ? new HeartbeatOutcome.Renewed(_proofs.Attach(pool, agent.AgentId, renewed.Lease))

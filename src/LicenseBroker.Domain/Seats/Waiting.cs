@@ -86,7 +86,8 @@ public sealed class SeatWaiter
         var seatType = policy.SeatTypeOf(agent.AgentId)!.Value;
         using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
 
-        var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind, policy.IdleRules);
+        var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind, policy.IdleRules,
+            new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules));
         var state = await _store.JoinAsync(join, cancellationToken);
         var granted = false;
         try
@@ -215,7 +216,7 @@ public abstract record LeaseState
 }
 
 /// <summary>Everything the store needs to put an agent in the queue (or grant at once).</summary>
-public sealed record QueueJoin(PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null);
+public sealed record QueueJoin(PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null, GroupSeats? Groups = null);
 
 /// <summary>The queue side of the occupancy store.</summary>
 public interface IQueueStore

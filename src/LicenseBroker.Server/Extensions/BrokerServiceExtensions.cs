@@ -119,6 +119,8 @@ public static class BrokerServiceExtensions
         services.AddSingleton<EntitlementChecker>();
         services.AddSingleton<ICatalogStore, PostgresCatalogStore>();
         services.AddSingleton<SeatAdministration>();
+        services.AddSingleton<IGroupStore, PostgresGroupStore>();
+        services.AddSingleton<AgentGroups>();
         services.AddSingleton<Domain.Provisioning.IProvisioningStore, PostgresProvisioningStore>();
         services.AddSingleton<Domain.Provisioning.ProvisioningService>();
         services.AddSingleton<SeatEventBuffer>();

@@ -113,9 +113,54 @@ internal static class AdminMapping
         LastHeartbeatAt = Timestamp.FromDateTimeOffset(session.Lease.LastHeartbeatAt),
         ExpiresAt = Timestamp.FromDateTimeOffset(session.Lease.ExpiresAt),
         Product = product,
+        GroupId = session.Lease.SeatGroup ?? string.Empty,
+        OnReservedSeat = session.Lease.OnReservedSeat,
     };
 
-    public static V1.ProductSeatUsage ToProto(this ProductUsage usage) => new()
+    public static V1.GroupSeatRule ToProto(this GroupSeatRule rule)
+    {
+        var proto = new V1.GroupSeatRule { Product = rule.Product, GroupId = rule.GroupId, ReservedSeats = rule.Reserved };
+        if (rule.Max is { } max)
+        {
+            proto.MaxSeats = max;
+        }
+
+        return proto;
+    }
+
+    public static V1.AgentGroup ToProto(this AgentGroupRecord group)
+    {
+        var proto = new V1.AgentGroup { GroupId = group.GroupId, DisplayName = group.DisplayName, MemberCount = group.MemberCount };
+        proto.Rules.AddRange(group.Rules.Select(r => r.ToProto()));
+        proto.MemberIds.AddRange(group.Members ?? []);
+        return proto;
+    }
+
+    public static V1.ProductSeatUsage ToProto(this ProductUsage usage)
+    {
+        var proto = usage.ToProtoWithoutGroups();
+        proto.Groups.AddRange(usage.Groups.Select(g =>
+        {
+            var group = new V1.GroupSeatUsage
+            {
+                GroupId = g.Rule.GroupId,
+                DisplayName = g.DisplayName,
+                ReservedSeats = g.Rule.Reserved,
+                Holding = g.Live.Holding,
+                OnReservedSeats = g.Live.OnReservedSeats,
+                Waiting = g.Live.Waiting,
+            };
+            if (g.Rule.Max is { } max)
+            {
+                group.MaxSeats = max;
+            }
+
+            return group;
+        }));
+        return proto;
+    }
+
+    private static V1.ProductSeatUsage ToProtoWithoutGroups(this ProductUsage usage) => new()
     {
         Product = usage.Durable.Product,
         NamedSeatsAssigned = usage.Durable.NamedSeatsAssigned,

@@ -156,6 +156,33 @@ internal static class OutcomeStatus
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
     };
 
+    public static RpcException Refused(GroupOutcome outcome) => outcome switch
+    {
+        GroupOutcome.UnknownGroup => Error(Code.NotFound, "No such group in the account.", "UNKNOWN_GROUP", []),
+        GroupOutcome.NameTaken => Error(Code.AlreadyExists, "Another group of the account has this name.", "GROUP_NAME_TAKEN", []),
+        GroupOutcome.UnknownAgents unknown => Error(
+            Code.FailedPrecondition,
+            $"These members are not agents of the account: {string.Join(", ", unknown.AgentIds)}.",
+            "UNKNOWN_AGENT",
+            new() { ["agent_ids"] = string.Join(",", unknown.AgentIds) }),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
+    public static RpcException Refused(GroupRuleOutcome outcome, string product) => outcome switch
+    {
+        GroupRuleOutcome.UnknownGroup => Error(Code.NotFound, "No such group in the account.", "UNKNOWN_GROUP", []),
+        GroupRuleOutcome.NoSubscription => NoActiveSubscription(product),
+        GroupRuleOutcome.TooManyRules many => Error(
+            Code.FailedPrecondition, $"At most {many.Max} groups may have seats reserved or capped in {product}; remove a rule first.", "TOO_MANY_GROUP_RULES",
+            new() { ["max"] = Text(many.Max) }),
+        GroupRuleOutcome.ReservationsOverLimit over => Error(
+            Code.FailedPrecondition,
+            $"{product} has {over.ConcurrentLimit} shared seats and other groups reserve {over.ReservedElsewhere}: at most {Math.Max(0, over.ConcurrentLimit - over.ReservedElsewhere)} can be reserved for this group (asked {over.Requested}).",
+            "RESERVATIONS_OVER_LIMIT",
+            new() { ["concurrent_limit"] = Text(over.ConcurrentLimit), ["reserved_elsewhere"] = Text(over.ReservedElsewhere), ["requested"] = Text(over.Requested) }),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
     public static RpcException NotFound(string what, string reason) => Error(Code.NotFound, what, reason, []);
 
     private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -18,9 +18,11 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     private readonly UsageReports _reports;
     private readonly ReportAdmission _admission;
     private readonly Domain.Provisioning.ProvisioningService _provisioning;
+    private readonly AgentGroups _groups;
 
-    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports, ReportAdmission admission, Domain.Provisioning.ProvisioningService provisioning)
+    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports, ReportAdmission admission, Domain.Provisioning.ProvisioningService provisioning, AgentGroups groups)
     {
+        _groups = groups;
         _admission = admission;
         _provisioning = provisioning;
         _administration = administration;

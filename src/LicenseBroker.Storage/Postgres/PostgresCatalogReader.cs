@@ -9,8 +9,9 @@ namespace LicenseBroker.Storage.Postgres;
 /// <summary>Reads a pool's policy from PostgreSQL in one round trip.</summary>
 public sealed class PostgresCatalogReader
 {
-    // Four result sets in one batch: the product with the account's subscription, the seat
-    // assignments of the pool, every agent of the account, and the pool's unattended machines.
+    // Six result sets in one batch: the product with the account's subscription, the seat
+    // assignments of the pool, every agent of the account, the pool's unattended machines, the
+    // pool's group rules, and for each member of a ruled group the group its seat counts in.
     private const string PoolPolicySql = """
         SELECT p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
                s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
@@ -27,6 +28,15 @@ public sealed class PostgresCatalogReader
         SELECT id AS Id, display_name AS DisplayName, email AS Email FROM agents WHERE account_id = @AccountId;
 
         SELECT id FROM devices WHERE account_id = @AccountId AND product_code = @Product AND kind = 'UNATTENDED';
+
+        SELECT group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max
+        FROM pool_group_rules WHERE account_id = @AccountId AND product_code = @Product ORDER BY group_id;
+
+        SELECT m.agent_id AS AgentId, min(m.group_id COLLATE "C") AS GroupId
+        FROM scim_group_members m
+        JOIN pool_group_rules r ON r.account_id = m.account_id AND r.group_id = m.group_id AND r.product_code = @Product
+        WHERE m.account_id = @AccountId
+        GROUP BY m.agent_id;
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -57,6 +67,8 @@ public sealed class PostgresCatalogReader
         var accountAgents = (await results.ReadAsync<ContactRow>())
             .ToDictionary(row => row.Id, row => new AgentContact(row.DisplayName, row.Email), StringComparer.Ordinal);
         var unattendedDevices = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
+        var groupRules = (await results.ReadAsync<RuleRow>()).Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max)).ToList();
+        var ruledGroups = (await results.ReadAsync<MemberRow>()).ToDictionary(row => row.AgentId, row => row.GroupId, StringComparer.Ordinal);
 
         if (product is null)
         {
@@ -74,8 +86,12 @@ public sealed class PostgresCatalogReader
                 product.UnattendedDeviceLimit!.Value,
                 new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)));
         var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
-        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices);
+        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups);
     }
+
+    private sealed record RuleRow(string GroupId, int Reserved, int? Max);
+
+    private sealed record MemberRow(string AgentId, string GroupId);
 
     private sealed record ProductRow(
         string SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit, int? UnattendedDeviceLimit,

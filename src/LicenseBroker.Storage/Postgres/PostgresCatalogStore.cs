@@ -57,7 +57,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         const string usageSql = """
             SELECT (SELECT count(*) FROM seat_assignments WHERE account_id = @accountId AND product_code = @product AND seat_type = 'NAMED')::int AS Named,
                    (SELECT count(*) FROM devices WHERE account_id = @accountId AND product_code = @product AND kind = 'UNATTENDED')::int AS Unattended,
-                   (SELECT count(*) FROM devices WHERE account_id = @accountId AND product_code = @product AND kind = 'MONITORED')::int AS Monitored
+                   (SELECT count(*) FROM devices WHERE account_id = @accountId AND product_code = @product AND kind = 'MONITORED')::int AS Monitored,
+                   (SELECT coalesce(sum(reserved_seats), 0) FROM pool_group_rules WHERE account_id = @accountId AND product_code = @product)::int AS Reserved
             """;
         const string upsertSql = """
             INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit,
@@ -94,6 +95,12 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             if (usage.Unattended > subscription.UnattendedDeviceLimit)
             {
                 return new SubscriptionOutcome.LimitBelowUsage("unattended machines", usage.Unattended, subscription.UnattendedDeviceLimit);
+            }
+
+            // Reservations never sum above the concurrent limit (holders above a lower limit keep their seats, as ever).
+            if (usage.Reserved > subscription.ConcurrentSeatLimit)
+            {
+                return new SubscriptionOutcome.LimitBelowUsage("reserved shared seats", usage.Reserved, subscription.ConcurrentSeatLimit);
             }
 
             if (subscription.MonitoredDeviceLimit is { } monitoredLimit && usage.Monitored > monitoredLimit)
@@ -505,7 +512,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
     private sealed record PoolRow(
         string Plan, DateTime ValidUntil, int NamedSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit, string SeatModel, string? DeviceKind, bool IsActive);
 
-    private sealed record UsageRow(int Named, int Unattended, int Monitored);
+    private sealed record UsageRow(int Named, int Unattended, int Monitored, int Reserved);
 
     private sealed record SeatRow(string AgentId, string Product, string SeatType)
     {

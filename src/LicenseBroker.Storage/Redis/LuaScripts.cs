@@ -29,7 +29,9 @@ public static class LuaScripts
         ("rate_agent", a => a.Command.RateLimits?.PerAgent ?? 0),
         ("claim_ms", a => Milliseconds(a.ClaimWindow)),
         ("pending_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).PendingTimeout)),
-        ("idle_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).IdleTimeout)));
+        ("idle_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).IdleTimeout)),
+        ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
+        ("rules", a => RulesText(a.Command.Groups)));
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
         "heartbeat",
@@ -49,7 +51,9 @@ public static class LuaScripts
         // Without the catalog (unreachable, not cached) the rules are unknown: '' keeps the pool's stored ones.
         ("pending_ms", a => a.Command.IdleRules is { } rules ? Milliseconds(rules.PendingTimeout) : RedisValue.EmptyString),
         ("idle_ms", a => a.Command.IdleRules is { } rules ? Milliseconds(rules.IdleTimeout) : RedisValue.EmptyString),
-        ("idle_for_ms", a => Milliseconds(a.Command.IdleFor)));
+        ("idle_for_ms", a => Milliseconds(a.Command.IdleFor)),
+        ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
+        ("rules", a => RulesText(a.Command.Groups)));
 
     public static readonly PoolScript<ReleaseCommand> Release = PoolScript.Load<ReleaseCommand>(
         "release",
@@ -94,7 +98,9 @@ public static class LuaScripts
         ("claim_ms", a => Milliseconds(a.Seats.ClaimWindow)),
         ("waiter_life_ms", a => Milliseconds(a.Seats.WaiterTimeout)),
         ("pending_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).PendingTimeout)),
-        ("idle_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).IdleTimeout)));
+        ("idle_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).IdleTimeout)),
+        ("group", a => a.Join.Groups?.AgentGroup ?? string.Empty),
+        ("rules", a => RulesText(a.Join.Groups)));
 
     public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
         "wait_status",
@@ -117,6 +123,11 @@ public static class LuaScripts
 
     /// <summary>Every script, for the layout tests.</summary>
     public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep];
+
+    /// <summary>The pool's group rules as the scripts read them (set_rules in prelude.lua): "group|reserved|max;..." (max -1: none).</summary>
+    internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0
+        ? RedisValue.EmptyString
+        : string.Join(';', groups.Rules.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.Reserved}|{r.Max ?? -1}")));
 
     private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }

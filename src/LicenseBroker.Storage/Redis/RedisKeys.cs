@@ -38,6 +38,8 @@ public sealed class RedisKeys
             tag + ":waiters",
             tag + ":waiter-life",
             PoolReclaim(pool),
+            tag + ":groups",
+            tag + ":class-queue",
         ];
     }
 

@@ -135,7 +135,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: the script only drops expired leases and reads.
         var reply = await EvaluateAsync(LuaScripts.Usage, pool, NoArguments.Value, cancellationToken);
-        return new LiveUsage(reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"), reply.Int("reclaimed"));
+        var groups = reply.Rows("groups", "group_columns")
+            .Select(g => new GroupLiveUsage(g.String("group"), g.Int("held"), g.Int("reserved_in_use"), g.Int("waiting")))
+            .ToList();
+        return new LiveUsage(reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"), reply.Int("reclaimed"), groups);
     }
 
     public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)
@@ -154,7 +157,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         SessionKind: Enum.Parse<SessionKind>(lease.String("kind")),
         StartedAt: lease.Time("started_ms"),
         LastHeartbeatAt: lease.Time("beat_ms"),
-        ExpiresAt: lease.Time("expires_ms"));
+        ExpiresAt: lease.Time("expires_ms"),
+        SeatGroup: lease.String("seat_group") is { Length: > 0 } group ? group : null,
+        OnReservedSeat: lease.Long("reserved") == 1);
 
     public async Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken)
     {

@@ -70,6 +70,14 @@ internal static class RpcCatalog
         new("SeatAdminService/ListUnattendedDevices", Audience.ManageSeats, async (c, h) => await Admin(c).ListUnattendedDevicesAsync(
             new ListUnattendedDevicesRequest { Product = "remote-support" }, h)),
         new("SeatAdminService/ListAuditEvents", Audience.Admin, async (c, h) => await Admin(c).ListAuditEventsAsync(new ListAuditEventsRequest(), h)),
+        new("SeatAdminService/ListAgentGroups", Audience.AnyManager, async (c, h) => await Admin(c).ListAgentGroupsAsync(new ListAgentGroupsRequest(), h)),
+        new("SeatAdminService/UpsertAgentGroup", Audience.ManageUsers, async (c, h) => await Admin(c).UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "authz-team", DisplayName = "Authz team", ReplaceMembers = true, MemberIds = { agentId } }, h)),
+        new("SeatAdminService/DeleteAgentGroup", Audience.ManageUsers, async (c, h) => await Admin(c).DeleteAgentGroupAsync(new DeleteAgentGroupRequest { GroupId = "authz-team" }, h)),
+        new("SeatAdminService/SetGroupSeatRule", Audience.ManageSeats, async (c, h) => await Admin(c).SetGroupSeatRuleAsync(
+            new SetGroupSeatRuleRequest { Product = "remote-support", GroupId = "authz-team", ReservedSeats = 1 }, h)),
+        new("SeatAdminService/RemoveGroupSeatRule", Audience.ManageSeats, async (c, h) => await Admin(c).RemoveGroupSeatRuleAsync(
+            new RemoveGroupSeatRuleRequest { Product = "remote-support", GroupId = "authz-team" }, h)),
         new("SeatAdminService/CreateProvisioningToken", Audience.ManageUsers, async (c, h) => await Admin(c).CreateProvisioningTokenAsync(
             new CreateProvisioningTokenRequest { Name = "Okta" }, h)),
         new("SeatAdminService/ListProvisioningTokens", Audience.ManageUsers, async (c, h) => await Admin(c).ListProvisioningTokensAsync(new ListProvisioningTokensRequest(), h)),

@@ -18,6 +18,8 @@
 -- @claim_ms claim window (ms) of seats offered to the head of the queue
 -- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
+-- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
+-- @rules the pool's group rules, as set_rules() reads them
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1), in_use, peak (today's), now_ms
@@ -34,7 +36,8 @@ set_idle_rules(@pending_ms, @idle_ms)
 
 local now = now_ms()
 purge(now)
-local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim)
+local group = @group
+local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
 end
@@ -68,11 +71,19 @@ if seat == 'CONCURRENT' then
     if now < recovering_until then
       return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
     end
-    -- Fairness: while agents wait in the queue, a newcomer does not jump ahead of them,
-    -- even for a seat that is free a moment before it is offered to the head.
+    -- Fairness: a newcomer does not jump ahead of a waiter who may take the same seat, even for
+    -- a seat that is free a moment before it is offered. With group rules, waiters who may not take
+    -- a seat now (their group is at its cap) do not block the newcomer; those of the newcomer's own
+    -- class always do.
     local in_use = redis.call('HLEN', K_HOLDERS)
     local waiting = redis.call('ZCARD', K_QUEUE)
-    if in_use >= limit or waiting > 0 then
+    local open
+    if #rules() == 0 or waiting == 0 then
+      open = waiting == 0 and seat_open(group, in_use, limit)
+    else
+      open = seat_open(group, in_use, limit) and next_waiter(in_use, limit) == nil and class_head(class_of(group, false) or -1) == nil
+    end
+    if not open then
       local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
       event('refused', '', agent, agent, nil, refused)
       return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now, 'waiting', waiting})
@@ -81,6 +92,6 @@ if seat == 'CONCURRENT' then
 end
 
 local expires = now + ttl
-local fence, in_use, peak = grant(new_id, agent, session, seat, @device, @platform, @kind, expires)
+local fence, in_use, peak = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group)
 return finish({'status', 'GRANTED', 'lease_id', new_id, 'expires_ms', expires, 'fence', fence, 'seat', seat,
   'resumed', 0, 'in_use', in_use, 'peak', peak, 'now_ms', now})

@@ -17,6 +17,8 @@
 -- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @idle_for_ms how long the app says its user has been idle (ms, 0 = active)
+-- @group the agent's group in this pool: used only to count a re-established shared seat in it
+-- @rules the pool's group rules (see Groups in prelude.lua), for the same
 -- Records a seat event when it re-establishes a lease (reestablished), or when the lease is past a
 -- reclaim deadline (idle_released).
 -- Returns (payload):
@@ -84,7 +86,8 @@ if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K
     end
   end
   local expires = now + ttl
-  grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven)
+  set_rules(@rules)
+  grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven, @group)
   return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session, 'rebuilt', 1})
 end
 return finish({'status', 'NOT_FOUND'})

@@ -2,8 +2,9 @@
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
 --   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
---   KEYS[2]  lease data   HASH   lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence|since|reclaim"
---                                (see encode_lease; since: when the kind last changed; reclaim: see KEYS[16])
+--   KEYS[2]  lease data   HASH   lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence|since|reclaim|grp"
+--                                (see encode_lease; since: when the kind last changed; reclaim: see KEYS[16];
+--                                grp: 1 when the agent's seat may count in a group, see seat_freed)
 --   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire)
 --   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
 --   KEYS[5]  fence        STRING fencing counter of the pool, never expires
@@ -16,8 +17,8 @@
 --                                shared seats in use at once and the acquires refused as pool full
 --   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
 --                                when the pool was never used here, or when Redis lost its data.
---                                Also {limit, claim, ttl, pending_ms, idle_ms, queue_seq} and 'due' (see
---                                schedule() below).
+--                                Also {limit, claim, ttl, pending_ms, idle_ms, rules, queue_seq} and 'due'
+--                                (see schedule() below).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out
@@ -27,6 +28,10 @@
 --   KEYS[16] reclaim      ZSET   lease id -> when the broker hands the seat back (ms): a lease still PENDING
 --                                pending_ms after its kind last changed, or whose app reports its user idle
 --                                for idle_ms (see reclaim_at). Only leases with such a deadline are in it.
+--   KEYS[17] groups       HASH   agent groups' shared seats (see "Groups" below): held:<group>, charged:<group>
+--                                (of them, on the group's reserved seats), a:<agent> -> "<group>|<0|1>" for each
+--                                holder in a group, idx:<group> / cls:<n> / classes: the queue class numbers
+--   KEYS[18] class queue  ZSET   agent -> class * 2^40 + join sequence: the same waiters as KEYS[13], by class
 --
 -- The epoch hash also keeps the pool's concurrent limit and claim window as the last acquire or
 -- wait told them, so any script that frees a seat can hand it to the head of the queue.
@@ -65,7 +70,7 @@
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
-local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE = KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
 local CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
 
 local DAY_MS = 86400000
@@ -110,7 +115,7 @@ end
 -- letter. A JSON object with field names costs about 130 more bytes per live lease. Ids are
 -- validated to exclude '|'; a record whose text holds one anyway is written as JSON, and JSON
 -- records (also those of older brokers) are read as well.
-local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim'}
+local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim', 'grp'}
 local SEAT_LETTER = {CONCURRENT = 'C', NAMED = 'N', UNLIMITED = 'U'}
 local SEAT_NAME = {C = 'CONCURRENT', N = 'NAMED', U = 'UNLIMITED'}
 
@@ -174,6 +179,162 @@ local function stats_touch(now)
   end
 end
 
+-- Groups. A pool may reserve shared seats for an agent group (only its members take them, and they
+-- take them first) and cap a group (at most max of its members hold a shared seat at once). The
+-- rules come from the catalog as "<group>|<reserved>|<max, -1 for none>" joined by ';' (group ids
+-- exclude both separators) and are kept in the epoch for the scripts that free seats. An agent counts
+-- in one group per pool, the one the catalog names (the first by id of its groups with a rule here).
+-- Seats outside any reservation are "unreserved": limit - sum(reserved). A reservation's seats in use
+-- are its members holding a seat charged to it, at most reserved (a lower reservation keeps holders).
+local RULES, RULE_BY_ID = nil, {}
+local MAX_RULES = 100
+
+local function set_rules(text)
+  RULES, RULE_BY_ID = {}, {}
+  for entry in string.gmatch(text, '[^;]+') do
+    local id, reserved, max = string.match(entry, '^([^|]+)|([^|]+)|([^|]+)$')
+    if not id or #RULES >= MAX_RULES then
+      error({err = 'LB_BAD_ARGUMENT rules must be at most ' .. MAX_RULES .. ' entries group|reserved|max'})
+    end
+    local rule = {id = id, reserved = int_arg('rules reserved', reserved, 0, 1000000), max = int_arg('rules max', max, -1, 1000000)}
+    RULES[#RULES + 1] = rule
+    RULE_BY_ID[id] = rule
+  end
+end
+
+local function rules()
+  if RULES == nil then
+    set_rules(redis.call('HGET', K_EPOCH, 'rules') or '')
+  end
+  return RULES
+end
+
+-- The groups' counters (held, charged) this call knows, read once with one HMGET.
+local GROUP_COUNTS = nil
+local function group_counts()
+  if GROUP_COUNTS == nil then
+    GROUP_COUNTS = {held = {}, charged = {}}
+    local rs = rules()
+    if #rs > 0 then
+      local fields = {}
+      for _, r in ipairs(rs) do
+        fields[#fields + 1] = 'held:' .. r.id
+        fields[#fields + 1] = 'charged:' .. r.id
+      end
+      local values = redis.call('HMGET', K_GROUPS, unpack(fields))
+      for i, r in ipairs(rs) do
+        GROUP_COUNTS.held[r.id] = tonumber(values[2 * i - 1] or '0')
+        GROUP_COUNTS.charged[r.id] = tonumber(values[2 * i] or '0')
+      end
+    end
+  end
+  return GROUP_COUNTS
+end
+
+local function count_group(kind, group, delta)
+  local n = redis.call('HINCRBY', K_GROUPS, kind .. ':' .. group, delta)
+  if n <= 0 then
+    redis.call('HDEL', K_GROUPS, kind .. ':' .. group)
+  end
+  if GROUP_COUNTS then
+    GROUP_COUNTS[kind][group] = math.max(n, 0)
+  end
+end
+
+-- Whether an agent of group ('' for none) may take a shared seat now, with in_use seats taken of limit.
+-- The one admission rule of shared seats: acquire, wait_join and the queue all ask it.
+local function seat_open(group, in_use, limit)
+  if in_use >= limit then
+    return false
+  end
+  local rs = rules()
+  if #rs == 0 then
+    return true
+  end
+  local counts = group_counts()
+  local rule = RULE_BY_ID[group]
+  if rule then
+    if rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
+      return false
+    end
+    if (counts.charged[group] or 0) < rule.reserved then
+      return true
+    end
+  end
+  local reserved_total, reserved_used = 0, 0
+  for _, r in ipairs(rs) do
+    reserved_total = reserved_total + r.reserved
+    reserved_used = reserved_used + math.min(counts.charged[r.id] or 0, r.reserved)
+  end
+  return (limit - reserved_total) - (in_use - reserved_used) > 0
+end
+
+-- An agent of group takes a shared seat (its first concurrent lease): counted in its group, and on
+-- the group's reserved seats while some are free (members take the reserved ones first).
+local function seat_taken(agent, group)
+  if group == '' then
+    return
+  end
+  rules()
+  local rule = RULE_BY_ID[group]
+  local charged = rule ~= nil and (group_counts().charged[group] or 0) < rule.reserved
+  count_group('held', group, 1)
+  if charged then
+    count_group('charged', group, 1)
+  end
+  redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|' .. (charged and '1' or '0'))
+end
+
+-- The agent's shared seat is free (its last concurrent lease ended): uncounted from its group. Only
+-- for a lease marked grp (create_lease), so a pool without group rules pays no lookup here.
+local function seat_freed(agent)
+  local entry = redis.call('HGET', K_GROUPS, 'a:' .. agent)
+  if not entry then
+    return
+  end
+  local group, charged = string.match(entry, '^(.*)|(%d)$')
+  redis.call('HDEL', K_GROUPS, 'a:' .. agent)
+  count_group('held', group, -1)
+  if charged == '1' then
+    count_group('charged', group, -1)
+  end
+end
+
+-- Queue classes: one per group ('' = agents in no group is class 0), numbered in K_GROUPS. Each
+-- class keeps its own first-in-first-out order in K_CLASS_QUEUE (score class * 2^40 + sequence).
+local CLASS_SPAN = 1099511627776 -- 2^40 joins per pool; classes stay below 8192, so scores stay exact
+local MAX_CLASSES = 8000
+
+local function class_of(group, create)
+  if group == '' then
+    return 0
+  end
+  local idx = redis.call('HGET', K_GROUPS, 'idx:' .. group)
+  if not idx and create then
+    idx = redis.call('HINCRBY', K_GROUPS, 'classes', 1)
+    if idx > MAX_CLASSES then
+      error({err = 'LB_BAD_ARGUMENT too many queue classes in one pool'})
+    end
+    redis.call('HSET', K_GROUPS, 'idx:' .. group, idx, 'cls:' .. idx, group)
+  end
+  return tonumber(idx)
+end
+
+-- The first waiter (agent, sequence) of a class, or nil.
+local function class_head(idx)
+  local first = redis.call('ZRANGEBYSCORE', K_CLASS_QUEUE, string.format('%d', idx * CLASS_SPAN),
+    '(' .. string.format('%d', (idx + 1) * CLASS_SPAN), 'WITHSCORES', 'LIMIT', 0, 1)
+  if first[1] then
+    return first[1], tonumber(first[2]) - idx * CLASS_SPAN
+  end
+  return nil
+end
+
+local function dequeue(agent)
+  redis.call('ZREM', K_QUEUE, agent)
+  redis.call('ZREM', K_CLASS_QUEUE, agent)
+end
+
 -- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease;
 -- kind and actor name the seat event (released, expired, force_released); at: when, if not now.
 local function drop_lease(id, lease, kind, actor, at)
@@ -192,6 +353,9 @@ local function drop_lease(id, lease, kind, actor, at)
     redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
     if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
       redis.call('HDEL', K_HOLDERS, lease.agent)
+      if lease.grp == '1' then
+        seat_freed(lease.agent)
+      end
     end
   end
 end
@@ -310,7 +474,7 @@ end
 local function purge_waiters(now, max)
   local dead = redis.call('ZRANGEBYSCORE', K_WAITER_LIFE, '-inf', now, 'LIMIT', 0, max)
   for _, agent in ipairs(dead) do
-    redis.call('ZREM', K_QUEUE, agent)
+    dequeue(agent)
     redis.call('HDEL', K_WAITERS, agent)
     redis.call('ZREM', K_WAITER_LIFE, agent)
     QUEUE_CHANGED = true
@@ -420,12 +584,14 @@ local function check_epoch(mode, now, ttl, evidence)
 end
 
 -- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
--- limit, claim window, lease ttl and idle rules for the scripts that free seats or reclaim them.
--- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH.
-local function open_pool(now, ttl, mode, evidence, limit, claim)
+-- limit, claim window, lease ttl, idle rules and group rules (rules_text, as set_rules() reads it)
+-- for the scripts that free seats or reclaim them. Returns the end of the recovery window, or nil
+-- when the caller must answer NO_EPOCH.
+local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text)
+  set_rules(rules_text)
   local recovering_until = check_epoch(mode, now, ttl, evidence)
   if recovering_until then
-    redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS)
+    redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text)
   end
   return recovering_until
 end
@@ -451,15 +617,24 @@ local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
 end
 
 -- Stores a lease; only grant() calls it.
-local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence)
+local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group)
+  local grp = nil
   if seat == 'CONCURRENT' then
-    redis.call('HINCRBY', K_HOLDERS, agent, 1)
+    local held = redis.call('HINCRBY', K_HOLDERS, agent, 1)
+    if held == 1 then
+      seat_taken(agent, group)
+    end
+    -- The seat may be counted in a group when the pool has rules, or when it was taken by an earlier
+    -- lease of the agent (under rules since removed): then the last lease to end looks it up.
+    if held > 1 or #rules() > 0 then
+      grp = '1'
+    end
     redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
   end
   schedule(K_LEASES, expires, id)
   local lease = {
     agent = agent, session = session, seat = seat, device = device, platform = platform,
-    kind = kind, started = now, beat = now, fence = fence, since = now }
+    kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp }
   track_reclaim(id, lease, reclaim_at(lease, 0))
   redis.call('HSET', K_DATA, id, encode_lease(lease))
   redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
@@ -468,11 +643,12 @@ end
 
 -- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment):
 -- takes the next fencing token (or, on re-establishment, the proven token the lease already had),
--- stores the lease, moves today's peak and records the seat event.
+-- stores the lease, counts the seat in the agent's group ('' for none), moves today's peak and
+-- records the seat event. Whether the agent may take the seat is the caller's question (seat_open).
 -- Returns the fencing token, the shared seats in use and today's peak.
-local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence)
+local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group)
   local fence = proven_fence or redis.call('INCR', K_FENCE)
-  create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence)
+  create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
   stats_touch(NOW)
   local peak_field = stats_field(NOW, 'peak')
   local in_use = redis.call('HLEN', K_HOLDERS)
@@ -489,24 +665,63 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   return fence, in_use, peak
 end
 
--- Hands free shared seats to the head of the queue: each head gets a lease that lives for the
--- claim window only; its replica claims it (renews it to a full lease) or it expires and the
--- seat goes to the next waiter.
+-- The earliest waiter who may take a shared seat now, with in_use of limit taken: the head of the
+-- queue, or with group rules the earliest head among the classes whose members may take one (a
+-- waiter who may not take the seat does not block one who may; within a class, nobody overtakes).
+-- Work is bounded by the number of classes, not by the queue.
+local function next_waiter(in_use, limit)
+  if #rules() == 0 then
+    if in_use >= limit then
+      return nil
+    end
+    return redis.call('ZRANGE', K_QUEUE, 0, 0)[1]
+  end
+  local classes = tonumber(redis.call('HGET', K_GROUPS, 'classes') or '0')
+  local names = {}
+  if classes > 0 then
+    local fields = {}
+    for idx = 1, classes do
+      fields[idx] = 'cls:' .. idx
+    end
+    names = redis.call('HMGET', K_GROUPS, unpack(fields))
+  end
+  local best, best_seq = nil, nil
+  for idx = 0, classes do
+    local group = ''
+    if idx > 0 then
+      group = names[idx]
+    end
+    if group and seat_open(group, in_use, limit) then
+      local agent, seq = class_head(idx)
+      if agent and (best_seq == nil or seq < best_seq) then
+        best, best_seq = agent, seq
+      end
+    end
+  end
+  return best
+end
+
+-- Hands free shared seats to the waiters who may take them (next_waiter): each gets a lease that
+-- lives for the claim window only; its replica claims it (renews it to a full lease) or it expires
+-- and the seat goes to the next waiter.
 local function promote(now)
   if redis.call('ZCARD', K_QUEUE) == 0 then
     return
   end
-  local fields = redis.call('HMGET', K_EPOCH, 'limit', 'claim')
+  local fields = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'rules')
   local limit, claim = tonumber(fields[1] or '0'), tonumber(fields[2] or '10000')
-  while redis.call('HLEN', K_HOLDERS) < limit do
-    local head = redis.call('ZRANGE', K_QUEUE, 0, 0)[1]
+  if RULES == nil then
+    set_rules(fields[3] or '')
+  end
+  while true do
+    local head = next_waiter(redis.call('HLEN', K_HOLDERS), limit)
     if not head then
       break
     end
-    redis.call('ZREM', K_QUEUE, head)
+    dequeue(head)
     local waiter = load_waiter(head)
     local id = waiter.offer_id
-    grant(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now + claim)
+    grant(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now + claim, nil, waiter.group or '')
     waiter.offer = id
     redis.call('HSET', K_WAITERS, head, cjson.encode(waiter))
     QUEUE_CHANGED = true
@@ -542,8 +757,17 @@ end
 -- Lists of leases are tables: the column names once (LEASE_COLUMNS), then one row per lease in that
 -- order, read by column name in C# (ScriptReply.Rows): as named as a record, without repeating nine
 -- names for each of a page's hundred leases.
-local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms'}
+-- seat_group: the group the agent's shared seat counts in ('' for none); reserved: 1 when on its reserved seats.
+local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms', 'seat_group', 'reserved'}
 local function describe(id, lease)
+  local group, reserved = '', 0
+  if lease.seat == 'CONCURRENT' then
+    local entry = redis.call('HGET', K_GROUPS, 'a:' .. lease.agent)
+    if entry then
+      local g, charged = string.match(entry, '^(.*)|(%d)$')
+      group, reserved = g, tonumber(charged)
+    end
+  end
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
-    lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id))}
+    lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id)), group, reserved}
 end

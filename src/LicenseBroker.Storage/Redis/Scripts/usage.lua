@@ -3,11 +3,25 @@
 -- KEYS: the pool layout of prelude.lua.
 -- Returns (payload):
 --   in_use (shared seats), peak, refused and reclaimed (today's: seats taken back from PENDING or
---   idle sessions), live (leases of any seat type), waiting
+--   idle sessions), live (leases of any seat type), waiting,
+--   group_columns, groups: per group rule the pool last admitted with (see Groups in prelude.lua),
+--   its members holding a shared seat, of them on its reserved seats, and its members waiting
 
 local now = now_ms()
 purge(now)
+local groups = {}
+local counts = group_counts()
+for _, r in ipairs(rules()) do
+  local waiting = 0
+  local idx = class_of(r.id, false)
+  if idx then
+    waiting = redis.call('ZCOUNT', K_CLASS_QUEUE, string.format('%d', idx * CLASS_SPAN), '(' .. string.format('%d', (idx + 1) * CLASS_SPAN))
+  end
+  groups[#groups + 1] = {r.id, counts.held[r.id] or 0, counts.charged[r.id] or 0, waiting}
+end
 return finish({
+  'group_columns', {'group', 'held', 'reserved_in_use', 'waiting'},
+  'groups', groups,
   'in_use', redis.call('HLEN', K_HOLDERS),
   'peak', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0'),
   'refused', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'refused')) or '0'),

@@ -16,6 +16,8 @@
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
+-- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
+-- @rules the pool's group rules, as set_rules() reads them
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
 --   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting
@@ -28,13 +30,14 @@ set_idle_rules(@pending_ms, @idle_ms)
 
 local now = now_ms()
 purge(now)
-local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim)
+local group = @group
+local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
 end
 
 local function grant_now()
-  local fence = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl)
+  local fence = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl, nil, group)
   return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', now + ttl, 'fence', fence, 'seat', seat})
 end
 
@@ -46,13 +49,20 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
   if now < recovering_until then
     return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
   end
-  if redis.call('ZCARD', K_QUEUE) == 0 and redis.call('HLEN', K_HOLDERS) < limit then
+  -- The same rule as acquire's: granted now when no waiter who may take the seat is ahead.
+  local in_use = redis.call('HLEN', K_HOLDERS)
+  if redis.call('ZCARD', K_QUEUE) == 0 then
+    if seat_open(group, in_use, limit) then
+      return grant_now()
+    end
+  elseif #rules() > 0 and seat_open(group, in_use, limit) and next_waiter(in_use, limit) == nil and class_head(class_of(group, false) or -1) == nil then
     return grant_now()
   end
   local seq = redis.call('HINCRBY', K_EPOCH, 'queue_seq', 1)
   redis.call('ZADD', K_QUEUE, seq, agent)
+  redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
   redis.call('HSET', K_WAITERS, agent, cjson.encode({
-    session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now }))
+    session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now, group = group }))
   QUEUE_CHANGED = true
 end
 schedule(K_WAITER_LIFE, now + waiter_life, agent)

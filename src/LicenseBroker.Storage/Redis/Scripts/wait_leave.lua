@@ -20,7 +20,7 @@ if waiter.offer then
     drop_lease(waiter.offer, lease, 'released', agent)
   end
 end
-redis.call('ZREM', K_QUEUE, agent)
+dequeue(agent)
 redis.call('HDEL', K_WAITERS, agent)
 redis.call('ZREM', K_WAITER_LIFE, agent)
 QUEUE_CHANGED = true

@@ -1,0 +1,212 @@
+using Dapper;
+using LicenseBroker.Domain.Administration;
+using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Storage.Resilience;
+using Npgsql;
+
+namespace LicenseBroker.Storage.Postgres;
+
+/// <summary>
+/// Agent groups (the account's rows of scim_groups, so a group an identity provider pushes over SCIM
+/// is one) and their seat rules per pool. A rule change locks the pool's subscription row, as every
+/// limit change does, so two admins cannot together reserve more seats than the pool has. Each change
+/// writes its audit row in the same transaction.
+/// </summary>
+/// <remarks>Not wrapped in retries: these are writes, and a retried write could apply twice.</remarks>
+public sealed class PostgresGroupStore : IGroupStore
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly BackendPipelines _pipelines;
+
+    public PostgresGroupStore(NpgsqlDataSource dataSource, BackendPipelines pipelines)
+    {
+        _dataSource = dataSource;
+        _pipelines = pipelines;
+    }
+
+    public async Task<GroupOutcome> UpsertGroupAsync(Actor actor, string accountId, string groupId, string displayName, IReadOnlyList<string>? members, CancellationToken cancellationToken)
+    {
+        const string nameTakenSql = "SELECT true FROM scim_groups WHERE account_id = @accountId AND lower(display_name) = lower(@displayName) AND id <> @groupId";
+        const string unknownAgentsSql = """
+            SELECT m.id FROM unnest(@members::text[]) AS m(id)
+            WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.account_id = @accountId AND a.id = m.id)
+            ORDER BY m.id LIMIT 5
+            """;
+        const string upsertSql = """
+            INSERT INTO scim_groups (account_id, id, display_name) VALUES (@accountId, @groupId, @displayName)
+            ON CONFLICT (account_id, id) DO UPDATE SET display_name = EXCLUDED.display_name, updated_at = now()
+            RETURNING (xmax = 0) AS created
+            """;
+        const string dropMembersSql = "DELETE FROM scim_group_members WHERE account_id = @accountId AND group_id = @groupId AND NOT (agent_id = ANY(@members::text[]))";
+        const string addMembersSql = """
+            INSERT INTO scim_group_members (account_id, group_id, agent_id)
+            SELECT @accountId, @groupId, m.id FROM unnest(@members::text[]) AS m(id)
+            ON CONFLICT DO NOTHING
+            """;
+
+        return await InTransactionAsync<GroupOutcome>(async (connection, transaction) =>
+        {
+            var key = new { accountId, groupId, displayName, members = members?.Distinct(StringComparer.Ordinal).ToArray() ?? [] };
+            if (await connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(nameTakenSql, key, transaction, cancellationToken: cancellationToken)))
+            {
+                return new GroupOutcome.NameTaken();
+            }
+
+            if (members is not null)
+            {
+                var unknown = (await connection.QueryAsync<string>(new CommandDefinition(unknownAgentsSql, key, transaction, cancellationToken: cancellationToken))).ToList();
+                if (unknown.Count > 0)
+                {
+                    return new GroupOutcome.UnknownAgents(unknown);
+                }
+            }
+
+            await PostgresCatalogStore.EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
+            var created = await connection.QuerySingleAsync<bool>(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
+            if (members is not null)
+            {
+                await connection.ExecuteAsync(new CommandDefinition(dropMembersSql, key, transaction, cancellationToken: cancellationToken));
+                await connection.ExecuteAsync(new CommandDefinition(addMembersSql, key, transaction, cancellationToken: cancellationToken));
+            }
+
+            var group = (await ListAsync(connection, transaction, accountId, groupId, cancellationToken)).Single();
+            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "group.upsert", groupId, null,
+                new { group_id = groupId, display_name = displayName, members = members?.Count }, cancellationToken);
+            return new GroupOutcome.Saved(group, created);
+        }, cancellationToken);
+    }
+
+    public async Task<bool> DeleteGroupAsync(Actor actor, string accountId, string groupId, CancellationToken cancellationToken) =>
+        await InTransactionAsync(async (connection, transaction) =>
+        {
+            // The group's members and its seat rules go with it (ON DELETE CASCADE).
+            var deleted = await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM scim_groups WHERE account_id = @accountId AND id = @groupId", new { accountId, groupId }, transaction, cancellationToken: cancellationToken)) == 1;
+            if (deleted)
+            {
+                await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "group.remove", groupId, new { group_id = groupId }, null, cancellationToken);
+            }
+
+            return deleted;
+        }, cancellationToken);
+
+    public async Task<IReadOnlyList<AgentGroupRecord>> ListGroupsAsync(string accountId, string? groupId, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await ListAsync(connection, null, accountId, groupId, cancellationToken);
+    }
+
+    public async Task<GroupRuleOutcome> SetRuleAsync(Actor actor, string accountId, GroupSeatRule rule, CancellationToken cancellationToken)
+    {
+        // The subscription row is the pool's lock (see PostgresCatalogStore): rule changes and limit changes queue on it.
+        const string lockSql = "SELECT concurrent_seat_limit FROM subscriptions WHERE account_id = @accountId AND product_code = @product FOR UPDATE";
+        const string othersSql = """
+            SELECT count(*)::int AS Count, coalesce(sum(reserved_seats), 0)::int AS Reserved
+            FROM pool_group_rules WHERE account_id = @accountId AND product_code = @product AND group_id <> @groupId
+            """;
+        const string upsertSql = """
+            INSERT INTO pool_group_rules (account_id, product_code, group_id, reserved_seats, max_seats)
+            VALUES (@accountId, @product, @groupId, @reserved, @max)
+            ON CONFLICT (account_id, product_code, group_id) DO UPDATE SET
+                reserved_seats = EXCLUDED.reserved_seats, max_seats = EXCLUDED.max_seats, updated_at = now()
+            """;
+
+        var key = new { accountId, product = rule.Product, groupId = rule.GroupId, reserved = rule.Reserved, max = rule.Max };
+        return await InTransactionAsync<GroupRuleOutcome>(async (connection, transaction) =>
+        {
+            var limit = await connection.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(lockSql, key, transaction, cancellationToken: cancellationToken));
+            if (limit is null)
+            {
+                return new GroupRuleOutcome.NoSubscription();
+            }
+
+            if (!await connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(
+                    "SELECT true FROM scim_groups WHERE account_id = @accountId AND id = @groupId", key, transaction, cancellationToken: cancellationToken)))
+            {
+                return new GroupRuleOutcome.UnknownGroup();
+            }
+
+            var others = await connection.QuerySingleAsync<OthersRow>(new CommandDefinition(othersSql, key, transaction, cancellationToken: cancellationToken));
+            if (others.Count >= IGroupStore.MaxRulesPerPool)
+            {
+                return new GroupRuleOutcome.TooManyRules(IGroupStore.MaxRulesPerPool);
+            }
+
+            if (others.Reserved + rule.Reserved > limit.Value)
+            {
+                return new GroupRuleOutcome.ReservationsOverLimit(limit.Value, others.Reserved, rule.Reserved);
+            }
+
+            await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
+            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, rule.Product, actor, "group.rule_set", rule.GroupId, null,
+                new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max }, cancellationToken);
+            return new GroupRuleOutcome.Saved(rule);
+        }, cancellationToken);
+    }
+
+    public async Task<bool> RemoveRuleAsync(Actor actor, string accountId, string product, string groupId, CancellationToken cancellationToken) =>
+        await InTransactionAsync(async (connection, transaction) =>
+        {
+            var removed = await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM pool_group_rules WHERE account_id = @accountId AND product_code = @product AND group_id = @groupId",
+                new { accountId, product, groupId }, transaction, cancellationToken: cancellationToken)) == 1;
+            if (removed)
+            {
+                await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, product, actor, "group.rule_remove", groupId, new { group_id = groupId }, null, cancellationToken);
+            }
+
+            return removed;
+        }, cancellationToken);
+
+    private static async Task<IReadOnlyList<AgentGroupRecord>> ListAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string accountId, string? groupId, CancellationToken cancellationToken)
+    {
+        // An account has at most a few hundred groups (teams); the list is read whole.
+        const string groupsSql = """
+            SELECT g.id AS GroupId, g.display_name AS DisplayName,
+                   (SELECT count(*) FROM scim_group_members m WHERE m.account_id = g.account_id AND m.group_id = g.id)::int AS MemberCount
+            FROM scim_groups g WHERE g.account_id = @accountId AND (@groupId::text IS NULL OR g.id = @groupId)
+            ORDER BY g.id LIMIT 1000;
+
+            SELECT product_code AS Product, group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max
+            FROM pool_group_rules WHERE account_id = @accountId AND (@groupId::text IS NULL OR group_id = @groupId)
+            ORDER BY product_code, group_id;
+
+            SELECT agent_id FROM scim_group_members
+            WHERE account_id = @accountId AND @groupId::text IS NOT NULL AND group_id = @groupId
+            ORDER BY agent_id LIMIT 10000;
+            """;
+        await using var results = await connection.QueryMultipleAsync(new CommandDefinition(groupsSql, new { accountId, groupId }, transaction, cancellationToken: cancellationToken));
+        var groups = (await results.ReadAsync<GroupRow>()).ToList();
+        var rules = (await results.ReadAsync<RuleRow>()).ToLookup(r => r.GroupId, r => new GroupSeatRule(r.Product, r.GroupId, r.Reserved, r.Max));
+        var members = groupId is null ? null : (await results.ReadAsync<string>()).ToList();
+        return groups.Select(g => new AgentGroupRecord(g.GroupId, g.DisplayName, g.MemberCount, rules[g.GroupId].ToList(), members)).ToList();
+    }
+
+    private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        _pipelines.PostgresWrites.ExecuteAsync(
+            async ct =>
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
+                var result = await work(connection, transaction);
+                if (result is GroupOutcome and not GroupOutcome.Saved or GroupRuleOutcome and not GroupRuleOutcome.Saved)
+                {
+                    // A refused change leaves nothing behind.
+                    await transaction.RollbackAsync(ct);
+                }
+                else
+                {
+                    await transaction.CommitAsync(ct);
+                }
+
+                return result;
+            },
+            cancellationToken).AsTask();
+
+    private sealed record GroupRow(string GroupId, string DisplayName, int MemberCount);
+
+    private sealed record RuleRow(string Product, string GroupId, int Reserved, int? Max);
+
+    private sealed record OthersRow(int Count, int Reserved);
+}

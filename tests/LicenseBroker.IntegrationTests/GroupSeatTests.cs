@@ -1,0 +1,324 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Storage.Redis;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+using PoolId = LicenseBroker.Domain.Seats.PoolId;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// Issue 16, part 2: shared seats reserved for an agent group, and groups capped, across three
+/// replicas (clocks +30 s and -30 s): checked atomically with the limit, in the queue as at the door.
+/// </summary>
+public sealed class GroupSeatTests : IAsyncLifetime
+{
+    private const string Product = "remote-support";
+    private readonly List<BrokerTestHost> _replicas = [];
+    private TestDatabase? _database;
+
+    public async Task InitializeAsync()
+    {
+        _database = await TestDatabase.CreateAsync();
+        var settings = new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:00.500", ["Seats:WaiterTimeout"] = "00:00:05" };
+        var first = await BrokerTestHost.StartAsync(_database, settings);
+        _replicas.Add(first);
+        settings["Redis:KeyPrefix"] = first.Services.GetRequiredRedisPrefix();
+        _replicas.Add(await BrokerTestHost.StartAsync(_database, settings, signingKey: first.SigningKey, time: new SkewedTimeProvider(TimeSpan.FromSeconds(30))));
+        _replicas.Add(await BrokerTestHost.StartAsync(_database, settings, signingKey: first.SigningKey, time: new SkewedTimeProvider(TimeSpan.FromSeconds(-30))));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await _database!.DisposeAsync();
+    }
+
+    private BrokerTestHost A => _replicas[0];
+
+    [Fact]
+    public async Task Three_hundred_agents_in_thirty_rounds_never_pass_the_limit_a_reservation_or_a_cap()
+    {
+        const int seats = 10;
+        const int perClass = 100;
+        const int rounds = 30;
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: seats);
+        var teamA = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: "a");
+        var teamB = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: "b");
+        var others = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: "n");
+        await GroupAsync(account, "team-a", teamA);
+        await GroupAsync(account, "team-b", teamB);
+        // team-a: 3 seats of its own; team-b: 2 of its own and never more than 4 in all; 5 seats for anyone.
+        await RuleAsync(account, "team-a", reserved: 3, max: null);
+        await RuleAsync(account, "team-b", reserved: 2, max: 4);
+
+        var ids = teamA.Concat(teamB).Concat(others).ToArray();
+        string ClassOf(int i) => i < perClass ? "team-a" : i < 2 * perClass ? "team-b" : string.Empty;
+        var agents = ids.Select((id, i) => _replicas[i % _replicas.Count].Agent(account, id)).ToArray();
+        var keys = A.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
+        var redis = A.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        var held = new ConcurrentDictionary<int, Lease>();
+        var random = new Random(16);
+
+        for (var round = 0; round < rounds; round++)
+        {
+            // Redis's own counts, read atomically while the round runs: total, team-a, team-b.
+            var violations = new ConcurrentQueue<string>();
+            using var sampling = new CancellationTokenSource();
+            var samples = 0;
+            var sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    var counts = (RedisResult[])(await redis.ScriptEvaluateAsync(
+                        "return {redis.call('HLEN', KEYS[1]), redis.call('HGET', KEYS[2], 'held:team-a') or '0', redis.call('HGET', KEYS[2], 'held:team-b') or '0'}",
+                        [keys[3], keys[16]]))!;
+                    var (total, a, b) = ((int)counts[0], (int)counts[1], (int)counts[2]);
+                    if (total > seats || b > 4 || total - a - b > seats - 5)
+                    {
+                        violations.Enqueue($"total {total}, team-a {a}, team-b {b}");
+                    }
+
+                    samples++;
+                }
+            });
+
+            var leaving = held.Keys.Where(_ => random.Next(3) == 0).ToList();
+            var contenders = Enumerable.Range(0, ids.Length).Where(i => !held.ContainsKey(i)).OrderBy(_ => random.Next()).Take(100).ToList();
+            var stayers = held.Keys.Except(leaving).ToList();
+            await Task.WhenAll(leaving.Select(i => Task.Run(async () =>
+                {
+                    held.TryRemove(i, out var lease);
+                    Assert.True(await agents[i].ReleaseAsync(lease!));
+                }))
+                .Concat(stayers.Select(i => Task.Run(async () => held[i] = await agents[i].HeartbeatAsync(held[i]))))
+                .Concat(contenders.Select(i => Task.Run(() => TryAcquire(i)))));
+
+            // Then twenty more of each class, so every reserved seat has members asking for it.
+            await Task.WhenAll(Enumerable.Range(0, 3)
+                .SelectMany(c => Enumerable.Range(c * perClass, perClass).Where(i => !held.ContainsKey(i)).OrderBy(_ => random.Next()).Take(20))
+                .Select(TryAcquire));
+
+            await sampling.CancelAsync();
+            await sampler;
+            Assert.True(violations.IsEmpty, $"round {round}: {string.Join("; ", violations.Take(5))} ({samples} samples)");
+
+            // What the apps hold: the pool full, each reservation taken by its own, the cap and the others' share kept.
+            var byClass = held.Keys.GroupBy(ClassOf).ToDictionary(g => g.Key, g => g.Count());
+            Assert.Equal(seats, held.Count);
+            Assert.InRange(byClass.GetValueOrDefault("team-a"), 3, seats);
+            Assert.InRange(byClass.GetValueOrDefault("team-b"), 2, 4);
+            Assert.InRange(byClass.GetValueOrDefault(string.Empty), 0, seats - 5);
+
+            // And what the admins see agrees with the apps, seat by seat.
+            var sessions = (await _replicas[round % 3].AdminClient.ListSharedSessionsAsync(
+                new ListSharedSessionsRequest { Product = Product }, _replicas[round % 3].AdminHeaders(account))).Sessions;
+            Assert.Equal(
+                held.Select(h => (h.Value.LeaseId, ClassOf(h.Key))).OrderBy(x => x.LeaseId),
+                sessions.Select(s => (s.LeaseId, s.GroupId)).OrderBy(x => x.LeaseId));
+            Assert.Equal(3, sessions.Count(s => s.GroupId == "team-a" && s.OnReservedSeat));
+            Assert.Equal(2, sessions.Count(s => s.GroupId == "team-b" && s.OnReservedSeat));
+        }
+
+        var usage = Assert.Single((await A.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, A.AdminHeaders(account))).Products);
+        var a = usage.Groups.Single(g => g.GroupId == "team-a");
+        Assert.Equal((3, false, 3), (a.ReservedSeats, a.HasMaxSeats, a.OnReservedSeats));
+        Assert.Equal(held.Keys.Count(i => ClassOf(i) == "team-a"), a.Holding);
+        Assert.Equal("Team team-a", a.DisplayName);
+
+        async Task TryAcquire(int i)
+        {
+            try
+            {
+                var lease = (await agents[i].AcquireAsync(Product)).Lease;
+                Assert.True(held.TryAdd(i, lease));
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_queue_hands_each_seat_to_the_first_waiter_who_may_take_it_and_keeps_order_within_each_class()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 3);
+        var a = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "qa");
+        var b = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "qb");
+        var n = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "qn");
+        await GroupAsync(account, "team-a", a);
+        await GroupAsync(account, "team-b", b);
+        await RuleAsync(account, "team-a", reserved: 1, max: null);
+        await RuleAsync(account, "team-b", reserved: 0, max: 1);
+
+        // Held: team-a's reserved seat, one of anyone's, and team-b's one allowed seat.
+        var holderA = (await A.Agent(account, a[0]).AcquireAsync(Product)).Lease;
+        var holderN = (await _replicas[1].Agent(account, n[0]).AcquireAsync(Product)).Lease;
+        var holderB = (await _replicas[2].Agent(account, b[0]).AcquireAsync(Product)).Lease;
+
+        // Waiters join in this order, over the three replicas: b1 (capped), n1, n2, a1, a2.
+        var order = new[] { b[1], n[1], n[2], a[1], a[2] };
+        var waits = new List<Waiter>();
+        for (var i = 0; i < order.Length; i++)
+        {
+            var waiter = await Waiter.JoinAsync(_replicas[i % 3].Agent(account, order[i]), order[i]);
+            Assert.Equal(i + 1, waiter.FirstPosition);
+            waits.Add(waiter);
+        }
+
+        var all = waits.ToList();
+
+        // A newcomer of team-b is refused: its group is at its cap, whatever else is free.
+        var capped = await Assert.ThrowsAsync<RpcException>(() => A.Agent(account, b[2]).AcquireAsync(Product));
+        Assert.Equal(StatusCode.ResourceExhausted, capped.StatusCode);
+
+        // Anyone's seat frees: the first waiter who may take it is n1 (b1, ahead of them, is capped).
+        Assert.True(await _replicas[1].Agent(account, n[0]).ReleaseAsync(holderN));
+        Assert.Equal(n[1], await NextGrantedAsync(waits));
+
+        // Team-a's reserved seat frees: a1 takes it, though n2 joined before them.
+        Assert.True(await A.Agent(account, a[0]).ReleaseAsync(holderA));
+        Assert.Equal(a[1], await NextGrantedAsync(waits));
+
+        // Team-b's holder leaves: b1, the earliest of those who may take it now, gets the seat.
+        Assert.True(await _replicas[2].Agent(account, b[0]).ReleaseAsync(holderB));
+        Assert.Equal(b[1], await NextGrantedAsync(waits));
+
+        // The rest still wait, in order: n2, a2.
+        Assert.Equal([n[2], a[2]], waits.Select(w => w.Agent));
+        foreach (var waiter in all)
+        {
+            waiter.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Rules_are_validated_named_and_kept_within_the_limit()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 5);
+        var ids = await seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await GroupAsync(account, "team-a", ids);
+        await GroupAsync(account, "team-b", []);
+        await RuleAsync(account, "team-a", reserved: 4, max: null);
+
+        async Task<RpcException> Refused(Func<Task> call) => await Assert.ThrowsAsync<RpcException>(call);
+        var over = await Refused(() => RuleAsync(account, "team-b", reserved: 2, max: null));
+        Assert.Equal((StatusCode.FailedPrecondition, "RESERVATIONS_OVER_LIMIT"), (over.StatusCode, Errors.Info(over).Reason));
+        var unknown = await Refused(() => RuleAsync(account, "team-z", reserved: 0, max: 1));
+        Assert.Equal((StatusCode.NotFound, "UNKNOWN_GROUP"), (unknown.StatusCode, Errors.Info(unknown).Reason));
+        var below = await Refused(() => RuleAsync(account, "team-b", reserved: 1, max: 0));
+        Assert.Equal("max_seats", Assert.Single(Errors.BadRequest(below).FieldViolations).Field);
+        var bad = await Refused(async () => await A.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "x|y", DisplayName = "\u0001", ReplaceMembers = true, MemberIds = { "ok", "no;pe" } }, A.AdminHeaders(account)));
+        Assert.Equal(["group_id", "display_name", "member_ids[1]"], Errors.BadRequest(bad).FieldViolations.Select(v => v.Field));
+        var stranger = await Refused(async () => await A.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "team-c", DisplayName = "C", ReplaceMembers = true, MemberIds = { ids[0], "nobody-here" } }, A.AdminHeaders(account)));
+        Assert.Equal("UNKNOWN_AGENT", Errors.Info(stranger).Reason);
+        var taken = await Refused(async () => await A.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "team-c", DisplayName = "TEAM TEAM-A" }, A.AdminHeaders(account)));
+        Assert.Equal(StatusCode.AlreadyExists, taken.StatusCode);
+
+        // The limit cannot go below the reservations; the refused changes left nothing behind.
+        var subscription = (await A.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, A.ServiceHeaders())).Subscription;
+        subscription.ConcurrentSeatLimit = 3;
+        var lower = await Refused(async () => await A.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, A.ServiceHeaders()));
+        Assert.Equal("LIMIT_BELOW_USAGE", Errors.Info(lower).Reason);
+        var groups = (await A.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest(), A.AdminHeaders(account))).Groups;
+        Assert.Equal(["team-a", "team-b"], groups.Select(g => g.GroupId));
+        Assert.Equal(4, Assert.Single(groups[0].Rules).ReservedSeats);
+        Assert.Empty(groups[1].Rules);
+        var teamA = Assert.Single((await A.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest { GroupId = "team-a" }, A.AdminHeaders(account))).Groups);
+        Assert.Equal(ids, teamA.MemberIds);
+
+        // Deleting a group takes its rule with it.
+        Assert.True((await A.AdminClient.DeleteAgentGroupAsync(new DeleteAgentGroupRequest { GroupId = "team-a" }, A.AdminHeaders(account))).Deleted);
+        await RuleAsync(account, "team-b", reserved: 5, max: 5);
+    }
+
+    private async Task GroupAsync(string account, string groupId, IReadOnlyList<string> members) =>
+        await A.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = groupId, DisplayName = "Team " + groupId, ReplaceMembers = true, MemberIds = { members } }, A.AdminHeaders(account));
+
+    private async Task RuleAsync(string account, string groupId, int reserved, int? max)
+    {
+        var request = new SetGroupSeatRuleRequest { Product = Product, GroupId = groupId, ReservedSeats = reserved };
+        if (max is { } m)
+        {
+            request.MaxSeats = m;
+        }
+
+        await A.AdminClient.SetGroupSeatRuleAsync(request, A.AdminHeaders(account));
+    }
+
+    /// <summary>The one waiter granted a seat since the last call; the others must still be waiting.</summary>
+    private static async Task<string> NextGrantedAsync(List<Waiter> waits)
+    {
+        var first = await Task.WhenAny(waits.Select(w => w.Granted.Task)).WaitAsync(TimeSpan.FromSeconds(10));
+        var granted = waits.Where(w => w.Granted.Task.IsCompleted).Select(w => w.Agent).ToList();
+        Assert.True(granted.Count == 1, $"granted together: {string.Join(", ", granted)}");
+        waits.RemoveAll(w => w.Agent == granted[0]);
+        return granted[0];
+    }
+
+    /// <summary>One WaitForSeat stream, read in the background until it is granted.</summary>
+    private sealed class Waiter : IDisposable
+    {
+        private readonly AsyncServerStreamingCall<WaitForSeatResponse> _call;
+
+        public Waiter(string agent, AsyncServerStreamingCall<WaitForSeatResponse> call, int firstPosition)
+        {
+            Agent = agent;
+            _call = call;
+            FirstPosition = firstPosition;
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    while (await _call.ResponseStream.MoveNext(CancellationToken.None))
+                    {
+                        if (_call.ResponseStream.Current.UpdateCase == WaitForSeatResponse.UpdateOneofCase.Granted)
+                        {
+                            Granted.TrySetResult(_call.ResponseStream.Current.Granted);
+                            return;
+                        }
+                    }
+                }
+                catch (RpcException)
+                {
+                }
+            });
+        }
+
+        public string Agent { get; }
+
+        public int FirstPosition { get; }
+
+        public TaskCompletionSource<Lease> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public static async Task<Waiter> JoinAsync(AgentClient client, string agent)
+        {
+            var call = client.Raw.WaitForSeat(
+                new WaitForSeatRequest { Product = Product, SessionId = "w-" + agent, Device = new Device { Id = "d", Platform = Platform.Windows }, SessionKind = SessionKind.Pending },
+                client.Headers);
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            return new Waiter(agent, call, call.ResponseStream.Current.Position.Position);
+        }
+
+        public void Dispose() => _call.Dispose();
+    }
+
+    /// <summary>A replica clock that is off by a fixed amount.</summary>
+    private sealed class SkewedTimeProvider(TimeSpan skew) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + skew;
+    }
+}
