@@ -13,6 +13,7 @@ root.Subcommands.Add(AgentsCommand.Seats());
 root.Subcommands.Add(AgentsCommand.Subscription());
 root.Subcommands.Add(ProvisioningCommand.Create());
 root.Subcommands.Add(AuditCommand.Create());
+root.Subcommands.Add(GroupsCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -230,6 +230,36 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task Groups_are_created_given_members_reserved_seats_and_listed()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 4);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 3, "CONCURRENT");
+
+        var set = await RunCli(account, null, "groups", "set", "--group", "night-shift", "--name", "Night shift", "--members", ids[0], ids[1]);
+        Assert.True(set.ExitCode == 0, set.Error);
+        Assert.Contains("created night-shift (Night shift): 2 member(s)", set.Output, StringComparison.Ordinal);
+        var reserve = await RunCli(account, null, "groups", "reserve", "--group", "night-shift", "--seats", "2", "--max", "3");
+        Assert.True(reserve.ExitCode == 0, reserve.Error);
+        Assert.Contains("remote-support: 2 reserved, at most 3", reserve.Output, StringComparison.Ordinal);
+
+        // Over the limit: the broker's refusal, in words, with exit code 1.
+        var over = await RunCli(account, null, "groups", "reserve", "--group", "night-shift", "--seats", "5");
+        Assert.Equal(1, over.ExitCode);
+        Assert.Contains("4 shared seats", over.Error, StringComparison.Ordinal);
+
+        // A rename keeps the members; the list shows them, and the sessions show the group.
+        Assert.Equal(0, (await RunCli(account, null, "groups", "set", "--group", "night-shift", "--name", "Nights")).ExitCode);
+        var list = await RunCli(account, null, "groups", "list", "--group", "night-shift");
+        Assert.Contains("Nights", list.Output, StringComparison.Ordinal);
+        Assert.Contains($"night-shift: {ids[0]}, {ids[1]}", list.Output, StringComparison.Ordinal);
+        await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product);
+        var sessions = await RunCli(account, null, "sessions", "list");
+        Assert.Contains("night-shift (reserved)", sessions.Output, StringComparison.Ordinal);
+        Assert.Equal(0, (await RunCli(account, null, "groups", "unreserve", "--group", "night-shift")).ExitCode);
+        Assert.Contains("deleted", (await RunCli(account, null, "groups", "delete", "--group", "night-shift")).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Agent_login_exits_6_with_who_ended_it_when_an_admin_ends_the_session()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);

@@ -89,6 +89,23 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             {
                 GroupName = junk.Maybe(), Product = junk.Product(), SeatType = junk.Choose(SeatType.Unspecified, SeatType.Unlimited, (SeatType)77, (SeatType)(-5)),
             }, adminHeaders)),
+            () => Call(admin.UpsertAgentGroupAsync(new UpsertAgentGroupRequest
+            {
+                GroupId = junk.Bad(), DisplayName = junk.Maybe(), ReplaceMembers = random.Next(2) == 0,
+                MemberIds = { Enumerable.Range(0, junk.Choose(0, 2, 10_001)).Select(_ => junk.Id()) },
+            }, adminHeaders)),
+            () => Call(admin.UpsertAgentGroupAsync(new UpsertAgentGroupRequest
+            {
+                GroupId = "team", DisplayName = "Team", ReplaceMembers = true, MemberIds = { "agent-1", junk.Choose(string.Empty, "a|b", "x;y", new string('m', 129)) },
+            }, adminHeaders)),
+            () => Call(admin.ListAgentGroupsAsync(new ListAgentGroupsRequest { GroupId = junk.Choose("a|b", "x\u0001", new string('g', 129), "{tag}") }, adminHeaders)),
+            () => Call(admin.DeleteAgentGroupAsync(new DeleteAgentGroupRequest { GroupId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest
+            {
+                Product = junk.Product(), GroupId = junk.Id(), ReservedSeats = junk.Choose(-1, int.MinValue, 1_000_001), MaxSeats = junk.Int(),
+            }, adminHeaders)),
+            () => Call(admin.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = "remote-support", GroupId = "team", ReservedSeats = 2, MaxSeats = junk.Choose(-1, 0, 1, 1_000_001) }, adminHeaders)),
+            () => Call(admin.RemoveGroupSeatRuleAsync(new RemoveGroupSeatRuleRequest { Product = junk.Product(), GroupId = junk.Bad() }, adminHeaders)),
             () => Call(admin.UnmapProvisioningGroupAsync(new UnmapProvisioningGroupRequest { GroupName = junk.Choose(string.Empty, new string('g', 257), "a\u0001b"), Product = junk.Product() }, adminHeaders)),
             () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
             {

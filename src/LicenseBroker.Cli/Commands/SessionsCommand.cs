@@ -43,9 +43,10 @@ internal static class SessionsCommand
             return BrokerConnection.Print(connection.Json(parse), all, () =>
             {
                 Table.Print(
-                    ["LEASE", "AGENT", "NAME", "EMAIL", "DEVICE", "PLATFORM", "KIND", "STARTED", "LAST HEARTBEAT", "EXPIRES"],
+                    ["LEASE", "AGENT", "NAME", "EMAIL", "DEVICE", "PLATFORM", "KIND", "GROUP", "STARTED", "LAST HEARTBEAT", "EXPIRES"],
                     all.Sessions.Select(s => (IReadOnlyList<string>)[s.LeaseId, s.AgentId, s.DisplayName, s.Email, s.Device.Id, s.Device.Platform.ToString(),
-                        s.SessionKind.ToString(), Table.Time(s.StartedAt), Table.Time(s.LastHeartbeatAt), Table.Time(s.ExpiresAt)]));
+                        s.SessionKind.ToString(), s.GroupId.Length == 0 ? "-" : s.GroupId + (s.OnReservedSeat ? " (reserved)" : string.Empty),
+                        Table.Time(s.StartedAt), Table.Time(s.LastHeartbeatAt), Table.Time(s.ExpiresAt)]));
                 Console.WriteLine($"{all.TotalSessions} session(s), {all.SeatsInUse} shared seat(s) in use");
                 if (all.AgentsWaiting > 0)
                 {

@@ -44,7 +44,22 @@ public sealed class PostgresGroupStore : IGroupStore
             ON CONFLICT DO NOTHING
             """;
 
-        return await InTransactionAsync<GroupOutcome>(async (connection, transaction) =>
+        try
+        {
+            return await UpsertGroupOnceAsync();
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "scim_groups_name_unique")
+        {
+            // Another admin gave a group this name between our check and our write.
+            return new GroupOutcome.NameTaken();
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+        {
+            // A member was removed from the account while we wrote the group.
+            return new GroupOutcome.UnknownAgents([]);
+        }
+
+        Task<GroupOutcome> UpsertGroupOnceAsync() => InTransactionAsync<GroupOutcome>(async (connection, transaction) =>
         {
             var key = new { accountId, groupId, displayName, members = members?.Distinct(StringComparer.Ordinal).ToArray() ?? [] };
             if (await connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(nameTakenSql, key, transaction, cancellationToken: cancellationToken)))
@@ -112,7 +127,17 @@ public sealed class PostgresGroupStore : IGroupStore
             """;
 
         var key = new { accountId, product = rule.Product, groupId = rule.GroupId, reserved = rule.Reserved, max = rule.Max };
-        return await InTransactionAsync<GroupRuleOutcome>(async (connection, transaction) =>
+        try
+        {
+            return await SetRuleOnceAsync();
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+        {
+            // The group was deleted between our check and our write.
+            return new GroupRuleOutcome.UnknownGroup();
+        }
+
+        Task<GroupRuleOutcome> SetRuleOnceAsync() => InTransactionAsync<GroupRuleOutcome>(async (connection, transaction) =>
         {
             var limit = await connection.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(lockSql, key, transaction, cancellationToken: cancellationToken));
             if (limit is null)
