@@ -106,6 +106,23 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             }, adminHeaders)),
             () => Call(admin.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = "remote-support", GroupId = "team", ReservedSeats = 2, MaxSeats = junk.Choose(-1, 0, 1, 1_000_001) }, adminHeaders)),
             () => Call(admin.RemoveGroupSeatRuleAsync(new RemoveGroupSeatRuleRequest { Product = junk.Product(), GroupId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.CreateWebhookEndpointAsync(new CreateWebhookEndpointRequest
+            {
+                Url = junk.Choose("https://10.1.2.3/x", "https://[::1]/x", "http://93.184.216.34/x", "https://169.254.169.254/", "gopher://x", "", junk.Bad()),
+                EventTypes = { Enumerable.Range(0, junk.Choose(0, 1, 11)).Select(_ => junk.Choose("seat.granted", "pool.threshold", junk.Bad())) },
+                ThresholdPercent = junk.Choose(0, 1, 101, -5, int.MaxValue),
+            }, adminHeaders)),
+            () => Call(admin.UpdateWebhookEndpointAsync(new UpdateWebhookEndpointRequest
+            {
+                EndpointId = junk.Choose("whe_0123456789abcdef", junk.Bad()), Url = junk.Choose("https://10.9.9.9/x", junk.Bad()), EventTypes = { "seat.granted" },
+                State = junk.Choose(WebhookEndpointState.Failing, (WebhookEndpointState)42, WebhookEndpointState.Active),
+            }, adminHeaders)),
+            () => Call(admin.DeleteWebhookEndpointAsync(new DeleteWebhookEndpointRequest { EndpointId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.RotateWebhookSecretAsync(new RotateWebhookSecretRequest { EndpointId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.ListWebhookDeliveriesAsync(new ListWebhookDeliveriesRequest
+            {
+                EndpointId = junk.Choose("whe_0123456789abcdef", junk.Bad()), Page = new PageRequest { PageSize = junk.Choose(-1, 1001), PageToken = junk.Maybe() },
+            }, adminHeaders)),
             () => Call(admin.UnmapProvisioningGroupAsync(new UnmapProvisioningGroupRequest { GroupName = junk.Choose(string.Empty, new string('g', 257), "a\u0001b"), Product = junk.Product() }, adminHeaders)),
             () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
             {

@@ -99,6 +99,8 @@ public sealed class RestTests
             "delete /v1/admin/products/{product}/devices/{device_id}", "get /v1/admin/products/{product}/devices", "get /v1/admin/audit-events",
             "get /v1/admin/groups", "put /v1/admin/groups/{group_id}", "delete /v1/admin/groups/{group_id}",
             "put /v1/admin/products/{product}/group-rules/{group_id}", "delete /v1/admin/products/{product}/group-rules/{group_id}",
+            "post /v1/admin/webhooks", "get /v1/admin/webhooks", "put /v1/admin/webhooks/{endpoint_id}", "delete /v1/admin/webhooks/{endpoint_id}",
+            "post /v1/admin/webhooks/{endpoint_id}:rotateSecret", "get /v1/admin/webhooks/{endpoint_id}/deliveries",
             "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",
             "get /v1/entitlements/{account_id}/{agent_id}/{product}", "post /v1/entitlements:batchCheck",
         ];

@@ -14,6 +14,9 @@ public enum SeatEventKind
 
     /// <summary>The broker took the seat back: PENDING or idle past the pool's timeout (the actor names the rule).</summary>
     IdleReleased,
+
+    /// <summary>The agent joined the queue for a shared seat.</summary>
+    Queued,
 }
 
 /// <summary>
@@ -28,7 +31,8 @@ public sealed record SeatEvent(
     string Actor,
     DateTimeOffset At,
     int? PeakToday = null,
-    int? RefusedToday = null);
+    int? RefusedToday = null,
+    int? SeatsInUse = null);
 
 /// <summary>Takes seat events off the request path; they are written to the audit log in batches.</summary>
 public interface ISeatEventSink

@@ -51,6 +51,12 @@ public static class BrokerServiceExtensions
         });
         builder.Services.AddSingleton(_ =>
         {
+            var webhooks = configuration.GetSection(Webhooks.WebhookOptions.SectionName).Get<Webhooks.WebhookOptions>() ?? new Webhooks.WebhookOptions();
+            webhooks.Validate();
+            return webhooks;
+        });
+        builder.Services.AddSingleton(_ =>
+        {
             var reports = configuration.GetSection(ReportOptions.SectionName).Get<ReportOptions>() ?? new ReportOptions();
             reports.Validate();
             return reports;
@@ -121,6 +127,8 @@ public static class BrokerServiceExtensions
         services.AddSingleton<SeatAdministration>();
         services.AddSingleton<IGroupStore, PostgresGroupStore>();
         services.AddSingleton<AgentGroups>();
+        services.AddSingleton<Domain.Webhooks.IWebhookStore, PostgresWebhookStore>();
+        services.AddSingleton<Webhooks.WebhookTargets>();
         services.AddSingleton<Domain.Provisioning.IProvisioningStore, PostgresProvisioningStore>();
         services.AddSingleton<Domain.Provisioning.ProvisioningService>();
         services.AddSingleton<SeatEventBuffer>();
@@ -135,6 +143,7 @@ public static class BrokerServiceExtensions
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<ExpirySweeper>();
         services.AddHostedService<IdleReclaimer>();
+        services.AddHostedService<Webhooks.WebhookDispatcher>();
         return services;
     }
 

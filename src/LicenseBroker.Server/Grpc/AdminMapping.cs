@@ -128,6 +128,30 @@ internal static class AdminMapping
         return proto;
     }
 
+    public static V1.WebhookEndpoint ToProto(this Domain.Webhooks.WebhookEndpoint endpoint)
+    {
+        var proto = new V1.WebhookEndpoint
+        {
+            EndpointId = endpoint.EndpointId,
+            Url = endpoint.Url,
+            State = endpoint.State switch
+            {
+                Domain.Webhooks.WebhookEndpointState.Active => V1.WebhookEndpointState.Active,
+                Domain.Webhooks.WebhookEndpointState.Failing => V1.WebhookEndpointState.Failing,
+                _ => V1.WebhookEndpointState.Disabled,
+            },
+            CreatedAt = Timestamp.FromDateTimeOffset(endpoint.CreatedAt),
+            PendingMessages = endpoint.Pending,
+        };
+        proto.EventTypes.AddRange(endpoint.EventTypes);
+        if (endpoint.ThresholdPercent is { } threshold)
+        {
+            proto.ThresholdPercent = threshold;
+        }
+
+        return proto;
+    }
+
     public static V1.AgentGroup ToProto(this AgentGroupRecord group)
     {
         var proto = new V1.AgentGroup { GroupId = group.GroupId, DisplayName = group.DisplayName, MemberCount = group.MemberCount };

@@ -113,6 +113,10 @@ internal sealed partial class RequestValidation
         return Check(valid, field, $"must be between 0 and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalDays} days (nanos 0-999999999)");
     }
 
+    /// <summary>A webhook endpoint id as the broker makes them.</summary>
+    public RequestValidation EndpointId(string value, string field = "endpoint_id") =>
+        Check(EndpointIdPattern().IsMatch(value), field, "must be an endpoint id (whe_ and 16 hex digits)");
+
     public RequestValidation Limit(int value, string field) =>
         Check(value is >= 0 and <= MaxLimit, field, $"must be between 0 and {MaxLimit}");
 
@@ -210,6 +214,9 @@ internal sealed partial class RequestValidation
 
     [GeneratedRegex("^[A-Za-z0-9._:@-]{1,128}$")]
     private static partial Regex IdPattern();
+
+    [GeneratedRegex("^whe_[0-9a-f]{16}$")]
+    private static partial Regex EndpointIdPattern();
 
     [GeneratedRegex("^ls_[A-Za-z0-9_-]{22}$")]
     private static partial Regex LeaseIdPattern();

@@ -20,14 +20,35 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     private readonly Domain.Provisioning.ProvisioningService _provisioning;
     private readonly AgentGroups _groups;
 
-    public SeatAdminGrpcService(SeatAdministration administration, UsageReports reports, ReportAdmission admission, Domain.Provisioning.ProvisioningService provisioning, AgentGroups groups)
+    public SeatAdminGrpcService(
+        SeatAdministration administration,
+        UsageReports reports,
+        ReportAdmission admission,
+        Domain.Provisioning.ProvisioningService provisioning,
+        AgentGroups groups,
+        Domain.Webhooks.IWebhookStore webhooks,
+        Webhooks.WebhookTargets targets,
+        Webhooks.WebhookOptions webhookSettings,
+        TimeProvider time)
     {
         _groups = groups;
+        Webhooks = webhooks;
+        Targets = targets;
+        WebhookSettings = webhookSettings;
+        Time = time;
         _admission = admission;
         _provisioning = provisioning;
         _administration = administration;
         _reports = reports;
     }
+
+    private Domain.Webhooks.IWebhookStore Webhooks { get; }
+
+    private Webhooks.WebhookTargets Targets { get; }
+
+    private Webhooks.WebhookOptions WebhookSettings { get; }
+
+    private TimeProvider Time { get; }
 
     [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<ListSharedSessionsResponse> ListSharedSessions(ListSharedSessionsRequest request, ServerCallContext context)

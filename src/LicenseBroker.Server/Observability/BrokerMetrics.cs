@@ -36,6 +36,7 @@ public sealed class BrokerMetrics : ISeatEventSink
         SeatEventKind.ForceReleased => "force_released",
         SeatEventKind.Reestablished => "reestablished",
         SeatEventKind.IdleReleased => "idle_released",
+        SeatEventKind.Queued => "queued",
         SeatEventKind.Refused => "refused",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };

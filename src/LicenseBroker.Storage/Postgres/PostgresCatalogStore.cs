@@ -458,8 +458,24 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             new { accountId, agentId }, transaction, cancellationToken: cancellationToken)))
         .Select(s => s.ToHolding()).ToList();
 
-    /// <summary>Writes one audit row in the caller's transaction: the one audit insert of every catalog and provisioning change.</summary>
-    internal static Task<int> AuditAsync(
+    /// <summary>
+    /// Writes one audit row in the caller's transaction: the one audit insert of every catalog and
+    /// provisioning change; a seat given or taken also writes its agent.seat_changed webhook messages.
+    /// </summary>
+    internal static async Task AuditAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string? product, Actor actor, string action, string? subject,
+        object? before, object? after, CancellationToken cancellationToken)
+    {
+        await InsertAuditAsync(connection, transaction, accountId, product, actor, action, subject, before, after, cancellationToken);
+        if (action is "seat.assign" or "seat.unassign" && subject is not null)
+        {
+            var seatType = after is null ? null : JsonSerializer.SerializeToElement(after).TryGetProperty("seat_type", out var type) ? type.ToString() : null;
+            await WebhookOutbox.AddAgentSeatChangedAsync(
+                connection, transaction, accountId, product, subject, actor.Id, action == "seat.assign" ? "assigned" : "removed", seatType, cancellationToken);
+        }
+    }
+
+    private static Task<int> InsertAuditAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string? product, Actor actor, string action, string? subject,
         object? before, object? after, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(new CommandDefinition(

@@ -678,7 +678,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             new { accountId, groupIds }, transaction, cancellationToken: cancellationToken)))
         .ToLookup(r => r.GroupId, r => new ScimMember(r.Id, r.Name), StringComparer.Ordinal);
 
-    private static Task<int> AuditAsync(
+    private static Task AuditAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string? product, Actor actor, string action, string? subject,
         object? before, object? after, CancellationToken cancellationToken) =>
         PostgresCatalogStore.AuditAsync(connection, transaction, accountId, product, actor, action, subject, before, after, cancellationToken);

@@ -51,6 +51,9 @@ public sealed class PostgresSeatEventWriter
             await importer.CompleteAsync(cancellationToken);
         }
 
+        // Webhook messages are written with the audit rows they come from: both or neither.
+        await WebhookOutbox.AddSeatEventsAsync(connection, transaction, batch, cancellationToken);
+
         var usage = batch
             .Where(e => e.PeakToday is not null || e.RefusedToday is not null)
             .GroupBy(e => (e.Pool, Day: DateOnly.FromDateTime(e.At.UtcDateTime)))
@@ -83,6 +86,7 @@ public sealed class PostgresSeatEventWriter
         SeatEventKind.ForceReleased => "seat.force_released",
         SeatEventKind.Reestablished => "seat.reestablished",
         SeatEventKind.IdleReleased => "seat.idle_released",
+        SeatEventKind.Queued => "queue.joined",
         SeatEventKind.Refused => "seat.refused",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };

@@ -300,8 +300,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     /// </summary>
     private void RecordEvents(PoolId pool, RedisResult[] events)
     {
-        // Seven values an event, in the order of event() in prelude.lua; flat, as a mass expiry reports thousands.
-        const int Fields = 7;
+        // Eight values an event, in the order of event() in prelude.lua; flat, as a mass expiry reports thousands.
+        const int Fields = 8;
         for (var i = 0; i + Fields - 1 < events.Length; i += Fields)
         {
             var kind = (string)events[i]! switch
@@ -312,17 +312,20 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                 "expired" => SeatEventKind.Expired,
                 "force_released" => SeatEventKind.ForceReleased,
                 "idle_released" => SeatEventKind.IdleReleased,
+                "queued" => SeatEventKind.Queued,
                 "refused" => SeatEventKind.Refused,
                 var other => throw UnexpectedReply("seat event", other),
             };
             var leaseId = (string)events[i + 1]!;
             var peak = (long)events[i + 4];
             var refused = (long)events[i + 5];
+            var inUse = (long)events[i + 7];
             _events.Record(new SeatEvent(
                 pool, kind, (string)events[i + 2]!, leaseId.Length == 0 ? null : leaseId, (string)events[i + 3]!,
                 DateTimeOffset.FromUnixTimeMilliseconds((long)events[i + 6]),
                 PeakToday: peak < 0 ? null : (int)peak,
-                RefusedToday: refused < 0 ? null : (int)refused));
+                RefusedToday: refused < 0 ? null : (int)refused,
+                SeatsInUse: inUse < 0 ? null : (int)inUse));
         }
     }
 

@@ -100,6 +100,10 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public Grpc.Core.Metadata AdminHeaders(string accountId, string adminId = "admin-1") =>
         Bearer(DevTokens.Mint(SigningKey, accountId, adminId, TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(role: "ADMIN")));
 
+    /// <summary>Call headers of a manager with both privileges (MANAGE_SEATS, MANAGE_USERS), not an admin.</summary>
+    public Grpc.Core.Metadata ManagerHeaders(string accountId, string managerId = "manager-1") =>
+        Bearer(DevTokens.Mint(SigningKey, accountId, managerId, TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(role: "MANAGER", privileges: ["MANAGE_SEATS", "MANAGE_USERS"])));
+
     /// <summary>Call headers of a back-office service (scope licensebroker.service).</summary>
     public Grpc.Core.Metadata ServiceHeaders() =>
         Bearer(DevTokens.Mint(SigningKey, "backoffice", "billing", TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(service: true)));

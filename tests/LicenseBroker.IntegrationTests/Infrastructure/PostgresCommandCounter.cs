@@ -22,9 +22,11 @@ internal sealed class PostgresCommandCounter : IDisposable
             {
                 var values = activity.TagObjects.Select(tag => tag.Value?.ToString() ?? string.Empty).ToList();
 
-                // The seat-event batches are written in the background, off the request path: not counted.
+                // The seat-event batches (and their webhook messages) are written in the background, and the
+                // webhook dispatcher polls its outbox, off the request path: not counted.
                 if (values.Any(v => v.Contains(database, StringComparison.Ordinal))
-                    && !values.Any(v => v.Contains("audit_events", StringComparison.Ordinal) || v.Contains("usage_daily", StringComparison.Ordinal)))
+                    && !values.Any(v => v.Contains("audit_events", StringComparison.Ordinal) || v.Contains("usage_daily", StringComparison.Ordinal)
+                        || v.Contains("webhook_", StringComparison.Ordinal)))
                 {
                     _commands.Add(activity.DisplayName);
                 }

@@ -70,6 +70,14 @@ internal static class RpcCatalog
         new("SeatAdminService/ListUnattendedDevices", Audience.ManageSeats, async (c, h) => await Admin(c).ListUnattendedDevicesAsync(
             new ListUnattendedDevicesRequest { Product = "remote-support" }, h)),
         new("SeatAdminService/ListAuditEvents", Audience.Admin, async (c, h) => await Admin(c).ListAuditEventsAsync(new ListAuditEventsRequest(), h)),
+        new("SeatAdminService/CreateWebhookEndpoint", Audience.Admin, async (c, h) => await Admin(c).CreateWebhookEndpointAsync(
+            new CreateWebhookEndpointRequest { Url = "https://93.184.216.34/hook", EventTypes = { "seat.granted" } }, h)),
+        new("SeatAdminService/ListWebhookEndpoints", Audience.Admin, async (c, h) => await Admin(c).ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest(), h)),
+        new("SeatAdminService/UpdateWebhookEndpoint", Audience.Admin, async (c, h) => await Admin(c).UpdateWebhookEndpointAsync(
+            new UpdateWebhookEndpointRequest { EndpointId = "whe_0123456789abcdef", Url = "https://93.184.216.34/hook", EventTypes = { "seat.granted" } }, h)),
+        new("SeatAdminService/DeleteWebhookEndpoint", Audience.Admin, async (c, h) => await Admin(c).DeleteWebhookEndpointAsync(new DeleteWebhookEndpointRequest { EndpointId = "whe_0123456789abcdef" }, h)),
+        new("SeatAdminService/RotateWebhookSecret", Audience.Admin, async (c, h) => await Admin(c).RotateWebhookSecretAsync(new RotateWebhookSecretRequest { EndpointId = "whe_0123456789abcdef" }, h)),
+        new("SeatAdminService/ListWebhookDeliveries", Audience.Admin, async (c, h) => await Admin(c).ListWebhookDeliveriesAsync(new ListWebhookDeliveriesRequest { EndpointId = "whe_0123456789abcdef" }, h)),
         new("SeatAdminService/ListAgentGroups", Audience.AnyManager, async (c, h) => await Admin(c).ListAgentGroupsAsync(new ListAgentGroupsRequest(), h)),
         new("SeatAdminService/UpsertAgentGroup", Audience.ManageUsers, async (c, h) => await Admin(c).UpsertAgentGroupAsync(
             new UpsertAgentGroupRequest { GroupId = "authz-team", DisplayName = "Authz team", ReplaceMembers = true, MemberIds = { agentId } }, h)),

@@ -78,7 +78,7 @@ local STATS_DAYS_KEPT = 8
 local MAX_FENCE = 9007199254740991 -- 2^53 - 1: see FencingTokens.MaxValue
 local EXPIRED_PER_CALL = 100       -- see the header: bounded work per call
 local EVENTS = {}
-local EVENT_FIELDS = 7
+local EVENT_FIELDS = 8
 local NOW = 0
 local SEAT_FREED = false
 local QUEUE_CHANGED = false
@@ -95,14 +95,15 @@ local function int_arg(name, value, min, max)
   return n
 end
 
--- Records a seat event for the broker's audit log, EVENT_FIELDS values: kind (granted |
--- reestablished | released | expired | force_released | idle_released | refused), lease id, agent, actor, peak and
--- refused (today's counters where the event moved them, else -1), and when it happened (ms): now,
--- or for an expiry the moment the lease expired, however much later a call found it.
-local function event(kind, id, agent, actor, peak, refused, at)
+-- Records a seat event for the broker's audit log (and webhooks), EVENT_FIELDS values: kind (granted
+-- | reestablished | released | expired | force_released | idle_released | refused | queued), lease
+-- id, agent, actor, peak and refused (today's counters where the event moved them, else -1), when it
+-- happened (ms): now, or for an expiry the moment the lease expired, however much later a call found
+-- it; and in_use, the shared seats in use after a grant that took one (else -1: pool.full, pool.threshold).
+local function event(kind, id, agent, actor, peak, refused, at, in_use)
   local n = #EVENTS
   EVENTS[n + 1], EVENTS[n + 2], EVENTS[n + 3], EVENTS[n + 4] = kind, id or '', agent, actor
-  EVENTS[n + 5], EVENTS[n + 6], EVENTS[n + 7] = peak or -1, refused or -1, at or NOW
+  EVENTS[n + 5], EVENTS[n + 6], EVENTS[n + 7], EVENTS[n + 8] = peak or -1, refused or -1, at or NOW, in_use or -1
 end
 
 local function now_ms()
@@ -616,12 +617,13 @@ local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
   return nil
 end
 
--- Stores a lease; only grant() calls it.
+-- Stores a lease; only grant() calls it. Returns true when the lease took a shared seat (the agent's first).
 local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group)
-  local grp = nil
+  local grp, took_seat = nil, false
   if seat == 'CONCURRENT' then
     local held = redis.call('HINCRBY', K_HOLDERS, agent, 1)
     if held == 1 then
+      took_seat = true
       seat_taken(agent, group)
     end
     -- The seat may be counted in a group when the pool has rules, or when it was taken by an earlier
@@ -639,6 +641,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
   redis.call('HSET', K_DATA, id, encode_lease(lease))
   redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
   redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+  return took_seat
 end
 
 -- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment):
@@ -648,7 +651,7 @@ end
 -- Returns the fencing token, the shared seats in use and today's peak.
 local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group)
   local fence = proven_fence or redis.call('INCR', K_FENCE)
-  create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
+  local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
   stats_touch(NOW)
   local peak_field = stats_field(NOW, 'peak')
   local in_use = redis.call('HLEN', K_HOLDERS)
@@ -660,7 +663,7 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   if proven_fence then
     event('reestablished', id, agent, agent, peak)
   else
-    event('granted', id, agent, agent, peak)
+    event('granted', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
   end
   return fence, in_use, peak
 end

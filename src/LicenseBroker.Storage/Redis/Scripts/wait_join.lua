@@ -18,6 +18,7 @@
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
 -- @rules the pool's group rules, as set_rules() reads them
+-- Records a seat event: granted, or queued when the agent joins the queue.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
 --   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting
@@ -63,6 +64,7 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
   redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
   redis.call('HSET', K_WAITERS, agent, cjson.encode({
     session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now, group = group }))
+  event('queued', '', agent, agent)
   QUEUE_CHANGED = true
 end
 schedule(K_WAITER_LIFE, now + waiter_life, agent)
