@@ -14,6 +14,7 @@ root.Subcommands.Add(AgentsCommand.Subscription());
 root.Subcommands.Add(ProvisioningCommand.Create());
 root.Subcommands.Add(AuditCommand.Create());
 root.Subcommands.Add(GroupsCommand.Create());
+root.Subcommands.Add(WebhooksCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -260,6 +260,29 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task Webhooks_are_created_listed_paused_rotated_and_deleted_and_an_internal_url_is_refused()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var refused = await RunCli(account, null, "webhooks", "create", "--url", "https://10.0.0.7/hook", "--events", "seat.granted");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("internal network", refused.Error, StringComparison.Ordinal);
+
+        // Deliveries are paused at once, so this test sends nothing to the (unreachable) address.
+        var created = await RunCli(account, null, "webhooks", "create", "--url", "https://93.184.216.34/hook", "--events", "seat.granted,pool.threshold", "--threshold", "80");
+        Assert.True(created.ExitCode == 0, created.Error);
+        Assert.Contains("secret: whsec_", created.Output, StringComparison.Ordinal);
+        var endpoint = System.Text.RegularExpressions.Regex.Match(created.Output, "whe_[0-9a-f]{16}").Value;
+        var paused = await RunCli(account, null, "webhooks", "update", "--endpoint", endpoint, "--disable");
+        Assert.True(paused.ExitCode == 0, paused.Error);
+        var list = await RunCli(account, null, "webhooks", "list");
+        Assert.Contains("seat.granted,pool.threshold (80 %)", list.Output, StringComparison.Ordinal);
+        Assert.Contains("DISABLED", list.Output, StringComparison.Ordinal);
+        Assert.Contains("the previous one also signs until", (await RunCli(account, null, "webhooks", "rotate-secret", "--endpoint", endpoint)).Output, StringComparison.Ordinal);
+        Assert.Equal(0, (await RunCli(account, null, "webhooks", "deliveries", "--endpoint", endpoint)).ExitCode);
+        Assert.Contains("deleted", (await RunCli(account, null, "webhooks", "delete", "--endpoint", endpoint)).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Agent_login_exits_6_with_who_ended_it_when_an_admin_ends_the_session()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
