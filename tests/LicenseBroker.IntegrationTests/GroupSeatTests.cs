@@ -48,16 +48,8 @@ public sealed class GroupSeatTests : IAsyncLifetime
         const int seats = 10;
         const int perClass = 100;
         const int rounds = 30;
-        var seeder = new CatalogSeeder(_database!);
-        var account = await seeder.AccountAsync(concurrentSeats: seats);
-        var teamA = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: "a");
-        var teamB = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: "b");
-        var others = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: "n");
-        await GroupAsync(account, "team-a", teamA);
-        await GroupAsync(account, "team-b", teamB);
         // team-a: 3 seats of its own; team-b: 2 of its own and never more than 4 in all; 5 seats for anyone.
-        await RuleAsync(account, "team-a", reserved: 3, max: null);
-        await RuleAsync(account, "team-b", reserved: 2, max: 4);
+        var (account, teamA, teamB, others) = await TeamsAsync(seats, perClass, "", (3, null), (2, 4));
 
         var ids = teamA.Concat(teamB).Concat(others).ToArray();
         string ClassOf(int i) => i < perClass ? "team-a" : i < 2 * perClass ? "team-b" : string.Empty;
@@ -149,15 +141,8 @@ public sealed class GroupSeatTests : IAsyncLifetime
     [Fact]
     public async Task The_queue_hands_each_seat_to_the_first_waiter_who_may_take_it_and_keeps_order_within_each_class()
     {
-        var seeder = new CatalogSeeder(_database!);
-        var account = await seeder.AccountAsync(concurrentSeats: 3);
-        var a = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "qa");
-        var b = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "qb");
-        var n = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "qn");
-        await GroupAsync(account, "team-a", a);
-        await GroupAsync(account, "team-b", b);
-        await RuleAsync(account, "team-a", reserved: 1, max: null);
-        await RuleAsync(account, "team-b", reserved: 0, max: 1);
+        // team-a: one seat of its own; team-b: never more than one; two seats for anyone.
+        var (account, a, b, n) = await TeamsAsync(3, 3, "q", (1, null), (0, 1));
 
         // Held: team-a's reserved seat, one of anyone's, and team-b's one allowed seat.
         var holderA = (await A.Agent(account, a[0]).AcquireAsync(Product)).Lease;
@@ -198,6 +183,85 @@ public sealed class GroupSeatTests : IAsyncLifetime
         {
             waiter.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task Sixty_waiters_racing_in_over_three_replicas_are_served_in_join_order_within_each_class()
+    {
+        const int perClass = 20;
+        // team-a: one seat of its own; team-b: never more than one; three seats for anyone.
+        var (account, a, b, n) = await TeamsAsync(4, perClass, "r", (1, null), (0, 1));
+        // Held: the three seats for anyone, and team-a's by the last of its members.
+        var holders = (await new CatalogSeeder(_database!).AgentsAsync(account, 3, "CONCURRENT", prefix: "rh")).Append(a[^1]).ToList();
+        var held = new List<(string Agent, Lease Lease, BrokerTestHost Replica)>();
+        foreach (var (id, i) in holders.Select((id, i) => (id, i)))
+        {
+            held.Add((id, (await _replicas[i % 3].Agent(account, id).AcquireAsync(Product)).Lease, _replicas[i % 3]));
+        }
+
+        // Everyone joins at once, over the three replicas: the queue (Redis) decides the join order.
+        var everyone = a.SkipLast(1).Concat(b).Concat(n).ToList();
+        var waits = (await Task.WhenAll(everyone.Select((id, i) => Waiter.JoinAsync(_replicas[i % 3].Agent(account, id), id)))).ToList();
+        var queue = (await A.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, A.AdminHeaders(account))).Queue;
+        Assert.Equal(everyone.Count, queue.Count);
+        string ClassOf(string agent) => agent.StartsWith("ra", StringComparison.Ordinal) ? "a" : agent.StartsWith("rb", StringComparison.Ordinal) ? "b" : "n";
+        var joinOrder = queue.OrderBy(q => q.Position).Select(q => q.AgentId).ToList();
+
+        // Seats free one at a time (the longest held first); each goes to a waiter who may take it.
+        // While every class still waits, some waiter may take any freed seat.
+        var byAgent = waits.ToDictionary(w => w.Agent);
+        var granted = new List<string>();
+        while (new[] { "a", "b", "n" }.All(c => waits.Any(w => ClassOf(w.Agent) == c)))
+        {
+            var (agent, lease, replica) = held[0];
+            held.RemoveAt(0);
+            Assert.True(await replica.Agent(account, agent).ReleaseAsync(lease));
+            var next = await NextGrantedAsync(waits);
+            granted.Add(next);
+            held.Add((next, await byAgent[next].Granted.Task, _replicas[granted.Count % 3]));
+        }
+
+        Assert.True(granted.Count >= perClass, $"only {granted.Count} grants");
+        foreach (var c in new[] { "a", "b", "n" })
+        {
+            // Within a class, in join order: the first k of the class's join order, k as many as were served.
+            var served = granted.Where(x => ClassOf(x) == c).ToList();
+            Assert.Equal(joinOrder.Where(x => ClassOf(x) == c).Take(served.Count), served);
+        }
+
+        foreach (var waiter in byAgent.Values)
+        {
+            waiter.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_lower_reservation_keeps_its_holders_and_holds_for_the_next_seat()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 3);
+        var members = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "la");
+        var outsider = (await seeder.AgentsAsync(account, 1, "CONCURRENT", prefix: "lo"))[0];
+        await GroupAsync(account, "team-a", members);
+        await RuleAsync(account, "team-a", reserved: 3, max: null);
+        var leases = new List<Lease>();
+        foreach (var (id, i) in members.Select((id, i) => (id, i)))
+        {
+            leases.Add((await _replicas[i % 3].Agent(account, id).AcquireAsync(Product)).Lease);
+        }
+
+        // Down to one reserved seat: the three holders keep theirs.
+        await RuleAsync(account, "team-a", reserved: 1, max: null);
+        foreach (var (id, i) in members.Select((id, i) => (id, i)))
+        {
+            Assert.Equal(leases[i].LeaseId, (await _replicas[(i + 1) % 3].Agent(account, id).HeartbeatAsync(leases[i])).LeaseId);
+        }
+
+        // One leaves: with one seat reserved now, the freed seat is anyone's (with three reserved it was not).
+        Assert.True(await A.Agent(account, members[0]).ReleaseAsync(leases[0]));
+        await _replicas[1].Agent(account, outsider).AcquireAsync(Product);
+        var group = Assert.Single(Assert.Single((await A.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, A.AdminHeaders(account))).Products).Groups);
+        Assert.Equal((1, 2), (group.ReservedSeats, group.Holding));
     }
 
     [Fact]
@@ -242,6 +306,22 @@ public sealed class GroupSeatTests : IAsyncLifetime
         // Deleting a group takes its rule with it.
         Assert.True((await A.AdminClient.DeleteAgentGroupAsync(new DeleteAgentGroupRequest { GroupId = "team-a" }, A.AdminHeaders(account))).Deleted);
         await RuleAsync(account, "team-b", reserved: 5, max: 5);
+    }
+
+    /// <summary>An account with team-a, team-b and others (perClass agents each, ids prefixed), and the two teams' rules.</summary>
+    private async Task<(string Account, IReadOnlyList<string> TeamA, IReadOnlyList<string> TeamB, IReadOnlyList<string> Others)> TeamsAsync(
+        int seats, int perClass, string prefix, (int Reserved, int? Max) ruleA, (int Reserved, int? Max) ruleB)
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: seats);
+        var teamA = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: prefix + "a");
+        var teamB = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: prefix + "b");
+        var others = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: prefix + "n");
+        await GroupAsync(account, "team-a", teamA);
+        await GroupAsync(account, "team-b", teamB);
+        await RuleAsync(account, "team-a", ruleA.Reserved, ruleA.Max);
+        await RuleAsync(account, "team-b", ruleB.Reserved, ruleB.Max);
+        return (account, teamA, teamB, others);
     }
 
     private async Task GroupAsync(string account, string groupId, IReadOnlyList<string> members) =>
