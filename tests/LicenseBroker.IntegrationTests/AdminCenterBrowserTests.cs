@@ -96,6 +96,15 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 10, namedSeats: 2);
         var ids = await _fixture.Seeder.AgentsAsync(account, 11, "CONCURRENT");
+
+        // A pending timeout, and a team capped at three seats with one member.
+        var host = _fixture.Host;
+        var subscription = (await host.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, host.ServiceHeaders())).Subscription;
+        subscription.PendingTimeoutSeconds = 300;
+        await host.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, host.ServiceHeaders());
+        await host.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "nights", DisplayName = "Night shift", ReplaceMembers = true, MemberIds = { ids[0] } }, host.AdminHeaders(account));
+        await host.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = "nights", MaxSeats = 3 }, host.AdminHeaders(account));
         foreach (var id in ids.Take(10))
         {
             await _fixture.Host.Agent(account, id).AcquireAsync(Product);
@@ -110,6 +119,8 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("10", browser.Find($"#peak-{Product}").Text);
         Assert.Equal("0 / 2", browser.Find($"#named-{Product}").Text);
         Assert.Contains("Paid plan", browser.Find($"#plan-{Product}").Text, StringComparison.Ordinal);
+        Assert.Equal("0 (pending: 5 min; idle: never)", browser.Find($"#reclaimed-{Product}").Text);
+        Assert.Equal("Night shift 0 3 1 0 0", browser.Find($"#group-{Product}-nights").Text);
         browser.Screenshot("seats-and-devices");
 
         browser.Go(Page($"/history?product={Product}&days=30"));
