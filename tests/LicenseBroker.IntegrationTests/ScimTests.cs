@@ -49,6 +49,28 @@ public sealed class ScimTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_group_the_identity_provider_pushes_is_an_agent_group_whose_members_get_its_reserved_seat()
+    {
+        var account = await A.Seeder().AccountAsync(concurrentSeats: 2);
+        var ids = await A.Seeder().AgentsAsync(account, 3, "CONCURRENT", prefix: "esc");
+        var token = await TokenAsync(account, "Okta");
+        var (status, group) = await Send(_httpA!, HttpMethod.Post, "/scim/v2/Groups", token,
+            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Escalations","members":[{"value":"{{ids[2]}}"}]}""");
+        Assert.Equal(HttpStatusCode.Created, status);
+        var groupId = group!["id"]!.GetValue<string>();
+
+        // The admin finds it among the account's agent groups, with its member, and reserves a seat for it.
+        var listed = Assert.Single((await A.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest { GroupId = groupId }, A.AdminHeaders(account))).Groups);
+        Assert.Equal(("Escalations", ids[2]), (listed.DisplayName, Assert.Single(listed.MemberIds)));
+        await A.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = groupId, ReservedSeats = 1 }, A.AdminHeaders(account));
+
+        // Of two seats, one is the group's: one outsider gets a seat, the second does not, the member does.
+        await A.Agent(account, ids[0]).AcquireAsync(Product);
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => A.Agent(account, ids[1]).AcquireAsync(Product))).StatusCode);
+        await A.Agent(account, ids[2]).AcquireAsync(Product);
+    }
+
+    [Fact]
     public async Task Okta_provisioning_sequence_gives_suspends_restores_and_removes_seats()
     {
         var account = await A.Seeder().AccountAsync(namedSeats: 2, concurrentSeats: 2);

@@ -22,6 +22,12 @@ internal sealed class PostgresCommandCounter : IDisposable
             {
                 var values = activity.TagObjects.Select(tag => tag.Value?.ToString() ?? string.Empty).ToList();
 
+                // Commands only: opening a physical connection (the background services' pool) is no query.
+                if (!activity.TagObjects.Any(tag => tag.Key is "db.statement" or "db.query.text"))
+                {
+                    return;
+                }
+
                 // The seat-event batches (and their webhook messages) are written in the background, and the
                 // webhook dispatcher polls its outbox, off the request path: not counted.
                 if (values.Any(v => v.Contains(database, StringComparison.Ordinal))
