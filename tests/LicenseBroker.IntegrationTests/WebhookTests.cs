@@ -10,7 +10,7 @@ namespace LicenseBroker.IntegrationTests;
 /// <summary>
 /// Issue 16, part 3: signed webhooks from a durable outbox. A receiver written with the
 /// StandardWebhooks library verifies every signature; it is down for a while, the broker restarts in
-/// the middle, and every event still arrives, once per id, in the outbox's order.
+/// the middle (two replicas deliver after it), and every event still arrives, once per id, in the outbox's order.
 /// </summary>
 public sealed class WebhookTests : IAsyncLifetime
 {
@@ -80,9 +80,10 @@ public sealed class WebhookTests : IAsyncLifetime
             ["seat.granted", "pool.threshold", "seat.granted", "pool.full", "seat.refused", "seat.released", "seat.granted", "pool.full", "seat.revoked", "agent.seat_changed"],
             expected.Select(m => m.EventType));
 
-        // Back up, with a new broker: everything arrives.
-        receiver.Down = false;
+        // Back up, with two new brokers delivering side by side: everything arrives, still in order.
         await using var second = await BrokerTestHost.StartAsync(_database!, new Dictionary<string, string?>(Settings), keyPrefix: prefix, signingKey: first.SigningKey);
+        await using var third = await BrokerTestHost.StartAsync(_database!, new Dictionary<string, string?>(Settings), keyPrefix: prefix, signingKey: first.SigningKey);
+        receiver.Down = false;
         await Eventually.Until(
             async () => (await OutboxAsync(account)).All(m => m.Delivered) ? "delivered" : null,
             TimeSpan.FromSeconds(30),

@@ -83,8 +83,8 @@ public interface IWebhookStore
     Task<IReadOnlyList<WebhookDeliveryAttempt>?> ListDeliveriesAsync(string accountId, string endpointId, int pageSize, long? before, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Claims up to <paramref name="max"/> messages due now, at most one per endpoint and only the
-    /// oldest undelivered one of its endpoint (per-endpoint order), for <paramref name="claimFor"/>.
+    /// Claims up to <paramref name="max"/> endpoints that are due now, for <paramref name="claimFor"/>,
+    /// and returns the oldest undelivered message of each (per-endpoint order).
     /// </summary>
     Task<IReadOnlyList<WebhookMessage>> ClaimDueAsync(int max, TimeSpan claimFor, CancellationToken cancellationToken);
 

@@ -73,7 +73,12 @@ public sealed class PostgresWebhookStore : IWebhookStore
             {
                 // Enabled again (after failing): what waits is tried now, in order, with a fresh retry period.
                 await connection.ExecuteAsync(new CommandDefinition(
-                    "UPDATE webhook_outbox SET attempts = 0, next_attempt_at = now(), occurred_at = now() WHERE endpoint_id = @endpointId AND delivered_at IS NULL",
+                    """
+                    UPDATE webhook_outbox SET attempts = 0, next_attempt_at = now(), occurred_at = now() WHERE endpoint_id = @endpointId AND delivered_at IS NULL;
+                    UPDATE webhook_endpoints SET claimed_until = NULL,
+                           next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM webhook_outbox WHERE endpoint_id = @endpointId AND delivered_at IS NULL) THEN now() END
+                    WHERE id = @endpointId;
+                    """,
                     new { endpointId }, transaction, cancellationToken: cancellationToken));
             }
 
@@ -147,29 +152,27 @@ public sealed class PostgresWebhookStore : IWebhookStore
 
     public async Task<IReadOnlyList<WebhookMessage>> ClaimDueAsync(int max, TimeSpan claimFor, CancellationToken cancellationToken)
     {
-        // The head (oldest undelivered message) of each active endpoint, if it is due and not claimed
-        // by another dispatcher; SKIP LOCKED lets replicas claim different heads at once.
+        // The endpoints that are due (an index on next_attempt_at: only those, whatever other tenants'
+        // backlogs), claimed with SKIP LOCKED so replicas take different ones; then each one's oldest
+        // undelivered message (its order). An endpoint stays claimed until its attempt is recorded.
         const string claimSql = """
-            WITH heads AS (
-                SELECT o.id
-                FROM webhook_endpoints e
-                JOIN LATERAL (
-                    SELECT p.id, p.next_attempt_at, p.claimed_until FROM webhook_outbox p
-                    WHERE p.endpoint_id = e.id AND p.delivered_at IS NULL
-                    ORDER BY p.id LIMIT 1
-                ) h ON true
-                JOIN webhook_outbox o ON o.id = h.id
-                WHERE e.state = 'ACTIVE' AND h.next_attempt_at <= now() AND (h.claimed_until IS NULL OR h.claimed_until < now())
-                ORDER BY h.next_attempt_at
+            WITH due AS (
+                SELECT id FROM webhook_endpoints
+                WHERE state = 'ACTIVE' AND next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+                ORDER BY next_attempt_at
                 LIMIT @max
-                FOR UPDATE OF o SKIP LOCKED
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE webhook_endpoints e SET claimed_until = now() + @claimFor
+                FROM due WHERE e.id = due.id
+                RETURNING e.id, e.url, e.secret, CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret
             )
-            UPDATE webhook_outbox o SET claimed_until = now() + @claimFor
-            FROM heads, webhook_endpoints e
-            WHERE o.id = heads.id AND e.id = o.endpoint_id
-            RETURNING o.id AS OutboxId, o.endpoint_id AS EndpointId, e.url AS Url, e.secret AS Secret,
-                      CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS PreviousSecret,
-                      o.message_id AS MessageId, o.event_type AS EventType, o.payload::text AS Payload, o.occurred_at AS OccurredAt, o.attempts AS Attempts
+            SELECT o.id AS OutboxId, c.id AS EndpointId, c.url AS Url, c.secret AS Secret, c.previous_secret AS PreviousSecret,
+                   o.message_id AS MessageId, o.event_type AS EventType, o.payload::text AS Payload, o.occurred_at AS OccurredAt, o.attempts AS Attempts
+            FROM claimed c
+            JOIN LATERAL (
+                SELECT * FROM webhook_outbox p WHERE p.endpoint_id = c.id AND p.delivered_at IS NULL ORDER BY p.id LIMIT 1
+            ) o ON true
             """;
         return await _pipelines.Postgres.ExecuteAsync(
             async ct =>
@@ -199,22 +202,30 @@ public sealed class PostgresWebhookStore : IWebhookStore
             cancellationToken: cancellationToken));
         if (delivered)
         {
+            // The next message of the endpoint is due now (it waited behind this one); none: the endpoint
+            // rests. The row lock first: an outbox write in flight for this endpoint finishes before the
+            // next statement (a fresh snapshot) looks for waiting messages (see WebhookOutbox).
             await connection.ExecuteAsync(new CommandDefinition(
-                "UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1, claimed_until = NULL WHERE id = @OutboxId",
-                new { message.OutboxId }, transaction, cancellationToken: cancellationToken));
+                """
+                UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = @OutboxId;
+                SELECT 1 FROM webhook_endpoints WHERE id = @EndpointId FOR UPDATE;
+                UPDATE webhook_endpoints SET claimed_until = NULL,
+                       next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM webhook_outbox WHERE endpoint_id = @EndpointId AND delivered_at IS NULL) THEN now() END
+                WHERE id = @EndpointId;
+                """,
+                new { message.OutboxId, message.EndpointId }, transaction, cancellationToken: cancellationToken));
         }
         else
         {
+            // Failing for the whole retry period (no retry time): the endpoint pauses until an admin enables it again.
             await connection.ExecuteAsync(new CommandDefinition(
-                "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = coalesce(@retryAt, now()), claimed_until = NULL WHERE id = @OutboxId",
-                new { message.OutboxId, retryAt = retryAt?.UtcDateTime }, transaction, cancellationToken: cancellationToken));
-            if (retryAt is null)
-            {
-                // Failing for the whole retry period: the endpoint pauses until an admin enables it again.
-                await connection.ExecuteAsync(new CommandDefinition(
-                    "UPDATE webhook_endpoints SET state = 'FAILING', updated_at = now() WHERE id = @EndpointId AND state = 'ACTIVE'",
-                    new { message.EndpointId }, transaction, cancellationToken: cancellationToken));
-            }
+                """
+                UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = coalesce(@retryAt, now()) WHERE id = @OutboxId;
+                UPDATE webhook_endpoints SET claimed_until = NULL, next_attempt_at = coalesce(@retryAt, now()),
+                       state = CASE WHEN @retryAt::timestamptz IS NULL AND state = 'ACTIVE' THEN 'FAILING' ELSE state END, updated_at = now()
+                WHERE id = @EndpointId;
+                """,
+                new { message.OutboxId, message.EndpointId, retryAt = retryAt?.UtcDateTime }, transaction, cancellationToken: cancellationToken));
         }
 
         await transaction.CommitAsync(cancellationToken);

@@ -16,7 +16,19 @@ internal static class WebhookOutbox
     // Candidate messages (one per event and type it may raise) joined with the account's endpoints
     // that subscribe to the type; pool.full and pool.threshold only when the grant crossed the line.
     // Ordered by the candidates' order, so the outbox ids (delivery order) follow the events.
+    // An endpoint with nothing waiting becomes due now; one with a backlog keeps its schedule (its oldest
+    // message goes first). The rows are always locked (in id order: concurrent batches cannot deadlock),
+    // so a dispatcher that decides "nothing waits" after a delivery (PostgresWebhookStore) waits for
+    // this transaction and then sees its messages.
+    private const string ScheduleSql = """
+        , locked AS (
+            SELECT id FROM webhook_endpoints WHERE id IN (SELECT endpoint_id FROM inserted) ORDER BY id FOR UPDATE)
+        UPDATE webhook_endpoints e SET next_attempt_at = coalesce(e.next_attempt_at, now())
+        FROM locked WHERE e.id = locked.id
+        """;
+
     private const string SeatEventsSql = """
+        WITH inserted AS (
         INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at)
         SELECT e.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), c.type,
                jsonb_build_object(
@@ -36,9 +48,11 @@ internal static class WebhookOutbox
                AND c.in_use * 100 >= e.threshold_percent * s.concurrent_seat_limit
                AND (c.in_use - 1) * 100 < e.threshold_percent * s.concurrent_seat_limit))
         ORDER BY c.n, e.id
-        """;
+        RETURNING endpoint_id)
+        """ + ScheduleSql;
 
     private const string AgentSeatChangedSql = """
+        WITH inserted AS (
         INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at)
         SELECT e.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'agent.seat_changed',
                jsonb_build_object(
@@ -51,7 +65,8 @@ internal static class WebhookOutbox
         FROM webhook_endpoints e
         WHERE e.account_id = @accountId AND 'agent.seat_changed' = ANY(e.event_types) AND e.state <> 'DISABLED'
         ORDER BY e.id
-        """;
+        RETURNING endpoint_id)
+        """ + ScheduleSql;
 
     /// <summary>The webhook type of a seat event; null for those no webhook reports.</summary>
     public static string? TypeOf(SeatEventKind kind) => kind switch
