@@ -106,7 +106,7 @@ internal static class GroupsCommand
             }
 
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).SetGroupSeatRuleAsync(request, headers);
-            return BrokerConnection.Print(connection.Json(parse), response, () => Console.WriteLine($"{response.Rule.GroupId} in {response.Rule.Product}: {Rules([response.Rule])}"));
+            return BrokerConnection.Print(connection.Json(parse), response, () => Console.WriteLine($"{response.Rule.GroupId}: {Rules([response.Rule])}"));
         }));
         return command;
     }
