@@ -396,10 +396,4 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
         public void Dispose() => _call.Dispose();
     }
-
-    /// <summary>A replica clock that is off by a fixed amount.</summary>
-    private sealed class SkewedTimeProvider(TimeSpan skew) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + skew;
-    }
 }

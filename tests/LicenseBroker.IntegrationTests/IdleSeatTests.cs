@@ -277,10 +277,4 @@ public sealed class IdleSeatTests : IAsyncLifetime
         await using var connection = new NpgsqlConnection(_database!.ConnectionString);
         return (int)await connection.ExecuteScalarAsync<long>(sql, new { account, agent });
     }
-
-    /// <summary>A replica clock that is off by a fixed amount.</summary>
-    private sealed class SkewedTimeProvider(TimeSpan skew) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + skew;
-    }
 }

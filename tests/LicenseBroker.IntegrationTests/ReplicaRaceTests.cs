@@ -134,10 +134,4 @@ public sealed class ReplicaRaceTests : IAsyncLifetime
 
         return settings;
     }
-
-    /// <summary>A replica clock that is off by a fixed amount.</summary>
-    private sealed class SkewedTimeProvider(TimeSpan skew) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + skew;
-    }
 }

@@ -51,7 +51,7 @@ internal sealed partial class SeatAdminGrpcService
             _ => null,
         };
         var endpoint = await Webhooks.UpdateAsync(actor, accountId, request.EndpointId, settings, state, context.CancellationToken)
-            ?? throw OutcomeStatus.NotFound("No such webhook endpoint in the account.", "UNKNOWN_WEBHOOK_ENDPOINT");
+            ?? throw UnknownEndpoint();
         return new UpdateWebhookEndpointResponse { Endpoint = endpoint.ToProto() };
     }
 
@@ -72,7 +72,7 @@ internal sealed partial class SeatAdminGrpcService
         var until = Time.GetUtcNow() + WebhookSettings.RotationOverlap;
         return await Webhooks.RotateSecretAsync(actor, accountId, request.EndpointId, secret, until, context.CancellationToken)
             ? new RotateWebhookSecretResponse { Secret = secret, PreviousValidUntil = Timestamp.FromDateTimeOffset(until) }
-            : throw OutcomeStatus.NotFound("No such webhook endpoint in the account.", "UNKNOWN_WEBHOOK_ENDPOINT");
+            : throw UnknownEndpoint();
     }
 
     [Authorize(Policy = BrokerPolicies.Admin)]
@@ -83,7 +83,7 @@ internal sealed partial class SeatAdminGrpcService
         long? before = page.Cursor is null ? null : long.TryParse(page.Cursor, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) && id > 0 ? id
             : throw RequestValidation.Invalid([new Google.Rpc.BadRequest.Types.FieldViolation { Field = "page.page_token", Description = "must be a token from a previous response" }]).ToRpcException();
         var attempts = await Webhooks.ListDeliveriesAsync(accountId, request.EndpointId, page.Size, before, context.CancellationToken)
-            ?? throw OutcomeStatus.NotFound("No such webhook endpoint in the account.", "UNKNOWN_WEBHOOK_ENDPOINT");
+            ?? throw UnknownEndpoint();
         var response = new ListWebhookDeliveriesResponse
         {
             NextPageToken = attempts.Count == page.Size ? AdminMapping.EncodePageToken(attempts[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture)) : string.Empty,
@@ -123,6 +123,8 @@ internal sealed partial class SeatAdminGrpcService
         validation.ThrowIfInvalid();
         return new WebhookEndpointSettings(url, eventTypes.Distinct(StringComparer.Ordinal).ToList(), thresholdPercent);
     }
+
+    private static RpcException UnknownEndpoint() => OutcomeStatus.NotFound("No such webhook endpoint in the account.", "UNKNOWN_WEBHOOK_ENDPOINT");
 
     /// <summary>A Standard Webhooks secret: "whsec_" and 32 random bytes in base64.</summary>
     private static string NewWebhookSecret() => "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));

@@ -286,17 +286,27 @@ local function seat_taken(agent, group)
   redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|' .. (charged and '1' or '0'))
 end
 
+-- The group the agent's shared seat counts in, and whether on its reserved seats: (group, true|false),
+-- or nil when the seat counts in no group (seat_taken writes the entry).
+local function seat_group_of(agent)
+  local entry = redis.call('HGET', K_GROUPS, 'a:' .. agent)
+  if not entry then
+    return nil
+  end
+  local group, charged = string.match(entry, '^(.*)|(%d)$')
+  return group, charged == '1'
+end
+
 -- The agent's shared seat is free (its last concurrent lease ended): uncounted from its group. Only
 -- for a lease marked grp (create_lease), so a pool without group rules pays no lookup here.
 local function seat_freed(agent)
-  local entry = redis.call('HGET', K_GROUPS, 'a:' .. agent)
-  if not entry then
+  local group, charged = seat_group_of(agent)
+  if not group then
     return
   end
-  local group, charged = string.match(entry, '^(.*)|(%d)$')
   redis.call('HDEL', K_GROUPS, 'a:' .. agent)
   count_group('held', group, -1)
-  if charged == '1' then
+  if charged then
     count_group('charged', group, -1)
   end
 end
@@ -321,10 +331,15 @@ local function class_of(group, create)
   return tonumber(idx)
 end
 
+-- The score range of a class in K_CLASS_QUEUE, as ZRANGEBYSCORE and ZCOUNT take it.
+local function class_range(idx)
+  return string.format('%d', idx * CLASS_SPAN), '(' .. string.format('%d', (idx + 1) * CLASS_SPAN)
+end
+
 -- The first waiter (agent, sequence) of a class, or nil.
 local function class_head(idx)
-  local first = redis.call('ZRANGEBYSCORE', K_CLASS_QUEUE, string.format('%d', idx * CLASS_SPAN),
-    '(' .. string.format('%d', (idx + 1) * CLASS_SPAN), 'WITHSCORES', 'LIMIT', 0, 1)
+  local from, to = class_range(idx)
+  local first = redis.call('ZRANGEBYSCORE', K_CLASS_QUEUE, from, to, 'WITHSCORES', 'LIMIT', 0, 1)
   if first[1] then
     return first[1], tonumber(first[2]) - idx * CLASS_SPAN
   end
@@ -765,10 +780,9 @@ local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'ki
 local function describe(id, lease)
   local group, reserved = '', 0
   if lease.seat == 'CONCURRENT' then
-    local entry = redis.call('HGET', K_GROUPS, 'a:' .. lease.agent)
-    if entry then
-      local g, charged = string.match(entry, '^(.*)|(%d)$')
-      group, reserved = g, tonumber(charged)
+    local g, charged = seat_group_of(lease.agent)
+    if g then
+      group, reserved = g, charged and 1 or 0
     end
   end
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,

@@ -15,7 +15,7 @@ for _, r in ipairs(rules()) do
   local waiting = 0
   local idx = class_of(r.id, false)
   if idx then
-    waiting = redis.call('ZCOUNT', K_CLASS_QUEUE, string.format('%d', idx * CLASS_SPAN), '(' .. string.format('%d', (idx + 1) * CLASS_SPAN))
+    waiting = redis.call('ZCOUNT', K_CLASS_QUEUE, class_range(idx))
   end
   groups[#groups + 1] = {r.id, counts.held[r.id] or 0, counts.charged[r.id] or 0, waiting}
 end
