@@ -35,22 +35,33 @@ var results = new List<(ScenarioResult Result, double Redis, double Postgres, do
 var notes = new List<string>();
 var log = (string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
 
-// ---- Seed: accounts and agents for every scenario, straight into PostgreSQL.
-log("seeding");
-await Seed.AccountsAsync(postgres, "storm", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
-await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
-await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
-await Seed.AccountAsync(postgres, "contention", agents: 500, concurrent: 10);
-foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
+// ---- Seed: accounts and agents for every scenario, straight into PostgreSQL. ./scripts/bench seeds
+// first (--seed-only), then restarts the broker, so that the login storm is the first minute after a
+// deploy: a broker that just started, facing 2,000 accounts whose pools Redis has never seen.
+if (!options.NoSeed)
 {
-    await Seed.AccountAsync(postgres, $"bench-{size}", agents: size + 64, concurrent: size + 64);
+    log("seeding");
+    await Seed.AccountsAsync(postgres, "storm", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
+    await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
+    await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
+    await Seed.AccountAsync(postgres, "contention", agents: 500, concurrent: 10);
+    foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
+    {
+        await Seed.AccountAsync(postgres, $"bench-{size}", agents: size + 64, concurrent: size + 64);
+    }
+
+    await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10);
+    await Seed.PostgresDesignAsync(postgres);
+    await using (var connection = await postgres.OpenConnectionAsync())
+    {
+        // So that autovacuum, woken by the bulk load, does not run during the scenarios.
+        await connection.ExecuteAsync("VACUUM ANALYZE");
+    }
 }
 
-await Seed.PostgresDesignAsync(postgres);
-await using (var connection = await postgres.OpenConnectionAsync())
+if (options.SeedOnly)
 {
-    // So that autovacuum, woken by the bulk load, does not run during the scenarios.
-    await connection.ExecuteAsync("VACUUM ANALYZE");
+    return;
 }
 
 async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario, Func<long, long>? rpcCount = null)
@@ -90,7 +101,7 @@ TimeSpan? BrokerCpu()
 
 // Redis's own time in scripts (INFO commandstats usec of EVAL/EVALSHA): what a shard spends.
 long RedisScriptMicros() => server.Info("commandstats").SelectMany(g => g)
-    .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha")
+    .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha" or "cmdstat_fcall")
     .Sum(kv => long.Parse(kv.Value.Split(',')[1].Split('=')[1], CultureInfo.InvariantCulture));
 
 // Redis rewrites its append-only file each time the file has doubled; the previous scenario's writes
@@ -119,7 +130,7 @@ async Task CompactAppendOnlyFileAsync()
 // Round trips = script invocations: the broker sends nothing else on these paths. (Redis also counts
 // the commands a script runs inside itself under their own names; those are not round trips.)
 long RedisCalls() => server.Info("commandstats").SelectMany(g => g)
-    .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha")
+    .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha" or "cmdstat_fcall")
     .Sum(kv => long.Parse(kv.Value.Split(',')[0].Split('=')[1], CultureInfo.InvariantCulture));
 
 async Task<long> PostgresTransactions()
@@ -340,7 +351,6 @@ await Run("admin usage", () => Measure.ClosedLoopAsync("GetSeatUsage, 10,000 lea
     await admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "remote-support" }, adminHeaders)));
 
 // ---- Queue: 10 holders, 200 waiters; each release hands the seat to the head of the queue.
-await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10);
 var queueHolders = new ConcurrentQueue<(string Agent, Lease Lease)>();
 for (var i = 0; i < 10; i++)
 {
@@ -431,7 +441,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed)
 {
     public static Args Parse(string[] args)
     {
@@ -449,6 +459,8 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             int.Parse(Get("--seconds", "8"), CultureInfo.InvariantCulture),
             int.Parse(Get("--workers", "64"), CultureInfo.InvariantCulture),
             Array.IndexOf(args, "--out") >= 0 ? Get("--out") : null,
-            int.Parse(Get("--broker-pid", "0"), CultureInfo.InvariantCulture));
+            int.Parse(Get("--broker-pid", "0"), CultureInfo.InvariantCulture),
+            args.Contains("--seed-only"),
+            args.Contains("--no-seed"));
     }
 }

@@ -24,12 +24,17 @@ public sealed class StorageLayoutTests
     }
 
     [Fact]
-    public void Each_script_is_the_prelude_plus_its_own_documented_body_with_every_argument_named()
+    public void Each_script_is_a_function_of_one_library_after_the_prelude_with_a_documented_body_and_every_argument_named()
     {
         Assert.Equal(13, LuaScripts.All.Count);
+        var library = PoolLibrary.Text;
+        Assert.StartsWith($"#!lua name=licensebroker_{PoolLibrary.Version}\n", library, StringComparison.Ordinal);
+        Assert.Equal(1, library.Split("local function purge(now, max)").Length - 1);
+        Assert.True(library.IndexOf("local function begin_call(keys)", StringComparison.Ordinal) < library.IndexOf("redis.register_function(", StringComparison.Ordinal));
         foreach (var script in LuaScripts.All)
         {
-            Assert.Contains("local function purge(now, max)", script.Text, StringComparison.Ordinal);
+            Assert.Equal($"lb_{PoolLibrary.Version}_{script.Name}", script.FunctionName);
+            Assert.Contains($"redis.register_function('{script.FunctionName}', function(KEYS, ARGV)\nbegin_call(KEYS)\n{script.Text}\nend)", library, StringComparison.Ordinal);
             Assert.Contains($"-- {script.Name}:", script.Text, StringComparison.Ordinal);
             Assert.Contains("-- KEYS:", script.Text, StringComparison.Ordinal);
             Assert.Contains("-- Returns (payload):", script.Text, StringComparison.Ordinal);

@@ -42,7 +42,12 @@ public static class BrokerServiceExtensions
         builder.Services.AddSingleton(_ => configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>() ?? new RedisOptions());
         builder.Services.AddSingleton(_ => configuration.GetSection(PostgresOptions.SectionName).Get<PostgresOptions>() ?? new PostgresOptions());
         builder.Services.AddSingleton(_ => configuration.GetSection(ResilienceOptions.SectionName).Get<ResilienceOptions>() ?? new ResilienceOptions());
-        builder.Services.AddSingleton(_ => configuration.GetSection(CatalogCacheOptions.SectionName).Get<CatalogCacheOptions>() ?? new CatalogCacheOptions());
+        builder.Services.AddSingleton(_ =>
+        {
+            var cache = configuration.GetSection(CatalogCacheOptions.SectionName).Get<CatalogCacheOptions>() ?? new CatalogCacheOptions();
+            cache.Validate();
+            return cache;
+        });
         builder.Services.AddSingleton(_ =>
         {
             var seats = configuration.GetSection(SeatOptions.SectionName).Get<SeatOptions>() ?? new SeatOptions();

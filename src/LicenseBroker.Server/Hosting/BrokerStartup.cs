@@ -5,12 +5,13 @@ using Microsoft.Extensions.Options;
 
 namespace LicenseBroker.Server.Hosting;
 
-/// <summary>Work done once before the broker takes calls: migrations (if enabled) and the cache's invalidation feed.</summary>
+/// <summary>Work done once before the broker takes calls: migrations (if enabled), the cache's invalidation feed, and its warm-up.</summary>
 internal sealed partial class BrokerStartup : IHostedService
 {
     private readonly PostgresOptions _postgres;
     private readonly MigrationRunner _migrations;
     private readonly CachedLicenseCatalog _catalog;
+    private readonly CatalogCacheOptions _cache;
     private readonly ILogger<BrokerStartup> _logger;
     private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
 
@@ -18,6 +19,7 @@ internal sealed partial class BrokerStartup : IHostedService
         PostgresOptions postgres,
         MigrationRunner migrations,
         CachedLicenseCatalog catalog,
+        CatalogCacheOptions cache,
         IOptionsMonitor<JwtBearerOptions> jwt,
         ILogger<BrokerStartup> logger)
     {
@@ -25,6 +27,7 @@ internal sealed partial class BrokerStartup : IHostedService
         _postgres = postgres;
         _migrations = migrations;
         _catalog = catalog;
+        _cache = cache;
         _logger = logger;
     }
 
@@ -40,9 +43,39 @@ internal sealed partial class BrokerStartup : IHostedService
         }
 
         await _catalog.StartAsync();
+        await WarmCatalogAsync(cancellationToken);
+    }
+
+    private async Task WarmCatalogAsync(CancellationToken cancellationToken)
+    {
+        if (_cache.WarmMaxPools == 0)
+        {
+            return;
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(_cache.WarmTimeout);
+        try
+        {
+            var pools = await _catalog.WarmAsync(limit.Token);
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            LogWarmed(_logger, pools, elapsed.TotalMilliseconds);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // PostgreSQL away or slow: the broker starts anyway and loads each pool on its first use.
+            LogWarmFailed(_logger, ex);
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Catalog warmed: {Pools} pool policies loaded in {Milliseconds:F0} ms")]
+    private static partial void LogWarmed(ILogger logger, int pools, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Warming the catalog failed or took too long; pools not loaded yet load on first use")]
+    private static partial void LogWarmFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Database migrated: {Count} migration(s) applied")]
     private static partial void LogMigrated(ILogger logger, int count);

@@ -11,8 +11,10 @@ namespace LicenseBroker.Storage.Catalog;
 /// <summary>
 /// Keeps pool policies in memory so the hot path makes no PostgreSQL query in steady state.
 /// Writers announce changes on a Redis channel; every replica drops the entry it holds, and
-/// the next call reloads it. One load per pool is in flight at a time (no stampede).
-/// When a reload fails and an older policy is known, the older one keeps serving.
+/// the next call reloads it. One load per pool is in flight at a time (no stampede), and loads
+/// that arrive together share a query (PostgresCatalogReader). Every subscribed pool is loaded
+/// at start (<see cref="WarmAsync"/>); a policy older than MaxAge is refreshed in the background
+/// while it keeps serving. When a reload fails and an older policy is known, the older one keeps serving.
 /// </summary>
 public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInvalidator, IDisposable
 {
@@ -53,20 +55,29 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
     public async ValueTask<PoolPolicy> GetPoolPolicyAsync(PoolId pool, CancellationToken cancellationToken)
     {
         var now = _time.GetTimestamp();
-        if (_entries.TryGetValue(pool, out var entry) && !IsStale(entry, now))
+        if (_entries.TryGetValue(pool, out var entry))
         {
             if (entry.Load.IsCompletedSuccessfully)
             {
+                if (IsStale(entry, now))
+                {
+                    // Refreshed in the background; this call and those that follow serve the policy held
+                    // until the new one arrives, so no call waits on a reload (all pools warmed at start
+                    // go stale together). Changes do not wait for this: they invalidate at once.
+                    StartLoad(pool, new Entry(now, NewLoad(), entry.Load.Result), entry);
+                }
+
                 return entry.Load.Result;
+            }
+
+            if (entry.Serving is { } serving)
+            {
+                return serving;
             }
         }
         else
         {
-            var previous = entry;
-            var fresh = new Entry(now, LoadAsync(pool, previous));
-            entry = previous is null
-                ? _entries.GetOrAdd(pool, fresh)
-                : _entries.TryUpdate(pool, fresh, previous) ? fresh : _entries.GetOrAdd(pool, fresh);
+            entry = StartLoad(pool, new Entry(now, NewLoad(), Serving: null), previous: null);
         }
 
         try
@@ -79,6 +90,39 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
             _entries.TryRemove(KeyValuePair.Create(pool, entry));
             throw;
         }
+    }
+
+    /// <summary>
+    /// Loads every subscribed pool's policy in pages of <see cref="PostgresCatalogReader.MaxPoolsPerQuery"/>,
+    /// at most <see cref="CatalogCacheOptions.WarmMaxPools"/> of them, so that the login storm after a
+    /// deploy finds them in memory. A failure stops the warm-up, not the broker: what is not warm loads on use.
+    /// </summary>
+    public async Task<int> WarmAsync(CancellationToken cancellationToken)
+    {
+        var warmed = 0;
+        PoolId? after = null;
+        while (warmed < _options.WarmMaxPools)
+        {
+            var page = await _reader.ListPoolsAsync(after, Math.Min(PostgresCatalogReader.MaxPoolsPerQuery, _options.WarmMaxPools - warmed), cancellationToken);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            var now = _time.GetTimestamp();
+            foreach (var (pool, policy) in await _reader.LoadManyAsync(page, cancellationToken))
+            {
+                // A pool already loaded by a call (or invalidated meanwhile) keeps what it has.
+                var loaded = NewLoad();
+                loaded.SetResult(policy);
+                _entries.TryAdd(pool, new Entry(now, loaded, Serving: null));
+            }
+
+            warmed += page.Count;
+            after = page[^1];
+        }
+
+        return warmed;
     }
 
     /// <summary>Announces a change of a pool (or, with a null product, of every pool of an account) to every replica.</summary>
@@ -97,16 +141,37 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
 
     private bool IsStale(Entry entry, long now) => _time.GetElapsedTime(entry.LoadedAt, now) > _options.MaxAge;
 
-    private async Task<PoolPolicy> LoadAsync(PoolId pool, Entry? previous)
+    private static TaskCompletionSource<PoolPolicy> NewLoad() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Puts <paramref name="fresh"/> in place of <paramref name="previous"/> (or of nothing) and, when it
+    /// took the place, starts its load; returns the entry in place (another caller's when it was quicker).
+    /// </summary>
+    private Entry StartLoad(PoolId pool, Entry fresh, Entry? previous)
+    {
+        var placed = previous is null ? _entries.GetOrAdd(pool, fresh) : _entries.TryUpdate(pool, fresh, previous) ? fresh : previous;
+        if (ReferenceEquals(placed, fresh))
+        {
+            _ = CompleteAsync(pool, fresh.Source, fresh.Serving);
+        }
+
+        return placed;
+    }
+
+    private async Task CompleteAsync(PoolId pool, TaskCompletionSource<PoolPolicy> load, PoolPolicy? serving)
     {
         try
         {
-            return await _reader.LoadPoolPolicyAsync(pool, CancellationToken.None);
+            load.TrySetResult(await _reader.LoadPoolPolicyAsync(pool, CancellationToken.None));
         }
-        catch (Exception ex) when (previous is { Load.IsCompletedSuccessfully: true })
+        catch (Exception ex) when (serving is not null)
         {
             LogServingStale(_logger, pool.ToString(), ex);
-            return previous.Load.Result;
+            load.TrySetResult(serving);
+        }
+        catch (Exception ex)
+        {
+            load.TrySetException(ex);
         }
     }
 
@@ -130,5 +195,9 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reloading the policy of pool {Pool} failed; serving the last known one")]
     private static partial void LogServingStale(ILogger logger, string pool, Exception exception);
 
-    private sealed record Entry(long LoadedAt, Task<PoolPolicy> Load);
+    /// <summary>A policy (or its load in flight), and while a refresh runs the policy it replaces.</summary>
+    private sealed record Entry(long LoadedAt, TaskCompletionSource<PoolPolicy> Source, PoolPolicy? Serving)
+    {
+        public Task<PoolPolicy> Load => Source.Task;
+    }
 }

@@ -6,71 +6,154 @@ using Npgsql;
 
 namespace LicenseBroker.Storage.Postgres;
 
-/// <summary>Reads a pool's policy from PostgreSQL in one round trip.</summary>
+/// <summary>
+/// Reads pools' policies from PostgreSQL, many pools in one round trip: the first uses that arrive
+/// together (a login storm after a deploy) are batched (<see cref="KeyBatcher{TKey, TValue}"/>), and
+/// the cache warms itself at start through <see cref="LoadManyAsync"/> and <see cref="ListPoolsAsync"/>.
+/// </summary>
 public sealed class PostgresCatalogReader
 {
-    // Six result sets in one batch: the product with the account's subscription, the seat
-    // assignments of the pool, every agent of the account, the pool's unattended machines, the
-    // pool's group rules, and for each member of a ruled group the group its seat counts in.
-    private const string PoolPolicySql = """
-        SELECT p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
+    // Six result sets in one batch, for the pools listed in @Accounts/@Products: each product with its
+    // account's subscription, the pools' seat assignments, every agent of their accounts, the pools'
+    // unattended machines, the pools' group rules, and for each member of a ruled group the group its
+    // seat counts in.
+    private const string PoolPoliciesSql = """
+        SELECT x.account_id AS AccountId, x.product_code AS Product,
+               p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
                s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
                s.unattended_device_limit AS UnattendedDeviceLimit,
                s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds
-        FROM products p
-        LEFT JOIN subscriptions s ON s.product_code = p.code AND s.account_id = @AccountId
-        WHERE p.code = @Product;
+        FROM unnest(@Accounts, @Products) AS x(account_id, product_code)
+        LEFT JOIN products p ON p.code = x.product_code
+        LEFT JOIN subscriptions s ON s.product_code = x.product_code AND s.account_id = x.account_id;
 
-        SELECT agent_id AS AgentId, seat_type AS SeatType
-        FROM seat_assignments
-        WHERE account_id = @AccountId AND product_code = @Product;
+        SELECT a.account_id AS AccountId, a.product_code AS Product, a.agent_id AS AgentId, a.seat_type AS SeatType
+        FROM seat_assignments a
+        JOIN unnest(@Accounts, @Products) AS x(account_id, product_code)
+          ON a.account_id = x.account_id AND a.product_code = x.product_code;
 
-        SELECT id AS Id, display_name AS DisplayName, email AS Email FROM agents WHERE account_id = @AccountId;
+        SELECT account_id AS AccountId, id AS Id, display_name AS DisplayName, email AS Email
+        FROM agents WHERE account_id = ANY(@DistinctAccounts);
 
-        SELECT id FROM devices WHERE account_id = @AccountId AND product_code = @Product AND kind = 'UNATTENDED';
+        SELECT d.account_id AS AccountId, d.product_code AS Product, d.id AS Id
+        FROM devices d
+        JOIN unnest(@Accounts, @Products) AS x(account_id, product_code)
+          ON d.account_id = x.account_id AND d.product_code = x.product_code
+        WHERE d.kind = 'UNATTENDED';
 
-        SELECT group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max
-        FROM pool_group_rules WHERE account_id = @AccountId AND product_code = @Product ORDER BY group_id;
+        SELECT r.account_id AS AccountId, r.product_code AS Product, r.group_id AS GroupId, r.reserved_seats AS Reserved, r.max_seats AS Max
+        FROM pool_group_rules r
+        JOIN unnest(@Accounts, @Products) AS x(account_id, product_code)
+          ON r.account_id = x.account_id AND r.product_code = x.product_code
+        ORDER BY r.group_id;
 
-        SELECT m.agent_id AS AgentId, min(m.group_id COLLATE "C") AS GroupId
-        FROM scim_group_members m
-        JOIN pool_group_rules r ON r.account_id = m.account_id AND r.group_id = m.group_id AND r.product_code = @Product
-        WHERE m.account_id = @AccountId
-        GROUP BY m.agent_id;
+        SELECT r.account_id AS AccountId, r.product_code AS Product, m.agent_id AS AgentId, min(m.group_id COLLATE "C") AS GroupId
+        FROM unnest(@Accounts, @Products) AS x(account_id, product_code)
+        JOIN pool_group_rules r ON r.account_id = x.account_id AND r.product_code = x.product_code
+        JOIN scim_group_members m ON m.account_id = r.account_id AND m.group_id = r.group_id
+        GROUP BY r.account_id, r.product_code, m.agent_id;
         """;
+
+    // Every subscribed pool, in pages (keyset), for the cache's warm-up.
+    private const string ListPoolsSql = """
+        SELECT account_id AS AccountId, product_code AS Product FROM subscriptions
+        WHERE (account_id, product_code) > (@AfterAccount, @AfterProduct)
+        ORDER BY account_id, product_code
+        LIMIT @Limit;
+        """;
+
+    /// <summary>The most pools one query reads (the batch of first loads, a page of the warm-up).</summary>
+    public const int MaxPoolsPerQuery = 200;
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly BackendPipelines _pipelines;
+    private readonly KeyBatcher<PoolId, PoolPolicy> _firstLoads;
 
     public PostgresCatalogReader(NpgsqlDataSource dataSource, BackendPipelines pipelines)
     {
         _dataSource = dataSource;
         _pipelines = pipelines;
+        _firstLoads = new KeyBatcher<PoolId, PoolPolicy>(LoadManyAsync, maxBatch: MaxPoolsPerQuery);
     }
 
-    /// <summary>Loads the policy; retried on transient faults because it only reads.</summary>
-    public async Task<PoolPolicy> LoadPoolPolicyAsync(PoolId pool, CancellationToken cancellationToken) =>
+    /// <summary>Loads the policy, in the next batch of loads; retried on transient faults because it only reads.</summary>
+    public Task<PoolPolicy> LoadPoolPolicyAsync(PoolId pool, CancellationToken cancellationToken) =>
+        _firstLoads.GetAsync(pool, cancellationToken);
+
+    /// <summary>Loads the policies of <paramref name="pools"/> in one round trip; retried on transient faults.</summary>
+    public async Task<IReadOnlyDictionary<PoolId, PoolPolicy>> LoadManyAsync(IReadOnlyList<PoolId> pools, CancellationToken cancellationToken) =>
         await _pipelines.Postgres.ExecuteAsync(
-            static async (state, ct) => await state.self.LoadOnceAsync(state.pool, ct),
-            (self: this, pool),
+            static async (state, ct) => await state.self.LoadOnceAsync(state.pools, ct),
+            (self: this, pools),
             cancellationToken);
 
-    private async Task<PoolPolicy> LoadOnceAsync(PoolId pool, CancellationToken cancellationToken)
+    /// <summary>A page of the subscribed pools after <paramref name="after"/> (null: from the start), in key order.</summary>
+    public async Task<IReadOnlyList<PoolId>> ListPoolsAsync(PoolId? after, int limit, CancellationToken cancellationToken) =>
+        await _pipelines.Postgres.ExecuteAsync(
+            static async (state, ct) =>
+            {
+                await using var connection = await state.self._dataSource.OpenConnectionAsync(ct);
+                var rows = await connection.QueryAsync<PoolRow>(new CommandDefinition(
+                    ListPoolsSql,
+                    new { AfterAccount = state.after?.AccountId ?? string.Empty, AfterProduct = state.after?.Product ?? string.Empty, Limit = state.limit },
+                    cancellationToken: ct));
+                return (IReadOnlyList<PoolId>)rows.Select(r => new PoolId(r.AccountId, r.Product)).ToList();
+            },
+            (self: this, after, limit),
+            cancellationToken);
+
+    private async Task<IReadOnlyDictionary<PoolId, PoolPolicy>> LoadOnceAsync(IReadOnlyList<PoolId> pools, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
-            PoolPolicySql, new { pool.AccountId, pool.Product }, cancellationToken: cancellationToken));
+            PoolPoliciesSql,
+            new
+            {
+                Accounts = pools.Select(p => p.AccountId).ToArray(),
+                Products = pools.Select(p => p.Product).ToArray(),
+                DistinctAccounts = pools.Select(p => p.AccountId).Distinct(StringComparer.Ordinal).ToArray(),
+            },
+            cancellationToken: cancellationToken));
 
-        var product = await results.ReadSingleOrDefaultAsync<ProductRow>();
-        var assignments = (await results.ReadAsync<AssignmentRow>())
-            .ToDictionary(row => row.AgentId, row => row.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, StringComparer.Ordinal);
-        var accountAgents = (await results.ReadAsync<ContactRow>())
-            .ToDictionary(row => row.Id, row => new AgentContact(row.DisplayName, row.Email), StringComparer.Ordinal);
-        var unattendedDevices = (await results.ReadAsync<string>()).ToHashSet(StringComparer.Ordinal);
-        var groupRules = (await results.ReadAsync<RuleRow>()).Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max)).ToList();
-        var ruledGroups = (await results.ReadAsync<MemberRow>()).ToDictionary(row => row.AgentId, row => row.GroupId, StringComparer.Ordinal);
+        var products = (await results.ReadAsync<ProductRow>()).ToDictionary(r => new PoolId(r.AccountId, r.Product));
+        var assignments = (await results.ReadAsync<AssignmentRow>()).ToLookup(r => new PoolId(r.AccountId, r.Product));
+        var agents = (await results.ReadAsync<ContactRow>()).ToLookup(r => r.AccountId, StringComparer.Ordinal);
+        var devices = (await results.ReadAsync<DeviceRow>()).ToLookup(r => new PoolId(r.AccountId, r.Product));
+        var rules = (await results.ReadAsync<RuleRow>()).ToLookup(r => new PoolId(r.AccountId, r.Product));
+        var members = (await results.ReadAsync<MemberRow>()).ToLookup(r => new PoolId(r.AccountId, r.Product));
 
-        if (product is null)
+        // Pools of one account share its agents' directory.
+        var contacts = new Dictionary<string, IReadOnlyDictionary<string, AgentContact>>(StringComparer.Ordinal);
+        IReadOnlyDictionary<string, AgentContact> ContactsOf(string account) => contacts.TryGetValue(account, out var found)
+            ? found
+            : contacts[account] = agents[account].ToDictionary(r => r.Id, r => new AgentContact(r.DisplayName, r.Email), StringComparer.Ordinal);
+
+        var policies = new Dictionary<PoolId, PoolPolicy>(pools.Count);
+        foreach (var pool in pools)
+        {
+            policies[pool] = Build(
+                pool,
+                products.GetValueOrDefault(pool),
+                assignments[pool].ToDictionary(r => r.AgentId, r => r.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, StringComparer.Ordinal),
+                ContactsOf(pool.AccountId),
+                devices[pool].Select(d => d.Id).ToHashSet(StringComparer.Ordinal),
+                rules[pool].Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max)).ToList(),
+                members[pool].ToDictionary(r => r.AgentId, r => r.GroupId, StringComparer.Ordinal));
+        }
+
+        return policies;
+    }
+
+    private static PoolPolicy Build(
+        PoolId pool,
+        ProductRow? product,
+        Dictionary<string, SeatType> assignments,
+        IReadOnlyDictionary<string, AgentContact> accountAgents,
+        HashSet<string> unattendedDevices,
+        List<GroupSeatRule> groupRules,
+        Dictionary<string, string> ruledGroups)
+    {
+        if (product?.SeatModel is null)
         {
             // Unknown product: nobody is entitled to it.
             return new PoolPolicy(pool, SeatModel.Seats, null, assignments, accountAgents);
@@ -89,15 +172,19 @@ public sealed class PostgresCatalogReader
         return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups);
     }
 
-    private sealed record RuleRow(string GroupId, int Reserved, int? Max);
+    private sealed record PoolRow(string AccountId, string Product);
 
-    private sealed record MemberRow(string AgentId, string GroupId);
+    private sealed record RuleRow(string AccountId, string Product, string GroupId, int Reserved, int? Max);
+
+    private sealed record MemberRow(string AccountId, string Product, string AgentId, string GroupId);
+
+    private sealed record DeviceRow(string AccountId, string Product, string Id);
 
     private sealed record ProductRow(
-        string SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit, int? UnattendedDeviceLimit,
-        int? PendingTimeoutSeconds, int? IdleTimeoutSeconds);
+        string AccountId, string Product, string? SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit,
+        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds);
 
-    private sealed record AssignmentRow(string AgentId, string SeatType);
+    private sealed record AssignmentRow(string AccountId, string Product, string AgentId, string SeatType);
 
-    private sealed record ContactRow(string Id, string DisplayName, string Email);
+    private sealed record ContactRow(string AccountId, string Id, string DisplayName, string Email);
 }

@@ -10,8 +10,11 @@ public interface IPoolScript
     /// <summary>The file name (acquire, heartbeat, ...).</summary>
     string Name { get; }
 
-    /// <summary>The Lua sent to Redis: the prelude and the body, names turned into ARGV[n].</summary>
+    /// <summary>The body as the library registers it (see <see cref="PoolLibrary"/>): names turned into ARGV[n].</summary>
     string Text { get; }
+
+    /// <summary>The function's name in the library loaded into Redis (FCALL).</summary>
+    string FunctionName { get; }
 
     /// <summary>The argument names, in ARGV order.</summary>
     IReadOnlyList<string> ArgumentNames { get; }
@@ -48,6 +51,8 @@ public sealed class PoolScript<TArgs> : IPoolScript
 
     public IReadOnlyList<string> ArgumentNames { get; }
 
+    public string FunctionName => PoolLibrary.FunctionName(Name);
+
     /// <summary>The ARGV of one call.</summary>
     public RedisValue[] Arguments(TArgs args)
     {
@@ -70,7 +75,7 @@ public sealed class PoolScript<TArgs> : IPoolScript
 /// <summary>Loads pool scripts (see <see cref="PoolScript{TArgs}"/>).</summary>
 public static class PoolScript
 {
-    /// <summary>Loads Scripts/<paramref name="name"/>.lua after the prelude and binds its named arguments.</summary>
+    /// <summary>Reads Scripts/<paramref name="name"/>.lua and binds its named arguments.</summary>
     public static PoolScript<TArgs> Load<TArgs>(string name, Func<TArgs, IReadOnlyList<RedisValue>>? rest, params (string Name, Func<TArgs, RedisValue> Value)[] arguments)
     {
         var names = arguments.Select(a => a.Name).ToList();
@@ -87,7 +92,7 @@ internal static partial class PoolScriptText
         var index = names.Select((n, i) => (Name: n, Index: i + 1)).ToDictionary(a => a.Name, a => a.Index, StringComparer.Ordinal);
         var used = new HashSet<string>(StringComparer.Ordinal);
         var text = new StringBuilder();
-        foreach (var line in (Read("prelude") + "\n" + Read(name)).Split('\n'))
+        foreach (var line in Read(name).Split('\n'))
         {
             // Names are replaced in code only; the comments keep them, as documentation.
             var comment = line.IndexOf("--", StringComparison.Ordinal);
@@ -123,7 +128,7 @@ internal static partial class PoolScriptText
         return text.ToString();
     }
 
-    private static string Read(string name)
+    public static string Read(string name)
     {
         var resource = $"LicenseBroker.Storage.Redis.Scripts.{name}.lua";
         using var stream = typeof(PoolScriptText).Assembly.GetManifestResourceStream(resource)

@@ -7,8 +7,8 @@ using StackExchange.Redis;
 namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
-/// Live occupancy in Redis: each operation is one Lua script, one round trip, atomic
-/// with every other operation on the same pool.
+/// Live occupancy in Redis: each operation is one Lua function of the pool library (PoolLibrary),
+/// one round trip, atomic with every other operation on the same pool.
 /// </summary>
 public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 {
@@ -273,14 +273,13 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var keys = _keys.Pool(pool);
         var database = _redis.GetDatabase();
         var name = poolScript.Name;
-        var script = poolScript.Text;
         var args = poolScript.Arguments(scriptArgs);
         using var activity = StorageTelemetry.Activities.StartActivity("redis " + name, System.Diagnostics.ActivityKind.Client);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = await _pipelines.Redis.ExecuteAsync(
             // The client takes no token: WaitAsync lets Polly's timeout and the caller's cancellation end the wait.
-            static async (state, ct) => await state.database.ScriptEvaluateAsync(state.script, state.keys, state.args).WaitAsync(ct),
-            (database, script, keys, args),
+            static async (state, ct) => await PoolLibrary.CallAsync(state.redis, state.database, state.script, state.keys, state.args).WaitAsync(ct),
+            (redis: _redis, database, script: (IPoolScript)poolScript, keys, args),
             cancellationToken);
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = new ScriptReply(name, result);

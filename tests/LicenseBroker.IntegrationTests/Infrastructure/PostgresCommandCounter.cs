@@ -34,7 +34,7 @@ internal sealed class PostgresCommandCounter : IDisposable
                     && !values.Any(v => v.Contains("audit_events", StringComparison.Ordinal) || v.Contains("usage_daily", StringComparison.Ordinal)
                         || v.Contains("webhook_", StringComparison.Ordinal)))
                 {
-                    _commands.Add(activity.DisplayName);
+                    _commands.Add(activity.TagObjects.First(tag => tag.Key is "db.statement" or "db.query.text").Value?.ToString() ?? string.Empty);
                 }
             },
         };
@@ -42,6 +42,9 @@ internal sealed class PostgresCommandCounter : IDisposable
     }
 
     public int Count => _commands.Count;
+
+    /// <summary>The text of every command counted.</summary>
+    public IReadOnlyList<string> Texts => [.. _commands];
 
     public void Dispose() => _listener.Dispose();
 }

@@ -1,4 +1,7 @@
--- Shared prelude, prepended to every pool script by LuaScripts.cs.
+-- Shared prelude of the pool scripts. PoolLibrary.cs loads it once per Redis server as the top of
+-- one Function library (FUNCTION LOAD), followed by each script's body registered as a function
+-- (lb_<version>_<file name>, called with FCALL): the prelude's functions and tables are built once,
+-- not on every call. Each function starts with begin_call(KEYS) (end of this file).
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
 --   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
@@ -67,11 +70,13 @@
 -- in one place; flat because a mass expiry reports thousands) and backlog (1 when expired leases
 -- remain for the sweeper).
 
-local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-
-local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE = KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
-local CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
+-- Per-call state: the keys of the pool a call works on, and what the call has learned or done so far.
+-- The prelude is loaded once per server (a Function library, see PoolLibrary.cs), so these are set
+-- afresh by begin_call() at the start of every call (end of this file); the values here are the
+-- same starting values, for reading.
+local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE
+local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE
+local CHANNEL
 
 local DAY_MS = 86400000
 local STATS_DAYS_KEPT = 8
@@ -787,4 +792,17 @@ local function describe(id, lease)
   end
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
     lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id)), group, reserved}
+end
+
+-- Starts a call: the pool's keys, and every piece of per-call state back to its starting value (a
+-- Function library's upvalues live as long as the library; nothing may leak from one call to the next).
+local function begin_call(keys)
+  K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
+    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12]
+  K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE = keys[13], keys[14], keys[15], keys[16], keys[17], keys[18]
+  CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
+  EVENTS, NOW, SEAT_FREED, QUEUE_CHANGED, BACKLOG, RECLAIM_DUE = {}, 0, false, false, 0, 0
+  RULES, RULE_BY_ID, GROUP_COUNTS = nil, {}, nil
+  DUE, EPOCH_READ, RECOVERING_UNTIL = nil, false, false
+  PENDING_MS, IDLE_MS = nil, nil
 end

@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using Dapper;
+using Grpc.Core;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Storage.Catalog;
+using LicenseBroker.Storage.Redis;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// The first minute after a deploy (issue 17, cold start): the catalog is loaded in bulk before the
+/// broker takes calls, and the first uses of pools that arrive together share their PostgreSQL
+/// work, without giving up the data-loss safety (a pool is registered as used before its first
+/// grant answers).
+/// </summary>
+public sealed class ColdStartTests : IAsyncLifetime
+{
+    private const string Product = "remote-support";
+    private TestDatabase? _database;
+
+    public async Task InitializeAsync() => _database = await TestDatabase.CreateAsync();
+
+    public async Task DisposeAsync() => await _database!.DisposeAsync();
+
+    [Fact]
+    public async Task A_broker_started_after_pools_were_subscribed_serves_their_first_acquires_without_a_catalog_query()
+    {
+        // A first broker migrates the database and stops; the pools are subscribed; the broker is deployed again.
+        await (await BrokerTestHost.StartAsync(_database!)).DisposeAsync();
+        var seeder = new CatalogSeeder(_database!);
+        var accounts = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var account = await seeder.AccountAsync(concurrentSeats: 2);
+            await seeder.AgentsAsync(account, 1, "CONCURRENT");
+            accounts.Add(account);
+        }
+
+        await using var host = await BrokerTestHost.StartAsync(_database!);
+        Assert.True(host.Services.GetRequiredService<CachedLicenseCatalog>().Count >= 3, "the subscribed pools were not loaded at start");
+
+        using var postgres = new PostgresCommandCounter(_database!.Name);
+        foreach (var account in accounts)
+        {
+            await host.Agent(account, "agent-001").AcquireAsync(Product);
+        }
+
+        // What remains of PostgreSQL on these first uses is the registration of pools Redis never saw.
+        Assert.DoesNotContain(postgres.Texts, text => !text.Contains("pool_registry", StringComparison.Ordinal));
+        Assert.NotEmpty(postgres.Texts);
+    }
+
+    [Fact]
+    public async Task First_uses_racing_over_two_replicas_are_registered_before_they_answer_and_a_redis_loss_is_detected_in_every_pool()
+    {
+        await using var first = await BrokerTestHost.StartAsync(_database!);
+        var settings = new Dictionary<string, string?> { ["Redis:KeyPrefix"] = first.Services.GetRequiredRedisPrefix() };
+        await using var second = await BrokerTestHost.StartAsync(_database!, settings, signingKey: first.SigningKey);
+
+        // Subscribed after both replicas started: nothing is warm, every first use loads and registers.
+        const int Pools = 40;
+        var seeder = new CatalogSeeder(_database!);
+        var accounts = new List<string>();
+        for (var i = 0; i < Pools; i++)
+        {
+            var account = await seeder.AccountAsync(concurrentSeats: 1);
+            await seeder.AgentsAsync(account, 2, "CONCURRENT");
+            accounts.Add(account);
+        }
+
+        var notActiveWhenAnswered = new ConcurrentBag<string>();
+        await Task.WhenAll(accounts.Select((account, i) => Task.Run(async () =>
+        {
+            var replica = i % 2 == 0 ? first : second;
+            await replica.Agent(account, "agent-001").AcquireAsync(Product);
+
+            // Read as soon as the grant arrived: the registration must already be durable.
+            await using var connection = new NpgsqlConnection(_database!.ConnectionString);
+            var state = await connection.ExecuteScalarAsync<string>(
+                "SELECT state FROM pool_registry WHERE account_id = @account AND product_code = @Product", new { account, Product });
+            if (state != "ACTIVE")
+            {
+                notActiveWhenAnswered.Add($"{account}: {state ?? "absent"}");
+            }
+        })));
+        Assert.Empty(notActiveWhenAnswered);
+
+        // Redis loses every pool; a replica that never met them must still hold newcomers back.
+        var keys = first.Services.GetRequiredService<RedisKeys>();
+        var redis = first.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        foreach (var account in accounts)
+        {
+            await redis.KeyDeleteAsync(keys.Pool(new PoolId(account, Product)));
+        }
+
+        await using var third = await BrokerTestHost.StartAsync(_database!, settings, signingKey: first.SigningKey);
+        var admitted = new ConcurrentBag<string>();
+        await Task.WhenAll(accounts.Select(account => Task.Run(async () =>
+        {
+            try
+            {
+                await third.Agent(account, "agent-002").AcquireAsync(Product);
+                admitted.Add(account);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Status.Detail.Contains("re-establishing", StringComparison.Ordinal))
+            {
+            }
+        })));
+        Assert.Empty(admitted);
+    }
+}
