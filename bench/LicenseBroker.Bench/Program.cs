@@ -14,6 +14,7 @@ using StackExchange.Redis;
 
 // Drives a running broker (./scripts/bench starts one) and prints a markdown report.
 // Arguments: --server URL --redis HOST:PORT --postgres CONNSTRING --key BASE64 [--seconds N] [--out FILE]
+// [--seed-only | --no-seed] [--cold-only] [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
 var options = Args.Parse(args);
 var seconds = TimeSpan.FromSeconds(options.Seconds);
 using var channel = GrpcChannel.ForAddress(options.Server, new GrpcChannelOptions
@@ -41,6 +42,7 @@ var log = (string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}
 if (!options.NoSeed)
 {
     log("seeding");
+    await Seed.AccountsAsync(postgres, "cold", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
     await Seed.AccountsAsync(postgres, "storm", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
     await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
     await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
@@ -67,6 +69,7 @@ if (options.SeedOnly)
 async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario, Func<long, long>? rpcCount = null)
 {
     await CompactAppendOnlyFileAsync();
+    using var trace = options.TraceScenarios.Contains(name) ? await BrokerTrace.StartAsync(options, name, log) : null;
     log(name);
     var redisBefore = RedisCalls();
     var redisUsecBefore = RedisScriptMicros();
@@ -195,6 +198,20 @@ async Task Noop()
     }
 }
 
+// ---- The first minute after a deploy, at a steady rate: 1,000 logins a second spread over 2,000
+// accounts whose pools this broker (just restarted) and Redis have never served; each login's
+// acquire is timed from the moment it was due, its release follows untimed. The closed-loop storm
+// below drives as hard as it can instead, so its tail is mostly queueing behind 64 callers.
+const double ColdLoginRate = 1000;
+await Run("cold start, open loop", () => Measure.OpenLoopAsync($"cold start: first logins after a restart, open loop at {ColdLoginRate:N0}/s (2,000 new pools)", ColdLoginRate, seconds, async (k, measured) =>
+{
+    var n = (int)(k * 7919 % 10_000);
+    var (account, agent) = ($"cold-{n / 5}", $"a{n % 5}");
+    var lease = await Acquire(account, agent, $"cold-{k}");
+    measured();
+    await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent(account, agent));
+}, "latency of the acquire; its release follows, untimed"), calls => calls * 2);
+
 // ---- Login storm: acquire then release, across 2,000 accounts.
 var storm = await Run("login storm", () => Measure.ClosedLoopAsync("login storm: AcquireSeat + ReleaseSeat (2,000 accounts)", options.Workers, seconds, async (w, i) =>
 {
@@ -205,6 +222,17 @@ var storm = await Run("login storm", () => Measure.ClosedLoopAsync("login storm:
     await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent(account, agent));
 }, "2 RPCs per iteration; rates count RPCs"), calls => calls * 2);
 results[^1] = results[^1] with { Result = results[^1].Result with { Calls = storm.Calls * 2 } };
+
+// --cold-only: the start of the run alone (baseline, cold start, login storm), for work on the cold start.
+if (options.ColdOnly)
+{
+    foreach (var (result, redisPerCall, pgPerCall, cpuPerCall, redisMicros) in results)
+    {
+        Console.WriteLine(result.Row(baseline.PerSecond, redisPerCall, pgPerCall, cpuPerCall, redisMicros));
+    }
+
+    return;
+}
 
 // ---- Heartbeats: 10,000 live leases in one account, then across 10,000 accounts.
 log("filling 10,000 leases in one account and one in each of 10,000 accounts");
@@ -441,7 +469,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, IReadOnlyList<string> TraceScenarios, string? TraceTool)
 {
     public static Args Parse(string[] args)
     {
@@ -461,6 +489,9 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             Array.IndexOf(args, "--out") >= 0 ? Get("--out") : null,
             int.Parse(Get("--broker-pid", "0"), CultureInfo.InvariantCulture),
             args.Contains("--seed-only"),
-            args.Contains("--no-seed"));
+            args.Contains("--no-seed"),
+            args.Contains("--cold-only"),
+            args.Select((a, i) => (a, i)).Where(x => x.a == "--trace" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
+            Array.IndexOf(args, "--trace-tool") >= 0 ? Get("--trace-tool") : null);
     }
 }

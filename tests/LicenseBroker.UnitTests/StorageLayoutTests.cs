@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Storage.Postgres;
 using LicenseBroker.Storage.Redis;
@@ -49,6 +50,34 @@ public sealed class StorageLayoutTests
             var code = string.Join('\n', script.Text.Split('\n').Select(line => line.Contains("--", StringComparison.Ordinal) ? line[..line.IndexOf("--", StringComparison.Ordinal)] : line));
             Assert.DoesNotContain("@", code, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void Every_piece_of_state_a_call_changes_is_reset_by_begin_call()
+    {
+        // The library's upvalues outlive a call (a Function library is loaded once): a module-level
+        // name that some function assigns, or whose table it fills, must start afresh in begin_call.
+        var prelude = PoolLibrary.Prelude;
+        var lines = prelude.Split('\n').Select(line => line.Contains("--", StringComparison.Ordinal) ? line[..line.IndexOf("--", StringComparison.Ordinal)] : line).ToList();
+        var beginAt = lines.FindIndex(line => line.StartsWith("local function begin_call(", StringComparison.Ordinal));
+        Assert.True(beginAt > 0, "begin_call is missing");
+        var beginEnd = lines.FindIndex(beginAt, line => line == "end");
+        var reset = lines.GetRange(beginAt + 1, beginEnd - beginAt - 1).SelectMany(line => Regex.Matches(line, "\\b[A-Z][A-Z0-9_]+\\b").Select(m => m.Value)).ToHashSet(StringComparer.Ordinal);
+
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var line in lines.Where((_, i) => i < beginAt || i > beginEnd).Where(line => line.StartsWith(' ')))
+        {
+            // NAME = ..., NAME, OTHER = ..., NAME[...] = ..., NAME.field[...] = ...
+            var target = Regex.Match(line, "^\\s+((?:[A-Z][A-Z0-9_]*(?:\\.[a-z_]+)?(?:\\[[^]]*\\])?\\s*,\\s*)*[A-Z][A-Z0-9_]*(?:\\.[a-z_]+)?(?:\\[[^]]*\\])?)\\s*=[^=]");
+            if (target.Success)
+            {
+                changed.UnionWith(Regex.Matches(target.Groups[1].Value, "(?<![.\\[])\\b[A-Z][A-Z0-9_]+\\b").Select(m => m.Value));
+            }
+        }
+
+        Assert.Contains("EVENTS", changed);
+        Assert.Contains("DUE", changed);
+        Assert.Empty(changed.Except(reset));
     }
 
     [Fact]

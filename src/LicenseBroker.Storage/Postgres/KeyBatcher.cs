@@ -1,10 +1,11 @@
 namespace LicenseBroker.Storage.Postgres;
 
 /// <summary>
-/// Coalesces concurrent calls into batches (group commit): one batch runs at a time, and the calls
-/// that arrive meanwhile wait and go together in the next one, so a storm of first uses costs a
-/// few PostgreSQL round trips and commits instead of one each. No call waits on a timer: a lone
-/// call runs at once. Calls for a key already waiting share its result.
+/// Coalesces concurrent calls into batches (group commit): up to a few batches run at a time, and
+/// the calls that arrive while all of them run wait and go together in the next one, so a storm of
+/// first uses costs a few PostgreSQL round trips and commits instead of one each. No call waits on
+/// a timer: a call that finds a batch slot free runs at once. Calls for a key already waiting share
+/// its result.
 /// </summary>
 /// <remarks>
 /// Written here rather than taken from a package: the batching loaders on the mirror (GreenDonut's
@@ -15,16 +16,21 @@ public sealed class KeyBatcher<TKey, TValue>
 {
     private readonly Func<IReadOnlyList<TKey>, CancellationToken, Task<IReadOnlyDictionary<TKey, TValue>>> _run;
     private readonly int _maxBatch;
+    private readonly int _maxRunning;
     private readonly Dictionary<TKey, TaskCompletionSource<TValue>> _waiting = [];
-    private bool _draining;
+    private int _running;
 
     /// <param name="run">Runs one batch; the answer holds a value for every key (a missing key is a bug and fails its caller).</param>
     /// <param name="maxBatch">The most keys in one batch (one statement's parameters).</param>
-    public KeyBatcher(Func<IReadOnlyList<TKey>, CancellationToken, Task<IReadOnlyDictionary<TKey, TValue>>> run, int maxBatch = 500)
+    /// <param name="maxRunning">The most batches running at once (connections used). With one, a call
+    /// can wait for the batch before its own; more shorten that wait and batch less.</param>
+    public KeyBatcher(Func<IReadOnlyList<TKey>, CancellationToken, Task<IReadOnlyDictionary<TKey, TValue>>> run, int maxBatch = 500, int maxRunning = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRunning, 1);
         _run = run;
         _maxBatch = maxBatch;
+        _maxRunning = maxRunning;
     }
 
     /// <summary>The value for <paramref name="key"/>, from the next batch. Cancelling stops the wait, not the batch.</summary>
@@ -40,9 +46,10 @@ public sealed class KeyBatcher<TKey, TValue>
                 _waiting.Add(key, call);
             }
 
-            if (!_draining)
+            if (_running < _maxRunning)
             {
-                _draining = start = true;
+                _running++;
+                start = true;
             }
         }
 
@@ -63,7 +70,7 @@ public sealed class KeyBatcher<TKey, TValue>
             {
                 if (_waiting.Count == 0)
                 {
-                    _draining = false;
+                    _running--;
                     return;
                 }
 

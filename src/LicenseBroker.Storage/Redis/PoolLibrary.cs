@@ -27,6 +27,9 @@ public static class PoolLibrary
     /// <summary>The library's code, as FUNCTION LOAD receives it.</summary>
     public static string Text => Library.Value.Text;
 
+    /// <summary>The prelude: the library's shared functions and the per-call state begin_call sets.</summary>
+    public static string Prelude => PoolScriptText.Read("prelude");
+
     /// <summary>The name of the function that runs the script <paramref name="script"/>.</summary>
     public static string FunctionName(string script) => $"lb_{Version}_{script}";
 
@@ -76,7 +79,7 @@ public static class PoolLibrary
 
     private static (string Version, string Text) Build()
     {
-        var prelude = PoolScriptText.Read("prelude");
+        var prelude = Prelude;
         var bodies = LuaScripts.All.Select(s => (s.Name, s.Text)).ToList();
         var code = new StringBuilder(prelude);
         foreach (var (name, body) in bodies)
