@@ -41,6 +41,34 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task A_heartbeat_that_changes_nothing_but_the_expiry_leaves_the_record_and_the_listing_shows_its_time()
+    {
+        var seeder = new CatalogSeeder(Host.Database);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        var agentId = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var agent = Host.Agent(account, agentId);
+        var lease = (await agent.AcquireAsync(Product, sessionId: "s-beat")).Lease;
+        var written = (string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId);
+
+        // Redis's clock moves on between the two calls: the renewal's expiry is later than the grant's.
+        await Eventually.Until(
+            async () => (long)(await Redis.ExecuteAsync("TIME"))[0] * 1000 > lease.ExpiresAt.ToDateTimeOffset().ToUnixTimeMilliseconds() - (long)Ttl.TotalMilliseconds + 5 ? "later" : null,
+            TimeSpan.FromSeconds(5),
+            "Redis's clock to pass the grant");
+        var renewed = await agent.HeartbeatAsync(lease, SessionKind.Pending);
+        var unchanged = (string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId);
+        var listed = Assert.Single((await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account))).Sessions);
+
+        Assert.Equal(written, unchanged);
+        Assert.True(renewed.ExpiresAt.ToDateTimeOffset() > lease.ExpiresAt.ToDateTimeOffset());
+        Assert.Equal(renewed.ExpiresAt.ToDateTimeOffset() - Ttl, listed.LastHeartbeatAt.ToDateTimeOffset());
+
+        // A change of kind is written.
+        await agent.HeartbeatAsync(renewed, SessionKind.Attended);
+        Assert.Equal("Attended", ((string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId))!.Split('|')[5]);
+    }
+
+    [Fact]
     public async Task A_lease_written_as_json_by_an_earlier_broker_still_renews_lists_and_releases()
     {
         var seeder = new CatalogSeeder(Host.Database);
@@ -65,6 +93,8 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
         Assert.False(await Redis.HashExistsAsync(DataKey(account), lease.LeaseId));
         Assert.Equal(0, await Redis.HashLengthAsync(HoldersKey(account)));
     }
+
+    private TimeSpan Ttl => Host.Services.GetRequiredService<LicenseBroker.Domain.Seats.SeatOptions>().LeaseTtl;
 
     private IDatabase Redis => Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
 

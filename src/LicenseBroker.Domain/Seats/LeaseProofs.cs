@@ -95,10 +95,12 @@ public sealed class LeaseProofs
     }
 
     /// <summary>The lease with its proof attached.</summary>
-    public Lease Attach(PoolId pool, string agentId, Lease lease) => lease with
+    public Lease Attach(PoolId pool, string agentId, Lease lease)
     {
-        Proof = $"{Version}.{_currentKey}.{Base64Url.EncodeToString(Mac(_keys[_currentKey], pool, agentId, lease.LeaseId, lease.SessionId, lease.SeatType, lease.FencingToken))}",
-    };
+        Span<byte> mac = stackalloc byte[32];
+        Mac(_keys[_currentKey], pool, agentId, lease.LeaseId, lease.SessionId, lease.SeatType, lease.FencingToken, mac);
+        return lease with { Proof = $"{Version}.{_currentKey}.{Base64Url.EncodeToString(mac)}" };
+    }
 
     /// <summary>True when <paramref name="proof"/> was signed by this broker (any configured key) for exactly these values.</summary>
     public bool Verify(PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, string proof)
@@ -122,14 +124,31 @@ public sealed class LeaseProofs
             return false;
         }
 
-        var expected = Mac(key, pool, agentId, leaseId, sessionId, seatType, fencingToken);
+        Span<byte> expected = stackalloc byte[32];
+        Mac(key, pool, agentId, leaseId, sessionId, seatType, fencingToken, expected);
         return CryptographicOperations.FixedTimeEquals(expected, given);
     }
 
-    private static byte[] Mac(byte[] key, PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken)
+    // Runs on every grant and renewal: the message is encoded into a stack (or pooled) buffer and the
+    // MAC written in place, so a proof allocates nothing but its text.
+    private static void Mac(byte[] key, PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, Span<byte> mac)
     {
         // Newline-separated: no validated id, product or account contains one, so fields cannot shift.
         var message = string.Join('\n', Version, pool.AccountId, pool.Product, agentId, leaseId, sessionId, seatType.ToString(), fencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(message));
+        var length = Encoding.UTF8.GetMaxByteCount(message.Length);
+        byte[]? rented = length > 1024 ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        Span<byte> buffer = rented ?? stackalloc byte[1024];
+        try
+        {
+            var written = Encoding.UTF8.GetBytes(message, buffer);
+            HMACSHA256.HashData(key, buffer[..written], mac);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 }

@@ -234,7 +234,11 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var reply = await EvaluateAsync(script, pool, args(new EpochCheck(known ? "KNOWN" : "UNKNOWN", evidence)), cancellationToken);
         if (reply.Status != "NO_EPOCH")
         {
-            _knownPools.TryAdd(pool, 0);
+            if (!known)
+            {
+                _knownPools.TryAdd(pool, 0);
+            }
+
             return reply;
         }
 
@@ -250,8 +254,17 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     }
 
     /// <summary>Remembers the largest fencing token seen in the pool: evidence if Redis later loses writes.</summary>
-    private void Observe(PoolId pool, long fence) =>
-        _knownPools.AddOrUpdate(pool, static (_, f) => f, static (_, old, f) => Math.Max(old, f), fence);
+    /// <remarks>
+    /// Read first: a renewal sees a token already known, and a write (which takes the dictionary's bucket
+    /// lock) on every heartbeat of a busy pool made its heartbeats queue on that lock.
+    /// </remarks>
+    private void Observe(PoolId pool, long fence)
+    {
+        if (!_knownPools.TryGetValue(pool, out var seen) || seen < fence)
+        {
+            _knownPools.AddOrUpdate(pool, static (_, f) => f, static (_, old, f) => Math.Max(old, f), fence);
+        }
+    }
 
     /// <summary>Runs a script, records the seat events it reports, and hands a backlog of expired leases to the sweeper.</summary>
     private async Task<ScriptReply> EvaluateAsync<TArgs>(

@@ -414,6 +414,15 @@ local function remember_end(id, agent, reason, by, at, until_ms)
   redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
 end
 
+-- The pool's lease ttl as the last acquire or wait stored it in the epoch (ms), read once per call.
+local POOL_TTL = nil
+local function pool_ttl()
+  if POOL_TTL == nil then
+    POOL_TTL = tonumber(redis.call('HGET', K_EPOCH, 'ttl') or '60000')
+  end
+  return POOL_TTL
+end
+
 -- The pool's idle rules (0 = off): pending_ms, how long a lease may stay PENDING; idle_ms, how long
 -- its app may report the user idle. Scripts that are told them (acquire, wait_join, heartbeat) set
 -- them from their arguments; the others read what open_pool() last stored, only when they need them.
@@ -485,7 +494,7 @@ local function reclaim(id, lease, at)
   drop_lease(id, lease, 'idle_released', cause, at)
   stats_touch(NOW)
   redis.call('HINCRBY', K_STATS, stats_field(NOW, 'reclaimed'), 1)
-  local ttl = tonumber(redis.call('HGET', K_EPOCH, 'ttl') or '60000')
+  local ttl = pool_ttl()
   remember_end(id, lease.agent, 'IDLE_RELEASED', cause, at, NOW + ttl)
   redis.call('PUBLISH', CHANNEL, 'ended ' .. id .. ' IDLE_RELEASED ' .. at)
   return cause, at
@@ -782,6 +791,15 @@ end
 -- names for each of a page's hundred leases.
 -- seat_group: the group the agent's shared seat counts in ('' for none); reserved: 1 when on its reserved seats.
 local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms', 'seat_group', 'reserved'}
+-- When the lease's app last renewed it: a heartbeat that changes nothing else only moves the expiry
+-- (heartbeat.lua), so the record's beat is the last renewal that rewrote it, and expiry - ttl the latest.
+local function beat_of(lease, expires)
+  if expires and expires - pool_ttl() > lease.beat then
+    return expires - pool_ttl()
+  end
+  return lease.beat
+end
+
 local function describe(id, lease)
   local group, reserved = '', 0
   if lease.seat == 'CONCURRENT' then
@@ -790,8 +808,9 @@ local function describe(id, lease)
       group, reserved = g, charged and 1 or 0
     end
   end
+  local expires = tonumber(redis.call('ZSCORE', K_LEASES, id))
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
-    lease.started, lease.beat, tonumber(redis.call('ZSCORE', K_LEASES, id)), group, reserved}
+    lease.started, beat_of(lease, expires), expires, group, reserved}
 end
 
 -- Starts a call: the pool's keys, and every piece of per-call state back to its starting value (a
@@ -804,5 +823,5 @@ local function begin_call(keys)
   EVENTS, NOW, SEAT_FREED, QUEUE_CHANGED, BACKLOG, RECLAIM_DUE = {}, 0, false, false, 0, 0
   RULES, RULE_BY_ID, GROUP_COUNTS = nil, {}, nil
   DUE, EPOCH_READ, RECOVERING_UNTIL = nil, false, false
-  PENDING_MS, IDLE_MS = nil, nil
+  PENDING_MS, IDLE_MS, POOL_TTL = nil, nil, nil
 end
