@@ -112,4 +112,40 @@ public sealed class ColdStartTests : IAsyncLifetime
         })));
         Assert.Empty(admitted);
     }
+
+    [Fact]
+    public async Task A_pool_whose_opener_stopped_before_registering_it_is_registered_by_the_next_replica_that_meets_it()
+    {
+        await using var first = await BrokerTestHost.StartAsync(_database!);
+        var settings = new Dictionary<string, string?> { ["Redis:KeyPrefix"] = first.Services.GetRequiredRedisPrefix() };
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 3);
+        await seeder.AgentsAsync(account, 3, "CONCURRENT");
+        await first.Agent(account, "agent-001").AcquireAsync(Product);
+
+        // As if the first opening had stopped between its script and the write of ACTIVE.
+        await using (var connection = new NpgsqlConnection(_database!.ConnectionString))
+        {
+            Assert.Equal(1, await connection.ExecuteAsync("DELETE FROM pool_registry WHERE account_id = @account", new { account }));
+        }
+
+        await using var second = await BrokerTestHost.StartAsync(_database!, settings, signingKey: first.SigningKey);
+        await second.Agent(account, "agent-002").AcquireAsync(Product);
+        await Eventually.Until(
+            async () =>
+            {
+                await using var connection = new NpgsqlConnection(_database!.ConnectionString);
+                return await connection.ExecuteScalarAsync<string>("SELECT state FROM pool_registry WHERE account_id = @account", new { account }) == "ACTIVE" ? "registered" : null;
+            },
+            TimeSpan.FromSeconds(10),
+            "the second replica to register the pool it met");
+
+        // So a loss of the pool's data is detected: a newcomer on a replica that never met it waits.
+        await first.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase()
+            .KeyDeleteAsync(first.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product)));
+        await using var third = await BrokerTestHost.StartAsync(_database!, settings, signingKey: first.SigningKey);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => third.Agent(account, "agent-003").AcquireAsync(Product));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("re-establishing", refused.Status.Detail, StringComparison.Ordinal);
+    }
 }

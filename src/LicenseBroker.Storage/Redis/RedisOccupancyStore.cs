@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Storage.Resilience;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace LicenseBroker.Storage.Redis;
@@ -20,14 +21,17 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private readonly SeatOptions _seats;
     private readonly ExpiryBacklog _backlog;
     private readonly ReclaimIndex _reclaimIndex;
+    private readonly ILogger<RedisOccupancyStore> _logger;
 
     // Per pool, what this replica has learned: that the pool is registered as used (so an absent
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
     private readonly ConcurrentDictionary<PoolId, long> _knownPools = new();
 
     public RedisOccupancyStore(
-        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog, ReclaimIndex reclaimIndex)
+        IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog, ReclaimIndex reclaimIndex,
+        ILogger<RedisOccupancyStore> logger)
     {
+        _logger = logger;
         _reclaimIndex = reclaimIndex;
         _backlog = backlog;
         _seats = seats;
@@ -234,9 +238,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var reply = await EvaluateAsync(script, pool, args(new EpochCheck(known ? "KNOWN" : "UNKNOWN", evidence)), cancellationToken);
         if (reply.Status != "NO_EPOCH")
         {
-            if (!known)
+            if (!known && _knownPools.TryAdd(pool, 0))
             {
-                _knownPools.TryAdd(pool, 0);
+                _ = EnsureRegisteredAsync(pool);
             }
 
             return reply;
@@ -252,6 +256,29 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         _knownPools.TryAdd(pool, 0);
         return reply;
     }
+
+    /// <summary>
+    /// The pool has an epoch, so it was opened: the registry must say so, or a later loss of the pool's
+    /// data would be taken for a new pool. It says so unless the replica that opened the pool stopped
+    /// between its first script and the write of ACTIVE; this repairs that, once per pool and replica,
+    /// off the request path (a batched write that changes nothing when the pool is ACTIVE already).
+    /// </summary>
+    private async Task EnsureRegisteredAsync(PoolId pool)
+    {
+        try
+        {
+            await _registry.MarkActiveAsync(pool, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // PostgreSQL away: the next replica start, or the next first use here, tries again.
+            _knownPools.TryRemove(KeyValuePair.Create(pool, 0L));
+            LogRegistrationRepairFailed(_logger, pool.ToString(), ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not confirm that pool {Pool} is registered as used; will try again")]
+    private static partial void LogRegistrationRepairFailed(ILogger logger, string pool, Exception exception);
 
     /// <summary>Remembers the largest fencing token seen in the pool: evidence if Redis later loses writes.</summary>
     /// <remarks>
