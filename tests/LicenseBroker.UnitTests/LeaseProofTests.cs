@@ -54,4 +54,25 @@ public sealed class LeaseProofTests
     [InlineData("k1", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "k2")]
     public void Settings_that_cannot_work_stop_the_start(string id, string secret, string current) =>
         Assert.Throws<InvalidOperationException>(() => new LeaseProofOptions { Keys = { [id] = secret }, CurrentKey = current }.DecodeKeys());
+
+    [Fact]
+    public void A_renewal_keeps_a_verified_proof_of_the_current_key_and_signs_anew_otherwise()
+    {
+        var during = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne, ["k2"] = KeyTwo }, "k2");
+        var current = during.Attach(Pool, "agent-1", Granted).Proof;
+        var old = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1").Attach(Pool, "agent-1", Granted).Proof;
+        var renewed = Granted with { ExpiresAt = DateTimeOffset.UnixEpoch.AddMinutes(1) };
+
+        // The same proof: a proof does not cover the expiry.
+        Assert.Same(current, during.Renew(Pool, "agent-1", renewed, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof);
+
+        // Signed anew: an old key's proof (rotation moves leases to the current key), nothing verified, or other values.
+        Assert.Equal(current, during.Renew(Pool, "agent-1", renewed, old, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof);
+        Assert.Equal(current, during.Renew(Pool, "agent-1", renewed, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 0).Proof);
+        var refenced = renewed with { FencingToken = 43 };
+        var fresh = during.Renew(Pool, "agent-1", refenced, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof;
+        Assert.NotEqual(current, fresh);
+        Assert.True(during.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 43, fresh));
+        Assert.NotEqual(current, during.Renew(Pool, "agent-1", renewed with { SessionId = "s-2" }, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof);
+    }
 }

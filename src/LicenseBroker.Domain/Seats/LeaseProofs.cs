@@ -102,6 +102,17 @@ public sealed class LeaseProofs
         return lease with { Proof = $"{Version}.{_currentKey}.{Base64Url.EncodeToString(mac)}" };
     }
 
+    /// <summary>
+    /// The renewed lease with its proof: the one the app sent, when it verified for exactly this lease
+    /// (same id, session, seat type and fencing token: a proof does not cover the expiry) and was signed
+    /// with the current key, so a renewal costs no second HMAC; otherwise a new one.
+    /// </summary>
+    public Lease Renew(PoolId pool, string agentId, Lease lease, string verifiedProof, string leaseId, string sessionId, SeatType seatType, long verifiedToken) =>
+        verifiedToken > 0 && lease.FencingToken == verifiedToken && lease.LeaseId == leaseId && lease.SessionId == sessionId && lease.SeatType == seatType
+            && verifiedProof.StartsWith($"{Version}.{_currentKey}.", StringComparison.Ordinal)
+            ? lease with { Proof = verifiedProof }
+            : Attach(pool, agentId, lease);
+
     /// <summary>True when <paramref name="proof"/> was signed by this broker (any configured key) for exactly these values.</summary>
     public bool Verify(PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, string proof)
     {
