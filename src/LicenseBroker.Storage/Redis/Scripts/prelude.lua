@@ -177,7 +177,13 @@ local function stats_field(now, name)
 end
 
 -- Counts into today's stats; the first write of a day forgets the day that fell out of the window.
+-- Once per call (STATS_TOUCHED): an acquire asks before it refuses and again when it grants.
+local STATS_TOUCHED = false
 local function stats_touch(now)
+  if STATS_TOUCHED then
+    return
+  end
+  STATS_TOUCHED = true
   local day = math.floor(now / DAY_MS)
   if redis.call('HSETNX', K_STATS, 'd' .. day .. ':seen', 1) == 1 then
     local old = 'd' .. (day - STATS_DAYS_KEPT) .. ':'
@@ -621,7 +627,15 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text)
   set_rules(rules_text)
   local recovering_until = check_epoch(mode, now, ttl, evidence)
   if recovering_until then
-    redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text)
+    -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text}
+    local stored = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules')
+    for i = 1, #values do
+      if stored[i] ~= tostring(values[i]) then
+        redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text)
+        break
+      end
+    end
   end
   return recovering_until
 end
@@ -823,5 +837,5 @@ local function begin_call(keys)
   EVENTS, NOW, SEAT_FREED, QUEUE_CHANGED, BACKLOG, RECLAIM_DUE = {}, 0, false, false, 0, 0
   RULES, RULE_BY_ID, GROUP_COUNTS = nil, {}, nil
   DUE, EPOCH_READ, RECOVERING_UNTIL = nil, false, false
-  PENDING_MS, IDLE_MS, POOL_TTL = nil, nil, nil
+  PENDING_MS, IDLE_MS, POOL_TTL, STATS_TOUCHED = nil, nil, nil, false
 end
