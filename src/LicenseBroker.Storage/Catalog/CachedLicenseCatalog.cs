@@ -19,6 +19,7 @@ namespace LicenseBroker.Storage.Catalog;
 public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInvalidator, IDisposable
 {
     private readonly ConcurrentDictionary<PoolId, Entry> _entries = new();
+    private long _invalidations; // changes announced so far, for the warm-up (see WarmAsync)
     private readonly PostgresCatalogReader _reader;
     private readonly IConnectionMultiplexer _redis;
     private readonly RedisKeys _keys;
@@ -110,12 +111,31 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
             }
 
             var now = _time.GetTimestamp();
-            foreach (var (pool, policy) in await _reader.LoadManyAsync(page, cancellationToken))
+            var invalidations = Volatile.Read(ref _invalidations);
+            var policies = await _reader.LoadManyAsync(page, cancellationToken);
+
+            // A change announced while the page was read may not be in it: then the page is not kept
+            // (its pools load on first use), or a stale policy would serve until MaxAge. Checked again
+            // after the adds, for an announcement that came between the check and the adds.
+            var added = new List<KeyValuePair<PoolId, Entry>>(policies.Count);
+            if (Volatile.Read(ref _invalidations) == invalidations)
             {
-                // A pool already loaded by a call (or invalidated meanwhile) keeps what it has.
-                var loaded = NewLoad();
-                loaded.SetResult(policy);
-                _entries.TryAdd(pool, new Entry(now, loaded, Serving: null));
+                foreach (var (pool, policy) in policies)
+                {
+                    // A pool already loaded by a call keeps what it has.
+                    var loaded = NewLoad();
+                    loaded.SetResult(policy);
+                    var entry = new Entry(now, loaded, Serving: null);
+                    if (_entries.TryAdd(pool, entry))
+                    {
+                        added.Add(KeyValuePair.Create(pool, entry));
+                    }
+                }
+            }
+
+            if (Volatile.Read(ref _invalidations) != invalidations)
+            {
+                added.ForEach(entry => _entries.TryRemove(entry));
             }
 
             warmed += page.Count;
@@ -177,6 +197,7 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
 
     private void ApplyInvalidation(string message)
     {
+        Interlocked.Increment(ref _invalidations);
         var parts = message.Split('\n', 2);
         if (parts.Length != 2)
         {
