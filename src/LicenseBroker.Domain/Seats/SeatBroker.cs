@@ -108,11 +108,10 @@ public sealed class SeatBroker
                 policy?.IdleRules, idleFor,
                 policy is null ? null : new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules)),
             cancellationToken);
-        return outcome is HeartbeatOutcome.Renewed renewed && seatType is { } held
-            ? new HeartbeatOutcome.Renewed(_proofs.Renew(pool, agent.AgentId, renewed.Lease, leaseProof, leaseId, sessionId, held, proven))
-            : outcome is HeartbeatOutcome.Renewed other
-                ? new HeartbeatOutcome.Renewed(_proofs.Attach(pool, agent.AgentId, other.Lease))
-                : outcome;
+        // Without a seat nothing verified (proven is 0), and Renew signs anew.
+        return outcome is HeartbeatOutcome.Renewed renewed
+            ? new HeartbeatOutcome.Renewed(_proofs.Renew(pool, agent.AgentId, renewed.Lease, leaseProof, leaseId, sessionId, seatType ?? renewed.Lease.SeatType, proven))
+            : outcome;
     }
 
     public async Task<ReleaseOutcome> ReleaseAsync(

@@ -494,28 +494,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             cancellationToken: cancellationToken));
 
     private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        _pipelines.PostgresWrites.ExecuteAsync(async ct => await InTransactionOnceAsync(work, ct), cancellationToken).AsTask();
-
-    private async Task<T> InTransactionOnceAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        // On an exception the transaction is disposed uncommitted, which rolls it back when the connection
-        // still works. (An explicit rollback on a connection the server just terminated threw
-        // ObjectDisposedException over the real fault, and an outage was answered as a bug.)
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        var result = await work(connection, transaction);
-        if (IsRefusal(result))
-        {
-            // A refused change leaves nothing behind.
-            await transaction.RollbackAsync(cancellationToken);
-        }
-        else
-        {
-            await transaction.CommitAsync(cancellationToken);
-        }
-
-        return result;
-    }
+        PostgresTransaction.RunAsync(_dataSource, _pipelines.PostgresWrites, work, static result => IsRefusal(result), cancellationToken);
 
     private static bool IsRefusal(object? result) => result is
         SubscriptionOutcome.LimitBelowUsage or SubscriptionOutcome.UnknownProduct

@@ -209,25 +209,12 @@ public sealed class PostgresGroupStore : IGroupStore
     }
 
     private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        _pipelines.PostgresWrites.ExecuteAsync(
-            async ct =>
-            {
-                await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-                var result = await work(connection, transaction);
-                if (result is GroupOutcome and not GroupOutcome.Saved or GroupRuleOutcome and not GroupRuleOutcome.Saved)
-                {
-                    // A refused change leaves nothing behind.
-                    await transaction.RollbackAsync(ct);
-                }
-                else
-                {
-                    await transaction.CommitAsync(ct);
-                }
-
-                return result;
-            },
-            cancellationToken).AsTask();
+        PostgresTransaction.RunAsync(
+            _dataSource,
+            _pipelines.PostgresWrites,
+            work,
+            static result => result is GroupOutcome and not GroupOutcome.Saved or GroupRuleOutcome and not GroupRuleOutcome.Saved,
+            cancellationToken);
 
     private sealed record GroupRow(string GroupId, string DisplayName, int MemberCount);
 

@@ -1,4 +1,3 @@
-using System.Data;
 using Dapper;
 using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Provisioning;
@@ -684,30 +683,24 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
         PostgresCatalogStore.AuditAsync(connection, transaction, accountId, product, actor, action, subject, before, after, cancellationToken);
 
     private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        _pipelines.PostgresWrites.ExecuteAsync(async ct =>
-        {
-            await using var connection = await _dataSource.OpenConnectionAsync(ct);
-            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct);
-            T result;
-            try
+        PostgresTransaction.RunAsync(
+            _dataSource,
+            _pipelines.PostgresWrites,
+            async (connection, transaction) =>
             {
-                result = await work(connection, transaction);
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && typeof(T).IsGenericType
-                && typeof(T).GetGenericTypeDefinition() == typeof(ScimOutcome<>))
-            {
-                // Two creations of the same userName (or group) raced past the checks: the index decides.
-                return (T)Activator.CreateInstance(typeof(T).GetNestedType("Conflict")!.MakeGenericType(typeof(T).GetGenericArguments()), ex.ConstraintName ?? "unique")!;
-            }
-
-            // A refused change (not found, conflict, invalid) leaves nothing behind: disposing rolls it back.
-            if (!IsRefusal(result))
-            {
-                await transaction.CommitAsync(ct);
-            }
-
-            return result;
-        }, cancellationToken).AsTask();
+                try
+                {
+                    return await work(connection, transaction);
+                }
+                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && typeof(T).IsGenericType
+                    && typeof(T).GetGenericTypeDefinition() == typeof(ScimOutcome<>))
+                {
+                    // Two creations of the same userName (or group) raced past the checks: the index decides.
+                    return (T)Activator.CreateInstance(typeof(T).GetNestedType("Conflict")!.MakeGenericType(typeof(T).GetGenericArguments()), ex.ConstraintName ?? "unique")!;
+                }
+            },
+            static result => IsRefusal(result),
+            cancellationToken);
 
     private static bool IsRefusal(object? result) =>
         result?.GetType() is { IsNested: true, DeclaringType: { IsGenericTypeDefinition: true } outer } type

@@ -246,16 +246,7 @@ public sealed class PostgresWebhookStore : IWebhookStore
     };
 
     private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        _pipelines.PostgresWrites.ExecuteAsync(
-            async ct =>
-            {
-                await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-                var result = await work(connection, transaction);
-                await transaction.CommitAsync(ct);
-                return result;
-            },
-            cancellationToken).AsTask();
+        PostgresTransaction.RunAsync(_dataSource, _pipelines.PostgresWrites, work, static _ => false, cancellationToken);
 
     // Settable properties: Npgsql reports text[] as System.Array, which Dapper assigns to a property but cannot match to a constructor.
     private sealed class EndpointRow
