@@ -151,10 +151,10 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
         // Waiters join in this order, over the three replicas: b1 (capped), n1, n2, a1, a2.
         var order = new[] { b[1], n[1], n[2], a[1], a[2] };
-        var waits = new List<Waiter>();
+        var waits = new List<WaitStream>();
         for (var i = 0; i < order.Length; i++)
         {
-            var waiter = await Waiter.JoinAsync(_replicas[i % 3].Agent(account, order[i]), order[i]);
+            var waiter = await WaitStream.JoinAsync(_replicas[i % 3].Agent(account, order[i]), order[i]);
             Assert.Equal(i + 1, waiter.FirstPosition);
             waits.Add(waiter);
         }
@@ -201,7 +201,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
         // Everyone joins at once, over the three replicas: the queue (Redis) decides the join order.
         var everyone = a.SkipLast(1).Concat(b).Concat(n).ToList();
-        var waits = (await Task.WhenAll(everyone.Select((id, i) => Waiter.JoinAsync(_replicas[i % 3].Agent(account, id), id)))).ToList();
+        var waits = (await Task.WhenAll(everyone.Select((id, i) => WaitStream.JoinAsync(_replicas[i % 3].Agent(account, id), id)))).ToList();
         var queue = (await A.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, A.AdminHeaders(account))).Queue;
         Assert.Equal(everyone.Count, queue.Count);
         string ClassOf(string agent) => agent.StartsWith("ra", StringComparison.Ordinal) ? "a" : agent.StartsWith("rb", StringComparison.Ordinal) ? "b" : "n";
@@ -341,59 +341,12 @@ public sealed class GroupSeatTests : IAsyncLifetime
     }
 
     /// <summary>The one waiter granted a seat since the last call; the others must still be waiting.</summary>
-    private static async Task<string> NextGrantedAsync(List<Waiter> waits)
+    private static async Task<string> NextGrantedAsync(List<WaitStream> waits)
     {
         var first = await Task.WhenAny(waits.Select(w => w.Granted.Task)).WaitAsync(TimeSpan.FromSeconds(10));
         var granted = waits.Where(w => w.Granted.Task.IsCompleted).Select(w => w.Agent).ToList();
         Assert.True(granted.Count == 1, $"granted together: {string.Join(", ", granted)}");
         waits.RemoveAll(w => w.Agent == granted[0]);
         return granted[0];
-    }
-
-    /// <summary>One WaitForSeat stream, read in the background until it is granted.</summary>
-    private sealed class Waiter : IDisposable
-    {
-        private readonly AsyncServerStreamingCall<WaitForSeatResponse> _call;
-
-        public Waiter(string agent, AsyncServerStreamingCall<WaitForSeatResponse> call, int firstPosition)
-        {
-            Agent = agent;
-            _call = call;
-            FirstPosition = firstPosition;
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    while (await _call.ResponseStream.MoveNext(CancellationToken.None))
-                    {
-                        if (_call.ResponseStream.Current.UpdateCase == WaitForSeatResponse.UpdateOneofCase.Granted)
-                        {
-                            Granted.TrySetResult(_call.ResponseStream.Current.Granted);
-                            return;
-                        }
-                    }
-                }
-                catch (RpcException)
-                {
-                }
-            });
-        }
-
-        public string Agent { get; }
-
-        public int FirstPosition { get; }
-
-        public TaskCompletionSource<Lease> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public static async Task<Waiter> JoinAsync(AgentClient client, string agent)
-        {
-            var call = client.Raw.WaitForSeat(
-                new WaitForSeatRequest { Product = Product, SessionId = "w-" + agent, Device = new Device { Id = "d", Platform = Platform.Windows }, SessionKind = SessionKind.Pending },
-                client.Headers);
-            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
-            return new Waiter(agent, call, call.ResponseStream.Current.Position.Position);
-        }
-
-        public void Dispose() => _call.Dispose();
     }
 }

@@ -71,6 +71,35 @@ public sealed class ScimTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_membership_change_over_scim_reaches_the_live_pool_at_once_and_a_suspended_waiter_stops_waiting()
+    {
+        // Two seats, one reserved for Escalations (m1 away): o1 holds the other; m2, not yet a member, and o2 wait.
+        var account = await A.Seeder().AccountAsync(concurrentSeats: 2);
+        var ids = await A.Seeder().AgentsAsync(account, 4, "CONCURRENT", prefix: "live");
+        var (m1, m2, o1, o2) = (ids[0], ids[1], ids[2], ids[3]);
+        var token = await TokenAsync(account, "Okta");
+        var (_, group) = await Send(_httpA!, HttpMethod.Post, "/scim/v2/Groups", token,
+            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Escalations","members":[{"value":"{{m1}}"}]}""");
+        var groupId = group!["id"]!.GetValue<string>();
+        await A.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = groupId, ReservedSeats = 1 }, A.AdminHeaders(account));
+        await A.Agent(account, o1).AcquireAsync(Product);
+        using var waitingMember = await WaitStream.JoinAsync(_b!.Agent(account, m2), m2);
+        using var waitingOther = await WaitStream.JoinAsync(_b!.Agent(account, o2), o2);
+
+        // The identity provider adds m2 to the group: the reserved seat is m2's at once, nobody else calling.
+        Assert.Equal(HttpStatusCode.OK, (await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
+            $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"{{m2}}"}]}]}""")).Status);
+        await waitingMember.Granted.Task.WaitAsync(TimeSpan.FromSeconds(1));
+
+        // It suspends o2, who waits: o2's wait ends with the reason, and nobody waits any more.
+        Assert.Equal(HttpStatusCode.OK, (await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Users/{o2}", token,
+            """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}""")).Status);
+        var ended = await waitingOther.Ended.Task.WaitAsync(TimeSpan.FromSeconds(1));
+        Assert.Contains(Errors.Info(ended).Reason, new[] { "SEAT_WITHDRAWN", "WAIT_REVOKED" });
+        Assert.Equal(0, (await A.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, A.AdminHeaders(account))).Products.Single().AgentsWaiting);
+    }
+
+    [Fact]
     public async Task Okta_provisioning_sequence_gives_suspends_restores_and_removes_seats()
     {
         var account = await A.Seeder().AccountAsync(namedSeats: 2, concurrentSeats: 2);
@@ -270,9 +299,10 @@ public sealed class ScimTests : IAsyncLifetime
             statuses.Add(join.Status);
         })));
 
+        Assert.True(statuses.Count == 150, string.Join(", ", statuses.GroupBy(s => s).Select(g => $"{g.Key}: {g.Count()}")));
         Assert.Equal(50, statuses.Count(s => s == HttpStatusCode.Created));
         Assert.Equal(50, statuses.Count(s => s == HttpStatusCode.Conflict));
-        Assert.Equal(50, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.True(statuses.Count(s => s == HttpStatusCode.OK) == 50, string.Join(", ", statuses.GroupBy(s => s).Select(g => $"{g.Key}: {g.Count()}")));
         var agents = await AllAgents(account);
         Assert.Equal(50, agents.Count);
         Assert.Equal(50, agents.Select(a => a.AgentId.ToLowerInvariant()).Distinct().Count());

@@ -62,8 +62,10 @@ public sealed class PoolPolicy
         IReadOnlyDictionary<string, AgentContact> accountAgents,
         IReadOnlySet<string>? unattendedDevices = null,
         IReadOnlyList<GroupSeatRule>? groupRules = null,
-        IReadOnlyDictionary<string, string>? ruledGroups = null)
+        IReadOnlyDictionary<string, string>? ruledGroups = null,
+        long catalogVersion = 0)
     {
+        CatalogVersion = catalogVersion;
         GroupRules = groupRules ?? [];
         _ruledGroups = ruledGroups ?? new Dictionary<string, string>();
         Pool = pool;
@@ -75,6 +77,19 @@ public sealed class PoolPolicy
     }
 
     public PoolId Pool { get; }
+
+    /// <summary>
+    /// The account's catalog version this policy was read at (bumped by every committed change, read
+    /// before the rest): the live pool refuses to admit by a policy older than the last change applied.
+    /// </summary>
+    public long CatalogVersion { get; }
+
+    /// <summary>The agent's group seats in this pool, as admission takes them.</summary>
+    public Seats.GroupSeats GroupSeatsOf(string agentId) => new(RuledGroupOf(agentId), GroupRules, CatalogVersion);
+
+    /// <summary>Every agent with a shared seat, and the group it counts in (null: none).</summary>
+    public IEnumerable<KeyValuePair<string, string?>> SharedSeatHolders() =>
+        _assignments.Where(a => a.Value == SeatType.Concurrent).Select(a => KeyValuePair.Create(a.Key, RuledGroupOf(a.Key)));
 
     public SeatModel SeatModel { get; }
 

@@ -24,6 +24,9 @@ public interface IOccupancyStore
     /// <summary>The agents waiting for a shared seat, in order (at most <paramref name="max"/>), and how many wait.</summary>
     Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken);
 
+    /// <summary>A committed change of the pool's rules, seats or limit takes effect in the live pool, and admission runs again.</summary>
+    Task<ApplyRulesOutcome> ApplyRulesAsync(ApplyRulesCommand command, CancellationToken cancellationToken);
+
     /// <summary>Live leases each agent holds in the pool, in the order asked.</summary>
     Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken);
 }
@@ -71,10 +74,39 @@ public sealed record AcquireCommand(
     IdleRules? IdleRules = null,
     GroupSeats? Groups = null);
 
-/// <summary>The agent's group in the pool (null: none) and the pool's group rules, for shared-seat admission.</summary>
-public sealed record GroupSeats(string? AgentGroup, IReadOnlyList<Catalog.GroupSeatRule> Rules)
+/// <summary>
+/// The agent's group in the pool (null: none) and the pool's group rules, for shared-seat admission;
+/// <see cref="RulesVersion"/>: the catalog version they were read at (<see cref="Catalog.PoolPolicy.CatalogVersion"/>).
+/// </summary>
+public sealed record GroupSeats(string? AgentGroup, IReadOnlyList<Catalog.GroupSeatRule> Rules, long RulesVersion = 0)
 {
     public static readonly GroupSeats None = new(null, []);
+}
+
+/// <summary>
+/// A committed change reaches a live pool (see <see cref="LivePoolRules"/>): its limit and group rules
+/// as the catalog says at <see cref="Version"/>, and every agent holding a shared seat with the group it
+/// counts in (null: none). Waiters no longer among them stop waiting; admission runs again.
+/// </summary>
+public sealed record ApplyRulesCommand(
+    PoolId Pool, long Version, int ConcurrentLimit, IReadOnlyList<Catalog.GroupSeatRule> Rules, bool Active,
+    IReadOnlyList<KeyValuePair<string, string?>> SharedSeats, string ChangedBy, TimeSpan RememberFor);
+
+/// <summary>What applying a change to a live pool did.</summary>
+public abstract record ApplyRulesOutcome
+{
+    private ApplyRulesOutcome()
+    {
+    }
+
+    /// <summary>Applied: holders moved between groups' counts, waits ended, waiters moved to another group's line.</summary>
+    public sealed record Applied(int Regrouped, int WaitsEnded, int Reclassed) : ApplyRulesOutcome;
+
+    /// <summary>A later change was applied first; nothing to do.</summary>
+    public sealed record Superseded(long Version) : ApplyRulesOutcome;
+
+    /// <summary>The pool is not live in the store: the next acquire opens it with the rules it reads.</summary>
+    public sealed record NotLive : ApplyRulesOutcome;
 }
 
 /// <summary>Abuse limits on acquire attempts, counted in Redis so they hold across replicas.</summary>

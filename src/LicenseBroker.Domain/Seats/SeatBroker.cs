@@ -38,7 +38,26 @@ public sealed class SeatBroker
     {
         var pool = new PoolId(agent.AccountId, product);
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            var outcome = await AcquireByAsync(policy, agent, sessionId, device, sessionKind, unattendedDeviceId, cancellationToken);
+            if (outcome is not AcquireOutcome.RulesChanged changed || attempt == MaxRuleReloads)
+            {
+                return outcome;
+            }
 
+            // The pool applied a change this replica's copy predates: decide again by the rules in force.
+            policy = await _catalog.GetPoolPolicyAsync(pool, changed.Version, cancellationToken);
+        }
+    }
+
+    /// <summary>How many times one call reads the rules again when they change under it (each time, a newer change committed).</summary>
+    internal const int MaxRuleReloads = 3;
+
+    private async Task<AcquireOutcome> AcquireByAsync(
+        PoolPolicy policy, AgentIdentity agent, string sessionId, DeviceInfo device, SessionKind sessionKind, string? unattendedDeviceId, CancellationToken cancellationToken)
+    {
+        var pool = policy.Pool;
         if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refusal)
         {
             return refusal;
@@ -63,7 +82,7 @@ public sealed class SeatBroker
             sessionKind,
             new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow),
             policy.IdleRules,
-            new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules));
+            policy.GroupSeatsOf(agent.AgentId));
         // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
         return outcome is AcquireOutcome.Granted granted
@@ -106,7 +125,7 @@ public sealed class SeatBroker
             new HeartbeatCommand(
                 pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proven, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind,
                 policy?.IdleRules, idleFor,
-                policy is null ? null : new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules)),
+                policy?.GroupSeatsOf(agent.AgentId)),
             cancellationToken);
         // Without a seat nothing verified (proven is 0), and Renew signs anew.
         return outcome is HeartbeatOutcome.Renewed renewed

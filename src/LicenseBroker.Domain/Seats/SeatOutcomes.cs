@@ -13,8 +13,14 @@ public abstract record AcquireOutcome
     /// <summary>A seat was granted, or an existing lease of the same session was returned.</summary>
     public sealed record Granted(Lease Lease, bool Resumed, int PeakToday = 0, DateTimeOffset At = default) : AcquireOutcome;
 
-    /// <summary>Every shared seat is occupied.</summary>
-    public sealed record PoolFull(int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default, int Waiting = 0) : AcquireOutcome;
+    /// <summary>
+    /// No shared seat for this agent now. <see cref="Why"/> says which rule: every seat is occupied (or being
+    /// handed to waiters ahead), the agent's group holds its cap (<see cref="Group"/>, <see cref="Cap"/>), or
+    /// the free seats are reserved for other groups (<see cref="ReservedFor"/>).
+    /// </summary>
+    public sealed record PoolFull(
+        int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default, int Waiting = 0,
+        SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, IReadOnlyList<string>? ReservedFor = null) : AcquireOutcome;
 
     /// <summary>The agent has no seat of the product.</summary>
     public sealed record NoSeatAssigned : AcquireOutcome;
@@ -33,6 +39,26 @@ public abstract record AcquireOutcome
 
     /// <summary>The named unattended machine is not registered on the product.</summary>
     public sealed record UnattendedDeviceNotRegistered(string DeviceId) : AcquireOutcome;
+
+    /// <summary>
+    /// The live pool applied a change newer than the rules the call was decided by (<see cref="Version"/>):
+    /// nothing was taken. The broker reads the rules again and decides anew; an agent sees this only when
+    /// the rules kept changing under every attempt.
+    /// </summary>
+    public sealed record RulesChanged(long Version) : AcquireOutcome;
+}
+
+/// <summary>Which rule keeps an agent from a shared seat.</summary>
+public enum SharedSeatRefusal
+{
+    /// <summary>Every shared seat is occupied, or the free ones go to waiters ahead.</summary>
+    AllInUse,
+
+    /// <summary>The agent's group holds as many shared seats as its cap allows.</summary>
+    GroupCapReached,
+
+    /// <summary>The free seats are reserved for other groups.</summary>
+    SeatsReserved,
 }
 
 /// <summary>Result of a heartbeat.</summary>

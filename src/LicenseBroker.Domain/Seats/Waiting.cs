@@ -21,6 +21,19 @@ public abstract record WaitUpdate
 
     /// <summary>Dropped from the queue (its offer expired unclaimed, or it was taken for dead).</summary>
     public sealed record Dropped : WaitUpdate;
+
+    /// <summary>An admin's change ended the wait: the agent's shared seat was withdrawn, or its access revoked.</summary>
+    public sealed record Ended(WaitEndReason Reason, string By, DateTimeOffset At) : WaitUpdate;
+}
+
+/// <summary>Why an admin's change ended a wait.</summary>
+public enum WaitEndReason
+{
+    /// <summary>The agent's shared seat was removed or switched to another type, the agent removed or suspended, or the subscription ended.</summary>
+    SeatWithdrawn,
+
+    /// <summary>An admin ended the agent's sessions (and so its wait).</summary>
+    Revoked,
 }
 
 /// <summary>The store's answer to a join or status call.</summary>
@@ -37,6 +50,12 @@ public abstract record QueueState
     public sealed record Recovering(TimeSpan RetryAfter) : QueueState;
 
     public sealed record Gone : QueueState;
+
+    /// <summary>An admin's change ended the wait (see <see cref="WaitUpdate.Ended"/>).</summary>
+    public sealed record Ended(WaitEndReason Reason, string By, DateTimeOffset At) : QueueState;
+
+    /// <summary>The pool applied a change newer than the join's rules (see <see cref="AcquireOutcome.RulesChanged"/>); nothing changed.</summary>
+    public sealed record RulesChanged(long Version) : QueueState;
 }
 
 /// <summary>Notifications about a pool (queue moves, revocations), from any replica.</summary>
@@ -77,18 +96,35 @@ public sealed class SeatWaiter
     {
         var pool = new PoolId(agent.AccountId, product);
         var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
-        if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refusal)
+        using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
+        QueueState state;
+        for (var attempt = 1; ; attempt++)
         {
-            yield return new WaitUpdate.Refused(refusal);
-            yield break;
+            if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refusal)
+            {
+                yield return new WaitUpdate.Refused(refusal);
+                yield break;
+            }
+
+            var join = new QueueJoin(
+                pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), policy.SeatTypeOf(agent.AgentId)!.Value, policy.ConcurrentLimit, device, kind, policy.IdleRules,
+                policy.GroupSeatsOf(agent.AgentId));
+            state = await _store.JoinAsync(join, cancellationToken);
+            if (state is not QueueState.RulesChanged changed)
+            {
+                break;
+            }
+
+            if (attempt == SeatBroker.MaxRuleReloads)
+            {
+                yield return new WaitUpdate.Refused(new AcquireOutcome.RulesChanged(changed.Version));
+                yield break;
+            }
+
+            // The pool applied a change this replica's copy predates: join by the rules in force.
+            policy = await _catalog.GetPoolPolicyAsync(pool, changed.Version, cancellationToken);
         }
 
-        var seatType = policy.SeatTypeOf(agent.AgentId)!.Value;
-        using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
-
-        var join = new QueueJoin(pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), seatType, policy.ConcurrentLimit, device, kind, policy.IdleRules,
-            new GroupSeats(policy.RuledGroupOf(agent.AgentId), policy.GroupRules));
-        var state = await _store.JoinAsync(join, cancellationToken);
         var granted = false;
         try
         {
@@ -107,6 +143,9 @@ public sealed class SeatWaiter
                         yield break;
                     case QueueState.Gone:
                         yield return new WaitUpdate.Dropped();
+                        yield break;
+                    case QueueState.Ended ended:
+                        yield return new WaitUpdate.Ended(ended.Reason, ended.By, ended.At);
                         yield break;
                     case QueueState.Queued q:
                         var update = new WaitUpdate.InQueue(q.Position, q.SeatsInUse, q.Waiting);

@@ -117,7 +117,14 @@ public static class BrokerServiceExtensions
         services.AddSingleton<PostgresCatalogReader>();
         services.AddSingleton<CachedLicenseCatalog>();
         services.AddSingleton<ILicenseCatalog>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
-        services.AddSingleton<ICatalogInvalidator>(sp => sp.GetRequiredService<CachedLicenseCatalog>());
+        // A committed change drops every replica's copy, then takes effect in the live pools it touches.
+        services.AddSingleton<IPoolPolicySource>(sp => sp.GetRequiredService<PostgresCatalogReader>());
+        services.AddSingleton<ICatalogInvalidator>(sp => new LivePoolRules(
+            sp.GetRequiredService<CachedLicenseCatalog>(),
+            sp.GetRequiredService<IPoolPolicySource>(),
+            sp.GetRequiredService<IOccupancyStore>(),
+            sp.GetRequiredService<SeatOptions>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ExpiryBacklog>();
         services.AddSingleton<ReclaimIndex>();
         services.AddSingleton<RedisOccupancyStore>();

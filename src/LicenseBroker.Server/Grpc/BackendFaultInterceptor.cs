@@ -69,8 +69,11 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
 
     private RpcException Translate(Exception exception, ServerCallContext context)
     {
-        if (exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested)
+        // The client's own cancellation or deadline is not an error, whatever the exception it caused: an
+        // OperationCanceledException, or a stream's write after the call ended ("the request is complete").
+        if (context.CancellationToken.IsCancellationRequested || context.GetHttpContext().RequestAborted.IsCancellationRequested)
         {
+            LogCallerLeft(_logger, context.Method, exception);
             return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled or its deadline passed."));
         }
 
@@ -123,6 +126,9 @@ internal sealed partial class BackendFaultInterceptor : Interceptor
         sqlState.StartsWith("08", StringComparison.Ordinal) || sqlState.StartsWith("53", StringComparison.Ordinal) ||
         sqlState.StartsWith("57", StringComparison.Ordinal) || sqlState.StartsWith("58", StringComparison.Ordinal) ||
         sqlState.StartsWith("40", StringComparison.Ordinal);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} ended by its caller (cancelled or past its deadline)")]
+    private static partial void LogCallerLeft(ILogger logger, string method, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} failed: {Backend} unavailable")]
     private static partial void LogBackendFault(ILogger logger, string method, string backend, Exception exception);

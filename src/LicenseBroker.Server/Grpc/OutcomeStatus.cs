@@ -18,13 +18,37 @@ internal static class OutcomeStatus
     public const string AllSharedSeatsInUseMessage =
         "All shared seats are in use. To start a session, please wait for a seat to become available.";
 
-    public static RpcException PoolFull(AcquireOutcome.PoolFull full) =>
-        Error(Code.ResourceExhausted, AllSharedSeatsInUseMessage, "ALL_SHARED_SEATS_IN_USE", new()
+    /// <summary>No shared seat now, with the rule that says so: every seat taken, the group's cap, or seats reserved for other groups.</summary>
+    public static RpcException PoolFull(AcquireOutcome.PoolFull full)
+    {
+        var metadata = new Dictionary<string, string>
         {
-            ["in_use"] = full.InUse.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["limit"] = full.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["waiting"] = full.Waiting.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+            ["in_use"] = Text(full.InUse),
+            ["limit"] = Text(full.Limit),
+            ["waiting"] = Text(full.Waiting),
+        };
+        switch (full.Why)
+        {
+            case SharedSeatRefusal.GroupCapReached:
+                metadata["group"] = full.Group ?? string.Empty;
+                metadata["cap"] = Text(full.Cap);
+                return Error(
+                    Code.ResourceExhausted,
+                    $"Your group {full.Group} already holds its {full.Cap} shared seats. To start a session, please wait for one of them to become available.",
+                    "GROUP_CAP_REACHED",
+                    metadata);
+            case SharedSeatRefusal.SeatsReserved:
+                var groups = string.Join(", ", full.ReservedFor ?? []);
+                metadata["reserved_for"] = string.Join(",", full.ReservedFor ?? []);
+                return Error(
+                    Code.ResourceExhausted,
+                    $"The free shared seats are reserved for the groups {groups}. To start a session, please wait for a seat to become available.",
+                    "SEATS_RESERVED",
+                    metadata);
+            default:
+                return Error(Code.ResourceExhausted, AllSharedSeatsInUseMessage, "ALL_SHARED_SEATS_IN_USE", metadata);
+        }
+    }
 
     public static RpcException NoSeatAssigned(string product) =>
         Error(Code.PermissionDenied, $"You have no seat of {product}. Ask an administrator to give you one.", "NO_SEAT_ASSIGNED", new() { ["product"] = product });
@@ -95,6 +119,24 @@ internal static class OutcomeStatus
     public static RpcException DroppedFromQueue() =>
         Error(Code.Aborted, "You left the queue: a seat offered to you was not claimed in time. Wait again.", "DROPPED_FROM_QUEUE", []);
 
+    /// <summary>An admin's change ended the wait: the seat was withdrawn (removed, switched, suspended) or the agent's sessions ended.</summary>
+    public static RpcException WaitEnded(WaitUpdate.Ended ended, string product) => ended.Reason == WaitEndReason.Revoked
+        ? Error(Code.FailedPrecondition, $"An administrator ({ended.By}) ended your sessions of {product}: you are no longer waiting for a seat.", "WAIT_REVOKED", new()
+        {
+            ["product"] = product,
+            ["revoked_by"] = ended.By,
+            ["revoked_at"] = ended.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        })
+        : Error(Code.PermissionDenied, $"Your shared seat of {product} was removed or changed by an administrator: you are no longer waiting for one. Sign in again.", "SEAT_WITHDRAWN", new()
+        {
+            ["product"] = product,
+            ["changed_at"] = ended.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        });
+
+    /// <summary>The rules kept changing under every attempt: nothing was taken; try again.</summary>
+    public static RpcException RulesChanged() =>
+        Error(Code.Aborted, "The account's seat rules changed while your request was decided. Please try again.", "RULES_CHANGED", []);
+
     public static RpcException UnattendedDeviceNotRegistered(string deviceId) =>
         Error(Code.FailedPrecondition, $"Machine {deviceId} is not registered for unattended access.", "DEVICE_NOT_REGISTERED", new() { ["device_id"] = deviceId });
 
@@ -107,6 +149,7 @@ internal static class OutcomeStatus
         AcquireOutcome.UnattendedDeviceNotRegistered device => UnattendedDeviceNotRegistered(device.DeviceId),
         AcquireOutcome.Recovering recovering => Recovering(recovering.RetryAfter),
         AcquireOutcome.RateLimited limited => RateLimited(limited.RetryAfter),
+        AcquireOutcome.RulesChanged => RulesChanged(),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
     };
 

@@ -60,6 +60,8 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
                     throw OutcomeStatus.Refused(refused.Reason, request.Product);
                 case WaitUpdate.Dropped:
                     throw OutcomeStatus.DroppedFromQueue();
+                case WaitUpdate.Ended ended:
+                    throw OutcomeStatus.WaitEnded(ended, request.Product);
             }
         }
     }

@@ -62,7 +62,11 @@ public sealed class AuthFailureResponses : IAuthorizationMiddlewareResultHandler
     private static Google.Rpc.Status PermissionDenied(HttpContext context, AuthorizationFailure? failure)
     {
         var policies = context.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(data => data.Policy).OfType<string>().ToList() ?? [];
-        var missingClaims = failure?.FailedRequirements.OfType<ClaimsAuthorizationRequirement>().Select(requirement => requirement.ClaimType).ToList() ?? [];
+        // Claims required with any value (sub, the account) make a token an agent's; a claim required with
+        // given values (role ADMIN) is a privilege the caller lacks, answered below as MISSING_PRIVILEGE.
+        var missingClaims = failure?.FailedRequirements.OfType<ClaimsAuthorizationRequirement>()
+            .Where(requirement => requirement.AllowedValues is null || !requirement.AllowedValues.Any())
+            .Select(requirement => requirement.ClaimType).ToList() ?? [];
         if (missingClaims.Count > 0)
         {
             return Status(
@@ -80,6 +84,20 @@ public sealed class AuthFailureResponses : IAuthorizationMiddlewareResultHandler
         if (policies.Contains(BrokerPolicies.ManageUsers))
         {
             return MissingPrivilege("MANAGE_USERS");
+        }
+
+        if (policies.Contains(BrokerPolicies.ViewAgents))
+        {
+            return MissingPrivilege("MANAGE_SEATS or MANAGE_USERS");
+        }
+
+        if (policies.Contains(BrokerPolicies.Admin))
+        {
+            return Status(
+                Code.PermissionDenied,
+                "This call needs the role ADMIN; the token does not have it (privileges do not replace it).",
+                "MISSING_PRIVILEGE",
+                new() { ["required_role"] = "ADMIN" });
         }
 
         if (policies.Contains(BrokerPolicies.Service))

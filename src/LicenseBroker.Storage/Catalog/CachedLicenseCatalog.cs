@@ -93,6 +93,27 @@ public sealed partial class CachedLicenseCatalog : ILicenseCatalog, ICatalogInva
         }
     }
 
+    public async ValueTask<PoolPolicy> GetPoolPolicyAsync(PoolId pool, long atLeastVersion, CancellationToken cancellationToken)
+    {
+        // Twice at most: a fresh read is at the newest version PostgreSQL has (one older than the pool's
+        // only if PostgreSQL was restored from an older backup; the caller then gives up, see SeatBroker).
+        for (var attempt = 1; ; attempt++)
+        {
+            var policy = await GetPoolPolicyAsync(pool, cancellationToken);
+            if (policy.CatalogVersion >= atLeastVersion || attempt == 2)
+            {
+                return policy;
+            }
+
+            // The copy predates a change the live pool applied (its announcement is still on the way, or
+            // was lost): replace it with a fresh load, unless another call did so already.
+            if (_entries.TryGetValue(pool, out var entry) && entry.Load.IsCompletedSuccessfully && entry.Load.Result.CatalogVersion < atLeastVersion)
+            {
+                StartLoad(pool, new Entry(_time.GetTimestamp(), NewLoad(), Serving: null), entry);
+            }
+        }
+    }
+
     /// <summary>
     /// Loads every subscribed pool's policy in pages of <see cref="PostgresCatalogReader.MaxPoolsPerQuery"/>,
     /// at most <see cref="CatalogCacheOptions.WarmMaxPools"/> of them, so that the login storm after a

@@ -11,10 +11,11 @@ namespace LicenseBroker.Storage.Postgres;
 /// together (a login storm after a deploy) are batched (<see cref="KeyBatcher{TKey, TValue}"/>), and
 /// the cache warms itself at start through <see cref="LoadManyAsync"/> and <see cref="ListPoolsAsync"/>.
 /// </summary>
-public sealed class PostgresCatalogReader
+public sealed class PostgresCatalogReader : IPoolPolicySource
 {
     // Six result sets in one batch, for the pools listed in @Accounts/@Products: each product with its
-    // account's subscription, the pools' seat assignments, every agent of their accounts, the pools'
+    // account's subscription and catalog version (first: each statement reads the data committed when it
+    // starts, so the rest is at least as new as the version; see 0011_catalog_version.sql), the pools' seat assignments, every agent of their accounts, the pools'
     // unattended machines, the pools' group rules, and for each member of a ruled group the group its
     // seat counts in.
     private const string PoolPoliciesSql = """
@@ -22,8 +23,10 @@ public sealed class PostgresCatalogReader
                p.seat_model AS SeatModel, s.plan AS Plan, s.valid_until AS ValidUntil,
                s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
                s.unattended_device_limit AS UnattendedDeviceLimit,
-               s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds
+               s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
+               coalesce(acc.catalog_version, 0) AS CatalogVersion
         FROM unnest(@Accounts, @Products) AS x(account_id, product_code)
+        LEFT JOIN accounts acc ON acc.id = x.account_id
         LEFT JOIN products p ON p.code = x.product_code
         LEFT JOIN subscriptions s ON s.product_code = x.product_code AND s.account_id = x.account_id;
 
@@ -86,6 +89,39 @@ public sealed class PostgresCatalogReader
             static async (state, ct) => await state.self.LoadOnceAsync(state.pools, ct),
             (self: this, pools),
             cancellationToken);
+
+    // Raises the account's catalog version, and lists the pools a change touches: the product's, or every subscribed one.
+    private const string ChangeSql = """
+        UPDATE accounts SET catalog_version = catalog_version + 1 WHERE id = @AccountId;
+        SELECT product_code FROM subscriptions
+        WHERE account_id = @AccountId AND (@Product::text IS NULL OR product_code = @Product)
+        ORDER BY product_code;
+        """;
+
+    /// <summary>
+    /// A change of the account committed: its catalog version goes up (a statement of its own, after the
+    /// change's transaction), then the policies of the pools the change touches are read fresh, at that
+    /// version or later. Retried on transient faults: a retry only raises the version once more.
+    /// </summary>
+    public async Task<IReadOnlyList<PoolPolicy>> ReadAfterChangeAsync(string accountId, string? product, CancellationToken cancellationToken)
+    {
+        var products = await _pipelines.Postgres.ExecuteAsync(
+            static async (state, ct) =>
+            {
+                await using var connection = await state.self._dataSource.OpenConnectionAsync(ct);
+                var rows = await connection.QueryAsync<string>(new CommandDefinition(ChangeSql, new { AccountId = state.accountId, Product = state.product }, cancellationToken: ct));
+                return rows.ToList();
+            },
+            (self: this, accountId, product),
+            cancellationToken);
+        if (products.Count == 0)
+        {
+            return [];
+        }
+
+        var policies = await LoadManyAsync(products.Select(p => new PoolId(accountId, p)).ToList(), cancellationToken);
+        return policies.Values.ToList();
+    }
 
     /// <summary>A page of the subscribed pools after <paramref name="after"/> (null: from the start), in key order.</summary>
     public async Task<IReadOnlyList<PoolId>> ListPoolsAsync(PoolId? after, int limit, CancellationToken cancellationToken) =>
@@ -156,7 +192,7 @@ public sealed class PostgresCatalogReader
         if (product?.SeatModel is null)
         {
             // Unknown product: nobody is entitled to it.
-            return new PoolPolicy(pool, SeatModel.Seats, null, assignments, accountAgents);
+            return new PoolPolicy(pool, SeatModel.Seats, null, assignments, accountAgents, catalogVersion: product?.CatalogVersion ?? 0);
         }
 
         var terms = product.Plan is null
@@ -169,7 +205,7 @@ public sealed class PostgresCatalogReader
                 product.UnattendedDeviceLimit!.Value,
                 new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)));
         var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
-        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups);
+        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion);
     }
 
     private sealed record PoolRow(string AccountId, string Product);
@@ -182,7 +218,7 @@ public sealed class PostgresCatalogReader
 
     private sealed record ProductRow(
         string AccountId, string Product, string? SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit,
-        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds);
+        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds, long CatalogVersion);
 
     private sealed record AssignmentRow(string AccountId, string Product, string AgentId, string SeatType);
 

@@ -31,7 +31,8 @@ public static class LuaScripts
         ("pending_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).PendingTimeout)),
         ("idle_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).IdleTimeout)),
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
-        ("rules", a => RulesText(a.Command.Groups)));
+        ("rules", a => RulesText(a.Command.Groups)),
+        ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0));
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
         "heartbeat",
@@ -100,7 +101,19 @@ public static class LuaScripts
         ("pending_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).PendingTimeout)),
         ("idle_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).IdleTimeout)),
         ("group", a => a.Join.Groups?.AgentGroup ?? string.Empty),
-        ("rules", a => RulesText(a.Join.Groups)));
+        ("rules", a => RulesText(a.Join.Groups)),
+        ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0));
+
+    public static readonly PoolScript<ApplyRulesCommand> ApplyRules = PoolScript.Load<ApplyRulesCommand>(
+        "apply_rules",
+        // Pairs agent, group ('' for none): every agent with a shared seat.
+        rest: c => c.SharedSeats.SelectMany(s => new RedisValue[] { s.Key, s.Value ?? string.Empty }).ToList(),
+        ("version", c => c.Version),
+        ("limit", c => c.ConcurrentLimit),
+        ("rules", c => RulesText(new GroupSeats(null, c.Rules))),
+        ("active", c => c.Active ? "1" : "0"),
+        ("by", c => c.ChangedBy),
+        ("remember_ms", c => Milliseconds(c.RememberFor)));
 
     public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
         "wait_status",
@@ -122,7 +135,7 @@ public static class LuaScripts
     public static readonly PoolScript<int> Sweep = PoolScript.Load<int>("sweep", rest: null, ("batch", batch => batch));
 
     /// <summary>Every script, for the layout tests.</summary>
-    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep];
+    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep, ApplyRules];
 
     /// <summary>The pool's group rules as the scripts read them (set_rules in prelude.lua): "group|reserved|max;..." (max -1: none).</summary>
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0

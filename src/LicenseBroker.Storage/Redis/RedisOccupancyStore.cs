@@ -64,11 +64,22 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                     At: reply.Time("now_ms"));
             case "FULL":
                 return new AcquireOutcome.PoolFull(
-                    InUse: reply.Int("in_use"), Limit: reply.Int("limit"), RefusedToday: reply.Int("refused"), At: reply.Time("now_ms"), Waiting: reply.Int("waiting"));
+                    InUse: reply.Int("in_use"), Limit: reply.Int("limit"), RefusedToday: reply.Int("refused"), At: reply.Time("now_ms"), Waiting: reply.Int("waiting"),
+                    Why: reply.String("why") switch
+                    {
+                        "GROUP_CAP" => SharedSeatRefusal.GroupCapReached,
+                        "RESERVED" => SharedSeatRefusal.SeatsReserved,
+                        _ => SharedSeatRefusal.AllInUse,
+                    },
+                    Group: reply.String("why") == "GROUP_CAP" ? reply.String("about") : null,
+                    Cap: reply.Int("cap"),
+                    ReservedFor: reply.String("why") == "RESERVED" ? reply.String("about").Split(',', StringSplitOptions.RemoveEmptyEntries) : null);
             case "RECOVERING":
                 return new AcquireOutcome.Recovering(reply.Milliseconds("retry_ms"));
             case "RATE_LIMITED":
                 return new AcquireOutcome.RateLimited(reply.Milliseconds("retry_ms"));
+            case "STALE":
+                return new AcquireOutcome.RulesChanged(reply.Long("version"));
             default:
                 throw UnexpectedReply("acquire", reply.Status);
         }
@@ -165,6 +176,19 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         SeatGroup: lease.String("seat_group") is { Length: > 0 } group ? group : null,
         OnReservedSeat: lease.Long("reserved") == 1);
 
+    public async Task<ApplyRulesOutcome> ApplyRulesAsync(ApplyRulesCommand command, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: applying the same version twice changes nothing the first did not.
+        var reply = await EvaluateAsync(LuaScripts.ApplyRules, command.Pool, command, cancellationToken);
+        return reply.Status switch
+        {
+            "APPLIED" => new ApplyRulesOutcome.Applied(reply.Int("regrouped"), reply.Int("ended"), reply.Int("reclassed")),
+            "OLDER" => new ApplyRulesOutcome.Superseded(reply.Long("version")),
+            "NO_EPOCH" => new ApplyRulesOutcome.NotLive(),
+            _ => throw UnexpectedReply("apply_rules", reply.Status),
+        };
+    }
+
     public async Task<IReadOnlyList<int>> CountLiveLeasesAsync(PoolId pool, IReadOnlyList<string> agentIds, CancellationToken cancellationToken)
     {
         if (agentIds.Count == 0)
@@ -220,6 +244,11 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                 return new QueueState.Queued(reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"));
             case "RECOVERING":
                 return new QueueState.Recovering(reply.Milliseconds("retry_ms"));
+            case "STALE":
+                return new QueueState.RulesChanged(reply.Long("version"));
+            case "ENDED":
+                return new QueueState.Ended(
+                    reply.String("reason") == "REVOKED" ? WaitEndReason.Revoked : WaitEndReason.SeatWithdrawn, reply.String("by"), reply.Time("at_ms"));
             default:
                 return new QueueState.Gone();
         }

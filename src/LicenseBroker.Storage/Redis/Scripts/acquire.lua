@@ -20,12 +20,15 @@
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
 -- @rules the pool's group rules, as set_rules() reads them
+-- @rules_version the catalog version they were read at (see open_pool in prelude.lua)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1), in_use, peak (today's), now_ms
---   status FULL, in_use, limit, refused (today's), now_ms, waiting
+--   status FULL, in_use, limit, refused (today's), now_ms, waiting, why (FULL | GROUP_CAP | RESERVED, see
+--     refusal_of in prelude.lua), about (the capped group, or the groups keeping the free seats), cap
 --   status RECOVERING, retry_ms: the pool is in its recovery window; newcomers are admitted after it
 --   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
+--   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
 --   status RATE_LIMITED, retry_ms: too many attempts (the attempt changed nothing else)
 
 local agent, session, new_id, seat = @agent, @session, @lease_id, @seat
@@ -37,9 +40,12 @@ set_idle_rules(@pending_ms, @idle_ms)
 local now = now_ms()
 purge(now)
 local group = @group
-local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules)
+local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
+end
+if newer_rules then
+  return finish({'status', 'STALE', 'version', newer_rules})
 end
 local retry_after = rate_limited(now, rate_window, rate_pool, rate_agent, agent)
 if retry_after then
@@ -86,7 +92,9 @@ if seat == 'CONCURRENT' then
     if not open then
       local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
       event('refused', '', agent, agent, nil, refused)
-      return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now, 'waiting', waiting})
+      local why, about, cap = refusal_of(group, in_use, limit)
+      return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now, 'waiting', waiting,
+        'why', why, 'about', about, 'cap', cap})
     end
   end
 end

@@ -20,7 +20,8 @@
 --                                shared seats in use at once and the acquires refused as pool full
 --   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
 --                                when the pool was never used here, or when Redis lost its data.
---                                Also {limit, claim, ttl, pending_ms, idle_ms, rules, queue_seq} and 'due'
+--                                Also {limit, claim, ttl, pending_ms, idle_ms, rules, rules_version, applied,
+--                                queue_seq} (rules_version, applied: see apply_rules.lua) and 'due'
 --                                (see schedule() below).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
@@ -279,6 +280,30 @@ local function seat_open(group, in_use, limit)
     reserved_used = reserved_used + math.min(counts.charged[r.id] or 0, r.reserved)
   end
   return (limit - reserved_total) - (in_use - reserved_used) > 0
+end
+
+-- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
+-- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
+-- (the free seats are kept for other groups: their ids, joined by ',').
+local function refusal_of(group, in_use, limit)
+  if in_use >= limit or #rules() == 0 then
+    return 'FULL', '', -1
+  end
+  local counts = group_counts()
+  local rule = RULE_BY_ID[group]
+  if rule and rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
+    return 'GROUP_CAP', group, rule.max
+  end
+  if seat_open(group, in_use, limit) then
+    return 'FULL', '', -1
+  end
+  local keeping = {}
+  for _, r in ipairs(rules()) do
+    if r.id ~= group and (counts.charged[r.id] or 0) < r.reserved then
+      keeping[#keeping + 1] = r.id
+    end
+  end
+  return 'RESERVED', table.concat(keeping, ','), -1
 end
 
 -- An agent of group takes a shared seat (its first concurrent lease): counted in its group, and on
@@ -587,6 +612,33 @@ local function load_waiter(agent)
   return nil
 end
 
+-- Ends a wait that an admin's change withdrew: the agent leaves the queue, an offered seat it has not
+-- claimed goes back (force_released), and why is remembered under the tombstone 'w:<agent>' (lease ids
+-- never start so) for remember_ms, so that the agent's stream (wait_status) ends with the reason:
+-- SEAT_WITHDRAWN (its shared seat was removed or switched, or the subscription ended) | REVOKED (by).
+local function end_wait(agent, waiter, reason, by, remember_ms)
+  if waiter.offer then
+    local lease = load_lease(waiter.offer)
+    if lease then
+      drop_lease(waiter.offer, lease, 'force_released', by)
+    end
+  end
+  dequeue(agent)
+  redis.call('HDEL', K_WAITERS, agent)
+  redis.call('ZREM', K_WAITER_LIFE, agent)
+  remember_end('w:' .. agent, agent, reason, by, NOW, NOW + remember_ms)
+  QUEUE_CHANGED = true
+end
+
+-- Why the agent's wait was ended by a change (see end_wait), or nil.
+local function wait_ending(agent)
+  local raw = redis.call('HGET', K_TOMB_DATA, 'w:' .. agent)
+  if raw then
+    return cjson.decode(raw)
+  end
+  return nil
+end
+
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
 -- PostgreSQL whether the pool existed), NEW (it never did) or KNOWN (it did). evidence: the largest
 -- fencing token the caller knows was handed out in this pool. Returns the end of the recovery
@@ -621,23 +673,32 @@ end
 
 -- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
 -- limit, claim window, lease ttl, idle rules and group rules (rules_text, as set_rules() reads it)
--- for the scripts that free seats or reclaim them. Returns the end of the recovery window, or nil
--- when the caller must answer NO_EPOCH.
-local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text)
+-- for the scripts that free seats or reclaim them. version is the catalog version the caller's rules
+-- were read at (see apply_rules.lua): a caller whose rules are older than the pool's changes nothing
+-- and must reload them, so no grant uses rules older than the last change an admin committed.
+-- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH; and, when the
+-- caller's rules are older than the pool's, the pool's version (the caller answers STALE).
+local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version)
+  version = int_arg('rules_version', version, 0, MAX_FENCE)
   set_rules(rules_text)
   local recovering_until = check_epoch(mode, now, ttl, evidence)
   if recovering_until then
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
-    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text}
-    local stored = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules')
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version)}
+    local stored = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version')
+    local stored_version = tonumber(stored[7] or '0')
+    if version < stored_version then
+      return recovering_until, stored_version
+    end
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
-        redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text)
+        redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
+          'rules_version', values[7])
         break
       end
     end
   end
-  return recovering_until
+  return recovering_until, nil
 end
 
 -- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,

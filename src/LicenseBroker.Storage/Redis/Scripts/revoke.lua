@@ -7,6 +7,7 @@
 -- the rest (ARGV[@rest] on): agent ids or lease ids
 -- Returns (payload):
 --   columns (LEASE_COLUMNS), ended: one row per lease ended, as describe() in prelude.lua
+-- By agent, the agents' waits for a shared seat end too (their streams hear REVOKED).
 -- Leases already ended are not returned again: calling twice is harmless.
 
 local by, remember, mode = @by, int_arg('remember_ms', @remember_ms, 0, 86400000), @ids_are
@@ -41,6 +42,13 @@ else
     local lease = decode_lease(all[i + 1])
     if wanted[lease.agent] then
       revoke(all[i], lease)
+    end
+  end
+  -- Waiters are held to the same rules as holders: an agent whose leases end stops waiting too.
+  for agent in pairs(wanted) do
+    local waiter = load_waiter(agent)
+    if waiter then
+      end_wait(agent, waiter, 'REVOKED', by, remember)
     end
   end
 end

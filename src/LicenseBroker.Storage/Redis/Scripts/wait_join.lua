@@ -18,11 +18,13 @@
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
 -- @rules the pool's group rules, as set_rules() reads them
+-- @rules_version the catalog version they were read at (see open_pool in prelude.lua)
 -- Records a seat event: granted, or queued when the agent joins the queue.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
 --   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting
 --   status RECOVERING, retry_ms | status NO_EPOCH
+--   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
 
 local agent, session, id, seat = @agent, @session, @lease_id, @seat
 local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
@@ -32,9 +34,12 @@ set_idle_rules(@pending_ms, @idle_ms)
 local now = now_ms()
 purge(now)
 local group = @group
-local recovering_until = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules)
+local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
+end
+if newer_rules then
+  return finish({'status', 'STALE', 'version', newer_rules})
 end
 
 local function grant_now()
@@ -64,6 +69,8 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
   redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
   redis.call('HSET', K_WAITERS, agent, cjson.encode({
     session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now, group = group }))
+  -- A wait ended by an earlier change is forgotten: this wait's stream must not report it.
+  redis.call('HDEL', K_TOMB_DATA, 'w:' .. agent)
   event('queued', '', agent, agent)
   QUEUE_CHANGED = true
 end

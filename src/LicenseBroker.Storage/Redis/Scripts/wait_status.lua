@@ -7,6 +7,7 @@
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat: the offer was claimed, a full lease now
 --   status QUEUED, position (1 = next), in_use, waiting
+--   status ENDED, reason (SEAT_WITHDRAWN | REVOKED), by, at_ms: an admin's change ended the wait (end_wait in prelude.lua)
 --   status GONE: not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
 local agent, ttl = @agent, int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
@@ -17,6 +18,10 @@ purge(now)
 
 local waiter = load_waiter(agent)
 if not waiter then
+  local ending = wait_ending(agent)
+  if ending then
+    return finish({'status', 'ENDED', 'reason', ending.reason, 'by', ending.by, 'at_ms', ending.at})
+  end
   return finish({'status', 'GONE'})
 end
 if waiter.offer then

@@ -1,0 +1,130 @@
+-- apply_rules: an admin's (or an identity provider's) committed change reaches the live pool in the
+-- same operation: the pool's limit and group rules, who counts in which group, who may still wait,
+-- then admission runs again, so waiters the new rules admit get their seats with nobody else calling.
+--
+-- KEYS: the pool layout of prelude.lua.
+-- @version the catalog version these rules were read at (accounts.catalog_version, read before the
+--          rest of the policy): a call older than the pool's version changes nothing (two changes
+--          applied out of order), and acquire / wait_join with older rules answer STALE (open_pool)
+-- @limit concurrent seat limit
+-- @rules the pool's group rules, as set_rules() reads them
+-- @active 1 when the subscription is active, 0 when not: then nobody may wait any more
+-- @by who made the change (recorded with the seats it takes back from waiters' unclaimed offers)
+-- @remember_ms how long an ended wait's reason is remembered for its stream (ms)
+-- the rest (ARGV[@rest] on): pairs agent, group: every agent holding a shared (CONCURRENT) seat of the
+--          product, with the group its seat counts in ('' for none)
+-- Returns (payload):
+--   status APPLIED, regrouped (holders whose seat moved to another group or out of one), ended (waits
+--     ended), reclassed (waiters moved to another group's line), version
+--   status OLDER, version: a later change was applied already
+--   status NO_EPOCH: the pool is not live in this Redis (nothing to change; the next acquire opens it
+--     with the rules it reads)
+-- Work: bounded by the pool's own holders, waiters and the agents passed (an admin call, never the hot path).
+
+local version = int_arg('version', @version, 0, MAX_FENCE)
+local limit = int_arg('limit', @limit, 0, 1000000)
+local active, by, remember = @active == '1', @by, int_arg('remember_ms', @remember_ms, 0, 86400000)
+
+local now = now_ms()
+purge(now)
+if not redis.call('HGET', K_EPOCH, 'recovering_until') then
+  return finish({'status', 'NO_EPOCH'})
+end
+local stored = tonumber(redis.call('HGET', K_EPOCH, 'rules_version') or '0')
+if version < stored then
+  return finish({'status', 'OLDER', 'version', stored})
+end
+
+set_rules(@rules)
+redis.call('HSET', K_EPOCH, 'limit', limit, 'rules', @rules, 'rules_version', string.format('%d', version))
+-- How many changes were applied here: the only script that moves seats between groups' counts (a
+-- newer acquire may have stored this version's rules already), for diagnostics and the race tests.
+redis.call('HINCRBY', K_EPOCH, 'applied', 1)
+
+-- Who has a shared seat now, and the group it counts in (only a group with a rule here counts).
+local seat_of = {}
+for i = @rest, #ARGV, 2 do
+  local group = ARGV[i + 1] or ''
+  if group ~= '' and not RULE_BY_ID[group] then
+    group = ''
+  end
+  seat_of[ARGV[i]] = group
+end
+
+-- Holders: a seat counts in the group its holder belongs to now. Holders keep their seats (a stricter
+-- rule admits nobody until under it); a holder whose group changed leaves the old group's counts first,
+-- then joins the new one's, on its reserved seats while some are free.
+local holders = redis.call('HKEYS', K_HOLDERS)
+local joining, regrouped = {}, 0
+for _, agent in ipairs(holders) do
+  local old = seat_group_of(agent) or ''
+  local new = seat_of[agent] or ''
+  if old ~= new then
+    regrouped = regrouped + 1
+    if old ~= '' then
+      seat_freed(agent)
+    end
+    if new ~= '' then
+      joining[#joining + 1] = agent
+    end
+  end
+end
+if #joining > 0 then
+  local marked = {}
+  for _, agent in ipairs(joining) do
+    seat_taken(agent, seat_of[agent])
+    marked[agent] = true
+  end
+  -- A seat counted in a group is uncounted by its last lease's end only when the lease is marked grp
+  -- (drop_lease): leases granted while the pool had no rules are marked now.
+  local all = redis.call('HGETALL', K_DATA)
+  for i = 1, #all, 2 do
+    local lease = decode_lease(all[i + 1])
+    if lease.seat == 'CONCURRENT' and marked[lease.agent] and lease.grp ~= '1' then
+      lease.grp = '1'
+      redis.call('HSET', K_DATA, all[i], encode_lease(lease))
+    end
+  end
+end
+
+-- A raised reservation covers members already holding a seat outside it first: their seats move onto
+-- it, so the seats outside the reservations are not charged for members.
+if #rules() > 0 then
+  local counts = group_counts()
+  for _, agent in ipairs(holders) do
+    local group, charged = seat_group_of(agent)
+    local rule = group and RULE_BY_ID[group]
+    if rule and not charged and (counts.charged[group] or 0) < rule.reserved then
+      count_group('charged', group, 1)
+      redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|1')
+    end
+  end
+end
+
+-- Waiters are held to the same rules as holders: one who may no longer take a shared seat stops
+-- waiting now, with the reason; one whose group changed waits in its new group's line, keeping its
+-- place in join order.
+local ended, reclassed = 0, 0
+local waiters = redis.call('HGETALL', K_WAITERS)
+for i = 1, #waiters, 2 do
+  local agent, waiter = waiters[i], cjson.decode(waiters[i + 1])
+  local group = seat_of[agent]
+  if not active or group == nil then
+    end_wait(agent, waiter, 'SEAT_WITHDRAWN', by, remember)
+    ended = ended + 1
+  elseif not waiter.offer and group ~= (waiter.group or '') then
+    local seq = tonumber(redis.call('ZSCORE', K_QUEUE, agent))
+    if seq then
+      redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
+    end
+    waiter.group = group
+    redis.call('HSET', K_WAITERS, agent, cjson.encode(waiter))
+    reclassed = reclassed + 1
+    QUEUE_CHANGED = true
+  end
+end
+
+-- Admission again, under the new rules: every waiter who may now take a free seat is offered one.
+GROUP_COUNTS = nil
+promote(now)
+return finish({'status', 'APPLIED', 'regrouped', regrouped, 'ended', ended, 'reclassed', reclassed, 'version', version})
