@@ -426,6 +426,69 @@ notes.Add($"Wait queue: {queueResult.PerSecond:N0} waiters granted per second wh
 await stopWaiting.CancelAsync();
 await Task.WhenAll(waiterTasks);
 
+// ---- Webhooks: 2,000 seat events (1,000 acquires and releases in the contention pool) to one endpoint,
+// a receiver in this process (HttpListener, on loopback). Drain rate: messages received per second from
+// the first event to the last message; lag: event answered to its message received.
+log("webhooks");
+var contentionAdmin = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, "contention", "bench-admin", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims("ADMIN")) } };
+var hookPort = System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Select(e => e.Port).DefaultIfEmpty(20000).Max() + 1;
+using var listener = new System.Net.HttpListener();
+listener.Prefixes.Add($"http://127.0.0.1:{hookPort}/");
+listener.Start();
+var received = new ConcurrentDictionary<string, long>();
+var receiving = Task.Run(async () =>
+{
+    while (listener.IsListening)
+    {
+        System.Net.HttpListenerContext context;
+        try
+        {
+            context = await listener.GetContextAsync();
+        }
+        catch (System.Net.HttpListenerException)
+        {
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        received.TryAdd(context.Request.Headers["webhook-id"] ?? "", Stopwatch.GetTimestamp());
+        context.Response.StatusCode = 204;
+        context.Response.Close();
+    }
+});
+var endpoint = await admin.CreateWebhookEndpointAsync(
+    new CreateWebhookEndpointRequest { Url = $"http://127.0.0.1:{hookPort}/hook", EventTypes = { "seat.granted", "seat.released" } }, contentionAdmin);
+var hookClock = Stopwatch.StartNew();
+var firstEventAt = 0L;
+for (var n = 0; n < 1000; n++)
+{
+    var agent = $"a{n % 10}";
+    var lease = await Acquire("contention", agent);
+    if (n == 0)
+    {
+        firstEventAt = Stopwatch.GetTimestamp();
+    }
+
+    await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent("contention", agent));
+}
+
+var eventsDone = hookClock.Elapsed;
+var hookDeadline = Stopwatch.StartNew();
+while (received.Count < 2000 && hookDeadline.Elapsed < TimeSpan.FromMinutes(2))
+{
+    await Task.Delay(20);
+}
+
+var firstLag = received.IsEmpty ? double.NaN : Stopwatch.GetElapsedTime(firstEventAt, received.Values.Min()).TotalMilliseconds;
+var drained = received.IsEmpty ? TimeSpan.Zero : Stopwatch.GetElapsedTime(firstEventAt, received.Values.Max());
+notes.Add($"Webhooks: {received.Count:N0} of 2,000 messages to one endpoint in {drained.TotalSeconds:F1} s from the first event ({received.Count / Math.Max(drained.TotalSeconds, 0.001):N0} messages/s; the 2,000 events themselves took {eventsDone.TotalSeconds:F1} s); first message {firstLag:F0} ms after its event.");
+await admin.DeleteWebhookEndpointAsync(new DeleteWebhookEndpointRequest { EndpointId = endpoint.Endpoint.EndpointId }, contentionAdmin);
+listener.Stop();
+await receiving;
+
 // ---- The empty RPC again at the end: how far the machine drifted during the run.
 var baselineAgain = await Run("baseline, end of run", () => Measure.ClosedLoopAsync("baseline again, end of run", options.Workers, seconds,
     async (_, _) => await Noop()));

@@ -42,6 +42,37 @@ public sealed class WebhookTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_seat_event_reaches_its_receiver_within_a_second_woken_by_the_write_not_the_poll()
+    {
+        var receiver = _receiver!;
+        // A poll of a minute: a message that arrives within a second came through LISTEN/NOTIFY.
+        var settings = new Dictionary<string, string?>(Settings) { ["Webhooks:PollInterval"] = "00:01:00" };
+        await using var host = await BrokerTestHost.StartAsync(_database!, settings);
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        var agent = (await seeder.AgentsAsync(account, 1, "CONCURRENT", prefix: "quick"))[0];
+        var created = await host.AdminClient.CreateWebhookEndpointAsync(
+            new CreateWebhookEndpointRequest { Url = receiver.Url, EventTypes = { "seat.granted" } }, host.AdminHeaders(account));
+        receiver.Secrets.Add(created.Secret);
+
+        // A first message: once it has arrived, the dispatcher listens (it arrived by a wake, since the
+        // dispatcher's one poll at start came before the endpoint existed). The second is the one timed.
+        var first = (await host.Agent(account, agent).AcquireAsync(Product, sessionId: "first")).Lease;
+        await Eventually.Until(
+            async () => { await Task.Yield(); return receiver.Accepted.FirstOrDefault(m => m.Body.Contains(first.LeaseId, StringComparison.Ordinal)); },
+            TimeSpan.FromSeconds(10),
+            "the first seat.granted message");
+        Assert.True(await host.Agent(account, agent).ReleaseAsync(first));
+        var lease = (await host.Agent(account, agent).AcquireAsync(Product, sessionId: "second")).Lease;
+        var answered = DateTimeOffset.UtcNow;
+        var message = await Eventually.Until(
+            async () => { await Task.Yield(); return receiver.Accepted.FirstOrDefault(m => m.Body.Contains(lease.LeaseId, StringComparison.Ordinal)); },
+            TimeSpan.FromSeconds(5),
+            "the seat.granted message");
+        Assert.True(message.At - answered < TimeSpan.FromSeconds(1), $"arrived {(message.At - answered).TotalMilliseconds:F0} ms after the grant");
+    }
+
+    [Fact]
     public async Task Every_event_arrives_signed_once_per_id_and_in_order_through_an_outage_and_a_broker_restart()
     {
         var receiver = _receiver!;

@@ -11,7 +11,7 @@ public sealed class StorageLayoutTests
     public void Every_key_of_a_pool_shares_one_hash_tag_so_scripts_run_on_redis_cluster()
     {
         var keys = new RedisKeys("lb:").Pool(new PoolId("acme", "remote-support"));
-        Assert.Equal(18, keys.Length);
+        Assert.Equal(19, keys.Length);
         Assert.All(keys, key => Assert.StartsWith("lb:{acme/remote-support}:", key.ToString(), StringComparison.Ordinal));
         Assert.Equal(keys.Length, keys.Select(k => k.ToString()).Distinct(StringComparer.Ordinal).Count());
     }

@@ -10,7 +10,7 @@ internal static class WebhooksCommand
     private const string Types = "seat.granted, seat.released, seat.expired, seat.revoked, seat.idle_released, seat.refused, pool.full, pool.threshold, queue.joined, agent.seat_changed";
 
     public static Command Create() =>
-        new("webhooks", "Signed webhooks (Standard Webhooks) of the account's seat events (admin).") { CreateEndpoint(), List(), Update(), Delete(), Rotate(), Deliveries() };
+        new("webhooks", "Signed webhooks (Standard Webhooks) of the account's seat events (admin).") { CreateEndpoint(), List(), Update(), Delete(), Rotate(), Deliveries(), WebhookListenCommand.Create() };
 
     private static Command CreateEndpoint()
     {

@@ -22,6 +22,7 @@ public enum SeatEventKind
 /// <summary>
 /// A seat event. <see cref="PeakToday"/> and <see cref="RefusedToday"/> carry the pool's daily
 /// counters as the granting or refusing script left them, so they can be kept in PostgreSQL.
+/// <see cref="Sequence"/>: its number in the pool's sequence (the order of the changes; unique per pool).
 /// </summary>
 public sealed record SeatEvent(
     PoolId Pool,
@@ -32,9 +33,13 @@ public sealed record SeatEvent(
     DateTimeOffset At,
     int? PeakToday = null,
     int? RefusedToday = null,
-    int? SeatsInUse = null);
+    int? SeatsInUse = null,
+    long Sequence = 0);
 
-/// <summary>Takes seat events off the request path; they are written to the audit log in batches.</summary>
+/// <summary>
+/// Hears of the seat events a pool script recorded (counted in metrics; the pool marked for the drain that
+/// stores them). The events themselves are already durable: the script appended them to the pool's journal.
+/// </summary>
 public interface ISeatEventSink
 {
     void Record(SeatEvent seatEvent);

@@ -84,10 +84,15 @@ public interface IWebhookStore
 
     /// <summary>
     /// Claims up to <paramref name="max"/> endpoints that are due now, for <paramref name="claimFor"/>,
-    /// and returns the oldest undelivered message of each (per-endpoint order).
+    /// and returns the oldest <paramref name="perEndpoint"/> undelivered messages of each, in outbox order.
     /// </summary>
-    Task<IReadOnlyList<WebhookMessage>> ClaimDueAsync(int max, TimeSpan claimFor, CancellationToken cancellationToken);
+    Task<IReadOnlyList<WebhookMessage>> ClaimDueAsync(int max, int perEndpoint, TimeSpan claimFor, CancellationToken cancellationToken);
 
-    /// <summary>Records an attempt: delivered, or to retry at <paramref name="retryAt"/> (null: give up, the endpoint is marked failing).</summary>
-    Task RecordAttemptAsync(WebhookMessage message, int? statusCode, string? error, TimeSpan duration, bool delivered, DateTimeOffset? retryAt, CancellationToken cancellationToken);
+    /// <summary>
+    /// Records an attempt: delivered, or to retry at <paramref name="retryAt"/> (null: give up, the endpoint is
+    /// marked failing). The claim ends with it, unless <paramref name="keepClaimFor"/> is given (a delivered
+    /// message with more of the claim to send): then the endpoint stays claimed that much longer.
+    /// </summary>
+    Task RecordAttemptAsync(
+        WebhookMessage message, int? statusCode, string? error, TimeSpan duration, bool delivered, DateTimeOffset? retryAt, CancellationToken cancellationToken, TimeSpan? keepClaimFor = null);
 }

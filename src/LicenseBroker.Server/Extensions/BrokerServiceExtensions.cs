@@ -141,17 +141,20 @@ public static class BrokerServiceExtensions
         services.AddSingleton<AgentGroups>();
         services.AddSingleton<Domain.Webhooks.IWebhookStore, PostgresWebhookStore>();
         services.AddSingleton<Webhooks.WebhookTargets>();
+        services.AddSingleton<OutboxSignal>();
         services.AddSingleton<Domain.Provisioning.IProvisioningStore, PostgresProvisioningStore>();
         services.AddSingleton<Domain.Provisioning.ProvisioningService>();
-        services.AddSingleton<SeatEventBuffer>();
+        // Seat events are journaled by the pool scripts themselves (Redis); the sink counts them and marks their pools for the drain.
+        services.AddSingleton<JournalBacklog>();
+        services.AddSingleton<SeatEventJournal>();
         services.AddSingleton<BrokerMetrics>(sp => new BrokerMetrics(
-            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<SeatEventBuffer>()));
+            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<JournalBacklog>()));
         services.AddSingleton<ISeatEventSink>(sp => sp.GetRequiredService<BrokerMetrics>());
         services.AddSingleton<PostgresSeatEventWriter>();
         services.AddSingleton<IUsageReader, PostgresUsageReader>();
         services.AddSingleton<UsageReports>();
-        services.AddSingleton<AuditFlushService>();
-        services.AddHostedService(sp => sp.GetRequiredService<AuditFlushService>());
+        services.AddSingleton<SeatEventDrainService>();
+        services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<ExpirySweeper>();
         services.AddHostedService<IdleReclaimer>();

@@ -21,7 +21,7 @@ public sealed class BrokerMetrics : ISeatEventSink
         _inner = inner;
     }
 
-    /// <summary>Counts the event, then hands it to the audit buffer.</summary>
+    /// <summary>Counts the event, then hands it on (the journal's drain).</summary>
     public void Record(SeatEvent seatEvent)
     {
         _seatEvents.Add(1, new KeyValuePair<string, object?>("product", seatEvent.Pool.Product), new KeyValuePair<string, object?>("kind", KindOf(seatEvent.Kind)));

@@ -2,15 +2,18 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using LicenseBroker.Domain.Webhooks;
+using LicenseBroker.Storage.Postgres;
 using StandardWebhooks;
 
 namespace LicenseBroker.Server.Webhooks;
 
 /// <summary>
-/// Delivers the outbox (every replica runs one): claims the oldest undelivered message of each
-/// active endpoint, posts it signed per the Standard Webhooks spec, and records the attempt. A
-/// failure is retried with exponential backoff and full jitter for Webhooks:RetryFor, then the
-/// endpoint is marked failing. At least once: a replica that dies mid-delivery leaves its claim to
+/// Delivers the outbox (every replica runs one): claims due endpoints with the oldest undelivered messages
+/// of each (up to Webhooks:MessagesPerClaim), posts them signed per the Standard Webhooks spec one after
+/// the other, in order, over a kept-alive connection, and records each attempt. Woken at once when a message
+/// is written (<see cref="OutboxSignal"/>, LISTEN/NOTIFY), else polls every Webhooks:PollInterval. A failure
+/// ends the endpoint's claim and is retried with exponential backoff and full jitter for Webhooks:RetryFor,
+/// then the endpoint is marked failing. At least once: a replica that dies mid-delivery leaves its claim to
 /// expire and another sends the same message again, with the same webhook-id.
 /// </summary>
 internal sealed partial class WebhookDispatcher : BackgroundService
@@ -20,9 +23,13 @@ internal sealed partial class WebhookDispatcher : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<WebhookDispatcher> _logger;
     private readonly HttpClient _http;
+    private readonly OutboxSignal _signal;
+    private readonly System.Threading.Channels.Channel<bool> _wake =
+        System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
 
-    public WebhookDispatcher(IWebhookStore store, WebhookOptions options, WebhookTargets targets, TimeProvider time, ILogger<WebhookDispatcher> logger)
+    public WebhookDispatcher(IWebhookStore store, WebhookOptions options, WebhookTargets targets, OutboxSignal signal, TimeProvider time, ILogger<WebhookDispatcher> logger)
     {
+        _signal = signal;
         _store = store;
         _options = options;
         _time = time;
@@ -30,6 +37,8 @@ internal sealed partial class WebhookDispatcher : BackgroundService
         _http = new HttpClient(targets.CreateHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("LicenseBroker-Webhooks/1");
     }
+
+    private TimeSpan ClaimFor => _options.RequestTimeout * 3;
 
     public override void Dispose()
     {
@@ -39,16 +48,18 @@ internal sealed partial class WebhookDispatcher : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var listening = _signal.ListenAsync(() => _wake.Writer.TryWrite(true), ex => LogListenFailed(_logger, ex), stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             IReadOnlyList<WebhookMessage> messages = [];
             try
             {
-                // A claim outlives a delivery's time limit by far, so only a dead dispatcher's claim expires.
-                messages = await _store.ClaimDueAsync(_options.Concurrency, _options.RequestTimeout * 3, stoppingToken);
+                // A claim outlives a delivery's time limit by far (and is renewed with each message sent), so
+                // only a dead dispatcher's claim expires.
+                messages = await _store.ClaimDueAsync(_options.Concurrency, _options.MessagesPerClaim, ClaimFor, stoppingToken);
 
-                // One message per endpoint at a time: delivering them together keeps each endpoint's order.
-                await Task.WhenAll(messages.Select(m => DeliverAsync(m, stoppingToken)));
+                // Endpoints side by side; within one, its messages one after the other (its order).
+                await Task.WhenAll(messages.GroupBy(m => m.EndpointId).Select(endpoint => DeliverInOrderAsync(endpoint.ToList(), stoppingToken)));
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -60,11 +71,17 @@ internal sealed partial class WebhookDispatcher : BackgroundService
                 LogDispatchFailed(_logger, ex);
             }
 
-            if (messages.Count < _options.Concurrency)
+            if (messages.Count == 0)
             {
                 try
                 {
-                    await Task.Delay(_options.PollInterval, _time, stoppingToken);
+                    // Until a message is written (NOTIFY) or the poll is due.
+                    using var poll = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    poll.CancelAfter(_options.PollInterval);
+                    await _wake.Reader.ReadAsync(poll.Token);
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
                 }
                 catch (OperationCanceledException)
                 {
@@ -72,9 +89,23 @@ internal sealed partial class WebhookDispatcher : BackgroundService
                 }
             }
         }
+
+        await listening;
     }
 
-    private async Task DeliverAsync(WebhookMessage message, CancellationToken stoppingToken)
+    /// <summary>Sends one endpoint's claimed messages in order; the first failure ends the claim (the rest wait for its retry).</summary>
+    private async Task DeliverInOrderAsync(List<WebhookMessage> messages, CancellationToken stoppingToken)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (!await DeliverAsync(messages[i], lastOfClaim: i == messages.Count - 1, stoppingToken))
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<bool> DeliverAsync(WebhookMessage message, bool lastOfClaim, CancellationToken stoppingToken)
     {
         var started = Stopwatch.GetTimestamp();
         int? status = null;
@@ -115,7 +146,9 @@ internal sealed partial class WebhookDispatcher : BackgroundService
             LogDeliveryFailed(_logger, message.EndpointId, message.MessageId, message.Attempts + 1, error!, retryAt);
         }
 
-        await _store.RecordAttemptAsync(message, status, error, Stopwatch.GetElapsedTime(started), delivered, delivered ? null : retryAt, CancellationToken.None);
+        await _store.RecordAttemptAsync(
+            message, status, error, Stopwatch.GetElapsedTime(started), delivered, delivered ? null : retryAt, CancellationToken.None, keepClaimFor: lastOfClaim || !delivered ? null : ClaimFor);
+        return delivered;
     }
 
     /// <summary>
@@ -135,6 +168,9 @@ internal sealed partial class WebhookDispatcher : BackgroundService
         request.Headers.Add("webhook-signature", signatures);
         return request;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Listening for new webhook messages failed; polling meanwhile, listening again in a second")]
+    private static partial void LogListenFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Delivering webhooks failed; will retry")]
     private static partial void LogDispatchFailed(ILogger logger, Exception exception);

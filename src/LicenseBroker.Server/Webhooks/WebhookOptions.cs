@@ -30,8 +30,14 @@ public sealed class WebhookOptions
     /// <summary>One delivery's time limit.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Messages sent at once per replica (one per endpoint).</summary>
+    /// <summary>Endpoints served at once per replica (one message of an endpoint in flight at a time).</summary>
     public int Concurrency { get; set; } = 16;
+
+    /// <summary>
+    /// Messages of one endpoint a claim takes, sent one after the other in order over the same connection: a
+    /// backlog drains without a claim per message.
+    /// </summary>
+    public int MessagesPerClaim { get; set; } = 50;
 
     /// <summary>How long the previous secret keeps signing after a rotation.</summary>
     public TimeSpan RotationOverlap { get; set; } = TimeSpan.FromHours(24);
@@ -53,6 +59,11 @@ public sealed class WebhookOptions
             || RequestTimeout < TimeSpan.FromMilliseconds(100) || RequestTimeout > TimeSpan.FromMinutes(1) || RotationOverlap > TimeSpan.FromDays(7))
         {
             throw new InvalidOperationException($"{SectionName}: PollInterval 10 ms-1 min, FirstRetryDelay ≥ 10 ms, MaxRetryDelay and RetryFor ≥ FirstRetryDelay, RequestTimeout 100 ms-1 min, RotationOverlap ≤ 7 days.");
+        }
+
+        if (MessagesPerClaim is < 1 or > 1000)
+        {
+            throw new InvalidOperationException($"{SectionName}:MessagesPerClaim must be between 1 and 1000 (is {MessagesPerClaim}).");
         }
 
         if (Concurrency is < 1 or > 256)

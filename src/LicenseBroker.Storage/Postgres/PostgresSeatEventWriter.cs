@@ -1,16 +1,26 @@
 using Dapper;
 using LicenseBroker.Domain.Seats;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace LicenseBroker.Storage.Postgres;
 
-/// <summary>Writes a batch of seat events in one transaction: audit rows by binary COPY, then the daily counters.</summary>
+/// <summary>
+/// Writes a batch of seat events in one transaction: the audit rows, the webhook messages of the rows
+/// that were new, then the daily counters. Idempotent: an event already stored (same pool and sequence)
+/// is skipped with its messages, so the journal's drain may write a batch twice without a duplicate.
+/// </summary>
 public sealed class PostgresSeatEventWriter
 {
-    private const string CopySql = """
-        COPY audit_events (occurred_at, account_id, product_code, actor, action, subject, after)
-        FROM STDIN (FORMAT BINARY)
+    // In the batch's order (per pool, its sequence order): the audit ids, and so the webhook outbox's, follow it.
+    private const string InsertSql = """
+        INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq)
+        SELECT at, account, product, actor, action, subject,
+               CASE WHEN lease IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('lease_id', lease) END, seq
+        FROM unnest(@ats, @accounts, @products, @actors, @actions, @subjects, @leases, @seqs) WITH ORDINALITY
+             AS e(at, account, product, actor, action, subject, lease, seq, n)
+        ORDER BY n
+        ON CONFLICT (account_id, product_code, event_seq) WHERE event_seq IS NOT NULL DO NOTHING
+        RETURNING account_id, product_code, event_seq
         """;
 
     // GREATEST: the Redis counters only grow within a day, so the largest value seen is the true one,
@@ -30,29 +40,30 @@ public sealed class PostgresSeatEventWriter
         _dataSource = dataSource;
     }
 
-    public async Task WriteAsync(IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
+    /// <summary>Stores the events not stored yet; returns how many were new.</summary>
+    public async Task<int> WriteAsync(IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var importer = await connection.BeginBinaryImportAsync(CopySql, cancellationToken))
-        {
-            foreach (var e in batch)
+        var inserted = (await connection.QueryAsync<(string Account, string Product, long Seq)>(new CommandDefinition(
+            InsertSql,
+            new
             {
-                await importer.StartRowAsync(cancellationToken);
-                await importer.WriteAsync(e.At.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);
-                await importer.WriteAsync(e.Pool.AccountId, NpgsqlDbType.Text, cancellationToken);
-                await importer.WriteAsync(e.Pool.Product, NpgsqlDbType.Text, cancellationToken);
-                await importer.WriteAsync(e.Actor, NpgsqlDbType.Text, cancellationToken);
-                await importer.WriteAsync(ActionOf(e.Kind), NpgsqlDbType.Text, cancellationToken);
-                await importer.WriteAsync(e.AgentId, NpgsqlDbType.Text, cancellationToken);
-                await importer.WriteAsync(e.LeaseId is null ? "{}" : $"{{\"lease_id\":\"{e.LeaseId}\"}}", NpgsqlDbType.Jsonb, cancellationToken);
-            }
+                ats = batch.Select(e => e.At.UtcDateTime).ToArray(),
+                accounts = batch.Select(e => e.Pool.AccountId).ToArray(),
+                products = batch.Select(e => e.Pool.Product).ToArray(),
+                actors = batch.Select(e => e.Actor).ToArray(),
+                actions = batch.Select(e => ActionOf(e.Kind)).ToArray(),
+                subjects = batch.Select(e => e.AgentId).ToArray(),
+                leases = batch.Select(e => e.LeaseId).ToArray(),
+                seqs = batch.Select(e => e.Sequence).ToArray(),
+            },
+            transaction,
+            cancellationToken: cancellationToken))).ToHashSet();
+        var fresh = batch.Where(e => inserted.Contains((e.Pool.AccountId, e.Pool.Product, e.Sequence))).ToList();
 
-            await importer.CompleteAsync(cancellationToken);
-        }
-
-        // Webhook messages are written with the audit rows they come from: both or neither.
-        await WebhookOutbox.AddSeatEventsAsync(connection, transaction, batch, cancellationToken);
+        // Webhook messages are written with the audit rows they come from: both or neither, once.
+        await WebhookOutbox.AddSeatEventsAsync(connection, transaction, fresh, cancellationToken);
 
         var usage = batch
             .Where(e => e.PeakToday is not null || e.RefusedToday is not null)
@@ -76,6 +87,7 @@ public sealed class PostgresSeatEventWriter
         }
 
         await transaction.CommitAsync(cancellationToken);
+        return fresh.Count;
     }
 
     public static string ActionOf(SeatEventKind kind) => kind switch

@@ -150,11 +150,11 @@ public sealed class PostgresWebhookStore : IWebhookStore
             cancellationToken: cancellationToken))).Select(r => r.ToAttempt()).ToList();
     }
 
-    public async Task<IReadOnlyList<WebhookMessage>> ClaimDueAsync(int max, TimeSpan claimFor, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<WebhookMessage>> ClaimDueAsync(int max, int perEndpoint, TimeSpan claimFor, CancellationToken cancellationToken)
     {
         // The endpoints that are due (an index on next_attempt_at: only those, whatever other tenants'
         // backlogs), claimed with SKIP LOCKED so replicas take different ones; then each one's oldest
-        // undelivered message (its order). An endpoint stays claimed until its attempt is recorded.
+        // undelivered messages (its order). An endpoint stays claimed until its claim's last attempt is recorded.
         const string claimSql = """
             WITH due AS (
                 SELECT id FROM webhook_endpoints
@@ -171,14 +171,14 @@ public sealed class PostgresWebhookStore : IWebhookStore
                    o.message_id AS MessageId, o.event_type AS EventType, o.payload::text AS Payload, o.occurred_at AS OccurredAt, o.attempts AS Attempts
             FROM claimed c
             JOIN LATERAL (
-                SELECT * FROM webhook_outbox p WHERE p.endpoint_id = c.id AND p.delivered_at IS NULL ORDER BY p.id LIMIT 1
+                SELECT * FROM webhook_outbox p WHERE p.endpoint_id = c.id AND p.delivered_at IS NULL ORDER BY p.id LIMIT @perEndpoint
             ) o ON true
             """;
         return await _pipelines.Postgres.ExecuteAsync(
             async ct =>
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                return (IReadOnlyList<WebhookMessage>)(await connection.QueryAsync<ClaimRow>(new CommandDefinition(claimSql, new { max, claimFor }, cancellationToken: ct)))
+                return (IReadOnlyList<WebhookMessage>)(await connection.QueryAsync<ClaimRow>(new CommandDefinition(claimSql, new { max, perEndpoint, claimFor }, cancellationToken: ct)))
                     .OrderBy(r => r.OutboxId)
                     .Select(r => r.ToMessage())
                     .ToList();
@@ -187,7 +187,7 @@ public sealed class PostgresWebhookStore : IWebhookStore
     }
 
     public async Task RecordAttemptAsync(
-        WebhookMessage message, int? statusCode, string? error, TimeSpan duration, bool delivered, DateTimeOffset? retryAt, CancellationToken cancellationToken)
+        WebhookMessage message, int? statusCode, string? error, TimeSpan duration, bool delivered, DateTimeOffset? retryAt, CancellationToken cancellationToken, TimeSpan? keepClaimFor = null)
     {
         const string logSql = """
             INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, attempt, status_code, error, duration_ms)
@@ -200,7 +200,18 @@ public sealed class PostgresWebhookStore : IWebhookStore
             new { message.EndpointId, message.MessageId, message.EventType, attempt = message.Attempts + 1, statusCode, error, durationMs = (int)duration.TotalMilliseconds },
             transaction,
             cancellationToken: cancellationToken));
-        if (delivered)
+        if (delivered && keepClaimFor is { } claimFor)
+        {
+            // The endpoint stays claimed, a little longer: the claim's next message follows at once, from this
+            // dispatcher. Renewed per message, so a dispatcher that dies leaves a claim that soon expires.
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = @OutboxId;
+                UPDATE webhook_endpoints SET claimed_until = now() + @claimFor WHERE id = @EndpointId;
+                """,
+                new { message.OutboxId, message.EndpointId, claimFor }, transaction, cancellationToken: cancellationToken));
+        }
+        else if (delivered)
         {
             // The next message of the endpoint is due now (it waited behind this one); none: the endpoint
             // rests. The row lock first: an outbox write in flight for this endpoint finishes before the

@@ -20,11 +20,15 @@ internal static class WebhookOutbox
     // message goes first). The rows are always locked (in id order: concurrent batches cannot deadlock),
     // so a dispatcher that decides "nothing waits" after a delivery (PostgresWebhookStore) waits for
     // this transaction and then sees its messages.
+    // Dispatchers are woken at commit (OutboxSignal) when a message was written.
     private const string ScheduleSql = """
         , locked AS (
-            SELECT id FROM webhook_endpoints WHERE id IN (SELECT endpoint_id FROM inserted) ORDER BY id FOR UPDATE)
-        UPDATE webhook_endpoints e SET next_attempt_at = coalesce(e.next_attempt_at, now())
-        FROM locked WHERE e.id = locked.id
+            SELECT id FROM webhook_endpoints WHERE id IN (SELECT endpoint_id FROM inserted) ORDER BY id FOR UPDATE),
+        scheduled AS (
+            UPDATE webhook_endpoints e SET next_attempt_at = coalesce(e.next_attempt_at, now())
+            FROM locked WHERE e.id = locked.id
+            RETURNING e.id)
+        SELECT pg_notify('lb_webhook_outbox', '') FROM (SELECT 1 FROM scheduled LIMIT 1) AS any_scheduled
         """;
 
     private const string SeatEventsSql = """
@@ -35,12 +39,12 @@ internal static class WebhookOutbox
                    'type', c.type,
                    'timestamp', to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                    'data', jsonb_strip_nulls(jsonb_build_object(
-                       'account_id', c.account, 'product', c.product, 'agent_id', c.agent, 'lease_id', c.lease, 'actor', c.actor,
+                       'account_id', c.account, 'product', c.product, 'sequence', c.seq, 'agent_id', c.agent, 'lease_id', c.lease, 'actor', c.actor,
                        'seats_in_use', c.in_use, 'seat_limit', CASE WHEN c.in_use IS NULL THEN NULL ELSE s.concurrent_seat_limit END,
                        'threshold_percent', CASE WHEN c.type = 'pool.threshold' THEN e.threshold_percent END))),
                c.at
-        FROM unnest(@accounts, @products, @types, @agents, @leases, @actors, @ats, @inUse) WITH ORDINALITY
-             AS c(account, product, type, agent, lease, actor, at, in_use, n)
+        FROM unnest(@accounts, @products, @types, @agents, @leases, @actors, @ats, @inUse, @seqs) WITH ORDINALITY
+             AS c(account, product, type, agent, lease, actor, at, in_use, seq, n)
         JOIN webhook_endpoints e ON e.account_id = c.account AND c.type = ANY(e.event_types) AND e.state <> 'DISABLED'
         LEFT JOIN subscriptions s ON s.account_id = c.account AND s.product_code = c.product
         WHERE (c.type <> 'pool.full' OR c.in_use = s.concurrent_seat_limit)
@@ -117,6 +121,7 @@ internal static class WebhookOutbox
                 actors = candidates.Select(c => c.Event.Actor).ToArray(),
                 ats = candidates.Select(c => c.Event.At.UtcDateTime).ToArray(),
                 inUse = candidates.Select(c => c.Event.SeatsInUse).ToArray(),
+                seqs = candidates.Select(c => c.Event.Sequence).ToArray(),
             },
             transaction,
             cancellationToken: cancellationToken));

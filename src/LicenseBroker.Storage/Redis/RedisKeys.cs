@@ -40,8 +40,12 @@ public sealed class RedisKeys
             PoolReclaim(pool),
             tag + ":groups",
             tag + ":class-queue",
+            SeatEvents(pool),
         ];
     }
+
+    /// <summary>The pool's stream of seat events not yet stored in PostgreSQL (KEYS[19] of the pool scripts).</summary>
+    public RedisKey SeatEvents(PoolId pool) => Tag(pool) + ":seat-events";
 
     /// <summary>The pool's reclaim set (KEYS[16] of the pool scripts).</summary>
     public RedisKey PoolReclaim(PoolId pool) => Tag(pool) + ":reclaim";

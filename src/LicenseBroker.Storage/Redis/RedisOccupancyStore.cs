@@ -352,7 +352,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             cancellationToken);
         StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var reply = new ScriptReply(name, result);
-        RecordEvents(pool, reply.List("events"));
+        RecordEvents(pool, reply.List("events"), reply.Long("first_seq"));
         if (reply.Long("reclaim_due") is > 0 and var reclaimDue)
         {
             _reclaimIndex.Lower(pool, reclaimDue);
@@ -362,38 +362,24 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     }
 
     /// <summary>
-    /// The one place seat events are recorded: every script reports the grants, re-establishments,
+    /// The one place seat events are heard of: every script reports the grants, re-establishments,
     /// releases, revocations, expiries and refusals it caused (see prelude.lua), whichever RPC or
-    /// background call ran it, and each goes to the audit log and the metrics from here.
+    /// background call ran it, already appended to the pool's journal with their sequence numbers
+    /// (first_seq, then one each); the sink counts them and has the drain store them.
     /// </summary>
-    private void RecordEvents(PoolId pool, RedisResult[] events)
+    private void RecordEvents(PoolId pool, RedisResult[] events, long firstSequence)
     {
         // Eight values an event, in the order of event() in prelude.lua; flat, as a mass expiry reports thousands.
         const int Fields = 8;
+        var values = new string[Fields];
         for (var i = 0; i + Fields - 1 < events.Length; i += Fields)
         {
-            var kind = (string)events[i]! switch
+            for (var f = 0; f < Fields; f++)
             {
-                "granted" => SeatEventKind.Granted,
-                "reestablished" => SeatEventKind.Reestablished,
-                "released" => SeatEventKind.Released,
-                "expired" => SeatEventKind.Expired,
-                "force_released" => SeatEventKind.ForceReleased,
-                "idle_released" => SeatEventKind.IdleReleased,
-                "queued" => SeatEventKind.Queued,
-                "refused" => SeatEventKind.Refused,
-                var other => throw UnexpectedReply("seat event", other),
-            };
-            var leaseId = (string)events[i + 1]!;
-            var peak = (long)events[i + 4];
-            var refused = (long)events[i + 5];
-            var inUse = (long)events[i + 7];
-            _events.Record(new SeatEvent(
-                pool, kind, (string)events[i + 2]!, leaseId.Length == 0 ? null : leaseId, (string)events[i + 3]!,
-                DateTimeOffset.FromUnixTimeMilliseconds((long)events[i + 6]),
-                PeakToday: peak < 0 ? null : (int)peak,
-                RefusedToday: refused < 0 ? null : (int)refused,
-                SeatsInUse: inUse < 0 ? null : (int)inUse));
+                values[f] = (string)events[i + f]!;
+            }
+
+            _events.Record(SeatEventCodec.FromValues(pool, firstSequence + (i / Fields), values));
         }
     }
 

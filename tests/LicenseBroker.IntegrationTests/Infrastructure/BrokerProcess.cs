@@ -86,6 +86,13 @@ internal sealed class BrokerProcess : IAsyncDisposable
     public AgentClient Agent(string accountId, string agentId) =>
         new(Channel, Cli.DevTokens.Mint(SigningKey, accountId, agentId, TimeSpan.FromHours(1)));
 
+    /// <summary>SIGKILL (kill -9): the process ends at once, with whatever it held in memory.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
     /// <summary>SIGTERM, as an orchestrator stops a pod.</summary>
     public Task TerminateAsync() => Processes.RunAsync("kill", "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
 

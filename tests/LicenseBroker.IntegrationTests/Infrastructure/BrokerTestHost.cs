@@ -119,7 +119,7 @@ internal sealed class BrokerTestHost : IAsyncDisposable
         async () =>
         {
             await Task.Yield();
-            return Services.GetRequiredService<LicenseBroker.Server.Hosting.AuditFlushService>().Unwritten == 0 ? "written" : null;
+            return Services.GetRequiredService<LicenseBroker.Server.Hosting.SeatEventDrainService>().Unwritten == 0 ? "written" : null;
         },
         TimeSpan.FromSeconds(15),
         "the audit buffer to be written");

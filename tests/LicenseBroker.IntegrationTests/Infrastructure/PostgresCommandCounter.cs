@@ -28,11 +28,13 @@ internal sealed class PostgresCommandCounter : IDisposable
                     return;
                 }
 
-                // The seat-event batches (and their webhook messages) are written in the background, and the
-                // webhook dispatcher polls its outbox, off the request path: not counted.
+                // The seat-event batches (and their webhook messages) are written in the background, the webhook
+                // dispatcher polls its outbox and listens for new messages, and the seat event drain lists the pools
+                // to scan their journals (keyset pages of subscriptions), off the request path: not counted.
                 if (values.Any(v => v.Contains(database, StringComparison.Ordinal))
                     && !values.Any(v => v.Contains("audit_events", StringComparison.Ordinal) || v.Contains("usage_daily", StringComparison.Ordinal)
-                        || v.Contains("webhook_", StringComparison.Ordinal)))
+                        || v.Contains("webhook_", StringComparison.Ordinal) || v.StartsWith("LISTEN ", StringComparison.Ordinal)
+                        || v.Contains("WHERE (account_id, product_code) > (", StringComparison.Ordinal)))
                 {
                     _commands.Add(activity.TagObjects.First(tag => tag.Key is "db.statement" or "db.query.text").Value?.ToString() ?? string.Empty);
                 }

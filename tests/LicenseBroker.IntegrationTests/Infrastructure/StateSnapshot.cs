@@ -44,6 +44,10 @@ internal static class StateSnapshot
                             .Where(e => !(key.EndsWith(":epoch", StringComparison.Ordinal) && e.Name == "due"))
                             .Select(e => $"{e.Name}={e.Value}").Order(StringComparer.Ordinal));
                         break;
+                    case RedisType.Stream:
+                        // The seat event journal: the events not yet stored (the audit table holds the rest).
+                        text.AppendJoin(',', (await database.StreamRangeAsync(key)).Select(e => $"{e["seq"]}={e["e"]}"));
+                        break;
                     case RedisType.SortedSet:
                         text.AppendJoin(',', (await database.SortedSetRangeByRankWithScoresAsync(key)).Select(e => $"{e.Element}={e.Score}"));
                         break;

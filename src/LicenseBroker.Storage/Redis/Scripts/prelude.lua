@@ -36,6 +36,11 @@
 --                                (of them, on the group's reserved seats), a:<agent> -> "<group>|<0|1>" for each
 --                                holder in a group, idx:<group> / cls:<n> / classes: the queue class numbers
 --   KEYS[18] class queue  ZSET   agent -> class * 2^40 + join sequence: the same waiters as KEYS[13], by class
+--   KEYS[19] seat events  STREAM the pool's seat events not yet in PostgreSQL, in the order they happened: fields
+--                                seq (the pool's event sequence) and e (JSON array, EVENT_FIELDS values as event()
+--                                writes them). Appended by finish() in the same atomic step as the change each
+--                                describes; drained to audit_events by any replica (SeatEventDrain.cs), idempotently
+--                                by (pool, seq), and deleted once stored. The epoch's 'evseq' is the last seq given.
 --
 -- The epoch hash also keeps the pool's concurrent limit and claim window as the last acquire or
 -- wait told them, so any script that frees a seat can hand it to the head of the queue.
@@ -76,7 +81,7 @@
 -- afresh by begin_call() at the start of every call (end of this file); the values here are the
 -- same starting values, for reading.
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE
-local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE
+local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE, K_EVENTS
 local CHANNEL
 
 local DAY_MS = 86400000
@@ -421,12 +426,14 @@ local DUE = nil
 local NEVER = 9007199254740991
 local EPOCH_READ, RECOVERING_UNTIL = false, false
 
--- One read of the epoch fields a call needs first: 'due', and 'recovering_until' for check_epoch().
+-- One read of the epoch fields a call needs first: 'due', 'recovering_until' for check_epoch(), and
+-- 'evseq' for the events finish() appends.
+local EVSEQ = nil
 local function due_time()
   if DUE == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until')
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq')
     DUE = tonumber(fields[1] or '0')
-    EPOCH_READ, RECOVERING_UNTIL = true, fields[2]
+    EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
   end
   return DUE
 end
@@ -835,8 +842,29 @@ local function promote(now)
   end
 end
 
+-- Appends this call's seat events to the pool's stream (KEYS[19]), each with the next number of the pool's
+-- sequence: in the same atomic step as the changes they describe, so a broker that dies after the call, or a
+-- PostgreSQL that is away, loses none. The sequence only grows, also across a loss of the epoch: it never
+-- falls below Redis's clock in microseconds (ms * 1000, below 2^53 until the year 2255). Returns the first
+-- number given (0: no events).
+local function journal()
+  if #EVENTS == 0 then
+    return 0
+  end
+  due_time()
+  local first = math.max(EVSEQ + 1, NOW * 1000)
+  local seq = first
+  for i = 1, #EVENTS, EVENT_FIELDS do
+    redis.call('XADD', K_EVENTS, '*', 'seq', string.format('%d', seq), 'e', cjson.encode({unpack(EVENTS, i, i + EVENT_FIELDS - 1)}))
+    seq = seq + 1
+  end
+  EVSEQ = seq - 1
+  redis.call('HSET', K_EPOCH, 'evseq', string.format('%d', EVSEQ))
+  return first
+end
+
 -- Every script ends here: seats freed by this call go to waiters first, and replicas holding
--- waiters' streams are told the queue moved.
+-- waiters' streams are told the queue moved; the call's seat events go to the pool's stream.
 local function finish(payload)
   if SEAT_FREED then
     promote(NOW)
@@ -844,7 +872,8 @@ local function finish(payload)
   if QUEUE_CHANGED then
     redis.call('PUBLISH', CHANNEL, 'queue')
   end
-  return {'payload', payload, 'events', EVENTS, 'backlog', BACKLOG, 'reclaim_due', RECLAIM_DUE}
+  local first_seq = journal()
+  return {'payload', payload, 'events', EVENTS, 'first_seq', first_seq, 'backlog', BACKLOG, 'reclaim_due', RECLAIM_DUE}
 end
 
 -- Why a lease of the agent ended, when the app must be told (remembered for one lease lifetime):
@@ -893,10 +922,10 @@ end
 local function begin_call(keys)
   K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
     keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12]
-  K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE = keys[13], keys[14], keys[15], keys[16], keys[17], keys[18]
+  K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE, K_EVENTS = keys[13], keys[14], keys[15], keys[16], keys[17], keys[18], keys[19]
   CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
   EVENTS, NOW, SEAT_FREED, QUEUE_CHANGED, BACKLOG, RECLAIM_DUE = {}, 0, false, false, 0, 0
   RULES, RULE_BY_ID, GROUP_COUNTS = nil, {}, nil
-  DUE, EPOCH_READ, RECOVERING_UNTIL = nil, false, false
+  DUE, EPOCH_READ, RECOVERING_UNTIL, EVSEQ = nil, false, false, nil
   PENDING_MS, IDLE_MS, POOL_TTL, STATS_TOUCHED = nil, nil, nil, false
 end

@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using LicenseBroker.Domain.Seats;
+
+namespace LicenseBroker.Storage.Redis;
+
+/// <summary>
+/// The pools whose seat event journal (see <see cref="SeatEventJournal"/>) this replica knows holds events
+/// not yet stored: marked when a pool script reports events, or when the drain's recovery scan finds some
+/// another replica left behind. Only a hint: the events themselves are durable in Redis already.
+/// </summary>
+public sealed class JournalBacklog : ISeatEventSink
+{
+    private readonly ConcurrentDictionary<PoolId, byte> _pools = new();
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>Pools marked and not yet taken by the drain.</summary>
+    public int Count => _pools.Count;
+
+    public void Record(SeatEvent seatEvent) => Mark(seatEvent.Pool);
+
+    /// <summary>Marks a pool as holding events to store, and wakes the drain.</summary>
+    public void Mark(PoolId pool)
+    {
+        _pools.TryAdd(pool, 0);
+        _wake.Writer.TryWrite(true);
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="max"/> marked pools, unmarking them first: an event a script reports while
+    /// the drain reads marks its pool again, so none is missed.
+    /// </summary>
+    public IReadOnlyList<PoolId> Take(int max)
+    {
+        var taken = new List<PoolId>(Math.Min(max, _pools.Count));
+        foreach (var pool in _pools.Keys)
+        {
+            if (taken.Count == max)
+            {
+                break;
+            }
+
+            if (_pools.TryRemove(pool, out _))
+            {
+                taken.Add(pool);
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>Returns at the first mark since the last wait, or after <paramref name="atMost"/>.</summary>
+    public async Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(atMost);
+        try
+        {
+            await _wake.Reader.ReadAsync(timer.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+}

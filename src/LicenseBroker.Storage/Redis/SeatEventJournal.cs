@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Text.Json;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Resilience;
+using StackExchange.Redis;
+
+namespace LicenseBroker.Storage.Redis;
+
+/// <summary>
+/// The pools' seat event journals in Redis (KEYS[19] of the pool scripts, see prelude.lua): a stream per
+/// pool that the scripts append to in the same atomic step as the change each event describes. This
+/// class reads a pool's oldest entries and deletes them once stored; it never appends.
+/// </summary>
+public sealed class SeatEventJournal
+{
+    private readonly IConnectionMultiplexer _redis;
+    private readonly RedisKeys _keys;
+    private readonly BackendPipelines _pipelines;
+
+    public SeatEventJournal(IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines)
+    {
+        _redis = redis;
+        _keys = keys;
+        _pipelines = pipelines;
+    }
+
+    /// <summary>Up to <paramref name="max"/> of the pool's oldest events not yet stored, in sequence order, with their stream ids.</summary>
+    public async Task<IReadOnlyList<(RedisValue EntryId, SeatEvent Event)>> ReadAsync(PoolId pool, int max, CancellationToken cancellationToken)
+    {
+        var key = _keys.SeatEvents(pool);
+        // Retrying is safe: it only reads.
+        var entries = await _pipelines.Redis.ExecuteAsync(
+            static async (state, ct) => await state.database.StreamRangeAsync(state.key, count: state.max).WaitAsync(ct),
+            (database: _redis.GetDatabase(), key, max),
+            cancellationToken);
+        var events = new List<(RedisValue, SeatEvent)>(entries.Length);
+        foreach (var entry in entries)
+        {
+            var seq = entry["seq"];
+            var fields = entry["e"];
+            if (seq.IsNull || fields.IsNull)
+            {
+                continue;
+            }
+
+            events.Add((entry.Id, SeatEventCodec.FromJson(pool, long.Parse((string)seq!, CultureInfo.InvariantCulture), (string)fields!)));
+        }
+
+        return events;
+    }
+
+    /// <summary>Deletes stored entries; an entry deleted twice (two replicas draining) is no error.</summary>
+    public async Task DeleteAsync(PoolId pool, IReadOnlyList<RedisValue> entryIds, CancellationToken cancellationToken)
+    {
+        if (entryIds.Count == 0)
+        {
+            return;
+        }
+
+        var key = _keys.SeatEvents(pool);
+        var ids = entryIds.ToArray();
+        // Retrying is safe: deleting an id twice deletes it once.
+        await _pipelines.Redis.ExecuteAsync(
+            static async (state, ct) => await state.database.StreamDeleteAsync(state.key, state.ids).WaitAsync(ct),
+            (database: _redis.GetDatabase(), key, ids),
+            cancellationToken);
+    }
+
+    /// <summary>How many events each pool's journal holds (one pipelined round trip per shard), for the drain's recovery scan.</summary>
+    public async Task<IReadOnlyList<long>> LengthsAsync(IReadOnlyList<PoolId> pools, CancellationToken cancellationToken)
+    {
+        var database = _redis.GetDatabase();
+        return await _pipelines.Redis.ExecuteAsync(
+            static async (state, ct) => await Task.WhenAll(state.pools.Select(p => state.database.StreamLengthAsync(state.keys.SeatEvents(p)))).WaitAsync(ct),
+            (database, pools, keys: _keys),
+            cancellationToken);
+    }
+}
+
+/// <summary>
+/// Reads a seat event as the pool scripts write it (event() in prelude.lua): eight values, kind, lease id,
+/// agent, actor, peak, refused, at (ms), in use; -1 for a counter the event did not move.
+/// </summary>
+public static class SeatEventCodec
+{
+    /// <summary>From the values of a script's reply.</summary>
+    public static SeatEvent FromValues(PoolId pool, long sequence, IReadOnlyList<string> values) => Build(
+        pool,
+        sequence,
+        values[0],
+        values[1],
+        values[2],
+        values[3],
+        long.Parse(values[4], CultureInfo.InvariantCulture),
+        long.Parse(values[5], CultureInfo.InvariantCulture),
+        long.Parse(values[6], CultureInfo.InvariantCulture),
+        long.Parse(values[7], CultureInfo.InvariantCulture));
+
+    /// <summary>From a journal entry's JSON array.</summary>
+    public static SeatEvent FromJson(PoolId pool, long sequence, string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var v = document.RootElement;
+        return Build(pool, sequence, v[0].GetString()!, v[1].GetString()!, v[2].GetString()!, v[3].GetString()!, Number(v[4]), Number(v[5]), Number(v[6]), Number(v[7]));
+    }
+
+    // cjson writes whole numbers as numbers, possibly in exponent form; strings are read as well.
+    private static long Number(JsonElement value) => value.ValueKind == JsonValueKind.String
+        ? long.Parse(value.GetString()!, CultureInfo.InvariantCulture)
+        : (long)value.GetDouble();
+
+    private static SeatEvent Build(PoolId pool, long sequence, string kind, string leaseId, string agent, string actor, long peak, long refused, long at, long inUse) => new(
+        pool,
+        kind switch
+        {
+            "granted" => SeatEventKind.Granted,
+            "reestablished" => SeatEventKind.Reestablished,
+            "released" => SeatEventKind.Released,
+            "expired" => SeatEventKind.Expired,
+            "force_released" => SeatEventKind.ForceReleased,
+            "idle_released" => SeatEventKind.IdleReleased,
+            "queued" => SeatEventKind.Queued,
+            "refused" => SeatEventKind.Refused,
+            _ => throw new InvalidOperationException($"Unknown seat event kind '{kind}' in a pool script's reply."),
+        },
+        agent,
+        leaseId.Length == 0 ? null : leaseId,
+        actor,
+        DateTimeOffset.FromUnixTimeMilliseconds(at),
+        PeakToday: peak < 0 ? null : (int)peak,
+        RefusedToday: refused < 0 ? null : (int)refused,
+        SeatsInUse: inUse < 0 ? null : (int)inUse,
+        Sequence: sequence);
+}
