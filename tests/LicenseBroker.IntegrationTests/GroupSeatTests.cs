@@ -16,31 +16,20 @@ namespace LicenseBroker.IntegrationTests;
 public sealed class GroupSeatTests : IAsyncLifetime
 {
     private const string Product = "remote-support";
-    private readonly List<BrokerTestHost> _replicas = [];
-    private TestDatabase? _database;
+    private SkewedReplicas? _cluster;
+
+    private IReadOnlyList<BrokerTestHost> Replicas => _cluster!.Replicas;
+
+    private TestDatabase Database => _cluster!.Database;
 
     public async Task InitializeAsync()
     {
-        _database = await TestDatabase.CreateAsync();
-        var settings = new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:00.500", ["Seats:WaiterTimeout"] = "00:00:05" };
-        var first = await BrokerTestHost.StartAsync(_database, settings);
-        _replicas.Add(first);
-        settings["Redis:KeyPrefix"] = first.Services.GetRequiredRedisPrefix();
-        _replicas.Add(await BrokerTestHost.StartAsync(_database, settings, signingKey: first.SigningKey, time: new SkewedTimeProvider(TimeSpan.FromSeconds(30))));
-        _replicas.Add(await BrokerTestHost.StartAsync(_database, settings, signingKey: first.SigningKey, time: new SkewedTimeProvider(TimeSpan.FromSeconds(-30))));
+        _cluster = await SkewedReplicas.StartAsync(new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:00.500", ["Seats:WaiterTimeout"] = "00:00:05" });
     }
 
-    public async Task DisposeAsync()
-    {
-        foreach (var replica in _replicas)
-        {
-            await replica.DisposeAsync();
-        }
+    public async Task DisposeAsync() => await _cluster!.DisposeAsync();
 
-        await _database!.DisposeAsync();
-    }
-
-    private BrokerTestHost A => _replicas[0];
+    private BrokerTestHost A => Replicas[0];
 
     [Fact]
     public async Task Three_hundred_agents_in_thirty_rounds_never_pass_the_limit_a_reservation_or_a_cap()
@@ -53,7 +42,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
         var ids = teamA.Concat(teamB).Concat(others).ToArray();
         string ClassOf(int i) => i < perClass ? "team-a" : i < 2 * perClass ? "team-b" : string.Empty;
-        var agents = ids.Select((id, i) => _replicas[i % _replicas.Count].Agent(account, id)).ToArray();
+        var agents = ids.Select((id, i) => Replicas[i % Replicas.Count].Agent(account, id)).ToArray();
         var keys = A.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
         var redis = A.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         var held = new ConcurrentDictionary<int, Lease>();
@@ -110,8 +99,8 @@ public sealed class GroupSeatTests : IAsyncLifetime
             Assert.InRange(byClass.GetValueOrDefault(string.Empty), 0, seats - 5);
 
             // And what the admins see agrees with the apps, seat by seat.
-            var sessions = (await _replicas[round % 3].AdminClient.ListSharedSessionsAsync(
-                new ListSharedSessionsRequest { Product = Product }, _replicas[round % 3].AdminHeaders(account))).Sessions;
+            var sessions = (await Replicas[round % 3].AdminClient.ListSharedSessionsAsync(
+                new ListSharedSessionsRequest { Product = Product }, Replicas[round % 3].AdminHeaders(account))).Sessions;
             Assert.Equal(
                 held.Select(h => (h.Value.LeaseId, ClassOf(h.Key))).OrderBy(x => x.LeaseId),
                 sessions.Select(s => (s.LeaseId, s.GroupId)).OrderBy(x => x.LeaseId));
@@ -146,15 +135,15 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
         // Held: team-a's reserved seat, one of anyone's, and team-b's one allowed seat.
         var holderA = (await A.Agent(account, a[0]).AcquireAsync(Product)).Lease;
-        var holderN = (await _replicas[1].Agent(account, n[0]).AcquireAsync(Product)).Lease;
-        var holderB = (await _replicas[2].Agent(account, b[0]).AcquireAsync(Product)).Lease;
+        var holderN = (await Replicas[1].Agent(account, n[0]).AcquireAsync(Product)).Lease;
+        var holderB = (await Replicas[2].Agent(account, b[0]).AcquireAsync(Product)).Lease;
 
         // Waiters join in this order, over the three replicas: b1 (capped), n1, n2, a1, a2.
         var order = new[] { b[1], n[1], n[2], a[1], a[2] };
         var waits = new List<WaitStream>();
         for (var i = 0; i < order.Length; i++)
         {
-            var waiter = await WaitStream.JoinAsync(_replicas[i % 3].Agent(account, order[i]), order[i]);
+            var waiter = await WaitStream.JoinAsync(Replicas[i % 3].Agent(account, order[i]), order[i]);
             Assert.Equal(i + 1, waiter.FirstPosition);
             waits.Add(waiter);
         }
@@ -166,7 +155,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
         Assert.Equal(StatusCode.ResourceExhausted, capped.StatusCode);
 
         // Anyone's seat frees: the first waiter who may take it is n1 (b1, ahead of them, is capped).
-        Assert.True(await _replicas[1].Agent(account, n[0]).ReleaseAsync(holderN));
+        Assert.True(await Replicas[1].Agent(account, n[0]).ReleaseAsync(holderN));
         Assert.Equal(n[1], await NextGrantedAsync(waits));
 
         // Team-a's reserved seat frees: a1 takes it, though n2 joined before them.
@@ -174,7 +163,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
         Assert.Equal(a[1], await NextGrantedAsync(waits));
 
         // Team-b's holder leaves: b1, the earliest of those who may take it now, gets the seat.
-        Assert.True(await _replicas[2].Agent(account, b[0]).ReleaseAsync(holderB));
+        Assert.True(await Replicas[2].Agent(account, b[0]).ReleaseAsync(holderB));
         Assert.Equal(b[1], await NextGrantedAsync(waits));
 
         // The rest still wait, in order: n2, a2.
@@ -192,16 +181,16 @@ public sealed class GroupSeatTests : IAsyncLifetime
         // team-a: one seat of its own; team-b: never more than one; three seats for anyone.
         var (account, a, b, n) = await TeamsAsync(4, perClass, "r", (1, null), (0, 1));
         // Held: the three seats for anyone, and team-a's by the last of its members.
-        var holders = (await new CatalogSeeder(_database!).AgentsAsync(account, 3, "CONCURRENT", prefix: "rh")).Append(a[^1]).ToList();
+        var holders = (await new CatalogSeeder(Database).AgentsAsync(account, 3, "CONCURRENT", prefix: "rh")).Append(a[^1]).ToList();
         var held = new List<(string Agent, Lease Lease, BrokerTestHost Replica)>();
         foreach (var (id, i) in holders.Select((id, i) => (id, i)))
         {
-            held.Add((id, (await _replicas[i % 3].Agent(account, id).AcquireAsync(Product)).Lease, _replicas[i % 3]));
+            held.Add((id, (await Replicas[i % 3].Agent(account, id).AcquireAsync(Product)).Lease, Replicas[i % 3]));
         }
 
         // Everyone joins at once, over the three replicas: the queue (Redis) decides the join order.
         var everyone = a.SkipLast(1).Concat(b).Concat(n).ToList();
-        var waits = (await Task.WhenAll(everyone.Select((id, i) => WaitStream.JoinAsync(_replicas[i % 3].Agent(account, id), id)))).ToList();
+        var waits = (await Task.WhenAll(everyone.Select((id, i) => WaitStream.JoinAsync(Replicas[i % 3].Agent(account, id), id)))).ToList();
         var queue = (await A.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, A.AdminHeaders(account))).Queue;
         Assert.Equal(everyone.Count, queue.Count);
         string ClassOf(string agent) => agent.StartsWith("ra", StringComparison.Ordinal) ? "a" : agent.StartsWith("rb", StringComparison.Ordinal) ? "b" : "n";
@@ -218,7 +207,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
             Assert.True(await replica.Agent(account, agent).ReleaseAsync(lease));
             var next = await NextGrantedAsync(waits);
             granted.Add(next);
-            held.Add((next, await byAgent[next].Granted.Task, _replicas[granted.Count % 3]));
+            held.Add((next, await byAgent[next].Granted.Task, Replicas[granted.Count % 3]));
         }
 
         // The loop ends when a class has nobody left: at the least all 19 waiting members of team-a were served.
@@ -239,7 +228,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
     [Fact]
     public async Task A_lower_reservation_keeps_its_holders_and_holds_for_the_next_seat()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 3);
         var members = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "la");
         var outsider = (await seeder.AgentsAsync(account, 1, "CONCURRENT", prefix: "lo"))[0];
@@ -248,19 +237,19 @@ public sealed class GroupSeatTests : IAsyncLifetime
         var leases = new List<Lease>();
         foreach (var (id, i) in members.Select((id, i) => (id, i)))
         {
-            leases.Add((await _replicas[i % 3].Agent(account, id).AcquireAsync(Product)).Lease);
+            leases.Add((await Replicas[i % 3].Agent(account, id).AcquireAsync(Product)).Lease);
         }
 
         // Down to one reserved seat: the three holders keep theirs.
         await RuleAsync(account, "team-a", reserved: 1, max: null);
         foreach (var (id, i) in members.Select((id, i) => (id, i)))
         {
-            Assert.Equal(leases[i].LeaseId, (await _replicas[(i + 1) % 3].Agent(account, id).HeartbeatAsync(leases[i])).LeaseId);
+            Assert.Equal(leases[i].LeaseId, (await Replicas[(i + 1) % 3].Agent(account, id).HeartbeatAsync(leases[i])).LeaseId);
         }
 
         // One leaves: with one seat reserved now, the freed seat is anyone's (with three reserved it was not).
         Assert.True(await A.Agent(account, members[0]).ReleaseAsync(leases[0]));
-        await _replicas[1].Agent(account, outsider).AcquireAsync(Product);
+        await Replicas[1].Agent(account, outsider).AcquireAsync(Product);
         var group = Assert.Single(Assert.Single((await A.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, A.AdminHeaders(account))).Products).Groups);
         Assert.Equal((1, 2), (group.ReservedSeats, group.Holding));
     }
@@ -268,7 +257,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
     [Fact]
     public async Task Rules_are_validated_named_and_kept_within_the_limit()
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 5);
         var ids = await seeder.AgentsAsync(account, 2, "CONCURRENT");
         await GroupAsync(account, "team-a", ids);
@@ -313,7 +302,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
     private async Task<(string Account, IReadOnlyList<string> TeamA, IReadOnlyList<string> TeamB, IReadOnlyList<string> Others)> TeamsAsync(
         int seats, int perClass, string prefix, (int Reserved, int? Max) ruleA, (int Reserved, int? Max) ruleB)
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: seats);
         var teamA = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: prefix + "a");
         var teamB = await seeder.AgentsAsync(account, perClass, "CONCURRENT", prefix: prefix + "b");
@@ -325,20 +314,9 @@ public sealed class GroupSeatTests : IAsyncLifetime
         return (account, teamA, teamB, others);
     }
 
-    private async Task GroupAsync(string account, string groupId, IReadOnlyList<string> members) =>
-        await A.AdminClient.UpsertAgentGroupAsync(
-            new UpsertAgentGroupRequest { GroupId = groupId, DisplayName = "Team " + groupId, ReplaceMembers = true, MemberIds = { members } }, A.AdminHeaders(account));
+    private Task GroupAsync(string account, string groupId, IReadOnlyList<string> members) => A.SetGroupAsync(account, groupId, members);
 
-    private async Task RuleAsync(string account, string groupId, int reserved, int? max)
-    {
-        var request = new SetGroupSeatRuleRequest { Product = Product, GroupId = groupId, ReservedSeats = reserved };
-        if (max is { } m)
-        {
-            request.MaxSeats = m;
-        }
-
-        await A.AdminClient.SetGroupSeatRuleAsync(request, A.AdminHeaders(account));
-    }
+    private Task RuleAsync(string account, string groupId, int reserved, int? max) => A.SetGroupRuleAsync(account, groupId, reserved, max);
 
     /// <summary>The one waiter granted a seat since the last call; the others must still be waiting.</summary>
     private static async Task<string> NextGrantedAsync(List<WaitStream> waits)

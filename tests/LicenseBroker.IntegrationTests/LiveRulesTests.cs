@@ -19,32 +19,21 @@ public sealed class LiveRulesTests : IAsyncLifetime
 {
     private const string Product = "remote-support";
     private static readonly TimeSpan AtOnce = TimeSpan.FromSeconds(1);
-    private readonly List<BrokerTestHost> _replicas = [];
-    private TestDatabase? _database;
+    private SkewedReplicas? _cluster;
+
+    private IReadOnlyList<BrokerTestHost> Replicas => _cluster!.Replicas;
+
+    private TestDatabase Database => _cluster!.Database;
 
     public async Task InitializeAsync()
     {
-        _database = await TestDatabase.CreateAsync();
         // A long refresh: a waiter learns of its seat from the change itself, not from its own keep-alive.
-        var settings = new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:20", ["Seats:WaiterTimeout"] = "00:01:00" };
-        var first = await BrokerTestHost.StartAsync(_database, settings);
-        _replicas.Add(first);
-        settings["Redis:KeyPrefix"] = first.Services.GetRequiredRedisPrefix();
-        _replicas.Add(await BrokerTestHost.StartAsync(_database, settings, signingKey: first.SigningKey, time: new SkewedTimeProvider(TimeSpan.FromSeconds(30))));
-        _replicas.Add(await BrokerTestHost.StartAsync(_database, settings, signingKey: first.SigningKey, time: new SkewedTimeProvider(TimeSpan.FromSeconds(-30))));
+        _cluster = await SkewedReplicas.StartAsync(new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:20", ["Seats:WaiterTimeout"] = "00:01:00" });
     }
 
-    public async Task DisposeAsync()
-    {
-        foreach (var replica in _replicas)
-        {
-            await replica.DisposeAsync();
-        }
+    public async Task DisposeAsync() => await _cluster!.DisposeAsync();
 
-        await _database!.DisposeAsync();
-    }
-
-    private BrokerTestHost A => _replicas[0];
+    private BrokerTestHost A => Replicas[0];
 
     [Fact]
     public async Task A_raised_reservation_is_used_for_the_next_freed_seat()
@@ -52,11 +41,11 @@ public sealed class LiveRulesTests : IAsyncLifetime
         // Pool of 4, res reserves 1: o1, o2, o3 and r1 hold; o4 waits, then r2 waits.
         var (account, members, others) = await AccountAsync(4, "res", 2, 4, (1, null));
         var leases = await HoldAsync(account, others[0], others[1], others[2], members[0]);
-        using var o4 = await WaitStream.JoinAsync(_replicas[1].Agent(account, others[3]), others[3]);
-        using var r2 = await WaitStream.JoinAsync(_replicas[2].Agent(account, members[1]), members[1]);
+        using var o4 = await WaitStream.JoinAsync(Replicas[1].Agent(account, others[3]), others[3]);
+        using var r2 = await WaitStream.JoinAsync(Replicas[2].Agent(account, members[1]), members[1]);
 
         await RuleAsync(account, "res", 2, null);
-        Assert.True(await _replicas[1].Agent(account, others[0]).ReleaseAsync(leases[others[0]]));
+        Assert.True(await Replicas[1].Agent(account, others[0]).ReleaseAsync(leases[others[0]]));
 
         await r2.Granted.Task.WaitAsync(AtOnce);
         Assert.False(o4.Granted.Task.IsCompleted, "the outsider took the seat the raised reservation keeps for members");
@@ -67,8 +56,8 @@ public sealed class LiveRulesTests : IAsyncLifetime
     {
         var (account, _, others) = await AccountAsync(2, "g", 0, 4, (0, null));
         await HoldAsync(account, others[0], others[1]);
-        using var w1 = await WaitStream.JoinAsync(_replicas[1].Agent(account, others[2]), others[2]);
-        using var w2 = await WaitStream.JoinAsync(_replicas[2].Agent(account, others[3]), others[3]);
+        using var w1 = await WaitStream.JoinAsync(Replicas[1].Agent(account, others[2]), others[2]);
+        using var w2 = await WaitStream.JoinAsync(Replicas[2].Agent(account, others[3]), others[3]);
 
         await SetLimitAsync(account, 4);
 
@@ -81,8 +70,8 @@ public sealed class LiveRulesTests : IAsyncLifetime
         // Pool of 3, night-shift reserves 2 (its members are away): o1 holds the one unreserved seat, o2 and o3 wait.
         var (account, _, others) = await AccountAsync(3, "night-shift", 2, 3, (2, 4));
         await HoldAsync(account, others[0]);
-        using var o2 = await WaitStream.JoinAsync(_replicas[1].Agent(account, others[1]), others[1]);
-        using var o3 = await WaitStream.JoinAsync(_replicas[2].Agent(account, others[2]), others[2]);
+        using var o2 = await WaitStream.JoinAsync(Replicas[1].Agent(account, others[1]), others[1]);
+        using var o3 = await WaitStream.JoinAsync(Replicas[2].Agent(account, others[2]), others[2]);
 
         await RuleAsync(account, "night-shift", 1, 4);
         await o2.Granted.Task.WaitAsync(AtOnce);
@@ -97,14 +86,14 @@ public sealed class LiveRulesTests : IAsyncLifetime
     {
         var (account, members, _) = await AccountAsync(6, "cap", 4, 1, (0, 1));
         await HoldAsync(account, members[0]);
-        using var m2 = await WaitStream.JoinAsync(_replicas[1].Agent(account, members[1]), members[1]);
+        using var m2 = await WaitStream.JoinAsync(Replicas[1].Agent(account, members[1]), members[1]);
 
         await RuleAsync(account, "cap", 0, 3);
         await m2.Granted.Task.WaitAsync(AtOnce);
 
         // Lowered to 1 with two holding: both keep their seats, a third member is refused with the true reason.
         await RuleAsync(account, "cap", 0, 1);
-        var refused = await Assert.ThrowsAsync<RpcException>(async () => await _replicas[2].Agent(account, members[2]).AcquireAsync(Product));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await Replicas[2].Agent(account, members[2]).AcquireAsync(Product));
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
         Assert.Equal(2, (await GroupUsageAsync(account, "cap")).Holding);
     }
@@ -123,10 +112,10 @@ public sealed class LiveRulesTests : IAsyncLifetime
         // Re-created as del with d3, d4 and a cap of 2: both get seats; d1 and d2 (no longer members) keep theirs.
         await GroupAsync(account, "del", [members[2], members[3]]);
         await RuleAsync(account, "del", 0, 2);
-        await _replicas[1].Agent(account, members[2]).AcquireAsync(Product);
-        await _replicas[2].Agent(account, members[3]).AcquireAsync(Product);
+        await Replicas[1].Agent(account, members[2]).AcquireAsync(Product);
+        await Replicas[2].Agent(account, members[3]).AcquireAsync(Product);
         Assert.Equal(2, (await GroupUsageAsync(account, "del")).Holding);
-        await _replicas[1].Agent(account, members[0]).HeartbeatAsync(leases[members[0]]);
+        await Replicas[1].Agent(account, members[0]).HeartbeatAsync(leases[members[0]]);
     }
 
     [Fact]
@@ -134,7 +123,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
     {
         var (account, members, _) = await AccountAsync(6, "cap", 3, 0, (0, 1));
         await HoldAsync(account, members[0]);
-        using var m2 = await WaitStream.JoinAsync(_replicas[1].Agent(account, members[1]), members[1]);
+        using var m2 = await WaitStream.JoinAsync(Replicas[1].Agent(account, members[1]), members[1]);
 
         await GroupAsync(account, "cap", [members[1], members[2]]);
 
@@ -149,10 +138,10 @@ public sealed class LiveRulesTests : IAsyncLifetime
         var (account, members, others) = await AccountAsync(3, "night-shift", 2, 1, (2, 4));
         await A.AdminClient.AssignSeatAsync(new AssignSeatRequest { AgentId = members[1], Product = Product, SeatType = SeatType.Named }, A.AdminHeaders(account));
         await HoldAsync(account, others[0]);
-        await _replicas[1].Agent(account, members[1]).AcquireAsync(Product);
+        await Replicas[1].Agent(account, members[1]).AcquireAsync(Product);
 
         await A.AdminClient.AssignSeatAsync(new AssignSeatRequest { AgentId = members[1], Product = Product, SeatType = SeatType.Concurrent }, A.AdminHeaders(account));
-        var lease = (await _replicas[2].Agent(account, members[1]).AcquireAsync(Product)).Lease;
+        var lease = (await Replicas[2].Agent(account, members[1]).AcquireAsync(Product)).Lease;
         Assert.Equal(SeatType.Concurrent, lease.SeatType);
         Assert.Equal(1, (await GroupUsageAsync(account, "night-shift")).OnReservedSeats);
     }
@@ -165,7 +154,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
         var waiters = new List<WaitStream>();
         for (var i = 1; i <= 4; i++)
         {
-            waiters.Add(await WaitStream.JoinAsync(_replicas[i % 3].Agent(account, others[i]), others[i]));
+            waiters.Add(await WaitStream.JoinAsync(Replicas[i % 3].Agent(account, others[i]), others[i]));
         }
 
         var admin = A.AdminHeaders(account);
@@ -182,7 +171,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
         Assert.Equal(1, (await A.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, admin)).Products.Single().AgentsWaiting);
         await Eventually.Until(async () => waiters[3].LastPosition == 1 ? "" : null, AtOnce, "w4 to move up to position 1");
 
-        Assert.True(await _replicas[1].Agent(account, others[0]).ReleaseAsync(leases[others[0]]));
+        Assert.True(await Replicas[1].Agent(account, others[0]).ReleaseAsync(leases[others[0]]));
         await waiters[3].Granted.Task.WaitAsync(AtOnce);
         waiters.ForEach(w => w.Dispose());
     }
@@ -193,7 +182,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
         const int agentsPerClass = 50;
         var (account, members, others) = await AccountAsync(10, "storm", agentsPerClass, 3 * agentsPerClass, (2, 5));
         var everyone = members.Concat(others).ToArray();
-        var clients = everyone.Select((id, i) => _replicas[i % 3].Agent(account, id)).ToArray();
+        var clients = everyone.Select((id, i) => Replicas[i % 3].Agent(account, id)).ToArray();
         var keys = A.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
         var redis = A.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         var held = new ConcurrentDictionary<int, Lease>();
@@ -201,7 +190,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
 
         // The third replica never hears that a change was made (as if the announcement were lost): it
         // must still admit by the rules in force, which the pool itself tells it are newer than its copy.
-        var deaf = _replicas[2].Services;
+        var deaf = Replicas[2].Services;
         await deaf.GetRequiredService<IConnectionMultiplexer>().GetSubscriber().UnsubscribeAsync(deaf.GetRequiredService<RedisKeys>().CatalogInvalidationChannel);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
 
@@ -334,7 +323,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
     private async Task<(string Account, IReadOnlyList<string> Members, IReadOnlyList<string> Others)> AccountAsync(
         int seats, string group, int memberCount, int otherCount, (int Reserved, int? Max) rule)
     {
-        var seeder = new CatalogSeeder(_database!);
+        var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: seats);
         var members = memberCount == 0 ? [] : await seeder.AgentsAsync(account, memberCount, "CONCURRENT", prefix: "m");
         var others = otherCount == 0 ? [] : await seeder.AgentsAsync(account, otherCount, "CONCURRENT", prefix: "o");
@@ -352,26 +341,15 @@ public sealed class LiveRulesTests : IAsyncLifetime
         var leases = new Dictionary<string, Lease>();
         for (var i = 0; i < agents.Length; i++)
         {
-            leases[agents[i]] = (await _replicas[i % 3].Agent(account, agents[i]).AcquireAsync(Product)).Lease;
+            leases[agents[i]] = (await Replicas[i % 3].Agent(account, agents[i]).AcquireAsync(Product)).Lease;
         }
 
         return leases;
     }
 
-    private async Task GroupAsync(string account, string groupId, IReadOnlyList<string> members) =>
-        await A.AdminClient.UpsertAgentGroupAsync(
-            new UpsertAgentGroupRequest { GroupId = groupId, DisplayName = "Team " + groupId, ReplaceMembers = true, MemberIds = { members } }, A.AdminHeaders(account));
+    private Task GroupAsync(string account, string groupId, IReadOnlyList<string> members) => A.SetGroupAsync(account, groupId, members);
 
-    private async Task RuleAsync(string account, string groupId, int reserved, int? max)
-    {
-        var request = new SetGroupSeatRuleRequest { Product = Product, GroupId = groupId, ReservedSeats = reserved };
-        if (max is { } m)
-        {
-            request.MaxSeats = m;
-        }
-
-        await A.AdminClient.SetGroupSeatRuleAsync(request, A.AdminHeaders(account));
-    }
+    private Task RuleAsync(string account, string groupId, int reserved, int? max) => A.SetGroupRuleAsync(account, groupId, reserved, max);
 
     private async Task SetLimitAsync(string account, int limit)
     {

@@ -619,22 +619,28 @@ local function load_waiter(agent)
   return nil
 end
 
--- Ends a wait that an admin's change withdrew: the agent leaves the queue, an offered seat it has not
--- claimed goes back (force_released), and why is remembered under the tombstone 'w:<agent>' (lease ids
--- never start so) for remember_ms, so that the agent's stream (wait_status) ends with the reason:
--- SEAT_WITHDRAWN (its shared seat was removed or switched, or the subscription ended) | REVOKED (by).
-local function end_wait(agent, waiter, reason, by, remember_ms)
+-- A waiter leaves the queue now: an offered seat it has not claimed goes back (the seat event kind and
+-- actor say why: released by the agent, force_released by an admin's change), its record and life go.
+local function leave_queue(agent, waiter, kind, actor)
   if waiter.offer then
     local lease = load_lease(waiter.offer)
     if lease then
-      drop_lease(waiter.offer, lease, 'force_released', by)
+      drop_lease(waiter.offer, lease, kind, actor)
     end
   end
   dequeue(agent)
   redis.call('HDEL', K_WAITERS, agent)
   redis.call('ZREM', K_WAITER_LIFE, agent)
-  remember_end('w:' .. agent, agent, reason, by, NOW, NOW + remember_ms)
   QUEUE_CHANGED = true
+end
+
+-- Ends a wait that an admin's change withdrew (leave_queue), and remembers why under the tombstone
+-- 'w:<agent>' (lease ids never start so) for remember_ms, so that the agent's stream (wait_status) ends
+-- with the reason: SEAT_WITHDRAWN (its shared seat was removed or switched, or the subscription ended) |
+-- REVOKED (by).
+local function end_wait(agent, waiter, reason, by, remember_ms)
+  leave_queue(agent, waiter, 'force_released', by)
+  remember_end('w:' .. agent, agent, reason, by, NOW, NOW + remember_ms)
 end
 
 -- Why the agent's wait was ended by a change (see end_wait), or nil.

@@ -14,14 +14,5 @@ local waiter = load_waiter(agent)
 if not waiter then
   return finish({'status', 'GONE'})
 end
-if waiter.offer then
-  local lease = load_lease(waiter.offer)
-  if lease then
-    drop_lease(waiter.offer, lease, 'released', agent)
-  end
-end
-dequeue(agent)
-redis.call('HDEL', K_WAITERS, agent)
-redis.call('ZREM', K_WAITER_LIFE, agent)
-QUEUE_CHANGED = true
+leave_queue(agent, waiter, 'released', agent)
 return finish({'status', 'LEFT'})
