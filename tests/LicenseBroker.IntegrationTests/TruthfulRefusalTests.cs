@@ -95,6 +95,28 @@ public sealed class TruthfulRefusalTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_waiter_is_told_the_rule_it_waits_for_in_its_language()
+    {
+        // Three seats, capped may hold 1: c1 holds it, so c2 waits for its group's seat while two seats are free.
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 3);
+        var capped = await seeder.AgentsAsync(account, 2, "CONCURRENT", prefix: "c");
+        var admin = Host.AdminHeaders(account);
+        await Host.AdminClient.UpsertAgentGroupAsync(new UpsertAgentGroupRequest { GroupId = "capped", DisplayName = "Capped", ReplaceMembers = true, MemberIds = { capped } }, admin);
+        await Host.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = "capped", ReservedSeats = 0, MaxSeats = 1 }, admin);
+        await Host.Agent(account, capped[0]).AcquireAsync(Product);
+
+        var waiter = Host.Agent(account, capped[1]);
+        using var call = waiter.Raw.WaitForSeat(
+            new WaitForSeatRequest { Product = Product, SessionId = "w", Device = new Device { Id = "d", Platform = Platform.Windows }, SessionKind = SessionKind.Pending },
+            new Metadata { { "Authorization", waiter.Headers.GetValue("authorization")! }, { "accept-language", "fr" } });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var position = call.ResponseStream.Current.Position;
+        Assert.Equal(("GROUP_CAP_REACHED", "capped", 1, 1), (position.Reason, position.GroupId, position.GroupCap, position.Position));
+        Assert.StartsWith("En attente d'un poste : votre groupe capped occupe ses 1 postes partagés", position.LocalizedMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_manager_without_the_admin_role_is_told_the_role_it_needs()
     {
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await Host.AdminClient.ListWebhookEndpointsAsync(

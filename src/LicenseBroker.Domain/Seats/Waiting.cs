@@ -11,8 +11,12 @@ public abstract record WaitUpdate
     {
     }
 
-    /// <summary>Position 1 is next; 0 means a seat is being handed over.</summary>
-    public sealed record InQueue(int Position, int SeatsInUse, int Waiting) : WaitUpdate;
+    /// <summary>
+    /// Position 1 is next; 0 means a seat is being handed over. <see cref="Why"/>: the rule that keeps the agent
+    /// waiting, as a refusal would say it (<see cref="AcquireOutcome.PoolFull"/>).
+    /// </summary>
+    public sealed record InQueue(
+        int Position, int SeatsInUse, int Waiting, SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, string? ReservedFor = null) : WaitUpdate;
 
     public sealed record Granted(Lease Lease) : WaitUpdate;
 
@@ -45,7 +49,9 @@ public abstract record QueueState
 
     public sealed record Granted(Lease Lease) : QueueState;
 
-    public sealed record Queued(int Position, int SeatsInUse, int Waiting) : QueueState;
+    /// <summary>In the queue; <see cref="ReservedFor"/>: the groups keeping the free seats, comma-separated.</summary>
+    public sealed record Queued(
+        int Position, int SeatsInUse, int Waiting, SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, string? ReservedFor = null) : QueueState;
 
     public sealed record Recovering(TimeSpan RetryAfter) : QueueState;
 
@@ -148,7 +154,7 @@ public sealed class SeatWaiter
                         yield return new WaitUpdate.Ended(ended.Reason, ended.By, ended.At);
                         yield break;
                     case QueueState.Queued q:
-                        var update = new WaitUpdate.InQueue(q.Position, q.SeatsInUse, q.Waiting);
+                        var update = new WaitUpdate.InQueue(q.Position, q.SeatsInUse, q.Waiting, q.Why, q.Group, q.Cap, q.ReservedFor);
                         if (update != last)
                         {
                             last = update;

@@ -119,6 +119,37 @@ internal static class OutcomeStatus
     public static RpcException DroppedFromQueue() =>
         Error(Code.Aborted, "You left the queue: a seat offered to you was not claimed in time. Wait again.", "DROPPED_FROM_QUEUE", []);
 
+    /// <summary>A waiter's place, with the rule that keeps it waiting, worded in the agent's language.</summary>
+    public static Contracts.V1.QueuePosition Position(WaitUpdate.InQueue queued, System.Globalization.CultureInfo culture)
+    {
+        var (reason, key) = queued.Why switch
+        {
+            SharedSeatRefusal.GroupCapReached => ("GROUP_CAP_REACHED", "WAITING_GROUP_CAP_REACHED"),
+            SharedSeatRefusal.SeatsReserved => ("SEATS_RESERVED", "WAITING_SEATS_RESERVED"),
+            _ => ("ALL_SHARED_SEATS_IN_USE", "WAITING"),
+        };
+        var position = new Contracts.V1.QueuePosition
+        {
+            Position = queued.Position,
+            SeatsInUse = queued.SeatsInUse,
+            Waiting = queued.Waiting,
+            Reason = reason,
+            GroupId = queued.Group ?? string.Empty,
+            GroupCap = queued.Cap,
+            ReservedFor = { (queued.ReservedFor ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries) },
+        };
+        position.LocalizedMessage = Localization.AgentMessages.Format(key, culture, new Dictionary<string, string>
+        {
+            ["position"] = queued.Position.ToString(culture),
+            ["waiting"] = queued.Waiting.ToString(culture),
+            ["seats_in_use"] = queued.SeatsInUse.ToString(culture),
+            ["group"] = position.GroupId,
+            ["cap"] = queued.Cap.ToString(culture),
+            ["reserved_for"] = string.Join(", ", position.ReservedFor),
+        }) ?? string.Empty;
+        return position;
+    }
+
     /// <summary>An admin's change ended the wait: the seat was withdrawn (removed, switched, suspended) or the agent's sessions ended.</summary>
     public static RpcException WaitEnded(WaitUpdate.Ended ended, string product) => ended.Reason == WaitEndReason.Revoked
         ? Error(Code.FailedPrecondition, $"An administrator ({ended.By}) ended your sessions of {product}: you are no longer waiting for a seat.", "WAIT_REVOKED", new()

@@ -37,21 +37,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             switch (update)
             {
                 case WaitUpdate.InQueue queued:
-                    await responseStream.WriteAsync(new WaitForSeatResponse
-                    {
-                        Position = new QueuePosition
-                        {
-                            Position = queued.Position,
-                            SeatsInUse = queued.SeatsInUse,
-                            Waiting = queued.Waiting,
-                            LocalizedMessage = AgentMessages.Format("WAITING", culture, new Dictionary<string, string>
-                            {
-                                ["position"] = queued.Position.ToString(culture),
-                                ["waiting"] = queued.Waiting.ToString(culture),
-                                ["seats_in_use"] = queued.SeatsInUse.ToString(culture),
-                            }) ?? string.Empty,
-                        },
-                    });
+                    await responseStream.WriteAsync(new WaitForSeatResponse { Position = OutcomeStatus.Position(queued, culture) });
                     break;
                 case WaitUpdate.Granted granted:
                     await responseStream.WriteAsync(new WaitForSeatResponse { Granted = granted.Lease.ToProto(_broker.Options) });

@@ -63,17 +63,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                     PeakToday: reply.Int("peak"),
                     At: reply.Time("now_ms"));
             case "FULL":
+                var (why, group, cap, reservedFor) = RefusalOf(reply);
                 return new AcquireOutcome.PoolFull(
                     InUse: reply.Int("in_use"), Limit: reply.Int("limit"), RefusedToday: reply.Int("refused"), At: reply.Time("now_ms"), Waiting: reply.Int("waiting"),
-                    Why: reply.String("why") switch
-                    {
-                        "GROUP_CAP" => SharedSeatRefusal.GroupCapReached,
-                        "RESERVED" => SharedSeatRefusal.SeatsReserved,
-                        _ => SharedSeatRefusal.AllInUse,
-                    },
-                    Group: reply.String("why") == "GROUP_CAP" ? reply.String("about") : null,
-                    Cap: reply.Int("cap"),
-                    ReservedFor: reply.String("why") == "RESERVED" ? reply.String("about").Split(',', StringSplitOptions.RemoveEmptyEntries) : null);
+                    why, group, cap, reservedFor?.Split(',', StringSplitOptions.RemoveEmptyEntries));
             case "RECOVERING":
                 return new AcquireOutcome.Recovering(reply.Milliseconds("retry_ms"));
             case "RATE_LIMITED":
@@ -241,7 +234,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                 return new QueueState.Granted(new Lease(
                     reply.String("lease_id"), pool.Product, sessionId, ParseSeatType(reply.String("seat")), reply.Time("expires_ms"), reply.Long("fence")));
             case "QUEUED":
-                return new QueueState.Queued(reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"));
+                var (why, group, cap, reservedFor) = RefusalOf(reply);
+                return new QueueState.Queued(reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"), why, group, cap, reservedFor);
             case "RECOVERING":
                 return new QueueState.Recovering(reply.Milliseconds("retry_ms"));
             case "STALE":
@@ -405,6 +399,14 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var (payload, backlog) = await RunAsync(LuaScripts.Sweep, pool, batch, cancellationToken);
         return (backlog, payload.Long("next_reclaim_ms"));
     }
+
+    /// <summary>Which rule keeps a shared seat from the agent (refusal_of in prelude.lua): why, the capped group, its cap, the groups keeping the free seats.</summary>
+    private static (SharedSeatRefusal Why, string? Group, int Cap, string? ReservedFor) RefusalOf(ScriptReply reply) => reply.String("why") switch
+    {
+        "GROUP_CAP" => (SharedSeatRefusal.GroupCapReached, reply.String("about"), reply.Int("cap"), null),
+        "RESERVED" => (SharedSeatRefusal.SeatsReserved, null, 0, reply.String("about")),
+        _ => (SharedSeatRefusal.AllInUse, null, 0, null),
+    };
 
     private static IdleReleaseCause ParseCause(string by) =>
         by == "pending_timeout" ? IdleReleaseCause.PendingTimeout : IdleReleaseCause.IdleTimeout;

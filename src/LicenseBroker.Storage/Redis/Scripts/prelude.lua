@@ -311,6 +311,16 @@ local function refusal_of(group, in_use, limit)
   return 'RESERVED', table.concat(keeping, ','), -1
 end
 
+-- A waiter's place (wait_join, wait_status): position, seats in use, waiting, and why it waits, as refusal_of
+-- says for its group (so the queue says what a refusal would).
+local function queued(agent, group, limit)
+  local in_use = redis.call('HLEN', K_HOLDERS)
+  local rank = redis.call('ZRANK', K_QUEUE, agent)
+  local why, about, cap = refusal_of(group, in_use, limit)
+  return {'status', 'QUEUED', 'position', rank and rank + 1 or 0, 'in_use', in_use, 'waiting', redis.call('ZCARD', K_QUEUE),
+    'why', why, 'about', about, 'cap', cap}
+end
+
 -- An agent of group takes a shared seat (its first concurrent lease): counted in its group, and on
 -- the group's reserved seats while some are free (members take the reserved ones first).
 local function seat_taken(agent, group)

@@ -22,7 +22,8 @@
 -- Records a seat event: granted, or queued when the agent joins the queue.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
---   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting
+--   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting, why, about, cap (see queued()
+--     and refusal_of in prelude.lua)
 --   status RECOVERING, retry_ms | status NO_EPOCH
 --   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
 
@@ -77,9 +78,5 @@ end
 schedule(K_WAITER_LIFE, now + waiter_life, agent)
 promote(now)
 
-local rank = redis.call('ZRANK', K_QUEUE, agent)
-if not rank then
-  -- Offered right away (a seat was free): the status call claims it.
-  return finish({'status', 'QUEUED', 'position', 0, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})
-end
-return finish({'status', 'QUEUED', 'position', rank + 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})
+-- Position 0: offered right away (a seat was free); the status call claims it.
+return finish(queued(agent, group, limit))

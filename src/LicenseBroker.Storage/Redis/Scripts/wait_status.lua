@@ -6,7 +6,7 @@
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat: the offer was claimed, a full lease now
---   status QUEUED, position (1 = next), in_use, waiting
+--   status QUEUED, position (1 = next), in_use, waiting, why, about, cap (see queued() in prelude.lua)
 --   status ENDED, reason (SEAT_WITHDRAWN | REVOKED), by, at_ms: an admin's change ended the wait (end_wait in prelude.lua)
 --   status GONE: not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
@@ -36,4 +36,4 @@ if waiter.offer then
 end
 
 schedule(K_WAITER_LIFE, now + waiter_life, agent)
-return finish({'status', 'QUEUED', 'position', redis.call('ZRANK', K_QUEUE, agent) + 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'waiting', redis.call('ZCARD', K_QUEUE)})
+return finish(queued(agent, waiter.group or '', tonumber(redis.call('HGET', K_EPOCH, 'limit') or '0')))
