@@ -19,8 +19,8 @@ public sealed class HotScriptCommandTests
     // expiry no longer rewrites the lease record (heartbeat.lua): 5, without the HSET. An acquire touches
     // today's stats once and rewrites the pool's settings only when they changed: acquire + release 32,
     // two writes fewer (an HMGET instead of an HSET, one HSETNX instead of two). See BENCHMARKS.md.
-    // Seat events journaled by the scripts themselves (issue 25: none lost when a broker dies): an XADD per
-    // event and one HSET of the epoch's evseq per call that has events, so acquire + release 36 (the
+    // Seat events journaled by the scripts themselves (issue 25: none lost when a broker dies): one XADD (all
+    // the call's events in one entry) and one HSET of the epoch's evseq per call that has events, so acquire + release 36 (the
     // heartbeat, without events, stays at 5: evseq comes with the HMGET it already makes).
     private const double HeartbeatCommands = 5;
     private const double AcquireReleaseCommands = 36;

@@ -18,7 +18,7 @@ namespace LicenseBroker.Server.Hosting;
 /// </remarks>
 internal sealed partial class SeatEventDrainService : BackgroundService, IHostedLifecycleService
 {
-    private const int MaxEventsPerPool = 1000;
+    private const int MaxEntriesPerPool = 100; // an entry holds one script call's events: one, or a sweep's batch
     private const int MaxPoolsPerBatch = 64;
     private const int ScanPageSize = 500;
     private static readonly TimeSpan IdleWait = TimeSpan.FromMilliseconds(200);
@@ -117,10 +117,10 @@ internal sealed partial class SeatEventDrainService : BackgroundService, IHosted
             Volatile.Write(ref _inFlight, pools.Count);
             try
             {
-                var read = await Task.WhenAll(pools.Select(pool => _journal.ReadAsync(pool, MaxEventsPerPool, cancellationToken)));
+                var read = await Task.WhenAll(pools.Select(pool => _journal.ReadAsync(pool, MaxEntriesPerPool, cancellationToken)));
 
                 // One transaction for the batch; within a pool, sequence order (the journal's).
-                var batch = read.SelectMany(entries => entries.Select(e => e.Event)).ToList();
+                var batch = read.SelectMany(entries => entries.SelectMany(e => e.Events)).ToList();
                 if (batch.Count > 0)
                 {
                     await _writer.WriteAsync(batch, cancellationToken);
@@ -129,7 +129,7 @@ internal sealed partial class SeatEventDrainService : BackgroundService, IHosted
                 for (var i = 0; i < pools.Count; i++)
                 {
                     await _journal.DeleteAsync(pools[i], read[i].Select(e => e.EntryId).ToList(), cancellationToken);
-                    if (read[i].Count == MaxEventsPerPool)
+                    if (read[i].Count == MaxEntriesPerPool)
                     {
                         _backlog.Mark(pools[i]); // more wait behind this batch
                     }

@@ -24,8 +24,11 @@ public sealed class SeatEventJournal
         _pipelines = pipelines;
     }
 
-    /// <summary>Up to <paramref name="max"/> of the pool's oldest events not yet stored, in sequence order, with their stream ids.</summary>
-    public async Task<IReadOnlyList<(RedisValue EntryId, SeatEvent Event)>> ReadAsync(PoolId pool, int max, CancellationToken cancellationToken)
+    /// <summary>
+    /// The pool's oldest entries not yet stored (up to <paramref name="max"/>; one entry holds the events of one
+    /// script call), each with its events in sequence order.
+    /// </summary>
+    public async Task<IReadOnlyList<(RedisValue EntryId, IReadOnlyList<SeatEvent> Events)>> ReadAsync(PoolId pool, int max, CancellationToken cancellationToken)
     {
         var key = _keys.SeatEvents(pool);
         // Retrying is safe: it only reads.
@@ -33,20 +36,17 @@ public sealed class SeatEventJournal
             static async (state, ct) => await state.database.StreamRangeAsync(state.key, count: state.max).WaitAsync(ct),
             (database: _redis.GetDatabase(), key, max),
             cancellationToken);
-        var events = new List<(RedisValue, SeatEvent)>(entries.Length);
+        var read = new List<(RedisValue, IReadOnlyList<SeatEvent>)>(entries.Length);
         foreach (var entry in entries)
         {
             var seq = entry["seq"];
             var fields = entry["e"];
-            if (seq.IsNull || fields.IsNull)
-            {
-                continue;
-            }
-
-            events.Add((entry.Id, SeatEventCodec.FromJson(pool, long.Parse((string)seq!, CultureInfo.InvariantCulture), (string)fields!)));
+            read.Add((entry.Id, seq.IsNull || fields.IsNull
+                ? []
+                : SeatEventCodec.FromJson(pool, long.Parse((string)seq!, CultureInfo.InvariantCulture), (string)fields!)));
         }
 
-        return events;
+        return read;
     }
 
     /// <summary>Deletes stored entries; an entry deleted twice (two replicas draining) is no error.</summary>
@@ -96,12 +96,20 @@ public static class SeatEventCodec
         long.Parse(values[6], CultureInfo.InvariantCulture),
         long.Parse(values[7], CultureInfo.InvariantCulture));
 
-    /// <summary>From a journal entry's JSON array.</summary>
-    public static SeatEvent FromJson(PoolId pool, long sequence, string json)
+    /// <summary>From a journal entry's JSON array: eight values per event, numbered from <paramref name="firstSequence"/>.</summary>
+    public static IReadOnlyList<SeatEvent> FromJson(PoolId pool, long firstSequence, string json)
     {
         using var document = JsonDocument.Parse(json);
-        var v = document.RootElement;
-        return Build(pool, sequence, v[0].GetString()!, v[1].GetString()!, v[2].GetString()!, v[3].GetString()!, Number(v[4]), Number(v[5]), Number(v[6]), Number(v[7]));
+        var values = document.RootElement.EnumerateArray().ToArray();
+        var events = new List<SeatEvent>(values.Length / 8);
+        for (var i = 0; i + 7 < values.Length; i += 8)
+        {
+            events.Add(Build(
+                pool, firstSequence + (i / 8), values[i].GetString()!, values[i + 1].GetString()!, values[i + 2].GetString()!, values[i + 3].GetString()!,
+                Number(values[i + 4]), Number(values[i + 5]), Number(values[i + 6]), Number(values[i + 7])));
+        }
+
+        return events;
     }
 
     // cjson writes whole numbers as numbers, possibly in exponent form; strings are read as well.

@@ -36,8 +36,9 @@
 --                                (of them, on the group's reserved seats), a:<agent> -> "<group>|<0|1>" for each
 --                                holder in a group, idx:<group> / cls:<n> / classes: the queue class numbers
 --   KEYS[18] class queue  ZSET   agent -> class * 2^40 + join sequence: the same waiters as KEYS[13], by class
---   KEYS[19] seat events  STREAM the pool's seat events not yet in PostgreSQL, in the order they happened: fields
---                                seq (the pool's event sequence) and e (JSON array, EVENT_FIELDS values as event()
+--   KEYS[19] seat events  STREAM the pool's seat events not yet in PostgreSQL, in the order they happened, one entry
+--                                per call: fields seq (the pool's sequence number of its first event; the others
+--                                follow, one each) and e (JSON array, EVENT_FIELDS values per event as event()
 --                                writes them). Appended by finish() in the same atomic step as the change each
 --                                describes; drained to audit_events by any replica (SeatEventDrain.cs), idempotently
 --                                by (pool, seq), and deleted once stored. The epoch's 'evseq' is the last seq given.
@@ -858,23 +859,20 @@ local function promote(now)
   end
 end
 
--- Appends this call's seat events to the pool's stream (KEYS[19]), each with the next number of the pool's
--- sequence: in the same atomic step as the changes they describe, so a broker that dies after the call, or a
--- PostgreSQL that is away, loses none. The sequence only grows, also across a loss of the epoch: it never
--- falls below Redis's clock in microseconds (ms * 1000, below 2^53 until the year 2255). Returns the first
--- number given (0: no events).
+-- Appends this call's seat events to the pool's stream (KEYS[19]) as one entry, numbered from the next of
+-- the pool's sequence, one each: in the same atomic step as the changes they describe, so a broker that dies
+-- after the call, or a PostgreSQL that is away, loses none. One entry a call, not one an event: a sweep of
+-- thousands of expiries stays one XADD and one JSON encoding. The sequence only grows, also across a loss of
+-- the epoch: it never falls below Redis's clock in microseconds (ms * 1000, below 2^53 until the year 2255).
+-- Returns the first number given (0: no events).
 local function journal()
   if #EVENTS == 0 then
     return 0
   end
   due_time()
   local first = math.max(EVSEQ + 1, NOW * 1000)
-  local seq = first
-  for i = 1, #EVENTS, EVENT_FIELDS do
-    redis.call('XADD', K_EVENTS, '*', 'seq', string.format('%d', seq), 'e', cjson.encode({unpack(EVENTS, i, i + EVENT_FIELDS - 1)}))
-    seq = seq + 1
-  end
-  EVSEQ = seq - 1
+  EVSEQ = first + #EVENTS / EVENT_FIELDS - 1
+  redis.call('XADD', K_EVENTS, '*', 'seq', string.format('%d', first), 'e', cjson.encode(EVENTS))
   redis.call('HSET', K_EPOCH, 'evseq', string.format('%d', EVSEQ))
   return first
 end
