@@ -427,8 +427,9 @@ await stopWaiting.CancelAsync();
 await Task.WhenAll(waiterTasks);
 
 // ---- Webhooks: 2,000 seat events (1,000 acquires and releases in the contention pool) to one endpoint,
-// a receiver in this process (HttpListener, on loopback). Drain rate: messages received per second from
-// the first event to the last message; lag: event answered to its message received.
+// a receiver in this process (HttpListener, on loopback), the calls spread over every broker given
+// (--server and each --replica URL: ./scripts/bench starts three). Drain rate: messages received per
+// second from the first event to the last message; lag: event answered to its message received.
 log("webhooks");
 var contentionAdmin = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, "contention", "bench-admin", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims("ADMIN")) } };
 var hookPort = System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Select(e => e.Port).DefaultIfEmpty(20000).Max() + 1;
@@ -461,18 +462,22 @@ var receiving = Task.Run(async () =>
 });
 var endpoint = await admin.CreateWebhookEndpointAsync(
     new CreateWebhookEndpointRequest { Url = $"http://127.0.0.1:{hookPort}/hook", EventTypes = { "seat.granted", "seat.released" } }, contentionAdmin);
+var replicaChannels = args.Select((a, i) => (a, i)).Where(x => x.a == "--replica" && x.i + 1 < args.Length).Select(x => GrpcChannel.ForAddress(args[x.i + 1])).ToList();
+var hookSeats = new[] { seat }.Concat(replicaChannels.Select(c => new SeatService.SeatServiceClient(c))).ToList();
 var hookClock = Stopwatch.StartNew();
 var firstEventAt = 0L;
 for (var n = 0; n < 1000; n++)
 {
     var agent = $"a{n % 10}";
-    var lease = await Acquire("contention", agent);
+    var via = hookSeats[n % hookSeats.Count];
+    var lease = (await via.AcquireSeatAsync(
+        new AcquireSeatRequest { Product = "remote-support", SessionId = "h-" + agent, Device = device, SessionKind = SessionKind.Pending }, Agent("contention", agent))).Lease;
     if (n == 0)
     {
         firstEventAt = Stopwatch.GetTimestamp();
     }
 
-    await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent("contention", agent));
+    await via.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent("contention", agent));
 }
 
 var eventsDone = hookClock.Elapsed;
@@ -484,10 +489,11 @@ while (received.Count < 2000 && hookDeadline.Elapsed < TimeSpan.FromMinutes(2))
 
 var firstLag = received.IsEmpty ? double.NaN : Stopwatch.GetElapsedTime(firstEventAt, received.Values.Min()).TotalMilliseconds;
 var drained = received.IsEmpty ? TimeSpan.Zero : Stopwatch.GetElapsedTime(firstEventAt, received.Values.Max());
-notes.Add($"Webhooks: {received.Count:N0} of 2,000 messages to one endpoint in {drained.TotalSeconds:F1} s from the first event ({received.Count / Math.Max(drained.TotalSeconds, 0.001):N0} messages/s; the 2,000 events themselves took {eventsDone.TotalSeconds:F1} s); first message {firstLag:F0} ms after its event.");
+notes.Add($"Webhooks: {received.Count:N0} of 2,000 messages to one endpoint, events made through {hookSeats.Count} broker(s), in {drained.TotalSeconds:F1} s from the first event ({received.Count / Math.Max(drained.TotalSeconds, 0.001):N0} messages/s; the 2,000 events themselves took {eventsDone.TotalSeconds:F1} s); first message {firstLag:F0} ms after its event.");
 await admin.DeleteWebhookEndpointAsync(new DeleteWebhookEndpointRequest { EndpointId = endpoint.Endpoint.EndpointId }, contentionAdmin);
 listener.Stop();
 await receiving;
+replicaChannels.ForEach(c => c.Dispose());
 
 // ---- The empty RPC again at the end: how far the machine drifted during the run.
 var baselineAgain = await Run("baseline, end of run", () => Measure.ClosedLoopAsync("baseline again, end of run", options.Workers, seconds,

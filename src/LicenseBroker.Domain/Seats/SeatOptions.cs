@@ -30,7 +30,7 @@ public sealed class SeatOptions
     public int AcquiresPerAgentPerWindow { get; set; } = 30;
 
     /// <summary>Expired leases the sweeper drops per Redis call after a mass expiry (each call's script stays short).</summary>
-    public int SweepBatch { get; set; } = 200;
+    public int SweepBatch { get; set; } = 100;
 
     /// <summary>
     /// How often each replica looks for pools whose idle-seat deadline came (see IdleRules): a seat
