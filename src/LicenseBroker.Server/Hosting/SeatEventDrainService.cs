@@ -21,6 +21,8 @@ internal sealed partial class SeatEventDrainService : BackgroundService, IHosted
     private const int MaxEntriesPerPool = 100; // an entry holds one script call's events: one, or a sweep's batch
     private const int MaxPoolsPerBatch = 64;
     private const int ScanPageSize = 500;
+    private const int LargeBatch = 1000;
+    private static readonly TimeSpan LargeBatchPause = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan IdleWait = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan ScanInterval = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(15);
@@ -133,6 +135,13 @@ internal sealed partial class SeatEventDrainService : BackgroundService, IHosted
                     {
                         _backlog.Mark(pools[i]); // more wait behind this batch
                     }
+                }
+
+                // A large batch (a mass expiry's sweeps): pause before the next, so the drain does not take the
+                // cores Redis and the request path need while the backlog lasts. The events are durable already.
+                if (batch.Count >= LargeBatch)
+                {
+                    await Task.Delay(LargeBatchPause, _time, cancellationToken);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
