@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using LicenseBroker.Domain.Catalog;
 
 namespace LicenseBroker.Domain.Seats;
@@ -206,7 +205,7 @@ public sealed class SeatWaiter
 /// <summary>Wakes a stream when a matching event of its pool arrives, or when its own timer is due.</summary>
 internal sealed class PoolWake : IDisposable
 {
-    private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly WakeSignal _signal = new();
     private IDisposable? _subscription;
 
     public static async Task<PoolWake> SubscribeAsync(IPoolEvents events, PoolId pool, Func<string, bool> matches, CancellationToken cancellationToken)
@@ -218,7 +217,7 @@ internal sealed class PoolWake : IDisposable
             {
                 if (matches(e))
                 {
-                    wake._signal.Writer.TryWrite(true);
+                    wake._signal.Set();
                 }
             },
             cancellationToken);
@@ -226,18 +225,7 @@ internal sealed class PoolWake : IDisposable
     }
 
     /// <summary>Returns at the first matching event since the last wait, or after <paramref name="atMost"/>.</summary>
-    public async Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken)
-    {
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timer.CancelAfter(atMost);
-        try
-        {
-            await _signal.Reader.ReadAsync(timer.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-        }
-    }
+    public Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken) => _signal.WaitAsync(atMost, cancellationToken);
 
     public void Dispose() => _subscription?.Dispose();
 }

@@ -24,8 +24,7 @@ internal sealed partial class WebhookDispatcher : BackgroundService
     private readonly ILogger<WebhookDispatcher> _logger;
     private readonly HttpClient _http;
     private readonly OutboxSignal _signal;
-    private readonly System.Threading.Channels.Channel<bool> _wake =
-        System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
+    private readonly LicenseBroker.Domain.Seats.WakeSignal _wake = new();
 
     public WebhookDispatcher(IWebhookStore store, WebhookOptions options, WebhookTargets targets, OutboxSignal signal, TimeProvider time, ILogger<WebhookDispatcher> logger)
     {
@@ -48,7 +47,7 @@ internal sealed partial class WebhookDispatcher : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var listening = _signal.ListenAsync(() => _wake.Writer.TryWrite(true), ex => LogListenFailed(_logger, ex), stoppingToken);
+        var listening = _signal.ListenAsync(_wake.Set, ex => LogListenFailed(_logger, ex), stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             IReadOnlyList<WebhookMessage> messages = [];
@@ -76,12 +75,7 @@ internal sealed partial class WebhookDispatcher : BackgroundService
                 try
                 {
                     // Until a message is written (NOTIFY) or the poll is due.
-                    using var poll = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                    poll.CancelAfter(_options.PollInterval);
-                    await _wake.Reader.ReadAsync(poll.Token);
-                }
-                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-                {
+                    await _wake.WaitAsync(_options.PollInterval, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using LicenseBroker.Domain.Seats;
 
 namespace LicenseBroker.Storage.Redis;
@@ -12,7 +11,7 @@ namespace LicenseBroker.Storage.Redis;
 public sealed class JournalBacklog : ISeatEventSink
 {
     private readonly ConcurrentDictionary<PoolId, byte> _pools = new();
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly WakeSignal _wake = new();
 
     /// <summary>Pools marked and not yet taken by the drain.</summary>
     public int Count => _pools.Count;
@@ -23,7 +22,7 @@ public sealed class JournalBacklog : ISeatEventSink
     public void Mark(PoolId pool)
     {
         _pools.TryAdd(pool, 0);
-        _wake.Writer.TryWrite(true);
+        _wake.Set();
     }
 
     /// <summary>
@@ -50,16 +49,5 @@ public sealed class JournalBacklog : ISeatEventSink
     }
 
     /// <summary>Returns at the first mark since the last wait, or after <paramref name="atMost"/>.</summary>
-    public async Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken)
-    {
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timer.CancelAfter(atMost);
-        try
-        {
-            await _wake.Reader.ReadAsync(timer.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-        }
-    }
+    public Task WaitAsync(TimeSpan atMost, CancellationToken cancellationToken) => _wake.WaitAsync(atMost, cancellationToken);
 }
