@@ -20,6 +20,7 @@ public sealed class PostgresFaultTests
         await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?>
         {
             ["Resilience:Postgres:AttemptTimeout"] = "00:00:01",
+            ["Resilience:PostgresWrites:AttemptTimeout"] = "00:00:01",
         });
         var seeder = new CatalogSeeder(database);
         var account = await seeder.AccountAsync(concurrentSeats: 20, namedSeats: 5);

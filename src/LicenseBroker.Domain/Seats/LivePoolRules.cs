@@ -21,6 +21,7 @@ public sealed class LivePoolRules : ICatalogInvalidator
     private readonly IOccupancyStore _occupancy;
     private readonly SeatOptions _seats;
     private readonly TimeProvider _time;
+    private readonly CoalescedRounds<(string AccountId, string? Product)> _rounds;
 
     /// <param name="caches">Drops cached copies on every replica.</param>
     public LivePoolRules(ICatalogInvalidator caches, IPoolPolicySource source, IOccupancyStore occupancy, SeatOptions seats, TimeProvider time)
@@ -30,11 +31,19 @@ public sealed class LivePoolRules : ICatalogInvalidator
         _occupancy = occupancy;
         _seats = seats;
         _time = time;
+        _rounds = new CoalescedRounds<(string AccountId, string? Product)>(ApplyChangeAsync);
     }
 
-    /// <summary>The change is committed: every replica drops its copy, then each live pool it touches applies it.</summary>
-    public async Task InvalidateAsync(string accountId, string? product)
+    /// <summary>
+    /// The change is committed: every replica drops its copy, then each live pool it touches applies it.
+    /// Changes of one account (and product) at the same moment share a round (<see cref="CoalescedRounds{TKey}"/>):
+    /// fifty parallel SCIM joins cost two reloads, not fifty.
+    /// </summary>
+    public Task InvalidateAsync(string accountId, string? product) => _rounds.RunAsync((accountId, product));
+
+    private async Task ApplyChangeAsync((string AccountId, string? Product) change)
     {
+        var (accountId, product) = change;
         await _caches.InvalidateAsync(accountId, product);
 
         // Not the caller's token: the change is committed, so its effect must not stop halfway because the caller left.

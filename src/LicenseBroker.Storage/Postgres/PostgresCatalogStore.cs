@@ -372,8 +372,13 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
     internal static async Task<AssignOutcome> AssignInTransactionAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken)
     {
-        const string currentSql = "SELECT seat_type FROM seat_assignments WHERE account_id = @accountId AND product_code = @product AND agent_id = @agentId";
-        const string namedCountSql = "SELECT count(*)::int FROM seat_assignments WHERE account_id = @accountId AND product_code = @product AND seat_type = 'NAMED'";
+        // One statement after the lock (its own snapshot, taken once the lock is held, so the count is current):
+        // each round trip made while holding the pool's row is paid by every writer queued behind it.
+        const string stateSql = """
+            SELECT EXISTS (SELECT 1 FROM agents WHERE account_id = @accountId AND id = @agentId) AS AgentExists,
+                   (SELECT seat_type FROM seat_assignments WHERE account_id = @accountId AND product_code = @product AND agent_id = @agentId) AS Current,
+                   (SELECT count(*)::int FROM seat_assignments WHERE account_id = @accountId AND product_code = @product AND seat_type = 'NAMED') AS Named
+            """;
         const string upsertSql = """
             INSERT INTO seat_assignments (account_id, agent_id, product_code, seat_type)
             VALUES (@accountId, @agentId, @product, @seatType)
@@ -391,26 +396,22 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             return new AssignOutcome.ProductHasNoSeats();
         }
 
-        if (!await connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(
-                "SELECT true FROM agents WHERE account_id = @accountId AND id = @agentId", new { accountId, agentId }, transaction, cancellationToken: cancellationToken)))
+        var key = new { accountId, product, agentId, seatType = SeatCode(seatType) };
+        var state = await connection.QuerySingleAsync<AssignStateRow>(new CommandDefinition(stateSql, key, transaction, cancellationToken: cancellationToken));
+        if (!state.AgentExists)
         {
             return new AssignOutcome.UnknownAgent();
         }
 
-        var key = new { accountId, product, agentId, seatType = SeatCode(seatType) };
-        var current = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(currentSql, key, transaction, cancellationToken: cancellationToken));
+        var current = state.Current;
         if (current == key.seatType)
         {
             return new AssignOutcome.Assigned(seatType, Changed: false);
         }
 
-        if (seatType == SeatType.Named)
+        if (seatType == SeatType.Named && state.Named >= pool.NamedSeatLimit)
         {
-            var named = await connection.QuerySingleAsync<int>(new CommandDefinition(namedCountSql, key, transaction, cancellationToken: cancellationToken));
-            if (named >= pool.NamedSeatLimit)
-            {
-                return new AssignOutcome.NamedSeatLimitReached(pool.NamedSeatLimit);
-            }
+            return new AssignOutcome.NamedSeatLimitReached(pool.NamedSeatLimit);
         }
 
         await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
@@ -503,6 +504,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         or DeviceOutcome.DeviceLimitReached or DeviceOutcome.NoActiveSubscription or DeviceOutcome.ProductHasNoDevices;
 
     internal static string SeatCode(SeatType seatType) => seatType == SeatType.Named ? "NAMED" : "CONCURRENT";
+
+    private sealed record AssignStateRow(bool AgentExists, string? Current, int Named);
 
     private sealed record PoolRow(
         string Plan, DateTime ValidUntil, int NamedSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit, string SeatModel, string? DeviceKind, bool IsActive);

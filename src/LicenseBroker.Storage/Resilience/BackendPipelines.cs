@@ -17,6 +17,14 @@ public sealed class ResilienceOptions
     public BackendResilienceOptions Postgres { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(3) };
 
     /// <summary>
+    /// Catalog writes (seats given, groups changed, SCIM): never retried (<see cref="BackendResilienceOptions.MaxRetries"/>
+    /// is ignored). Their timeout is longer than the reads' because a write may queue on its pool's row
+    /// behind the other writers of that pool (fifty admins or an identity provider's burst at once): that
+    /// queue is load, not an outage, and must not be answered UNAVAILABLE after three seconds.
+    /// </summary>
+    public BackendResilienceOptions PostgresWrites { get; set; } = new() { AttemptTimeout = TimeSpan.FromSeconds(10), MaxRetries = 0 };
+
+    /// <summary>
     /// Report queries (usage history): a pipeline and breaker of their own, so that a burst of expensive
     /// reports can open only this breaker, never the one of the catalog loads AcquireSeat depends on.
     /// </summary>
@@ -61,15 +69,15 @@ public sealed class BackendPipelines
             || (ex is RedisServerException server && server.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)));
         Postgres = Build("postgres", options.Postgres, time, static ex => ex is NpgsqlException { IsTransient: true });
 
-        // Writes get the timeout and the breaker but never a retry: a retried write could apply twice.
+        // Writes get a timeout and a breaker but never a retry: a retried write could apply twice.
         var writes = new BackendResilienceOptions
         {
-            AttemptTimeout = options.Postgres.AttemptTimeout,
+            AttemptTimeout = options.PostgresWrites.AttemptTimeout,
             MaxRetries = 0,
-            BreakerFailureRatio = options.Postgres.BreakerFailureRatio,
-            BreakerMinimumThroughput = options.Postgres.BreakerMinimumThroughput,
-            BreakerSamplingDuration = options.Postgres.BreakerSamplingDuration,
-            BreakDuration = options.Postgres.BreakDuration,
+            BreakerFailureRatio = options.PostgresWrites.BreakerFailureRatio,
+            BreakerMinimumThroughput = options.PostgresWrites.BreakerMinimumThroughput,
+            BreakerSamplingDuration = options.PostgresWrites.BreakerSamplingDuration,
+            BreakDuration = options.PostgresWrites.BreakDuration,
         };
         PostgresWrites = Build("postgres", writes, time, static ex => ex is NpgsqlException { IsTransient: true });
         PostgresReports = Build("postgres-reports", options.PostgresReports, time, static ex => ex is NpgsqlException { IsTransient: true });
