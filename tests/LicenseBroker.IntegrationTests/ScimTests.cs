@@ -14,7 +14,7 @@ namespace LicenseBroker.IntegrationTests;
 /// Entra ID send them (from their provisioning guides), checked after each step against the
 /// broker's agents, seat assignments and live leases; a parallel race; tenant isolation; malformed input.
 /// </summary>
-public sealed class ScimTests : IAsyncLifetime
+public sealed partial class ScimTests : IAsyncLifetime
 {
     private const string Product = "remote-support";
     private TestDatabase? _database;
@@ -55,7 +55,7 @@ public sealed class ScimTests : IAsyncLifetime
         var ids = await A.Seeder().AgentsAsync(account, 3, "CONCURRENT", prefix: "esc");
         var token = await TokenAsync(account, "Okta");
         var (status, group) = await Send(_httpA!, HttpMethod.Post, "/scim/v2/Groups", token,
-            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Escalations","members":[{"value":"{{ids[2]}}"}]}""");
+            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Escalations","members":[{"value":"{{await ScimIdAsync(token, ids[2])}}"}]}""");
         Assert.Equal(HttpStatusCode.Created, status);
         var groupId = group!["id"]!.GetValue<string>();
 
@@ -79,7 +79,7 @@ public sealed class ScimTests : IAsyncLifetime
         var (m1, m2, o1, o2) = (ids[0], ids[1], ids[2], ids[3]);
         var token = await TokenAsync(account, "Okta");
         var (_, group) = await Send(_httpA!, HttpMethod.Post, "/scim/v2/Groups", token,
-            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Escalations","members":[{"value":"{{m1}}"}]}""");
+            $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Escalations","members":[{"value":"{{await ScimIdAsync(token, m1)}}"}]}""");
         var groupId = group!["id"]!.GetValue<string>();
         await A.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = groupId, ReservedSeats = 1 }, A.AdminHeaders(account));
         await A.Agent(account, o1).AcquireAsync(Product);
@@ -88,11 +88,11 @@ public sealed class ScimTests : IAsyncLifetime
 
         // The identity provider adds m2 to the group: the reserved seat is m2's at once, nobody else calling.
         Assert.Equal(HttpStatusCode.OK, (await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
-            $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"{{m2}}"}]}]}""")).Status);
+            $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"{{await ScimIdAsync(token, m2)}}"}]}]}""")).Status);
         await waitingMember.Granted.Task.WaitAsync(TimeSpan.FromSeconds(1));
 
         // It suspends o2, who waits: o2's wait ends with the reason, and nobody waits any more.
-        Assert.Equal(HttpStatusCode.OK, (await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Users/{o2}", token,
+        Assert.Equal(HttpStatusCode.OK, (await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Users/{await ScimIdAsync(token, o2)}", token,
             """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}""")).Status);
         var ended = await waitingOther.Ended.Task.WaitAsync(TimeSpan.FromSeconds(1));
         Assert.Contains(Errors.Info(ended).Reason, new[] { "SEAT_WITHDRAWN", "WAIT_REVOKED" });
@@ -121,9 +121,11 @@ public sealed class ScimTests : IAsyncLifetime
              "displayName":"Isabella Smith","locale":"en-US","externalId":"00ujl29u0le5T6Aj10h7","groups":[],"password":"1mz050nq","active":true}
             """);
         Assert.Equal(HttpStatusCode.Created, status);
+        // The SCIM id is the server's (opaque, never reused); the agent is known by its sign-in name.
         var id = created!["id"]!.GetValue<string>();
-        Assert.Equal("isabella@acme.example", id);
-        Assert.Equal("Isabella Smith", (await Agent(account, id)).DisplayName);
+        const string agentId = "isabella@acme.example";
+        Assert.NotEqual(agentId, id);
+        Assert.Equal("Isabella Smith", (await Agent(account, agentId)).DisplayName);
 
         // The same userName again: uniqueness.
         (status, var duplicate) = await Send(_httpB!, HttpMethod.Post, "/scim/v2/Users", token, """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ISABELLA@acme.example"}""");
@@ -137,10 +139,10 @@ public sealed class ScimTests : IAsyncLifetime
         (status, _) = await Send(_httpB!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
             $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"{{id}}","display":"isabella@acme.example"}]}]}""");
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Equal(SeatType.Named, Seat(await Agent(account, id)));
+        Assert.Equal(SeatType.Named, Seat(await Agent(account, agentId)));
 
         // The agent works: a lease, heartbeating.
-        var app = A.Agent(account, id);
+        var app = A.Agent(account, agentId);
         var lease = (await app.AcquireAsync(Product)).Lease;
         Assert.Equal(SeatType.Named, lease.SeatType);
 
@@ -152,7 +154,7 @@ public sealed class ScimTests : IAsyncLifetime
             """);
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("Jones", replaced!["name"]!["familyName"]!.GetValue<string>());
-        Assert.Equal("Isabella Jones", (await Agent(account, id)).DisplayName);
+        Assert.Equal("Isabella Jones", (await Agent(account, agentId)).DisplayName);
         Assert.Equal(lease.LeaseId, (await app.HeartbeatAsync(lease)).LeaseId);
 
         // Deactivation: the seat goes, the live lease ends within a second, the user stays.
@@ -165,7 +167,7 @@ public sealed class ScimTests : IAsyncLifetime
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the lease ended after {clock.Elapsed}");
         Assert.Equal("LEASE_REVOKED", Errors.Info(revoked).Reason);
         Assert.Equal("scim:Okta", Errors.Info(revoked).Metadata["revoked_by"]);
-        Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, id)));
+        Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, agentId)));
         (status, var kept) = await Send(_httpA!, HttpMethod.Get, $"/scim/v2/Users/{Uri.EscapeDataString(id)}", token);
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(groupId, kept!["groups"]![0]!["value"]!.GetValue<string>());
@@ -174,13 +176,13 @@ public sealed class ScimTests : IAsyncLifetime
         (status, _) = await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Users/{Uri.EscapeDataString(id)}", token,
             """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":true}}]}""");
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Equal(SeatType.Named, Seat(await Agent(account, id)));
+        Assert.Equal(SeatType.Named, Seat(await Agent(account, agentId)));
 
         // Leaving the group removes the seat.
         (status, _) = await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
             $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"{{id}}\"]"}]}""");
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, id)));
+        Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, agentId)));
 
         // Group and user deleted; the audit names the token.
         Assert.Equal(HttpStatusCode.NoContent, (await Send(_httpB!, HttpMethod.Delete, $"/scim/v2/Groups/{groupId}", token)).Status);
@@ -203,9 +205,11 @@ public sealed class ScimTests : IAsyncLifetime
             new MapProvisioningGroupRequest { GroupName = "LB Agents", Product = Product, SeatType = SeatType.Concurrent }, A.AdminHeaders(account));
 
         var ids = new List<string>();
+        var agents = new List<string>();
         for (var i = 0; i < 3; i++)
         {
             var userName = $"Test_User_{i}_ab6490ee@contoso.example";
+            agents.Add(userName);
             var (_, lookup) = await Send(_httpA!, HttpMethod.Get, "/scim/v2/Users?filter=" + Uri.EscapeDataString($"userName eq \"{userName}\""), token);
             Assert.Equal(0, lookup!["totalResults"]!.GetValue<int>());
             var (status, created) = await Send(i % 2 == 0 ? _httpA! : _httpB!, HttpMethod.Post, "/scim/v2/Users", token, $$"""
@@ -235,7 +239,7 @@ public sealed class ScimTests : IAsyncLifetime
             """);
         Assert.Equal(HttpStatusCode.OK, patchStatus);
         Assert.Equal("updatedEmail@contoso.example", patched!["emails"]![0]!["value"]!.GetValue<string>());
-        Assert.Equal("updatedEmail@contoso.example", (await Agent(account, ids[0])).Email);
+        Assert.Equal("updatedEmail@contoso.example", (await Agent(account, agents[0])).Email);
 
         // The group, with Microsoft's extra schema, then all three members in one PATCH.
         var (groupStatus, group) = await Send(_httpB!, HttpMethod.Post, "/scim/v2/Groups", token, """
@@ -252,11 +256,11 @@ public sealed class ScimTests : IAsyncLifetime
             $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[{{members}}]}]}""")).Status);
         foreach (var id in ids)
         {
-            Assert.Equal(SeatType.Concurrent, Seat(await Agent(account, id)));
+            Assert.Equal(SeatType.Concurrent, Seat(await Agent(account, agents[ids.IndexOf(id)])));
         }
 
         // One of them works; Entra disables it with a string boolean: the lease ends at once.
-        var app = A.Agent(account, ids[2]);
+        var app = A.Agent(account, agents[2]);
         var lease = (await app.AcquireAsync(Product)).Lease;
         Assert.Equal(HttpStatusCode.OK, (await Send(_httpB!, HttpMethod.Patch, $"/scim/v2/Users/{Uri.EscapeDataString(ids[2])}", token,
             """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}""")).Status);
@@ -265,8 +269,8 @@ public sealed class ScimTests : IAsyncLifetime
         // Remove a member Entra's way (path members, value list).
         Assert.Equal(HttpStatusCode.OK, (await Send(_httpA!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
             $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Remove","path":"members","value":[{"$ref":null,"value":"{{ids[1]}}"}]}]}""")).Status);
-        Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, ids[1])));
-        Assert.Equal(SeatType.Concurrent, Seat(await Agent(account, ids[0])));
+        Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, agents[1])));
+        Assert.Equal(SeatType.Concurrent, Seat(await Agent(account, agents[0])));
 
         // Entra deletes users outright in the end.
         Assert.Equal(HttpStatusCode.NoContent, (await Send(_httpB!, HttpMethod.Delete, $"/scim/v2/Users/{Uri.EscapeDataString(ids[0])}", token)).Status);
@@ -285,6 +289,7 @@ public sealed class ScimTests : IAsyncLifetime
 
         // 50 users, each created twice at once (one create wins), then added to the group: all in parallel, half through each replica.
         var statuses = new ConcurrentBag<HttpStatusCode>();
+        var scimIds = new ConcurrentDictionary<string, string>();
         await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Task.Run(async () =>
         {
             var body = $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"agent{{i}}@acme.example","active":true}""";
@@ -294,8 +299,10 @@ public sealed class ScimTests : IAsyncLifetime
                 statuses.Add(attempt.Status);
             }
 
+            var scimId = attempts.Single(a => a.Status == HttpStatusCode.Created).Body!["id"]!.GetValue<string>();
+            scimIds[$"agent{i}@acme.example"] = scimId;
             var join = await Send(i % 2 == 0 ? _httpA! : _httpB!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
-                $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"agent{{i}}@acme.example"}]}]}""");
+                $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"{{scimId}}"}]}]}""");
             statuses.Add(join.Status);
         })));
 
@@ -315,7 +322,7 @@ public sealed class ScimTests : IAsyncLifetime
         var leaving = agents.Where(a => Seat(a) == SeatType.Named).Take(5).Select(a => a.AgentId).ToList();
         var oldest = problems.Take(5).Select(p => p.AgentId).ToList();
         await Task.WhenAll(leaving.Select((id, n) => Send(n % 2 == 0 ? _httpA! : _httpB!, HttpMethod.Patch, $"/scim/v2/Groups/{groupId}", token,
-            $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"{{id}}\"]"}]}""")));
+            $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"{{scimIds[id]}}\"]"}]}""")));
         agents = await AllAgents(account);
         Assert.Equal(Named, agents.Count(a => Seat(a) == SeatType.Named));
         Assert.All(oldest, id => Assert.Equal(SeatType.Named, Seat(agents.Single(a => a.AgentId == id))));
@@ -414,6 +421,12 @@ public sealed class ScimTests : IAsyncLifetime
         { "PATCH", "/scim/v2/Groups/{group}", """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members[value eq \"x\"]","value":[]}]}""", 400, "invalidPath" },
         { "PATCH", "/scim/v2/Groups/{group}", """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"displayName"}]}""", 400, "mutability" },
         { "PUT", "/scim/v2/Users/{user}", """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"someone-else","userName":"x@acme.example"}""", 400, "mutability" },
+        { "PATCH", "/scim/v2/Users/{user}", """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove"}]}""", 400, "noTarget" },
+        { "PATCH", "/scim/v2/Groups/{group}", """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove"}]}""", 400, "noTarget" },
+        { "PATCH", "/scim/v2/Users/{user}", """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"emails[value eq \"ghost@acme.example\"].type","value":"home"}]}""", 400, "noTarget" },
+        { "GET", "/scim/v2/Users/{user}?attributes=" + Uri.EscapeDataString(string.Join(",", Enumerable.Range(0, 101).Select(i => "a" + i))), null, 400, "invalidValue" },
+        { "POST", "/scim/v2/Users/.search", """{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"count":"ten"}""", 400, "invalidValue" },
+        { "POST", "/scim/v2/Users/.search", """{"filter":"userName eq \"x\""}""", 400, "invalidSyntax" },
         { "POST", "/scim/v2/Users", "HUGE", 413, null },
         { "GET", "/scim/v2/Bulk", null, 404, null },
     };
@@ -454,11 +467,18 @@ public sealed class ScimTests : IAsyncLifetime
         var (_, types) = await Send(_httpA!, HttpMethod.Get, "/scim/v2/ResourceTypes", token);
         Assert.Equal(["User", "Group"], types!["Resources"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()));
         var (_, schemas) = await Send(_httpA!, HttpMethod.Get, "/scim/v2/Schemas", token);
-        Assert.Equal(2, schemas!["totalResults"]!.GetValue<int>());
+        Assert.Equal(3, schemas!["totalResults"]!.GetValue<int>());
     }
 
     private async Task<string> TokenAsync(string account, string name) =>
         (await A.AdminClient.CreateProvisioningTokenAsync(new CreateProvisioningTokenRequest { Name = name }, A.AdminHeaders(account))).Secret;
+
+    /// <summary>The SCIM id of an agent, found as an identity provider finds it: by userName.</summary>
+    private async Task<string> ScimIdAsync(string token, string userName)
+    {
+        var (_, found) = await Send(_httpA!, HttpMethod.Get, "/scim/v2/Users?attributes=id&filter=" + Uri.EscapeDataString($"userName eq \"{userName}\""), token);
+        return found!["Resources"]![0]!["id"]!.GetValue<string>();
+    }
 
     private async Task<Contracts.V1.Agent> Agent(string account, string id) =>
         (await AllAgents(account)).SingleOrDefault(a => a.AgentId == id) ?? throw new Xunit.Sdk.XunitException($"no agent {id}");

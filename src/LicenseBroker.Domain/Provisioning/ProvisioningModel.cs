@@ -3,19 +3,44 @@ using LicenseBroker.Domain.Seats;
 
 namespace LicenseBroker.Domain.Provisioning;
 
-/// <summary>A user as an identity provider sees it over SCIM: an agent of the account.</summary>
+/// <summary>
+/// A user as an identity provider sees it over SCIM: an agent of the account. <see cref="Id"/> is the
+/// SCIM id (server-assigned, never given to another user); <see cref="AgentId"/> is the agent's id in the
+/// broker (the sign-in name its tokens carry).
+/// </summary>
 public sealed record ScimUser(
     string Id,
+    string AgentId,
     string UserName,
     string? ExternalId,
     string? GivenName,
     string? FamilyName,
     string DisplayName,
-    string Email,
+    IReadOnlyList<ScimEmail> Emails,
+    EnterpriseAttributes? Enterprise,
     bool Active,
     DateTimeOffset Created,
     DateTimeOffset LastModified,
     IReadOnlyList<ScimMember> Groups);
+
+/// <summary>One e-mail of a user (RFC 7643 §4.1.2): at most one of a user's is primary.</summary>
+public sealed record ScimEmail(string Value, string? Type, bool Primary);
+
+/// <summary>
+/// The enterprise extension of a user (RFC 7643 §4.3), kept as the identity provider sent it.
+/// <see cref="ManagerId"/> is the manager's SCIM id, not checked against the account's users: identity
+/// providers send a manager before (or without) provisioning them.
+/// </summary>
+public sealed record EnterpriseAttributes(
+    string? EmployeeNumber = null,
+    string? CostCenter = null,
+    string? Organization = null,
+    string? Division = null,
+    string? Department = null,
+    string? ManagerId = null)
+{
+    public bool IsEmpty => EmployeeNumber is null && CostCenter is null && Organization is null && Division is null && Department is null && ManagerId is null;
+}
 
 /// <summary>What a SCIM create or replace says about a user.</summary>
 public sealed record ScimUserInput(
@@ -24,7 +49,8 @@ public sealed record ScimUserInput(
     string? GivenName,
     string? FamilyName,
     string? DisplayName,
-    string? Email,
+    IReadOnlyList<ScimEmail> Emails,
+    EnterpriseAttributes? Enterprise,
     bool Active)
 {
     /// <summary>The agent's display name: the one given, else the name parts, else the userName.</summary>
@@ -33,8 +59,14 @@ public sealed record ScimUserInput(
         : $"{GivenName} {FamilyName}".Trim() is { Length: > 0 } parts ? parts
         : UserName;
 
-    /// <summary>The agent's e-mail: the one given, else the userName (usually the sign-in e-mail).</summary>
-    public string EffectiveEmail => Email is { Length: > 0 } email ? email : UserName;
+    /// <summary>The agent's e-mail: the primary one, else the work one, else the first, else the userName (usually the sign-in e-mail).</summary>
+    public string EffectiveEmail => AgentEmail(Emails) ?? UserName;
+
+    /// <summary>The e-mail the agent is known by among <paramref name="emails"/>: the primary, else the work one, else the first.</summary>
+    public static string? AgentEmail(IReadOnlyList<ScimEmail> emails) =>
+        (emails.FirstOrDefault(e => e.Primary)
+         ?? emails.FirstOrDefault(e => string.Equals(e.Type, "work", StringComparison.OrdinalIgnoreCase))
+         ?? (emails.Count > 0 ? emails[0] : null))?.Value;
 }
 
 /// <summary>A group and its members.</summary>
@@ -44,7 +76,7 @@ public sealed record ScimGroup(string Id, string DisplayName, string? ExternalId
 public sealed record ScimMember(string Id, string Display);
 
 /// <summary>Which users a SCIM list returns: at most one equality per attribute, all of them ANDed.</summary>
-public sealed record ScimQuery(string? UserName = null, string? ExternalId = null, string? Email = null, string? DisplayName = null, string? Id = null);
+public sealed record ScimQuery(string? UserName = null, string? ExternalId = null, string? Email = null, string? DisplayName = null, string? Id = null, string? EmployeeNumber = null);
 
 /// <summary>One page of a SCIM list.</summary>
 public sealed record ScimPage<T>(int TotalResults, int StartIndex, IReadOnlyList<T> Resources);

@@ -4,6 +4,7 @@ using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Provisioning;
 using LicenseBroker.Server.Extensions;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Net.Http.Headers;
 
 namespace LicenseBroker.Server.Scim;
 
@@ -32,35 +33,38 @@ public static partial class ScimEndpoints
         var scim = app.MapGroup(BasePath).AllowAnonymous().RequireHost($"*:{port}");
         scim.MapGet("/ServiceProviderConfig", (HttpContext http) => Run(http, Static(() => ScimDiscovery.ServiceProviderConfig(BaseUrl(http)))));
         scim.MapGet("/ResourceTypes", (HttpContext http) => Run(http, Static(() => ScimDiscovery.ResourceTypes(BaseUrl(http)))));
-        scim.MapGet("/Schemas", (HttpContext http) => Run(http, Static(ScimDiscovery.Schemas)));
+        scim.MapGet("/ResourceTypes/{id}", (HttpContext http, string id) => Run(http, Static(() => ScimDiscovery.ResourceType(id, BaseUrl(http)) ?? throw NotFound("ResourceType", id))));
+        scim.MapGet("/Schemas", (HttpContext http) => Run(http, Static(() => ScimDiscovery.Schemas(BaseUrl(http)))));
+        scim.MapGet("/Schemas/{id}", (HttpContext http, string id) => Run(http, Static(() => ScimDiscovery.Schema(id, BaseUrl(http)) ?? throw NotFound("Schema", id))));
 
         scim.MapGet("/Users", (HttpContext http) => Run(http, async caller =>
+            await ListUsersAsync(http, caller, http.Request.Query["filter"], Paging(http), UserProjection(http))));
+        scim.MapPost("/Users/.search", (HttpContext http) => Run(http, async caller =>
         {
-            var (start, count) = Paging(http);
-            var page = await caller.Store.ListUsersAsync(caller.AccountId, ScimFilter.Parse(http.Request.Query["filter"], groups: false), start, count, http.RequestAborted);
-            return ScimResources.List(page, user => ScimResources.ToJson(user, BaseUrl(http)));
+            var search = ParseSearch(await BodyAsync(http), ScimResources.UserSchema);
+            return await ListUsersAsync(http, caller, search.Filter, search.Paging, search.Projection);
         }));
         scim.MapGet("/Users/{id}", (HttpContext http, string id) => Run(http, async caller =>
-            ScimResources.ToJson(await caller.Store.GetUserAsync(caller.AccountId, id, http.RequestAborted) ?? throw NotFound("User", id), BaseUrl(http))));
+            User(http, await caller.Store.GetUserAsync(caller.AccountId, id, http.RequestAborted) ?? throw NotFound("User", id))));
         scim.MapPost("/Users", (HttpContext http) => Run(http, async caller =>
         {
             var input = ScimResources.ParseUser(await BodyAsync(http));
             var user = Result(await caller.Provisioning.CreateUserAsync(caller.Actor, caller.AccountId, input, http.RequestAborted), "User", string.Empty);
             http.Response.StatusCode = StatusCodes.Status201Created;
             http.Response.Headers.Location = $"{BaseUrl(http)}/Users/{Uri.EscapeDataString(user.Id)}";
-            return ScimResources.ToJson(user, BaseUrl(http));
+            return User(http, user);
         }));
         scim.MapPut("/Users/{id}", (HttpContext http, string id) => Run(http, async caller =>
         {
             var input = ScimResources.ParseUser(await BodyAsync(http), id);
-            return ScimResources.ToJson(Result(await caller.Provisioning.ReplaceUserAsync(caller.Actor, caller.AccountId, id, input, http.RequestAborted), "User", id), BaseUrl(http));
+            return User(http, Result(await caller.Provisioning.ReplaceUserAsync(caller.Actor, caller.AccountId, id, input, http.RequestAborted), "User", id));
         }));
         scim.MapPatch("/Users/{id}", (HttpContext http, string id) => Run(http, async caller =>
         {
             var body = await BodyAsync(http);
             var current = await caller.Store.GetUserAsync(caller.AccountId, id, http.RequestAborted) ?? throw NotFound("User", id);
             var input = ScimResources.PatchUser(current, body);
-            return ScimResources.ToJson(Result(await caller.Provisioning.ReplaceUserAsync(caller.Actor, caller.AccountId, id, input, http.RequestAborted), "User", id), BaseUrl(http));
+            return User(http, Result(await caller.Provisioning.ReplaceUserAsync(caller.Actor, caller.AccountId, id, input, http.RequestAborted), "User", id));
         }));
         scim.MapDelete("/Users/{id}", (HttpContext http, string id) => Run(http, async caller =>
         {
@@ -70,27 +74,27 @@ public static partial class ScimEndpoints
         }));
 
         scim.MapGet("/Groups", (HttpContext http) => Run(http, async caller =>
+            await ListGroupsAsync(http, caller, http.Request.Query["filter"], Paging(http), GroupProjection(http))));
+        scim.MapPost("/Groups/.search", (HttpContext http) => Run(http, async caller =>
         {
-            var (start, count) = Paging(http);
-            var page = await caller.Store.ListGroupsAsync(caller.AccountId, ScimFilter.Parse(http.Request.Query["filter"], groups: true), start, count, http.RequestAborted);
-            var members = !ExcludesMembers(http);
-            return ScimResources.List(page, group => ScimResources.ToJson(group, BaseUrl(http), members));
+            var search = ParseSearch(await BodyAsync(http), ScimResources.GroupSchema);
+            return await ListGroupsAsync(http, caller, search.Filter, search.Paging, search.Projection);
         }));
         scim.MapGet("/Groups/{id}", (HttpContext http, string id) => Run(http, async caller =>
-            ScimResources.ToJson(await caller.Store.GetGroupAsync(caller.AccountId, id, http.RequestAborted) ?? throw NotFound("Group", id), BaseUrl(http), !ExcludesMembers(http))));
+            Group(http, await caller.Store.GetGroupAsync(caller.AccountId, id, http.RequestAborted) ?? throw NotFound("Group", id))));
         scim.MapPost("/Groups", (HttpContext http) => Run(http, async caller =>
         {
             var (displayName, externalId, members) = ScimResources.ParseGroup(await BodyAsync(http));
             var group = Result(await caller.Provisioning.CreateGroupAsync(caller.Actor, caller.AccountId, displayName, externalId, members, http.RequestAborted), "Group", string.Empty);
             http.Response.StatusCode = StatusCodes.Status201Created;
             http.Response.Headers.Location = $"{BaseUrl(http)}/Groups/{group.Id}";
-            return ScimResources.ToJson(group, BaseUrl(http));
+            return Group(http, group);
         }));
         scim.MapPut("/Groups/{id}", (HttpContext http, string id) => Run(http, async caller =>
         {
             var (displayName, externalId, members) = ScimResources.ParseGroup(await BodyAsync(http), id);
             var change = new GroupChange(DisplayName: displayName, ExternalId: externalId, ClearExternalId: externalId is null, SetMembers: members);
-            return ScimResources.ToJson(Result(await caller.Provisioning.ChangeGroupAsync(caller.Actor, caller.AccountId, id, change, http.RequestAborted), "Group", id), BaseUrl(http));
+            return Group(http, Result(await caller.Provisioning.ChangeGroupAsync(caller.Actor, caller.AccountId, id, change, http.RequestAborted), "Group", id));
         }));
         scim.MapPatch("/Groups/{id}", (HttpContext http, string id) => Run(http, async caller =>
         {
@@ -99,7 +103,7 @@ public static partial class ScimEndpoints
             var group = Result(await caller.Provisioning.ChangeGroupAsync(caller.Actor, caller.AccountId, id, ScimResources.PatchGroup(current, body), http.RequestAborted), "Group", id);
 
             // Entra ID and Okta accept 204 for a membership change; the resource is returned all the same when asked for.
-            return ScimResources.ToJson(group, BaseUrl(http), !ExcludesMembers(http));
+            return Group(http, group);
         }));
         scim.MapDelete("/Groups/{id}", (HttpContext http, string id) => Run(http, async caller =>
         {
@@ -111,6 +115,70 @@ public static partial class ScimEndpoints
         // Anything else under /scim/v2 (e.g. /Bulk, /Me): a SCIM 404, not an empty one.
         scim.Map("/{**rest}", (HttpContext http) => Run(http, _ => throw new ScimException(StatusCodes.Status404NotFound, null, "No such SCIM endpoint.")));
         return app;
+    }
+
+    private static async Task<JsonObject?> ListUsersAsync(HttpContext http, Caller caller, string? filter, (int Start, int Count) paging, ScimProjection projection)
+    {
+        var page = await caller.Store.ListUsersAsync(caller.AccountId, ScimFilter.Parse(filter, groups: false), paging.Start, paging.Count, http.RequestAborted);
+        return ScimResources.List(page, user => projection.Apply(ScimResources.ToJson(user, BaseUrl(http))));
+    }
+
+    private static async Task<JsonObject?> ListGroupsAsync(HttpContext http, Caller caller, string? filter, (int Start, int Count) paging, ScimProjection projection)
+    {
+        var page = await caller.Store.ListGroupsAsync(caller.AccountId, ScimFilter.Parse(filter, groups: true), paging.Start, paging.Count, http.RequestAborted);
+        return ScimResources.List(page, group => projection.Apply(ScimResources.ToJson(group, BaseUrl(http), projection.Returns("members"))));
+    }
+
+    private static JsonObject User(HttpContext http, ScimUser user) => UserProjection(http).Apply(ScimResources.ToJson(user, BaseUrl(http)));
+
+    private static JsonObject Group(HttpContext http, ScimGroup group)
+    {
+        var projection = GroupProjection(http);
+        return projection.Apply(ScimResources.ToJson(group, BaseUrl(http), projection.Returns("members")));
+    }
+
+    private static ScimProjection UserProjection(HttpContext http) =>
+        ScimProjection.Parse(http.Request.Query["attributes"].ToString(), http.Request.Query["excludedAttributes"].ToString(), ScimResources.UserSchema);
+
+    private static ScimProjection GroupProjection(HttpContext http) =>
+        ScimProjection.Parse(http.Request.Query["attributes"].ToString(), http.Request.Query["excludedAttributes"].ToString(), ScimResources.GroupSchema);
+
+    /// <summary>A POST …/.search body (RFC 7644 §3.4.3): the query's parameters as JSON.</summary>
+    private static (string? Filter, (int Start, int Count) Paging, ScimProjection Projection) ParseSearch(JsonObject body, string coreSchema)
+    {
+        if (ScimResources.Get(body, "schemas") is not JsonArray schemas
+            || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var text) && string.Equals(text, ScimResources.SearchSchema, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ScimException(400, "invalidSyntax", $"schemas must include {ScimResources.SearchSchema}.");
+        }
+
+        foreach (var (name, _) in body)
+        {
+            if (name.ToLowerInvariant() is not ("schemas" or "filter" or "attributes" or "excludedattributes" or "startindex" or "count" or "sortby" or "sortorder"))
+            {
+                throw new ScimException(400, "invalidSyntax", $"Unknown attribute '{name}' in a SearchRequest.");
+            }
+        }
+
+        static int? Number(JsonNode? node, string name) => node switch
+        {
+            null => null,
+            JsonValue value when value.TryGetValue<int>(out var number) => number,
+            _ => throw new ScimException(400, "invalidValue", $"{name} must be an integer."),
+        };
+
+        static List<string>? Names(JsonNode? node, string name) => node switch
+        {
+            null => null,
+            JsonArray array => array.Select(n => ScimResources.OptionalText(n, name, 300) ?? throw new ScimException(400, "invalidValue", $"{name} must be strings.")).ToList(),
+            _ => throw new ScimException(400, "invalidValue", $"{name} must be an array of attribute names."),
+        };
+
+        var filter = ScimResources.OptionalText(ScimResources.Get(body, "filter"), "filter", ScimFilter.MaxLength);
+        var start = Math.Clamp(Number(ScimResources.Get(body, "startIndex"), "startIndex") ?? 1, 1, 1_000_000_000);
+        var count = Math.Clamp(Number(ScimResources.Get(body, "count"), "count") ?? 100, 0, MaxPageSize);
+        var projection = ScimProjection.Parse(Names(ScimResources.Get(body, "attributes"), "attributes"), Names(ScimResources.Get(body, "excludedAttributes"), "excludedAttributes"), coreSchema);
+        return (filter, (start, count), projection);
     }
 
     /// <summary>A handler that only renders a document (discovery), after the token check.</summary>
@@ -197,8 +265,21 @@ public static partial class ScimEndpoints
         await http.Response.WriteAsync(error.ToJsonString());
     }
 
+    /// <summary>
+    /// The request's JSON object. Only SCIM's media types (RFC 7644 §3.1: application/scim+json, and the
+    /// application/json some clients send), in UTF-8: anything else is refused before it is read. Invalid
+    /// UTF-8 (raw, or as an escaped lone surrogate) is the client's malformed body, not our fault.
+    /// </summary>
     private static async Task<JsonObject> BodyAsync(HttpContext http)
     {
+        if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var mediaType)
+            || mediaType.MediaType.Value?.ToLowerInvariant() is not ("application/scim+json" or "application/json")
+            || (mediaType.Charset.HasValue && !mediaType.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !mediaType.Charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ScimException(StatusCodes.Status415UnsupportedMediaType, null,
+                $"The body must be sent as {ContentType} (or application/json), in UTF-8; it came as '{http.Request.ContentType}'.");
+        }
+
         if (http.Request.ContentLength > MaxBodyBytes)
         {
             throw new ScimException(StatusCodes.Status413PayloadTooLarge, null, $"The body is larger than {MaxBodyBytes} bytes.");
@@ -209,14 +290,56 @@ public static partial class ScimEndpoints
             limit.MaxRequestBodySize = MaxBodyBytes;
         }
 
+        using var buffer = new MemoryStream();
+        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        {
+            throw new ScimException(400, "invalidSyntax", "The body is not valid UTF-8.");
+        }
+
         try
         {
-            return await JsonNode.ParseAsync(http.Request.Body, new JsonNodeOptions { PropertyNameCaseInsensitive = false }, new JsonDocumentOptions { MaxDepth = 16 }, http.RequestAborted) as JsonObject
+            var body = JsonNode.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length).Span, new JsonNodeOptions { PropertyNameCaseInsensitive = false }, new JsonDocumentOptions { MaxDepth = 16 }) as JsonObject
                 ?? throw new ScimException(400, "invalidSyntax", "The body must be a JSON object.");
+            RequireValidStrings(body);
+            return body;
         }
         catch (JsonException ex)
         {
             throw new ScimException(400, "invalidSyntax", "The body is not valid JSON: " + ex.Message);
+        }
+    }
+
+    // "\ud800" is valid JSON and valid UTF-8, but not a string .NET can read: found here, before any handler reads it.
+    private static void RequireValidStrings(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (_, value) in obj)
+                {
+                    RequireValidStrings(value);
+                }
+
+                break;
+            case JsonArray array:
+                foreach (var item in array)
+                {
+                    RequireValidStrings(item);
+                }
+
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                try
+                {
+                    _ = value.GetValue<string>();
+                }
+                catch (InvalidOperationException)
+                {
+                    throw new ScimException(400, "invalidSyntax", "The body holds a string that is not valid Unicode.");
+                }
+
+                break;
         }
     }
 
@@ -233,9 +356,6 @@ public static partial class ScimEndpoints
 
         return (Math.Min(start, 1_000_000_000), count);
     }
-
-    private static bool ExcludesMembers(HttpContext http) =>
-        http.Request.Query["excludedAttributes"].ToString().Split(',').Any(a => a.Trim().Equals("members", StringComparison.OrdinalIgnoreCase));
 
     private static T Result<T>(ScimOutcome<T> outcome, string type, string id) => outcome switch
     {

@@ -14,6 +14,8 @@ public static class ScimFilter
 {
     public const int MaxLength = 1000;
 
+    private static readonly string EmployeeNumber = (ScimResources.EnterpriseUserSchema + ":employeeNumber").ToLowerInvariant();
+
     public static ScimQuery Parse(string? filter, bool groups)
     {
         var query = new ScimQuery();
@@ -63,6 +65,8 @@ public static class ScimFilter
             (false, var email) when email is "emails" or "emails.value" || (email.StartsWith("emails[type eq ", StringComparison.Ordinal) && email.EndsWith("].value", StringComparison.Ordinal)) =>
                 query.Email is null ? query with { Email = value } : throw Twice(attribute),
             (true, "displayname") => query.DisplayName is null ? query with { DisplayName = value } : throw Twice(attribute),
+            (false, var extension) when extension == EmployeeNumber =>
+                query.EmployeeNumber is null ? query with { EmployeeNumber = value } : throw Twice(attribute),
             _ => throw Invalid($"attribute '{attribute}' cannot be filtered on {(groups ? "Groups" : "Users")}"),
         };
     }

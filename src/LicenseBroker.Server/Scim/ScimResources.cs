@@ -18,6 +18,10 @@ public static partial class ScimResources
     public const string ListSchema = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
     public const string PatchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
     public const string ErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error";
+    public const string SearchSchema = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+    /// <summary>The enterprise extension's attributes the broker keeps (RFC 7643 §4.3), as they are spelled.</summary>
+    public static readonly IReadOnlyList<string> EnterpriseAttributeNames = ["employeeNumber", "costCenter", "organization", "division", "department", "manager"];
 
     // Core User attributes (RFC 7643 §4.1). Those the broker does not keep are accepted and ignored,
     // as identity providers send them by default (title, locale, phoneNumbers...).
@@ -40,12 +44,12 @@ public static partial class ScimResources
     {
         var json = new JsonObject
         {
-            ["schemas"] = new JsonArray(UserSchema),
+            ["schemas"] = user.Enterprise is { IsEmpty: false } ? new JsonArray(UserSchema, EnterpriseUserSchema) : new JsonArray(UserSchema),
             ["id"] = user.Id,
             ["userName"] = user.UserName,
             ["name"] = Name(user),
             ["displayName"] = user.DisplayName,
-            ["emails"] = new JsonArray(new JsonObject { ["value"] = user.Email, ["type"] = "work", ["primary"] = true }),
+            ["emails"] = new JsonArray(user.Emails.Select(e => (JsonNode)EmailJson(e)).ToArray()),
             ["active"] = user.Active,
             ["groups"] = new JsonArray(user.Groups.Select(g => (JsonNode)new JsonObject { ["value"] = g.Id, ["display"] = g.Display, ["$ref"] = $"{baseUrl}/Groups/{g.Id}" }).ToArray()),
             ["meta"] = Meta("User", user.Created, user.LastModified, $"{baseUrl}/Users/{Uri.EscapeDataString(user.Id)}"),
@@ -53,6 +57,11 @@ public static partial class ScimResources
         if (user.ExternalId is not null)
         {
             json["externalId"] = user.ExternalId;
+        }
+
+        if (user.Enterprise is { IsEmpty: false } enterprise)
+        {
+            json[EnterpriseUserSchema] = EnterpriseJson(enterprise, baseUrl);
         }
 
         return json;
@@ -109,13 +118,13 @@ public static partial class ScimResources
         ["Resources"] = new JsonArray(page.Resources.Select(r => (JsonNode)render(r)).ToArray()),
     };
 
-    /// <summary>A user from a POST or PUT body (the whole user).</summary>
+    /// <summary>A user from a POST or PUT body (the whole user). A null value is an unassigned attribute (RFC 7643 §2.5).</summary>
     public static ScimUserInput ParseUser(JsonObject body, string? id = null)
     {
         RequireSchema(body, UserSchema);
-        foreach (var (name, _) in body)
+        foreach (var (name, value) in body)
         {
-            if (!UserAttributes.Contains(name) && !IsDeclaredExtension(body, name))
+            if (value is not null && !UserAttributes.Contains(name) && !IsDeclaredExtension(body, name))
             {
                 throw new ScimException(400, "invalidSyntax", $"Unknown attribute '{name}' for a User.");
             }
@@ -132,7 +141,8 @@ public static partial class ScimResources
             GivenName: null,
             FamilyName: null,
             DisplayName: OptionalText(Get(body, "displayName"), "displayName", 200),
-            Email: PrimaryEmail(Get(body, "emails")),
+            Emails: Emails(Get(body, "emails"), "emails"),
+            Enterprise: Get(body, EnterpriseUserSchema) is { } extension ? Enterprise(new EnterpriseAttributes(), "add", null, extension) : null,
             Active: Get(body, "active") is { } active ? Bool(active, "active") : true);
         if (Get(body, "name") is { } nameParts)
         {
@@ -145,15 +155,15 @@ public static partial class ScimResources
     /// <summary>Applies a PatchOp to a user (RFC 7644 §3.5.2), as Okta and Entra ID send them.</summary>
     public static ScimUserInput PatchUser(ScimUser current, JsonObject body)
     {
-        var user = new ScimUserInput(current.UserName, current.ExternalId, current.GivenName, current.FamilyName, current.DisplayName, current.Email, current.Active);
+        var user = new ScimUserInput(current.UserName, current.ExternalId, current.GivenName, current.FamilyName, current.DisplayName, current.Emails, current.Enterprise, current.Active);
         foreach (var (op, path, value) in Operations(body))
         {
             if (path is null)
             {
                 // No path: the value is an object of attributes (Okta: {"active": false}; Entra: {"name.givenName": "…"}).
-                if (op == "remove" || value is not JsonObject attributes)
+                if (value is not JsonObject attributes)
                 {
-                    throw new ScimException(400, "invalidValue", op == "remove" ? "remove needs a path." : "Without a path, the value must be an object of attributes.");
+                    throw new ScimException(400, "invalidValue", "Without a path, the value must be an object of attributes.");
                 }
 
                 foreach (var (name, attributeValue) in attributes)
@@ -180,9 +190,9 @@ public static partial class ScimResources
         {
             if (path is null)
             {
-                if (op == "remove" || value is not JsonObject attributes)
+                if (value is not JsonObject attributes)
                 {
-                    throw new ScimException(400, "invalidValue", op == "remove" ? "remove needs a path." : "Without a path, the value must be an object of attributes.");
+                    throw new ScimException(400, "invalidValue", "Without a path, the value must be an object of attributes.");
                 }
 
                 foreach (var (name, attributeValue) in attributes)
@@ -222,10 +232,27 @@ public static partial class ScimResources
     private static ScimUserInput SetUserAttribute(ScimUserInput user, string op, string path, JsonNode? value)
     {
         var remove = op == "remove";
+        if (!remove && value is null)
+        {
+            // Null is "unassigned" (RFC 7643 §2.5): as a remove of that attribute.
+            remove = true;
+            op = "remove";
+        }
+
         var lower = path.ToLowerInvariant();
         if (lower.StartsWith(UserSchema.ToLowerInvariant() + ":", StringComparison.Ordinal))
         {
             lower = lower[(UserSchema.Length + 1)..];
+        }
+
+        // The extension by its URN, one of its attributes after it, or (no core attribute has these names) an attribute alone.
+        var enterprise = EnterpriseUserSchema.ToLowerInvariant();
+        var bare = EnterpriseAttributeNames.Any(n => lower.Equals(n, StringComparison.OrdinalIgnoreCase) || lower.StartsWith(n + ".", StringComparison.OrdinalIgnoreCase));
+        if (bare || lower == enterprise || lower.StartsWith(enterprise + ":", StringComparison.Ordinal))
+        {
+            var attribute = bare ? path : lower.Length == enterprise.Length ? null : path[(enterprise.Length + 1)..];
+            var updated = Enterprise(user.Enterprise ?? new EnterpriseAttributes(), op, attribute, value);
+            return user with { Enterprise = updated.IsEmpty ? null : updated };
         }
 
         switch (lower)
@@ -246,27 +273,110 @@ public static partial class ScimResources
                 return user;
             case "name":
                 return remove ? user with { GivenName = null, FamilyName = null } : ApplyName(user, value);
-            case "emails":
-                return remove ? user with { Email = null } : user with { Email = PrimaryEmail(value) ?? user.Email };
             case "id":
                 throw new ScimException(400, "mutability", "id cannot be changed.");
             case "groups":
                 throw new ScimException(400, "mutability", "groups is read-only on a User: change the Group's members.");
         }
 
-        if (EmailPath().IsMatch(lower))
+        if (lower == "emails" || lower.StartsWith("emails[", StringComparison.Ordinal) || lower.StartsWith("emails.", StringComparison.Ordinal))
         {
-            return user with { Email = remove ? null : Email(value, path) };
+            return user with { Emails = ScimEmails.Patch(user.Emails, op, path, value) };
         }
 
-        // Attributes the broker does not keep, and extensions (Entra's enterprise user: department, manager...).
+        // Core attributes the broker accepts and does not keep (declared writeOnly, returned never, in /Schemas).
         var root = lower.Split('[', '.')[0];
-        if (IgnoredUserAttributes.Contains(root) || lower.StartsWith("urn:ietf:params:scim:schemas:extension:", StringComparison.Ordinal))
+        if (IgnoredUserAttributes.Contains(root))
         {
             return user;
         }
 
         throw new ScimException(400, "invalidPath", $"'{path}' is not an attribute of a User that can be changed.");
+    }
+
+    /// <summary>
+    /// The enterprise extension after one operation: on the whole extension (<paramref name="attribute"/> null:
+    /// an object of attributes, or a remove of all) or on one attribute, including Entra's manager forms
+    /// ("manager" with a plain id, or with {"value": id}; "manager.value").
+    /// </summary>
+    private static EnterpriseAttributes Enterprise(EnterpriseAttributes current, string op, string? attribute, JsonNode? value)
+    {
+        if (attribute is null)
+        {
+            if (op == "remove")
+            {
+                return new EnterpriseAttributes();
+            }
+
+            if (value is not JsonObject attributes)
+            {
+                throw new ScimException(400, "invalidValue", $"{EnterpriseUserSchema} must be an object.");
+            }
+
+            var result = op == "replace" ? new EnterpriseAttributes() : current;
+            foreach (var (name, attributeValue) in attributes)
+            {
+                result = Enterprise(result, attributeValue is null ? "remove" : "add", name, attributeValue);
+            }
+
+            return result;
+        }
+
+        var remove = op == "remove" || value is null;
+        string? Text(string name, int max) => remove ? null : OptionalText(value, $"{EnterpriseUserSchema}:{name}", max);
+        return attribute.ToLowerInvariant() switch
+        {
+            "employeenumber" => current with { EmployeeNumber = Text("employeeNumber", 64) },
+            "costcenter" => current with { CostCenter = Text("costCenter", 128) },
+            "organization" => current with { Organization = Text("organization", 128) },
+            "division" => current with { Division = Text("division", 128) },
+            "department" => current with { Department = Text("department", 128) },
+            "manager" or "manager.value" => current with { ManagerId = remove ? null : ManagerId(value) },
+            "manager.displayname" or "manager.$ref" => current,
+            _ => throw new ScimException(400, "invalidPath", $"'{attribute}' is not an attribute of {EnterpriseUserSchema}."),
+        };
+    }
+
+    private static string? ManagerId(JsonNode? value) => value switch
+    {
+        JsonObject manager => Get(manager, "value") is { } id ? OptionalText(id, "manager.value", 128) : null,
+        _ => OptionalText(value, "manager", 128),
+    };
+
+    private static JsonObject EnterpriseJson(EnterpriseAttributes enterprise, string baseUrl)
+    {
+        var json = new JsonObject();
+        void Put(string name, string? text)
+        {
+            if (text is not null)
+            {
+                json[name] = text;
+            }
+        }
+
+        Put("employeeNumber", enterprise.EmployeeNumber);
+        Put("costCenter", enterprise.CostCenter);
+        Put("organization", enterprise.Organization);
+        Put("division", enterprise.Division);
+        Put("department", enterprise.Department);
+        if (enterprise.ManagerId is { } manager)
+        {
+            json["manager"] = new JsonObject { ["value"] = manager, ["$ref"] = $"{baseUrl}/Users/{Uri.EscapeDataString(manager)}" };
+        }
+
+        return json;
+    }
+
+    private static JsonObject EmailJson(ScimEmail email)
+    {
+        var json = new JsonObject { ["value"] = email.Value };
+        if (email.Type is not null)
+        {
+            json["type"] = email.Type;
+        }
+
+        json["primary"] = email.Primary;
+        return json;
     }
 
     private static GroupChange SetGroupAttribute(GroupChange change, ScimGroup current, string op, string path, JsonNode? value, List<string> add, List<string> remove)
@@ -350,7 +460,14 @@ public static partial class ScimResources
             }
 
             var value = Get(operation, "value");
-            if (op != "remove" && value is null)
+            if (op == "remove" && path is null)
+            {
+                // RFC 7644 §3.5.2.2: a remove without a path has no target.
+                throw new ScimException(400, "noTarget", "remove needs a path.");
+            }
+
+            // A value of null is "unassigned" (RFC 7643 §2.5); no value at all is a malformed add or replace.
+            if (op != "remove" && value is null && !operation.Any(p => string.Equals(p.Key, "value", StringComparison.OrdinalIgnoreCase)))
             {
                 throw new ScimException(400, "invalidValue", $"{op} needs a value.");
             }
@@ -375,25 +492,34 @@ public static partial class ScimResources
         };
     }
 
-    private static string? PrimaryEmail(JsonNode? emails)
+    /// <summary>A whole list of e-mails (POST, PUT, or a PATCH of "emails" without a filter).</summary>
+    internal static IReadOnlyList<ScimEmail> Emails(JsonNode? emails, string attribute)
     {
         if (emails is null)
         {
-            return null;
+            return [];
         }
 
-        if (emails is not JsonArray list || list.Count > 20 || list.Any(e => e is not JsonObject))
+        if (emails is not JsonArray list || list.Count > ScimEmails.MaxEmails || list.Any(e => e is not JsonObject))
         {
-            throw new ScimException(400, "invalidValue", "emails must be an array of at most 20 objects.");
+            throw new ScimException(400, "invalidValue", $"{attribute} must be an array of at most {ScimEmails.MaxEmails} objects.");
         }
 
-        var chosen = list.OfType<JsonObject>().FirstOrDefault(e => Get(e, "primary") is { } primary && Bool(primary, "emails.primary"))
-            ?? list.OfType<JsonObject>().FirstOrDefault(e => string.Equals((Get(e, "type") as JsonValue)?.ToString(), "work", StringComparison.OrdinalIgnoreCase))
-            ?? list.OfType<JsonObject>().FirstOrDefault();
-        return chosen is null ? null : Email(Get(chosen, "value"), "emails.value");
+        var parsed = list.OfType<JsonObject>().Select(e => EmailOf(e, attribute)).ToList();
+        return parsed.Count(e => e.Primary) > 1
+            ? throw new ScimException(400, "invalidValue", $"At most one of {attribute} may be primary (RFC 7643 §2.4).")
+            : parsed;
     }
 
-    private static string Email(JsonNode? value, string attribute)
+    internal static ScimEmail EmailOf(JsonObject email, string attribute) => new(
+        Email(Get(email, "value"), attribute + ".value"),
+        EmailType(Get(email, "type"), attribute + ".type"),
+        Get(email, "primary") is { } primary && Bool(primary, attribute + ".primary"));
+
+    internal static string? EmailType(JsonNode? value, string attribute) =>
+        OptionalText(value, attribute, 20) is { } type ? type.ToLowerInvariant() : null;
+
+    internal static string Email(JsonNode? value, string attribute)
     {
         var text = RequiredText(value, attribute, 254);
         return EmailPattern().IsMatch(text) ? text : throw new ScimException(400, "invalidValue", $"{attribute} must be an e-mail address.");
@@ -416,7 +542,7 @@ public static partial class ScimResources
             : throw new ScimException(400, "invalidValue", "Each member must be {\"value\": \"<user id>\"}.")).Distinct(StringComparer.Ordinal).ToList();
     }
 
-    private static bool Bool(JsonNode? value, string attribute)
+    internal static bool Bool(JsonNode? value, string attribute)
     {
         if (value is JsonValue json)
         {
@@ -438,7 +564,7 @@ public static partial class ScimResources
     private static string RequiredText(JsonNode? value, string attribute, int maxLength) =>
         OptionalText(value, attribute, maxLength) ?? throw new ScimException(400, "invalidValue", $"{attribute} is required.");
 
-    private static string? OptionalText(JsonNode? value, string attribute, int maxLength)
+    internal static string? OptionalText(JsonNode? value, string attribute, int maxLength)
     {
         if (value is null)
         {
@@ -494,9 +620,6 @@ public static partial class ScimResources
         ["location"] = location,
         ["version"] = $"W/\"{lastModified.UtcTicks.ToString(CultureInfo.InvariantCulture)}\"",
     };
-
-    [GeneratedRegex(@"^emails(\[type eq ""[a-z]{1,20}""\])?\.value$")]
-    private static partial Regex EmailPath();
 
     [GeneratedRegex(@"^members\[value eq ""((?:[^""\\]|\\.){1,128})""\]$", RegexOptions.IgnoreCase)]
     private static partial Regex MemberFilterPath();

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapper;
 using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Provisioning;
@@ -23,8 +24,9 @@ namespace LicenseBroker.Storage.Postgres;
 public sealed class PostgresProvisioningStore : IProvisioningStore
 {
     private const string UserColumns = """
-        a.id AS Id, a.user_name AS UserName, a.external_id AS ExternalId, a.given_name AS GivenName, a.family_name AS FamilyName,
-        a.display_name AS DisplayName, a.email AS Email, a.active AS Active, a.created_at AS Created, a.updated_at AS LastModified
+        a.id AS Id, a.scim_id AS ScimId, a.user_name AS UserName, a.external_id AS ExternalId, a.given_name AS GivenName, a.family_name AS FamilyName,
+        a.display_name AS DisplayName, a.email AS Email, a.scim_emails::text AS EmailsJson, a.scim_enterprise::text AS EnterpriseJson,
+        a.active AS Active, a.created_at AS Created, a.updated_at AS LastModified
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -189,9 +191,10 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
               AND (@userName IS NULL OR lower(coalesce(a.user_name, a.id)) = lower(@userName))
               AND (@externalId IS NULL OR a.external_id = @externalId)
               AND (@email IS NULL OR lower(a.email) = lower(@email))
-              AND (@id IS NULL OR a.id = @id)
+              AND (@id IS NULL OR a.scim_id = @id)
+              AND (@employeeNumber IS NULL OR a.scim_enterprise ->> 'employeeNumber' = @employeeNumber)
             """;
-        var parameters = new { accountId, query.UserName, query.ExternalId, query.Email, query.Id, offset = startIndex - 1, count };
+        var parameters = new { accountId, query.UserName, query.ExternalId, query.Email, query.Id, query.EmployeeNumber, offset = startIndex - 1, count };
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var total = await connection.QuerySingleAsync<int>(new CommandDefinition($"SELECT count(*)::int FROM agents a {where}", parameters, cancellationToken: cancellationToken));
         List<UserRow> rows = count == 0 ? [] : (await connection.QueryAsync<UserRow>(new CommandDefinition(
@@ -205,6 +208,21 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         return await UserAsync(connection, null, accountId, id, cancellationToken);
     }
+
+    private static object UserValues(string accountId, string agentId, ScimUserInput input) => new
+    {
+        accountId,
+        id = agentId,
+        email = input.EffectiveEmail,
+        displayName = input.EffectiveDisplayName,
+        input.UserName,
+        input.ExternalId,
+        input.GivenName,
+        input.FamilyName,
+        input.Active,
+        emails = input.Emails.Count == 0 ? null : JsonSerializer.Serialize(input.Emails.Select(e => new EmailJson(e.Value, e.Type, e.Primary)), StoredJson),
+        enterprise = input.Enterprise is not { IsEmpty: false } enterprise ? null : JsonSerializer.Serialize(enterprise, StoredJson),
+    };
 
     public Task<ScimOutcome<ScimUser>> CreateUserAsync(Actor actor, string accountId, ScimUserInput input, CancellationToken cancellationToken) =>
         InTransactionAsync<ScimOutcome<ScimUser>>(async (connection, transaction) =>
@@ -220,16 +238,18 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 && !await ExistsAsync(connection, transaction, "SELECT true FROM agents WHERE account_id = @accountId AND id = @id", new { accountId, id = input.UserName }, cancellationToken)
                     ? input.UserName
                     : "u-" + Guid.NewGuid().ToString("N");
-            await connection.ExecuteAsync(new CommandDefinition(
+            // The SCIM id comes from the column's default: random, never an id another user had.
+            var scimId = await connection.QuerySingleAsync<string>(new CommandDefinition(
                 """
-                INSERT INTO agents (account_id, id, email, display_name, user_name, external_id, given_name, family_name, active)
-                VALUES (@accountId, @id, @email, @displayName, @UserName, @ExternalId, @GivenName, @FamilyName, @Active)
+                INSERT INTO agents (account_id, id, email, display_name, user_name, external_id, given_name, family_name, active, scim_emails, scim_enterprise)
+                VALUES (@accountId, @id, @email, @displayName, @UserName, @ExternalId, @GivenName, @FamilyName, @Active, @emails::jsonb, @enterprise::jsonb)
+                RETURNING scim_id
                 """,
-                new { accountId, id, email = input.EffectiveEmail, displayName = input.EffectiveDisplayName, input.UserName, input.ExternalId, input.GivenName, input.FamilyName, input.Active },
+                UserValues(accountId, id, input),
                 transaction,
                 cancellationToken: cancellationToken));
             await AuditAsync(connection, transaction, accountId, null, actor, "agent.upsert", id, null, input, cancellationToken);
-            return new ScimOutcome<ScimUser>.Done((await UserAsync(connection, transaction, accountId, id, cancellationToken))!, SeatChanges.None);
+            return new ScimOutcome<ScimUser>.Done((await UserAsync(connection, transaction, accountId, scimId, cancellationToken))!, SeatChanges.None);
         }, cancellationToken);
 
     public Task<ScimOutcome<ScimUser>> ReplaceUserAsync(Actor actor, string accountId, string id, ScimUserInput input, CancellationToken cancellationToken) =>
@@ -237,13 +257,14 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
         {
             await LockGovernedPoolsAsync(connection, transaction, accountId, null, cancellationToken);
             var before = await connection.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
-                $"SELECT {UserColumns} FROM agents a WHERE a.account_id = @accountId AND a.id = @id FOR UPDATE", new { accountId, id }, transaction, cancellationToken: cancellationToken));
+                $"SELECT {UserColumns} FROM agents a WHERE a.account_id = @accountId AND a.scim_id = @id FOR UPDATE", new { accountId, id }, transaction, cancellationToken: cancellationToken));
             if (before is null)
             {
                 return new ScimOutcome<ScimUser>.NotFound();
             }
 
-            if (await TakenAsync(connection, transaction, accountId, id, input, cancellationToken) is { } taken)
+            var agentId = before.Id;
+            if (await TakenAsync(connection, transaction, accountId, agentId, input, cancellationToken) is { } taken)
             {
                 return new ScimOutcome<ScimUser>.Conflict(taken);
             }
@@ -251,14 +272,15 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             await connection.ExecuteAsync(new CommandDefinition(
                 """
                 UPDATE agents SET email = @email, display_name = @displayName, user_name = @UserName, external_id = @ExternalId,
-                                  given_name = @GivenName, family_name = @FamilyName, active = @Active, updated_at = now()
+                                  given_name = @GivenName, family_name = @FamilyName, active = @Active,
+                                  scim_emails = @emails::jsonb, scim_enterprise = @enterprise::jsonb, updated_at = now()
                 WHERE account_id = @accountId AND id = @id
                 """,
-                new { accountId, id, email = input.EffectiveEmail, displayName = input.EffectiveDisplayName, input.UserName, input.ExternalId, input.GivenName, input.FamilyName, input.Active },
+                UserValues(accountId, agentId, input),
                 transaction,
                 cancellationToken: cancellationToken));
-            await AuditAsync(connection, transaction, accountId, null, actor, input.Active == before.Active ? "agent.upsert" : input.Active ? "agent.activate" : "agent.suspend", id, before, input, cancellationToken);
-            var changes = await ReconcileAsync(connection, transaction, actor, accountId, [id], cancellationToken);
+            await AuditAsync(connection, transaction, accountId, null, actor, input.Active == before.Active ? "agent.upsert" : input.Active ? "agent.activate" : "agent.suspend", agentId, before, input, cancellationToken);
+            var changes = await ReconcileAsync(connection, transaction, actor, accountId, [agentId], cancellationToken);
             return new ScimOutcome<ScimUser>.Done((await UserAsync(connection, transaction, accountId, id, cancellationToken))!, changes);
         }, cancellationToken);
 
@@ -266,17 +288,20 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
         InTransactionAsync<ScimOutcome<bool>>(async (connection, transaction) =>
         {
             await LockGovernedPoolsAsync(connection, transaction, accountId, null, cancellationToken);
-            var seats = (await connection.QueryAsync<(string Product, string SeatType)>(new CommandDefinition(
-                "SELECT product_code, seat_type FROM seat_assignments WHERE account_id = @accountId AND agent_id = @id", new { accountId, id }, transaction, cancellationToken: cancellationToken))).ToList();
-            var deleted = await connection.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM agents WHERE account_id = @accountId AND id = @id", new { accountId, id }, transaction, cancellationToken: cancellationToken));
-            if (deleted == 0)
+            var agentId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "SELECT id FROM agents WHERE account_id = @accountId AND scim_id = @id FOR UPDATE", new { accountId, id }, transaction, cancellationToken: cancellationToken));
+            if (agentId is null)
             {
                 return new ScimOutcome<bool>.NotFound();
             }
 
-            await AuditAsync(connection, transaction, accountId, null, actor, "agent.remove", id, new { seats }, null, cancellationToken);
-            var changed = seats.Select(s => (id, s.Product)).ToList();
+            // The seats first: they go with the agent (ON DELETE CASCADE).
+            var seats = (await connection.QueryAsync<(string Product, string SeatType)>(new CommandDefinition(
+                "SELECT product_code, seat_type FROM seat_assignments WHERE account_id = @accountId AND agent_id = @agentId", new { accountId, agentId }, transaction, cancellationToken: cancellationToken))).ToList();
+            await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM agents WHERE account_id = @accountId AND id = @agentId", new { accountId, agentId }, transaction, cancellationToken: cancellationToken));
+            await AuditAsync(connection, transaction, accountId, null, actor, "agent.remove", agentId, new { seats }, null, cancellationToken);
+            var changed = seats.Select(s => (agentId, s.Product)).ToList();
             await ResolveProblemsInTransactionAsync(connection, transaction, actor, accountId, seats.Where(s => s.SeatType == "NAMED").Select(s => s.Product), changed, cancellationToken);
             return new ScimOutcome<bool>.Done(true, new SeatChanges(changed));
         }, cancellationToken);
@@ -317,7 +342,8 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 return new ScimOutcome<ScimGroup>.Conflict("displayName");
             }
 
-            if (await UnknownMemberAsync(connection, transaction, accountId, members, cancellationToken) is { } unknown)
+            var (agents, unknown) = await AgentsOfAsync(connection, transaction, accountId, members, cancellationToken);
+            if (unknown is not null)
             {
                 return new ScimOutcome<ScimGroup>.Invalid($"member {unknown} is not a user of this account");
             }
@@ -326,9 +352,9 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             await connection.ExecuteAsync(new CommandDefinition(
                 "INSERT INTO scim_groups (account_id, id, display_name, external_id) VALUES (@accountId, @id, @displayName, @externalId)",
                 new { accountId, id, displayName, externalId }, transaction, cancellationToken: cancellationToken));
-            await AddMembersAsync(connection, transaction, accountId, id, members, cancellationToken);
-            await AuditAsync(connection, transaction, accountId, null, actor, "provisioning.group.create", id, null, new { displayName, members }, cancellationToken);
-            var changes = await ReconcileAsync(connection, transaction, actor, accountId, members, cancellationToken);
+            await AddMembersAsync(connection, transaction, accountId, id, agents, cancellationToken);
+            await AuditAsync(connection, transaction, accountId, null, actor, "provisioning.group.create", id, null, new { displayName, members = agents }, cancellationToken);
+            var changes = await ReconcileAsync(connection, transaction, actor, accountId, agents, cancellationToken);
             return new ScimOutcome<ScimGroup>.Done((await GroupAsync(connection, transaction, accountId, id, cancellationToken))!, changes);
         }, cancellationToken);
 
@@ -351,7 +377,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 }
 
                 // A rename can move the group in or out of a mapping: every member is reconciled.
-                affected.UnionWith(before.Members.Select(m => m.Id));
+                affected.UnionWith((await AgentsOfAsync(connection, transaction, accountId, before.Members.Select(m => m.Id).ToList(), cancellationToken)).Agents);
                 await connection.ExecuteAsync(new CommandDefinition(
                     "UPDATE scim_groups SET display_name = @name, updated_at = now() WHERE account_id = @accountId AND id = @id", new { accountId, id, name }, transaction, cancellationToken: cancellationToken));
             }
@@ -371,10 +397,15 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 toAdd.AddRange(set.Except(before.Members.Select(m => m.Id), StringComparer.Ordinal));
             }
 
-            if (await UnknownMemberAsync(connection, transaction, accountId, toAdd, cancellationToken) is { } unknown)
+            // Members are named by their SCIM ids: the agents they are. An unknown one to remove is already not a member.
+            var (adding, unknown) = await AgentsOfAsync(connection, transaction, accountId, toAdd, cancellationToken);
+            if (unknown is not null)
             {
                 return new ScimOutcome<ScimGroup>.Invalid($"member {unknown} is not a user of this account");
             }
+
+            toAdd = adding.ToList();
+            toRemove = (await AgentsOfAsync(connection, transaction, accountId, toRemove, cancellationToken)).Agents.ToList();
 
             await AddMembersAsync(connection, transaction, accountId, id, toAdd, cancellationToken);
             if (toRemove.Count > 0)
@@ -622,16 +653,20 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             : null;
     }
 
-    private static async Task<string?> UnknownMemberAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, IReadOnlyList<string> members, CancellationToken cancellationToken)
+    /// <summary>The agent ids of users named by SCIM id; the first id that names no user of the account, if any.</summary>
+    private static async Task<(IReadOnlyList<string> Agents, string? Unknown)> AgentsOfAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, IReadOnlyList<string> scimIds, CancellationToken cancellationToken)
     {
-        if (members.Count == 0)
+        if (scimIds.Count == 0)
         {
-            return null;
+            return ([], null);
         }
 
-        var known = (await connection.QueryAsync<string>(new CommandDefinition(
-            "SELECT id FROM agents WHERE account_id = @accountId AND id = ANY(@members)", new { accountId, members = members.ToArray() }, transaction, cancellationToken: cancellationToken))).ToHashSet(StringComparer.Ordinal);
-        return members.FirstOrDefault(m => !known.Contains(m));
+        var known = (await connection.QueryAsync<(string ScimId, string AgentId)>(new CommandDefinition(
+                "SELECT scim_id, id FROM agents WHERE account_id = @accountId AND scim_id = ANY(@scimIds)",
+                new { accountId, scimIds = scimIds.Distinct(StringComparer.Ordinal).ToArray() }, transaction, cancellationToken: cancellationToken)))
+            .ToDictionary(r => r.ScimId, r => r.AgentId, StringComparer.Ordinal);
+        return (known.Values.ToList(), scimIds.FirstOrDefault(m => !known.ContainsKey(m)));
     }
 
     private static Task AddMembersAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string groupId, IReadOnlyList<string> members, CancellationToken cancellationToken) =>
@@ -644,11 +679,12 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     private static async Task<bool> ExistsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, object parameters, CancellationToken cancellationToken) =>
         await connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken));
 
-    private static async Task<ScimUser?> UserAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string accountId, string id, CancellationToken cancellationToken)
+    /// <summary>A user by SCIM id.</summary>
+    private static async Task<ScimUser?> UserAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string accountId, string scimId, CancellationToken cancellationToken)
     {
         var row = await connection.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
-            $"SELECT {UserColumns} FROM agents a WHERE a.account_id = @accountId AND a.id = @id", new { accountId, id }, transaction, cancellationToken: cancellationToken));
-        return row?.ToUser((await GroupsOfAsync(connection, transaction, accountId, [id], cancellationToken))[id].ToList());
+            $"SELECT {UserColumns} FROM agents a WHERE a.account_id = @accountId AND a.scim_id = @scimId", new { accountId, scimId }, transaction, cancellationToken: cancellationToken));
+        return row?.ToUser((await GroupsOfAsync(connection, transaction, accountId, [row.Id], cancellationToken))[row.Id].ToList());
     }
 
     private static async Task<ILookup<string, ScimMember>> GroupsOfAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string accountId, string[] agentIds, CancellationToken cancellationToken) =>
@@ -671,7 +707,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     private static async Task<ILookup<string, ScimMember>> MembersAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string accountId, string[] groupIds, CancellationToken cancellationToken) =>
         (await connection.QueryAsync<(string GroupId, string Id, string Name)>(new CommandDefinition(
             """
-            SELECT gm.group_id, a.id, a.display_name FROM scim_group_members gm JOIN agents a ON a.account_id = gm.account_id AND a.id = gm.agent_id
+            SELECT gm.group_id, a.scim_id, a.display_name FROM scim_group_members gm JOIN agents a ON a.account_id = gm.account_id AND a.id = gm.agent_id
             WHERE gm.account_id = @accountId AND gm.group_id = ANY(@groupIds) ORDER BY a.id
             """,
             new { accountId, groupIds }, transaction, cancellationToken: cancellationToken)))
@@ -720,11 +756,25 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
 
     private sealed record WantedRow(string AgentId, string Product, bool Named, bool Concurrent);
 
-    private sealed record UserRow(string Id, string? UserName, string? ExternalId, string? GivenName, string? FamilyName, string DisplayName, string Email, bool Active, DateTime Created, DateTime LastModified)
+    private sealed record UserRow(
+        string Id, string ScimId, string? UserName, string? ExternalId, string? GivenName, string? FamilyName, string DisplayName, string Email,
+        string? EmailsJson, string? EnterpriseJson, bool Active, DateTime Created, DateTime LastModified)
     {
         public ScimUser ToUser(IReadOnlyList<ScimMember> groups) =>
-            new(Id, UserName ?? Id, ExternalId, GivenName, FamilyName, DisplayName, Email, Active, Utc(Created), Utc(LastModified), groups);
+            new(ScimId, Id, UserName ?? Id, ExternalId, GivenName, FamilyName, DisplayName, Emails(), Enterprise(), Active, Utc(Created), Utc(LastModified), groups);
+
+        // An agent made by an admin (or before 0013) has one e-mail: its work and primary one.
+        private List<ScimEmail> Emails() => EmailsJson is null
+            ? [new ScimEmail(Email, "work", true)]
+            : JsonSerializer.Deserialize<List<EmailJson>>(EmailsJson, StoredJson)!.Select(e => new ScimEmail(e.Value, e.Type, e.Primary)).ToList();
+
+        private EnterpriseAttributes? Enterprise() => EnterpriseJson is null ? null : JsonSerializer.Deserialize<EnterpriseAttributes>(EnterpriseJson, StoredJson);
     }
+
+    /// <summary>An e-mail as stored in agents.scim_emails.</summary>
+    private sealed record EmailJson(string Value, string? Type, bool Primary);
+
+    private static readonly JsonSerializerOptions StoredJson = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     private sealed record GroupRow(string Id, string DisplayName, string? ExternalId, DateTime Created, DateTime LastModified)
     {
