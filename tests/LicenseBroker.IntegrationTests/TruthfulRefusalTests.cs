@@ -35,10 +35,10 @@ public sealed class TruthfulRefusalTests : IAsyncLifetime
 
     public static TheoryData<string, string, string> Refusals => new()
     {
-        { "cap", "en", "Your group capped already holds its 1 shared seats." },
-        { "cap", "fr", "Votre groupe capped occupe déjà ses 1 postes partagés." },
-        { "reserved", "en", "The free shared seats are reserved for the groups keepers." },
-        { "reserved", "fr", "Les postes partagés libres sont réservés aux groupes keepers." },
+        { "cap", "en", "Your group Capped already holds its 1 shared seats." },
+        { "cap", "fr", "Votre groupe Capped occupe déjà ses 1 postes partagés." },
+        { "reserved", "en", "The free shared seats are reserved for the groups Keepers." },
+        { "reserved", "fr", "Les postes partagés libres sont réservés aux groupes Keepers." },
         { "full", "en", "All shared seats are in use." },
         { "full", "fr", "Tous les postes partagés sont utilisés." },
     };
@@ -113,7 +113,7 @@ public sealed class TruthfulRefusalTests : IAsyncLifetime
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
         var position = call.ResponseStream.Current.Position;
         Assert.Equal(("GROUP_CAP_REACHED", "capped", 1, 1), (position.Reason, position.GroupId, position.GroupCap, position.Position));
-        Assert.StartsWith("En attente d'un poste : votre groupe capped occupe ses 1 postes partagés", position.LocalizedMessage, StringComparison.Ordinal);
+        Assert.StartsWith("En attente d'un poste : votre groupe Capped occupe ses 1 postes partagés", position.LocalizedMessage, StringComparison.Ordinal);
     }
 
     [Fact]

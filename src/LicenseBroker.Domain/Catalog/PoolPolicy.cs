@@ -47,6 +47,7 @@ public sealed class PoolPolicy
     private readonly IReadOnlyDictionary<string, AgentContact> _accountAgents;
     private readonly IReadOnlySet<string> _unattendedDevices;
     private readonly IReadOnlyDictionary<string, string> _ruledGroups;
+    private readonly IReadOnlyDictionary<string, string> _groupNames;
 
     /// <param name="pool">The account and product.</param>
     /// <param name="seatModel">How the product counts seats.</param>
@@ -63,8 +64,10 @@ public sealed class PoolPolicy
         IReadOnlySet<string>? unattendedDevices = null,
         IReadOnlyList<GroupSeatRule>? groupRules = null,
         IReadOnlyDictionary<string, string>? ruledGroups = null,
-        long catalogVersion = 0)
+        long catalogVersion = 0,
+        IReadOnlyDictionary<string, string>? groupNames = null)
     {
+        _groupNames = groupNames ?? new Dictionary<string, string>();
         CatalogVersion = catalogVersion;
         GroupRules = groupRules ?? [];
         _ruledGroups = ruledGroups ?? new Dictionary<string, string>();
@@ -100,6 +103,9 @@ public sealed class PoolPolicy
 
     /// <summary>The pool's group rules (reservations and caps of shared seats), by group id.</summary>
     public IReadOnlyList<GroupSeatRule> GroupRules { get; }
+
+    /// <summary>The name admins gave a group with rules on this pool (what agents are told), else its id.</summary>
+    public string GroupName(string groupId) => _groupNames.GetValueOrDefault(groupId) ?? groupId;
 
     /// <summary>
     /// The group an agent's shared seat counts in: the first, by id, of the agent's groups that have a

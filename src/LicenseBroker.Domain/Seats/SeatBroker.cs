@@ -36,23 +36,14 @@ public sealed class SeatBroker
         CancellationToken cancellationToken,
         string? unattendedDeviceId = null)
     {
-        var pool = new PoolId(agent.AccountId, product);
-        var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
-        for (var attempt = 1; ; attempt++)
-        {
-            var outcome = await AcquireByAsync(policy, agent, sessionId, device, sessionKind, unattendedDeviceId, cancellationToken);
-            if (outcome is not AcquireOutcome.RulesChanged changed || attempt == MaxRuleReloads)
-            {
-                return outcome;
-            }
-
-            // The pool applied a change this replica's copy predates: decide again by the rules in force.
-            policy = await _catalog.GetPoolPolicyAsync(pool, changed.Version, cancellationToken);
-        }
+        var (outcome, _) = await RulesInForce.DecideAsync(
+            _catalog,
+            new PoolId(agent.AccountId, product),
+            policy => AcquireByAsync(policy, agent, sessionId, device, sessionKind, unattendedDeviceId, cancellationToken),
+            static outcome => (outcome as AcquireOutcome.RulesChanged)?.Version,
+            cancellationToken);
+        return outcome;
     }
-
-    /// <summary>How many times one call reads the rules again when they change under it (each time, a newer change committed).</summary>
-    internal const int MaxRuleReloads = 3;
 
     private async Task<AcquireOutcome> AcquireByAsync(
         PoolPolicy policy, AgentIdentity agent, string sessionId, DeviceInfo device, SessionKind sessionKind, string? unattendedDeviceId, CancellationToken cancellationToken)
@@ -85,9 +76,18 @@ public sealed class SeatBroker
             policy.GroupSeatsOf(agent.AgentId));
         // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
-        return outcome is AcquireOutcome.Granted granted
-            ? granted with { Lease = _proofs.Attach(pool, agent.AgentId, granted.Lease) }
-            : outcome;
+        return outcome switch
+        {
+            AcquireOutcome.Granted granted => granted with { Lease = _proofs.Attach(pool, agent.AgentId, granted.Lease) },
+
+            // The agent is told the groups' names admins gave them, not their ids.
+            AcquireOutcome.PoolFull full => full with
+            {
+                GroupName = full.Group is null ? null : policy.GroupName(full.Group),
+                ReservedForNames = full.ReservedFor?.Select(policy.GroupName).ToList(),
+            },
+            _ => outcome,
+        };
     }
 
     /// <summary>

@@ -20,7 +20,8 @@ public abstract record AcquireOutcome
     /// </summary>
     public sealed record PoolFull(
         int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default, int Waiting = 0,
-        SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, IReadOnlyList<string>? ReservedFor = null) : AcquireOutcome;
+        SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, IReadOnlyList<string>? ReservedFor = null,
+        string? GroupName = null, IReadOnlyList<string>? ReservedForNames = null) : AcquireOutcome;
 
     /// <summary>The agent has no seat of the product.</summary>
     public sealed record NoSeatAssigned : AcquireOutcome;

@@ -15,7 +15,8 @@ public abstract record WaitUpdate
     /// waiting, as a refusal would say it (<see cref="AcquireOutcome.PoolFull"/>).
     /// </summary>
     public sealed record InQueue(
-        int Position, int SeatsInUse, int Waiting, SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, string? ReservedFor = null) : WaitUpdate;
+        int Position, int SeatsInUse, int Waiting, SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, string? ReservedFor = null,
+        string? GroupName = null, string? ReservedForNames = null) : WaitUpdate;
 
     public sealed record Granted(Lease Lease) : WaitUpdate;
 
@@ -100,36 +101,32 @@ public sealed class SeatWaiter
         AgentIdentity agent, string product, string sessionId, DeviceInfo device, SessionKind kind, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var pool = new PoolId(agent.AccountId, product);
-        var policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
         using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
-        QueueState state;
-        for (var attempt = 1; ; attempt++)
+        var ((refusal, joined), policy) = await RulesInForce.DecideAsync<(AcquireOutcome? Refusal, QueueState? State)>(
+            _catalog,
+            pool,
+            async rules =>
+            {
+                if (rules.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refused)
+                {
+                    return (refused, null);
+                }
+
+                var join = new QueueJoin(
+                    pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), rules.SeatTypeOf(agent.AgentId)!.Value, rules.ConcurrentLimit, device, kind, rules.IdleRules,
+                    rules.GroupSeatsOf(agent.AgentId));
+                return (null, await _store.JoinAsync(join, cancellationToken));
+            },
+            static attempt => (attempt.State as QueueState.RulesChanged)?.Version,
+            cancellationToken);
+        if (refusal is not null || joined is QueueState.RulesChanged)
         {
-            if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } refusal)
-            {
-                yield return new WaitUpdate.Refused(refusal);
-                yield break;
-            }
-
-            var join = new QueueJoin(
-                pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), policy.SeatTypeOf(agent.AgentId)!.Value, policy.ConcurrentLimit, device, kind, policy.IdleRules,
-                policy.GroupSeatsOf(agent.AgentId));
-            state = await _store.JoinAsync(join, cancellationToken);
-            if (state is not QueueState.RulesChanged changed)
-            {
-                break;
-            }
-
-            if (attempt == SeatBroker.MaxRuleReloads)
-            {
-                yield return new WaitUpdate.Refused(new AcquireOutcome.RulesChanged(changed.Version));
-                yield break;
-            }
-
-            // The pool applied a change this replica's copy predates: join by the rules in force.
-            policy = await _catalog.GetPoolPolicyAsync(pool, changed.Version, cancellationToken);
+            // Refused by the rules, or they kept changing under the call (RULES_CHANGED).
+            yield return new WaitUpdate.Refused(refusal ?? new AcquireOutcome.RulesChanged(((QueueState.RulesChanged)joined!).Version));
+            yield break;
         }
 
+        var state = joined!;
         var granted = false;
         try
         {
@@ -153,7 +150,10 @@ public sealed class SeatWaiter
                         yield return new WaitUpdate.Ended(ended.Reason, ended.By, ended.At);
                         yield break;
                     case QueueState.Queued q:
-                        var update = new WaitUpdate.InQueue(q.Position, q.SeatsInUse, q.Waiting, q.Why, q.Group, q.Cap, q.ReservedFor);
+                        var update = new WaitUpdate.InQueue(
+                            q.Position, q.SeatsInUse, q.Waiting, q.Why, q.Group, q.Cap, q.ReservedFor,
+                            q.Group is null ? null : policy.GroupName(q.Group),
+                            q.ReservedFor is null ? null : string.Join(",", q.ReservedFor.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(policy.GroupName)));
                         if (update != last)
                         {
                             last = update;

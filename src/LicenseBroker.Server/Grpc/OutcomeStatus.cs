@@ -31,15 +31,17 @@ internal static class OutcomeStatus
         {
             case SharedSeatRefusal.GroupCapReached:
                 metadata["group"] = full.Group ?? string.Empty;
+                metadata["group_name"] = full.GroupName ?? full.Group ?? string.Empty;
                 metadata["cap"] = Text(full.Cap);
                 return Error(
                     Code.ResourceExhausted,
-                    $"Your group {full.Group} already holds its {full.Cap} shared seats. To start a session, please wait for one of them to become available.",
+                    $"Your group {full.GroupName ?? full.Group} already holds its {full.Cap} shared seats. To start a session, please wait for one of them to become available.",
                     "GROUP_CAP_REACHED",
                     metadata);
             case SharedSeatRefusal.SeatsReserved:
-                var groups = string.Join(", ", full.ReservedFor ?? []);
+                var groups = string.Join(", ", full.ReservedForNames ?? full.ReservedFor ?? []);
                 metadata["reserved_for"] = string.Join(",", full.ReservedFor ?? []);
+                metadata["reserved_for_names"] = groups;
                 return Error(
                     Code.ResourceExhausted,
                     $"The free shared seats are reserved for the groups {groups}. To start a session, please wait for a seat to become available.",
@@ -143,9 +145,9 @@ internal static class OutcomeStatus
             ["position"] = queued.Position.ToString(culture),
             ["waiting"] = queued.Waiting.ToString(culture),
             ["seats_in_use"] = queued.SeatsInUse.ToString(culture),
-            ["group"] = position.GroupId,
+            ["group"] = queued.GroupName ?? position.GroupId,
             ["cap"] = queued.Cap.ToString(culture),
-            ["reserved_for"] = string.Join(", ", position.ReservedFor),
+            ["reserved_for"] = queued.ReservedForNames is { } names ? string.Join(", ", names.Split(',')) : string.Join(", ", position.ReservedFor),
         }) ?? string.Empty;
         return position;
     }

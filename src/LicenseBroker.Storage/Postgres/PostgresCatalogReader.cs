@@ -44,10 +44,12 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
           ON d.account_id = x.account_id AND d.product_code = x.product_code
         WHERE d.kind = 'UNATTENDED';
 
-        SELECT r.account_id AS AccountId, r.product_code AS Product, r.group_id AS GroupId, r.reserved_seats AS Reserved, r.max_seats AS Max
+        SELECT r.account_id AS AccountId, r.product_code AS Product, r.group_id AS GroupId, r.reserved_seats AS Reserved, r.max_seats AS Max,
+               g.display_name AS Name
         FROM pool_group_rules r
         JOIN unnest(@Accounts, @Products) AS x(account_id, product_code)
           ON r.account_id = x.account_id AND r.product_code = x.product_code
+        JOIN scim_groups g ON g.account_id = r.account_id AND g.id = r.group_id
         ORDER BY r.group_id;
 
         SELECT r.account_id AS AccountId, r.product_code AS Product, m.agent_id AS AgentId, min(m.group_id COLLATE "C") AS GroupId
@@ -174,7 +176,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 ContactsOf(pool.AccountId),
                 devices[pool].Select(d => d.Id).ToHashSet(StringComparer.Ordinal),
                 rules[pool].Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max)).ToList(),
-                members[pool].ToDictionary(r => r.AgentId, r => r.GroupId, StringComparer.Ordinal));
+                members[pool].ToDictionary(r => r.AgentId, r => r.GroupId, StringComparer.Ordinal),
+                rules[pool].ToDictionary(r => r.GroupId, r => r.Name, StringComparer.Ordinal));
         }
 
         return policies;
@@ -187,7 +190,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
         IReadOnlyDictionary<string, AgentContact> accountAgents,
         HashSet<string> unattendedDevices,
         List<GroupSeatRule> groupRules,
-        Dictionary<string, string> ruledGroups)
+        Dictionary<string, string> ruledGroups,
+        Dictionary<string, string> groupNames)
     {
         if (product?.SeatModel is null)
         {
@@ -205,12 +209,12 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 product.UnattendedDeviceLimit!.Value,
                 new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)));
         var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
-        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion);
+        return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion, groupNames);
     }
 
     private sealed record PoolRow(string AccountId, string Product);
 
-    private sealed record RuleRow(string AccountId, string Product, string GroupId, int Reserved, int? Max);
+    private sealed record RuleRow(string AccountId, string Product, string GroupId, int Reserved, int? Max, string Name);
 
     private sealed record MemberRow(string AccountId, string Product, string AgentId, string GroupId);
 
