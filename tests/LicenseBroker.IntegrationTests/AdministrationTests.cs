@@ -98,6 +98,24 @@ public sealed class AdministrationTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task A_subscription_that_ends_by_the_clock_ends_the_waits_of_its_pool_with_nobody_writing()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var agents = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await Host.Agent(account, agents[0]).AcquireAsync(Product);
+        await SetSubscription(account, s => s.ValidUntil = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(2)));
+        using var waiting = await WaitStream.JoinAsync(Host.Agent(account, agents[1]), agents[1]);
+
+        // Nobody calls or writes: the end of the subscription ends the wait, with the reason, and the queue is empty.
+        var ended = await waiting.Ended.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal("NO_ACTIVE_SUBSCRIPTION", Errors.Info(ended).Reason);
+        await Eventually.Until(
+            async () => (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().AgentsWaiting == 0 ? "empty" : null,
+            TimeSpan.FromSeconds(5),
+            "the queue to be empty");
+    }
+
+    [Fact]
     public async Task An_expired_trial_refuses_acquire()
     {
         var account = await _fixture.Seeder.AccountAsync(plan: "TRIAL", concurrentSeats: 3);

@@ -73,6 +73,12 @@ public sealed class HotScriptCommandTests
         var inside = stats.Where(kv => !housekeeping.Contains(kv.Key, StringComparer.OrdinalIgnoreCase) && !kv.Key.StartsWith("client|", StringComparison.Ordinal)
             && !kv.Key.StartsWith("config|", StringComparison.Ordinal) && !kv.Key.StartsWith("script|", StringComparison.Ordinal)
             && !kv.Key.StartsWith("function|", StringComparison.Ordinal)).ToList();
-        return (inside.Sum(kv => kv.Value) / (double)Calls, string.Join(", ", inside.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key}={kv.Value / (double)Calls:F1}")));
+
+        // The pool's due work (prelude.lua, purge: a ZRANGEBYSCORE of a timed set, and the TIME it reads) runs when
+        // something of the pool comes due by the clock, not because of the call: on a machine slowed by a CPU burner
+        // more of it falls inside the measured calls (seen: 0.1 of each per call). It is not the hot path: not counted.
+        var due = stats.GetValueOrDefault("zrangebyscore");
+        var hot = inside.Sum(kv => kv.Value) - (2 * due);
+        return (hot / (double)Calls, string.Join(", ", inside.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key}={kv.Value / (double)Calls:F1}")) + $"; due work not counted: {due} ZRANGEBYSCORE and as many TIME");
     }
 }

@@ -155,6 +155,29 @@ public sealed partial class ScimTests
     }
 
     [Fact]
+    public async Task An_id_an_identity_provider_got_before_ids_were_the_servers_keeps_answering()
+    {
+        // Before migration 0013 a user's SCIM id was its agent id; the migration kept it (scim_id = id). As it left such a user:
+        var account = await A.Seeder().AccountAsync();
+        var token = await TokenAsync(account, "Okta");
+        var (_, user) = await Send(_httpA!, HttpMethod.Post, "/scim/v2/Users", token, """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"old@acme.example"}""");
+        await using (var connection = new Npgsql.NpgsqlConnection(A.Database.ConnectionString))
+        {
+            await Dapper.SqlMapper.ExecuteAsync(connection, "UPDATE agents SET scim_id = id WHERE account_id = @account AND scim_id = @id", new { account, id = user!["id"]!.GetValue<string>() });
+        }
+
+        var (status, found) = await Send(_httpA!, HttpMethod.Get, "/scim/v2/Users/old@acme.example", token);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("old@acme.example", found!["id"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await Send(_httpB!, HttpMethod.Patch, "/scim/v2/Users/old@acme.example", token,
+            """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Old Timer"}]}""")).Status);
+        Assert.Equal("Old Timer", (await Agent(account, "old@acme.example")).DisplayName);
+        var (_, group) = await Send(_httpA!, HttpMethod.Post, "/scim/v2/Groups", token,
+            """{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Old","members":[{"value":"old@acme.example"}]}""");
+        Assert.Equal("old@acme.example", group!["members"]![0]!["value"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Attributes_and_excludedAttributes_shape_every_read()
     {
         var account = await A.Seeder().AccountAsync();

@@ -165,6 +165,19 @@ public sealed class SeatWaiter
 
                 // Wait for the pool to move, or refresh our place when the keep-alive is due.
                 await wake.WaitAsync(_options.WaiterRefresh, cancellationToken);
+
+                // A subscription ends by the clock, with no write to announce it: past its end, the rules in force
+                // (read again: it may have been extended meanwhile) decide whether this wait goes on.
+                if (policy.Subscription is { } terms && _time.GetUtcNow() >= terms.ValidUntil)
+                {
+                    policy = await _catalog.GetPoolPolicyAsync(pool, cancellationToken);
+                    if (policy.RefusalFor(agent.AgentId, _time.GetUtcNow()) is { } ended)
+                    {
+                        yield return new WaitUpdate.Refused(ended);
+                        yield break;
+                    }
+                }
+
                 state = await _store.QueueStatusAsync(pool, agent.AgentId, cancellationToken);
             }
         }
