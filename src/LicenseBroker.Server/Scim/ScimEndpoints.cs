@@ -137,21 +137,17 @@ public static partial class ScimEndpoints
         return projection.Apply(ScimResources.ToJson(group, BaseUrl(http), projection.Returns("members")));
     }
 
-    private static ScimProjection UserProjection(HttpContext http) =>
-        ScimProjection.Parse(http.Request.Query["attributes"].ToString(), http.Request.Query["excludedAttributes"].ToString(), ScimResources.UserSchema);
+    private static ScimProjection UserProjection(HttpContext http) => Projection(http, ScimResources.UserSchema);
 
-    private static ScimProjection GroupProjection(HttpContext http) =>
-        ScimProjection.Parse(http.Request.Query["attributes"].ToString(), http.Request.Query["excludedAttributes"].ToString(), ScimResources.GroupSchema);
+    private static ScimProjection GroupProjection(HttpContext http) => Projection(http, ScimResources.GroupSchema);
+
+    private static ScimProjection Projection(HttpContext http, string coreSchema) =>
+        ScimProjection.Parse(http.Request.Query["attributes"].ToString(), http.Request.Query["excludedAttributes"].ToString(), coreSchema);
 
     /// <summary>A POST …/.search body (RFC 7644 §3.4.3): the query's parameters as JSON.</summary>
     private static (string? Filter, (int Start, int Count) Paging, ScimProjection Projection) ParseSearch(JsonObject body, string coreSchema)
     {
-        if (ScimResources.Get(body, "schemas") is not JsonArray schemas
-            || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var text) && string.Equals(text, ScimResources.SearchSchema, StringComparison.OrdinalIgnoreCase)))
-        {
-            throw new ScimException(400, "invalidSyntax", $"schemas must include {ScimResources.SearchSchema}.");
-        }
-
+        ScimResources.RequireSchema(body, ScimResources.SearchSchema);
         foreach (var (name, _) in body)
         {
             if (name.ToLowerInvariant() is not ("schemas" or "filter" or "attributes" or "excludedattributes" or "startindex" or "count" or "sortby" or "sortorder"))

@@ -584,7 +584,7 @@ public static partial class ScimResources
         return text;
     }
 
-    private static void RequireSchema(JsonObject body, string schema)
+    internal static void RequireSchema(JsonObject body, string schema)
     {
         if (Get(body, "schemas") is not JsonArray schemas
             || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var text) && string.Equals(text, schema, StringComparison.OrdinalIgnoreCase)))
