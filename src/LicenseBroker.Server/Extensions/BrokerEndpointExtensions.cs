@@ -27,8 +27,28 @@ public static class BrokerEndpointExtensions
         app.MapBrokerMetrics();
         app.MapBrokerRestDescription();
         app.MapScim();
+        app.MapEntitlementKeys();
         return app;
     }
+
+    /// <summary>The entitlement verification keys as a JWKS (RFC 8037 OKP keys), for services in other languages.</summary>
+    private static void MapEntitlementKeys(this WebApplication app) =>
+        app.MapGet(JwksPath, async (Entitlements.EntitlementKeyRing keys, CancellationToken cancellationToken) => Results.Json(new
+        {
+            keys = (await keys.PublishedAsync(cancellationToken)).Select(k => new Dictionary<string, object?>
+            {
+                ["kty"] = "OKP",
+                ["crv"] = "Ed25519",
+                ["use"] = "sig",
+                ["alg"] = "EdDSA",
+                ["kid"] = k.Kid,
+                ["x"] = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(k.PublicKey),
+                ["exp"] = k.ExpiresAt?.ToUnixTimeSeconds(),
+            }),
+        })).AllowAnonymous();
+
+    /// <summary>Where the JWKS of entitlement keys is served (every listener; the REST port speaks HTTP/1.1).</summary>
+    public const string JwksPath = "/.well-known/licensebroker-entitlement-keys.json";
 
     /// <summary>Applies pending migrations, for the `migrate` command.</summary>
     public static async Task MigrateDatabaseAsync(this WebApplication app)

@@ -66,6 +66,12 @@ public static class BrokerServiceExtensions
             reports.Validate();
             return reports;
         });
+        builder.Services.AddSingleton(_ =>
+        {
+            var entitlements = configuration.GetSection(Entitlements.EntitlementOptions.SectionName).Get<Entitlements.EntitlementOptions>() ?? new Entitlements.EntitlementOptions();
+            entitlements.Validate();
+            return entitlements;
+        });
         builder.Services.AddSingleton<ReportAdmission>();
         builder.Services.AddSingleton(sp =>
         {
@@ -143,6 +149,14 @@ public static class BrokerServiceExtensions
         services.AddSingleton<Webhooks.WebhookTargets>();
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<Domain.Provisioning.IProvisioningStore, PostgresProvisioningStore>();
+        // Signed entitlement snapshots and their change stream (docs/entitlements.md).
+        services.AddSingleton<PostgresEntitlementStore>();
+        services.AddSingleton<Domain.Entitlements.IEntitlementSource>(sp => sp.GetRequiredService<PostgresEntitlementStore>());
+        services.AddSingleton<Domain.Entitlements.ISigningKeyStore>(sp => sp.GetRequiredService<PostgresEntitlementStore>());
+        services.AddSingleton<Entitlements.EntitlementKeyRing>();
+        services.AddSingleton<Entitlements.EntitlementDocuments>();
+        services.AddSingleton<Entitlements.EntitlementFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<Entitlements.EntitlementFeed>());
         services.AddSingleton<Domain.Provisioning.ProvisioningService>();
         // Seat events are journaled by the pool scripts themselves (Redis); the sink counts them and marks their pools for the drain.
         services.AddSingleton<JournalBacklog>();

@@ -20,43 +20,7 @@ public sealed class OutboxSignal
         _dataSource = dataSource;
     }
 
-    /// <summary>Calls <paramref name="onNotified"/> for each notification until cancelled; reconnects after a failure.</summary>
-    public async Task ListenAsync(Action onNotified, Action<Exception> onFailure, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-                connection.Notification += (_, _) => onNotified();
-                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(cancellationToken);
-                }
-
-                // Messages written while this connection was away are found by the next poll; wake once for them.
-                onNotified();
-                while (true)
-                {
-                    await connection.WaitAsync(cancellationToken);
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                onFailure(ex);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    /// <summary>Calls <paramref name="onNotified"/> for each notification (and once per reconnection, for what it missed) until cancelled.</summary>
+    public Task ListenAsync(Action onNotified, Action<Exception> onFailure, CancellationToken cancellationToken) =>
+        PostgresListener.ListenAsync(_dataSource, Channel, _ => onNotified(), onFailure, cancellationToken);
 }
