@@ -54,6 +54,7 @@ public enum DocumentOutcome
 public sealed partial class EntitlementCache : IAsyncDisposable
 {
     private static readonly SignatureAlgorithm Ed25519 = SignatureAlgorithm.Ed25519;
+    private static readonly TimeSpan KeyReadSpacing = TimeSpan.FromSeconds(1);
 
     private readonly EntitlementCacheOptions _options;
     private readonly GrpcChannel _channel;
@@ -64,7 +65,7 @@ public sealed partial class EntitlementCache : IAsyncDisposable
     private volatile EntitlementIndex? _index;
     private volatile Dictionary<string, VerificationKey> _keys = new(StringComparer.Ordinal);
     private long _notAfterUnixMs;
-    private long _keysReadAt = long.MinValue;
+    private long _keysReadAt;
     private long _refused;
     private Task? _following;
 
@@ -181,11 +182,18 @@ public sealed partial class EntitlementCache : IAsyncDisposable
     private async Task<DocumentOutcome> ApplyLockedAsync(SignedEntitlements envelope, CancellationToken cancellationToken)
     {
         var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-        if (!_keys.ContainsKey(envelope.Kid) && _options.TimeProvider.GetElapsedTime(Interlocked.Read(ref _keysReadAt)) > TimeSpan.FromSeconds(1))
+        if (!_keys.ContainsKey(envelope.Kid))
         {
-            // A key not seen yet: a rotation. Read the keys again (at most once a second: a forger cannot make us hammer the broker).
+            // A key not seen yet: a rotation. Read the keys again, at most once a second (a forger cannot make us
+            // hammer the broker; documents wait meanwhile, they are applied in order anyway).
+            var wait = KeyReadSpacing - _options.TimeProvider.GetElapsedTime(Interlocked.Read(ref _keysReadAt));
             try
             {
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                }
+
                 await ReadKeysAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException ex)

@@ -37,6 +37,7 @@ internal sealed partial class EntitlementFeed : BackgroundService
         EntitlementOptions options,
         NpgsqlDataSource dataSource,
         TimeProvider time,
+        IHostApplicationLifetime lifetime,
         ILogger<EntitlementFeed> logger)
     {
         _source = source;
@@ -47,6 +48,10 @@ internal sealed partial class EntitlementFeed : BackgroundService
         _time = time;
         _logger = logger;
         _refreshes = new CoalescedRounds<string>(RefreshAsync, StringComparer.Ordinal);
+
+        // A replica that stops ends its streams at once (not after the shutdown timeout): their clients
+        // reconnect to another replica and continue from their version.
+        lifetime.ApplicationStopping.Register(EndAll);
     }
 
     /// <summary>
@@ -198,6 +203,17 @@ internal sealed partial class EntitlementFeed : BackgroundService
         }
     }
 
+    private void EndAll()
+    {
+        lock (_membership)
+        {
+            foreach (var watch in _feeds.Values.SelectMany(f => f.Watches))
+            {
+                watch.End();
+            }
+        }
+    }
+
     private void Leave(Watch watch)
     {
         lock (_membership)
@@ -287,6 +303,9 @@ internal sealed partial class EntitlementFeed : BackgroundService
 
             return at == State.Version ? chain : null;
         }
+
+        /// <summary>Ends the stream after what it has (the replica stops).</summary>
+        internal void End() => _pending.Writer.TryComplete();
 
         public void Dispose()
         {
