@@ -45,6 +45,7 @@ ensure_interop_tools() {
   command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
   command -v grpc_python_plugin >/dev/null 2>&1 || missing+=(protobuf-compiler-grpc)
   /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-grpcio python3-protobuf)
+  /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || missing+=(python3-cryptography)
   [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 }
 

@@ -16,4 +16,5 @@ wkt=/usr/include
 mkdir -p "$out"
 protoc -I "$repo/protos" -I "$googleapis" -I "$wkt" \
   --python_out="$out" --grpc_python_out="$out" --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \
-  licensebroker/v1/common.proto licensebroker/v1/seat_service.proto google/rpc/status.proto google/rpc/error_details.proto
+  licensebroker/v1/common.proto licensebroker/v1/seat_service.proto licensebroker/v1/entitlement_service.proto \
+  google/api/annotations.proto google/api/http.proto google/rpc/status.proto google/rpc/error_details.proto

@@ -158,6 +158,9 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             {
                 Checks = { Enumerable.Range(0, random.Next(2) == 0 ? 1001 : 3).Select(_ => new CheckEntitlementRequest { AccountId = junk.Bad(), AgentId = junk.Id(), Product = junk.Product() }) },
             }, serviceHeaders)),
+            () => Call(entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = junk.Bad() }, serviceHeaders)),
+            () => First(entitlements.WatchEntitlements(new WatchEntitlementsRequest { AccountId = junk.Bad(), SinceVersion = junk.Long() }, serviceHeaders)),
+            () => First(entitlements.WatchEntitlements(new WatchEntitlementsRequest { AccountId = Account, SinceVersion = junk.Choose(-1L, long.MinValue, long.MaxValue, 1L << 40) }, serviceHeaders)),
         };
 
         var statuses = new Dictionary<StatusCode, int>();
@@ -197,6 +200,15 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
     }
 
     private static Task Call<T>(AsyncUnaryCall<T> call) => call.ResponseAsync;
+
+    // A stream refused at its start fails its first read.
+    private static async Task First<T>(AsyncServerStreamingCall<T> call)
+    {
+        using (call)
+        {
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        }
+    }
 
     private static async Task<StatusCode> Outcome(Task call)
     {

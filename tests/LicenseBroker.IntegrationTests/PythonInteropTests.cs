@@ -63,4 +63,41 @@ public sealed class PythonInteropTests : IClassFixture<BrokerFixture>
         Assert.Empty((await host.AdminClient.ListSharedSessionsAsync(
             new Contracts.V1.ListSharedSessionsRequest { Product = "remote-support" }, host.AdminHeaders(account))).Sessions);
     }
+
+    [Fact]
+    public async Task The_python_example_of_the_docs_verifies_a_snapshot_with_the_published_key_and_checks_locally()
+    {
+        var stubs = Environment.GetEnvironmentVariable("LB_TEST_PYTHON_STUBS") is { Length: > 0 } dir
+            ? dir
+            : throw new InvalidOperationException("LB_TEST_PYTHON_STUBS is not set: run the suite with ./scripts/test, which generates the Python stubs.");
+        var host = _fixture.Host;
+        var account = await _fixture.Seeder.AccountAsync();
+        var named = (await _fixture.Seeder.AgentsAsync(account, 3, "NAMED"))[0];
+        var token = DevTokens.Mint(host.SigningKey, "backoffice", "billing", TimeSpan.FromMinutes(10), extraClaims: DevTokens.Claims(service: true));
+        var example = Path.Combine(BuildOutputs.RepositoryRoot, "docs", "examples", "verify_entitlements.py");
+
+        // The page shows the example as it is run here.
+        var page = await File.ReadAllTextAsync(Path.Combine(BuildOutputs.RepositoryRoot, "docs", "entitlements.md"));
+        Assert.Contains((await File.ReadAllTextAsync(example)).Trim(), page, StringComparison.Ordinal);
+
+        foreach (var (agent, expected) in new[] { (named, "ENTITLED"), ("stranger", "UNKNOWN_AGENT") })
+        {
+            var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { example, stubs, $"{host.Address.Host}:{host.Address.Port}", token, account, agent, "remote-support" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var error = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.True(process.ExitCode == 0, $"python exited {process.ExitCode}: {await error}\n{await output}");
+            var result = JsonDocument.Parse(await output).RootElement;
+            Assert.Equal(expected, result.GetProperty("status").GetString());
+            Assert.Equal(3, result.GetProperty("agents").GetInt32());
+            Assert.False(result.GetProperty("tampered_verifies").GetBoolean());
+        }
+    }
 }

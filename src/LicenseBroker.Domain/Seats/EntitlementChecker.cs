@@ -1,4 +1,5 @@
 using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Domain.Entitlements;
 
 namespace LicenseBroker.Domain.Seats;
 
@@ -52,11 +53,10 @@ public sealed class EntitlementChecker
             foreach (var (query, index) in group)
             {
                 var seatType = policy.SeatTypeOf(query.AgentId);
-                var status =
-                    !policy.IsKnownAgent(query.AgentId) ? EntitlementStatus.UnknownAgent
-                    : !policy.IsActiveAt(now) ? EntitlementStatus.NoActiveSubscription
-                    : seatType is null ? EntitlementStatus.NoSeatAssigned
-                    : EntitlementStatus.Entitled;
+                var terms = policy.Subscription is { } subscription
+                    ? new ProductTerms(policy.Pool.Product, subscription.ValidUntil, policy.SeatModel == SeatModel.Unlimited)
+                    : null;
+                var status = AccountEntitlements.Decide(policy.IsKnownAgent(query.AgentId), terms, seatType is not null, now);
                 results[index] = new Entitlement(
                     query, status, status == EntitlementStatus.Entitled ? seatType : null, liveByAgent[query.AgentId]);
             }
