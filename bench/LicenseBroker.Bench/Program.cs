@@ -14,7 +14,7 @@ using StackExchange.Redis;
 
 // Drives a running broker (./scripts/bench starts one) and prints a markdown report.
 // Arguments: --server URL --redis HOST:PORT --postgres CONNSTRING --key BASE64 [--seconds N] [--out FILE]
-// [--seed-only | --no-seed] [--cold-only] [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
+// [--seed-only | --no-seed] [--cold-only | --entitlements-only] [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
 var options = Args.Parse(args);
 var seconds = TimeSpan.FromSeconds(options.Seconds);
 using var channel = GrpcChannel.ForAddress(options.Server, new GrpcChannelOptions
@@ -198,6 +198,15 @@ async Task Noop()
     }
 }
 
+// --entitlements-only: the baseline, then the entitlement scenarios alone.
+if (options.EntitlementsOnly)
+{
+    await EntitlementScenarios();
+    PrintRows();
+    notes.ForEach(note => Console.WriteLine("* " + note));
+    return;
+}
+
 // ---- The first minute after a deploy, at a steady rate: 1,000 logins a second spread over 2,000
 // accounts whose pools this broker (just restarted) and Redis have never served; each login's
 // acquire is timed from the moment it was due, its release follows untimed. The closed-loop storm
@@ -226,12 +235,16 @@ results[^1] = results[^1] with { Result = results[^1].Result with { Calls = stor
 // --cold-only: the start of the run alone (baseline, cold start, login storm), for work on the cold start.
 if (options.ColdOnly)
 {
+    PrintRows();
+    return;
+}
+
+void PrintRows()
+{
     foreach (var (result, redisPerCall, pgPerCall, cpuPerCall, redisMicros) in results)
     {
         Console.WriteLine(result.Row(baseline.PerSecond, redisPerCall, pgPerCall, cpuPerCall, redisMicros));
     }
-
-    return;
 }
 
 // ---- Heartbeats: 10,000 live leases in one account, then across 10,000 accounts.
@@ -377,6 +390,69 @@ await Run("admin list", () => Measure.ClosedLoopAsync("ListSharedSessions, page 
     await admin.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = "remote-support", Page = new PageRequest { PageSize = 100 } }, adminHeaders)));
 await Run("admin usage", () => Measure.ClosedLoopAsync("GetSeatUsage, 10,000 leases", 8, seconds, async (_, _) =>
     await admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "remote-support" }, adminHeaders)));
+
+await EntitlementScenarios();
+
+// ---- Entitlements for other backends: CheckEntitlement, a batch of 100 pairs, the signed snapshot of the
+// 10,064 agents of "one", the SDK's local check on one core, and a change's way to caches on every replica.
+async Task EntitlementScenarios()
+{
+    var entitlements = new EntitlementService.EntitlementServiceClient(channel);
+    var serviceToken = DevTokens.Mint(options.Key, "backoffice", "bench", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims(service: true));
+    var service = new Metadata { { "Authorization", "Bearer " + serviceToken } };
+    await Run("entitlement check", () => Measure.ClosedLoopAsync("CheckEntitlement, 10,000 agents of one account", options.Workers, seconds, async (w, i) =>
+        await entitlements.CheckEntitlementAsync(new CheckEntitlementRequest { AccountId = "one", AgentId = $"a{(w * 7919 + i) % 10_000}", Product = "remote-support" }, service)));
+    await Run("entitlement batch", () => Measure.ClosedLoopAsync("BatchCheckEntitlements, 100 pairs per call", options.Workers, seconds, async (w, i) =>
+    {
+        var batch = new BatchCheckEntitlementsRequest();
+        batch.Checks.AddRange(Enumerable.Range(0, 100).Select(k => new CheckEntitlementRequest { AccountId = "one", AgentId = $"a{(w * 7919 + i * 100 + k) % 10_000}", Product = "remote-support" }));
+        await entitlements.BatchCheckEntitlementsAsync(batch, service);
+    }, "per call of 100 checks"));
+
+    // Built: a seat change of an agent the other scenarios leave alone before each call, so that each
+    // snapshot is read at a new version, built and signed; then the same snapshot asked again and again.
+    var size = 0;
+    var oneAdmin = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, "one", "bench-admin", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims("ADMIN")) } };
+    await Run("entitlement snapshot, built", async () =>
+    {
+        var latency = Measure.NewHistogram();
+        var clock = Stopwatch.StartNew();
+        var calls = 0L;
+        while (clock.Elapsed < seconds)
+        {
+            if (calls % 2 == 0)
+            {
+                await admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = "a10063", Product = "remote-support" }, oneAdmin);
+            }
+            else
+            {
+                await admin.AssignSeatAsync(new AssignSeatRequest { AgentId = "a10063", Product = "remote-support", SeatType = SeatType.Concurrent }, oneAdmin);
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            size = (await entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = "one" }, service)).CalculateSize();
+            latency.RecordValue(Stopwatch.GetElapsedTime(started).Ticks);
+            calls++;
+        }
+
+        return new ScenarioResult("GetEntitlementSnapshot after a change: read, built, signed (10,064 agents)", calls, clock.Elapsed, latency, "one caller; a seat change before each call, untimed but in the CPU figure");
+    });
+    await Run("entitlement snapshot, same version", () => Measure.ClosedLoopAsync("GetEntitlementSnapshot, same version (signed once, served again)", 8, seconds, async (_, _) =>
+        size = (await entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = "one" }, service)).CalculateSize(), "8 callers"));
+    notes.Add($"Entitlement snapshot of 10,064 agents: {size:N0} bytes signed (target ≤ 1 MB); built in the 'after a change' row's latency (target ≤ 100 ms).");
+
+    await using (var cache = new LicenseBroker.Client.Entitlements.EntitlementCache(new() { Address = new Uri(options.Server), AccountId = "one", AccessTokenProvider = _ => ValueTask.FromResult(serviceToken) }))
+    {
+        await cache.StartAsync();
+        var (perSecond, allocated, latency) = EntitlementBench.LocalCheck(cache, 10_000, 100_000_000);
+        notes.Add($"SDK local check (EntitlementCache.IsEntitled, 10,064 agents, one thread): {perSecond:N0} checks/s (target ≥ 10,000,000), {allocated:N0} bytes allocated over 100,000,000 checks (target 0); one check timed alone (timer included) p50 {latency.GetValueAtPercentile(50)} ns, p99 {latency.GetValueAtPercentile(99)} ns, p99.9 {latency.GetValueAtPercentile(99.9)} ns (target p99 ≤ 1,000 ns).");
+    }
+
+    var brokers = new[] { options.Server }.Concat(args.Select((a, i) => (a, i)).Where(x => x.a == "--replica" && x.i + 1 < args.Length).Select(x => args[x.i + 1])).Select(a => new Uri(a)).ToList();
+    var propagation = await EntitlementBench.PropagationAsync(brokers, options.Key, "bench-10", "a0", 200);
+    propagation.Sort();
+    notes.Add($"A seat change reaches EntitlementCaches on {brokers.Count} replicas: p50 {propagation[propagation.Count / 2]:F1} ms, p99 {propagation[(int)Math.Ceiling(propagation.Count * 0.99) - 1]:F1} ms, max {propagation[^1]:F1} ms over {propagation.Count} (200 changes × {brokers.Count} caches), from the admin's answer (target ≤ 1 s).");
+}
 
 // ---- Queue: 10 holders, 200 waiters; each release hands the seat to the head of the queue.
 var queueHolders = new ConcurrentQueue<(string Agent, Lease Lease)>();
@@ -575,7 +651,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, IReadOnlyList<string> TraceScenarios, string? TraceTool)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, IReadOnlyList<string> TraceScenarios, string? TraceTool)
 {
     public static Args Parse(string[] args)
     {
@@ -597,6 +673,7 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             args.Contains("--seed-only"),
             args.Contains("--no-seed"),
             args.Contains("--cold-only"),
+            args.Contains("--entitlements-only"),
             args.Select((a, i) => (a, i)).Where(x => x.a == "--trace" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
             Array.IndexOf(args, "--trace-tool") >= 0 ? Get("--trace-tool") : null);
     }

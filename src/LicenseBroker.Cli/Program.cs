@@ -15,6 +15,7 @@ root.Subcommands.Add(ProvisioningCommand.Create());
 root.Subcommands.Add(AuditCommand.Create());
 root.Subcommands.Add(GroupsCommand.Create());
 root.Subcommands.Add(WebhooksCommand.Create());
+root.Subcommands.Add(EntitlementsCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

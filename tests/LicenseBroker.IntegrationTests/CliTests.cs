@@ -331,6 +331,34 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Contains("UNKNOWN_TOKEN", again.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Entitlements_snapshot_verifies_and_checks_locally_and_the_keys_rotate()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var agent = (await _fixture.Seeder.AgentsAsync(account, 2, "NAMED"))[0];
+
+        var snapshot = await RunCli(account, null, ["entitlements", "snapshot", "--agent", agent], token: null);
+        Assert.True(snapshot.ExitCode == 0, snapshot.Error);
+        Assert.Contains("(signature verified)", snapshot.Output, StringComparison.Ordinal);
+        Assert.Contains($"{agent} on {Product}", snapshot.Output, StringComparison.Ordinal);
+        Assert.Contains("Entitled", snapshot.Output, StringComparison.Ordinal);
+        var before = await RunCli(account, null, ["entitlements", "keys", "--json"], token: null);
+        Assert.Equal(0, before.ExitCode);
+
+        var rotated = await RunCli(account, null, ["entitlements", "rotate-key"], token: null);
+        Assert.True(rotated.ExitCode == 0, rotated.Error);
+        var kid = rotated.Output.Trim()["now signing with ".Length..];
+        var keys = await RunCli(account, null, ["entitlements", "keys"], token: null);
+        Assert.Contains(keys.Output.Split('\n'), line => line.StartsWith(kid, StringComparison.Ordinal) && line.Contains(" signing ", StringComparison.Ordinal));
+        Assert.Contains("retired, verifies until", keys.Output, StringComparison.Ordinal);
+        Assert.Contains(kid, (await RunCli(account, null, ["entitlements", "snapshot"], token: null)).Output, StringComparison.Ordinal);
+
+        // Another account's snapshot is NOT_FOUND when it does not exist.
+        // Exit code 4: not found (ExitCodes.NotFound).
+        var unknown = await RunCli(account, null, ["entitlements", "snapshot", "--account", "acct-nobody"], token: null);
+        Assert.Equal(4, unknown.ExitCode);
+    }
+
     private Task<(int ExitCode, string Output, string Error)> RunCli(string account, string? input, params string[] args) =>
         RunCli(account, input, args, AdminToken(account));
 

@@ -28,6 +28,7 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
     private readonly List<int> _ports = [];
     private TestDatabase? _database;
     private string _prefix = string.Empty;
+    private int _restPort;
 
     private TestDatabase Database => _database!;
 
@@ -36,7 +37,8 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync();
-        _replicas.Add(await BrokerTestHost.StartAsync(_database, new Dictionary<string, string?>(Settings)));
+        _restPort = Processes.FreePort();
+        _replicas.Add(await BrokerTestHost.StartAsync(_database, new Dictionary<string, string?>(Settings) { ["Rest:Port"] = _restPort.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
         _prefix = A.Services.GetRequiredRedisPrefix();
         for (var i = 1; i < 3; i++)
         {
@@ -116,6 +118,33 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
 
             // The stream carried the same versions to every replica's cache.
             Assert.Single(caches.Select(c => c.Version).Distinct());
+
+            // The identity provider deletes the agent (SCIM): every cache forgets them.
+            var secret = (await A.AdminClient.CreateProvisioningTokenAsync(new CreateProvisioningTokenRequest { Name = "idp" }, A.AdminHeaders(account))).Secret;
+            string scimId;
+            await using (var connection = new Npgsql.NpgsqlConnection(Database.ConnectionString))
+            {
+                await connection.OpenAsync();
+                await using var query = new Npgsql.NpgsqlCommand("SELECT scim_id FROM agents WHERE account_id = @account AND id = @agent", connection);
+                query.Parameters.AddWithValue("account", account);
+                query.Parameters.AddWithValue("agent", agent);
+                scimId = (string)(await query.ExecuteScalarAsync())!;
+            }
+
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_restPort}") };
+            using var delete = new HttpRequestMessage(HttpMethod.Delete, "/scim/v2/Users/" + scimId);
+            delete.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", secret);
+            var deleted = Stopwatch.StartNew();
+            Assert.Equal(System.Net.HttpStatusCode.NoContent, (await http.SendAsync(delete)).StatusCode);
+            foreach (var cache in caches)
+            {
+                await Eventually.Until(
+                    async () => { await Task.Yield(); return cache.Check(agent, Product).Status == EntitlementStatus.UnknownAgent ? "gone" : null; },
+                    TimeSpan.FromSeconds(5),
+                    "the SCIM deletion to reach the cache");
+            }
+
+            Assert.True(deleted.Elapsed < TimeSpan.FromSeconds(2), $"took {deleted.Elapsed}");
         }
         finally
         {
@@ -331,6 +360,43 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
         Assert.Equal((EntitlementDocumentKind.Changes, snapshot.Version, snapshot.Version), (keepAlive.Kind, keepAlive.FromVersion, keepAlive.Version));
         var fromZero = EntitlementDocument.Parser.ParseFrom((await FirstAsync(A, new WatchEntitlementsRequest { AccountId = account }, A.ServiceHeaders())).Document);
         Assert.Equal(EntitlementDocumentKind.Snapshot, fromZero.Kind);
+    }
+
+    [Fact]
+    public async Task A_bulk_change_raises_each_accounts_version_once()
+    {
+        // 3,000 accounts subscribed in one statement, then 10,000 agents of one of them in another: 0014's
+        // per-account setting names took PostgreSQL past the 30 s command timeout on 2,000.
+        var prefix = "bulk" + Guid.NewGuid().ToString("N")[..6];
+        await using var connection = new Npgsql.NpgsqlConnection(Database.ConnectionString);
+        await connection.OpenAsync();
+        async Task<long> Scalar(string sql)
+        {
+            // One transaction per call.
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection, transaction);
+            command.Parameters.AddWithValue("prefix", prefix + "%");
+            var value = Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+            await transaction.CommitAsync();
+            return value;
+        }
+
+        await Scalar($"INSERT INTO accounts (id, name) SELECT '{prefix}-' || i, 'bulk' FROM generate_series(1, 3000) AS i; SELECT 0");
+        await Scalar($"""
+            INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit)
+            SELECT '{prefix}-' || i, 'remote-support', 'PAID', now() + interval '1 day', 0, 5 FROM generate_series(1, 3000) AS i;
+            SELECT 0
+            """);
+        Assert.Equal(3000, await Scalar("SELECT count(*) FROM accounts WHERE id LIKE @prefix AND entitlement_version = 1"));
+
+        await Scalar($"""
+            INSERT INTO agents (account_id, id, email, display_name) SELECT '{prefix}-1', 'a' || i, 'a' || i || '@bulk.example', 'A' FROM generate_series(1, 10000) AS i;
+            INSERT INTO seat_assignments (account_id, agent_id, product_code, seat_type) SELECT '{prefix}-1', 'a' || i, 'remote-support', 'CONCURRENT' FROM generate_series(1, 10000) AS i;
+            SELECT 0
+            """);
+        Assert.Equal(2, await Scalar($"SELECT entitlement_version FROM accounts WHERE id = '{prefix}-1'"));
+        var snapshot = EntitlementDocument.Parser.ParseFrom((await A.EntitlementClient.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = prefix + "-1" }, A.ServiceHeaders())).Document);
+        Assert.Equal((2L, 10_000), (snapshot.Version, snapshot.Agents.Count));
     }
 
     private static async Task<SignedEntitlements> FirstAsync(BrokerTestHost host, WatchEntitlementsRequest request, Metadata headers)

@@ -43,6 +43,8 @@ internal sealed class BrokerConnection
 
     public string Account(ParseResult parse) => parse.GetValue(_account)!;
 
+    public string Server(ParseResult parse) => parse.GetValue(_server)!;
+
     /// <summary>
     /// Runs <paramref name="call"/> with a channel and admin (or, with <paramref name="service"/>,
     /// back-office) headers; the one place where failures become a message on stderr and an exit code.

@@ -82,4 +82,7 @@ public interface IEntitlementSource
 {
     /// <summary>The account's state now, or null when there is no such account.</summary>
     Task<AccountEntitlements?> ReadAsync(string accountId, CancellationToken cancellationToken);
+
+    /// <summary>The account's entitlement version now (one indexed row), or null when there is no such account.</summary>
+    Task<long?> ReadVersionAsync(string accountId, CancellationToken cancellationToken);
 }

@@ -34,6 +34,9 @@ public sealed class EntitlementKeyRing : IDisposable
         return loaded.Published.Where(k => k.ExpiresAt is null || k.ExpiresAt > now).ToList();
     }
 
+    /// <summary>The id of the key in service, once loaded.</summary>
+    public string? SigningKid => _loaded?.Kid;
+
     /// <summary>Signs <paramref name="document"/> with the key in service.</summary>
     public async Task<(string Kid, byte[] Signature)> SignAsync(byte[] document, CancellationToken cancellationToken)
     {

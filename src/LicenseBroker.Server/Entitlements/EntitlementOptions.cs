@@ -20,8 +20,16 @@ public sealed class EntitlementOptions
     /// <summary>Changes a replica keeps per watched account, so a stream that reconnects continues without a snapshot.</summary>
     public int ChangesKept { get; set; } = 64;
 
+    /// <summary>Memory for signed snapshots kept per replica (one per account, at its version), in bytes.</summary>
+    public long SnapshotCacheBytes { get; set; } = 64L * 1024 * 1024;
+
     public void Validate()
     {
+        if (SnapshotCacheBytes is < 0 or > 16L * 1024 * 1024 * 1024)
+        {
+            throw new InvalidOperationException($"{SectionName}:SnapshotCacheBytes must be between 0 and 16 GiB.");
+        }
+
         if (SnapshotLifetime < TimeSpan.FromSeconds(1) || SnapshotLifetime > TimeSpan.FromDays(1))
         {
             throw new InvalidOperationException($"{SectionName}:SnapshotLifetime must be between 1 second and 1 day.");

@@ -155,6 +155,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<Domain.Entitlements.ISigningKeyStore>(sp => sp.GetRequiredService<PostgresEntitlementStore>());
         services.AddSingleton<Entitlements.EntitlementKeyRing>();
         services.AddSingleton<Entitlements.EntitlementDocuments>();
+        services.AddSingleton<Entitlements.EntitlementSnapshots>();
         services.AddSingleton<Entitlements.EntitlementFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<Entitlements.EntitlementFeed>());
         services.AddSingleton<Domain.Provisioning.ProvisioningService>();

@@ -1,7 +1,6 @@
 using Grpc.Core;
 using LicenseBroker.Contracts.V1;
 using Google.Protobuf;
-using LicenseBroker.Domain.Entitlements;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Server.Entitlements;
 using LicenseBroker.Server.Identity;
@@ -18,7 +17,7 @@ namespace LicenseBroker.Server.Grpc;
 internal sealed class EntitlementGrpcService : EntitlementService.EntitlementServiceBase
 {
     private readonly EntitlementChecker _checker;
-    private readonly IEntitlementSource _source;
+    private readonly EntitlementSnapshots _snapshots;
     private readonly EntitlementDocuments _documents;
     private readonly EntitlementFeed _feed;
     private readonly EntitlementKeyRing _keys;
@@ -27,7 +26,7 @@ internal sealed class EntitlementGrpcService : EntitlementService.EntitlementSer
 
     public EntitlementGrpcService(
         EntitlementChecker checker,
-        IEntitlementSource source,
+        EntitlementSnapshots snapshots,
         EntitlementDocuments documents,
         EntitlementFeed feed,
         EntitlementKeyRing keys,
@@ -35,7 +34,7 @@ internal sealed class EntitlementGrpcService : EntitlementService.EntitlementSer
         TimeProvider time)
     {
         _checker = checker;
-        _source = source;
+        _snapshots = snapshots;
         _documents = documents;
         _feed = feed;
         _keys = keys;
@@ -47,9 +46,8 @@ internal sealed class EntitlementGrpcService : EntitlementService.EntitlementSer
     {
         new RequestValidation().Id(request.AccountId, "account_id").ThrowIfInvalid();
         ServiceAccounts.Demand(context, request.AccountId);
-        var state = await _source.ReadAsync(request.AccountId, context.CancellationToken)
+        return await _snapshots.CurrentAsync(request.AccountId, context.CancellationToken)
             ?? throw OutcomeStatus.NotFound("No such account.", "UNKNOWN_ACCOUNT");
-        return await _documents.SnapshotAsync(state, context.CancellationToken);
     }
 
     public override async Task WatchEntitlements(WatchEntitlementsRequest request, IServerStreamWriter<SignedEntitlements> responseStream, ServerCallContext context)
@@ -74,7 +72,7 @@ internal sealed class EntitlementGrpcService : EntitlementService.EntitlementSer
             if (request.SinceVersion < version)
             {
                 var chain = request.SinceVersion == 0 ? null : watch.CatchUp(request.SinceVersion);
-                foreach (var signed in chain ?? [await _documents.SnapshotAsync(watch.State, cancellation)])
+                foreach (var signed in chain ?? [await _snapshots.OfAsync(watch.State, cancellation)])
                 {
                     await responseStream.WriteAsync(signed, cancellation);
                 }

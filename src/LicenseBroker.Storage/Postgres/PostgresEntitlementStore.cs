@@ -67,6 +67,17 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
             (self: this, accountId),
             cancellationToken);
 
+    public async Task<long?> ReadVersionAsync(string accountId, CancellationToken cancellationToken) =>
+        await _pipelines.Postgres.ExecuteAsync(
+            static async (state, ct) =>
+            {
+                await using var connection = await state.self._dataSource.OpenConnectionAsync(ct);
+                return await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(
+                    "SELECT entitlement_version FROM accounts WHERE id = @AccountId", new { AccountId = state.accountId }, cancellationToken: ct));
+            },
+            (self: this, accountId),
+            cancellationToken);
+
     public async Task<IReadOnlyList<SigningKey>> ListAsync(DateTimeOffset retiredAfter, CancellationToken cancellationToken) =>
         await _pipelines.Postgres.ExecuteAsync(
             static async (state, ct) =>
