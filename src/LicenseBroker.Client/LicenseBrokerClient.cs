@@ -26,12 +26,7 @@ public sealed class LicenseBrokerClient : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        _channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
-        {
-            HttpHandler = options.HttpHandler,
-            DisposeHttpClient = options.HttpHandler is null,
-            LoggerFactory = options.LoggerFactory,
-        });
+        _channel = Connection.Open(options.Address, options.HttpHandler, options.LoggerFactory);
         Seats = new SeatService.SeatServiceClient(_channel);
         _acceptLanguage = options.Language ?? (CultureInfo.CurrentUICulture.Name is { Length: > 0 } culture ? culture : "en");
         Logger = options.LoggerFactory?.CreateLogger<LicenseBrokerClient>() ?? (ILogger)NullLogger.Instance;
@@ -146,11 +141,7 @@ public sealed class LicenseBrokerClient : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Exponential backoff with full jitter: spreads the retries of many apps after an outage.</summary>
-    internal TimeSpan Backoff(int attempt)
-    {
-        var ceiling = Math.Min(Options.MaxRetryDelay.TotalMilliseconds, Options.FirstRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16)));
-        return TimeSpan.FromMilliseconds(Options.FirstRetryDelay.TotalMilliseconds / 2 + Random.Shared.NextDouble() * ceiling);
-    }
+    internal TimeSpan Backoff(int attempt) => Connection.Backoff(attempt, Options.FirstRetryDelay, Options.MaxRetryDelay);
 
     private static string NewSessionId() => "sdk-" + Guid.NewGuid().ToString("N");
 

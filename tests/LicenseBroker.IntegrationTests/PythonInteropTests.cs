@@ -30,20 +30,8 @@ public sealed class PythonInteropTests : IClassFixture<BrokerFixture>
         var agents = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
         var tokens = agents.Select(agent => DevTokens.Mint(host.SigningKey, account, agent, TimeSpan.FromMinutes(10))).ToArray();
 
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(BuildOutputs.RepositoryRoot, "scripts", "interop", "seat_client.py"), stubs, $"{host.Address.Host}:{host.Address.Port}", tokens[0], tokens[1] })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.True(process.ExitCode == 0, $"python exited {process.ExitCode}: {await error}\n{await output}");
-
-        var steps = (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        var output = await PythonAsync(Path.Combine(BuildOutputs.RepositoryRoot, "scripts", "interop", "seat_client.py"), stubs, $"{host.Address.Host}:{host.Address.Port}", tokens[0], tokens[1]);
+        var steps = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => JsonDocument.Parse(line).RootElement)
             .ToDictionary(step => step.GetProperty("step").GetString()!);
         Assert.Equal(["acquire", "heartbeat", "full-pool", "release"], steps.Keys);
@@ -82,22 +70,28 @@ public sealed class PythonInteropTests : IClassFixture<BrokerFixture>
 
         foreach (var (agent, expected) in new[] { (named, "ENTITLED"), ("stranger", "UNKNOWN_AGENT") })
         {
-            var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[] { example, stubs, $"{host.Address.Host}:{host.Address.Port}", token, account, agent, "remote-support" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(timeout.Token);
-            Assert.True(process.ExitCode == 0, $"python exited {process.ExitCode}: {await error}\n{await output}");
-            var result = JsonDocument.Parse(await output).RootElement;
+            var result = JsonDocument.Parse(await PythonAsync(example, stubs, $"{host.Address.Host}:{host.Address.Port}", token, account, agent, "remote-support")).RootElement;
             Assert.Equal(expected, result.GetProperty("status").GetString());
             Assert.Equal(3, result.GetProperty("agents").GetInt32());
             Assert.False(result.GetProperty("tampered_verifies").GetBoolean());
         }
+    }
+
+    /// <summary>Runs Debian's python3 on a script; fails the test unless it exits 0; returns what it printed.</summary>
+    private static async Task<string> PythonAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, $"python exited {process.ExitCode}: {await error}\n{await output}");
+        return await output;
     }
 }

@@ -103,6 +103,7 @@ public sealed class RestTests
             "post /v1/admin/webhooks/{endpoint_id}:rotateSecret", "get /v1/admin/webhooks/{endpoint_id}/deliveries",
             "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",
             "get /v1/entitlements/{account_id}/{agent_id}/{product}", "post /v1/entitlements:batchCheck",
+            "get /v1/entitlements/{account_id}:snapshot", "get /v1/entitlements:keys", "post /v1/entitlements:rotateKey",
         ];
         var described = paths.SelectMany(path => path.Value!.AsObject().Select(verb => $"{verb.Key} {path.Key}")).Order(StringComparer.Ordinal);
         Assert.Equal(expected.Order(StringComparer.Ordinal), described);

@@ -75,12 +75,7 @@ public sealed partial class EntitlementCache : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
-        {
-            HttpHandler = options.HttpHandler,
-            DisposeHttpClient = options.HttpHandler is null,
-            LoggerFactory = options.LoggerFactory,
-        });
+        _channel = Connection.Open(options.Address, options.HttpHandler, options.LoggerFactory);
         _broker = new EntitlementService.EntitlementServiceClient(_channel);
         _logger = options.LoggerFactory?.CreateLogger<EntitlementCache>() ?? (ILogger)NullLogger.Instance;
     }
@@ -338,11 +333,7 @@ public sealed partial class EntitlementCache : IAsyncDisposable
     private async Task<CallOptions> CallAsync(CancellationToken cancellationToken) =>
         new(new Metadata { { "Authorization", "Bearer " + await _options.AccessTokenProvider(cancellationToken).ConfigureAwait(false) } }, cancellationToken: cancellationToken);
 
-    private TimeSpan Backoff(int attempt)
-    {
-        var ceiling = Math.Min(_options.MaxRetryDelay.TotalMilliseconds, _options.FirstRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16)));
-        return TimeSpan.FromMilliseconds(_options.FirstRetryDelay.TotalMilliseconds / 2 + Random.Shared.NextDouble() * ceiling);
-    }
+    private TimeSpan Backoff(int attempt) => Connection.Backoff(attempt, _options.FirstRetryDelay, _options.MaxRetryDelay);
 
     /// <summary>Stops following the stream and closes the channel.</summary>
     public async ValueTask DisposeAsync()

@@ -17,6 +17,9 @@ internal enum Audience
     /// <summary>ADMIN only.</summary>
     Admin,
     Service,
+
+    /// <summary>No token needed (public keys).</summary>
+    Anyone,
 }
 
 /// <summary>One RPC of the public contract, with a well-formed request that would change or read state.</summary>
@@ -113,6 +116,18 @@ internal static class RpcCatalog
             new CheckEntitlementRequest { AccountId = "victim", AgentId = agentId, Product = "remote-support" }, h)),
         new("EntitlementService/BatchCheckEntitlements", Audience.Service, async (c, h) => await new EntitlementService.EntitlementServiceClient(c).BatchCheckEntitlementsAsync(
             new BatchCheckEntitlementsRequest { Checks = { new CheckEntitlementRequest { AccountId = "victim", AgentId = agentId, Product = "remote-support" } } }, h)),
+        new("EntitlementService/GetEntitlementSnapshot", Audience.Service, async (c, h) => await new EntitlementService.EntitlementServiceClient(c).GetEntitlementSnapshotAsync(
+            new GetEntitlementSnapshotRequest { AccountId = "victim" }, h)),
+        new("EntitlementService/WatchEntitlements", Audience.Service, async (c, h) =>
+        {
+            using var call = new EntitlementService.EntitlementServiceClient(c).WatchEntitlements(
+                new WatchEntitlementsRequest { AccountId = "victim" }, h, deadline: DateTime.UtcNow.AddSeconds(5));
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        }),
+        new("EntitlementService/ListEntitlementKeys", Audience.Anyone, async (c, h) => await new EntitlementService.EntitlementServiceClient(c).ListEntitlementKeysAsync(
+            new ListEntitlementKeysRequest(), h)),
+        new("EntitlementService/RotateEntitlementKey", Audience.Service, async (c, h) => await new EntitlementService.EntitlementServiceClient(c).RotateEntitlementKeyAsync(
+            new RotateEntitlementKeyRequest(), h)),
     ];
 
     /// <summary>Every RPC the generated descriptors declare, as "Service/Method".</summary>
