@@ -203,9 +203,19 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
         var foreign = await A.EntitlementClient.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = other }, A.ServiceHeaders());
         Assert.Equal(DocumentOutcome.OtherAccount, await cache.ApplyAsync(foreign));
 
+        // A genuine change (the unassignment above, as the stream sent it), altered, and replayed once applied.
+        var oldVersion = EntitlementDocument.Parser.ParseFrom(old.Document).Version;
+        var change = await FirstAsync(A, new WatchEntitlementsRequest { AccountId = account, SinceVersion = oldVersion }, A.ServiceHeaders());
+        var changeDocument = EntitlementDocument.Parser.ParseFrom(change.Document);
+        Assert.Equal((EntitlementDocumentKind.Changes, oldVersion, version), (changeDocument.Kind, changeDocument.FromVersion, changeDocument.Version));
+        var changeBytes = change.Document.ToByteArray();
+        changeBytes[changeBytes.Length / 2] ^= 0x04;
+        Assert.Equal(DocumentOutcome.BadSignature, await cache.ApplyAsync(new SignedEntitlements { Document = ByteString.CopyFrom(changeBytes), Kid = change.Kid, Signature = change.Signature }));
+        Assert.Equal(DocumentOutcome.Outdated, await cache.ApplyAsync(change));
+
         Assert.Equal(version, cache.Version);
         Assert.False(cache.IsEntitled(agent, Product));
-        Assert.True(cache.Refused >= 5);
+        Assert.True(cache.Refused >= 7);
 
         // The genuine current snapshot is still accepted.
         Assert.Equal(DocumentOutcome.Applied, await cache.ApplyAsync(current));
