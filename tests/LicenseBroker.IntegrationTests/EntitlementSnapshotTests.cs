@@ -409,6 +409,23 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
         Assert.Equal((2L, 10_000), (snapshot.Version, snapshot.Agents.Count));
     }
 
+    [Fact]
+    public async Task The_jwks_publishes_the_same_keys_for_libraries_in_other_languages()
+    {
+        await A.EntitlementClient.RotateEntitlementKeyAsync(new RotateEntitlementKeyRequest(), A.ServiceHeaders());
+        var keys = (await A.EntitlementClient.ListEntitlementKeysAsync(new ListEntitlementKeysRequest())).Keys;
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_restPort}") };
+        var jwks = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync("/.well-known/licensebroker-entitlement-keys.json"))!["keys"]!.AsArray();
+        Assert.Equal(keys.Select(k => k.Kid), jwks.Select(k => k!["kid"]!.GetValue<string>()));
+        foreach (var (key, jwk) in keys.Zip(jwks))
+        {
+            Assert.Equal(("OKP", "Ed25519", "EdDSA", "sig"), (jwk!["kty"]!.GetValue<string>(), jwk["crv"]!.GetValue<string>(), jwk["alg"]!.GetValue<string>(), jwk["use"]!.GetValue<string>()));
+            Assert.Equal(key.PublicKey.ToByteArray(), Microsoft.IdentityModel.Tokens.Base64UrlEncoder.DecodeBytes(jwk["x"]!.GetValue<string>()));
+            Assert.Equal(key.ExpiresUnixMs == 0, jwk["exp"] is null);
+        }
+    }
+
     private static async Task<SignedEntitlements> FirstAsync(BrokerTestHost host, WatchEntitlementsRequest request, Metadata headers)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
