@@ -77,6 +77,11 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
                 caches.Add(cache);
             }
 
+            foreach (var cache in caches)
+            {
+                await FollowingAsync(cache);
+            }
+
             Assert.All(caches, cache => Assert.True(cache.IsEntitled(agent, Product)));
             var latencies = new List<TimeSpan>();
             for (var i = 0; i < 200; i++)
@@ -164,6 +169,7 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
         var agent = (await seeder.AgentsAsync(account, 1, "NAMED"))[0];
         await using var cache = NewCache(A, account);
         await cache.StartAsync();
+        await FollowingAsync(cache);
         var old = await A.EntitlementClient.GetEntitlementSnapshotAsync(new GetEntitlementSnapshotRequest { AccountId = account }, A.ServiceHeaders());
 
         await A.AdminClient.UnassignSeatAsync(new UnassignSeatRequest { AgentId = agent, Product = Product }, A.AdminHeaders(account));
@@ -431,6 +437,17 @@ public sealed class EntitlementSnapshotTests : IAsyncLifetime
             Assert.Equal(key.PublicKey.ToByteArray(), Microsoft.IdentityModel.Tokens.Base64UrlEncoder.DecodeBytes(jwk["x"]!.GetValue<string>()));
             Assert.Equal(key.ExpiresUnixMs == 0, jwk["exp"] is null);
         }
+    }
+
+    /// <summary>
+    /// Waits until the cache's stream is in place: a keep-alive through it has moved not_after. (StartAsync returns
+    /// after the snapshot; the stream follows in the background. A replica that starts watching an account after a
+    /// change sends a snapshot, not that change: a test that needs the change itself waits for this first.)
+    /// </summary>
+    private static async Task FollowingAsync(EntitlementCache cache)
+    {
+        var fromSnapshot = cache.NotAfter;
+        await Eventually.Until(async () => { await Task.Yield(); return cache.NotAfter > fromSnapshot ? "following" : null; }, TimeSpan.FromSeconds(10), "the cache's stream");
     }
 
     private static async Task<SignedEntitlements> FirstAsync(BrokerTestHost host, WatchEntitlementsRequest request, Metadata headers)
