@@ -14,7 +14,7 @@ internal sealed class EntitlementIndex
     public const int MaxProducts = 64;
 
     private readonly FrozenDictionary<string, ProductSlot> _products;
-    private readonly FrozenDictionary<string, AgentSlot> _agents;
+    private readonly FrozenDictionary<string, ulong> _seats; // every agent of the account: a bit per product they hold a seat of
 
     private EntitlementIndex(long version, IReadOnlyDictionary<string, ProductTerms> products, IReadOnlyDictionary<string, AgentEntitlements> agents)
     {
@@ -28,9 +28,9 @@ internal sealed class EntitlementIndex
         Agents = agents;
         var bits = products.Keys.Order(StringComparer.Ordinal).Select((product, bit) => (product, bit)).ToDictionary(p => p.product, p => p.bit, StringComparer.Ordinal);
         _products = products.Values.ToFrozenDictionary(p => p.Product, p => new ProductSlot(bits[p.Product], p.ValidUntilUnixMs, p.Unlimited), StringComparer.Ordinal);
-        _agents = agents.Values.ToFrozenDictionary(
+        _seats = agents.Values.ToFrozenDictionary(
             a => a.AgentId,
-            a => new AgentSlot(a.Active, a.Seats.Where(s => bits.ContainsKey(s.Product)).Aggregate(0UL, (mask, s) => mask | (1UL << bits[s.Product]))),
+            a => a.Seats.Where(s => bits.ContainsKey(s.Product)).Aggregate(0UL, (mask, s) => mask | (1UL << bits[s.Product])),
             StringComparer.Ordinal);
     }
 
@@ -79,7 +79,7 @@ internal sealed class EntitlementIndex
     /// </summary>
     public EntitlementStatus Decide(string agentId, string product, long nowUnixMs)
     {
-        if (!_agents.TryGetValue(agentId, out var agent))
+        if (!_seats.TryGetValue(agentId, out var seats))
         {
             return EntitlementStatus.UnknownAgent;
         }
@@ -89,10 +89,8 @@ internal sealed class EntitlementIndex
             return EntitlementStatus.NoActiveSubscription;
         }
 
-        return terms.Unlimited || (agent.Seats & (1UL << terms.Bit)) != 0 ? EntitlementStatus.Entitled : EntitlementStatus.NoSeatAssigned;
+        return terms.Unlimited || (seats & (1UL << terms.Bit)) != 0 ? EntitlementStatus.Entitled : EntitlementStatus.NoSeatAssigned;
     }
 
     private readonly record struct ProductSlot(int Bit, long ValidUntilUnixMs, bool Unlimited);
-
-    private readonly record struct AgentSlot(bool Active, ulong Seats);
 }

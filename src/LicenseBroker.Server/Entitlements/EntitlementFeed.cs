@@ -64,7 +64,7 @@ internal sealed partial class EntitlementFeed : BackgroundService
         var watch = new Watch(this, accountId);
         lock (_membership)
         {
-            feed = _feeds.GetOrAdd(accountId, id => new AccountFeed(id));
+            feed = _feeds.GetOrAdd(accountId, _ => new AccountFeed());
             feed.Watches.Add(watch);
         }
 
@@ -231,10 +231,8 @@ internal sealed partial class EntitlementFeed : BackgroundService
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the entitlements of {What} failed; the next notification or refresh reads them again")]
     private static partial void LogRefreshFailed(ILogger logger, string what, Exception exception);
 
-    private sealed class AccountFeed(string accountId)
+    private sealed class AccountFeed
     {
-        public string AccountId { get; } = accountId;
-
         public AccountEntitlements? State { get; set; }
 
         public long Version => State?.Version ?? -1;

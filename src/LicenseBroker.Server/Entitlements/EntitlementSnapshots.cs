@@ -16,18 +16,17 @@ internal sealed class EntitlementSnapshots : IDisposable
 {
     private readonly IEntitlementSource _source;
     private readonly EntitlementDocuments _documents;
+    private readonly EntitlementKeyRing _keys;
     private readonly EntitlementOptions _options;
     private readonly TimeProvider _time;
     private readonly MemoryCache _cache;
     private readonly ConcurrentDictionary<(string, long), Lazy<Task<V1.SignedEntitlements>>> _building = new();
 
-    private readonly EntitlementKeyRing _keys;
-
     public EntitlementSnapshots(IEntitlementSource source, EntitlementDocuments documents, EntitlementKeyRing keys, EntitlementOptions options, TimeProvider time)
     {
-        _keys = keys;
         _source = source;
         _documents = documents;
+        _keys = keys;
         _options = options;
         _time = time;
         _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.SnapshotCacheBytes });

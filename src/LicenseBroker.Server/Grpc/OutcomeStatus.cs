@@ -261,6 +261,17 @@ internal static class OutcomeStatus
 
     public static RpcException NotFound(string what, string reason) => Error(Code.NotFound, what, reason, []);
 
+    /// <summary>A service token whose accounts claim does not name the account asked about (whether it exists or not).</summary>
+    public static RpcException AccountNotInTokenScope(string accountId, string field) =>
+        Error(
+            Code.PermissionDenied,
+            $"This service token is scoped to other accounts than {accountId} ({field}).",
+            "ACCOUNT_NOT_IN_TOKEN_SCOPE",
+            new() { ["account_id"] = accountId, ["field"] = field });
+
+    public static RpcException PlatformTokenRequired() =>
+        Error(Code.PermissionDenied, "Only a platform service token (no accounts claim) may rotate the entitlement signing key.", "PLATFORM_TOKEN_REQUIRED", []);
+
     private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static RpcException Error(Code code, string message, string reason, Dictionary<string, string> metadata) =>

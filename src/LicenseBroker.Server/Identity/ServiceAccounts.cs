@@ -23,11 +23,7 @@ internal static class ServiceAccounts
     {
         if (!MayRead(context.GetHttpContext().User, accountId))
         {
-            throw OutcomeStatus.Status(
-                Google.Rpc.Code.PermissionDenied,
-                $"This service token is scoped to other accounts than {accountId} ({field}).",
-                "ACCOUNT_NOT_IN_TOKEN_SCOPE",
-                new() { ["account_id"] = accountId, ["field"] = field }).ToRpcException();
+            throw OutcomeStatus.AccountNotInTokenScope(accountId, field);
         }
     }
 
@@ -35,11 +31,7 @@ internal static class ServiceAccounts
     {
         if (!IsPlatform(context.GetHttpContext().User))
         {
-            throw OutcomeStatus.Status(
-                Google.Rpc.Code.PermissionDenied,
-                "Only a platform service token (no accounts claim) may rotate the entitlement signing key.",
-                "PLATFORM_TOKEN_REQUIRED",
-                []).ToRpcException();
+            throw OutcomeStatus.PlatformTokenRequired();
         }
     }
 }

@@ -59,7 +59,7 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
                         seats[seat.AgentId] = list = new List<AgentSeat>(1);
                     }
 
-                    list.Add(new AgentSeat(seat.Product, ParseSeatType(seat.SeatType)));
+                    list.Add(new AgentSeat(seat.Product, SeatTypeCodes.Parse(seat.SeatType, "PostgreSQL")));
                 }
                 await transaction.CommitAsync(ct);
                 if (version is null)
@@ -145,13 +145,6 @@ public sealed class PostgresEntitlementStore : IEntitlementSource, ISigningKeySt
             },
             (self: this, key),
             cancellationToken);
-
-    private static SeatType ParseSeatType(string code) => code switch
-    {
-        "NAMED" => SeatType.Named,
-        "CONCURRENT" => SeatType.Concurrent,
-        _ => throw new InvalidDataException($"unknown seat type code {code}"),
-    };
 
     private sealed record ProductRow(string Product, DateTime ValidUntil, bool Unlimited);
 

@@ -56,7 +56,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         LeaseId: reply.String("lease_id"),
                         Product: command.Pool.Product,
                         SessionId: command.SessionId,
-                        SeatType: ParseSeatType(reply.String("seat")),
+                        SeatType: SeatTypeCodes.Parse(reply.String("seat"), "Redis"),
                         ExpiresAt: reply.Time("expires_ms"),
                         FencingToken: reply.Long("fence")),
                     Resumed: reply.Long("resumed") == 1,
@@ -93,7 +93,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         LeaseId: command.LeaseId,
                         Product: command.Pool.Product,
                         SessionId: reply.String("session"),
-                        SeatType: ParseSeatType(reply.String("seat")),
+                        SeatType: SeatTypeCodes.Parse(reply.String("seat"), "Redis"),
                         ExpiresAt: reply.Time("expires_ms"),
                         FencingToken: reply.Long("fence")));
             case "REVOKED":
@@ -232,7 +232,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             case "GRANTED":
                 Observe(pool, reply.Long("fence"));
                 return new QueueState.Granted(new Lease(
-                    reply.String("lease_id"), pool.Product, sessionId, ParseSeatType(reply.String("seat")), reply.Time("expires_ms"), reply.Long("fence")));
+                    reply.String("lease_id"), pool.Product, sessionId, SeatTypeCodes.Parse(reply.String("seat"), "Redis"), reply.Time("expires_ms"), reply.Long("fence")));
             case "QUEUED":
                 var (why, group, cap, reservedFor) = RefusalOf(reply);
                 return new QueueState.Queued(reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"), why, group, cap, reservedFor);
@@ -410,23 +410,6 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     private static IdleReleaseCause ParseCause(string by) =>
         by == "pending_timeout" ? IdleReleaseCause.PendingTimeout : IdleReleaseCause.IdleTimeout;
-
-    internal static string SeatTypeCode(SeatType seatType) => seatType switch
-    {
-        SeatType.Named => "NAMED",
-        SeatType.Concurrent => "CONCURRENT",
-        SeatType.Unlimited => "UNLIMITED",
-        _ => throw new ArgumentOutOfRangeException(nameof(seatType), seatType, null),
-    };
-
-    internal static SeatType ParseSeatType(string code) => code switch
-    {
-        "NAMED" => SeatType.Named,
-        "CONCURRENT" => SeatType.Concurrent,
-        "UNLIMITED" => SeatType.Unlimited,
-        _ => throw new InvalidOperationException($"Unknown seat type '{code}' stored in Redis."),
-    };
-
 
     private static InvalidOperationException UnexpectedReply(string script, string status) =>
         new(string.Create(CultureInfo.InvariantCulture, $"The {script} script answered '{status}', which this version does not know."));
