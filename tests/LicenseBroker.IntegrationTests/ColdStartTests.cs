@@ -43,6 +43,11 @@ public sealed class ColdStartTests : IAsyncLifetime
         await using var host = await BrokerTestHost.StartAsync(_database!);
         Assert.True(host.Services.GetRequiredService<CachedLicenseCatalog>().Count >= 3, "the subscribed pools were not loaded at start");
 
+        // The entitlement feed reads (and on a new database creates) the signing keys once its listener is
+        // connected, in the background after start; that is not the acquires' work, so it is let finish first.
+        var keys = host.Services.GetRequiredService<LicenseBroker.Server.Entitlements.EntitlementKeyRing>();
+        await Eventually.Until(() => Task.FromResult(keys.SigningKid), TimeSpan.FromSeconds(30), "the entitlement signing keys to be loaded");
+
         using var postgres = new PostgresCommandCounter(_database!.Name);
         foreach (var account in accounts)
         {
