@@ -8,6 +8,7 @@ root.Subcommands.Add(TokenCommand.Create());
 root.Subcommands.Add(AgentCommand.Create());
 root.Subcommands.Add(SessionsCommand.Create());
 root.Subcommands.Add(UsageCommand.Create());
+root.Subcommands.Add(PlanCommand.Create());
 root.Subcommands.Add(AgentsCommand.Agents());
 root.Subcommands.Add(AgentsCommand.Seats());
 root.Subcommands.Add(AgentsCommand.Subscription());

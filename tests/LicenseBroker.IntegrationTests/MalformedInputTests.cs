@@ -65,6 +65,17 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             {
                 Product = "remote-support", From = junk.Choose("0001-01-01", "9999-12-30", "1999-12-31", "2026-02-30"), To = junk.Choose("0001-01-02", "9999-12-31", "2200-01-01"),
             }, adminHeaders)),
+            () => Call(admin.PlanSeatsAsync(
+                new PlanSeatsRequest
+                {
+                    Product = junk.Product(),
+                    From = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = junk.Long(), Nanos = junk.Choose(-1, 1_000_000_000, 0) },
+                    To = random.Next(3) == 0 ? null : Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(junk.Choose(-500, -1, 0, 1, 500))),
+                    Candidates = { junk.Choose(-1, 0, 100_001, int.MaxValue, int.MinValue) },
+                    MaxUnservedPercent = junk.Choose(double.NaN, double.PositiveInfinity, -1, 101, 0.5),
+                    MaxP95Wait = junk.Duration(),
+                },
+                adminHeaders)),
             () => Call(admin.ListAgentsAsync(new ListAgentsRequest { Page = new PageRequest { PageToken = System.Buffers.Text.Base64Url.EncodeToString(junk.Choose("\0"u8.ToArray(), "a\nb"u8.ToArray(), [0xFF, 0xFE], [0xC3, 0x28])) } }, adminHeaders)),
             () => Call(admin.AssignSeatAsync(new AssignSeatRequest { AgentId = junk.Id(), Product = junk.Product(), SeatType = junk.Choose(SeatType.Unspecified, SeatType.Unlimited, (SeatType)77, (SeatType)(-5)) }, adminHeaders)),
             () => Call(admin.UnassignSeatAsync(new UnassignSeatRequest { AgentId = junk.Bad(), Product = junk.Product() }, adminHeaders)),

@@ -41,9 +41,39 @@ public sealed class DemandBuilderTests
     }
 
     [Fact]
-    public void Events_out_of_order_are_refused()
+    public void An_agent_holds_one_shared_seat_whatever_its_devices_and_named_seats_are_not_the_pools()
     {
-        Assert.Throws<ArgumentException>(() => DemandBuilder.Build(
-            [new RecordedEvent(At(2), RecordedKind.Refused, "a", null), new RecordedEvent(At(1), RecordedKind.Refused, "a", null)], At(3)));
+        var events = new[]
+        {
+            new RecordedEvent(At(0), RecordedKind.Granted, "alice", "l1"),
+            new RecordedEvent(At(2), RecordedKind.Granted, "alice", "l2", TookSharedSeat: false), // her phone: the same seat
+            new RecordedEvent(At(3), RecordedKind.Granted, "nina", "n1", TookSharedSeat: false),  // a named seat
+            new RecordedEvent(At(10), RecordedKind.Ended, "alice", "l1"),                         // the phone still holds it
+            new RecordedEvent(At(22), RecordedKind.Queued, "bob", null),
+            new RecordedEvent(At(12), RecordedKind.Ended, "nina", "n1"),                      // an expiry found late: after in sequence, no error
+            new RecordedEvent(At(25), RecordedKind.Ended, "alice", "l2"),
+            new RecordedEvent(At(25), RecordedKind.Granted, "bob", "l3"),                         // served from the queue: arrived at 22
+        };
+
+        var demands = DemandBuilder.Build(events, At(30), agent => agent == "bob" ? 1 : 0);
+
+        Assert.Equal(
+            [new Demand(At(0), TimeSpan.FromMinutes(25), 0, null), new Demand(At(22), TimeSpan.FromMinutes(5), 1, true)],
+            demands);
+    }
+
+    [Fact]
+    public void A_refused_login_that_never_came_back_keeps_its_behaviour()
+    {
+        var demands = DemandBuilder.Build(
+            [
+                new RecordedEvent(At(0), RecordedKind.Granted, "alice", "l1"),
+                new RecordedEvent(At(1), RecordedKind.Refused, "bob", null),
+                new RecordedEvent(At(2), RecordedKind.Queued, "carol", null),
+                new RecordedEvent(At(9), RecordedKind.Ended, "alice", "l1"),
+            ],
+            At(10));
+
+        Assert.Equal([null, false, true], demands.Select(d => d.Waits));
     }
 }

@@ -90,6 +90,56 @@ public sealed class SeatReplayTests
         Assert.Throws<ArgumentOutOfRangeException>(() => SeatReplay.Run(small, new ReplayRules(SeatReplay.MaxSeats + 1, false), Start, minutes(60)));
     }
 
+    [Fact]
+    public void Group_reservations_and_caps_apply_as_the_live_pool_applies_them()
+    {
+        var minutes = (int m) => Start.AddMinutes(m);
+        var hour = TimeSpan.FromMinutes(60);
+
+        // 3 seats; group 1 keeps 1 seat reserved; group 2 may hold at most 1.
+        var rules = new ReplayRules(3, Queue: true) { Groups = [new ReplayGroupRule(1, null), new ReplayGroupRule(0, 1)] };
+        var demands = new[]
+        {
+            new Demand(minutes(0), hour, 0),        // takes an unreserved seat
+            new Demand(minutes(1), hour, 2),        // takes the other unreserved seat (cap 1 reached)
+            new Demand(minutes(2), hour, 0),        // the last seat is reserved for group 1: waits
+            new Demand(minutes(3), hour, 1),        // a member takes the reserved seat at once
+            new Demand(minutes(4), hour, 2, false), // group 2 at its cap: refused (it does not wait)
+        };
+
+        var outcome = SeatReplay.Run(demands, rules, Start, minutes(180));
+
+        Assert.Equal((5, 1, 1, 0), (outcome.Logins, outcome.Refused, outcome.Waited, outcome.Abandoned));
+        Assert.Equal(TimeSpan.FromMinutes(58), outcome.WaitMax); // the third waited until the first freed a seat at 60
+
+        // Without the rules the same logins find seats in arrival order: the fourth waits instead.
+        var plain = SeatReplay.Run(demands.Select(d => d with { Group = 0 }), rules with { Groups = [] }, Start, minutes(180));
+        Assert.Equal((5, 1, 1), (plain.Logins, plain.Refused, plain.Waited));
+        Assert.Equal(TimeSpan.FromMinutes(57), plain.WaitMax);
+    }
+
+    [Fact]
+    public void The_focus_hour_counts_its_own_logins_and_idle_seat_hours()
+    {
+        // Hour-of-week 9 is Monday 09:00-10:00 UTC.
+        var monday = new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal(0, SeatReplay.HourOfWeek(monday));
+        var at = (double h) => monday.AddHours(h);
+        var demands = new[]
+        {
+            new Demand(at(9.25), TimeSpan.FromMinutes(30)),  // in the focus hour, holds 9:15-9:45
+            new Demand(at(9.5), TimeSpan.FromMinutes(60)),   // in the focus hour, refused (one seat)
+            new Demand(at(11), TimeSpan.FromMinutes(30)),    // outside
+        };
+
+        var outcome = SeatReplay.Run(demands, new ReplayRules(1, false) { FocusHourOfWeek = 9 }, monday, monday.AddDays(14));
+
+        Assert.Equal((3, 1), (outcome.Logins, outcome.Refused));
+        var focus = outcome.Focus!;
+        Assert.Equal((2, 1), (focus.Logins, focus.Refused));
+        Assert.Equal(2 - 0.5, focus.IdleSeatHours, 9); // two Monday 9 o'clocks in the range, one half-hour busy
+    }
+
     /// <summary>Poisson arrivals and exponential holds from a fixed seed: the same list every run.</summary>
     private static List<Demand> PoissonTrace(int seed, double loginsPerHour, TimeSpan meanHold, int days)
     {

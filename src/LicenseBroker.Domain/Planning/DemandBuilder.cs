@@ -16,95 +16,180 @@ public enum RecordedKind
     Queued,
 }
 
-/// <summary>One recorded event of one pool.</summary>
-public readonly record struct RecordedEvent(DateTimeOffset At, RecordedKind Kind, string AgentId, string? LeaseId);
+/// <summary>
+/// One recorded event of one pool. <see cref="TookSharedSeat"/>: a grant that took a shared seat (the agent's
+/// first concurrent lease); a grant that did not is a named seat or another lease of an agent already on one.
+/// </summary>
+public readonly record struct RecordedEvent(DateTimeOffset At, RecordedKind Kind, string AgentId, string? LeaseId, bool TookSharedSeat = true);
+
+/// <summary>What a pool's log shows as recorded, beside the demand built from it.</summary>
+public sealed class RecordedFigures
+{
+    /// <summary>Most agents on shared seats at once, as recorded (seats held before the range are not seen).</summary>
+    public int Peak { get; set; }
+
+    /// <summary>Grants that took a shared seat.</summary>
+    public int SharedGrants { get; set; }
+
+    /// <summary>Acquires refused for want of a shared seat (each retry counted).</summary>
+    public int Refusals { get; set; }
+
+    /// <summary>Joins of the wait queue.</summary>
+    public int QueueJoins { get; set; }
+
+    /// <summary>How agents behaved when they found no seat: they waited more often than they left.</summary>
+    public bool MostlyWaited => QueueJoins > 0 && QueueJoins >= Refusals;
+}
 
 /// <summary>
-/// Turns a pool's recorded events into the demand the replay offers to N seats. A grant and the end of its
-/// lease give one login with its true hold; asks of one agent that failed (refused, or queued and never
-/// served) within <see cref="RetryWindow"/> of each other are one login, not one per retry; a grant within
-/// that window of a failed ask is the same login, arriving when it first asked. A login that never got a
-/// seat has no observed hold (the log censors it): it gets one from the holds observed in the same log,
-/// picked deterministically from the agent and the time, so the same log always gives the same demand.
-/// A lease still open at the end of the range holds until then (a lower bound).
+/// Turns a pool's recorded events into the demand the replay offers to N seats. A shared seat is held by an
+/// agent from the grant that took it until the end of the agent's last lease on it (one agent, one seat,
+/// whatever the number of its devices). Asks of one agent that failed (refused, or queued and never served)
+/// within <see cref="RetryWindow"/> of each other are one login, not one per retry; a grant within that window
+/// of a failed ask is the same login, arriving when it first asked, and waiting if it queued. A login that
+/// never got a seat has no observed hold (the log censors it): it gets one from the holds observed in the same
+/// log, picked deterministically from the agent and the time, so the same log always gives the same demand.
+/// A seat still held at the end of the range holds until then (a lower bound).
 /// </summary>
-public static class DemandBuilder
+public sealed class DemandBuilder
 {
     /// <summary>Asks of one agent closer than this are one login.</summary>
     public static readonly TimeSpan RetryWindow = TimeSpan.FromMinutes(5);
 
-    /// <param name="events">The pool's events in the order they happened.</param>
-    /// <param name="rangeEnd">End of the range read: leases still open then hold until it.</param>
-    public static List<Demand> Build(IEnumerable<RecordedEvent> events, DateTimeOffset rangeEnd)
+    private readonly Func<string, int> _groupOf;
+    private readonly Dictionary<string, Holding> _holding = new(StringComparer.Ordinal); // by agent
+    private readonly Dictionary<string, string> _leaseHolder = new(StringComparer.Ordinal); // shared leases open: lease -> agent
+    private readonly Dictionary<string, (DateTimeOffset First, DateTimeOffset Last, bool Queued)> _asking = new(StringComparer.Ordinal);
+    private readonly List<Demand> _served = [];
+    private readonly List<(string Agent, DateTimeOffset Arrival, bool Waits)> _unserved = [];
+
+    /// <param name="groupOf">The replay's group of an agent (0: none).</param>
+    public DemandBuilder(Func<string, int>? groupOf = null) => _groupOf = groupOf ?? (_ => 0);
+
+    /// <summary>What the log itself shows (peak, grants, refusals, queue joins), so far.</summary>
+    public RecordedFigures Figures { get; } = new();
+
+    /// <param name="events">The pool's events in the order the pool made them (its sequence).</param>
+    /// <param name="rangeEnd">End of the range read: seats still held then hold until it.</param>
+    /// <param name="groupOf">The replay's group of an agent (0: none).</param>
+    public static List<Demand> Build(IEnumerable<RecordedEvent> events, DateTimeOffset rangeEnd, Func<string, int>? groupOf = null)
     {
         ArgumentNullException.ThrowIfNull(events);
-        var open = new Dictionary<string, (DateTimeOffset Arrival, DateTimeOffset GrantedAt)>(StringComparer.Ordinal);
-        var asking = new Dictionary<string, (DateTimeOffset First, DateTimeOffset Last)>(StringComparer.Ordinal);
-        var served = new List<Demand>();
-        var unserved = new List<(string Agent, DateTimeOffset Arrival)>();
-        var last = DateTimeOffset.MinValue;
-
+        var builder = new DemandBuilder(groupOf);
         foreach (var recorded in events)
         {
-            if (recorded.At < last)
-            {
-                throw new ArgumentException("events must come in the order they happened", nameof(events));
-            }
+            builder.Add(recorded);
+        }
 
-            last = recorded.At;
-            switch (recorded.Kind)
-            {
-                case RecordedKind.Refused or RecordedKind.Queued:
-                    if (asking.TryGetValue(recorded.AgentId, out var ask) && recorded.At - ask.Last <= RetryWindow)
+        return builder.Finish(rangeEnd);
+    }
+
+    /// <summary>Takes the pool's next event (in the order the pool made them: its sequence).</summary>
+    public void Add(RecordedEvent recorded)
+    {
+        switch (recorded.Kind)
+        {
+            case RecordedKind.Refused or RecordedKind.Queued:
+                var queued = recorded.Kind == RecordedKind.Queued;
+                if (queued)
+                {
+                    Figures.QueueJoins++;
+                }
+                else
+                {
+                    Figures.Refusals++;
+                }
+
+                if (_asking.TryGetValue(recorded.AgentId, out var ask) && recorded.At - ask.Last <= RetryWindow)
+                {
+                    _asking[recorded.AgentId] = (ask.First, recorded.At, ask.Queued || queued);
+                }
+                else
+                {
+                    if (_asking.Remove(recorded.AgentId, out var older))
                     {
-                        asking[recorded.AgentId] = (ask.First, recorded.At);
+                        _unserved.Add((recorded.AgentId, older.First, older.Queued));
+                    }
+
+                    _asking[recorded.AgentId] = (recorded.At, recorded.At, queued);
+                }
+
+                break;
+            case RecordedKind.Granted when recorded.LeaseId is { } lease:
+                if (_holding.TryGetValue(recorded.AgentId, out var held))
+                {
+                    // Another device of an agent already on a shared seat: no new seat.
+                    held.Leases++;
+                    _leaseHolder[lease] = recorded.AgentId;
+                    break;
+                }
+
+                if (!recorded.TookSharedSeat)
+                {
+                    break; // a named seat: not the pool's shared seats
+                }
+
+                var arrival = recorded.At;
+                bool? waits = null;
+                if (_asking.Remove(recorded.AgentId, out var pending))
+                {
+                    if (recorded.At - pending.Last <= RetryWindow)
+                    {
+                        arrival = pending.First;
+                        waits = pending.Queued;
                     }
                     else
                     {
-                        if (asking.Remove(recorded.AgentId, out var older))
-                        {
-                            unserved.Add((recorded.AgentId, older.First));
-                        }
-
-                        asking[recorded.AgentId] = (recorded.At, recorded.At);
+                        _unserved.Add((recorded.AgentId, pending.First, pending.Queued));
                     }
+                }
 
-                    break;
-                case RecordedKind.Granted when recorded.LeaseId is { } lease:
-                    var arrival = recorded.At;
-                    if (asking.Remove(recorded.AgentId, out var pending))
-                    {
-                        if (recorded.At - pending.Last <= RetryWindow)
-                        {
-                            arrival = pending.First;
-                        }
-                        else
-                        {
-                            unserved.Add((recorded.AgentId, pending.First));
-                        }
-                    }
+                _holding[recorded.AgentId] = new Holding { Arrival = arrival, GrantedAt = recorded.At, Waits = waits };
+                _leaseHolder[lease] = recorded.AgentId;
+                Figures.SharedGrants++;
+                Figures.Peak = Math.Max(Figures.Peak, _holding.Count);
+                break;
+            case RecordedKind.Ended when recorded.LeaseId is { } ended && _leaseHolder.Remove(ended, out var agent)
+                                          && _holding.TryGetValue(agent, out var seat):
+                if (--seat.Leases == 0)
+                {
+                    _holding.Remove(agent);
+                    var hold = recorded.At > seat.GrantedAt ? recorded.At - seat.GrantedAt : TimeSpan.Zero;
+                    _served.Add(new Demand(seat.Arrival, hold, _groupOf(agent), seat.Waits));
+                }
 
-                    open[lease] = (arrival, recorded.At);
-                    break;
-                case RecordedKind.Ended when recorded.LeaseId is { } ended && open.Remove(ended, out var held):
-                    served.Add(new Demand(held.Arrival, recorded.At - held.GrantedAt));
-                    break;
-            }
+                break;
+        }
+    }
+
+    /// <summary>The demand, in arrival order.</summary>
+    /// <param name="rangeEnd">End of the range read: seats still held then hold until it.</param>
+    public List<Demand> Finish(DateTimeOffset rangeEnd)
+    {
+        var served = new List<Demand>(_served);
+        foreach (var (agent, seat) in _holding)
+        {
+            served.Add(new Demand(seat.Arrival, rangeEnd > seat.GrantedAt ? rangeEnd - seat.GrantedAt : TimeSpan.Zero, _groupOf(agent), seat.Waits));
         }
 
-        // Open at the end of the range: they hold at least until then.
-        served.AddRange(open.Values.Select(held => new Demand(held.Arrival, rangeEnd > held.GrantedAt ? rangeEnd - held.GrantedAt : TimeSpan.Zero)));
-        unserved.AddRange(asking.Select(a => (a.Key, a.Value.First)));
+        var unserved = new List<(string Agent, DateTimeOffset Arrival, bool Waits)>(_unserved);
+        unserved.AddRange(_asking.Select(a => (a.Key, a.Value.First, a.Value.Queued)));
 
         var holds = served.Select(d => d.Hold.Ticks).Order().ToArray();
         var demands = new List<Demand>(served.Count + unserved.Count);
         demands.AddRange(served);
-        foreach (var (agent, arrival) in unserved)
+        foreach (var (agent, arrival, waits) in unserved)
         {
-            demands.Add(new Demand(arrival, holds.Length == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(holds[Pick(agent, arrival, holds.Length)])));
+            var hold = holds.Length == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(holds[Pick(agent, arrival, holds.Length)]);
+            demands.Add(new Demand(arrival, hold, _groupOf(agent), waits));
         }
 
-        demands.Sort((a, b) => a.Arrival.CompareTo(b.Arrival) is var byTime and not 0 ? byTime : a.Hold.CompareTo(b.Hold));
+        // A total order (arrival, then hold, group, behaviour): dictionaries' enumeration order never shows.
+        demands.Sort(static (a, b) =>
+            a.Arrival.UtcTicks.CompareTo(b.Arrival.UtcTicks) is var byTime and not 0 ? byTime
+            : a.Hold.CompareTo(b.Hold) is var byHold and not 0 ? byHold
+            : a.Group.CompareTo(b.Group) is var byGroup and not 0 ? byGroup
+            : Nullable.Compare(a.Waits, b.Waits));
         return demands;
     }
 
@@ -120,5 +205,16 @@ public static class DemandBuilder
 
         hash = (hash ^ (ulong)arrival.UtcTicks) * 1099511628211UL;
         return (int)(hash % (ulong)count);
+    }
+
+    private sealed class Holding
+    {
+        public required DateTimeOffset Arrival { get; init; }
+
+        public required DateTimeOffset GrantedAt { get; init; }
+
+        public required bool? Waits { get; init; }
+
+        public int Leases { get; set; } = 1;
     }
 }

@@ -168,6 +168,9 @@ public static class BrokerServiceExtensions
         services.AddSingleton<PostgresSeatEventWriter>();
         services.AddSingleton<IUsageReader, PostgresUsageReader>();
         services.AddSingleton<UsageReports>();
+        // The seat planner: the audit log's seat events replayed against candidate seat counts (docs/seat-planner.md).
+        services.AddSingleton<Domain.Planning.ISeatEventHistory, PostgresSeatEventHistory>();
+        services.AddSingleton<Domain.Planning.SeatPlanning>();
         services.AddSingleton<SeatEventDrainService>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
         services.AddHostedService<BrokerStartup>();

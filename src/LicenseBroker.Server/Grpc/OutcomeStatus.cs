@@ -3,6 +3,7 @@ using Google.Rpc;
 using Grpc.Core;
 using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Seats;
+using PlanOutcome = LicenseBroker.Domain.Planning.PlanOutcome;
 
 namespace LicenseBroker.Server.Grpc;
 
@@ -256,6 +257,17 @@ internal static class OutcomeStatus
             $"{product} has {over.ConcurrentLimit} shared seats and other groups reserve {over.ReservedElsewhere}: at most {Math.Max(0, over.ConcurrentLimit - over.ReservedElsewhere)} can be reserved for this group (asked {over.Requested}).",
             "RESERVATIONS_OVER_LIMIT",
             new() { ["concurrent_limit"] = Text(over.ConcurrentLimit), ["reserved_elsewhere"] = Text(over.ReservedElsewhere), ["requested"] = Text(over.Requested) }),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
+    };
+
+    public static RpcException Refused(PlanOutcome outcome, string product) => outcome switch
+    {
+        PlanOutcome.UnknownProduct => RequestValidation.Invalid(
+            [new BadRequest.Types.FieldViolation { Field = "product", Description = $"is not a product of the catalog ({product})" }]).ToRpcException(),
+        PlanOutcome.NotSubscribed => Error(
+            Code.NotFound, $"The account has no subscription to {product}.", "NO_SUBSCRIPTION", new() { ["product"] = product }),
+        PlanOutcome.ProductHasNoSeats => Error(
+            Code.FailedPrecondition, $"{product} has no seats to plan: every agent of the account may use it.", "PRODUCT_HAS_NO_SEATS", new() { ["product"] = product }),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
     };
 

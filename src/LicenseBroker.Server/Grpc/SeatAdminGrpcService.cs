@@ -29,8 +29,10 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         Domain.Webhooks.IWebhookStore webhooks,
         Webhooks.WebhookTargets targets,
         Webhooks.WebhookOptions webhookSettings,
+        Domain.Planning.SeatPlanning planning,
         TimeProvider time)
     {
+        Planning = planning;
         _groups = groups;
         Webhooks = webhooks;
         Targets = targets;
@@ -49,6 +51,8 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     private Webhooks.WebhookOptions WebhookSettings { get; }
 
     private TimeProvider Time { get; }
+
+    private Domain.Planning.SeatPlanning Planning { get; }
 
     [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<ListSharedSessionsResponse> ListSharedSessions(ListSharedSessionsRequest request, ServerCallContext context)

@@ -12,12 +12,14 @@ namespace LicenseBroker.Storage.Postgres;
 public sealed class PostgresSeatEventWriter
 {
     // In the batch's order (per pool, its sequence order): the audit ids, and so the webhook outbox's, follow it.
+    // after: the lease, and on a grant that took a shared seat the shared seats then in use (in_use): the seat
+    // planner tells shared grants from named ones and from an agent's further devices by it.
     private const string InsertSql = """
         INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq)
         SELECT at, account, product, actor, action, subject,
-               CASE WHEN lease IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('lease_id', lease) END, seq
-        FROM unnest(@ats, @accounts, @products, @actors, @actions, @subjects, @leases, @seqs) WITH ORDINALITY
-             AS e(at, account, product, actor, action, subject, lease, seq, n)
+               jsonb_strip_nulls(jsonb_build_object('lease_id', lease, 'in_use', in_use)), seq
+        FROM unnest(@ats, @accounts, @products, @actors, @actions, @subjects, @leases, @seqs, @inUse) WITH ORDINALITY
+             AS e(at, account, product, actor, action, subject, lease, seq, in_use, n)
         ORDER BY n
         ON CONFLICT (account_id, product_code, event_seq) WHERE event_seq IS NOT NULL DO NOTHING
         RETURNING account_id, product_code, event_seq
@@ -57,6 +59,7 @@ public sealed class PostgresSeatEventWriter
                 subjects = batch.Select(e => e.AgentId).ToArray(),
                 leases = batch.Select(e => e.LeaseId).ToArray(),
                 seqs = batch.Select(e => e.Sequence).ToArray(),
+                inUse = batch.Select(e => e.SeatsInUse).ToArray(),
             },
             transaction,
             cancellationToken: cancellationToken))).ToHashSet();

@@ -56,6 +56,14 @@ internal static class RpcCatalog
         new("SeatAdminService/GetSeatUsage", Audience.ManageSeats, async (c, h) => await Admin(c).GetSeatUsageAsync(new GetSeatUsageRequest(), h)),
         new("SeatAdminService/GetUsageHistory", Audience.ManageSeats, async (c, h) => await Admin(c).GetUsageHistoryAsync(
             new GetUsageHistoryRequest { Product = "remote-support", From = "2026-01-01", To = "2026-01-02" }, h)),
+        new("SeatAdminService/PlanSeats", Audience.ManageSeats, async (c, h) => await Admin(c).PlanSeatsAsync(
+            new PlanSeatsRequest
+            {
+                Product = "remote-support",
+                From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)),
+                To = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            },
+            h)),
         new("SeatAdminService/AssignSeat", Audience.ManageSeats, async (c, h) => await Admin(c).AssignSeatAsync(
             new AssignSeatRequest { AgentId = agentId, Product = "remote-support", SeatType = SeatType.Named }, h)),
         new("SeatAdminService/UnassignSeat", Audience.ManageSeats, async (c, h) => await Admin(c).UnassignSeatAsync(

@@ -1,0 +1,109 @@
+using System.Runtime.CompilerServices;
+using Dapper;
+using LicenseBroker.Domain.Planning;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Resilience;
+using Npgsql;
+
+namespace LicenseBroker.Storage.Postgres;
+
+/// <summary>
+/// A pool's seat events for the planner, from audit_events in pages of <see cref="PageSize"/> rows: a year of a
+/// large pool is streamed through, never held. Pages follow the pool's sequence (event_seq, unique per pool and
+/// indexed), which is the order the pool made the changes in.
+/// </summary>
+public sealed class PostgresSeatEventHistory : ISeatEventHistory
+{
+    public const int PageSize = 5000;
+
+    // A pool's sequence is never below the Redis clock of the call that made the event, in microseconds
+    // (prelude.lua journal()), and an event's time is never after its call: so an event of the range has a
+    // sequence from from_ms * 1000. The end is looser: an expiry is recorded when a call finds it, at the
+    // moment it expired; those found up to LateEventMargin after the range's end are read too.
+    private static readonly TimeSpan LateEventMargin = TimeSpan.FromDays(1);
+
+    private const string PageSql = """
+        SELECT occurred_at AS At, action AS Action, subject AS Agent, after->>'lease_id' AS Lease,
+               after ? 'in_use' AS TookSharedSeat, event_seq AS Seq
+        FROM audit_events
+        WHERE account_id = @account AND product_code = @product
+          AND event_seq > @after AND event_seq <= @last
+          AND occurred_at >= @from AND occurred_at < @to
+          AND action = ANY(@actions)
+        ORDER BY event_seq
+        LIMIT @limit
+        """;
+
+    private static readonly string[] Actions =
+        ["seat.granted", "seat.released", "seat.expired", "seat.force_released", "seat.idle_released", "seat.refused", "queue.joined"];
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly BackendPipelines _pipelines;
+
+    public PostgresSeatEventHistory(NpgsqlDataSource dataSource, BackendPipelines pipelines)
+    {
+        _dataSource = dataSource;
+        _pipelines = pipelines;
+    }
+
+    public async IAsyncEnumerable<RecordedEvent> ReadAsync(
+        PoolId pool, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var after = from.ToUnixTimeMilliseconds() * 1000 - 1;
+        var last = (to + LateEventMargin).ToUnixTimeMilliseconds() * 1000;
+        while (true)
+        {
+            // Each page is one short read, retried on a transient fault (it only reads) on the reports pipeline.
+            var page = await _pipelines.PostgresReports.ExecuteAsync(
+                async ct =>
+                {
+                    await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                    return (await connection.QueryAsync<Row>(new CommandDefinition(
+                        PageSql,
+                        new { account = pool.AccountId, product = pool.Product, after, last, from = from.UtcDateTime, to = to.UtcDateTime, actions = Actions, limit = PageSize },
+                        cancellationToken: ct))).AsList();
+                },
+                cancellationToken);
+
+            foreach (var row in page)
+            {
+                yield return new RecordedEvent(
+                    new DateTimeOffset(DateTime.SpecifyKind(row.At, DateTimeKind.Utc)),
+                    KindOf(row.Action),
+                    row.Agent ?? "",
+                    row.Lease,
+                    row.TookSharedSeat);
+            }
+
+            if (page.Count < PageSize)
+            {
+                yield break;
+            }
+
+            after = page[^1].Seq;
+        }
+    }
+
+    private static RecordedKind KindOf(string action) => action switch
+    {
+        "seat.granted" => RecordedKind.Granted,
+        "seat.refused" => RecordedKind.Refused,
+        "queue.joined" => RecordedKind.Queued,
+        _ => RecordedKind.Ended,
+    };
+
+    private sealed class Row
+    {
+        public DateTime At { get; set; }
+
+        public string Action { get; set; } = "";
+
+        public string? Agent { get; set; }
+
+        public string? Lease { get; set; }
+
+        public bool TookSharedSeat { get; set; }
+
+        public long Seq { get; set; }
+    }
+}
