@@ -16,7 +16,7 @@ public sealed class DemandBuilderTests
             new RecordedEvent(At(0), RecordedKind.Granted, "alice", "l1"),
             new RecordedEvent(At(1), RecordedKind.Refused, "bob", null),
             new RecordedEvent(At(3), RecordedKind.Refused, "bob", null),      // a retry: the same login
-            new RecordedEvent(At(5), RecordedKind.Queued, "bob", null),       // still the same login
+            new RecordedEvent(At(5), RecordedKind.Refused, "bob", null),      // still the same login
             new RecordedEvent(At(30), RecordedKind.Ended, "alice", "l1"),     // alice held 30 min
             new RecordedEvent(At(30), RecordedKind.Granted, "bob", "l2"),     // 25 min after bob's last ask: a new login at 30
             new RecordedEvent(At(40), RecordedKind.Refused, "carol", null),   // never served
@@ -75,5 +75,41 @@ public sealed class DemandBuilderTests
             At(10));
 
         Assert.Equal([null, false, true], demands.Select(d => d.Waits));
+    }
+
+    [Fact]
+    public void A_wait_in_the_queue_is_one_login_however_long_it_lasted_up_to_half_a_day()
+    {
+        var demands = DemandBuilder.Build(
+            [
+                new RecordedEvent(At(0), RecordedKind.Queued, "frank", null),
+                new RecordedEvent(At(120), RecordedKind.Granted, "frank", "l1"),  // two hours later: the wait served
+                new RecordedEvent(At(180), RecordedKind.Ended, "frank", "l1"),
+                new RecordedEvent(At(200), RecordedKind.Queued, "frank", null),
+                new RecordedEvent(At(200 + (13 * 60)), RecordedKind.Granted, "frank", "l2"), // 13 h later: a new login
+                new RecordedEvent(At(200 + (14 * 60)), RecordedKind.Ended, "frank", "l2"),
+            ],
+            At(2000));
+
+        Assert.Equal(
+            [At(0), At(200), At(200 + (13 * 60))],
+            demands.Select(d => d.Arrival));
+        Assert.Equal([true, true, null], demands.Select(d => d.Waits));
+        Assert.Equal(TimeSpan.FromMinutes(60), demands[0].Hold);
+    }
+
+    [Fact]
+    public void Grants_recorded_before_the_log_said_which_seat_they_took_are_told_apart_by_the_agents_seat_now()
+    {
+        var builder = new DemandBuilder(holdsNamedSeat: agent => agent == "nina");
+        builder.Add(new RecordedEvent(At(0), RecordedKind.Granted, "nina", "n1", TookSharedSeat: null));
+        builder.Add(new RecordedEvent(At(1), RecordedKind.Granted, "carl", "c1", TookSharedSeat: null));
+        builder.Add(new RecordedEvent(At(2), RecordedKind.Granted, "carl", "c2", TookSharedSeat: null)); // his second device
+        builder.Add(new RecordedEvent(At(5), RecordedKind.Ended, "nina", "n1"));
+        builder.Add(new RecordedEvent(At(6), RecordedKind.Ended, "carl", "c1"));
+        builder.Add(new RecordedEvent(At(9), RecordedKind.Ended, "carl", "c2"));
+
+        Assert.Equal([new Demand(At(1), TimeSpan.FromMinutes(8))], builder.Finish(At(10)));
+        Assert.Equal((1, 1), (builder.Figures.SharedGrants, builder.Figures.Peak));
     }
 }

@@ -68,7 +68,7 @@ internal static class PlanCommand
         Console.WriteLine($"{plan.Logins} logins replayed; {plan.SeatLimit} shared seats bought, recorded peak {plan.RecordedPeak}.");
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"Busiest hour: {plan.BusiestHour}, {plan.ArrivalsPerHour:0.#} logins/h holding {Minutes(plan.MeanHold)} on average; {(plan.QueueAssumed ? "agents wait for a seat" : "agents without a seat leave")}."));
+            $"Busiest hour: {plan.BusiestHour}, {plan.OfferedLoad:0.##} seats wanted on average (logins holding {Minutes(plan.MeanHold)}); {(plan.QueueAssumed ? "agents wait for a seat" : "agents without a seat leave")}."));
         Table.Print(
             ["SEATS", "REFUSED", "WAITED", "P95 WAIT", "MAX WAIT", "BUSIEST HOUR: UNSERVED", "P95 WAIT", ModelName(plan.Model), "IDLE SEAT-H", ""],
             plan.Candidates.Select(c => (IReadOnlyList<string>)[
@@ -89,9 +89,9 @@ internal static class PlanCommand
 
     private static string ModelName(PlanModel model) => model switch
     {
-        PlanModel.ErlangC => "ERLANG C: WAITS",
-        PlanModel.Engset => "ENGSET: REFUSED",
-        _ => "ERLANG B: REFUSED",
+        PlanModel.ErlangC => "ERLANG C: NO SEAT AT ONCE",
+        PlanModel.Engset => "ENGSET: NO SEAT AT ONCE",
+        _ => "ERLANG B: NO SEAT AT ONCE",
     };
 
     private static string Minutes(Duration duration) =>

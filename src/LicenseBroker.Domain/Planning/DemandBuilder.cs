@@ -18,9 +18,10 @@ public enum RecordedKind
 
 /// <summary>
 /// One recorded event of one pool. <see cref="TookSharedSeat"/>: a grant that took a shared seat (the agent's
-/// first concurrent lease); a grant that did not is a named seat or another lease of an agent already on one.
+/// first concurrent lease); a grant that did not is a named seat or another lease of an agent already on one;
+/// null when the log does not say (grants recorded before it did): the agent's seat type now decides.
 /// </summary>
-public readonly record struct RecordedEvent(DateTimeOffset At, RecordedKind Kind, string AgentId, string? LeaseId, bool TookSharedSeat = true);
+public readonly record struct RecordedEvent(DateTimeOffset At, RecordedKind Kind, string AgentId, string? LeaseId, bool? TookSharedSeat = true);
 
 /// <summary>What a pool's log shows as recorded, beside the demand built from it.</summary>
 public sealed class RecordedFigures
@@ -46,7 +47,8 @@ public sealed class RecordedFigures
 /// agent from the grant that took it until the end of the agent's last lease on it (one agent, one seat,
 /// whatever the number of its devices). Asks of one agent that failed (refused, or queued and never served)
 /// within <see cref="RetryWindow"/> of each other are one login, not one per retry; a grant within that window
-/// of a failed ask is the same login, arriving when it first asked, and waiting if it queued. A login that
+/// of a refused ask, or within <see cref="MaxQueuedWait"/> of joining the queue, is the same login, arriving when
+/// it first asked (and waiting, if it queued). A login that
 /// never got a seat has no observed hold (the log censors it): it gets one from the holds observed in the same
 /// log, picked deterministically from the agent and the time, so the same log always gives the same demand.
 /// A seat still held at the end of the range holds until then (a lower bound).
@@ -56,7 +58,14 @@ public sealed class DemandBuilder
     /// <summary>Asks of one agent closer than this are one login.</summary>
     public static readonly TimeSpan RetryWindow = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// A grant this long at most after the agent joined the queue is that wait served (the log does not record a
+    /// waiter leaving the queue; nobody keeps a wait open for half a day).
+    /// </summary>
+    public static readonly TimeSpan MaxQueuedWait = TimeSpan.FromHours(12);
+
     private readonly Func<string, int> _groupOf;
+    private readonly Func<string, bool> _holdsNamedSeat;
     private readonly Dictionary<string, Holding> _holding = new(StringComparer.Ordinal); // by agent
     private readonly Dictionary<string, string> _leaseHolder = new(StringComparer.Ordinal); // shared leases open: lease -> agent
     private readonly Dictionary<string, (DateTimeOffset First, DateTimeOffset Last, bool Queued)> _asking = new(StringComparer.Ordinal);
@@ -64,7 +73,12 @@ public sealed class DemandBuilder
     private readonly List<(string Agent, DateTimeOffset Arrival, bool Waits)> _unserved = [];
 
     /// <param name="groupOf">The replay's group of an agent (0: none).</param>
-    public DemandBuilder(Func<string, int>? groupOf = null) => _groupOf = groupOf ?? (_ => 0);
+    /// <param name="holdsNamedSeat">Whether an agent holds a named seat now (for grants whose log does not say).</param>
+    public DemandBuilder(Func<string, int>? groupOf = null, Func<string, bool>? holdsNamedSeat = null)
+    {
+        _groupOf = groupOf ?? (_ => 0);
+        _holdsNamedSeat = holdsNamedSeat ?? (_ => false);
+    }
 
     /// <summary>What the log itself shows (peak, grants, refusals, queue joins), so far.</summary>
     public RecordedFigures Figures { get; } = new();
@@ -124,7 +138,7 @@ public sealed class DemandBuilder
                     break;
                 }
 
-                if (!recorded.TookSharedSeat)
+                if (!(recorded.TookSharedSeat ?? !_holdsNamedSeat(recorded.AgentId)))
                 {
                     break; // a named seat: not the pool's shared seats
                 }
@@ -133,7 +147,7 @@ public sealed class DemandBuilder
                 bool? waits = null;
                 if (_asking.Remove(recorded.AgentId, out var pending))
                 {
-                    if (recorded.At - pending.Last <= RetryWindow)
+                    if (recorded.At - pending.Last <= (pending.Queued ? MaxQueuedWait : RetryWindow))
                     {
                         arrival = pending.First;
                         waits = pending.Queued;

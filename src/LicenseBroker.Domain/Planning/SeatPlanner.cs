@@ -24,7 +24,11 @@ public sealed record PlanQuestion(DateTimeOffset From, DateTimeOffset To, IReadO
 /// <param name="EligibleAgents">Agents allowed a shared seat now (Engset is used below <see cref="SeatPlanner.EngsetBelowAgents"/>).</param>
 /// <param name="Rules">Group reservations and caps in force.</param>
 /// <param name="RuledGroupOf">The group an agent's shared seat counts in (null: none), as admission takes it.</param>
-public sealed record PlannedPool(int SeatLimit, int EligibleAgents, IReadOnlyList<GroupSeatRule> Rules, Func<string, string?> RuledGroupOf);
+public sealed record PlannedPool(int SeatLimit, int EligibleAgents, IReadOnlyList<GroupSeatRule> Rules, Func<string, string?> RuledGroupOf)
+{
+    /// <summary>Whether an agent holds a named seat now: tells grants apart that were recorded before the log said which seat they took.</summary>
+    public Func<string, bool> HoldsNamedSeat { get; init; } = _ => false;
+}
 
 /// <summary>Which classic model is set beside the replay.</summary>
 public enum PlanModel
@@ -32,23 +36,24 @@ public enum PlanModel
     /// <summary>No queue, many agents: the probability of refusal.</summary>
     ErlangB,
 
-    /// <summary>A queue: the probability of waiting.</summary>
+    /// <summary>A queue, many agents: the probability of waiting.</summary>
     ErlangC,
 
-    /// <summary>No queue, few agents: the call congestion.</summary>
+    /// <summary>Few agents (below <see cref="SeatPlanner.EngsetBelowAgents"/>): the call congestion of a finite population.</summary>
     Engset,
 }
 
 /// <summary>One seat count replayed: the whole range and the busiest hour, and the model's figure beside the replay's.</summary>
-/// <param name="ModelValue">The model's probability of refusal (B, Engset) or of waiting (C) in the busiest hour.</param>
-/// <param name="ReplayValue">The replay's share of the busiest hour's logins refused (B, Engset) or that waited (C).</param>
+/// <param name="ModelValue">The model's probability that a login finds no free seat in the busiest hour (refused in B and Engset, waits in C).</param>
+/// <param name="ReplayValue">The replay's share of the busiest hour's logins not served at once (refused, waited or gave up).</param>
 /// <param name="Disagrees">Replay and model differ by more than 20 % of the larger (ignored when both are under 0.5 %).</param>
 public sealed record PlanCandidate(int Seats, ReplayOutcome Whole, ReplayOutcome BusiestHour, double ModelValue, double ReplayValue, bool Disagrees);
 
 /// <summary>The planner's answer.</summary>
 /// <param name="BusiestHourOfWeek">0 = Monday 00:00-01:00 UTC … 167; the hour of the week with the most offered load.</param>
-/// <param name="ArrivalsPerHour">Logins per hour in the busiest hour of the week (the models' λ).</param>
-/// <param name="MeanHold">Mean hold of those logins (the models' 1/μ).</param>
+/// <param name="OfferedLoad">Seats that would be held on average in that hour if every login were served at once (Erlangs: the models' input).</param>
+/// <param name="ArrivalsPerHour">Logins per hour arriving in that hour of the week.</param>
+/// <param name="MeanHold">Mean hold of the logins offered in that hour.</param>
 /// <param name="AssumedQueue">Agents who found no seat mostly waited (so a login whose behaviour is unknown waits).</param>
 /// <param name="Recommended">The smallest candidate meeting both thresholds in the busiest hour; null when none does.</param>
 public sealed record SeatPlan(
@@ -56,6 +61,7 @@ public sealed record SeatPlan(
     int SeatLimit,
     int Logins,
     int BusiestHourOfWeek,
+    double OfferedLoad,
     double ArrivalsPerHour,
     TimeSpan MeanHold,
     bool AssumedQueue,
@@ -97,7 +103,7 @@ public static class SeatPlanner
         var groupRules = rules.Select(r => new ReplayGroupRule(r.Reserved, r.Max)).ToList();
         int GroupOf(string agent) => pool.RuledGroupOf(agent) is { } g && index.TryGetValue(g, out var i) ? i : 0;
 
-        var builder = new DemandBuilder(GroupOf);
+        var builder = new DemandBuilder(GroupOf, pool.HoldsNamedSeat);
         await foreach (var recordedEvent in events.WithCancellation(cancellationToken))
         {
             builder.Add(recordedEvent);
@@ -105,10 +111,9 @@ public static class SeatPlanner
 
         var recorded = builder.Figures;
         var demands = builder.Finish(question.To);
-        var (busiest, arrivalsPerHour, meanHold) = BusiestHour(demands, question.From, question.To);
+        var (busiest, load, arrivalsPerHour, meanHold) = BusiestHour(demands, question.From, question.To);
         var queue = recorded.MostlyWaited;
-        var model = queue ? PlanModel.ErlangC : pool.EligibleAgents < EngsetBelowAgents ? PlanModel.Engset : PlanModel.ErlangB;
-        var load = arrivalsPerHour * meanHold.TotalHours;
+        var model = pool.EligibleAgents < EngsetBelowAgents ? PlanModel.Engset : queue ? PlanModel.ErlangC : PlanModel.ErlangB;
 
         var seatCounts = question.Candidates.Count > 0
             ? question.Candidates.Distinct().Order().ToList()
@@ -121,12 +126,15 @@ public static class SeatPlanner
             var rulesOfN = new ReplayRules(seats, queue) { Groups = groupRules, FocusHourOfWeek = busiest };
             var whole = SeatReplay.Run(demands, rulesOfN, question.From, question.To);
             var hour = whole.Focus!;
-            var (modelValue, replayValue) = model switch
+            // Each model gives the chance that a login finds no free seat (refused in B and Engset, waits in C):
+            // the replay's share of logins not served at once.
+            var modelValue = model switch
             {
-                PlanModel.ErlangC => (QueueingModels.ErlangC(seats, load), hour.WaitedFraction),
-                PlanModel.Engset => (Engset(seats, pool.EligibleAgents, load), hour.RefusedFraction),
-                _ => (QueueingModels.ErlangB(seats, load), hour.RefusedFraction),
+                PlanModel.ErlangC => QueueingModels.ErlangC(seats, load),
+                PlanModel.Engset => Engset(seats, pool.EligibleAgents, load),
+                _ => QueueingModels.ErlangB(seats, load),
             };
+            var replayValue = hour.BlockedFraction;
             var larger = Math.Max(modelValue, replayValue);
             var disagrees = larger >= DisagreementFloor && Math.Abs(modelValue - replayValue) > DisagreementRatio * larger;
             candidates.Add(new PlanCandidate(seats, whole with { Focus = null }, hour, modelValue, replayValue, disagrees));
@@ -134,20 +142,42 @@ public static class SeatPlanner
 
         var recommended = candidates.FirstOrDefault(c => c.BusiestHour.UnservedFraction <= question.MaxUnserved && c.BusiestHour.WaitP95 <= question.MaxP95Wait);
         return new SeatPlan(
-            recorded.Peak, pool.SeatLimit, demands.Count, busiest, arrivalsPerHour, meanHold, queue, model, candidates, recommended?.Seats, recorded);
+            recorded.Peak, pool.SeatLimit, demands.Count, busiest, load, arrivalsPerHour, meanHold, queue, model, candidates, recommended?.Seats, recorded);
     }
 
-    // The hour of the week with the most offered load (logins × mean hold per hour of that hour-of-week in the
-    // range); the first such hour on a tie, Monday 00:00 when nothing was asked.
-    private static (int Hour, double ArrivalsPerHour, TimeSpan MeanHold) BusiestHour(List<Demand> demands, DateTimeOffset from, DateTimeOffset to)
+    // The busy hour (teletraffic's time-consistent busy hour, per hour of the week): the hour of the week with the
+    // most offered load, i.e. seats that would be held in it if every login were served at once, averaged over its
+    // occurrences in the range; the first such hour on a tie, Monday 00:00 when nothing was asked. Its arrival rate
+    // and the mean hold of the logins offered in it are reported beside the load.
+    private static (int Hour, double OfferedLoad, double ArrivalsPerHour, TimeSpan MeanHold) BusiestHour(List<Demand> demands, DateTimeOffset from, DateTimeOffset to)
     {
-        var logins = new long[SeatReplay.HoursPerWeek];
-        var holdTicks = new double[SeatReplay.HoursPerWeek];
+        const long hourTicks = TimeSpan.TicksPerHour;
+        const long weekTicks = hourTicks * SeatReplay.HoursPerWeek;
+        var offered = new double[SeatReplay.HoursPerWeek]; // seat-ticks offered in each hour of the week
+        var arrivals = new long[SeatReplay.HoursPerWeek];
         foreach (var demand in demands)
         {
-            var hour = SeatReplay.HourOfWeek(demand.Arrival);
-            logins[hour]++;
-            holdTicks[hour] += demand.Hold.Ticks;
+            var start = demand.Arrival.UtcTicks;
+            var hold = demand.Hold.Ticks;
+            arrivals[SeatReplay.HourOfWeek(demand.Arrival)]++;
+
+            // Whole weeks of a very long hold fill every hour alike; the rest is walked hour by hour (at most a week).
+            if (hold >= weekTicks)
+            {
+                for (var h = 0; h < SeatReplay.HoursPerWeek; h++)
+                {
+                    offered[h] += hold / weekTicks * hourTicks;
+                }
+
+                hold %= weekTicks;
+            }
+
+            for (var at = start; at < start + hold;)
+            {
+                var next = Math.Min((at / hourTicks + 1) * hourTicks, start + hold);
+                offered[(int)(at / hourTicks % SeatReplay.HoursPerWeek)] += next - at;
+                at = next;
+            }
         }
 
         var best = 0;
@@ -155,18 +185,17 @@ public static class SeatPlanner
         var hours = new double[SeatReplay.HoursPerWeek];
         for (var h = 0; h < SeatReplay.HoursPerWeek; h++)
         {
-            hours[h] = (double)(SeatReplay.TicksInHourOfWeek(to.UtcTicks, h) - SeatReplay.TicksInHourOfWeek(from.UtcTicks, h)) / TimeSpan.TicksPerHour;
-            var load = hours[h] > 0 ? holdTicks[h] / TimeSpan.TicksPerHour / hours[h] : 0;
+            hours[h] = (double)(SeatReplay.TicksInHourOfWeek(to.UtcTicks, h) - SeatReplay.TicksInHourOfWeek(from.UtcTicks, h)) / hourTicks;
+            var load = hours[h] > 0 ? offered[h] / hourTicks / hours[h] : 0;
             if (load > bestLoad)
             {
                 (best, bestLoad) = (h, load);
             }
         }
 
-        // A range shorter than the busiest hour's own span still counts that part of an hour, never zero.
-        var arrivals = hours[best] > 0 ? logins[best] / hours[best] : 0;
-        var meanHold = logins[best] == 0 ? TimeSpan.Zero : TimeSpan.FromTicks((long)(holdTicks[best] / logins[best]));
-        return (best, arrivals, meanHold);
+        var present = demands.Where(d => SeatReplay.OffersIn(d.Arrival.UtcTicks, d.Hold.Ticks, best)).ToList();
+        var meanHold = present.Count == 0 ? TimeSpan.Zero : TimeSpan.FromTicks((long)present.Average(d => (double)d.Hold.Ticks));
+        return (best, Math.Max(0, bestLoad), hours[best] > 0 ? arrivals[best] / hours[best] : 0, meanHold);
     }
 
     // Engset from the offered load of the whole pool: each idle agent offers β = a / (S − a) (a < S);

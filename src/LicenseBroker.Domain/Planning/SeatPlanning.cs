@@ -65,7 +65,10 @@ public sealed class SeatPlanning
             return new PlanOutcome.ProductHasNoSeats();
         }
 
-        var planned = new PlannedPool(policy.ConcurrentLimit, policy.SharedSeatHolders().Count(), policy.GroupRules, policy.RuledGroupOf);
+        var planned = new PlannedPool(policy.ConcurrentLimit, policy.SharedSeatHolders().Count(), policy.GroupRules, policy.RuledGroupOf)
+        {
+            HoldsNamedSeat = agent => policy.SeatTypeOf(agent) == SeatType.Named,
+        };
         return new PlanOutcome.Planned(await SeatPlanner.PlanAsync(_history.ReadAsync(pool, question.From, question.To, cancellationToken), planned, question, cancellationToken));
     }
 }

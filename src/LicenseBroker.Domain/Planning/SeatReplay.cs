@@ -19,7 +19,10 @@ public sealed record ReplayRules(int Seats, bool Queue, TimeSpan? MaxWait = null
     /// <summary>The pool's group rules, as admission applies them (reservations and caps), numbered from 1 by <see cref="Demand.Group"/>.</summary>
     public IReadOnlyList<ReplayGroupRule> Groups { get; init; } = [];
 
-    /// <summary>An hour of the week (0 = Monday 00:00-01:00 UTC … 167) whose logins and seat-hours are also counted apart; null: none.</summary>
+    /// <summary>
+    /// An hour of the week (0 = Monday 00:00-01:00 UTC … 167) whose logins and seat-hours are also counted apart: the
+    /// logins that would hold a seat during it if served at once (their offered hold meets it); null: none.
+    /// </summary>
     public int? FocusHourOfWeek { get; init; }
 }
 
@@ -42,6 +45,9 @@ public sealed record ReplayOutcome(
 
     /// <summary>Logins not served (refused, or gave up waiting) over all logins.</summary>
     public double UnservedFraction => Logins == 0 ? 0 : (double)(Refused + Abandoned) / Logins;
+
+    /// <summary>Logins not served at once (refused, waited or gave up) over all logins.</summary>
+    public double BlockedFraction => Logins == 0 ? 0 : (double)(Refused + Waited + Abandoned) / Logins;
 
     /// <summary>Logins that waited over all logins.</summary>
     public double WaitedFraction => Logins == 0 ? 0 : (double)Waited / Logins;
@@ -73,6 +79,10 @@ public static class SeatReplay
         const long week = TimeSpan.TicksPerHour * HoursPerWeek;
         return ticks / week * TimeSpan.TicksPerHour + Math.Clamp(ticks % week - (hour * TimeSpan.TicksPerHour), 0, TimeSpan.TicksPerHour);
     }
+
+    /// <summary>Whether a login asking at <paramref name="at"/> and holding <paramref name="hold"/> ticks would be on a seat during hour-of-week <paramref name="hour"/>.</summary>
+    public static bool OffersIn(long at, long hold, int hour) =>
+        hold <= 0 ? (int)(at / TimeSpan.TicksPerHour % HoursPerWeek) == hour : TicksInHourOfWeek(at + hold, hour) > TicksInHourOfWeek(at, hour);
 
     /// <param name="demands">Logins in arrival order (an out-of-order arrival is an error, not a guess).</param>
     /// <param name="rules">The pool replayed.</param>
@@ -197,7 +207,7 @@ public static class SeatReplay
         public void Arrive(long at, long hold, int group, bool waits)
         {
             AdvanceTo(at);
-            var inFocus = _rules.FocusHourOfWeek == (int)(at / TimeSpan.TicksPerHour % HoursPerWeek);
+            var inFocus = _rules.FocusHourOfWeek is { } focus && OffersIn(at, hold, focus);
             Count(inFocus, t => t.Logins++);
             if (SeatOpen(group))
             {

@@ -57,6 +57,7 @@ internal sealed partial class SeatAdminGrpcService
             BusiestHourOfWeek = plan.BusiestHourOfWeek,
             BusiestHour = DescribeHourOfWeek(plan.BusiestHourOfWeek),
             ArrivalsPerHour = plan.ArrivalsPerHour,
+            OfferedLoad = plan.OfferedLoad,
             MeanHold = Duration.FromTimeSpan(plan.MeanHold),
             QueueAssumed = plan.AssumedQueue,
             Model = plan.Model switch

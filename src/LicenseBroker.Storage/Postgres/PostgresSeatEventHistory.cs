@@ -24,7 +24,7 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
 
     private const string PageSql = """
         SELECT occurred_at AS At, action AS Action, subject AS Agent, after->>'lease_id' AS Lease,
-               after ? 'in_use' AS TookSharedSeat, event_seq AS Seq
+               CASE WHEN after ? 'in_use' THEN (after->>'in_use')::int > 0 END AS TookSharedSeat, event_seq AS Seq
         FROM audit_events
         WHERE account_id = @account AND product_code = @product
           AND event_seq > @after AND event_seq <= @last
@@ -102,7 +102,8 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
 
         public string? Lease { get; set; }
 
-        public bool TookSharedSeat { get; set; }
+        // Null on grants written before in_use was recorded (the planner asks the catalog).
+        public bool? TookSharedSeat { get; set; }
 
         public long Seq { get; set; }
     }

@@ -12,8 +12,8 @@ namespace LicenseBroker.Storage.Postgres;
 public sealed class PostgresSeatEventWriter
 {
     // In the batch's order (per pool, its sequence order): the audit ids, and so the webhook outbox's, follow it.
-    // after: the lease, and on a grant that took a shared seat the shared seats then in use (in_use): the seat
-    // planner tells shared grants from named ones and from an agent's further devices by it.
+    // after: the lease, and on a grant the shared seats then in use (in_use) when it took one, else 0 (a named seat,
+    // or another device of an agent already on a shared seat): the seat planner tells them apart by it.
     private const string InsertSql = """
         INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq)
         SELECT at, account, product, actor, action, subject,
@@ -59,7 +59,7 @@ public sealed class PostgresSeatEventWriter
                 subjects = batch.Select(e => e.AgentId).ToArray(),
                 leases = batch.Select(e => e.LeaseId).ToArray(),
                 seqs = batch.Select(e => e.Sequence).ToArray(),
-                inUse = batch.Select(e => e.SeatsInUse).ToArray(),
+                inUse = batch.Select(e => e.Kind == SeatEventKind.Granted ? e.SeatsInUse ?? 0 : (int?)null).ToArray(),
             },
             transaction,
             cancellationToken: cancellationToken))).ToHashSet();
