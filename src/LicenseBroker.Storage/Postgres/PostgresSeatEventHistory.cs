@@ -49,6 +49,12 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
     public async IAsyncEnumerable<RecordedEvent> ReadAsync(
         PoolId pool, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // The range reaches SQL as it is: callers validate it; a range beyond that is a bug, not a long query.
+        if (to <= from || to - from > PlanQuestion.MaxRange || from.Year < 2000 || to.Year > 2199)
+        {
+            throw new ArgumentOutOfRangeException(nameof(to), $"Planning range {from:O}..{to:O} is outside what callers validate.");
+        }
+
         var after = from.ToUnixTimeMilliseconds() * 1000 - 1;
         var last = (to + LateEventMargin).ToUnixTimeMilliseconds() * 1000;
         while (true)
