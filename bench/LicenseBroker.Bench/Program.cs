@@ -14,7 +14,7 @@ using StackExchange.Redis;
 
 // Drives a running broker (./scripts/bench starts one) and prints a markdown report.
 // Arguments: --server URL --redis HOST:PORT --postgres CONNSTRING --key BASE64 [--seconds N] [--out FILE]
-// [--seed-only | --no-seed] [--cold-only | --entitlements-only] [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
+// [--seed-only | --no-seed] [--cold-only | --entitlements-only | --planner-only] [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
 var options = Args.Parse(args);
 var seconds = TimeSpan.FromSeconds(options.Seconds);
 using var channel = GrpcChannel.ForAddress(options.Server, new GrpcChannelOptions
@@ -54,6 +54,8 @@ if (!options.NoSeed)
 
     await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10);
     await Seed.PostgresDesignAsync(postgres);
+    log("seeding 30 days of seat events for the planner");
+    await PlannerBench.SeedAsync(postgres);
     await using (var connection = await postgres.OpenConnectionAsync())
     {
         // So that autovacuum, woken by the bulk load, does not run during the scenarios.
@@ -196,6 +198,14 @@ async Task Noop()
     catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
     {
     }
+}
+
+// --planner-only: the seat planner alone.
+if (options.PlannerOnly)
+{
+    await PlannerScenarios();
+    notes.ForEach(note => Console.WriteLine("* " + note));
+    return;
 }
 
 // --entitlements-only: the baseline, then the entitlement scenarios alone.
@@ -392,6 +402,20 @@ await Run("admin usage", () => Measure.ClosedLoopAsync("GetSeatUsage, 10,000 lea
     await admin.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "remote-support" }, adminHeaders)));
 
 await EntitlementScenarios();
+await PlannerScenarios();
+
+// ---- The seat planner: 30 days × 1,000 agents (600,000 audit rows), the replay per seat count in this
+// process, then PlanSeats end to end (pages read from PostgreSQL, 16 seat counts replayed in the broker).
+async Task PlannerScenarios()
+{
+    log("seat planner");
+    var replay = await PlannerBench.ReplayAsync(postgres);
+    notes.Add(string.Create(CultureInfo.InvariantCulture,
+        $"Seat planner replay, 30 days × 1,000 agents ({replay.Logins:N0} logins): {replay.MeanMs:F0} ms per seat count on average, {replay.MaxMs:F0} ms at most over {replay.Candidates} counts (target ≤ 2,000 ms); {replay.AllocatedPerN / 1024.0 / 1024:F1} MiB allocated per count; the demand itself {replay.DemandBytes / 1024.0 / 1024:F1} MiB."));
+    var rpc = await PlannerBench.RpcAsync(admin, options.Key, 5);
+    notes.Add(string.Create(CultureInfo.InvariantCulture,
+        $"PlanSeats end to end over the same 600,000 rows (read in pages of 5,000, 16 seat counts): {rpc.Order().ElementAt(rpc.Count / 2):F0} ms median, {rpc.Max():F0} ms max over {rpc.Count} calls."));
+}
 
 // ---- Entitlements for other backends: CheckEntitlement, a batch of 100 pairs, the signed snapshot of the
 // 10,064 agents of "bench-10000" (its agent a10063, which no other scenario uses, changes before each
@@ -655,7 +679,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, IReadOnlyList<string> TraceScenarios, string? TraceTool)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, bool PlannerOnly, IReadOnlyList<string> TraceScenarios, string? TraceTool)
 {
     public static Args Parse(string[] args)
     {
@@ -678,6 +702,7 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             args.Contains("--no-seed"),
             args.Contains("--cold-only"),
             args.Contains("--entitlements-only"),
+            args.Contains("--planner-only"),
             args.Select((a, i) => (a, i)).Where(x => x.a == "--trace" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
             Array.IndexOf(args, "--trace-tool") >= 0 ? Get("--trace-tool") : null);
     }
