@@ -257,7 +257,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using (var member = new Browser())
         {
             SignIn(member, new OidcPerson("member-" + account, account, "Mo Member", "mo@example.test", "MEMBER"), "/");
-            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/devices", "/activity" })
+            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/activity" })
             {
                 member.Go(Page(path));
                 member.Find("#not-allowed");
@@ -272,6 +272,65 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         admin.Find("#no-sessions");
         Assert.DoesNotContain(lease.LeaseId, admin.Driver.PageSource, StringComparison.Ordinal);
         await _fixture.Host.Agent(other, strangers[0]).HeartbeatAsync(lease);
+    }
+
+    [Fact]
+    public async Task The_plan_seats_page_recommends_one_seat_more_when_a_daily_waiter_waits_an_hour_and_a_half_in_both_languages()
+    {
+        // Five days of history: two agents hold the two shared seats from 09:00, a third queues at 09:30 and gets the
+        // first seat freed at 11:00; recorded as the broker records it (audit rows in the pool's sequence).
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2, namedSeats: 0);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 3, "CONCURRENT");
+        await using (var connection = new Npgsql.NpgsqlConnection(_fixture.Host.Database.ConnectionString))
+        {
+            var rows = new List<(DateTime At, string Agent, string Action, string After)>();
+            for (var day = 1; day <= 5; day++)
+            {
+                var at = (double hours) => DateTime.UtcNow.Date.AddDays(-day).AddHours(hours);
+                rows.Add((at(9), ids[0], "seat.granted", $$"""{"lease_id":"a{{day}}","in_use":1}"""));
+                rows.Add((at(9.01), ids[1], "seat.granted", $$"""{"lease_id":"b{{day}}","in_use":2}"""));
+                rows.Add((at(9.5), ids[2], "queue.joined", "{}"));
+                rows.Add((at(11), ids[0], "seat.released", $$"""{"lease_id":"a{{day}}"}"""));
+                rows.Add((at(11), ids[2], "seat.granted", $$"""{"lease_id":"c{{day}}","in_use":2}"""));
+                rows.Add((at(12), ids[2], "seat.released", $$"""{"lease_id":"c{{day}}"}"""));
+                rows.Add((at(13), ids[1], "seat.released", $$"""{"lease_id":"b{{day}}"}"""));
+            }
+
+            // Sequences as the pool makes them: never below the event's time in microseconds.
+            var n = 0;
+            foreach (var row in rows.OrderBy(r => r.At))
+            {
+                var seq = (new DateTimeOffset(row.At, TimeSpan.Zero).ToUnixTimeMilliseconds() * 1000) + n++;
+                await Dapper.SqlMapper.ExecuteAsync(
+                    connection,
+                    "INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq) VALUES (@At, @account, @Product, @Agent, @Action, @Agent, @After::jsonb, @seq)",
+                    new { row.At, account, Product, row.Agent, row.Action, row.After, seq });
+            }
+        }
+
+        using (var browser = new Browser())
+        {
+            SignIn(browser, Admin(account), $"/plan?product={Product}&days=7");
+            Assert.Equal("Recommended: 3 shared seats (you have 2).", browser.Find("#recommendation").Text);
+            Assert.StartsWith("15 logins replayed; at most 2 shared seats were in use at once.", browser.Find("#plan-basis").Text, StringComparison.Ordinal);
+            Assert.Equal(8, browser.All("#plan-chart rect").Count); // 0 to the recorded peak + 5
+            Assert.Contains("recommended", browser.Find("#plan tr[data-seats='3']").GetAttribute("class"), StringComparison.Ordinal);
+            Assert.Contains("90", browser.Find("#plan tr[data-seats='2']").Text, StringComparison.Ordinal); // the third agent waited 90 min
+            Assert.Contains("(now)", browser.Find("#plan tr[data-seats='2'] th").Text, StringComparison.Ordinal);
+            Assert.Contains("Plan seats", browser.Find("nav").Text, StringComparison.Ordinal);
+            browser.Screenshot("plan-seats");
+
+            // Waits of two hours are acceptable: two seats do.
+            browser.Go(Page($"/plan?product={Product}&days=7&wait=120"));
+            Assert.Equal("Recommended: 2 shared seats (you have 2).", browser.Find("#recommendation").Text);
+        }
+
+        using var french = new Browser("fr-FR,fr");
+        SignIn(french, Admin(account), $"/plan?product={Product}&days=7");
+        Assert.Equal("Combien de postes partagés nous faut-il ?", french.Find("h1").Text);
+        Assert.Contains("3 postes partagés (vous en avez 2)", french.Find("#recommendation").Text, StringComparison.Ordinal);
+        Assert.Contains("(actuel)", french.Find("#plan tr[data-seats='2'] th").Text, StringComparison.Ordinal);
+        french.Screenshot("planifier-les-postes");
     }
 
     [Fact]
