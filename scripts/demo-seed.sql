@@ -64,7 +64,7 @@ SELECT at, 'demo', 'remote-support', agent, action, agent,
        (extract(epoch FROM at) * 1000000)::bigint + n
 FROM events
 ORDER BY at, n
-ON CONFLICT (account_id, product_code, event_seq) WHERE event_seq IS NOT NULL DO NOTHING;
+ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING;
 
 -- The same days in the usage history (peaks and refusals), without touching days the broker has counted.
 INSERT INTO usage_daily (account_id, product_code, day, peak_concurrent, refused)

@@ -49,7 +49,7 @@ internal static class PlannerBench
                 (s.t0, 'seat.granted', jsonb_build_object('lease_id', 'l' || s.a || '_' || s.d || '_' || s.k, 'in_use', 1), s.a * 2),
                 (s.t0 + s.hold, 'seat.released', jsonb_build_object('lease_id', 'l' || s.a || '_' || s.d || '_' || s.k), s.a * 2 + 1)
             ) AS e(at, action, after, n)
-            ON CONFLICT (account_id, product_code, event_seq) WHERE event_seq IS NOT NULL DO NOTHING
+            ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING
             """,
             new { from = from.UtcDateTime },
             commandTimeout: 600);

@@ -62,6 +62,12 @@ public static class BrokerServiceExtensions
         });
         builder.Services.AddSingleton(_ =>
         {
+            var auditLog = configuration.GetSection(Hosting.AuditLogOptions.SectionName).Get<Hosting.AuditLogOptions>() ?? new Hosting.AuditLogOptions();
+            auditLog.Validate();
+            return auditLog;
+        });
+        builder.Services.AddSingleton(_ =>
+        {
             var reports = configuration.GetSection(ReportOptions.SectionName).Get<ReportOptions>() ?? new ReportOptions();
             reports.Validate();
             return reports;
@@ -175,6 +181,8 @@ public static class BrokerServiceExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<ExpirySweeper>();
+        services.AddSingleton<AuditLogPartitions>();
+        services.AddHostedService<AuditLogMaintenance>();
         services.AddHostedService<IdleReclaimer>();
         services.AddHostedService<Webhooks.WebhookDispatcher>();
         return services;

@@ -6,8 +6,8 @@ using Npgsql;
 namespace LicenseBroker.Storage.Postgres;
 
 /// <summary>
-/// Applies the numbered, forward-only SQL migrations embedded in this assembly. Runs under a
-/// transaction-scoped advisory lock, so replicas starting together apply each migration once.
+/// Applies the numbered, forward-only SQL migrations embedded in this assembly. Runs under an advisory
+/// lock, so replicas starting together apply each migration once.
 /// </summary>
 public sealed partial class MigrationRunner
 {
@@ -32,32 +32,60 @@ public sealed partial class MigrationRunner
     /// <summary>The migrations shipped with this build, in order.</summary>
     public static IReadOnlyList<Migration> Available { get; } = LoadEmbedded();
 
-    /// <summary>Applies what is missing; returns the versions applied by this call.</summary>
-    public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken)
+    /// <summary>Applies what is missing (up to <paramref name="upToVersion"/>, for tests); returns the versions applied by this call.</summary>
+    /// <remarks>
+    /// One transaction per migration, under a session advisory lock (replicas starting together wait, then find
+    /// it applied). A migration whose first line is <c>-- lb:outside-transaction</c> runs step by step, each step
+    /// (separated by <c>-- lb:step</c> lines) on its own: for work that must not hold its locks until the end
+    /// (CREATE INDEX CONCURRENTLY, validating a constraint while writers continue). Its steps are idempotent, so
+    /// a replica that died half-way is finished by the next one.
+    /// </remarks>
+    public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken, int? upToVersion = null)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(
-            new CommandDefinition("SELECT pg_advisory_xact_lock(@key)", new { key = AdvisoryLockKey }, transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition(CreateHistorySql, transaction: transaction, cancellationToken: cancellationToken));
-
-        var applied = (await connection.QueryAsync<int>(
-            new CommandDefinition("SELECT version FROM schema_migrations", transaction: transaction, cancellationToken: cancellationToken))).ToHashSet();
-
-        var newlyApplied = new List<int>();
-        foreach (var migration in Available.Where(m => !applied.Contains(m.Version)))
+        await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = AdvisoryLockKey }, cancellationToken: cancellationToken));
+        try
         {
-            await connection.ExecuteAsync(new CommandDefinition(migration.Sql, transaction: transaction, cancellationToken: cancellationToken));
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO schema_migrations (version, name) VALUES (@Version, @Name)",
-                migration,
-                transaction,
-                cancellationToken: cancellationToken));
-            newlyApplied.Add(migration.Version);
+            await connection.ExecuteAsync(new CommandDefinition(CreateHistorySql, cancellationToken: cancellationToken));
+            var applied = (await connection.QueryAsync<int>(
+                new CommandDefinition("SELECT version FROM schema_migrations", cancellationToken: cancellationToken))).ToHashSet();
+
+            var newlyApplied = new List<int>();
+            foreach (var migration in Available.Where(m => !applied.Contains(m.Version) && (upToVersion is null || m.Version <= upToVersion)))
+            {
+                if (migration.OutsideTransaction)
+                {
+                    foreach (var step in migration.Steps)
+                    {
+                        await connection.ExecuteAsync(new CommandDefinition(step, commandTimeout: 0, cancellationToken: cancellationToken));
+                    }
+
+                    await Record(connection, null, migration, cancellationToken);
+                }
+                else
+                {
+                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                    await connection.ExecuteAsync(new CommandDefinition(migration.Sql, transaction: transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+                    await Record(connection, transaction, migration, cancellationToken);
+                    await transaction.CommitAsync(cancellationToken);
+                }
+
+                newlyApplied.Add(migration.Version);
+            }
+
+            return newlyApplied;
+        }
+        finally
+        {
+            await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey }, cancellationToken: CancellationToken.None));
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        return newlyApplied;
+        static Task Record(NpgsqlConnection connection, NpgsqlTransaction? transaction, Migration migration, CancellationToken cancellationToken) =>
+            connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO schema_migrations (version, name) VALUES (@Version, @Name)",
+                new { migration.Version, migration.Name },
+                transaction,
+                cancellationToken: cancellationToken));
     }
 
     private static List<Migration> LoadEmbedded()
@@ -88,4 +116,15 @@ public sealed partial class MigrationRunner
 }
 
 /// <summary>One migration file.</summary>
-public sealed record Migration(int Version, string Name, string Sql);
+public sealed record Migration(int Version, string Name, string Sql)
+{
+    /// <summary>Runs step by step, each step on its own (see <see cref="MigrationRunner.MigrateAsync"/>).</summary>
+    public bool OutsideTransaction => Sql.StartsWith("-- lb:outside-transaction", StringComparison.Ordinal);
+
+    /// <summary>The steps of an <see cref="OutsideTransaction"/> migration, in order.</summary>
+    public IReadOnlyList<string> Steps =>
+        Sql.Split("\n-- lb:step", StringSplitOptions.RemoveEmptyEntries)
+            .Select(step => step.Trim())
+            .Where(step => step.Split('\n').Any(line => line.Trim().Length > 0 && !line.TrimStart().StartsWith("--", StringComparison.Ordinal)))
+            .ToList();
+}

@@ -21,7 +21,7 @@ public sealed class PostgresSeatEventWriter
         FROM unnest(@ats, @accounts, @products, @actors, @actions, @subjects, @leases, @seqs, @inUse) WITH ORDINALITY
              AS e(at, account, product, actor, action, subject, lease, seq, in_use, n)
         ORDER BY n
-        ON CONFLICT (account_id, product_code, event_seq) WHERE event_seq IS NOT NULL DO NOTHING
+        ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING
         RETURNING account_id, product_code, event_seq
         """;
 

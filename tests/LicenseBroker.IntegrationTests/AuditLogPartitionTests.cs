@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Dapper;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Storage.Postgres;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// The audit log partitioned by month (issue 29, migration 0016): today's table migrated while writers append,
+/// without losing or repeating a row and with the same history; retention drops whole months.
+/// </summary>
+public sealed class AuditLogPartitionTests
+{
+    private const string Product = "remote-support";
+
+    [Fact]
+    public async Task A_million_events_are_migrated_while_writers_append_and_nothing_is_lost_repeated_or_counted_differently()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var dataSource = NpgsqlDataSource.Create(database.ConnectionString);
+        await new MigrationRunner(dataSource).MigrateAsync(CancellationToken.None, upToVersion: 15);
+        var seeder = new CatalogSeeder(database);
+        var account = await seeder.AccountAsync();
+
+        // 1,000,000 seat events over the last 58 days, one every 5 s, 3,000 agents; as the broker writes them.
+        var start = DateTime.UtcNow.Date.AddDays(-59);
+        await using (var connection = await dataSource.OpenConnectionAsync())
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq)
+                SELECT t, @account, 'remote-support', 'a' || (i % 3000), CASE WHEN i % 2 = 0 THEN 'seat.granted' ELSE 'seat.released' END,
+                       'a' || (i % 3000), jsonb_build_object('lease_id', 'l' || (i / 2)), (extract(epoch FROM t) * 1000000)::bigint
+                FROM generate_series(1, 1000000) AS i, LATERAL (SELECT @start + i * interval '5 seconds' AS t) AS x
+                """,
+                new { account, start },
+                commandTimeout: 600);
+        }
+
+        var before = await DistinctAgentsPerDayAsync(dataSource, account);
+        Assert.Equal(58, before.Count);
+
+        // Writers append (the way the broker's drain and admin changes do) before, during and after the migration.
+        var written = new ConcurrentBag<long>();
+        var slowest = new ConcurrentBag<TimeSpan>();
+        using var stop = new CancellationTokenSource();
+        var migrated = new TaskCompletionSource();
+        var writers = Enumerable.Range(0, 3).Select(w => Task.Run(async () =>
+        {
+            var afterMigration = 0;
+            for (var k = 0L; afterMigration < 100; k++)
+            {
+                var clock = Stopwatch.StartNew();
+                await using var connection = await dataSource.OpenConnectionAsync();
+                written.Add(await connection.ExecuteScalarAsync<long>(
+                    "INSERT INTO audit_events (account_id, product_code, actor, action, subject, event_seq) VALUES ('live', 'remote-support', 'w', 'seat.granted', 'w', @seq) RETURNING id",
+                    new { seq = 9_000_000_000_000_000L + (w * 1_000_000_000L) + k }));
+                slowest.Add(clock.Elapsed);
+                afterMigration += migrated.Task.IsCompleted ? 1 : 0;
+            }
+        })).ToList();
+
+        await Eventually.Until(() => Task.FromResult(written.Count >= 30 ? "writing" : null), TimeSpan.FromSeconds(30), "the writers to start");
+        var migration = Stopwatch.StartNew();
+        var applied = await new MigrationRunner(dataSource).MigrateAsync(CancellationToken.None);
+        migration.Stop();
+        migrated.SetResult();
+        await Task.WhenAll(writers);
+
+        Assert.Contains(16, applied);
+        await using (var connection = await dataSource.OpenConnectionAsync())
+        {
+            Assert.Equal("p", await connection.ExecuteScalarAsync<string>("SELECT relkind::text FROM pg_class WHERE oid = 'audit_events'::regclass"));
+            Assert.Equal(1_000_000L, await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM audit_events WHERE account_id = @account", new { account }));
+            var live = (await connection.QueryAsync<long>("SELECT id FROM audit_events WHERE account_id = 'live'")).ToList();
+            Assert.Equal(written.Order(), live.Order());
+            Assert.Equal(1_000_000L + written.Count, await connection.ExecuteScalarAsync<long>("SELECT count(DISTINCT id) FROM audit_events"));
+
+            // Still append-only, and still idempotent for a seat event written twice.
+            await Assert.ThrowsAsync<PostgresException>(() => connection.ExecuteAsync("DELETE FROM audit_events WHERE account_id = 'live'"));
+            var again = await connection.ExecuteAsync(
+                """
+                INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, event_seq)
+                SELECT occurred_at, account_id, product_code, actor, action, subject, event_seq FROM audit_events WHERE account_id = @account LIMIT 10
+                ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING
+                """,
+                new { account });
+            Assert.Equal(0, again);
+        }
+
+        // History through the broker answers what it answered before.
+        await using var host = await BrokerTestHost.StartAsync(database);
+        var history = await host.AdminClient.GetUsageHistoryAsync(
+            new GetUsageHistoryRequest { Product = Product, From = Day(start), To = Day(start.AddDays(57)) }, host.AdminHeaders(account));
+        Assert.Equal(before, history.Days.ToDictionary(d => d.Day, d => d.DistinctAgents));
+        Console.WriteLine($"migration {migration.ElapsedMilliseconds} ms; slowest write {slowest.Max().TotalMilliseconds:F0} ms of {written.Count}");
+    }
+
+    [Fact]
+    public async Task Retention_drops_the_oldest_months_in_one_statement_and_leaves_the_rest_unchanged()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var host = await BrokerTestHost.StartAsync(database);
+        var partitions = host.Services.GetRequiredService<AuditLogPartitions>();
+        Assert.Equal(0, await partitions.EnsureAsync(3, CancellationToken.None)); // made by the migration and the broker's start
+
+        // One row before the monthly partitions, some in the first month, some in the second.
+        await using var connection = new NpgsqlConnection(database.ConnectionString);
+        var boundary = await connection.ExecuteScalarAsync<DateTime>(
+            "SELECT (regexp_match(pg_get_expr(relpartbound, oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz FROM pg_class WHERE relname = 'audit_events_before_partitions'");
+        boundary = DateTime.SpecifyKind(boundary, DateTimeKind.Utc);
+        foreach (var (at, agent) in new[] { (boundary.AddDays(-1), "old"), (boundary.AddDays(1), "m1-a"), (boundary.AddDays(2), "m1-b"), (boundary.AddMonths(1).AddDays(1), "m2-a"), (boundary.AddMonths(1).AddDays(3), "m2-b") })
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject) VALUES (@at, 'kept', 'remote-support', @agent, 'seat.granted', @agent)",
+                new { at, agent });
+        }
+
+        var secondMonth = await DistinctAgentsPerDayAsync(connection, "kept", boundary.AddMonths(1));
+
+        // Keep what is younger than the end of the first month: that month and everything before it go.
+        var dropped = await partitions.ExpireAsync(DateTime.UtcNow - boundary.AddMonths(1), CancellationToken.None);
+
+        Assert.Equal(["audit_events_" + boundary.ToString("yyyy_MM", System.Globalization.CultureInfo.InvariantCulture), "audit_events_before_partitions"], dropped.Order(StringComparer.Ordinal));
+        Assert.Equal(["m2-a", "m2-b"], (await connection.QueryAsync<string>("SELECT subject FROM audit_events WHERE account_id = 'kept' ORDER BY occurred_at")).ToList());
+        Assert.Equal(secondMonth, await DistinctAgentsPerDayAsync(connection, "kept", boundary.AddMonths(1)));
+        await Assert.ThrowsAsync<PostgresException>(() => connection.ExecuteAsync("DELETE FROM audit_events WHERE account_id = 'kept'"));
+
+        // The maintenance made the partitions again ahead of now; writes still land.
+        await connection.ExecuteAsync("INSERT INTO audit_events (account_id, actor, action) VALUES ('kept', 'x', 'test.after_expiry')");
+    }
+
+    private static string Day(DateTime day) => day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+    // The history's "distinct agents granted per day", as GetUsageHistory defines it, read straight from the rows.
+    private static async Task<Dictionary<string, int>> DistinctAgentsPerDayAsync(NpgsqlDataSource dataSource, string account)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return (await connection.QueryAsync<(DateTime Day, int Agents)>(
+            """
+            SELECT (occurred_at AT TIME ZONE 'UTC')::date, count(DISTINCT subject)::int FROM audit_events
+            WHERE account_id = @account AND action = 'seat.granted' AND occurred_at < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+            GROUP BY 1
+            """,
+            new { account })).ToDictionary(r => Day(r.Day), r => r.Agents);
+    }
+
+    private static async Task<Dictionary<string, int>> DistinctAgentsPerDayAsync(NpgsqlConnection connection, string account, DateTime from) =>
+        (await connection.QueryAsync<(DateTime Day, int Agents)>(
+            "SELECT (occurred_at AT TIME ZONE 'UTC')::date, count(DISTINCT subject)::int FROM audit_events WHERE account_id = @account AND occurred_at >= @from GROUP BY 1",
+            new { account, from })).ToDictionary(r => Day(r.Day), r => r.Agents);
+}
