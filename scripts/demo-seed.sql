@@ -66,9 +66,9 @@ FROM events
 ORDER BY at, n
 ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING;
 
--- The same days in the usage history (peaks and refusals), without touching days the broker has counted.
-INSERT INTO usage_daily (account_id, product_code, day, peak_concurrent, refused)
-SELECT 'demo', 'remote-support', d::date, 3, CASE WHEN extract(isodow FROM d) = 1 THEN 2 ELSE 0 END
+-- The same days in the usage history (peaks, refusals, the four agents), without touching days the broker has counted.
+INSERT INTO usage_daily (account_id, product_code, day, peak_concurrent, refused, distinct_agents)
+SELECT 'demo', 'remote-support', d::date, 3, CASE WHEN extract(isodow FROM d) = 1 THEN 2 ELSE 0 END, 4
 FROM generate_series(current_date - 28, current_date - 1, interval '1 day') AS d
 WHERE extract(isodow FROM d) < 6
 ON CONFLICT (account_id, product_code, day) DO NOTHING;

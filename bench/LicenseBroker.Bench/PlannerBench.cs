@@ -55,6 +55,59 @@ internal static class PlannerBench
             commandTimeout: 600);
     }
 
+    /// <summary>
+    /// A pool with 5,000,000 seat events over 365 days (2,000 agents), and its daily rollups filled as migration
+    /// 0017 fills them: the history's cost must not depend on the raw rows.
+    /// </summary>
+    public static async Task SeedHistoryAsync(NpgsqlDataSource db)
+    {
+        await Seed.AccountAsync(db, "history", agents: 2000, concurrent: 500);
+        var from = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-365);
+        await using var connection = await db.OpenConnectionAsync();
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq)
+            SELECT t, 'history', 'remote-support', 'a' || (i % 2000), CASE WHEN i % 2 = 0 THEN 'seat.granted' ELSE 'seat.released' END, 'a' || (i % 2000),
+                   jsonb_build_object('lease_id', 'h' || (i / 2)), (extract(epoch FROM t) * 1000000)::bigint + (i % 7)
+            FROM generate_series(0, 4999999) AS i, LATERAL (SELECT @from + (i * interval '6307 milliseconds') AS t) AS x
+            ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING;
+            INSERT INTO usage_daily_agents (account_id, product_code, day, agent_id)
+            SELECT DISTINCT account_id, product_code, (occurred_at AT TIME ZONE 'UTC')::date, subject FROM audit_events
+            WHERE account_id = 'history' AND action = 'seat.granted' ON CONFLICT DO NOTHING;
+            INSERT INTO usage_daily (account_id, product_code, day, distinct_agents)
+            SELECT account_id, product_code, day, count(*) FROM usage_daily_agents WHERE account_id = 'history' GROUP BY 1, 2, 3
+            ON CONFLICT (account_id, product_code, day) DO UPDATE SET distinct_agents = EXCLUDED.distinct_agents;
+            """,
+            new { from = from.UtcDateTime },
+            commandTimeout: 1200);
+    }
+
+    /// <summary>GetUsageHistory over 365 days of the 5,000,000-event pool, one call at a time; latencies in ms.</summary>
+    public static async Task<List<double>> HistoryAsync(SeatAdminService.SeatAdminServiceClient admin, string key, int calls)
+    {
+        var headers = new Metadata { { "Authorization", "Bearer " + DevTokens.Mint(key, "history", "bench-admin", TimeSpan.FromHours(1), extraClaims: DevTokens.Claims("ADMIN")) } };
+        var to = DateTime.UtcNow.Date;
+        var request = new GetUsageHistoryRequest
+        {
+            Product = "remote-support",
+            From = to.AddDays(-364).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            To = to.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var latencies = new List<double>();
+        for (var i = 0; i < calls; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            var history = await admin.GetUsageHistoryAsync(request, headers);
+            latencies.Add(clock.Elapsed.TotalMilliseconds);
+            if (history.Days.Count != 365 || history.Days.Sum(d => d.DistinctAgents) == 0)
+            {
+                throw new InvalidOperationException("GetUsageHistory did not answer 365 days with agents.");
+            }
+        }
+
+        return latencies;
+    }
+
     /// <summary>The replay alone, in this process: ms per seat count (mean, max), bytes allocated per seat count, and the demand's size.</summary>
     public static async Task<(double MeanMs, double MaxMs, long AllocatedPerN, int Logins, long DemandBytes, int Candidates)> ReplayAsync(NpgsqlDataSource db)
     {

@@ -134,6 +134,35 @@ public sealed class AuditLogPartitionTests
         await connection.ExecuteAsync("INSERT INTO audit_events (account_id, actor, action) VALUES ('kept', 'x', 'test.after_expiry')");
     }
 
+    [Fact]
+    public async Task History_counts_each_agent_once_a_day_from_the_rollup_even_for_a_batch_written_twice_and_never_reads_raw_rows()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var host = await BrokerTestHost.StartAsync(database);
+        var account = await new CatalogSeeder(database).AccountAsync();
+        var writer = host.Services.GetRequiredService<PostgresSeatEventWriter>();
+        var pool = new LicenseBroker.Domain.Seats.PoolId(account, Product);
+        var today = DateTimeOffset.UtcNow;
+        LicenseBroker.Domain.Seats.SeatEvent Grant(string agent, long seq) =>
+            new(pool, LicenseBroker.Domain.Seats.SeatEventKind.Granted, agent, "l" + seq, agent, today, Sequence: (today.ToUnixTimeMilliseconds() * 1000) + seq);
+        var batch = new[] { Grant("ann", 1), Grant("ann", 2), Grant("bob", 3) };
+
+        Assert.Equal(3, await writer.WriteAsync(batch, CancellationToken.None));
+        Assert.Equal(0, await writer.WriteAsync(batch, CancellationToken.None)); // the drain may write a batch twice
+        Assert.Equal(1, await writer.WriteAsync([Grant("ann", 4)], CancellationToken.None)); // a later grant of the same day
+
+        // A raw row written around the writer is not in the rollup: history does not read raw rows.
+        await using (var connection = new NpgsqlConnection(database.ConnectionString))
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO audit_events (account_id, product_code, actor, action, subject) VALUES (@account, @Product, 'x', 'seat.granted', 'carl')", new { account, Product });
+        }
+
+        var day = Day(today.UtcDateTime);
+        var history = await host.AdminClient.GetUsageHistoryAsync(new GetUsageHistoryRequest { Product = Product, From = day, To = day }, host.AdminHeaders(account));
+        Assert.Equal(2, Assert.Single(history.Days).DistinctAgents);
+    }
+
     private static string Day(DateTime day) => day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
     // The history's "distinct agents granted per day", as GetUsageHistory defines it, read straight from the rows.

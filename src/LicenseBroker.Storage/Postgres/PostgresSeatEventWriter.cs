@@ -35,6 +35,21 @@ public sealed class PostgresSeatEventWriter
             refused = GREATEST(usage_daily.refused, EXCLUDED.refused)
         """;
 
+    // The history's distinct agents per day (migration 0017): the day's first grant of an agent adds its row and
+    // raises the day's count by one, in the transaction that stores the grant; a second grant, or the same batch
+    // written twice, adds nothing.
+    private const string DistinctAgentsSql = """
+        WITH added AS (
+            INSERT INTO usage_daily_agents (account_id, product_code, day, agent_id)
+            SELECT DISTINCT * FROM unnest(@accounts, @products, @days, @agents)
+            ON CONFLICT DO NOTHING
+            RETURNING account_id, product_code, day
+        )
+        INSERT INTO usage_daily (account_id, product_code, day, distinct_agents)
+        SELECT account_id, product_code, day, count(*) FROM added GROUP BY account_id, product_code, day
+        ON CONFLICT (account_id, product_code, day) DO UPDATE SET distinct_agents = usage_daily.distinct_agents + EXCLUDED.distinct_agents
+        """;
+
     private readonly NpgsqlDataSource _dataSource;
 
     public PostgresSeatEventWriter(NpgsqlDataSource dataSource)
@@ -67,6 +82,22 @@ public sealed class PostgresSeatEventWriter
 
         // Webhook messages are written with the audit rows they come from: both or neither, once.
         await WebhookOutbox.AddSeatEventsAsync(connection, transaction, fresh, cancellationToken);
+
+        var granted = fresh.Where(e => e.Kind == SeatEventKind.Granted).ToList();
+        if (granted.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                DistinctAgentsSql,
+                new
+                {
+                    accounts = granted.Select(e => e.Pool.AccountId).ToArray(),
+                    products = granted.Select(e => e.Pool.Product).ToArray(),
+                    days = granted.Select(e => DateOnly.FromDateTime(e.At.UtcDateTime)).ToArray(),
+                    agents = granted.Select(e => e.AgentId).ToArray(),
+                },
+                transaction,
+                cancellationToken: cancellationToken));
+        }
 
         var usage = batch
             .Where(e => e.PeakToday is not null || e.RefusedToday is not null)

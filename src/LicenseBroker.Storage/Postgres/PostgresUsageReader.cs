@@ -29,13 +29,12 @@ public sealed class PostgresUsageReader : IUsageReader
         ORDER BY s.product_code
         """;
 
+    // From the daily rollups only (usage_daily, migrations 0003 and 0017): never the raw audit rows.
     private const string HistorySql = """
         SELECT d::date AS Day,
                coalesce(u.peak_concurrent, 0) AS PeakConcurrent,
                coalesce(u.refused, 0) AS Refused,
-               (SELECT count(DISTINCT e.subject) FROM audit_events e
-                WHERE e.account_id = @accountId AND e.product_code = @product AND e.action = 'seat.granted'
-                  AND e.occurred_at >= d AND e.occurred_at < d + interval '1 day')::int AS DistinctAgents
+               coalesce(u.distinct_agents, 0) AS DistinctAgents
         FROM generate_series(@from::date::timestamp AT TIME ZONE 'UTC', @to::date::timestamp AT TIME ZONE 'UTC', interval '1 day') AS d
         LEFT JOIN usage_daily u ON u.account_id = @accountId AND u.product_code = @product AND u.day = (d AT TIME ZONE 'UTC')::date
         ORDER BY d
