@@ -95,7 +95,7 @@ public sealed class RestTests
             "post /v1/admin/products/{product}/sessions:end", "get /v1/admin/products/{product}/sessions", "get /v1/admin/usage",
             "get /v1/admin/products/{product}/usage-history", "get /v1/admin/products/{product}/seat-plan", "post /v1/admin/agents/{agent_id}/seats/{product}",
             "delete /v1/admin/agents/{agent_id}/seats/{product}", "post /v1/admin/seats:bulk", "get /v1/admin/agents",
-            "put /v1/admin/agents/{agent_id}", "delete /v1/admin/agents/{agent_id}", "put /v1/admin/products/{product}/devices/{device_id}",
+            "put /v1/admin/agents/{agent_id}", "delete /v1/admin/agents/{agent_id}", "post /v1/admin/agents/{agent_id}:erase", "put /v1/admin/products/{product}/devices/{device_id}",
             "delete /v1/admin/products/{product}/devices/{device_id}", "get /v1/admin/products/{product}/devices", "get /v1/admin/audit-events",
             "get /v1/admin/groups", "put /v1/admin/groups/{group_id}", "delete /v1/admin/groups/{group_id}",
             "put /v1/admin/products/{product}/group-rules/{group_id}", "delete /v1/admin/products/{product}/group-rules/{group_id}",

@@ -58,7 +58,38 @@ internal static class AgentsCommand
                 all.Agents.Select(a => (IReadOnlyList<string>)[a.AgentId, a.DisplayName, a.Email, a.Role.ToString(),
                     string.Join(", ", a.Seats.Select(s => $"{s.Product}:{s.SeatType}"))])));
         }));
-        return new Command("agents", "Agents of the account.") { list };
+        return new Command("agents", "Agents of the account.") { list, Erase() };
+    }
+
+    /// <summary>`agents erase ID`: removes a person for good (their id, name and e-mail replaced everywhere), after a confirmation.</summary>
+    private static Command Erase()
+    {
+        var connection = new BrokerConnection();
+        var agent = new Argument<string>("agent-id") { Description = "The agent to erase." };
+        var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
+        var erase = new Command("erase", "Erase a person for good: live sessions end, seats go, and their id, name and e-mail become an opaque id in every event (export them first: audit list --agent ID --json).") { agent, yes };
+        connection.AddTo(erase);
+        erase.SetAction((parse, _) =>
+        {
+            if (!parse.GetValue(yes))
+            {
+                Console.Write($"Erase {parse.GetValue(agent)} for good? Their sessions end and their name and e-mail are removed from every event; this cannot be undone. [y/N] ");
+                var answer = Console.ReadLine()?.Trim();
+                if (!string.Equals(answer, "y", StringComparison.OrdinalIgnoreCase) && !string.Equals(answer, "yes", StringComparison.OrdinalIgnoreCase))
+                {
+                    Console.Error.WriteLine("not confirmed: nothing erased");
+                    return Task.FromResult(ExitCodes.NotConfirmed);
+                }
+            }
+
+            return connection.RunAsync(parse, async (channel, headers) =>
+            {
+                var response = await new SeatAdminService.SeatAdminServiceClient(channel).EraseAgentAsync(new EraseAgentRequest { AgentId = parse.GetValue(agent)! }, headers);
+                return BrokerConnection.Print(connection.Json(parse), response, () =>
+                    Console.WriteLine($"erased: now {response.ErasedId} in {response.EventsRewritten} event(s); {response.LeasesEnded} live session(s) ended"));
+            });
+        });
+        return erase;
     }
 
     public static Command Seats()

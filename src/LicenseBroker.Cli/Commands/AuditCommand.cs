@@ -18,7 +18,8 @@ internal static class AuditCommand
         };
         var since = new Option<string?>("--since") { Description = "Only events this long ago or later, e.g. 2h, 7d." };
         var limit = new Option<int>("--limit") { Description = "At most this many events (newest first).", DefaultValueFactory = _ => 100 };
-        var list = new Command("list", "List audit events, newest first.") { product, action, since, limit };
+        var agentFilter = new Option<string?>("--agent") { Description = "Only the events naming this agent (who did it or whom it concerns): an access request's export with --json." };
+        var list = new Command("list", "List audit events, newest first.") { product, action, since, limit, agentFilter };
         connection.AddTo(list);
         limit.Validators.Add(result =>
         {
@@ -38,7 +39,7 @@ internal static class AuditCommand
         {
             var client = new SeatAdminService.SeatAdminServiceClient(channel);
             var wanted = parse.GetValue(limit);
-            var request = new ListAuditEventsRequest { Product = parse.GetValue(product) ?? string.Empty };
+            var request = new ListAuditEventsRequest { Product = parse.GetValue(product) ?? string.Empty, AgentId = parse.GetValue(agentFilter) ?? string.Empty };
             request.Actions.AddRange(parse.GetValue(action) ?? []);
             if (parse.GetValue(since) is { } text && Durations.TryParse(text, out var ago, out string? _))
             {

@@ -81,7 +81,14 @@ public sealed record AuditQuery(
     DateTimeOffset? From,
     DateTimeOffset? To,
     long? Before,
-    int PageSize);
+    int PageSize)
+{
+    /// <summary>Only the events that name this agent (as who did it or whom it concerns): an access request's export.</summary>
+    public string? AgentId { get; init; }
+}
+
+/// <summary>A person erased: the opaque id that now stands for them everywhere, and how many rows were rewritten.</summary>
+public sealed record ErasedAgent(string ErasedId, int EventsRewritten);
 
 /// <summary>One row of the audit log; the JSON columns are passed through as written.</summary>
 public sealed record AuditEntry(long Id, DateTimeOffset OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson);

@@ -17,6 +17,12 @@ public interface ICatalogStore
     /// <summary>Removes the agent and their seats; returns false when unknown.</summary>
     Task<bool> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Removes an agent for good: the agent and their seats go, and their id, name and e-mail are replaced by an
+    /// opaque id in every event of the account (the erasure itself audited); null when there is no such agent.
+    /// </summary>
+    Task<ErasedAgent?> EraseAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
+
     /// <summary>Agents in id order; <paramref name="query"/> keeps those whose id, e-mail or name contains it.</summary>
     Task<AgentPage> ListAgentsAsync(string accountId, string? product, SeatFilter filter, string? query, int pageSize, string? after, CancellationToken cancellationToken);
 

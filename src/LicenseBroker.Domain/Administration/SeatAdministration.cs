@@ -74,6 +74,35 @@ public sealed class SeatAdministration
         return new UnassignResult(true, ended);
     }
 
+    /// <summary>
+    /// Erases a person (GDPR art. 17): their live leases end, then the agent goes with their seats and every trace of
+    /// their id, name and e-mail in the account's events becomes one opaque id (counts unchanged); null when unknown.
+    /// </summary>
+    public async Task<(ErasedAgent Erased, int LeasesEnded)?> EraseAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken)
+    {
+        // Leases first, while the agent still exists: their seat events reach PostgreSQL later and are mapped to the
+        // opaque id on the way in (erased_agents).
+        var ended = 0;
+        foreach (var product in await _store.ProductCodesAsync(cancellationToken))
+        {
+            ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+        }
+
+        var erased = await _store.EraseAgentAsync(actor, accountId, agentId, cancellationToken);
+        if (erased is null)
+        {
+            return null;
+        }
+
+        await _invalidator.InvalidateAsync(accountId, null);
+        foreach (var product in await _store.ProductCodesAsync(cancellationToken))
+        {
+            await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
+        }
+
+        return (erased, ended);
+    }
+
     public Task<AgentPage> ListAgentsAsync(
         string accountId, string? product, SeatFilter filter, string? query, int pageSize, string? after, CancellationToken cancellationToken) =>
         _store.ListAgentsAsync(accountId, product, filter, query, pageSize, after, cancellationToken);

@@ -245,6 +245,16 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         return new RemoveAgentResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
     }
 
+    [Authorize(Policy = BrokerPolicies.Admin)]
+    public override async Task<EraseAgentResponse> EraseAgent(EraseAgentRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation().Id(request.AgentId, "agent_id").ThrowIfInvalid();
+        var result = await _administration.EraseAgentAsync(actor, accountId, request.AgentId, context.CancellationToken)
+            ?? throw OutcomeStatus.NotFound("No such agent in the account.", "UNKNOWN_AGENT");
+        return new EraseAgentResponse { ErasedId = result.Erased.ErasedId, LeasesEnded = result.LeasesEnded, EventsRewritten = result.Erased.EventsRewritten };
+    }
+
     [Authorize(Policy = BrokerPolicies.ViewAgents)]
     public override async Task<ListAgentsResponse> ListAgents(ListAgentsRequest request, ServerCallContext context)
     {
@@ -343,6 +353,11 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             to = at;
         }
 
+        if (request.AgentId.Length > 0)
+        {
+            validation.Id(request.AgentId, "agent_id");
+        }
+
         validation
             .Check(from is null || to is null || to >= from, "to", "must be at or after from")
             .Page(request.Page, out var page);
@@ -358,7 +373,10 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             from,
             to,
             page.Cursor is null ? null : before,
-            page.Size);
+            page.Size)
+        {
+            AgentId = request.AgentId.Length == 0 ? null : request.AgentId,
+        };
         var result = await _administration.ListAuditEventsAsync(accountId, query, context.CancellationToken);
         var response = new ListAuditEventsResponse
         {

@@ -60,6 +60,7 @@ public sealed partial class PostgresCatalogStore
               AND (@product::text IS NULL OR product_code = @product)
               AND (@from::timestamptz IS NULL OR occurred_at >= @from)
               AND (@to::timestamptz IS NULL OR occurred_at < @to)
+              AND (@agentId::text IS NULL OR subject = @agentId OR actor = @agentId)
               AND (cardinality(@actions::text[]) + cardinality(@categories::text[]) = 0
                    OR action = ANY(@actions::text[]) OR split_part(action, '.', 1) = ANY(@categories::text[]))
             ORDER BY id DESC
@@ -77,6 +78,7 @@ public sealed partial class PostgresCatalogStore
                 product = query.Product,
                 from = query.From?.UtcDateTime,
                 to = query.To?.UtcDateTime,
+                agentId = query.AgentId,
                 actions = query.Actions.ToArray(),
                 categories = query.Categories.ToArray(),
                 limit = query.PageSize + 1,

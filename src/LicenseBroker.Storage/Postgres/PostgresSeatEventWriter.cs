@@ -57,11 +57,19 @@ public sealed class PostgresSeatEventWriter
         _dataSource = dataSource;
     }
 
+    // Agents erased (migration 0018) whose seat events were still in a pool's journal: they are stored, and sent,
+    // under the opaque id that stands for the person now.
+    private const string ErasedSql = """
+        SELECT e.account_id AS AccountId, e.agent_hash AS AgentHash, e.erased_id AS ErasedId
+        FROM erased_agents e JOIN unnest(@accounts, @hashes) AS b(account_id, agent_hash) USING (account_id, agent_hash)
+        """;
+
     /// <summary>Stores the events not stored yet; returns how many were new.</summary>
     public async Task<int> WriteAsync(IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        batch = await WithoutErasedAgentsAsync(connection, transaction, batch, cancellationToken);
         var inserted = (await connection.QueryAsync<(string Account, string Product, long Seq)>(new CommandDefinition(
             InsertSql,
             new
@@ -122,6 +130,34 @@ public sealed class PostgresSeatEventWriter
 
         await transaction.CommitAsync(cancellationToken);
         return fresh.Count;
+    }
+
+    private static async Task<IReadOnlyList<SeatEvent>> WithoutErasedAgentsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
+    {
+        var keys = batch.Select(e => (e.Pool.AccountId, Hash: PostgresCatalogStore.AgentHash(e.AgentId))).Distinct().ToList();
+        var erased = (await connection.QueryAsync<ErasedRow>(new CommandDefinition(
+            ErasedSql,
+            new { accounts = keys.Select(k => k.AccountId).ToArray(), hashes = keys.Select(k => k.Hash).ToArray() },
+            transaction,
+            cancellationToken: cancellationToken))).ToDictionary(r => (r.AccountId, r.AgentHash), r => r.ErasedId);
+        if (erased.Count == 0)
+        {
+            return batch;
+        }
+
+        return batch.Select(e => erased.TryGetValue((e.Pool.AccountId, PostgresCatalogStore.AgentHash(e.AgentId)), out var id)
+            ? e with { AgentId = id, Actor = e.Actor == e.AgentId ? id : e.Actor }
+            : e).ToList();
+    }
+
+    private sealed class ErasedRow
+    {
+        public string AccountId { get; set; } = "";
+
+        public string AgentHash { get; set; } = "";
+
+        public string ErasedId { get; set; } = "";
     }
 
     public static string ActionOf(SeatEventKind kind) => kind switch

@@ -1,0 +1,68 @@
+using System.Security.Cryptography;
+using System.Text;
+using Dapper;
+using LicenseBroker.Domain.Administration;
+
+namespace LicenseBroker.Storage.Postgres;
+
+/// <summary>Erasure of a person (migration 0018).</summary>
+public sealed partial class PostgresCatalogStore
+{
+    public async Task<ErasedAgent?> EraseAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken)
+    {
+        const string agentSql = "SELECT email AS Email, display_name AS DisplayName FROM agents WHERE account_id = @accountId AND id = @agentId FOR UPDATE";
+        const string removeSql = "DELETE FROM agents WHERE account_id = @accountId AND id = @agentId";
+        const string mapSql = "INSERT INTO erased_agents (account_id, agent_hash, erased_id) VALUES (@accountId, @agentHash, @erasedId) ON CONFLICT DO NOTHING";
+
+        // Every row of the account naming the person, as who did it, whom it concerns, or inside before/after.
+        // Bounded by the account's own rows (the account's index); other tenants' rows are never read.
+        const string rewriteSql = """
+            UPDATE audit_events SET
+                subject = CASE WHEN subject = @agentId THEN @erasedId ELSE subject END,
+                actor = CASE WHEN actor = @agentId THEN @erasedId ELSE actor END,
+                before = CASE WHEN before IS NULL THEN NULL ELSE replace(replace(replace(before::text, to_jsonb(@agentId::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@name::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@email::text)::text, to_jsonb(@erasedId::text)::text)::jsonb END,
+                after = CASE WHEN after IS NULL THEN NULL ELSE replace(replace(replace(after::text, to_jsonb(@agentId::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@name::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@email::text)::text, to_jsonb(@erasedId::text)::text)::jsonb END
+            WHERE account_id = @accountId
+              AND (subject = @agentId OR actor = @agentId
+                   OR strpos(coalesce(before::text, '') || coalesce(after::text, ''), to_jsonb(@agentId::text)::text) > 0
+                   OR strpos(coalesce(before::text, '') || coalesce(after::text, ''), to_jsonb(@name::text)::text) > 0
+                   OR strpos(coalesce(before::text, '') || coalesce(after::text, ''), to_jsonb(@email::text)::text) > 0);
+            """;
+        const string rollupSql = """
+            UPDATE usage_daily_agents SET agent_id = @erasedId WHERE account_id = @accountId AND agent_id = @agentId;
+            UPDATE webhook_outbox o SET payload = replace(replace(replace(payload::text, to_jsonb(@agentId::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@name::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@email::text)::text, to_jsonb(@erasedId::text)::text)::jsonb
+            FROM webhook_endpoints w WHERE w.id = o.endpoint_id AND w.account_id = @accountId
+              AND (strpos(payload::text, to_jsonb(@agentId::text)::text) > 0 OR strpos(payload::text, to_jsonb(@name::text)::text) > 0 OR strpos(payload::text, to_jsonb(@email::text)::text) > 0);
+            """;
+
+        return await InTransactionAsync<ErasedAgent?>(async (connection, transaction) =>
+        {
+            var contact = await connection.QuerySingleOrDefaultAsync<ErasedContact>(
+                new CommandDefinition(agentSql, new { accountId, agentId }, transaction, cancellationToken: cancellationToken));
+            if (contact is null)
+            {
+                return null;
+            }
+
+            var erasedId = "erased-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+            var parameters = new { accountId, agentId, erasedId, name = contact.DisplayName, email = contact.Email, agentHash = AgentHash(agentId) };
+            await connection.ExecuteAsync(new CommandDefinition(removeSql, parameters, transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(mapSql, parameters, transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition("SELECT set_config('lb.erasing', 'on', true)", transaction: transaction, cancellationToken: cancellationToken));
+            var rewritten = await connection.ExecuteAsync(new CommandDefinition(rewriteSql, parameters, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(rollupSql, parameters, transaction, cancellationToken: cancellationToken));
+            await AuditAsync(connection, transaction, accountId, null, actor, "agent.erased", erasedId, null, null, cancellationToken);
+            return new ErasedAgent(erasedId, rewritten);
+        }, cancellationToken);
+    }
+
+    /// <summary>The key of an erased agent in erased_agents: hex SHA-256 of the id (the id itself is not kept).</summary>
+    public static string AgentHash(string agentId) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(agentId)));
+
+    private sealed class ErasedContact
+    {
+        public string Email { get; set; } = "";
+
+        public string DisplayName { get; set; } = "";
+    }
+}
