@@ -14,25 +14,24 @@ public sealed partial class PostgresCatalogStore
         const string removeSql = "DELETE FROM agents WHERE account_id = @accountId AND id = @agentId";
         const string mapSql = "INSERT INTO erased_agents (account_id, agent_hash, erased_id) VALUES (@accountId, @agentHash, @erasedId) ON CONFLICT DO NOTHING";
 
-        // Every row of the account naming the person, as who did it, whom it concerns, or inside before/after.
-        // Bounded by the account's own rows (the account's index); other tenants' rows are never read.
+        // Every row of the account naming the person, as who did it, whom it concerns, or inside before/after
+        // (lb_erased, migration 0018). Bounded by the account's own rows; other tenants' rows are never read.
         const string rewriteSql = """
             UPDATE audit_events SET
                 subject = CASE WHEN subject = @agentId THEN @erasedId ELSE subject END,
                 actor = CASE WHEN actor = @agentId THEN @erasedId ELSE actor END,
-                before = CASE WHEN before IS NULL THEN NULL ELSE replace(replace(replace(before::text, to_jsonb(@agentId::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@name::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@email::text)::text, to_jsonb(@erasedId::text)::text)::jsonb END,
-                after = CASE WHEN after IS NULL THEN NULL ELSE replace(replace(replace(after::text, to_jsonb(@agentId::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@name::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@email::text)::text, to_jsonb(@erasedId::text)::text)::jsonb END
+                before = lb_erased(before, @names, @erasedId),
+                after = lb_erased(after, @names, @erasedId)
             WHERE account_id = @accountId
               AND (subject = @agentId OR actor = @agentId
-                   OR strpos(coalesce(before::text, '') || coalesce(after::text, ''), to_jsonb(@agentId::text)::text) > 0
-                   OR strpos(coalesce(before::text, '') || coalesce(after::text, ''), to_jsonb(@name::text)::text) > 0
-                   OR strpos(coalesce(before::text, '') || coalesce(after::text, ''), to_jsonb(@email::text)::text) > 0);
+                   OR lb_erased(before, @names, @erasedId) IS DISTINCT FROM before
+                   OR lb_erased(after, @names, @erasedId) IS DISTINCT FROM after);
             """;
         const string rollupSql = """
             UPDATE usage_daily_agents SET agent_id = @erasedId WHERE account_id = @accountId AND agent_id = @agentId;
-            UPDATE webhook_outbox o SET payload = replace(replace(replace(payload::text, to_jsonb(@agentId::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@name::text)::text, to_jsonb(@erasedId::text)::text), to_jsonb(@email::text)::text, to_jsonb(@erasedId::text)::text)::jsonb
-            FROM webhook_endpoints w WHERE w.id = o.endpoint_id AND w.account_id = @accountId
-              AND (strpos(payload::text, to_jsonb(@agentId::text)::text) > 0 OR strpos(payload::text, to_jsonb(@name::text)::text) > 0 OR strpos(payload::text, to_jsonb(@email::text)::text) > 0);
+            UPDATE webhook_outbox o SET payload = lb_erased(o.payload, @names, @erasedId)
+            FROM webhook_endpoints w
+            WHERE w.id = o.endpoint_id AND w.account_id = @accountId AND lb_erased(o.payload, @names, @erasedId) IS DISTINCT FROM o.payload;
             """;
 
         return await InTransactionAsync<ErasedAgent?>(async (connection, transaction) =>
@@ -45,7 +44,7 @@ public sealed partial class PostgresCatalogStore
             }
 
             var erasedId = "erased-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-            var parameters = new { accountId, agentId, erasedId, name = contact.DisplayName, email = contact.Email, agentHash = AgentHash(agentId) };
+            var parameters = new { accountId, agentId, erasedId, names = new[] { agentId, contact.DisplayName, contact.Email }, agentHash = AgentHash(agentId) };
             await connection.ExecuteAsync(new CommandDefinition(removeSql, parameters, transaction, cancellationToken: cancellationToken));
             await connection.ExecuteAsync(new CommandDefinition(mapSql, parameters, transaction, cancellationToken: cancellationToken));
             await connection.ExecuteAsync(new CommandDefinition("SELECT set_config('lb.erasing', 'on', true)", transaction: transaction, cancellationToken: cancellationToken));

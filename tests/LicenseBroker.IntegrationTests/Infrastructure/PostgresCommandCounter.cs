@@ -30,10 +30,12 @@ internal sealed class PostgresCommandCounter : IDisposable
 
                 // The seat-event batches (and their webhook messages) are written in the background, the webhook
                 // dispatcher polls its outbox and listens for new messages, and the seat event drain lists the pools
-                // to scan their journals (keyset pages of subscriptions), off the request path: not counted.
+                // to scan their journals (keyset pages of subscriptions), off the request path: not counted. Nor are the
+                // drain's look-up of erased agents and the audit log's partition maintenance.
                 if (values.Any(v => v.Contains(database, StringComparison.Ordinal))
                     && !values.Any(v => v.Contains("audit_events", StringComparison.Ordinal) || v.Contains("usage_daily", StringComparison.Ordinal)
                         || v.Contains("webhook_", StringComparison.Ordinal) || v.StartsWith("LISTEN ", StringComparison.Ordinal)
+                        || v.Contains("erased_agents", StringComparison.Ordinal) || v.Contains("lb_audit_partitions_", StringComparison.Ordinal)
                         || v.Contains("WHERE (account_id, product_code) > (", StringComparison.Ordinal)))
                 {
                     _commands.Add(activity.TagObjects.First(tag => tag.Key is "db.statement" or "db.query.text").Value?.ToString() ?? string.Empty);

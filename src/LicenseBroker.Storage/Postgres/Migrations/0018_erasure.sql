@@ -24,3 +24,22 @@ BEGIN
     RAISE EXCEPTION 'audit_events is append-only';
 END;
 $$;
+
+-- A JSON document with every string value equal to one of `names` replaced by `erased` (jsonb's own quoting,
+-- so only whole string values match, wherever they are); NULL stays NULL.
+CREATE FUNCTION lb_erased(doc jsonb, names text[], erased text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    text_doc text := doc::text;
+    name text;
+BEGIN
+    IF doc IS NULL THEN
+        RETURN NULL;
+    END IF;
+    FOREACH name IN ARRAY names LOOP
+        IF name <> '' THEN
+            text_doc := replace(text_doc, to_jsonb(name)::text, to_jsonb(erased)::text);
+        END IF;
+    END LOOP;
+    RETURN text_doc::jsonb;
+END;
+$$;
