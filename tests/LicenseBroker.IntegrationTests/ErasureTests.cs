@@ -29,7 +29,9 @@ public sealed class ErasureTests
         var other = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
         var admin = host.AdminHeaders(account);
 
-        // Zoé is added and given a seat by an admin, works twice (once still live), and acts as an admin herself.
+        // Zoé is added (under her maiden name, then renamed) and given a seat by an admin, works twice (once still
+        // live), and acts as an admin herself.
+        await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = Zoe, Email = "zoe.dupont@example.test", DisplayName = "Zoé Dupont", Role = AgentRole.Admin }, admin);
         await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = Zoe, Email = Email, DisplayName = Name, Role = AgentRole.Admin }, admin);
         await host.AdminClient.AssignSeatAsync(new AssignSeatRequest { AgentId = Zoe, Product = Product, SeatType = SeatType.Concurrent }, admin);
         var first = (await host.Agent(account, Zoe).AcquireAsync(Product)).Lease;
@@ -61,7 +63,7 @@ public sealed class ErasureTests
         everything.Append(await host.AdminClient.ListAgentsAsync(new ListAgentsRequest(), admin));
         everything.Append(await host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, admin));
         everything.Append(await host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest { AgentId = erased.ErasedId, Page = new PageRequest { PageSize = 1000 } }, admin));
-        foreach (var trace in new[] { Zoe, Name, Email, "Zo\\u00e9" })
+        foreach (var trace in new[] { Zoe, Name, Email, "Zo\\u00e9", "Dupont" })
         {
             Assert.DoesNotContain(trace, everything.ToString(), StringComparison.Ordinal);
         }
@@ -97,9 +99,21 @@ public sealed class ErasureTests
         Assert.Equal(planBefore.Logins, planAfter.Logins);
         Assert.Equal(planBefore.RecordedPeak, planAfter.RecordedPeak);
 
-        // She cannot be erased twice, and a bad id is refused by field.
+        // Someone removed earlier (an admin's RemoveAgent, or an identity provider's SCIM DELETE) can still be erased.
+        await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "yves", Email = "yves@example.test", DisplayName = "Yves Leroy", Role = AgentRole.Member }, admin);
+        await host.AdminClient.RemoveAgentAsync(new RemoveAgentRequest { AgentId = "yves" }, admin);
+        var yves = await host.AdminClient.EraseAgentAsync(new EraseAgentRequest { AgentId = "yves" }, admin);
+        var afterYves = (await host.AdminClient.ListAuditEventsAsync(new ListAuditEventsRequest { Page = new PageRequest { PageSize = 1000 } }, admin)).ToString();
+        Assert.DoesNotContain("Yves Leroy", afterYves, StringComparison.Ordinal);
+        Assert.DoesNotContain("yves@example.test", afterYves, StringComparison.Ordinal);
+        Assert.Contains(yves.ErasedId, afterYves, StringComparison.Ordinal);
+
+        // She cannot be erased twice (her id is in no event any more), someone who never was an agent is not
+        // found, and a bad id is refused by field.
         var again = await Assert.ThrowsAsync<RpcException>(() => host.AdminClient.EraseAgentAsync(new EraseAgentRequest { AgentId = Zoe }, admin).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, again.StatusCode);
+        var stranger = await Assert.ThrowsAsync<RpcException>(() => host.AdminClient.EraseAgentAsync(new EraseAgentRequest { AgentId = "never-here" }, admin).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, stranger.StatusCode);
         var bad = await Assert.ThrowsAsync<RpcException>(() => host.AdminClient.EraseAgentAsync(new EraseAgentRequest { AgentId = "a b" }, admin).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
     }

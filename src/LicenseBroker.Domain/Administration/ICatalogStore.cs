@@ -19,7 +19,8 @@ public interface ICatalogStore
 
     /// <summary>
     /// Removes an agent for good: the agent and their seats go, and their id, name and e-mail are replaced by an
-    /// opaque id in every event of the account (the erasure itself audited); null when there is no such agent.
+    /// opaque id in every event of the account (the erasure itself audited), with every name and e-mail they were
+    /// recorded under; an agent removed earlier can be erased too. Null when the id was never an agent of the account.
     /// </summary>
     Task<ErasedAgent?> EraseAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
 
