@@ -71,15 +71,10 @@ internal static class AgentsCommand
         connection.AddTo(erase);
         erase.SetAction((parse, _) =>
         {
-            if (!parse.GetValue(yes))
+            if (!parse.GetValue(yes)
+                && !CommonOptions.Confirmed($"Erase {parse.GetValue(agent)} for good? Their sessions end and their name and e-mail are removed from every event; this cannot be undone.", "erased"))
             {
-                Console.Write($"Erase {parse.GetValue(agent)} for good? Their sessions end and their name and e-mail are removed from every event; this cannot be undone. [y/N] ");
-                var answer = Console.ReadLine()?.Trim();
-                if (!string.Equals(answer, "y", StringComparison.OrdinalIgnoreCase) && !string.Equals(answer, "yes", StringComparison.OrdinalIgnoreCase))
-                {
-                    Console.Error.WriteLine("not confirmed: nothing erased");
-                    return Task.FromResult(ExitCodes.NotConfirmed);
-                }
+                return Task.FromResult(ExitCodes.NotConfirmed);
             }
 
             return connection.RunAsync(parse, async (channel, headers) =>

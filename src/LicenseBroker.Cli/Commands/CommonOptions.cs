@@ -5,6 +5,23 @@ namespace LicenseBroker.Cli.Commands;
 /// <summary>Options shared by several commands.</summary>
 internal static class CommonOptions
 {
+    /// <summary>
+    /// Asks <paramref name="question"/> on the terminal (" [y/N] " added); true for y or yes. On any other answer it
+    /// says on stderr that nothing was <paramref name="notDone"/> and returns false.
+    /// </summary>
+    public static bool Confirmed(string question, string notDone)
+    {
+        Console.Write(question + " [y/N] ");
+        var answer = Console.ReadLine()?.Trim();
+        if (string.Equals(answer, "y", StringComparison.OrdinalIgnoreCase) || string.Equals(answer, "yes", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        Console.Error.WriteLine($"not confirmed: nothing {notDone}");
+        return false;
+    }
+
     public static Option<string> Account() => new("--account")
     {
         Description = "Account id (the account_id claim).",

@@ -80,15 +80,10 @@ internal static class SessionsCommand
                 return Task.FromResult(ExitCodes.Usage);
             }
 
-            if (!parse.GetValue(yes))
+            if (!parse.GetValue(yes)
+                && !CommonOptions.Confirmed($"End {string.Join(", ", leaseIds.Concat(agentIds.Select(a => "every session of " + a)))}? The agents lose their seats.", "ended"))
             {
-                Console.Write($"End {string.Join(", ", leaseIds.Concat(agentIds.Select(a => "every session of " + a)))}? The agents lose their seats. [y/N] ");
-                var answer = Console.ReadLine();
-                if (!string.Equals(answer?.Trim(), "y", StringComparison.OrdinalIgnoreCase) && !string.Equals(answer?.Trim(), "yes", StringComparison.OrdinalIgnoreCase))
-                {
-                    Console.Error.WriteLine("not confirmed: nothing ended");
-                    return Task.FromResult(ExitCodes.NotConfirmed);
-                }
+                return Task.FromResult(ExitCodes.NotConfirmed);
             }
 
             return connection.RunAsync(parse, async (channel, headers) =>

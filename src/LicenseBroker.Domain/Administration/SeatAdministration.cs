@@ -82,8 +82,9 @@ public sealed class SeatAdministration
     {
         // Leases first, while the agent still exists: their seat events reach PostgreSQL later and are mapped to the
         // opaque id on the way in (erased_agents).
+        var products = await _store.ProductCodesAsync(cancellationToken);
         var ended = 0;
-        foreach (var product in await _store.ProductCodesAsync(cancellationToken))
+        foreach (var product in products)
         {
             ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
         }
@@ -95,7 +96,7 @@ public sealed class SeatAdministration
         }
 
         await _invalidator.InvalidateAsync(accountId, null);
-        foreach (var product in await _store.ProductCodesAsync(cancellationToken))
+        foreach (var product in products)
         {
             await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
         }

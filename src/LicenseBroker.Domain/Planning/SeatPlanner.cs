@@ -115,9 +115,10 @@ public static class SeatPlanner
         var queue = recorded.MostlyWaited;
         var model = pool.EligibleAgents < EngsetBelowAgents ? PlanModel.Engset : queue ? PlanModel.ErlangC : PlanModel.ErlangB;
 
+        var (lowest, highest) = (Math.Max(0, recorded.Peak - 10), Math.Min(recorded.Peak + 5, SeatReplay.MaxSeats));
         var seatCounts = question.Candidates.Count > 0
             ? question.Candidates.Distinct().Order().ToList()
-            : Enumerable.Range(Math.Max(0, recorded.Peak - 10), Math.Min(recorded.Peak + 5, SeatReplay.MaxSeats) - Math.Max(0, recorded.Peak - 10) + 1).ToList();
+            : Enumerable.Range(lowest, highest - lowest + 1).ToList();
 
         var candidates = new List<PlanCandidate>(seatCounts.Count);
         foreach (var seats in seatCounts)
@@ -175,7 +176,7 @@ public static class SeatPlanner
             for (var at = start; at < start + hold;)
             {
                 var next = Math.Min((at / hourTicks + 1) * hourTicks, start + hold);
-                offered[(int)(at / hourTicks % SeatReplay.HoursPerWeek)] += next - at;
+                offered[SeatReplay.HourOfWeek(at)] += next - at;
                 at = next;
             }
         }

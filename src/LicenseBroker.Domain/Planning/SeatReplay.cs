@@ -71,7 +71,10 @@ public static class SeatReplay
     public const int HoursPerWeek = 168;
 
     /// <summary>The hour of the week of a moment, 0 = Monday 00:00-01:00 UTC (tick 0, 0001-01-01, was a Monday).</summary>
-    public static int HourOfWeek(DateTimeOffset at) => (int)(at.UtcTicks / TimeSpan.TicksPerHour % HoursPerWeek);
+    public static int HourOfWeek(DateTimeOffset at) => HourOfWeek(at.UtcTicks);
+
+    /// <summary>The hour of the week of a moment given in UTC ticks.</summary>
+    public static int HourOfWeek(long utcTicks) => (int)(utcTicks / TimeSpan.TicksPerHour % HoursPerWeek);
 
     /// <summary>Time spent in hour-of-week <paramref name="hour"/> between tick 0 and <paramref name="ticks"/>.</summary>
     public static long TicksInHourOfWeek(long ticks, int hour)
@@ -82,7 +85,7 @@ public static class SeatReplay
 
     /// <summary>Whether a login asking at <paramref name="at"/> and holding <paramref name="hold"/> ticks would be on a seat during hour-of-week <paramref name="hour"/>.</summary>
     public static bool OffersIn(long at, long hold, int hour) =>
-        hold <= 0 ? (int)(at / TimeSpan.TicksPerHour % HoursPerWeek) == hour : TicksInHourOfWeek(at + hold, hour) > TicksInHourOfWeek(at, hour);
+        hold <= 0 ? HourOfWeek(at) == hour : TicksInHourOfWeek(at + hold, hour) > TicksInHourOfWeek(at, hour);
 
     /// <param name="demands">Logins in arrival order (an out-of-order arrival is an error, not a guess).</param>
     /// <param name="rules">The pool replayed.</param>

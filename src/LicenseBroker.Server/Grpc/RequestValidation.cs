@@ -95,22 +95,37 @@ internal sealed partial class RequestValidation
             $"must be 0 (never) or between {(int)Math.Ceiling(minimum.TotalSeconds)} and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxTimeout.TotalSeconds} seconds");
 
     /// <summary>An idle time an app reports: absent (active), or 0 to 30 days with nanos 0..999,999,999.</summary>
-    public RequestValidation IdleFor(Google.Protobuf.WellKnownTypes.Duration? value, string field, out TimeSpan idleFor)
+    public RequestValidation IdleFor(Google.Protobuf.WellKnownTypes.Duration? value, string field, out TimeSpan idleFor) =>
+        Duration(
+            value,
+            field,
+            LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle,
+            $"must be between 0 and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalDays} days (nanos 0-999999999)",
+            TimeSpan.Zero,
+            out idleFor);
+
+    /// <summary>
+    /// A duration that is absent (<paramref name="duration"/> is then <paramref name="absent"/>), or from 0 to
+    /// <paramref name="max"/> with nanos 0..999,999,999 (whole seconds checked before converting: no overflow).
+    /// </summary>
+    public RequestValidation Duration(
+        Google.Protobuf.WellKnownTypes.Duration? value, string field, TimeSpan max, string description, TimeSpan absent, out TimeSpan duration)
     {
-        idleFor = TimeSpan.Zero;
+        duration = absent;
         if (value is null)
         {
             return this;
         }
 
-        var valid = value.Seconds >= 0 && value.Nanos is >= 0 and <= 999_999_999 && value.Seconds <= (long)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalSeconds
-            && (value.Seconds < (long)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalSeconds || value.Nanos == 0);
+        var maxSeconds = (long)max.TotalSeconds;
+        var valid = value.Seconds >= 0 && value.Nanos is >= 0 and <= 999_999_999 && value.Seconds <= maxSeconds
+            && (value.Seconds < maxSeconds || value.Nanos == 0);
         if (valid)
         {
-            idleFor = value.ToTimeSpan();
+            duration = value.ToTimeSpan();
         }
 
-        return Check(valid, field, $"must be between 0 and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxReportedIdle.TotalDays} days (nanos 0-999999999)");
+        return Check(valid, field, description);
     }
 
     /// <summary>A webhook endpoint id as the broker makes them.</summary>

@@ -19,7 +19,6 @@ internal sealed partial class SeatAdminGrpcService
     public override async Task<PlanSeatsResponse> PlanSeats(PlanSeatsRequest request, ServerCallContext context)
     {
         var (accountId, _) = CallerIdentity.Admin(context);
-        var maxP95Wait = PlanQuestion.DefaultMaxP95Wait;
         new RequestValidation()
             .Product(request.Product)
             .Timestamp(request.From, "from", out var from)
@@ -28,11 +27,7 @@ internal sealed partial class SeatAdminGrpcService
             .Count(request.Candidates.Count, PlanQuestion.MaxCandidates, "candidates")
             .Check(request.Candidates.All(n => n is >= 0 and <= SeatReplay.MaxSeats), "candidates", $"must each be between 0 and {SeatReplay.MaxSeats}")
             .Check(!request.HasMaxUnservedPercent || request.MaxUnservedPercent is >= 0 and <= 100, "max_unserved_percent", "must be between 0 and 100")
-            .Check(
-                request.MaxP95Wait is null || (request.MaxP95Wait.Seconds is >= 0 and <= 86_400 && request.MaxP95Wait.Nanos is >= 0 and <= 999_999_999
-                    && (maxP95Wait = request.MaxP95Wait.ToTimeSpan()) <= MaxP95WaitAsked),
-                "max_p95_wait",
-                "must be between 0 and 24 hours")
+            .Duration(request.MaxP95Wait, "max_p95_wait", MaxP95WaitAsked, "must be between 0 and 24 hours", PlanQuestion.DefaultMaxP95Wait, out var maxP95Wait)
             .ThrowIfInvalid();
 
         var question = new PlanQuestion(

@@ -135,10 +135,12 @@ public sealed class PostgresSeatEventWriter
     private static async Task<IReadOnlyList<SeatEvent>> WithoutErasedAgentsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
     {
-        var keys = batch.Select(e => (e.Pool.AccountId, Hash: PostgresCatalogStore.AgentHash(e.AgentId))).Distinct().ToList();
+        // Each agent of the batch hashed once; the erased ones come back keyed by that hash.
+        var hashes = batch.Select(e => (e.Pool.AccountId, e.AgentId)).Distinct()
+            .ToDictionary(agent => agent, agent => PostgresCatalogStore.AgentHash(agent.AgentId));
         var erased = (await connection.QueryAsync<ErasedRow>(new CommandDefinition(
             ErasedSql,
-            new { accounts = keys.Select(k => k.AccountId).ToArray(), hashes = keys.Select(k => k.Hash).ToArray() },
+            new { accounts = hashes.Keys.Select(k => k.AccountId).ToArray(), hashes = hashes.Values.ToArray() },
             transaction,
             cancellationToken: cancellationToken))).ToDictionary(r => (r.AccountId, r.AgentHash), r => r.ErasedId);
         if (erased.Count == 0)
@@ -146,7 +148,7 @@ public sealed class PostgresSeatEventWriter
             return batch;
         }
 
-        return batch.Select(e => erased.TryGetValue((e.Pool.AccountId, PostgresCatalogStore.AgentHash(e.AgentId)), out var id)
+        return batch.Select(e => erased.TryGetValue((e.Pool.AccountId, hashes[(e.Pool.AccountId, e.AgentId)]), out var id)
             ? e with { AgentId = id, Actor = e.Actor == e.AgentId ? id : e.Actor }
             : e).ToList();
     }
