@@ -58,13 +58,13 @@ events (at, agent, action, lease, in_use, n) AS (
     UNION ALL SELECT midnight + interval '16 hours' + e2 * interval '1 minute', 'erin', 'seat.released', 'e', NULL, 0 FROM jitter
     UNION ALL SELECT midnight + interval '17 hours 30 minutes' + d2 * interval '1 minute', 'dave', 'seat.released', 'd', NULL, 0 FROM jitter
 )
-INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq)
+INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq, retention_days)
 SELECT at, 'demo', 'remote-support', agent, action, agent,
        jsonb_strip_nulls(jsonb_build_object('lease_id', CASE WHEN lease IS NULL THEN NULL ELSE 'ls_demo_' || lease || '_' || to_char(at, 'YYYYMMDD') END, 'in_use', in_use)),
-       (extract(epoch FROM at) * 1000000)::bigint + n
+       (extract(epoch FROM at) * 1000000)::bigint + n, lb_event_retention_days('demo')
 FROM events
 ORDER BY at, n
-ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING;
+ON CONFLICT (account_id, product_code, event_seq, occurred_at, retention_days) WHERE event_seq IS NOT NULL DO NOTHING;
 
 -- The same days in the usage history (peaks, refusals, the four agents), without touching days the broker has counted.
 INSERT INTO usage_daily (account_id, product_code, day, peak_concurrent, refused, distinct_agents)

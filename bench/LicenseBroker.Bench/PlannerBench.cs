@@ -49,7 +49,7 @@ internal static class PlannerBench
                 (s.t0, 'seat.granted', jsonb_build_object('lease_id', 'l' || s.a || '_' || s.d || '_' || s.k, 'in_use', 1), s.a * 2),
                 (s.t0 + s.hold, 'seat.released', jsonb_build_object('lease_id', 'l' || s.a || '_' || s.d || '_' || s.k), s.a * 2 + 1)
             ) AS e(at, action, after, n)
-            ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING
+            ON CONFLICT (account_id, product_code, event_seq, occurred_at, retention_days) WHERE event_seq IS NOT NULL DO NOTHING
             """,
             new { from = from.UtcDateTime },
             commandTimeout: 600);
@@ -70,7 +70,7 @@ internal static class PlannerBench
             SELECT t, 'history', 'remote-support', 'a' || (i % 2000), CASE WHEN i % 2 = 0 THEN 'seat.granted' ELSE 'seat.released' END, 'a' || (i % 2000),
                    jsonb_build_object('lease_id', 'h' || (i / 2)), (extract(epoch FROM t) * 1000000)::bigint + (i % 7)
             FROM generate_series(0, 4999999) AS i, LATERAL (SELECT @from + (i * interval '6307 milliseconds') AS t) AS x
-            ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING;
+            ON CONFLICT (account_id, product_code, event_seq, occurred_at, retention_days) WHERE event_seq IS NOT NULL DO NOTHING;
             INSERT INTO usage_daily_agents (account_id, product_code, day, agent_id)
             SELECT DISTINCT account_id, product_code, (occurred_at AT TIME ZONE 'UTC')::date, subject FROM audit_events
             WHERE account_id = 'history' AND action = 'seat.granted' ON CONFLICT DO NOTHING;

@@ -10,8 +10,8 @@ using Npgsql;
 namespace LicenseBroker.IntegrationTests;
 
 /// <summary>
-/// The audit log partitioned by month (issue 29, migration 0016): today's table migrated while writers append,
-/// without losing or repeating a row and with the same history; retention drops whole months.
+/// The audit log partitioned by month (issue 29, migrations 0016 and 0019): today's table migrated while writers
+/// append, without losing or repeating a row and with the same history; each account's retention drops whole months.
 /// </summary>
 public sealed class AuditLogPartitionTests
 {
@@ -86,7 +86,7 @@ public sealed class AuditLogPartitionTests
                 """
                 INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, event_seq)
                 SELECT occurred_at, account_id, product_code, actor, action, subject, event_seq FROM audit_events WHERE account_id = @account LIMIT 10
-                ON CONFLICT (account_id, product_code, event_seq, occurred_at) WHERE event_seq IS NOT NULL DO NOTHING
+                ON CONFLICT (account_id, product_code, event_seq, occurred_at, retention_days) WHERE event_seq IS NOT NULL DO NOTHING
                 """,
                 new { account });
             Assert.Equal(0, again);
@@ -101,37 +101,96 @@ public sealed class AuditLogPartitionTests
     }
 
     [Fact]
-    public async Task Retention_drops_the_oldest_months_in_one_statement_and_leaves_the_rest_unchanged()
+    public async Task Retention_drops_each_accounts_months_whole_at_its_own_retention_in_every_table_and_leaves_the_rest_unchanged()
     {
         await using var database = await TestDatabase.CreateAsync();
         await using var host = await BrokerTestHost.StartAsync(database);
-        var partitions = host.Services.GetRequiredService<AuditLogPartitions>();
+        var partitions = host.Services.GetRequiredService<EventLogPartitions>();
         Assert.Equal(0, await partitions.EnsureAsync(3, CancellationToken.None)); // made by the migration and the broker's start
 
-        // One row before the monthly partitions, some in the first month, some in the second.
+        // "short" keeps 90 days (set through the API), "kept" the default 400.
+        var shortAccount = await new CatalogSeeder(database).AccountAsync();
+        await host.AdminClient.SetEventRetentionAsync(new SetEventRetentionRequest { RetentionDays = 90 }, host.AdminHeaders(shortAccount));
         await using var connection = new NpgsqlConnection(database.ConnectionString);
+        await connection.ExecuteAsync("INSERT INTO accounts (id, name) VALUES ('kept', 'kept')");
+        foreach (var account in new[] { shortAccount, "kept" })
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO webhook_endpoints (id, account_id, url, event_types, secret, created_by) VALUES (@id, @account, 'https://example.test/h', '{seat.granted}', 's', 'x')",
+                new { id = "we-" + account, account });
+        }
+
+        // Each account has a row before the monthly partitions, in the first month and in the second, in each table.
         var boundary = await connection.ExecuteScalarAsync<DateTime>(
             "SELECT (regexp_match(pg_get_expr(relpartbound, oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz FROM pg_class WHERE relname = 'audit_events_before_partitions'");
         boundary = DateTime.SpecifyKind(boundary, DateTimeKind.Utc);
-        foreach (var (at, agent) in new[] { (boundary.AddDays(-1), "old"), (boundary.AddDays(1), "m1-a"), (boundary.AddDays(2), "m1-b"), (boundary.AddMonths(1).AddDays(1), "m2-a"), (boundary.AddMonths(1).AddDays(3), "m2-b") })
+        var firstMonthEnd = boundary.AddMonths(1);
+        foreach (var account in new[] { shortAccount, "kept" })
         {
-            await connection.ExecuteAsync(
-                "INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject) VALUES (@at, 'kept', 'remote-support', @agent, 'seat.granted', @agent)",
-                new { at, agent });
+            foreach (var (at, label) in new[] { (boundary.AddDays(-1), "old"), (boundary.AddDays(1), "m1"), (firstMonthEnd.AddDays(1), "m2") })
+            {
+                var row = new { at, account, label, endpoint = "we-" + account };
+                await connection.ExecuteAsync(
+                    """
+                    INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, retention_days)
+                    VALUES (@at, @account, 'remote-support', @label, 'seat.granted', @label, lb_event_retention_days(@account));
+                    INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at, created_at, retention_days)
+                    VALUES (@endpoint, 'msg-' || @account || @label, 'seat.granted', '{}', @at, @at, lb_event_retention_days(@account));
+                    INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, attempt, attempted_at, duration_ms, retention_days)
+                    VALUES (@endpoint, 'msg-' || @account || @label, 'seat.granted', 1, @at, 5, lb_event_retention_days(@account));
+                    """,
+                    row);
+            }
         }
 
-        var secondMonth = await DistinctAgentsPerDayAsync(connection, "kept", boundary.AddMonths(1));
+        string Month(DateTime month) => month.ToString("yyyy_MM", System.Globalization.CultureInfo.InvariantCulture);
+        async Task<string[]> LeftAsync(string account) =>
+        [
+            .. await connection.QueryAsync<string>("SELECT subject FROM audit_events WHERE account_id = @account AND action = 'seat.granted' ORDER BY occurred_at", new { account }),
+            .. await connection.QueryAsync<string>(
+                "SELECT 'outbox:' || substr(message_id, length(@account) + 5) FROM webhook_outbox WHERE endpoint_id = @endpoint ORDER BY created_at", new { account, endpoint = "we-" + account }),
+            .. await connection.QueryAsync<string>(
+                "SELECT 'delivery:' || substr(message_id, length(@account) + 5) FROM webhook_deliveries WHERE endpoint_id = @endpoint ORDER BY attempted_at", new { account, endpoint = "we-" + account }),
+        ];
 
-        // Keep what is younger than the end of the first month: that month and everything before it go.
-        var dropped = await partitions.ExpireAsync(DateTime.UtcNow - boundary.AddMonths(1), CancellationToken.None);
+        // 90 days after the first month: its 90-day class goes, in each table (one DROP each), with the classes nobody
+        // wrote in (empty a month after their month); nothing holding a row of "kept".
+        var dropped = await partitions.ExpireAsync(firstMonthEnd.AddDays(90), CancellationToken.None);
+        foreach (var table in EventLogPartitions.Tables)
+        {
+            Assert.Contains($"{table}_{Month(boundary)}_d90", dropped);
+            Assert.Contains($"{table}_{Month(boundary)}_d1825", dropped);
+            Assert.DoesNotContain($"{table}_{Month(boundary)}_d400", dropped);
+            Assert.DoesNotContain($"{table}_{Month(firstMonthEnd)}_d90", dropped);
+            Assert.DoesNotContain($"{table}_before_partitions", dropped);
+        }
 
-        Assert.Equal(["audit_events_" + boundary.ToString("yyyy_MM", System.Globalization.CultureInfo.InvariantCulture), "audit_events_before_partitions"], dropped.Order(StringComparer.Ordinal));
-        Assert.Equal(["m2-a", "m2-b"], (await connection.QueryAsync<string>("SELECT subject FROM audit_events WHERE account_id = 'kept' ORDER BY occurred_at")).ToList());
-        Assert.Equal(secondMonth, await DistinctAgentsPerDayAsync(connection, "kept", boundary.AddMonths(1)));
+        Assert.Equal(["old", "m2", "outbox:old", "outbox:m2", "delivery:old", "delivery:m2"], await LeftAsync(shortAccount));
+        Assert.Equal(["old", "m1", "m2", "outbox:old", "outbox:m1", "outbox:m2", "delivery:old", "delivery:m1", "delivery:m2"], await LeftAsync("kept"));
+
+        // 400 days after: the first month's 400-day class, the second month's 90-day one, and what holds every class
+        // (before the partitions) since no account keeps longer than 400 days. The second month of "kept" stays.
+        dropped = await partitions.ExpireAsync(firstMonthEnd.AddDays(400), CancellationToken.None);
+        foreach (var table in EventLogPartitions.Tables)
+        {
+            Assert.Contains($"{table}_{Month(boundary)}_d400", dropped);
+            Assert.Contains($"{table}_{Month(firstMonthEnd)}_d90", dropped);
+            Assert.Contains($"{table}_before_partitions", dropped);
+            Assert.DoesNotContain($"{table}_{Month(firstMonthEnd)}_d400", dropped);
+        }
+
+        Assert.Empty(await LeftAsync(shortAccount));
+        Assert.Equal(["m2", "outbox:m2", "delivery:m2"], await LeftAsync("kept"));
         await Assert.ThrowsAsync<PostgresException>(() => connection.ExecuteAsync("DELETE FROM audit_events WHERE account_id = 'kept'"));
 
-        // The maintenance made the partitions again ahead of now; writes still land.
-        await connection.ExecuteAsync("INSERT INTO audit_events (account_id, actor, action) VALUES ('kept', 'x', 'test.after_expiry')");
+        // The maintenance makes what is missing from the current month on, now that the partition before the months
+        // is gone: this month, the next, and the first month (dropped whole above, at a simulated date, but still
+        // ahead of the real one); a write lands in this month's partition of its class.
+        Assert.Equal(3 * EventLogPartitions.Tables.Count, await partitions.EnsureAsync(3, CancellationToken.None));
+        Assert.Equal(
+            $"audit_events_{Month(DateTime.UtcNow)}_d400",
+            await connection.ExecuteScalarAsync<string>(
+                "INSERT INTO audit_events (account_id, actor, action, retention_days) VALUES ('kept', 'x', 'test.after_expiry', 400) RETURNING tableoid::regclass::text"));
     }
 
     [Fact]

@@ -66,6 +66,7 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
                 Product = "remote-support", From = junk.Choose("0001-01-01", "9999-12-30", "1999-12-31", "2026-02-30"), To = junk.Choose("0001-01-02", "9999-12-31", "2200-01-01"),
             }, adminHeaders)),
             () => Call(admin.EraseAgentAsync(new EraseAgentRequest { AgentId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.SetEventRetentionAsync(new SetEventRetentionRequest { RetentionDays = junk.Choose(-1, 0, 1, 399, 401, 3650, int.MaxValue, int.MinValue) }, adminHeaders)),
             () => Call(admin.ListAuditEventsAsync(new ListAuditEventsRequest { AgentId = junk.Bad() }, adminHeaders)),
             () => Call(admin.PlanSeatsAsync(
                 new PlanSeatsRequest

@@ -4,7 +4,10 @@ using LicenseBroker.Contracts.V1;
 
 namespace LicenseBroker.Cli.Commands;
 
-/// <summary>`audit list`: the account's audit log, newest first (ListAuditEvents; ADMIN only).</summary>
+/// <summary>
+/// `audit list`: the account's audit log, newest first (ListAuditEvents); `audit retention [--set DAYS]`: how long the
+/// account's events are kept (Get/SetEventRetention). ADMIN only.
+/// </summary>
 internal static class AuditCommand
 {
     public static Command Create()
@@ -61,6 +64,25 @@ internal static class AuditCommand
                     e.OccurredAt.ToDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
                     e.Product, e.Actor, e.Action, e.Subject])));
         }));
-        return new Command("audit", "The account's audit log.") { list };
+        return new Command("audit", "The account's audit log.") { list, Retention() };
+    }
+
+    private static Command Retention()
+    {
+        var connection = new BrokerConnection();
+        var set = new Option<int?>("--set") { Description = "Keep the account's events this many days from now on: 90, 180, 400 (default), 730 or 1825." };
+        var retention = new Command("retention", "How long the account's events (audit log, webhook messages, deliveries) are kept; --set changes it.") { set };
+        connection.AddTo(retention);
+        retention.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
+        {
+            var client = new SeatAdminService.SeatAdminServiceClient(channel);
+            var reply = parse.GetValue(set) is { } days
+                ? await client.SetEventRetentionAsync(new SetEventRetentionRequest { RetentionDays = days }, headers)
+                : await client.GetEventRetentionAsync(new GetEventRetentionRequest(), headers);
+            return BrokerConnection.Print(connection.Json(parse), reply, () => Table.Print(
+                ["RETENTION (DAYS)", "ALLOWED"],
+                [[reply.RetentionDays.ToString(System.Globalization.CultureInfo.InvariantCulture), string.Join(", ", reply.AllowedDays)]]));
+        }));
+        return retention;
     }
 }

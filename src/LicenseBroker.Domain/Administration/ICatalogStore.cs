@@ -46,6 +46,12 @@ public interface ICatalogStore
     /// <summary>The account's audit log, newest first.</summary>
     Task<AuditPage> ListAuditEventsAsync(string accountId, AuditQuery query, CancellationToken cancellationToken);
 
+    /// <summary>Days the account's events are kept (<see cref="EventRetentionClasses.DefaultDays"/> for an account not yet in the catalog).</summary>
+    Task<int> GetEventRetentionAsync(string accountId, CancellationToken cancellationToken);
+
+    /// <summary>Sets the days the account's events are kept (one of <see cref="EventRetentionClasses.AllowedDays"/>), audited as account.retention_set.</summary>
+    Task SetEventRetentionAsync(Actor actor, string accountId, int days, CancellationToken cancellationToken);
+
     /// <summary>Every product code of the catalog.</summary>
     Task<IReadOnlyList<string>> ProductCodesAsync(CancellationToken cancellationToken);
 }

@@ -114,6 +114,21 @@ public sealed class SeatAdministration
     public Task<AuditPage> ListAuditEventsAsync(string accountId, AuditQuery query, CancellationToken cancellationToken) =>
         _store.ListAuditEventsAsync(accountId, query, cancellationToken);
 
+    public Task<int> GetEventRetentionAsync(string accountId, CancellationToken cancellationToken) =>
+        _store.GetEventRetentionAsync(accountId, cancellationToken);
+
+    /// <summary>Sets how long the account's events are kept; every read applies it from then on (see EventRetentionClasses).</summary>
+    public async Task SetEventRetentionAsync(Actor actor, string accountId, int days, CancellationToken cancellationToken)
+    {
+        // Callers validate: a value outside the classes reaching here is a bug (the database refuses it too).
+        if (!EventRetentionClasses.IsAllowed(days))
+        {
+            throw new ArgumentOutOfRangeException(nameof(days), days, "Not a retention class.");
+        }
+
+        await _store.SetEventRetentionAsync(actor, accountId, days, cancellationToken);
+    }
+
     /// <summary>
     /// Gives a seat. A change of seat type ends the agent's live leases of the product: a lease
     /// granted as NAMED must not keep running outside the shared pool's count once the seat is

@@ -58,7 +58,8 @@ public sealed record WebhookMessage(
     string EventType,
     string Payload,
     DateTimeOffset OccurredAt,
-    int Attempts);
+    int Attempts,
+    DateTimeOffset QueuedAt);
 
 /// <summary>The durable side of webhooks (PostgreSQL).</summary>
 public interface IWebhookStore

@@ -62,9 +62,9 @@ public static class BrokerServiceExtensions
         });
         builder.Services.AddSingleton(_ =>
         {
-            var auditLog = configuration.GetSection(Hosting.AuditLogOptions.SectionName).Get<Hosting.AuditLogOptions>() ?? new Hosting.AuditLogOptions();
-            auditLog.Validate();
-            return auditLog;
+            var eventLog = configuration.GetSection(Hosting.EventLogOptions.SectionName).Get<Hosting.EventLogOptions>() ?? new Hosting.EventLogOptions();
+            eventLog.Validate();
+            return eventLog;
         });
         builder.Services.AddSingleton(_ =>
         {
@@ -181,8 +181,8 @@ public static class BrokerServiceExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<ExpirySweeper>();
-        services.AddSingleton<AuditLogPartitions>();
-        services.AddHostedService<AuditLogMaintenance>();
+        services.AddSingleton<EventLogPartitions>();
+        services.AddHostedService<EventLogMaintenance>();
         services.AddHostedService<IdleReclaimer>();
         services.AddHostedService<Webhooks.WebhookDispatcher>();
         return services;

@@ -255,6 +255,32 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         return new EraseAgentResponse { ErasedId = result.Erased.ErasedId, LeasesEnded = result.LeasesEnded, EventsRewritten = result.Erased.EventsRewritten };
     }
 
+    [Authorize(Policy = BrokerPolicies.Admin)]
+    public override async Task<EventRetention> GetEventRetention(GetEventRetentionRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        return RetentionReply(await _administration.GetEventRetentionAsync(accountId, context.CancellationToken));
+    }
+
+    [Authorize(Policy = BrokerPolicies.Admin)]
+    public override async Task<EventRetention> SetEventRetention(SetEventRetentionRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation()
+            .Check(Domain.Administration.EventRetentionClasses.IsAllowed(request.RetentionDays), "retention_days",
+                $"must be one of {string.Join(", ", Domain.Administration.EventRetentionClasses.AllowedDays)} (days)")
+            .ThrowIfInvalid();
+        await _administration.SetEventRetentionAsync(actor, accountId, request.RetentionDays, context.CancellationToken);
+        return RetentionReply(request.RetentionDays);
+    }
+
+    private static EventRetention RetentionReply(int days)
+    {
+        var reply = new EventRetention { RetentionDays = days };
+        reply.AllowedDays.AddRange(Domain.Administration.EventRetentionClasses.AllowedDays);
+        return reply;
+    }
+
     [Authorize(Policy = BrokerPolicies.ViewAgents)]
     public override async Task<ListAgentsResponse> ListAgents(ListAgentsRequest request, ServerCallContext context)
     {

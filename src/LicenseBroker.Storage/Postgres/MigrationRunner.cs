@@ -38,7 +38,8 @@ public sealed partial class MigrationRunner
     /// it applied). A migration whose first line is <c>-- lb:outside-transaction</c> runs step by step, each step
     /// (separated by <c>-- lb:step</c> lines) on its own: for work that must not hold its locks until the end
     /// (CREATE INDEX CONCURRENTLY, validating a constraint while writers continue). Its steps are idempotent, so
-    /// a replica that died half-way is finished by the next one.
+    /// a replica that died half-way is finished by the next one. A step holding a <c>-- lb:statements-from-query</c>
+    /// line is a query whose rows are statements, each then run on its own (CONCURRENTLY on every partition there is).
     /// </remarks>
     public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken, int? upToVersion = null)
     {
@@ -57,7 +58,13 @@ public sealed partial class MigrationRunner
                 {
                     foreach (var step in migration.Steps)
                     {
-                        await connection.ExecuteAsync(new CommandDefinition(step, commandTimeout: 0, cancellationToken: cancellationToken));
+                        var statements = Migration.IsStatementsFromQuery(step)
+                            ? (await connection.QueryAsync<string>(new CommandDefinition(step, commandTimeout: 0, cancellationToken: cancellationToken))).ToList()
+                            : new List<string> { step };
+                        foreach (var statement in statements)
+                        {
+                            await connection.ExecuteAsync(new CommandDefinition(statement, commandTimeout: 0, cancellationToken: cancellationToken));
+                        }
                     }
 
                     await Record(connection, null, migration, cancellationToken);
@@ -120,6 +127,10 @@ public sealed record Migration(int Version, string Name, string Sql)
 {
     /// <summary>Runs step by step, each step on its own (see <see cref="MigrationRunner.MigrateAsync"/>).</summary>
     public bool OutsideTransaction => Sql.StartsWith("-- lb:outside-transaction", StringComparison.Ordinal);
+
+    /// <summary>Whether a step is a query returning the statements to run (see <see cref="MigrationRunner.MigrateAsync"/>).</summary>
+    public static bool IsStatementsFromQuery(string step) =>
+        step.Split('\n').Any(line => line.Trim() == "-- lb:statements-from-query");
 
     /// <summary>The steps of an <see cref="OutsideTransaction"/> migration, in order.</summary>
     public IReadOnlyList<string> Steps =>

@@ -56,6 +56,7 @@ public sealed partial class PostgresCatalogStore
                    before::text AS BeforeJson, after::text AS AfterJson
             FROM audit_events
             WHERE account_id = @accountId
+              AND occurred_at >= now() - make_interval(days => lb_event_retention_days(@accountId))
               AND (@before::bigint IS NULL OR id < @before)
               AND (@product::text IS NULL OR product_code = @product)
               AND (@from::timestamptz IS NULL OR occurred_at >= @from)

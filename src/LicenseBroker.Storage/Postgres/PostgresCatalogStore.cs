@@ -31,8 +31,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         """;
 
     private const string InsertAuditSql = """
-        INSERT INTO audit_events (account_id, product_code, actor, action, subject, before, after)
-        VALUES (@accountId, @product, @actor, @action, @subject, @before::jsonb, @after::jsonb)
+        INSERT INTO audit_events (account_id, product_code, actor, action, subject, before, after, retention_days)
+        VALUES (@accountId, @product, @actor, @action, @subject, @before::jsonb, @after::jsonb, lb_event_retention_days(@accountId))
         """;
 
     private readonly NpgsqlDataSource _dataSource;

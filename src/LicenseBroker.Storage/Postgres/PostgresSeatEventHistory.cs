@@ -29,6 +29,7 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
         WHERE account_id = @account AND product_code = @product
           AND event_seq > @after AND event_seq <= @last
           AND occurred_at >= @from AND occurred_at < @to
+          AND occurred_at >= now() - make_interval(days => lb_event_retention_days(@account))
           AND action = ANY(@actions)
         ORDER BY event_seq
         LIMIT @limit

@@ -144,9 +144,10 @@ public sealed class PostgresWebhookStore : IWebhookStore
             SELECT id AS Id, message_id AS MessageId, event_type AS EventType, attempt AS Attempt, attempted_at AS AttemptedAt,
                    status_code AS StatusCode, error AS Error, duration_ms AS DurationMs
             FROM webhook_deliveries WHERE endpoint_id = @endpointId AND (@before::bigint IS NULL OR id < @before)
+              AND attempted_at >= now() - make_interval(days => lb_event_retention_days(@accountId))
             ORDER BY id DESC LIMIT @pageSize
             """,
-            new { endpointId, before, pageSize = Math.Clamp(pageSize, 1, 1000) },
+            new { accountId, endpointId, before, pageSize = Math.Clamp(pageSize, 1, 1000) },
             cancellationToken: cancellationToken))).Select(r => r.ToAttempt()).ToList();
     }
 
@@ -168,7 +169,7 @@ public sealed class PostgresWebhookStore : IWebhookStore
                 RETURNING e.id, e.url, e.secret, CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret
             )
             SELECT o.id AS OutboxId, c.id AS EndpointId, c.url AS Url, c.secret AS Secret, c.previous_secret AS PreviousSecret,
-                   o.message_id AS MessageId, o.event_type AS EventType, o.payload::text AS Payload, o.occurred_at AS OccurredAt, o.attempts AS Attempts
+                   o.message_id AS MessageId, o.event_type AS EventType, o.payload::text AS Payload, o.occurred_at AS OccurredAt, o.attempts AS Attempts, o.created_at AS QueuedAt
             FROM claimed c
             JOIN LATERAL (
                 SELECT * FROM webhook_outbox p WHERE p.endpoint_id = c.id AND p.delivered_at IS NULL ORDER BY p.id LIMIT @perEndpoint
@@ -190,8 +191,9 @@ public sealed class PostgresWebhookStore : IWebhookStore
         WebhookMessage message, int? statusCode, string? error, TimeSpan duration, bool delivered, DateTimeOffset? retryAt, CancellationToken cancellationToken, TimeSpan? keepClaimFor = null)
     {
         const string logSql = """
-            INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, attempt, status_code, error, duration_ms)
-            VALUES (@EndpointId, @MessageId, @EventType, @attempt, @statusCode, @error, @durationMs)
+            INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, attempt, status_code, error, duration_ms, retention_days)
+            SELECT @EndpointId, @MessageId, @EventType, @attempt, @statusCode, @error, @durationMs, lb_event_retention_days(e.account_id)
+            FROM webhook_endpoints e WHERE e.id = @EndpointId
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -206,10 +208,10 @@ public sealed class PostgresWebhookStore : IWebhookStore
             // dispatcher. Renewed per message, so a dispatcher that dies leaves a claim that soon expires.
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = @OutboxId;
+                UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = @OutboxId AND created_at = @QueuedAt;
                 UPDATE webhook_endpoints SET claimed_until = now() + @claimFor WHERE id = @EndpointId;
                 """,
-                new { message.OutboxId, message.EndpointId, claimFor }, transaction, cancellationToken: cancellationToken));
+                new { message.OutboxId, message.QueuedAt, message.EndpointId, claimFor }, transaction, cancellationToken: cancellationToken));
         }
         else if (delivered)
         {
@@ -218,25 +220,25 @@ public sealed class PostgresWebhookStore : IWebhookStore
             // next statement (a fresh snapshot) looks for waiting messages (see WebhookOutbox).
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = @OutboxId;
+                UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = @OutboxId AND created_at = @QueuedAt;
                 SELECT 1 FROM webhook_endpoints WHERE id = @EndpointId FOR UPDATE;
                 UPDATE webhook_endpoints SET claimed_until = NULL,
                        next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM webhook_outbox WHERE endpoint_id = @EndpointId AND delivered_at IS NULL) THEN now() END
                 WHERE id = @EndpointId;
                 """,
-                new { message.OutboxId, message.EndpointId }, transaction, cancellationToken: cancellationToken));
+                new { message.OutboxId, message.QueuedAt, message.EndpointId }, transaction, cancellationToken: cancellationToken));
         }
         else
         {
             // Failing for the whole retry period (no retry time): the endpoint pauses until an admin enables it again.
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = coalesce(@retryAt, now()) WHERE id = @OutboxId;
+                UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = coalesce(@retryAt, now()) WHERE id = @OutboxId AND created_at = @QueuedAt;
                 UPDATE webhook_endpoints SET claimed_until = NULL, next_attempt_at = coalesce(@retryAt, now()),
                        state = CASE WHEN @retryAt::timestamptz IS NULL AND state = 'ACTIVE' THEN 'FAILING' ELSE state END, updated_at = now()
                 WHERE id = @EndpointId;
                 """,
-                new { message.OutboxId, message.EndpointId, retryAt = retryAt?.UtcDateTime }, transaction, cancellationToken: cancellationToken));
+                new { message.OutboxId, message.QueuedAt, message.EndpointId, retryAt = retryAt?.UtcDateTime }, transaction, cancellationToken: cancellationToken));
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -291,10 +293,11 @@ public sealed class PostgresWebhookStore : IWebhookStore
         public WebhookDeliveryAttempt ToAttempt() => new(Id, MessageId, EventType, Attempt, new DateTimeOffset(DateTime.SpecifyKind(AttemptedAt, DateTimeKind.Utc)), StatusCode, Error, DurationMs);
     }
 
-    private sealed record ClaimRow(long OutboxId, string EndpointId, string Url, string Secret, string? PreviousSecret, string MessageId, string EventType, string Payload, DateTime OccurredAt, int Attempts)
+    private sealed record ClaimRow(
+        long OutboxId, string EndpointId, string Url, string Secret, string? PreviousSecret, string MessageId, string EventType, string Payload, DateTime OccurredAt, int Attempts, DateTime QueuedAt)
     {
         public WebhookMessage ToMessage() => new(
             OutboxId, EndpointId, Url, PreviousSecret is null ? [Secret] : [Secret, PreviousSecret], MessageId, EventType, Payload,
-            new DateTimeOffset(DateTime.SpecifyKind(OccurredAt, DateTimeKind.Utc)), Attempts);
+            new DateTimeOffset(DateTime.SpecifyKind(OccurredAt, DateTimeKind.Utc)), Attempts, new DateTimeOffset(DateTime.SpecifyKind(QueuedAt, DateTimeKind.Utc)));
     }
 }

@@ -33,7 +33,7 @@ internal static class WebhookOutbox
 
     private const string SeatEventsSql = """
         WITH inserted AS (
-        INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at)
+        INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at, retention_days)
         SELECT e.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), c.type,
                jsonb_build_object(
                    'type', c.type,
@@ -42,7 +42,7 @@ internal static class WebhookOutbox
                        'account_id', c.account, 'product', c.product, 'sequence', c.seq, 'agent_id', c.agent, 'lease_id', c.lease, 'actor', c.actor,
                        'seats_in_use', c.in_use, 'seat_limit', CASE WHEN c.in_use IS NULL THEN NULL ELSE s.concurrent_seat_limit END,
                        'threshold_percent', CASE WHEN c.type = 'pool.threshold' THEN e.threshold_percent END))),
-               c.at
+               c.at, lb_event_retention_days(e.account_id)
         FROM unnest(@accounts, @products, @types, @agents, @leases, @actors, @ats, @inUse, @seqs) WITH ORDINALITY
              AS c(account, product, type, agent, lease, actor, at, in_use, seq, n)
         JOIN webhook_endpoints e ON e.account_id = c.account AND c.type = ANY(e.event_types) AND e.state <> 'DISABLED'
@@ -57,7 +57,7 @@ internal static class WebhookOutbox
 
     private const string AgentSeatChangedSql = """
         WITH inserted AS (
-        INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at)
+        INSERT INTO webhook_outbox (endpoint_id, message_id, event_type, payload, occurred_at, retention_days)
         SELECT e.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'agent.seat_changed',
                jsonb_build_object(
                    'type', 'agent.seat_changed',
@@ -65,7 +65,7 @@ internal static class WebhookOutbox
                    'data', jsonb_strip_nulls(jsonb_build_object(
                        'account_id', @accountId, 'product', @product, 'agent_id', @agentId, 'actor', @actor,
                        'change', @change, 'seat_type', @seatType))),
-               now()
+               now(), lb_event_retention_days(e.account_id)
         FROM webhook_endpoints e
         WHERE e.account_id = @accountId AND 'agent.seat_changed' = ANY(e.event_types) AND e.state <> 'DISABLED'
         ORDER BY e.id

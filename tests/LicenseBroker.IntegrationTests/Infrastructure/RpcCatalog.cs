@@ -73,6 +73,8 @@ internal static class RpcCatalog
         new("SeatAdminService/ListAgents", Audience.AnyManager, async (c, h) => await Admin(c).ListAgentsAsync(new ListAgentsRequest(), h)),
         new("SeatAdminService/UpsertAgent", Audience.ManageUsers, async (c, h) => await Admin(c).UpsertAgentAsync(
             new UpsertAgentRequest { AgentId = agentId, Email = "changed@example.test", DisplayName = "Changed", Role = AgentRole.Admin }, h)),
+        new("SeatAdminService/GetEventRetention", Audience.Admin, async (c, h) => await Admin(c).GetEventRetentionAsync(new GetEventRetentionRequest(), h)),
+        new("SeatAdminService/SetEventRetention", Audience.Admin, async (c, h) => await Admin(c).SetEventRetentionAsync(new SetEventRetentionRequest { RetentionDays = 730 }, h)),
         new("SeatAdminService/EraseAgent", Audience.Admin, async (c, h) => await Admin(c).EraseAgentAsync(new EraseAgentRequest { AgentId = "nobody-to-erase" }, h)),
         new("SeatAdminService/RemoveAgent", Audience.ManageUsers, async (c, h) => await Admin(c).RemoveAgentAsync(new RemoveAgentRequest { AgentId = agentId }, h)),
         new("SeatAdminService/RegisterUnattendedDevice", Audience.ManageSeats, async (c, h) => await Admin(c).RegisterUnattendedDeviceAsync(

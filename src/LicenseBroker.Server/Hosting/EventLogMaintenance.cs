@@ -3,18 +3,18 @@ using LicenseBroker.Storage.Postgres;
 namespace LicenseBroker.Server.Hosting;
 
 /// <summary>
-/// Keeps the audit log's monthly partitions ahead of time and drops those past the retention, at start and every
-/// MaintenanceInterval. A failure (PostgreSQL away) is logged and tried again at the next round: the DEFAULT
-/// partition takes any row whose month is missing meanwhile, so nothing is lost.
+/// Keeps the event log's monthly partitions (audit log, webhook outbox, delivery log) ahead of time and drops those
+/// past their accounts' retention, at start and every MaintenanceInterval. A failure (PostgreSQL away) is logged and
+/// tried again at the next round: the DEFAULT partitions take any row whose month is missing meanwhile, so nothing is lost.
 /// </summary>
-internal sealed partial class AuditLogMaintenance : BackgroundService
+internal sealed partial class EventLogMaintenance : BackgroundService
 {
-    private readonly AuditLogPartitions _partitions;
-    private readonly AuditLogOptions _options;
+    private readonly EventLogPartitions _partitions;
+    private readonly EventLogOptions _options;
     private readonly TimeProvider _time;
-    private readonly ILogger<AuditLogMaintenance> _logger;
+    private readonly ILogger<EventLogMaintenance> _logger;
 
-    public AuditLogMaintenance(AuditLogPartitions partitions, AuditLogOptions options, TimeProvider time, ILogger<AuditLogMaintenance> logger)
+    public EventLogMaintenance(EventLogPartitions partitions, EventLogOptions options, TimeProvider time, ILogger<EventLogMaintenance> logger)
     {
         _partitions = partitions;
         _options = options;
@@ -30,7 +30,7 @@ internal sealed partial class AuditLogMaintenance : BackgroundService
             try
             {
                 var made = await _partitions.EnsureAsync(_options.MonthsAhead, stoppingToken);
-                var dropped = await _partitions.ExpireAsync(_options.Retention, stoppingToken);
+                var dropped = await _partitions.ExpireAsync(_time.GetUtcNow(), stoppingToken);
                 if (made > 0 || dropped.Count > 0)
                 {
                     LogMaintained(_logger, made, dropped);
@@ -60,9 +60,9 @@ internal sealed partial class AuditLogMaintenance : BackgroundService
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Audit log: {Made} monthly partition(s) made ahead; dropped past the retention: {Dropped}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Event log: {Made} monthly partitions made ahead; dropped past their retention: {Dropped}")]
     private static partial void LogMaintained(ILogger logger, int made, IReadOnlyList<string> dropped);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Audit log partition maintenance failed; tried again at the next round")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event log partition maintenance failed; tried again at the next round")]
     private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -1,15 +1,10 @@
 namespace LicenseBroker.Server.Hosting;
 
-/// <summary>The audit log's partitions and retention (section "AuditLog"); checked at start.</summary>
-public sealed class AuditLogOptions
+/// <summary>The event log's partition upkeep (audit log, webhook outbox, delivery log; migrations 0016 and 0019).</summary>
+/// <remarks>How long events are kept is per account (SetEventRetention, default 400 days), not a setting of the broker.</remarks>
+public sealed class EventLogOptions
 {
-    public const string SectionName = "AuditLog";
-
-    /// <summary>
-    /// How long audit events are kept (default 400 days: the seat planner replays up to 400). A month's partition
-    /// is dropped whole once its last day is this old.
-    /// </summary>
-    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(400);
+    public const string SectionName = "EventLog";
 
     /// <summary>Monthly partitions made ahead of the current month.</summary>
     public int MonthsAhead { get; set; } = 3;
@@ -19,11 +14,6 @@ public sealed class AuditLogOptions
 
     public void Validate()
     {
-        if (Retention < TimeSpan.FromDays(31) || Retention > TimeSpan.FromDays(3660))
-        {
-            throw new InvalidOperationException($"{SectionName}:Retention must be between 31 days and 10 years (is {Retention}).");
-        }
-
         if (MonthsAhead is < 1 or > 24)
         {
             throw new InvalidOperationException($"{SectionName}:MonthsAhead must be between 1 and 24 (is {MonthsAhead}).");
