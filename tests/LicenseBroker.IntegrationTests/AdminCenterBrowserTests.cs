@@ -112,8 +112,25 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
 
         await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[10]).AcquireAsync(Product));
 
+        // Monitoring too: for everyone, and first in code order.
+        await host.SubscriptionClient.UpsertSubscriptionAsync(
+            new UpsertSubscriptionRequest
+            {
+                Subscription = new Subscription
+                {
+                    AccountId = account, Product = "monitoring", Plan = Plan.Paid,
+                    ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(30)),
+                },
+            },
+            host.ServiceHeaders());
+
         using var browser = new Browser();
         SignIn(browser, Admin(account), "/");
+        Assert.Equal("Remote Support", browser.Find($"#product-{Product} h2").Text);
+        Assert.Equal("Monitoring", browser.Find("#product-monitoring h2").Text);
+        Assert.Equal("Unlimited — everyone", browser.Find("#unlimited-monitoring").Text);
+        Assert.Empty(browser.All("#named-monitoring"));
+        Assert.Empty(browser.All("#unattended-monitoring"));
         Assert.Equal("All shared seats were in use 1 time(s)", browser.Find($"#refusals-{Product}").Text);
         Assert.Equal("10 / 10", browser.Find($"#concurrent-{Product}").Text);
         Assert.Equal("10", browser.Find($"#peak-{Product}").Text);
@@ -122,6 +139,15 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("0 (pending: 5 min; idle: never)", browser.Find($"#reclaimed-{Product}").Text);
         Assert.Equal("Night shift 0 3 1 0 0", browser.Find($"#group-{Product}-nights").Text);
         browser.Screenshot("seats-and-devices");
+
+        // A page about one product, opened without one, shows the product whose shared seats are in use, by its name;
+        // a user's seats offer nothing to give for the product everyone may use.
+        browser.Go(Page("/sessions"));
+        Assert.Equal("Remote Support", browser.Find("#product-picker option[selected]").Text);
+        Assert.Equal(["Monitoring", "Remote Support"], browser.All("#product-picker option").Select(o => o.Text).Order(StringComparer.Ordinal).ToArray());
+        browser.Go(Page($"/users/{ids[0]}"));
+        Assert.Equal("Unlimited — everyone", browser.Find("#seat-monitoring").Text);
+        Assert.Empty(browser.All("#give-named-monitoring"));
 
         browser.Go(Page($"/history?product={Product}&days=30"));
         var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
@@ -158,7 +184,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
 
         browser.Submit($"#give-named-{Product}");
         var problem = browser.Find("#problem").Text;
-        Assert.Contains("All 1 named seats of remote-support are assigned", problem, StringComparison.Ordinal);
+        Assert.Contains("All 1 named seats of Remote Support are assigned", problem, StringComparison.Ordinal);
         Assert.Contains("1 to free", problem, StringComparison.Ordinal);
         Assert.Equal("Concurrent seat", browser.Find($"#seat-{Product}").Text);
 
@@ -208,7 +234,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Find("#register-device input[name=deviceId]").SendKeys("pc-2");
         browser.Find("#register-device input[name=displayName]").SendKeys("Back office");
         browser.Submit("#register-button");
-        Assert.Contains("All 1 machine slots of remote-support are used", browser.Find("#problem").Text, StringComparison.Ordinal);
+        Assert.Contains("All 1 machine slots of Remote Support are used", browser.Find("#problem").Text, StringComparison.Ordinal);
         Assert.Single(browser.All("#devices tbody tr"));
         browser.Submit("#unregister-pc-1");
         browser.WaitUntil(b => b.All("#devices tbody tr").Count == 0, "the machine removed");

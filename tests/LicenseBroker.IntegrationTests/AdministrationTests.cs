@@ -364,6 +364,57 @@ public sealed class AdministrationTests : IClassFixture<BrokerFixture>
             new RemoveAgentRequest { AgentId = "x" }, manager))).StatusCode);
     }
 
+    [Fact]
+    public async Task A_product_is_named_by_the_catalog_unless_the_account_names_it_and_a_bad_name_changes_nothing()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        Assert.Equal("Remote Support", (await GetSubscription(account)).DisplayName);
+        async Task<ProductSeatUsage> UsageAsync() =>
+            (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single();
+        Assert.Equal("Remote Support", (await UsageAsync()).DisplayName);
+        Assert.False((await UsageAsync()).Unlimited);
+
+        // The account's own name, everywhere the product is shown; refused names change nothing.
+        await SetSubscription(account, s => s.DisplayName = "  Assistance à distance ");
+        Assert.Equal("Assistance à distance", (await GetSubscription(account)).DisplayName);
+        Assert.Equal("Assistance à distance", (await UsageAsync()).DisplayName);
+        foreach (var bad in new[] { "   ", "tab\there", new string('x', 81), "line\nbreak" })
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => SetSubscription(account, s => s.DisplayName = bad));
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains("subscription.display_name", error.Status.Detail, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("Assistance à distance", (await UsageAsync()).DisplayName);
+
+        // Empty, or the catalog's own name read and written back: the catalog's name again, stored as none of its own.
+        await SetSubscription(account, s => s.DisplayName = string.Empty);
+        Assert.Equal("Remote Support", (await GetSubscription(account)).DisplayName);
+        await SetSubscription(account, _ => { });
+        Assert.Null(await ScalarOrNullAsync("SELECT display_name FROM subscriptions WHERE account_id = @account AND product_code = 'remote-support'", account));
+
+        // Monitoring is for everyone: named as such, flagged unlimited.
+        await Host.SubscriptionClient.UpsertSubscriptionAsync(
+            new UpsertSubscriptionRequest
+            {
+                Subscription = new Subscription
+                {
+                    AccountId = account, Product = "monitoring", Plan = Plan.Paid,
+                    ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(30)),
+                },
+            },
+            Host.ServiceHeaders());
+        var monitoring = (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "monitoring" }, Host.AdminHeaders(account))).Products.Single();
+        Assert.Equal("Monitoring", monitoring.DisplayName);
+        Assert.True(monitoring.Unlimited);
+    }
+
+    private async Task<string?> ScalarOrNullAsync(string sql, string account)
+    {
+        await using var connection = new NpgsqlConnection(Host.Database.ConnectionString);
+        return await connection.ExecuteScalarAsync<string?>(sql, new { account });
+    }
+
     private async Task<Subscription> GetSubscription(string account) =>
         (await Host.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, Host.ServiceHeaders())).Subscription;
 

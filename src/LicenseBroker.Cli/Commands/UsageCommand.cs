@@ -22,9 +22,10 @@ internal static class UsageCommand
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).GetSeatUsageAsync(
                 new GetSeatUsageRequest { Product = parse.GetValue(product) ?? string.Empty }, headers);
             return BrokerConnection.Print(connection.Json(parse), response, () => Table.Print(
-                ["PRODUCT", "NAMED", "CONCURRENT IN USE", "WAITING", "ELIGIBLE", "PEAK TODAY", "REFUSED TODAY", "RECLAIMED TODAY", "UNATTENDED", "MONITORED"],
+                ["PRODUCT", "CODE", "NAMED", "CONCURRENT IN USE", "WAITING", "ELIGIBLE", "PEAK TODAY", "REFUSED TODAY", "RECLAIMED TODAY", "UNATTENDED", "MONITORED"],
                 response.Products.Select(p => (IReadOnlyList<string>)[
-                    p.Product, $"{p.NamedSeatsAssigned}/{p.NamedSeatLimit}", $"{p.ConcurrentSeatsInUse}/{p.ConcurrentSeatLimit}", Text(p.AgentsWaiting),
+                    p.DisplayName, p.Product,
+                    p.Unlimited ? "unlimited" : $"{p.NamedSeatsAssigned}/{p.NamedSeatLimit}", p.Unlimited ? "unlimited" : $"{p.ConcurrentSeatsInUse}/{p.ConcurrentSeatLimit}", Text(p.AgentsWaiting),
                     Text(p.ConcurrentEligibleAgents), Text(p.ConcurrentPeakToday), Text(p.RefusalsToday), Text(p.SeatsReclaimedToday),
                     $"{p.UnattendedDevicesInUse}/{p.UnattendedDeviceLimit}", Text(p.MonitoredDevices)])));
         }));

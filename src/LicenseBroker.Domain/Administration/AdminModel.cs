@@ -41,6 +41,9 @@ public sealed record SubscriptionRecord(
 {
     /// <summary>When the broker takes seats back from PENDING or idle sessions (default: never).</summary>
     public IdleRules IdleRules { get; init; } = IdleRules.None;
+
+    /// <summary>The product's name for this account; null: the catalog's (written), or unknown (not read yet).</summary>
+    public string? DisplayName { get; init; }
 }
 
 /// <summary>An agent as stored, with the seats they hold.</summary>

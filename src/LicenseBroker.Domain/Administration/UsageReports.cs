@@ -18,7 +18,13 @@ public sealed record DurableUsage(
     string Plan,
     DateTime ValidUntil,
     int PendingTimeoutSeconds = 0,
-    int IdleTimeoutSeconds = 0);
+    int IdleTimeoutSeconds = 0,
+    string? DisplayName = null,
+    bool Unlimited = false)
+{
+    /// <summary>The product's name as the account sees it (its own, else the catalog's; the code if unknown).</summary>
+    public string Name => DisplayName ?? Product;
+}
 
 /// <summary>The Seats &amp; Devices numbers of one product: durable and live together.</summary>
 public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)

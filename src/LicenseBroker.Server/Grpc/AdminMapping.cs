@@ -24,6 +24,7 @@ internal static class AdminMapping
             UnattendedDeviceLimit = s.UnattendedDeviceLimit,
             PendingTimeoutSeconds = (int)s.IdleRules.PendingTimeout.TotalSeconds,
             IdleTimeoutSeconds = (int)s.IdleRules.IdleTimeout.TotalSeconds,
+            DisplayName = s.DisplayName ?? string.Empty,
         };
         if (s.MonitoredDeviceLimit is { } monitored)
         {
@@ -44,6 +45,7 @@ internal static class AdminMapping
         s.HasMonitoredDeviceLimit ? s.MonitoredDeviceLimit : null)
     {
         IdleRules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(s.PendingTimeoutSeconds), TimeSpan.FromSeconds(s.IdleTimeoutSeconds)),
+        DisplayName = s.DisplayName.Length == 0 ? null : s.DisplayName.Trim(),
     };
 
     public static V1.Agent ToProto(this AgentRecord a)
@@ -203,6 +205,8 @@ internal static class AdminMapping
         IdleTimeoutSeconds = usage.Durable.IdleTimeoutSeconds,
         Plan = usage.Durable.Plan == "PAID" ? V1.Plan.Paid : V1.Plan.Trial,
         ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.SpecifyKind(usage.Durable.ValidUntil, DateTimeKind.Utc)),
+        DisplayName = usage.Durable.Name,
+        Unlimited = usage.Durable.Unlimited,
     };
 
     public static V1.UnattendedDevice ToProto(this DeviceRecord device) => new()

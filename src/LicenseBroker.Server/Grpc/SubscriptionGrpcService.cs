@@ -46,6 +46,11 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
             {
                 validation.Limit(subscription.MonitoredDeviceLimit, "subscription.monitored_device_limit");
             }
+
+            if (subscription.DisplayName.Length > 0)
+            {
+                validation.Text(subscription.DisplayName, "subscription.display_name", maxLength: 80);
+            }
         }
 
         validation.ThrowIfInvalid();

@@ -50,7 +50,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             SELECT account_id AS AccountId, product_code AS Product, plan AS Plan, valid_until AS ValidUntil,
                    named_seat_limit AS NamedSeatLimit, concurrent_seat_limit AS ConcurrentSeatLimit,
                    unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit,
-                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds
+                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds, display_name AS DisplayName
             FROM subscriptions WHERE account_id = @accountId AND product_code = @product
             FOR UPDATE
             """;
@@ -62,24 +62,28 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             """;
         const string upsertSql = """
             INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit,
-                                       unattended_device_limit, monitored_device_limit, pending_timeout_seconds, idle_timeout_seconds, updated_at)
+                                       unattended_device_limit, monitored_device_limit, pending_timeout_seconds, idle_timeout_seconds, display_name, updated_at)
             VALUES (@AccountId, @Product, @Plan, @ValidUntil, @NamedSeatLimit, @ConcurrentSeatLimit,
-                    @UnattendedDeviceLimit, @MonitoredDeviceLimit, @PendingTimeoutSeconds, @IdleTimeoutSeconds, now())
+                    @UnattendedDeviceLimit, @MonitoredDeviceLimit, @PendingTimeoutSeconds, @IdleTimeoutSeconds, @DisplayName, now())
             ON CONFLICT (account_id, product_code) DO UPDATE SET
                 plan = EXCLUDED.plan, valid_until = EXCLUDED.valid_until, named_seat_limit = EXCLUDED.named_seat_limit,
                 concurrent_seat_limit = EXCLUDED.concurrent_seat_limit, unattended_device_limit = EXCLUDED.unattended_device_limit,
                 monitored_device_limit = EXCLUDED.monitored_device_limit, pending_timeout_seconds = EXCLUDED.pending_timeout_seconds,
-                idle_timeout_seconds = EXCLUDED.idle_timeout_seconds, updated_at = now()
+                idle_timeout_seconds = EXCLUDED.idle_timeout_seconds, display_name = EXCLUDED.display_name, updated_at = now()
             """;
 
         var key = new { accountId = subscription.AccountId, product = subscription.Product };
         return await InTransactionAsync<SubscriptionOutcome>(async (connection, transaction) =>
         {
-            if (!await connection.QuerySingleOrDefaultAsync<bool>(
-                    new CommandDefinition("SELECT true FROM products WHERE code = @product", key, transaction, cancellationToken: cancellationToken)))
+            var catalogName = await connection.QuerySingleOrDefaultAsync<string>(
+                new CommandDefinition("SELECT name FROM products WHERE code = @product", key, transaction, cancellationToken: cancellationToken));
+            if (catalogName is null)
             {
                 return new SubscriptionOutcome.UnknownProduct();
             }
+
+            // The catalog's name is stored as "none of its own" (NULL), so a name read and written back follows the catalog.
+            subscription = subscription with { DisplayName = subscription.DisplayName == catalogName ? null : subscription.DisplayName };
 
             await EnsureAccountAsync(connection, transaction, subscription.AccountId, cancellationToken);
             var before = await connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(currentSql, key, transaction, cancellationToken: cancellationToken));
@@ -111,18 +115,19 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             var row = SubscriptionRow.From(subscription);
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, row, transaction, cancellationToken: cancellationToken));
             await AuditAsync(connection, transaction, subscription.AccountId, subscription.Product, actor, "subscription.upsert", null, before, row, cancellationToken);
-            return new SubscriptionOutcome.Saved(subscription, Created: before is null);
+            return new SubscriptionOutcome.Saved(subscription with { DisplayName = subscription.DisplayName ?? catalogName }, Created: before is null);
         }, cancellationToken);
     }
 
     public async Task<SubscriptionRecord?> GetSubscriptionAsync(string accountId, string product, CancellationToken cancellationToken)
     {
         const string sql = """
-            SELECT account_id AS AccountId, product_code AS Product, plan AS Plan, valid_until AS ValidUntil,
-                   named_seat_limit AS NamedSeatLimit, concurrent_seat_limit AS ConcurrentSeatLimit,
-                   unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit,
-                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds
-            FROM subscriptions WHERE account_id = @accountId AND product_code = @product
+            SELECT s.account_id AS AccountId, s.product_code AS Product, s.plan AS Plan, s.valid_until AS ValidUntil,
+                   s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
+                   s.unattended_device_limit AS UnattendedDeviceLimit, s.monitored_device_limit AS MonitoredDeviceLimit,
+                   s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
+                   coalesce(s.display_name, p.name) AS DisplayName
+            FROM subscriptions s JOIN products p ON p.code = s.product_code WHERE s.account_id = @accountId AND s.product_code = @product
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(sql, new { accountId, product }, cancellationToken: cancellationToken));
@@ -521,18 +526,19 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
 
     private sealed record SubscriptionRow(
         string AccountId, string Product, string Plan, DateTime ValidUntil, int NamedSeatLimit, int ConcurrentSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit,
-        int PendingTimeoutSeconds, int IdleTimeoutSeconds)
+        int PendingTimeoutSeconds, int IdleTimeoutSeconds, string? DisplayName)
     {
         public static SubscriptionRow From(SubscriptionRecord s) => new(
             s.AccountId, s.Product, s.Plan == Domain.Catalog.Plan.Paid ? "PAID" : "TRIAL", s.ValidUntil.UtcDateTime,
             s.NamedSeatLimit, s.ConcurrentSeatLimit, s.UnattendedDeviceLimit, s.MonitoredDeviceLimit,
-            (int)s.IdleRules.PendingTimeout.TotalSeconds, (int)s.IdleRules.IdleTimeout.TotalSeconds);
+            (int)s.IdleRules.PendingTimeout.TotalSeconds, (int)s.IdleRules.IdleTimeout.TotalSeconds, s.DisplayName);
 
         public SubscriptionRecord ToRecord() => new(
             AccountId, Product, Plan == "PAID" ? Domain.Catalog.Plan.Paid : Domain.Catalog.Plan.Trial, new DateTimeOffset(DateTime.SpecifyKind(ValidUntil, DateTimeKind.Utc)),
             NamedSeatLimit, ConcurrentSeatLimit, UnattendedDeviceLimit, MonitoredDeviceLimit)
         {
             IdleRules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(PendingTimeoutSeconds), TimeSpan.FromSeconds(IdleTimeoutSeconds)),
+            DisplayName = DisplayName,
         };
     }
 

@@ -22,8 +22,11 @@ public sealed class PostgresUsageReader : IUsageReader
                s.plan AS Plan,
                s.valid_until AS ValidUntil,
                s.pending_timeout_seconds AS PendingTimeoutSeconds,
-               s.idle_timeout_seconds AS IdleTimeoutSeconds
+               s.idle_timeout_seconds AS IdleTimeoutSeconds,
+               coalesce(s.display_name, p.name) AS DisplayName,
+               p.seat_model = 'UNLIMITED' AS Unlimited
         FROM subscriptions s
+        JOIN products p ON p.code = s.product_code
         LEFT JOIN usage_daily u ON u.account_id = s.account_id AND u.product_code = s.product_code AND u.day = @today
         WHERE s.account_id = @accountId AND (@product::text IS NULL OR s.product_code = @product)
         ORDER BY s.product_code

@@ -22,8 +22,18 @@ public abstract class PageBase : ComponentBase
 
     protected IReadOnlyList<string> Products => Usage.Select(u => u.Product).ToList();
 
-    /// <summary>The product the page shows: the one asked for if the account has it, else the first.</summary>
+    /// <summary>
+    /// The product the page shows: the one asked for if the account has it, else the one an admin most likely means
+    /// (the most shared seats in use, else the first with seats to give, else the first).
+    /// </summary>
     protected string? Product { get; private set; }
+
+    /// <summary>The name the account's people know a product by ("Remote Support"), never its code where the broker gave one.</summary>
+    protected string ProductName(string code) =>
+        Usage.FirstOrDefault(u => u.Product == code)?.DisplayName is { Length: > 0 } name ? name : code;
+
+    /// <summary>Whether everyone may use the product without seats (Monitoring).</summary>
+    protected bool IsUnlimited(string code) => Usage.FirstOrDefault(u => u.Product == code)?.Unlimited == true;
 
     protected BrokerProblem? Problem { get; set; }
 
@@ -32,9 +42,14 @@ public abstract class PageBase : ComponentBase
         var usage = await Broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
         Usage = usage.Value?.Products ?? (IReadOnlyList<ProductSeatUsage>)[];
         Problem ??= usage.Problem is { NotAllowed: true } ? null : usage.Problem;
-        var products = Products;
-        Product = products.Contains(ProductQuery ?? string.Empty) ? ProductQuery : products.Count > 0 ? products[0] : null;
+        Product = Products.Contains(ProductQuery ?? string.Empty) ? ProductQuery : MostLikelyProduct(Usage);
     }
+
+    /// <summary>The product a page about one product opens on when none is asked for.</summary>
+    public static string? MostLikelyProduct(IReadOnlyList<ProductSeatUsage> usage) =>
+        usage.Where(u => u.ConcurrentSeatsInUse > 0).OrderByDescending(u => u.ConcurrentSeatsInUse).FirstOrDefault()?.Product
+        ?? usage.FirstOrDefault(u => !u.Unlimited && (u.ConcurrentSeatLimit > 0 || u.NamedSeatLimit > 0))?.Product
+        ?? (usage.Count > 0 ? usage[0].Product : null);
 
     /// <summary>Every value of a posted field (e.g. the checked boxes named "lease").</summary>
     protected IReadOnlyList<string> Posted(string name) =>
