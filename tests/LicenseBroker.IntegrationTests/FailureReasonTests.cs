@@ -202,7 +202,7 @@ public sealed class FailureReasonTests : IAsyncLifetime
         var second = host.Agent(account, agents[1]);
         var (french, frenchText) = await Acquire(second, "fr-FR,fr;q=0.9,en;q=0.8");
         Assert.Equal("fr", frenchText.Locale);
-        Assert.Equal("Tous les postes partagés sont utilisés. Pour démarrer une session, veuillez attendre qu'un poste soit disponible.", frenchText.Message);
+        Assert.Equal("Tous les postes partagés sont utilisés. Pour démarrer une session, veuillez attendre qu’un poste soit disponible.", frenchText.Message);
         Assert.Equal("All shared seats are in use. To start a session, please wait for a seat to become available.", french.Status.Detail);
         var (_, englishText) = await Acquire(second, "en-GB");
         Assert.Equal(("en", "All shared seats are in use. To start a session, please wait for a seat to become available."), (englishText.Locale, englishText.Message));
@@ -212,7 +212,7 @@ public sealed class FailureReasonTests : IAsyncLifetime
 
         // No seat assigned.
         var (_, noSeatText) = await Acquire(host.Agent(account, noSeat), "fr");
-        Assert.Equal("Vous n'avez aucun poste pour remote-support. Demandez à un administrateur de vous en attribuer un.", noSeatText.Message);
+        Assert.Equal("Vous n’avez aucun poste pour remote-support. Demandez à un administrateur de vous en attribuer un.", noSeatText.Message);
 
         // While waiting, the position is worded too.
         using (var wait = second.Raw.WaitForSeat(
@@ -220,7 +220,7 @@ public sealed class FailureReasonTests : IAsyncLifetime
             In(second, "fr")))
         {
             Assert.True(await wait.ResponseStream.MoveNext());
-            Assert.StartsWith("En attente d'un poste : vous êtes à la position 1 sur 1", wait.ResponseStream.Current.Position.LocalizedMessage, StringComparison.Ordinal);
+            Assert.StartsWith("En attente d’un poste\u00a0: vous êtes à la position 1 sur 1", wait.ResponseStream.Current.Position.LocalizedMessage, StringComparison.Ordinal);
         }
 
         // Revoked by an admin: the next heartbeat says who, with the date written for a person.

@@ -119,7 +119,7 @@ public sealed class SdkTests
         await queued.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var position = Assert.Single(positions);
         Assert.Equal((1, 1, 1), (position.Position, position.Waiting, position.SeatsInUse));
-        Assert.StartsWith("En attente d'un poste", position.LocalizedMessage, StringComparison.Ordinal);
+        Assert.StartsWith("En attente d’un poste", position.LocalizedMessage, StringComparison.Ordinal);
 
         await holder.DisposeAsync();
         await using var granted = await waiting.WaitAsync(TimeSpan.FromSeconds(10));

@@ -113,7 +113,7 @@ public sealed class TruthfulRefusalTests : IAsyncLifetime
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
         var position = call.ResponseStream.Current.Position;
         Assert.Equal(("GROUP_CAP_REACHED", "capped", 1, 1), (position.Reason, position.GroupId, position.GroupCap, position.Position));
-        Assert.StartsWith("En attente d'un poste : votre groupe Capped occupe ses 1 postes partagés", position.LocalizedMessage, StringComparison.Ordinal);
+        Assert.StartsWith("En attente d’un poste\u00a0: votre groupe Capped occupe ses 1 postes partagés", position.LocalizedMessage, StringComparison.Ordinal);
     }
 
     [Fact]

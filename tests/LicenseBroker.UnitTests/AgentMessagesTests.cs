@@ -48,7 +48,7 @@ public sealed class AgentMessagesTests
         Assert.Equal("You have no seat of remote-support.", localized.Message);
         var message = localized.GetDetail<LocalizedMessage>()!;
         Assert.Equal("fr", message.Locale);
-        Assert.Equal("Vous n'avez aucun poste pour remote-support. Demandez à un administrateur de vous en attribuer un.", message.Message);
+        Assert.Equal("Vous n’avez aucun poste pour remote-support. Demandez à un administrateur de vous en attribuer un.", message.Message);
     }
 
     private static string[] Placeholders(string text) =>
