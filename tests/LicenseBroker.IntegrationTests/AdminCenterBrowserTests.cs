@@ -127,6 +127,13 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using var browser = new Browser();
         SignIn(browser, Admin(account), "/");
         Assert.Equal("Remote Support", browser.Find($"#product-{Product} h2").Text);
+
+        // The menu marks the page shown; the first Tab reaches the skip link, which leads to the content.
+        Assert.Equal("page", browser.Find("#nav-seats").GetAttribute("aria-current"));
+        Assert.Null(browser.Find("#nav-users").GetAttribute("aria-current"));
+        new OpenQA.Selenium.Interactions.Actions(browser.Driver).SendKeys(OpenQA.Selenium.Keys.Tab).Perform();
+        Assert.Equal("skip-link", browser.Driver.SwitchTo().ActiveElement().GetAttribute("id"));
+        Assert.Equal("#main", new Uri(browser.Find("#skip-link").GetAttribute("href")!).Fragment);
         Assert.Equal("Monitoring", browser.Find("#product-monitoring h2").Text);
         Assert.Equal("Unlimited — everyone", browser.Find("#unlimited-monitoring").Text);
         Assert.Empty(browser.All("#named-monitoring"));
@@ -146,6 +153,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("Remote Support", browser.Find("#product-picker option[selected]").Text);
         Assert.Equal(["Monitoring", "Remote Support"], browser.All("#product-picker option").Select(o => o.Text).Order(StringComparer.Ordinal).ToArray());
         browser.Go(Page($"/users/{ids[0]}"));
+        Assert.Equal("page", browser.Find("#nav-users").GetAttribute("aria-current"));
         Assert.Equal("Unlimited — everyone", browser.Find("#seat-monitoring").Text);
         Assert.Empty(browser.All("#give-named-monitoring"));
 

@@ -12,4 +12,16 @@ public static class Fmt
     public static string Day(DateOnly day) => day.ToString("d", CultureInfo.CurrentCulture);
 
     public static string Number(int value) => value.ToString("N0", CultureInfo.CurrentCulture);
+
+    /// <summary>A platform by its maker's own name (iOS, macOS), the same in every language.</summary>
+    public static string Platform(LicenseBroker.Contracts.V1.Platform platform) => platform switch
+    {
+        LicenseBroker.Contracts.V1.Platform.Windows => "Windows",
+        LicenseBroker.Contracts.V1.Platform.Mac => "macOS",
+        LicenseBroker.Contracts.V1.Platform.Linux => "Linux",
+        LicenseBroker.Contracts.V1.Platform.Ios => "iOS",
+        LicenseBroker.Contracts.V1.Platform.Android => "Android",
+        LicenseBroker.Contracts.V1.Platform.Web => "Web",
+        _ => "—",
+    };
 }
