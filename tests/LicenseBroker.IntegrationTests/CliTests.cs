@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using LicenseBroker.Contracts.V1;
 using LicenseBroker.IntegrationTests.Infrastructure;
 
 namespace LicenseBroker.IntegrationTests;
@@ -13,6 +14,30 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
     public CliTests(BrokerFixture fixture)
     {
         _fixture = fixture;
+    }
+
+    [Fact]
+    public async Task A_reservation_for_a_group_whose_members_all_hold_named_seats_is_saved_with_a_warning_in_the_api_and_the_cli()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3, namedSeats: 2);
+        var named = await _fixture.Seeder.AgentsAsync(account, 2, "NAMED", prefix: "named");
+        var admin = _fixture.Host.AdminHeaders(account);
+        await _fixture.Host.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "nights", DisplayName = "Night shift", ReplaceMembers = true, MemberIds = { named } }, admin);
+
+        var response = await _fixture.Host.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = "nights", ReservedSeats = 1 }, admin);
+        Assert.Equal(1, response.Rule.ReservedSeats); // saved all the same
+        var warning = Assert.Single(response.Warnings);
+        Assert.Equal(("RESERVATION_UNUSABLE", 0), (warning.Code, warning.MembersWhoMayShare));
+        Assert.Contains("group nights", warning.Message, StringComparison.Ordinal);
+
+        var cli = await RunCli(account, null, "groups", "reserve", "--group", "nights", "--seats", "2");
+        Assert.Equal(0, cli.ExitCode);
+        Assert.Contains("warning (RESERVATION_UNUSABLE): 2 shared seats are kept for group nights, but only 0 of its members", cli.Output, StringComparison.Ordinal);
+
+        // One member on a concurrent seat: a reservation of one is usable, and says nothing.
+        await _fixture.Host.AdminClient.AssignSeatAsync(new AssignSeatRequest { AgentId = named[0], Product = Product, SeatType = SeatType.Concurrent }, admin);
+        Assert.Empty((await _fixture.Host.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = "nights", ReservedSeats = 1 }, admin)).Warnings);
     }
 
     [Fact]

@@ -106,7 +106,14 @@ internal static class GroupsCommand
             }
 
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).SetGroupSeatRuleAsync(request, headers);
-            return BrokerConnection.Print(connection.Json(parse), response, () => Console.WriteLine($"{response.Rule.GroupId}: {Rules([response.Rule])}"));
+            return BrokerConnection.Print(connection.Json(parse), response, () =>
+            {
+                Console.WriteLine($"{response.Rule.GroupId}: {Rules([response.Rule])}");
+                foreach (var warning in response.Warnings)
+                {
+                    Console.WriteLine($"warning ({warning.Code}): {warning.Message}");
+                }
+            });
         }));
         return command;
     }

@@ -29,7 +29,12 @@ public abstract record GroupRuleOutcome
     {
     }
 
-    public sealed record Saved(GroupSeatRule Rule) : GroupRuleOutcome;
+    /// <summary>Saved; <paramref name="MembersWhoMayShare"/>: the group's members with a shared (concurrent) seat of the product.</summary>
+    public sealed record Saved(GroupSeatRule Rule, int MembersWhoMayShare) : GroupRuleOutcome
+    {
+        /// <summary>Seats kept for the group that none of its members could take now: they stay free while others wait.</summary>
+        public bool ReservationUnusable => Rule.Reserved > MembersWhoMayShare;
+    }
 
     public sealed record UnknownGroup : GroupRuleOutcome;
 

@@ -71,9 +71,24 @@ internal sealed partial class SeatAdminGrpcService
             .ThrowIfInvalid();
         var rule = new Domain.Catalog.GroupSeatRule(request.Product, request.GroupId, request.ReservedSeats, request.HasMaxSeats ? request.MaxSeats : null);
         var outcome = await _groups.SetRuleAsync(actor, accountId, rule, context.CancellationToken);
-        return outcome is GroupRuleOutcome.Saved saved
-            ? new SetGroupSeatRuleResponse { Rule = saved.Rule.ToProto() }
-            : throw OutcomeStatus.Refused(outcome, request.Product);
+        if (outcome is not GroupRuleOutcome.Saved saved)
+        {
+            throw OutcomeStatus.Refused(outcome, request.Product);
+        }
+
+        var response = new SetGroupSeatRuleResponse { Rule = saved.Rule.ToProto() };
+        if (saved.ReservationUnusable)
+        {
+            response.Warnings.Add(new RuleWarning
+            {
+                Code = "RESERVATION_UNUSABLE",
+                Message = $"{saved.Rule.Reserved} shared seats are kept for group {saved.Rule.GroupId}, but only {saved.MembersWhoMayShare} of its members can take a shared seat of {request.Product} " +
+                          "(the others hold named seats or no seat): the rest stay free while others wait. Give its members concurrent seats, or reserve fewer.",
+                MembersWhoMayShare = saved.MembersWhoMayShare,
+            });
+        }
+
+        return response;
     }
 
     [Authorize(Policy = BrokerPolicies.ManageSeats)]

@@ -165,7 +165,16 @@ public sealed class PostgresGroupStore : IGroupStore
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
             await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, rule.Product, actor, "group.rule_set", rule.GroupId, null,
                 new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max }, cancellationToken);
-            return new GroupRuleOutcome.Saved(rule);
+            // Members who may take a shared seat of the product (bounded by the group's size): a reservation beyond them
+            // keeps seats free that nobody can use, which the caller is warned about.
+            var sharing = await connection.QuerySingleAsync<int>(new CommandDefinition(
+                """
+                SELECT count(*)::int FROM scim_group_members m
+                JOIN seat_assignments a ON a.account_id = m.account_id AND a.agent_id = m.agent_id AND a.product_code = @product AND a.seat_type = 'CONCURRENT'
+                WHERE m.account_id = @accountId AND m.group_id = @groupId
+                """,
+                key, transaction, cancellationToken: cancellationToken));
+            return new GroupRuleOutcome.Saved(rule, sharing);
         }, cancellationToken);
     }
 
