@@ -169,6 +169,44 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_reservation_that_keeps_seats_free_while_someone_waits_is_named_on_seats_and_devices_and_on_the_sessions_page()
+    {
+        // Three seats; "Night shift" keeps two for its one member (away); an outsider holds the third and another waits.
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 3, "CONCURRENT");
+        var host = _fixture.Host;
+        await host.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "nights", DisplayName = "Night shift", ReplaceMembers = true, MemberIds = { ids[0] } }, host.AdminHeaders(account));
+        await host.AdminClient.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = Product, GroupId = "nights", ReservedSeats = 2 }, host.AdminHeaders(account));
+        await host.Agent(account, ids[1]).AcquireAsync(Product);
+        var waiter = host.Agent(account, ids[2]);
+        using var call = waiter.Raw.WaitForSeat(
+            new WaitForSeatRequest { Product = Product, SessionId = "w", Device = new Device { Id = "d", Platform = LicenseBroker.Contracts.V1.Platform.Windows }, SessionKind = SessionKind.Pending },
+            new Metadata { { "Authorization", waiter.Headers.GetValue("authorization")! } });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.NotNull(call.ResponseStream.Current.Position);
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/");
+        Assert.Equal("2 shared seats are free, yet agents wait:", browser.Find($"#why-waiting-{Product} p").Text);
+        Assert.Equal("the reservation of group Night shift keeps 2 seats for its members", browser.Find($"#why-waiting-{Product} #why-reserved-nights").Text);
+
+        browser.Go(Page($"/sessions?product={Product}"));
+        Assert.Equal("the reservation of group Night shift keeps 2 seats for its members", browser.Find("#why-reserved-nights").Text);
+
+        // Nobody waiting: nothing to explain.
+        call.Dispose();
+        await host.AdminClient.RemoveGroupSeatRuleAsync(new RemoveGroupSeatRuleRequest { Product = Product, GroupId = "nights" }, host.AdminHeaders(account));
+        browser.WaitUntil(
+            b =>
+            {
+                b.Go(Page("/"));
+                return !b.Has($"#why-waiting-{Product}");
+            },
+            "the explanation to go once the reservation is removed and the waiter admitted or gone");
+    }
+
+    [Fact]
     public async Task Users_filter_by_seat_type_a_concurrent_seat_given_in_the_page_works_and_a_named_seat_over_the_limit_is_refused_in_words()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2, namedSeats: 1);
