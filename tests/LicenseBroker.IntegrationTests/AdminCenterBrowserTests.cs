@@ -70,6 +70,14 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Single(browser.All("#sessions tbody tr"));
         Assert.DoesNotContain(leases[0].LeaseId, browser.Find("#sessions").GetAttribute("outerHTML"), StringComparison.Ordinal);
 
+        // "Select all": every session of the page goes to the confirmation; cancelling ends nothing.
+        browser.Submit("#end-all");
+        Assert.Single(browser.All("#confirm-end li"));
+        Assert.Contains(leases[2].LeaseId, browser.Find("#confirm-end").GetAttribute("outerHTML"), StringComparison.Ordinal);
+        browser.Click("#cancel-end");
+        browser.Find("#sessions");
+        Assert.Single(browser.All("#sessions tbody tr"));
+
         foreach (var (lease, id) in leases.Take(2).Zip(ids))
         {
             var revoked = await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, id).HeartbeatAsync(lease));
