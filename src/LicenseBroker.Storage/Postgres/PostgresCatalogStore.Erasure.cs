@@ -62,6 +62,9 @@ public sealed partial class PostgresCatalogStore
 
         return await InTransactionAsync<ErasedAgent?>(async (connection, transaction) =>
         {
+            // Seat events being stored for the account finish first, or wait for this erasure (PostgresSeatEventWriter).
+            await connection.ExecuteAsync(new CommandDefinition(
+                "SELECT pg_advisory_xact_lock(hashtext('lb_erasure:' || @accountId))", new { accountId }, transaction, cancellationToken: cancellationToken));
             var contact = await connection.QuerySingleOrDefaultAsync<ErasedContact>(
                 new CommandDefinition(agentSql, new { accountId, agentId }, transaction, cancellationToken: cancellationToken));
             if (contact is null && !await connection.ExecuteScalarAsync<bool>(new CommandDefinition(anyRowSql, new { accountId, agentId }, transaction, cancellationToken: cancellationToken)))

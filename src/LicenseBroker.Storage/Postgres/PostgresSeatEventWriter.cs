@@ -69,6 +69,15 @@ public sealed class PostgresSeatEventWriter
         FROM erased_agents e JOIN unnest(@accounts, @hashes) AS b(account_id, agent_hash) USING (account_id, agent_hash)
         """;
 
+    // An erasure of the account (PostgresCatalogStore.Erasure) holds this lock exclusively for its whole transaction; a
+    // batch holds it shared from before its look-up of erased agents to its commit. So a batch either commits before
+    // the erasure rewrites the account's rows (which then rewrites the batch's too), or looks up erased agents after the
+    // erasure committed (and stores the opaque id): a seat event on its way during an erasure never keeps the name.
+    // Its own statement: under READ COMMITTED the look-up's snapshot must be taken after the lock is granted.
+    private const string ErasureLockSql = """
+        SELECT pg_advisory_xact_lock_shared(hashtext('lb_erasure:' || a)) FROM (SELECT DISTINCT unnest(@accounts) AS a ORDER BY 1) AS x
+        """;
+
     /// <summary>Stores the events not stored yet; returns how many were new.</summary>
     public async Task<int> WriteAsync(IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
     {
@@ -143,6 +152,8 @@ public sealed class PostgresSeatEventWriter
         // Each agent of the batch hashed once; the erased ones come back keyed by that hash.
         var hashes = batch.Select(e => (e.Pool.AccountId, e.AgentId)).Distinct()
             .ToDictionary(agent => agent, agent => PostgresCatalogStore.AgentHash(agent.AgentId));
+        await connection.ExecuteAsync(new CommandDefinition(
+            ErasureLockSql, new { accounts = hashes.Keys.Select(k => k.AccountId).Distinct().ToArray() }, transaction, cancellationToken: cancellationToken));
         var erased = (await connection.QueryAsync<ErasedRow>(new CommandDefinition(
             ErasedSql,
             new { accounts = hashes.Keys.Select(k => k.AccountId).ToArray(), hashes = hashes.Values.ToArray() },

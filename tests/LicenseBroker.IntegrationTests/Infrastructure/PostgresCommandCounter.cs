@@ -35,7 +35,7 @@ internal sealed class PostgresCommandCounter : IDisposable
                 if (values.Any(v => v.Contains(database, StringComparison.Ordinal))
                     && !values.Any(v => v.Contains("audit_events", StringComparison.Ordinal) || v.Contains("usage_daily", StringComparison.Ordinal)
                         || v.Contains("webhook_", StringComparison.Ordinal) || v.StartsWith("LISTEN ", StringComparison.Ordinal)
-                        || v.Contains("erased_agents", StringComparison.Ordinal) || v.Contains("lb_partitions_", StringComparison.Ordinal)
+                        || v.Contains("erased_agents", StringComparison.Ordinal) || v.Contains("lb_erasure:", StringComparison.Ordinal) || v.Contains("lb_partitions_", StringComparison.Ordinal)
                         || v.Contains("WHERE (account_id, product_code) > (", StringComparison.Ordinal)))
                 {
                     _commands.Add(activity.TagObjects.First(tag => tag.Key is "db.statement" or "db.query.text").Value?.ToString() ?? string.Empty);
