@@ -121,16 +121,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[10]).AcquireAsync(Product));
 
         // Monitoring too: for everyone, and first in code order.
-        await host.SubscriptionClient.UpsertSubscriptionAsync(
-            new UpsertSubscriptionRequest
-            {
-                Subscription = new Subscription
-                {
-                    AccountId = account, Product = "monitoring", Plan = Plan.Paid,
-                    ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(30)),
-                },
-            },
-            host.ServiceHeaders());
+        await _fixture.Seeder.SubscribeAsync(account, "monitoring");
 
         using var browser = new Browser();
         SignIn(browser, Admin(account), "/");

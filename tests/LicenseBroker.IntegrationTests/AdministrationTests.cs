@@ -394,16 +394,7 @@ public sealed class AdministrationTests : IClassFixture<BrokerFixture>
         Assert.Null(await ScalarOrNullAsync("SELECT display_name FROM subscriptions WHERE account_id = @account AND product_code = 'remote-support'", account));
 
         // Monitoring is for everyone: named as such, flagged unlimited.
-        await Host.SubscriptionClient.UpsertSubscriptionAsync(
-            new UpsertSubscriptionRequest
-            {
-                Subscription = new Subscription
-                {
-                    AccountId = account, Product = "monitoring", Plan = Plan.Paid,
-                    ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(30)),
-                },
-            },
-            Host.ServiceHeaders());
+        await _fixture.Seeder.SubscribeAsync(account, "monitoring");
         var monitoring = (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = "monitoring" }, Host.AdminHeaders(account))).Products.Single();
         Assert.Equal("Monitoring", monitoring.DisplayName);
         Assert.True(monitoring.Unlimited);

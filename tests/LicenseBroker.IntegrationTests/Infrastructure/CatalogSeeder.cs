@@ -34,6 +34,15 @@ internal sealed class CatalogSeeder
         return accountId;
     }
 
+    /// <summary>Subscribes an existing account to one more product (Monitoring: for everyone, no seats), for 30 days.</summary>
+    public async Task SubscribeAsync(string accountId, string product = "monitoring")
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.ExecuteAsync(
+            "INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit) VALUES (@accountId, @product, 'PAID', now() + interval '30 days', 0, 0)",
+            new { accountId, product });
+    }
+
     /// <summary>Adds agents; <paramref name="seatType"/> NAMED, CONCURRENT or null for none.</summary>
     public async Task<IReadOnlyList<string>> AgentsAsync(string accountId, int count, string? seatType, string product = "remote-support", string prefix = "agent")
     {
