@@ -136,8 +136,10 @@ public sealed class MassExpiryTests : IClassFixture<BrokerFixture>
         _output.WriteLine($"drained {Leases} expired leases in {journalEntries} journalled script calls; " +
             $"other account's heartbeats: {latencies.Count}, p50 {latencies[latencies.Count / 2]:F1} ms, max {latencies[^1]:F1} ms");
         Assert.Empty(stalls);
+        // The other account kept working throughout. Its latency is reported, not asserted: a wall-clock maximum measures
+        // the machine (a loaded CI runner once took 1,067 ms for one call while Redis logged no slow command); what this
+        // test can know is above: no script call of a second, and the backlog cut into batches. Latency is bench/'s.
         Assert.True(latencies.Count >= 20, $"{latencies.Count} heartbeats");
-        Assert.True(latencies[^1] < 1000, $"the other account's slowest heartbeat took {latencies[^1]:F1} ms");
 
         // Every lease expired once: as many expiry rows as leases granted minus the one still live, none twice.
         await host.AuditWrittenAsync();

@@ -157,14 +157,12 @@ public sealed partial class ScimTests : IAsyncLifetime
         Assert.Equal("Isabella Jones", (await Agent(account, agentId)).DisplayName);
         Assert.Equal(lease.LeaseId, (await app.HeartbeatAsync(lease)).LeaseId);
 
-        // Deactivation: the seat goes, the live lease ends within a second, the user stays.
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Deactivation: the seat goes, the live lease ends with the request (the very next heartbeat is refused), the user stays.
         (status, var deactivated) = await Send(_httpB!, HttpMethod.Patch, $"/scim/v2/Users/{Uri.EscapeDataString(id)}", token,
             """{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}""");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.False(deactivated!["active"]!.GetValue<bool>());
         var revoked = await Assert.ThrowsAsync<RpcException>(() => app.HeartbeatAsync(lease));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the lease ended after {clock.Elapsed}");
         Assert.Equal("LEASE_REVOKED", Errors.Info(revoked).Reason);
         Assert.Equal("scim:Okta", Errors.Info(revoked).Metadata["revoked_by"]);
         Assert.Equal(SeatType.Unspecified, Seat(await Agent(account, agentId)));

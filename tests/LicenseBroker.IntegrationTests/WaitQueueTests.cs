@@ -120,7 +120,7 @@ public sealed class WaitQueueTests : ReplicaPair
     }
 
     [Fact]
-    public async Task Force_release_reaches_the_evicted_agents_watch_stream_within_a_second()
+    public async Task Force_release_reaches_the_evicted_agents_watch_stream_at_once_not_at_its_next_heartbeat()
     {
         var seeder = new CatalogSeeder(Database);
         var account = await seeder.AccountAsync(concurrentSeats: 2);
@@ -138,7 +138,8 @@ public sealed class WaitQueueTests : ReplicaPair
         var elapsed = clock.Elapsed;
         Assert.Equal(LeaseStatus.Revoked, watch.ResponseStream.Current.Status);
         Assert.Equal("boss", watch.ResponseStream.Current.RevokedBy);
-        Assert.True(elapsed < TimeSpan.FromSeconds(1), $"took {elapsed}");
+        // Pushed, not found at the next heartbeat (30 s apart): 5 s tells the two apart without timing a loaded machine.
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"took {elapsed}");
         Assert.False(await watch.ResponseStream.MoveNext(CancellationToken.None));
     }
 
