@@ -254,6 +254,49 @@ public sealed class GroupSeatTests : IAsyncLifetime
         Assert.Equal((1, 2), (group.ReservedSeats, group.Holding));
     }
 
+    /// <summary>
+    /// After Redis lost a pool, leases come back through the one admission rule of every grant: two proofs of a group
+    /// capped at one seat bring back one lease, not two (re-establishment once checked the pool's limit alone).
+    /// </summary>
+    [Fact]
+    public async Task Leases_re_established_after_data_loss_keep_a_groups_cap()
+    {
+        var seeder = new CatalogSeeder(Database);
+        var account = await seeder.AccountAsync(concurrentSeats: 3);
+        var members = await seeder.AgentsAsync(account, 2, "CONCURRENT", prefix: "rc");
+        await GroupAsync(account, "team-c", members);
+        await RuleAsync(account, "team-c", reserved: 0, max: 1);
+
+        // The first member's seat goes to the second: both apps keep a signed proof of a lease of the group.
+        var first = A.Agent(account, members[0]);
+        var second = A.Agent(account, members[1]);
+        var released = (await first.AcquireAsync(Product)).Lease;
+        Assert.True(await first.ReleaseAsync(released));
+        var live = (await second.AcquireAsync(Product)).Lease;
+
+        // Redis loses the pool (and with it the release): both proofs come back within the recovery window.
+        var keys = A.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
+        var redis = A.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        await redis.KeyDeleteAsync(keys);
+        var outcomes = new List<string>();
+        foreach (var (agent, lease) in new[] { (first, released), (second, live) })
+        {
+            try
+            {
+                outcomes.Add((await agent.HeartbeatAsync(lease)).LeaseId == lease.LeaseId ? "back" : "other");
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+            {
+                outcomes.Add("refused");
+            }
+        }
+
+        Assert.Equal(["back", "refused"], outcomes);
+        var counts = (RedisResult[])(await redis.ScriptEvaluateAsync(
+            "return {redis.call('HLEN', KEYS[1]), redis.call('HGET', KEYS[2], 'held:team-c') or '0'}", [keys[3], keys[16]]))!;
+        Assert.Equal((1, 1), ((int)counts[0], (int)counts[1]));
+    }
+
     [Fact]
     public async Task Rules_are_validated_named_and_kept_within_the_limit()
     {

@@ -12,7 +12,7 @@ namespace LicenseBroker.IntegrationTests;
 /// </summary>
 public sealed class HotScriptCommandTests
 {
-    // Commands per call (this test's own measurement). Before the pool's due time (prelude.lua,
+    // Commands per call (this test's own measurement). Before the pool's due time (library/03_epoch.lua,
     // schedule()), on 2026-11-30: heartbeat 9 (3 ZRANGEBYSCORE of the purge, HGET epoch and lease,
     // GET fence, TIME, ZADD, HSET), acquire + release 38. With it: heartbeat 6 and acquire + release 33 (heartbeat: TIME, HMGET epoch
     // due + recovering_until, HGET lease, GET fence, ZADD, HSET). A heartbeat that changes nothing but the
@@ -74,7 +74,7 @@ public sealed class HotScriptCommandTests
             && !kv.Key.StartsWith("config|", StringComparison.Ordinal) && !kv.Key.StartsWith("script|", StringComparison.Ordinal)
             && !kv.Key.StartsWith("function|", StringComparison.Ordinal)).ToList();
 
-        // The pool's due work (prelude.lua, purge: a ZRANGEBYSCORE of a timed set, and the TIME it reads) runs when
+        // The pool's due work (library/03_epoch.lua due_time and library/06_leases.lua purge: a ZRANGEBYSCORE of a timed set, and the TIME it reads) runs when
         // something of the pool comes due by the clock, not because of the call: on a machine slowed by a CPU burner
         // more of it falls inside the measured calls (seen: 0.1 of each per call). It is not the hot path: not counted.
         var due = stats.GetValueOrDefault("zrangebyscore");

@@ -4,7 +4,7 @@ namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
 /// Durable memory of which pools were ever used, so a pool that Redis does not know can be told
-/// apart: brand new (no wait) or lost with Redis's data (recovery window). See prelude.lua.
+/// apart: brand new (no wait) or lost with Redis's data (recovery window). See Scripts/library/03_epoch.lua.
 /// Two steps, so that agents racing to open a brand-new pool never mistake each other for a loss:
 /// <see cref="BeginAsync"/> (a read) before the epoch is created, <see cref="MarkActiveAsync"/> after.
 /// </summary>

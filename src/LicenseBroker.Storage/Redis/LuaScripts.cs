@@ -5,7 +5,7 @@ using StackExchange.Redis;
 namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
-/// The pool scripts, each the shared prelude plus one operation's body, with each argument name of
+/// The pool scripts, each the shared library parts plus one operation's body, with each argument name of
 /// the Lua bound to the C# value it comes from. The argument records below are what each call passes.
 /// </summary>
 public static class LuaScripts
@@ -137,7 +137,7 @@ public static class LuaScripts
     /// <summary>Every script, for the layout tests.</summary>
     public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep, ApplyRules];
 
-    /// <summary>The pool's group rules as the scripts read them (set_rules in prelude.lua): "group|reserved|max;..." (max -1: none).</summary>
+    /// <summary>The pool's group rules as the scripts read them (set_rules in Scripts/library/05_groups.lua): "group|reserved|max;..." (max -1: none).</summary>
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0
         ? RedisValue.EmptyString
         : string.Join(';', groups.Rules.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.Reserved}|{r.Max ?? -1}")));
@@ -145,7 +145,7 @@ public static class LuaScripts
     private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>What a script that checks the pool's epoch needs (see prelude.lua): the mode, and the evidence of lost writes.</summary>
+/// <summary>What a script that checks the pool's epoch needs (see Scripts/library/03_epoch.lua): the mode, and the evidence of lost writes.</summary>
 public sealed record EpochCheck(string Mode, long Evidence);
 
 public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch);

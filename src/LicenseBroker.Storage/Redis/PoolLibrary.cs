@@ -5,10 +5,10 @@ using StackExchange.Redis;
 namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
-/// The pool scripts as one Redis Function library (Redis 7): the prelude once, then each script's
-/// body registered as a function <c>lb_&lt;version&gt;_&lt;name&gt;</c>. Loaded once per server, so
-/// the prelude's forty-odd functions and its tables are built at load, not on every call as an
-/// EVAL of prelude + body did (7–8 µs of each call's Redis time, BENCHMARKS.md).
+/// The pool scripts as one Redis Function library (Redis 7): the shared parts once (<see cref="Parts"/>), then
+/// each script's body registered as a function <c>lb_&lt;version&gt;_&lt;name&gt;</c>. Loaded once per server, so
+/// the shared functions and tables are built at load, not on every call as an EVAL of prelude + body did
+/// (7–8 µs of each call's Redis time, BENCHMARKS.md).
 /// </summary>
 /// <remarks>
 /// The version is a hash of the code, so brokers of different versions side by side (a rolling
@@ -27,8 +27,14 @@ public static class PoolLibrary
     /// <summary>The library's code, as FUNCTION LOAD receives it.</summary>
     public static string Text => Library.Value.Text;
 
-    /// <summary>The prelude: the library's shared functions and the per-call state begin_call sets.</summary>
-    public static string Prelude => PoolScriptText.Read("prelude");
+    /// <summary>
+    /// The library's shared part, Scripts/library/NN_concern.lua in the order of their numbers (each part uses only
+    /// what the parts before it define): the shared functions, and the per-call state begin_call resets.
+    /// </summary>
+    public static IReadOnlyList<(string Name, string Text)> Parts { get; } = ReadParts();
+
+    /// <summary>The parts as one text: what precedes the scripts' functions in the library.</summary>
+    public static string Prelude => string.Join('\n', Parts.Select(p => p.Text));
 
     /// <summary>The name of the function that runs the script <paramref name="script"/>.</summary>
     public static string FunctionName(string script) => $"lb_{Version}_{script}";
@@ -75,6 +81,17 @@ public static class PoolLibrary
                 // Another replica loaded it first.
             }
         }
+    }
+
+    private static List<(string Name, string Text)> ReadParts()
+    {
+        const string prefix = "LicenseBroker.Storage.Redis.Scripts.library.";
+        return typeof(PoolLibrary).Assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(".lua", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .Select(n => n[prefix.Length..^".lua".Length])
+            .Select(name => (name, PoolScriptText.Read("library." + name)))
+            .ToList();
     }
 
     private static (string Version, string Text) Build()

@@ -29,7 +29,7 @@ public interface IPoolScript
 /// </summary>
 /// <remarks>
 /// Not StackExchange.Redis's LuaScript: it maps every parameter to ARGV and would send the pool's
-/// keys as arguments, which Redis Cluster cannot route; the keys here are the prelude's KEYS layout.
+/// keys as arguments, which Redis Cluster cannot route; the keys here are the KEYS layout of Scripts/library/01_call.lua.
 /// </remarks>
 public sealed class PoolScript<TArgs> : IPoolScript
 {

@@ -16,7 +16,7 @@ public sealed class RedisKeys
         _prefix = prefix;
     }
 
-    /// <summary>The keys of one pool in the order the pool scripts expect them (see prelude.lua).</summary>
+    /// <summary>The keys of one pool in the order the pool scripts expect them (see Scripts/library/03_epoch.lua).</summary>
     public RedisKey[] Pool(PoolId pool)
     {
         var tag = Tag(pool);
@@ -54,7 +54,7 @@ public sealed class RedisKeys
     private string Tag(PoolId pool) => $"{_prefix}{{{pool.AccountId}/{pool.Product}}}";
 
     /// <summary>
-    /// Pools with a reclaim deadline (see prelude.lua, KEYS[16]) -> the earliest one (ms, Redis time):
+    /// Pools with a reclaim deadline (see Scripts/library/01_call.lua, KEYS[16]) -> the earliest one (ms, Redis time):
     /// what the reclaimer of every replica polls (see <see cref="ReclaimIndex"/>). One key: in a
     /// cluster it lives on one shard, and holds one member per pool with an idle rule in use.
     /// </summary>

@@ -249,7 +249,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     }
 
     /// <summary>
-    /// Runs a script that checks the pool's epoch (see prelude.lua). The first time this replica
+    /// Runs a script that checks the pool's epoch (see Scripts/library/03_epoch.lua). The first time this replica
     /// meets a pool whose epoch Redis lacks, it asks PostgreSQL whether the pool was ever used, and
     /// runs the script again knowing whether the pool is new or lost its data.
     /// </summary>
@@ -357,13 +357,13 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     /// <summary>
     /// The one place seat events are heard of: every script reports the grants, re-establishments,
-    /// releases, revocations, expiries and refusals it caused (see prelude.lua), whichever RPC or
+    /// releases, revocations, expiries and refusals it caused (see Scripts/library/03_epoch.lua), whichever RPC or
     /// background call ran it, already appended to the pool's journal with their sequence numbers
     /// (first_seq, then one each); the sink counts them and has the drain store them.
     /// </summary>
     private void RecordEvents(PoolId pool, RedisResult[] events, long firstSequence)
     {
-        // Eight values an event, in the order of event() in prelude.lua; flat, as a mass expiry reports thousands.
+        // Eight values an event, in the order of event() in Scripts/library/01_call.lua; flat, as a mass expiry reports thousands.
         const int Fields = 8;
         var values = new string[Fields];
         for (var i = 0; i + Fields - 1 < events.Length; i += Fields)
@@ -400,7 +400,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         return (backlog, payload.Long("next_reclaim_ms"));
     }
 
-    /// <summary>Which rule keeps a shared seat from the agent (refusal_of in prelude.lua): why, the capped group, its cap, the groups keeping the free seats.</summary>
+    /// <summary>Which rule keeps a shared seat from the agent (refusal_of in Scripts/library/05_groups.lua): why, the capped group, its cap, the groups keeping the free seats.</summary>
     private static (SharedSeatRefusal Why, string? Group, int Cap, string? ReservedFor) RefusalOf(ScriptReply reply) => reply.String("why") switch
     {
         "GROUP_CAP" => (SharedSeatRefusal.GroupCapReached, reply.String("about"), reply.Int("cap"), null),

@@ -4,7 +4,7 @@ using StackExchange.Redis;
 namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
-/// A script's named reply (a flat list name, value, name, value... as prelude.lua describes), read by
+/// A script's named reply (a flat list name, value, name, value... as Scripts/library/01_call.lua describes), read by
 /// name so that the Lua and C# sides cannot drift by position. A missing field is a bug of one side:
 /// it throws, and the call answers INTERNAL.
 /// </summary>

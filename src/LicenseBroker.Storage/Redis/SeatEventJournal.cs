@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
-/// The pools' seat event journals in Redis (KEYS[19] of the pool scripts, see prelude.lua): a stream per
+/// The pools' seat event journals in Redis (KEYS[19] of the pool scripts, see Scripts/library/01_call.lua): a stream per
 /// pool that the scripts append to in the same atomic step as the change each event describes. This
 /// class reads a pool's oldest entries and deletes them once stored; it never appends.
 /// </summary>
@@ -78,7 +78,7 @@ public sealed class SeatEventJournal
 }
 
 /// <summary>
-/// Reads a seat event as the pool scripts write it (event() in prelude.lua): eight values, kind, lease id,
+/// Reads a seat event as the pool scripts write it (event() in Scripts/library/01_call.lua): eight values, kind, lease id,
 /// agent, actor, peak, refused, at (ms), in use; -1 for a counter the event did not move.
 /// </summary>
 public static class SeatEventCodec

@@ -39,7 +39,7 @@ internal static class StateSnapshot
                 {
                     case RedisType.Hash:
                         // The epoch's 'due' is a cache of the earliest time in the pool's timed sets, which any
-                        // script may recompute (prelude.lua): not state a call can change.
+                        // script may recompute (Scripts/library/): not state a call can change.
                         text.AppendJoin(',', (await database.HashGetAllAsync(key))
                             .Where(e => !(key.EndsWith(":epoch", StringComparison.Ordinal) && e.Name == "due"))
                             .Select(e => $"{e.Name}={e.Value}").Order(StringComparer.Ordinal));

@@ -1,6 +1,6 @@
 -- acquire: admits an agent to a pool, or refuses, in one atomic step.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- @session session id (client-chosen; a retry with the same id returns the same lease)
 -- @lease_id lease id to use if a new lease is granted
@@ -10,22 +10,22 @@
 -- @device device id
 -- @platform platform
 -- @kind session kind
--- @epoch_mode pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
+-- @epoch_mode pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see library/03_epoch.lua)
 -- @evidence evidence: largest fencing token the broker has seen in this pool
 -- @rate_window_ms rate window (ms)
 -- @rate_pool attempts allowed per window for the pool
 -- @rate_agent per agent (0: no limit)
 -- @claim_ms claim window (ms) of seats offered to the head of the queue
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_idle.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
--- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
+-- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
--- @rules_version the catalog version they were read at (see open_pool in prelude.lua)
+-- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1), in_use, peak (today's), now_ms
 --   status FULL, in_use, limit, refused (today's), now_ms, waiting, why (FULL | GROUP_CAP | RESERVED, see
---     refusal_of in prelude.lua), about (the capped group, or the groups keeping the free seats), cap
+--     refusal_of in library/05_groups.lua), about (the capped group, or the groups keeping the free seats), cap
 --   status RECOVERING, retry_ms: the pool is in its recovery window; newcomers are admitted after it
 --   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
 --   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
@@ -70,32 +70,16 @@ if existing_id then
 end
 
 if seat == 'CONCURRENT' then
-  -- One seat per agent: an agent who already holds a seat (another device) takes no second one.
-  -- A lower limit after a downgrade keeps current holders and admits nobody until under it.
-  local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
-  if held == 0 then
-    if now < recovering_until then
-      return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
-    end
-    -- Fairness: a newcomer does not jump ahead of a waiter who may take the same seat, even for
-    -- a seat that is free a moment before it is offered. With group rules, waiters who may not take
-    -- a seat now (their group is at its cap) do not block the newcomer; those of the newcomer's own
-    -- class always do.
-    local in_use = redis.call('HLEN', K_HOLDERS)
-    local waiting = redis.call('ZCARD', K_QUEUE)
-    local open
-    if #rules() == 0 or waiting == 0 then
-      open = waiting == 0 and seat_open(group, in_use, limit)
-    else
-      open = seat_open(group, in_use, limit) and next_waiter(in_use, limit) == nil and class_head(class_of(group, false) or -1) == nil
-    end
-    if not open then
-      local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
-      event('refused', '', agent, agent, nil, refused)
-      local why, about, cap = refusal_of(group, in_use, limit)
-      return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now, 'waiting', waiting,
-        'why', why, 'about', about, 'cap', cap})
-    end
+  local verdict, in_use = may_take_now(agent, group, limit, 'newcomer', recovering_until)
+  if verdict == 'RECOVERING' then
+    return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
+  end
+  if verdict == 'NO' then
+    local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
+    event('refused', '', agent, agent, nil, refused)
+    local why, about, cap = refusal_of(group, in_use, limit)
+    return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now,
+      'waiting', redis.call('ZCARD', K_QUEUE), 'why', why, 'about', about, 'cap', cap})
   end
 end
 

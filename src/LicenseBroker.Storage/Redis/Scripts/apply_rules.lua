@@ -2,7 +2,7 @@
 -- same operation: the pool's limit and group rules, who counts in which group, who may still wait,
 -- then admission runs again, so waiters the new rules admit get their seats with nobody else calling.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @version the catalog version these rules were read at (accounts.catalog_version, read before the
 --          rest of the policy): a call older than the pool's version changes nothing (two changes
 --          applied out of order), and acquire / wait_join with older rules answer STALE (open_pool)

@@ -1,10 +1,10 @@
 -- heartbeat: renews a live lease of the calling agent, or re-establishes it after Redis lost data.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent  agent id (a lease of another agent is answered as not found)
 -- @lease_id  lease id
 -- @ttl_ms  lease ttl (ms)
--- @epoch_mode  pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see prelude.lua)
+-- @epoch_mode  pool mode for the epoch check: UNKNOWN | NEW | KNOWN (see library/03_epoch.lua)
 -- @evidence  evidence: largest fencing token the broker saw in this pool or verified in a lease proof
 -- @session  session id the app acquired the lease with
 -- @proven_token  proven fencing token: the app's token when its lease proof verified, else 0.
@@ -14,11 +14,12 @@
 -- @device device id
 -- @platform platform
 -- @kind session kind the app reports now (PENDING -> ATTENDED ...), or '' when it reports none
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_idle.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @idle_for_ms how long the app says its user has been idle (ms, 0 = active)
--- @group the agent's group in this pool: used only to count a re-established shared seat in it
--- @rules the pool's group rules (see Groups in prelude.lua), for the same
+-- @group the agent's group in this pool: whether a re-established shared seat may be taken (may_take_now), and
+--          the group it counts in
+-- @rules the pool's group rules (see Groups in library/05_groups.lua), for the same
 -- Records a seat event when it re-establishes a lease (reestablished), or when the lease is past a
 -- reclaim deadline (idle_released).
 -- Returns (payload):
@@ -59,7 +60,7 @@ if lease and lease.agent == agent then
   schedule(K_LEASES, expires, id)
   -- Most heartbeats change nothing but the expiry: the record is rewritten only when its kind or
   -- reclaim deadline moved (encoding and writing it was a fifth of a heartbeat's Redis time); the
-  -- last heartbeat of an unchanged record is read from its expiry (beat_of in prelude.lua).
+  -- last heartbeat of an unchanged record is read from its expiry (beat_of in library/08_views.lua).
   if kind_changed or reclaim_ms ~= lease.reclaim then
     lease.beat = now
     track_reclaim(id, lease, reclaim_ms)
@@ -82,17 +83,14 @@ if redis.call('HEXISTS', K_TOMB_DATA, id) == 1 then
 end
 
 -- Within the recovery window a holder Redis forgot gets its lease back, with the fencing token its
--- proof carries, as long as the agent still has a seat and, for a shared seat, the pool has room
--- (a re-established lease cannot push the pool over its limit).
+-- proof carries, as long as the agent still has a seat and, for a shared seat, may take it now by the
+-- one admission rule (a re-established lease pushes the pool over neither its limit nor a group's rules).
 if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K_SESSIONS, session_field(agent, session)) == false then
-  if seat == 'CONCURRENT' then
-    local held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
-    if held == 0 and redis.call('HLEN', K_HOLDERS) >= limit then
-      return finish({'status', 'NOT_FOUND'})
-    end
+  set_rules(@rules)
+  if seat == 'CONCURRENT' and may_take_now(agent, @group, limit, 'holder') ~= 'YES' then
+    return finish({'status', 'NOT_FOUND'})
   end
   local expires = now + ttl
-  set_rules(@rules)
   grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven, @group)
   return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session, 'rebuilt', 1})
 end

@@ -1,6 +1,6 @@
 -- lease_state: whether a lease of the agent is live, ended by an admin, or gone.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- @lease_id lease id
 -- Returns (payload):

@@ -1,6 +1,6 @@
 -- live: how many live leases each of some agents holds in the pool (expired ones dropped first).
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- the rest (ARGV[@rest] on): agent ids
 -- Returns (payload):
 --   counts: live leases of each agent, in the order given

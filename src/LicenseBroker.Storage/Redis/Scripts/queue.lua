@@ -1,6 +1,6 @@
 -- queue: the agents waiting for a shared seat, in order, for the admin center.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @max how many at most
 -- Returns (payload):
 --   waiting (how many), first: up to @max of them in order, each {agent, position, since_ms} by name

@@ -1,6 +1,6 @@
 -- release: ends a lease of the calling agent; the seat frees with the agent's last lease.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id (a lease of another agent is answered as not found)
 -- @lease_id lease id
 -- @remember_ms how long the release is remembered so that a retry still succeeds (ms)

@@ -1,12 +1,12 @@
 -- revoke: an admin ends live leases, chosen by agent or by lease id; their seats free at once.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @by who ends them (recorded, and told to the evicted app on its next heartbeat)
 -- @remember_ms how long the revocation is remembered (ms)
 -- @ids_are AGENTS | LEASES: what the remaining arguments are
 -- the rest (ARGV[@rest] on): agent ids or lease ids
 -- Returns (payload):
---   columns (LEASE_COLUMNS), ended: one row per lease ended, as describe() in prelude.lua
+--   columns (LEASE_COLUMNS), ended: one row per lease ended, as describe() in library/08_views.lua
 -- By agent, the agents' waits for a shared seat end too (their streams hear REVOKED).
 -- Leases already ended are not returned again: calling twice is harmless.
 

@@ -1,11 +1,11 @@
 -- sessions: one page of the pool's live shared (CONCURRENT) leases, in start order.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @cursor cursor: the last index member of the previous page, or '' for the first page
 -- @size page size
 -- Returns (payload):
 --   total (live shared leases), in_use, next_cursor ('' on the last page),
---   columns (LEASE_COLUMNS), leases: the page, one row each as describe() in prelude.lua
+--   columns (LEASE_COLUMNS), leases: the page, one row each as describe() in library/08_views.lua
 -- The cursor is a position in the index, not an offset: leases that start or end between
 -- pages neither shift nor repeat the others.
 

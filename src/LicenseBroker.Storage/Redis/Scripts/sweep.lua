@@ -4,12 +4,12 @@
 -- until the backlog is gone. Each lease is dropped, and reported, by exactly one call: running
 -- it from several replicas at once audits nothing twice.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @batch batch: at most this many leases (and waiters, and tombstones) dropped
 -- Records a seat event (expired) per lease dropped.
 -- The reclaimer runs it too, for pools whose reclaim deadline came (see ReclaimIndex.cs).
 -- Returns (payload): dropped (leases, expired or reclaimed); next_reclaim_ms, the pool's earliest
--- reclaim deadline left (0: none); backlog (see prelude.lua) says whether to call again.
+-- reclaim deadline left (0: none); backlog (see library/01_call.lua) says whether to call again.
 
 local batch = int_arg('batch', @batch, 1, 10000)
 local now = now_ms()

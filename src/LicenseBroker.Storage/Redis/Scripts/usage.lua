@@ -1,10 +1,10 @@
 -- usage: the pool's live numbers for the Seats & Devices page.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- Returns (payload):
 --   in_use (shared seats), peak, refused and reclaimed (today's: seats taken back from PENDING or
 --   idle sessions), live (leases of any seat type), waiting,
---   group_columns, groups: per group rule the pool last admitted with (see Groups in prelude.lua),
+--   group_columns, groups: per group rule the pool last admitted with (see Groups in library/05_groups.lua),
 --   its members holding a shared seat, of them on its reserved seats, and its members waiting
 
 local now = now_ms()

@@ -1,6 +1,6 @@
 -- wait_join: an agent asks to wait for a shared seat; granted at once when nobody is ahead and a seat is free.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- @session session id
 -- @lease_id lease id for a grant now or for the offer later
@@ -11,19 +11,19 @@
 -- @platform platform
 -- @kind session kind
 -- @epoch_mode pool mode for the epoch check
--- @evidence evidence (see prelude.lua)
+-- @evidence evidence (see library/03_epoch.lua)
 -- @claim_ms claim window (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in prelude.lua
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_idle.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
--- @group the agent's group in this pool ('' for none; see Groups in prelude.lua)
+-- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
--- @rules_version the catalog version they were read at (see open_pool in prelude.lua)
+-- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
 -- Records a seat event: granted, or queued when the agent joins the queue.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
 --   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting, why, about, cap (see queued()
---     and refusal_of in prelude.lua)
+--     and refusal_of in library/05_groups.lua))
 --   status RECOVERING, retry_ms | status NO_EPOCH
 --   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
 
@@ -49,21 +49,16 @@ local function grant_now()
 end
 
 if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
-  -- Named and unlimited seats never queue, nor does an agent who already holds a shared seat.
-  if seat ~= 'CONCURRENT' or tonumber(redis.call('HGET', K_HOLDERS, agent) or '0') > 0 then
+  -- Named and unlimited seats never queue; a shared seat is granted now when acquire would grant it.
+  if seat ~= 'CONCURRENT' then
     return grant_now()
   end
-  if now < recovering_until then
+  local verdict = may_take_now(agent, group, limit, 'newcomer', recovering_until)
+  if verdict == 'YES' then
+    return grant_now()
+  end
+  if verdict == 'RECOVERING' then
     return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
-  end
-  -- The same rule as acquire's: granted now when no waiter who may take the seat is ahead.
-  local in_use = redis.call('HLEN', K_HOLDERS)
-  if redis.call('ZCARD', K_QUEUE) == 0 then
-    if seat_open(group, in_use, limit) then
-      return grant_now()
-    end
-  elseif #rules() > 0 and seat_open(group, in_use, limit) and next_waiter(in_use, limit) == nil and class_head(class_of(group, false) or -1) == nil then
-    return grant_now()
   end
   local seq = redis.call('HINCRBY', K_EPOCH, 'queue_seq', 1)
   redis.call('ZADD', K_QUEUE, seq, agent)

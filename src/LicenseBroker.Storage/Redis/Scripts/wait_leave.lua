@@ -1,7 +1,7 @@
 -- wait_leave: a waiter cancels, disconnects or reaches its deadline: it leaves the queue at once,
 -- and an offered seat it did not claim goes to the next waiter.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- Returns (payload):
 --   status LEFT | status GONE

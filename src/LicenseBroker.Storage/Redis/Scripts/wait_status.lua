@@ -1,13 +1,13 @@
 -- wait_status: a waiter's replica asks where it stands, claims its offered seat, and keeps it alive.
 --
--- KEYS: the pool layout of prelude.lua.
+-- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- @ttl_ms lease ttl (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat: the offer was claimed, a full lease now
---   status QUEUED, position (1 = next), in_use, waiting, why, about, cap (see queued() in prelude.lua)
---   status ENDED, reason (SEAT_WITHDRAWN | REVOKED), by, at_ms: an admin's change ended the wait (end_wait in prelude.lua)
+--   status QUEUED, position (1 = next), in_use, waiting, why, about, cap (see queued() in library/08_views.lua)
+--   status ENDED, reason (SEAT_WITHDRAWN | REVOKED), by, at_ms: an admin's change ended the wait (end_wait in library/06_leases.lua)
 --   status GONE: not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
 local agent, ttl = @agent, int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
