@@ -1,18 +1,27 @@
+using LicenseBroker.Domain.Catalog;
 using LicenseBroker.Domain.Seats;
 
 namespace LicenseBroker.Storage;
 
 /// <summary>
-/// How seat types are written in storage (the Lua scripts' records and the seat_assignments rows): one table
-/// both ways, and a code this version does not know is an error, never a guess.
+/// How seat types and seat models are written in storage (the Lua scripts' records, seat_assignments.seat_type,
+/// scim_group_seats.seat_type, products.seat_model): one table both ways, and a code this version does not know is an
+/// error, never a guess (a reader that fell back to Concurrent would hand a shared seat to a record it cannot read).
 /// </summary>
 internal static class SeatTypeCodes
 {
+    public const string Named = "NAMED";
+    public const string Concurrent = "CONCURRENT";
+    public const string Unlimited = "UNLIMITED";
+
+    /// <summary>products.seat_model of a product with named and concurrent seats (the other is <see cref="Unlimited"/>).</summary>
+    public const string Seats = "SEATS";
+
     public static string Code(SeatType seatType) => seatType switch
     {
-        SeatType.Named => "NAMED",
-        SeatType.Concurrent => "CONCURRENT",
-        SeatType.Unlimited => "UNLIMITED",
+        SeatType.Named => Named,
+        SeatType.Concurrent => Concurrent,
+        SeatType.Unlimited => Unlimited,
         _ => throw new ArgumentOutOfRangeException(nameof(seatType), seatType, null),
     };
 
@@ -20,9 +29,17 @@ internal static class SeatTypeCodes
     /// <param name="storedIn">Where it was read ("Redis", "PostgreSQL"), for the error.</param>
     public static SeatType Parse(string code, string storedIn) => code switch
     {
-        "NAMED" => SeatType.Named,
-        "CONCURRENT" => SeatType.Concurrent,
-        "UNLIMITED" => SeatType.Unlimited,
+        Named => SeatType.Named,
+        Concurrent => SeatType.Concurrent,
+        Unlimited => SeatType.Unlimited,
         _ => throw new InvalidOperationException($"Unknown seat type '{code}' stored in {storedIn}."),
+    };
+
+    /// <summary>A stored products.seat_model.</summary>
+    public static SeatModel ParseModel(string code, string storedIn) => code switch
+    {
+        Seats => SeatModel.Seats,
+        Unlimited => SeatModel.Unlimited,
+        _ => throw new InvalidOperationException($"Unknown seat model '{code}' stored in {storedIn}."),
     };
 }

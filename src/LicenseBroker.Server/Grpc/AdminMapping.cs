@@ -80,11 +80,13 @@ internal static class AdminMapping
         r.Privileges.Select(p => p == V1.Privilege.ManageUsers ? Privilege.ManageUsers : Privilege.ManageSeats).Distinct().ToList(),
         []);
 
+    /// <summary>The one mapping of seat types to the contract; a value this version does not know is a bug, not a guess.</summary>
     public static V1.SeatType ToProto(this Domain.Seats.SeatType seatType) => seatType switch
     {
         Domain.Seats.SeatType.Named => V1.SeatType.Named,
         Domain.Seats.SeatType.Concurrent => V1.SeatType.Concurrent,
-        _ => V1.SeatType.Unlimited,
+        Domain.Seats.SeatType.Unlimited => V1.SeatType.Unlimited,
+        _ => throw new ArgumentOutOfRangeException(nameof(seatType), seatType, "unknown seat type"),
     };
 
     /// <summary>NAMED or CONCURRENT (validated before); anything else means "no seat".</summary>

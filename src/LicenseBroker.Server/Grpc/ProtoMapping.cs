@@ -12,13 +12,7 @@ internal static class ProtoMapping
         LeaseId = lease.LeaseId,
         Product = lease.Product,
         SessionId = lease.SessionId,
-        SeatType = lease.SeatType switch
-        {
-            SeatType.Named => V1.SeatType.Named,
-            SeatType.Concurrent => V1.SeatType.Concurrent,
-            SeatType.Unlimited => V1.SeatType.Unlimited,
-            _ => V1.SeatType.Unspecified,
-        },
+        SeatType = lease.SeatType.ToProto(),
         ExpiresAt = Timestamp.FromDateTimeOffset(lease.ExpiresAt),
         FencingToken = lease.FencingToken,
         LeaseProof = lease.Proof,

@@ -47,7 +47,7 @@ internal sealed partial class SeatAdminGrpcService
             .Product(request.Product)
             .Check(request.SeatType is SeatType.Named or SeatType.Concurrent, "seat_type", "must be NAMED or CONCURRENT")
             .ThrowIfInvalid();
-        var outcome = await _provisioning.MapGroupAsync(actor, accountId, request.GroupName, request.Product, request.SeatType == SeatType.Named ? Domain.Seats.SeatType.Named : Domain.Seats.SeatType.Concurrent, context.CancellationToken);
+        var outcome = await _provisioning.MapGroupAsync(actor, accountId, request.GroupName, request.Product, request.SeatType.ToAssignable()!.Value, context.CancellationToken);
         return outcome switch
         {
             MappingOutcome.Mapped mapped => new MapProvisioningGroupResponse { Mapping = ToProto(mapped.Mapping), SeatsChanged = mapped.Seats.Changed.Count },
@@ -111,7 +111,7 @@ internal sealed partial class SeatAdminGrpcService
     {
         GroupName = mapping.GroupName,
         Product = mapping.Product,
-        SeatType = mapping.SeatType == Domain.Seats.SeatType.Named ? SeatType.Named : SeatType.Concurrent,
+        SeatType = mapping.SeatType.ToProto(),
         CreatedAt = Timestamp.FromDateTimeOffset(mapping.CreatedAt),
     };
 

@@ -172,7 +172,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
             policies[pool] = Build(
                 pool,
                 products.GetValueOrDefault(pool),
-                assignments[pool].ToDictionary(r => r.AgentId, r => r.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, StringComparer.Ordinal),
+                assignments[pool].ToDictionary(r => r.AgentId, r => SeatTypeCodes.Parse(r.SeatType, "PostgreSQL"), StringComparer.Ordinal),
                 ContactsOf(pool.AccountId),
                 devices[pool].Select(d => d.Id).ToHashSet(StringComparer.Ordinal),
                 rules[pool].Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max)).ToList(),
@@ -208,7 +208,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 product.ConcurrentSeatLimit!.Value,
                 product.UnattendedDeviceLimit!.Value,
                 new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)));
-        var seatModel = product.SeatModel == "UNLIMITED" ? SeatModel.Unlimited : SeatModel.Seats;
+        var seatModel = SeatTypeCodes.ParseModel(product.SeatModel, "PostgreSQL");
         return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion, groupNames);
     }
 

@@ -219,8 +219,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             """;
         var filterCode = filter switch
         {
-            SeatFilter.Named => "NAMED",
-            SeatFilter.Concurrent => "CONCURRENT",
+            SeatFilter.Named => SeatTypeCodes.Named,
+            SeatFilter.Concurrent => SeatTypeCodes.Concurrent,
             SeatFilter.None => "NONE",
             _ => "ANY",
         };
@@ -396,12 +396,12 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             return new AssignOutcome.NoActiveSubscription();
         }
 
-        if (pool.SeatModel == "UNLIMITED")
+        if (SeatTypeCodes.ParseModel(pool.SeatModel, "PostgreSQL") == SeatModel.Unlimited)
         {
             return new AssignOutcome.ProductHasNoSeats();
         }
 
-        var key = new { accountId, product, agentId, seatType = SeatCode(seatType) };
+        var key = new { accountId, product, agentId, seatType = SeatTypeCodes.Code(seatType) };
         var state = await connection.QuerySingleAsync<AssignStateRow>(new CommandDefinition(stateSql, key, transaction, cancellationToken: cancellationToken));
         if (!state.AgentExists)
         {
@@ -508,8 +508,6 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         or AssignOutcome.NoActiveSubscription or AssignOutcome.ProductHasNoSeats or AssignOutcome.UnknownAgent or AssignOutcome.NamedSeatLimitReached
         or DeviceOutcome.DeviceLimitReached or DeviceOutcome.NoActiveSubscription or DeviceOutcome.ProductHasNoDevices;
 
-    internal static string SeatCode(SeatType seatType) => seatType == SeatType.Named ? "NAMED" : "CONCURRENT";
-
     private sealed record AssignStateRow(bool AgentExists, string? Current, int Named);
 
     private sealed record PoolRow(
@@ -519,7 +517,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
 
     private sealed record SeatRow(string AgentId, string Product, string SeatType)
     {
-        public SeatHolding ToHolding() => new(Product, SeatType == "NAMED" ? Domain.Seats.SeatType.Named : Domain.Seats.SeatType.Concurrent);
+        public SeatHolding ToHolding() => new(Product, SeatTypeCodes.Parse(SeatType, "PostgreSQL"));
     }
 
     private sealed record DeviceRow(string DeviceId, string Kind, string DisplayName, string Platform);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Dapper;
 using LicenseBroker.Domain.Administration;
+using LicenseBroker.Domain.Catalog;
 using LicenseBroker.Domain.Provisioning;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Storage.Resilience;
@@ -105,7 +106,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 return new MappingOutcome.UnknownProduct();
             }
 
-            if (model == "UNLIMITED")
+            if (SeatTypeCodes.ParseModel(model, "PostgreSQL") == SeatModel.Unlimited)
             {
                 return new MappingOutcome.ProductHasNoSeats();
             }
@@ -114,7 +115,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
 
             // The product may become governed by this mapping: lock its pool as well, in order.
             await LockGovernedPoolsAsync(connection, transaction, accountId, product, cancellationToken);
-            var seat = PostgresCatalogStore.SeatCode(seatType);
+            var seat = SeatTypeCodes.Code(seatType);
             await connection.ExecuteAsync(new CommandDefinition(
                 """
                 DELETE FROM scim_group_seats WHERE account_id = @accountId AND product_code = @product AND lower(group_name) = lower(@groupName);
@@ -158,7 +159,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         return (await connection.QueryAsync<MappingRow>(new CommandDefinition(sql, new { accountId }, cancellationToken: cancellationToken)))
-            .Select(r => new GroupSeatMapping(r.GroupName, r.Product, r.SeatType == "NAMED" ? SeatType.Named : SeatType.Concurrent, Utc(r.CreatedAt))).ToList();
+            .Select(r => new GroupSeatMapping(r.GroupName, r.Product, SeatTypeCodes.Parse(r.SeatType, "PostgreSQL"), Utc(r.CreatedAt))).ToList();
     }
 
     public async Task<IReadOnlyList<ProvisioningProblem>> ListProblemsAsync(string accountId, CancellationToken cancellationToken)
@@ -302,7 +303,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 "DELETE FROM agents WHERE account_id = @accountId AND id = @agentId", new { accountId, agentId }, transaction, cancellationToken: cancellationToken));
             await AuditAsync(connection, transaction, accountId, null, actor, "agent.remove", agentId, new { seats }, null, cancellationToken);
             var changed = seats.Select(s => (agentId, s.Product)).ToList();
-            await ResolveProblemsInTransactionAsync(connection, transaction, actor, accountId, seats.Where(s => s.SeatType == "NAMED").Select(s => s.Product), changed, cancellationToken);
+            await ResolveProblemsInTransactionAsync(connection, transaction, actor, accountId, seats.Where(s => s.SeatType == SeatTypeCodes.Named).Select(s => s.Product), changed, cancellationToken);
             return new ScimOutcome<bool>.Done(true, new SeatChanges(changed));
         }, cancellationToken);
 
@@ -491,7 +492,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             {
                 current.TryGetValue((agentId, product), out var have);
                 wanted.TryGetValue((agentId, product), out var want);
-                var target = !agents[agentId] || want is null ? null : want.Named ? "NAMED" : "CONCURRENT";
+                var target = !agents[agentId] || want is null ? null : want.Named ? SeatTypeCodes.Named : SeatTypeCodes.Concurrent;
                 if (target == have)
                 {
                     await ClearProblemAsync(connection, transaction, accountId, agentId, product, cancellationToken);
@@ -503,7 +504,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                     await UnassignAsync(connection, transaction, actor, accountId, agentId, product, cancellationToken);
                     await ClearProblemAsync(connection, transaction, accountId, agentId, product, cancellationToken);
                     changed.Add((agentId, product));
-                    if (have == "NAMED")
+                    if (have == SeatTypeCodes.Named)
                     {
                         freedNamed.Add(product);
                     }
@@ -512,13 +513,13 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                 }
 
                 var outcome = await PostgresCatalogStore.AssignInTransactionAsync(
-                    connection, transaction, actor, accountId, agentId, product, target == "NAMED" ? SeatType.Named : SeatType.Concurrent, cancellationToken);
+                    connection, transaction, actor, accountId, agentId, product, SeatTypeCodes.Parse(target, "the provisioning plan"), cancellationToken);
                 switch (outcome)
                 {
                     case AssignOutcome.Assigned:
                         await ClearProblemAsync(connection, transaction, accountId, agentId, product, cancellationToken);
                         changed.Add((agentId, product));
-                        if (have == "NAMED")
+                        if (have == SeatTypeCodes.Named)
                         {
                             freedNamed.Add(product);
                         }
@@ -529,7 +530,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
                         // Meanwhile the agent gets the concurrent seat another of their groups gives, if any.
                         await RecordProblemAsync(connection, transaction, accountId, agentId, product, "NAMED_SEAT_LIMIT_REACHED",
                             $"All {full.Limit} named seats of {product} are assigned; the seat is given when one frees.", cancellationToken);
-                        var fallback = want!.Concurrent ? "CONCURRENT" : null;
+                        var fallback = want!.Concurrent ? SeatTypeCodes.Concurrent : null;
                         if (fallback != have)
                         {
                             if (fallback is null)
