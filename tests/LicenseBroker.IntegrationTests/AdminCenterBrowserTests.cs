@@ -91,6 +91,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Go(Page("/activity?kind=seat.force_released"));
         browser.WaitUntil(b => b.All("#activity tbody tr").Count == 2, "two force releases in the activity log");
         Assert.Contains("admin-" + account, browser.Find("#activity").Text, StringComparison.Ordinal);
+        Assert.Contains($"admin-{account} ended the session of {ids[0]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
         browser.Go(Page("/activity"));
         browser.Find("#activity");
         browser.Screenshot("activity");

@@ -85,7 +85,7 @@ public sealed class WebhookTests : IAsyncLifetime
         var created = await first.AdminClient.CreateWebhookEndpointAsync(new CreateWebhookEndpointRequest
         {
             Url = receiver.Url,
-            EventTypes = { "seat.granted", "seat.released", "seat.revoked", "seat.refused", "pool.full", "pool.threshold", "queue.joined", "agent.seat_changed" },
+            EventTypes = { "seat.granted", "seat.released", "seat.force_released", "seat.refused", "pool.full", "pool.threshold", "queue.joined", "agent.seat_changed" },
             ThresholdPercent = 50,
         }, first.AdminHeaders(account));
         Assert.StartsWith("whsec_", created.Secret, StringComparison.Ordinal);
@@ -108,7 +108,7 @@ public sealed class WebhookTests : IAsyncLifetime
         await first.DisposeAsync();
         var expected = await OutboxAsync(account);
         Assert.Equal(
-            ["seat.granted", "pool.threshold", "seat.granted", "pool.full", "seat.refused", "seat.released", "seat.granted", "pool.full", "seat.revoked", "agent.seat_changed"],
+            ["seat.granted", "pool.threshold", "seat.granted", "pool.full", "seat.refused", "seat.released", "seat.granted", "pool.full", "seat.force_released", "agent.seat_changed"],
             expected.Select(m => m.EventType));
 
         // Back up, with two new brokers delivering side by side: everything arrives, still in order.
@@ -185,6 +185,43 @@ public sealed class WebhookTests : IAsyncLifetime
             new ListWebhookEndpointsRequest(), host.ManagerHeaders(account)));
         Assert.Equal(StatusCode.PermissionDenied, manager.StatusCode);
         Assert.Empty((await host.AdminClient.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest(), host.AdminHeaders(account))).Endpoints);
+    }
+
+    /// <summary>An action has one name (the audit log's); the old webhook name stays an alias for one release, never delivered twice.</summary>
+    [Fact]
+    public async Task A_force_release_is_seat_force_released_and_the_old_name_seat_revoked_still_reaches_who_subscribed_to_it_once()
+    {
+        await using var host = await BrokerTestHost.StartAsync(_database!, new Dictionary<string, string?>(Settings) { ["Webhooks:PollInterval"] = "00:01:00" });
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        var agent = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var endpoints = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, types) in new[] { ("new", new[] { "seat.force_released" }), ("old", ["seat.revoked"]), ("both", ["seat.revoked", "seat.force_released"]) })
+        {
+            endpoints[(await host.AdminClient.CreateWebhookEndpointAsync(
+                new CreateWebhookEndpointRequest { Url = _receiver!.Url + "/" + name, EventTypes = { types } }, host.AdminHeaders(account))).Endpoint.EndpointId] = name;
+        }
+
+        var lease = (await host.Agent(account, agent).AcquireAsync(Product)).Lease;
+        await host.AdminClient.ForceReleaseAsync(new ForceReleaseRequest { Product = Product, LeaseIds = { lease.LeaseId } }, host.AdminHeaders(account));
+        await host.AuditWrittenAsync();
+
+        await using var connection = new NpgsqlConnection(_database!.ConnectionString);
+        var messages = (await connection.QueryAsync<(string Endpoint, string Type, string Body)>(
+            "SELECT o.endpoint_id, o.event_type, o.payload::text FROM webhook_outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id WHERE e.account_id = @account",
+            new { account })).ToList();
+        Assert.Equal(
+            ["both: seat.force_released", "new: seat.force_released", "old: seat.revoked"],
+            messages.Select(m => $"{endpoints[m.Endpoint]}: {m.Type}").Order(StringComparer.Ordinal));
+        Assert.All(messages, m => Assert.Contains($"\"type\": \"{m.Type}\"", m.Body, StringComparison.Ordinal));
+        Assert.Equal(1, await connection.ExecuteScalarAsync<int>(
+            "SELECT count(*) FROM audit_events WHERE account_id = @account AND action = 'seat.force_released'", new { account }));
+
+        // A name that is neither is refused, naming the field.
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => host.AdminClient.CreateWebhookEndpointAsync(
+            new CreateWebhookEndpointRequest { Url = _receiver!.Url, EventTypes = { "seat.revoke" } }, host.AdminHeaders(account)).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("event_types[0]", refused.Status.Detail, StringComparison.Ordinal);
     }
 
     private async Task<List<(string MessageId, string EventType, bool Delivered)>> OutboxAsync(string account)

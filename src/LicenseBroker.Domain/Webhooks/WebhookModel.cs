@@ -8,7 +8,13 @@ public static class WebhookEventTypes
     public const string SeatGranted = "seat.granted";
     public const string SeatReleased = "seat.released";
     public const string SeatExpired = "seat.expired";
-    public const string SeatRevoked = "seat.revoked";
+    public const string SeatForceReleased = "seat.force_released";
+
+    /// <summary>
+    /// The old name of <see cref="SeatForceReleased"/>, kept for one release (until 2.0): an endpoint subscribed to it
+    /// still receives the event under this name; one subscribed to both receives it once, under the new name.
+    /// </summary>
+    public const string SeatRevokedAlias = "seat.revoked";
     public const string SeatIdleReleased = "seat.idle_released";
     public const string SeatRefused = "seat.refused";
     public const string PoolFull = "pool.full";
@@ -17,7 +23,10 @@ public static class WebhookEventTypes
     public const string AgentSeatChanged = "agent.seat_changed";
 
     public static readonly IReadOnlyList<string> All =
-        [SeatGranted, SeatReleased, SeatExpired, SeatRevoked, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged];
+        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged];
+
+    /// <summary>What an endpoint may subscribe to: <see cref="All"/> and the aliases still honoured.</summary>
+    public static readonly IReadOnlyList<string> Subscribable = [.. All, SeatRevokedAlias];
 }
 
 public enum WebhookEndpointState

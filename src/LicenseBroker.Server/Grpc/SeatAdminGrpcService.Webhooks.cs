@@ -111,7 +111,7 @@ internal sealed partial class SeatAdminGrpcService
             .Check(thresholdPercent is not null || !eventTypes.Contains(WebhookEventTypes.PoolThreshold), "threshold_percent", "is required with pool.threshold");
         for (var i = 0; i < Math.Min(eventTypes.Count, 10); i++)
         {
-            validation.Check(WebhookEventTypes.All.Contains(eventTypes[i]), $"event_types[{i}]", "must be one of " + string.Join(", ", WebhookEventTypes.All));
+            validation.Check(WebhookEventTypes.Subscribable.Contains(eventTypes[i]), $"event_types[{i}]", "must be one of " + string.Join(", ", WebhookEventTypes.All) + $" ({WebhookEventTypes.SeatRevokedAlias}: the old name of {WebhookEventTypes.SeatForceReleased}, until 2.0)");
         }
 
         more?.Invoke(validation);

@@ -28,16 +28,5 @@ public sealed class BrokerMetrics : ISeatEventSink
         _inner.Record(seatEvent);
     }
 
-    private static string KindOf(SeatEventKind kind) => kind switch
-    {
-        SeatEventKind.Granted => "granted",
-        SeatEventKind.Released => "released",
-        SeatEventKind.Expired => "expired",
-        SeatEventKind.ForceReleased => "force_released",
-        SeatEventKind.Reestablished => "reestablished",
-        SeatEventKind.IdleReleased => "idle_released",
-        SeatEventKind.Queued => "queued",
-        SeatEventKind.Refused => "refused",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
+    private static string KindOf(SeatEventKind kind) => SeatEventKinds.Of(kind).MetricLabel;
 }

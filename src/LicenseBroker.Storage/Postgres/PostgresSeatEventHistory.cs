@@ -35,8 +35,9 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
         LIMIT @limit
         """;
 
+    // The seat events the planner replays (a re-established lease was live before the loss: no change of occupancy).
     private static readonly string[] Actions =
-        ["seat.granted", "seat.released", "seat.expired", "seat.force_released", "seat.idle_released", "seat.refused", "queue.joined"];
+        [.. SeatEventKinds.All.Where(n => n.Kind != SeatEventKind.Reestablished).Select(n => n.AuditAction)];
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly BackendPipelines _pipelines;

@@ -178,16 +178,5 @@ public sealed class PostgresSeatEventWriter
         public string ErasedId { get; set; } = "";
     }
 
-    public static string ActionOf(SeatEventKind kind) => kind switch
-    {
-        SeatEventKind.Granted => "seat.granted",
-        SeatEventKind.Released => "seat.released",
-        SeatEventKind.Expired => "seat.expired",
-        SeatEventKind.ForceReleased => "seat.force_released",
-        SeatEventKind.Reestablished => "seat.reestablished",
-        SeatEventKind.IdleReleased => "seat.idle_released",
-        SeatEventKind.Queued => "queue.joined",
-        SeatEventKind.Refused => "seat.refused",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
+    public static string ActionOf(SeatEventKind kind) => SeatEventKinds.Of(kind).AuditAction;
 }

@@ -46,6 +46,7 @@ internal static class WebhookOutbox
         FROM unnest(@accounts, @products, @types, @agents, @leases, @actors, @ats, @inUse, @seqs) WITH ORDINALITY
              AS c(account, product, type, agent, lease, actor, at, in_use, seq, n)
         JOIN webhook_endpoints e ON e.account_id = c.account AND c.type = ANY(e.event_types) AND e.state <> 'DISABLED'
+             AND NOT (c.type = 'seat.revoked' AND 'seat.force_released' = ANY(e.event_types))
         LEFT JOIN subscriptions s ON s.account_id = c.account AND s.product_code = c.product
         WHERE (c.type <> 'pool.full' OR c.in_use = s.concurrent_seat_limit)
           AND (c.type <> 'pool.threshold' OR (e.threshold_percent IS NOT NULL
@@ -73,17 +74,7 @@ internal static class WebhookOutbox
         """ + ScheduleSql;
 
     /// <summary>The webhook type of a seat event; null for those no webhook reports.</summary>
-    public static string? TypeOf(SeatEventKind kind) => kind switch
-    {
-        SeatEventKind.Granted => WebhookEventTypes.SeatGranted,
-        SeatEventKind.Released => WebhookEventTypes.SeatReleased,
-        SeatEventKind.Expired => WebhookEventTypes.SeatExpired,
-        SeatEventKind.ForceReleased => WebhookEventTypes.SeatRevoked,
-        SeatEventKind.IdleReleased => WebhookEventTypes.SeatIdleReleased,
-        SeatEventKind.Refused => WebhookEventTypes.SeatRefused,
-        SeatEventKind.Queued => WebhookEventTypes.QueueJoined,
-        _ => null,
-    };
+    public static string? TypeOf(SeatEventKind kind) => SeatEventKinds.Of(kind).WebhookType;
 
     public static async Task AddSeatEventsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<SeatEvent> batch, CancellationToken cancellationToken)
     {
@@ -96,6 +87,11 @@ internal static class WebhookOutbox
             }
 
             candidates.Add((e, type));
+            if (type == WebhookEventTypes.SeatForceReleased)
+            {
+                // The old name, for endpoints that subscribed to it and not to the new one (SeatEventsSql).
+                candidates.Add((e, WebhookEventTypes.SeatRevokedAlias));
+            }
             if (e.SeatsInUse is not null)
             {
                 // A grant that took a shared seat: it may have filled the pool, or crossed an endpoint's threshold.

@@ -119,18 +119,7 @@ public static class SeatEventCodec
 
     private static SeatEvent Build(PoolId pool, long sequence, string kind, string leaseId, string agent, string actor, long peak, long refused, long at, long inUse) => new(
         pool,
-        kind switch
-        {
-            "granted" => SeatEventKind.Granted,
-            "reestablished" => SeatEventKind.Reestablished,
-            "released" => SeatEventKind.Released,
-            "expired" => SeatEventKind.Expired,
-            "force_released" => SeatEventKind.ForceReleased,
-            "idle_released" => SeatEventKind.IdleReleased,
-            "queued" => SeatEventKind.Queued,
-            "refused" => SeatEventKind.Refused,
-            _ => throw new InvalidOperationException($"Unknown seat event kind '{kind}' in a pool script's reply."),
-        },
+        SeatEventKinds.FromScript(kind),
         agent,
         leaseId.Length == 0 ? null : leaseId,
         actor,
