@@ -52,7 +52,7 @@ public sealed class HotPathTests : IAsyncLifetime
             Assert.True(await agent.ReleaseAsync(lease));
         }
 
-        // Every replica's reclaimer polls its index (TIME, ZRANGEBYSCORE), and the seat event drain reads and trims the
+        // Every replica's janitor polls its index (TIME, ZRANGEBYSCORE), and the seat event drain reads and trims the
         // pools' journals (XRANGE, XDEL, XLEN), in the background: not the requests' work.
         var redisCommands = redisSession.FinishProfiling().Select(c => c.Command)
             .Where(c => c is not ("TIME" or "ZRANGEBYSCORE" or "XRANGE" or "XDEL" or "XLEN")).ToList();

@@ -9,7 +9,7 @@ namespace LicenseBroker.IntegrationTests;
 
 /// <summary>
 /// Issue 16, part 1: seats held by sessions left PENDING, or by users idle, are handed back by the
-/// broker on Redis's clock, by whichever replica's reclaimer gets there first, within a second of
+/// broker on Redis's clock, by whichever replica's janitor gets there first, within a second of
 /// the deadline, even when nobody calls into the pool; the app learns it through WatchLease and its
 /// next heartbeat, and the head of the queue gets the seat.
 /// </summary>
@@ -18,7 +18,7 @@ public sealed class IdleSeatTests : IAsyncLifetime
     private const string Product = "remote-support";
 
     // Nothing else touches the pools during a test: waiters and watches refresh rarely, so a seat
-    // taken back on time was taken back by the reclaimer, not by a passing call.
+    // taken back on time was taken back by the janitor, not by a passing call.
     private static readonly Dictionary<string, string?> Settings = new()
     {
         ["Seats:MinIdleTimeout"] = "00:00:01",

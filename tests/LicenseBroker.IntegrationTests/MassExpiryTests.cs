@@ -12,7 +12,7 @@ namespace LicenseBroker.IntegrationTests;
 
 /// <summary>
 /// Finding 6: 50,000+ leases of one pool expire together (a fleet outage longer than the TTL). The
-/// next calls into that pool drop a bounded number each and the sweeper drains the rest in bounded
+/// next calls into that pool drop a bounded number each and the janitor drains the rest in bounded
 /// batches: the drain takes at least one script call per 100 leases (each call that expires leases
 /// appends one entry to the pool's journal: the XADDs are counted by keyspace notification), none
 /// stalls (Redis SLOWLOG), another account's heartbeats go on meanwhile, and every expired lease is
@@ -114,7 +114,7 @@ public sealed class MassExpiryTests : IClassFixture<BrokerFixture>
         await Eventually.Until(
             async () => await database.SortedSetLengthAsync(leasesKey) == 1 ? "drained" : null,
             TimeSpan.FromSeconds(60),
-            "the sweeper to drain the expired leases");
+            "the janitor to drain the expired leases");
         await stop.CancelAsync();
         await beating;
 

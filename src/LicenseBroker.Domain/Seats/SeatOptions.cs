@@ -29,7 +29,7 @@ public sealed class SeatOptions
     /// <summary>AcquireSeat attempts allowed per agent per window; 0: no limit.</summary>
     public int AcquiresPerAgentPerWindow { get; set; } = 30;
 
-    /// <summary>Expired leases the sweeper drops per Redis call after a mass expiry (each call's script stays short).</summary>
+    /// <summary>Expired leases the janitor drops per Redis call after a mass expiry (each call's script stays short).</summary>
     public int SweepBatch { get; set; } = 100;
 
     /// <summary>

@@ -11,7 +11,7 @@ public abstract record AcquireOutcome
     }
 
     /// <summary>A seat was granted, or an existing lease of the same session was returned.</summary>
-    public sealed record Granted(Lease Lease, bool Resumed, int PeakToday = 0, DateTimeOffset At = default) : AcquireOutcome;
+    public sealed record Granted(Lease Lease, bool Resumed) : AcquireOutcome;
 
     /// <summary>
     /// No shared seat for this agent now. <see cref="Why"/> says which rule: every seat is occupied (or being
@@ -19,7 +19,7 @@ public abstract record AcquireOutcome
     /// the free seats are reserved for other groups (<see cref="ReservedFor"/>).
     /// </summary>
     public sealed record PoolFull(
-        int InUse, int Limit, int RefusedToday = 0, DateTimeOffset At = default, int Waiting = 0,
+        int InUse, int Limit, int Waiting = 0,
         SharedSeatRefusal Why = SharedSeatRefusal.AllInUse, string? Group = null, int Cap = 0, IReadOnlyList<string>? ReservedFor = null,
         string? GroupName = null, IReadOnlyList<string>? ReservedForNames = null) : AcquireOutcome;
 

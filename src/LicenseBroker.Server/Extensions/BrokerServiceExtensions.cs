@@ -180,10 +180,9 @@ public static class BrokerServiceExtensions
         services.AddSingleton<SeatEventDrainService>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
         services.AddHostedService<BrokerStartup>();
-        services.AddHostedService<ExpirySweeper>();
+        services.AddHostedService<PoolJanitor>();
         services.AddSingleton<EventLogPartitions>();
         services.AddHostedService<EventLogMaintenance>();
-        services.AddHostedService<IdleReclaimer>();
         services.AddHostedService<Webhooks.WebhookDispatcher>();
         return services;
     }

@@ -5,16 +5,13 @@ using LicenseBroker.Domain.Seats;
 namespace LicenseBroker.Storage.Redis;
 
 /// <summary>
-/// Pools whose scripts left expired leases behind (each call drops a bounded number): the sweeper
+/// Pools whose scripts left expired leases behind (each call drops a bounded number): the janitor
 /// drains them in bounded batches. A pool is queued once however many calls report it.
 /// </summary>
 public sealed class ExpiryBacklog
 {
     private readonly ConcurrentDictionary<PoolId, byte> _queued = new();
     private readonly Channel<PoolId> _pools = Channel.CreateUnbounded<PoolId>(new UnboundedChannelOptions { SingleReader = true });
-
-    /// <summary>Pools waiting for the sweeper.</summary>
-    public int Count => _queued.Count;
 
     public void Report(PoolId pool)
     {

@@ -15,7 +15,7 @@ namespace LicenseBroker.Storage.Redis;
 /// </summary>
 public sealed class ReclaimIndex
 {
-    // Raises the pool's entry only if it still holds the deadline the reclaimer acted on.
+    // Raises the pool's entry only if it still holds the deadline the janitor acted on.
     private const string ReplaceScript = """
         local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
         if current and tonumber(current) == tonumber(ARGV[2]) then
@@ -66,7 +66,7 @@ public sealed class ReclaimIndex
     }
 
     /// <summary>
-    /// After the reclaimer ran the pool's script: sets the entry to the pool's next deadline
+    /// After the janitor ran the pool's script: sets the entry to the pool's next deadline
     /// (<paramref name="nextMs"/>, 0: none) if it still holds <paramref name="actedOnMs"/>, then
     /// reads the pool's own earliest deadline and lowers the entry to it. A script that wrote an
     /// earlier deadline after our reclaim either ran before that read (the read sees it) or sends its

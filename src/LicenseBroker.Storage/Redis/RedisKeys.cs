@@ -55,7 +55,7 @@ public sealed class RedisKeys
 
     /// <summary>
     /// Pools with a reclaim deadline (see Scripts/library/01_call.lua, KEYS[16]) -> the earliest one (ms, Redis time):
-    /// what the reclaimer of every replica polls (see <see cref="ReclaimIndex"/>). One key: in a
+    /// what the janitor of every replica polls (see <see cref="ReclaimIndex"/>). One key: in a
     /// cluster it lives on one shard, and holds one member per pool with an idle rule in use.
     /// </summary>
     public RedisKey ReclaimIndex => _prefix + "reclaim-due";

@@ -59,13 +59,11 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         SeatType: SeatTypeCodes.Parse(reply.String("seat"), "Redis"),
                         ExpiresAt: reply.Time("expires_ms"),
                         FencingToken: reply.Long("fence")),
-                    Resumed: reply.Long("resumed") == 1,
-                    PeakToday: reply.Int("peak"),
-                    At: reply.Time("now_ms"));
+                    Resumed: reply.Long("resumed") == 1);
             case "FULL":
                 var (why, group, cap, reservedFor) = RefusalOf(reply);
                 return new AcquireOutcome.PoolFull(
-                    InUse: reply.Int("in_use"), Limit: reply.Int("limit"), RefusedToday: reply.Int("refused"), At: reply.Time("now_ms"), Waiting: reply.Int("waiting"),
+                    InUse: reply.Int("in_use"), Limit: reply.Int("limit"), Waiting: reply.Int("waiting"),
                     why, group, cap, reservedFor?.Split(',', StringSplitOptions.RemoveEmptyEntries));
             case "RECOVERING":
                 return new AcquireOutcome.Recovering(reply.Milliseconds("retry_ms"));
@@ -316,7 +314,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         }
     }
 
-    /// <summary>Runs a script, records the seat events it reports, and hands a backlog of expired leases to the sweeper.</summary>
+    /// <summary>Runs a script, records the seat events it reports, and hands a backlog of expired leases to the janitor.</summary>
     private async Task<ScriptReply> EvaluateAsync<TArgs>(
         PoolScript<TArgs> poolScript, PoolId pool, TArgs scriptArgs, CancellationToken cancellationToken)
     {
@@ -378,24 +376,13 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     }
 
     /// <summary>
-    /// Drops up to <paramref name="batch"/> expired leases (and waiters, tombstones) of the pool, recording each
-    /// expiry. Returns true when more remain.
+    /// One batch of the pool's janitor work (sweep.lua): drops expired leases, waiters and tombstones and takes back the
+    /// seats whose reclaim deadline came. Returns whether more remain and the pool's next reclaim deadline (ms, Redis
+    /// time; 0: none).
     /// </summary>
-    public async Task<bool> SweepAsync(PoolId pool, int batch, CancellationToken cancellationToken)
+    public async Task<(bool Backlog, long NextReclaimMs)> SweepAsync(PoolId pool, int batch, CancellationToken cancellationToken)
     {
-        // Retrying is safe: a lease already dropped is not dropped, nor reported, again.
-        var (_, backlog) = await RunAsync(LuaScripts.Sweep, pool, batch, cancellationToken);
-        return backlog;
-    }
-
-    /// <summary>
-    /// Takes back the seats of the pool whose reclaim deadline came (and drops a batch of expired
-    /// leases, like <see cref="SweepAsync"/>). Returns whether more remain and the pool's next deadline
-    /// (ms, Redis time; 0: none).
-    /// </summary>
-    public async Task<(bool Backlog, long NextReclaimMs)> ReclaimAsync(PoolId pool, int batch, CancellationToken cancellationToken)
-    {
-        // Retrying is safe: a seat already taken back is not taken, nor reported, again.
+        // Retrying is safe: a lease already dropped or taken back is not dropped, nor reported, again.
         var (payload, backlog) = await RunAsync(LuaScripts.Sweep, pool, batch, cancellationToken);
         return (backlog, payload.Long("next_reclaim_ms"));
     }

@@ -23,8 +23,8 @@
 -- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
---   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1), in_use, peak (today's), now_ms
---   status FULL, in_use, limit, refused (today's), now_ms, waiting, why (FULL | GROUP_CAP | RESERVED, see
+--   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1)
+--   status FULL, in_use, limit, waiting, why (FULL | GROUP_CAP | RESERVED, see
 --     refusal_of in library/05_groups.lua), about (the capped group, or the groups keeping the free seats), cap
 --   status RECOVERING, retry_ms: the pool is in its recovery window; newcomers are admitted after it
 --   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
@@ -51,8 +51,6 @@ local retry_after = rate_limited(now, rate_window, rate_pool, rate_agent, agent)
 if retry_after then
   return finish({'status', 'RATE_LIMITED', 'retry_ms', retry_after})
 end
-stats_touch(now)
-local peak_field = stats_field(now, 'peak')
 
 -- Idempotent retry: the same agent and session get their live lease back, renewed.
 local existing_id = redis.call('HGET', K_SESSIONS, session_field(agent, session))
@@ -63,9 +61,7 @@ if existing_id then
     schedule(K_LEASES, expires, existing_id)
     lease.beat = now
     redis.call('HSET', K_DATA, existing_id, encode_lease(lease))
-    return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat,
-      'resumed', 1, 'in_use', redis.call('HLEN', K_HOLDERS), 'peak',
-      tonumber(redis.call('HGET', K_STATS, peak_field) or '0'), 'now_ms', now})
+    return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'resumed', 1})
   end
 end
 
@@ -75,15 +71,14 @@ if seat == 'CONCURRENT' then
     return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
   end
   if verdict == 'NO' then
+    stats_touch(now)
     local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
     event('refused', '', agent, agent, nil, refused)
     local why, about, cap = refusal_of(group, in_use, limit)
-    return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'refused', refused, 'now_ms', now,
-      'waiting', redis.call('ZCARD', K_QUEUE), 'why', why, 'about', about, 'cap', cap})
+    return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'waiting', redis.call('ZCARD', K_QUEUE), 'why', why, 'about', about, 'cap', cap})
   end
 end
 
 local expires = now + ttl
-local fence, in_use, peak = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group)
-return finish({'status', 'GRANTED', 'lease_id', new_id, 'expires_ms', expires, 'fence', fence, 'seat', seat,
-  'resumed', 0, 'in_use', in_use, 'peak', peak, 'now_ms', now})
+local fence = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group)
+return finish({'status', 'GRANTED', 'lease_id', new_id, 'expires_ms', expires, 'fence', fence, 'seat', seat, 'resumed', 0})

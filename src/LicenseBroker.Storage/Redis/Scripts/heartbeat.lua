@@ -23,7 +23,7 @@
 -- Records a seat event when it re-establishes a lease (reestablished), or when the lease is past a
 -- reclaim deadline (idle_released).
 -- Returns (payload):
---   status RENEWED, expires_ms, fence, seat, session, rebuilt (0|1)
+--   status RENEWED, expires_ms, fence, seat, session (a lease re-established from its proof too)
 --   status REVOKED, by, at_ms: an admin ended the lease
 --   status IDLE_RELEASED, by (pending_timeout | idle_timeout), at_ms: the broker took the seat back
 --   status NOT_FOUND: unknown, released, expired, or another agent's
@@ -66,7 +66,7 @@ if lease and lease.agent == agent then
     track_reclaim(id, lease, reclaim_ms)
     redis.call('HSET', K_DATA, id, encode_lease(lease))
   end
-  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session, 'rebuilt', 0})
+  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session})
 end
 if lease then
   -- Another agent's live lease: not the caller's to renew, nor to take over.
@@ -92,6 +92,6 @@ if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K
   end
   local expires = now + ttl
   grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven, @group)
-  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session, 'rebuilt', 1})
+  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session})
 end
 return finish({'status', 'NOT_FOUND'})

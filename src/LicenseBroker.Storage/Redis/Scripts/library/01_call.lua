@@ -65,7 +65,7 @@
 -- events (a flat list of the seat events this call caused, EVENT_FIELDS values each, in the order
 -- event() writes them: the grants, releases, revocations, expiries and refusals the broker records
 -- in one place; flat because a mass expiry reports thousands) and backlog (1 when expired leases
--- remain for the sweeper).
+-- remain for the janitor).
 
 -- Per-call state: the keys of the pool a call works on, and what the call has done so far that finish() reports.
 -- The values here are the starting values begin_call() sets again, for reading.

@@ -143,7 +143,7 @@ local function purge_waiters(now, max)
 end
 
 -- Drops up to max leases whose expiry is at or before now, and forgets up to max old tombstones.
--- Sets BACKLOG when more remain, so the broker has the sweeper drain them.
+-- Sets BACKLOG when more remain, so the broker has the janitor (PoolJanitor.cs) drain them.
 local function purge(now, max)
   if now < due_time() then
     return
@@ -179,7 +179,7 @@ local function purge(now, max)
     BACKLOG = 1
   end
   if BACKLOG == 1 then
-    return -- 'due' stays in the past: the next call (or the sweeper) goes on draining
+    return -- 'due' stays in the past: the next call (or the janitor) goes on draining
   end
   local next_due = NEVER
   for _, key in ipairs({K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM}) do
