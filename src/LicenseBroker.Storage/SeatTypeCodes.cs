@@ -35,6 +35,15 @@ internal static class SeatTypeCodes
         _ => throw new InvalidOperationException($"Unknown seat type '{code}' stored in {storedIn}."),
     };
 
+    /// <summary>A seat type as a lease record stores it (one letter, encode_lease in Scripts/library/02_records.lua).</summary>
+    public static SeatType ParseLetter(string letter, string storedIn) => letter switch
+    {
+        "N" => SeatType.Named,
+        "C" => SeatType.Concurrent,
+        "U" => SeatType.Unlimited,
+        _ => Parse(letter, storedIn),
+    };
+
     /// <summary>A stored products.seat_model.</summary>
     public static SeatModel ParseModel(string code, string storedIn) => code switch
     {

@@ -56,6 +56,17 @@ public static class LuaScripts
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Command.Groups)));
 
+    /// <summary>The heartbeat's fast path: the lease's expiry and nothing else (see heartbeat_fast.lua).</summary>
+    public static readonly PoolScript<HeartbeatArgs> HeartbeatFast = PoolScript.Load<HeartbeatArgs>(
+        "heartbeat_fast",
+        rest: null,
+        ownKeys: true,
+        ("agent", a => a.Command.AgentId),
+        ("lease_id", a => a.Command.LeaseId),
+        ("ttl_ms", a => Milliseconds(a.Command.LeaseTtl)),
+        ("evidence", a => a.Epoch.Evidence),
+        ("kind", a => a.Command.SessionKind?.ToString() ?? string.Empty));
+
     public static readonly PoolScript<ReleaseCommand> Release = PoolScript.Load<ReleaseCommand>(
         "release",
         rest: null,
@@ -135,7 +146,7 @@ public static class LuaScripts
     public static readonly PoolScript<int> Sweep = PoolScript.Load<int>("sweep", rest: null, ("batch", batch => batch));
 
     /// <summary>Every script, for the layout tests.</summary>
-    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep, ApplyRules];
+    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, HeartbeatFast, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep, ApplyRules];
 
     /// <summary>The pool's group rules as the scripts read them (set_rules in Scripts/library/05_groups.lua): "group|reserved|max;..." (max -1: none).</summary>
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0

@@ -97,9 +97,9 @@ public static class PoolLibrary
     private static (string Version, string Text) Build()
     {
         var prelude = Prelude;
-        var bodies = LuaScripts.All.Select(s => (s.Name, s.Text)).ToList();
+        var bodies = LuaScripts.All.Select(s => (s.Name, s.Text, s.OwnKeys)).ToList();
         var code = new StringBuilder(prelude);
-        foreach (var (name, body) in bodies)
+        foreach (var (name, body, _) in bodies)
         {
             code.Append('\n').Append(name).Append('\n').Append(body);
         }
@@ -107,11 +107,11 @@ public static class PoolLibrary
         var version = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(code.ToString())))[..12];
         var text = new StringBuilder($"#!lua name=licensebroker_{version}\n");
         text.Append(prelude).Append('\n');
-        foreach (var (name, body) in bodies)
+        foreach (var (name, body, ownKeys) in bodies)
         {
             // A function per script: its body runs inside, after the call's state is set up.
             text.Append("\nredis.register_function('lb_").Append(version).Append('_').Append(name).Append("', function(KEYS, ARGV)\n")
-                .Append("begin_call(KEYS)\n")
+                .Append(ownKeys ? string.Empty : "begin_call(KEYS)\n")
                 .Append(body)
                 .Append("\nend)\n");
         }

@@ -18,6 +18,12 @@ public interface IPoolScript
 
     /// <summary>The argument names, in ARGV order.</summary>
     IReadOnlyList<string> ArgumentNames { get; }
+
+    /// <summary>
+    /// True for a script that takes its own keys (its header names them) and none of the library's per-call state:
+    /// registered without begin_call (heartbeat_fast). False: the pool layout's keys, begin_call first.
+    /// </summary>
+    bool OwnKeys { get; }
 }
 
 /// <summary>
@@ -36,8 +42,9 @@ public sealed class PoolScript<TArgs> : IPoolScript
     private readonly Func<TArgs, RedisValue>[] _values;
     private readonly Func<TArgs, IReadOnlyList<RedisValue>>? _rest;
 
-    internal PoolScript(string name, string text, IReadOnlyList<string> names, Func<TArgs, RedisValue>[] values, Func<TArgs, IReadOnlyList<RedisValue>>? rest)
+    internal PoolScript(string name, string text, IReadOnlyList<string> names, Func<TArgs, RedisValue>[] values, Func<TArgs, IReadOnlyList<RedisValue>>? rest, bool ownKeys)
     {
+        OwnKeys = ownKeys;
         Name = name;
         Text = text;
         ArgumentNames = names;
@@ -50,6 +57,8 @@ public sealed class PoolScript<TArgs> : IPoolScript
     public string Text { get; }
 
     public IReadOnlyList<string> ArgumentNames { get; }
+
+    public bool OwnKeys { get; }
 
     public string FunctionName => PoolLibrary.FunctionName(Name);
 
@@ -76,11 +85,15 @@ public sealed class PoolScript<TArgs> : IPoolScript
 public static class PoolScript
 {
     /// <summary>Reads Scripts/<paramref name="name"/>.lua and binds its named arguments.</summary>
-    public static PoolScript<TArgs> Load<TArgs>(string name, Func<TArgs, IReadOnlyList<RedisValue>>? rest, params (string Name, Func<TArgs, RedisValue> Value)[] arguments)
+    public static PoolScript<TArgs> Load<TArgs>(string name, Func<TArgs, IReadOnlyList<RedisValue>>? rest, params (string Name, Func<TArgs, RedisValue> Value)[] arguments) =>
+        Load(name, rest, ownKeys: false, arguments);
+
+    /// <summary>As <see cref="Load{TArgs}(string, Func{TArgs, IReadOnlyList{RedisValue}}?, ValueTuple{string, Func{TArgs, RedisValue}}[])"/>; <paramref name="ownKeys"/>: see <see cref="IPoolScript.OwnKeys"/>.</summary>
+    public static PoolScript<TArgs> Load<TArgs>(string name, Func<TArgs, IReadOnlyList<RedisValue>>? rest, bool ownKeys, params (string Name, Func<TArgs, RedisValue> Value)[] arguments)
     {
         var names = arguments.Select(a => a.Name).ToList();
         var text = PoolScriptText.Compile(name, names, rest is not null);
-        return new PoolScript<TArgs>(name, text, names, arguments.Select(a => a.Value).ToArray(), rest);
+        return new PoolScript<TArgs>(name, text, names, arguments.Select(a => a.Value).ToArray(), rest, ownKeys);
     }
 }
 

@@ -16,7 +16,7 @@ public sealed class RedisKeys
         _prefix = prefix;
     }
 
-    /// <summary>The keys of one pool in the order the pool scripts expect them (see Scripts/library/03_epoch.lua).</summary>
+    /// <summary>The keys of one pool in the order the pool scripts expect them (see Scripts/library/01_call.lua).</summary>
     public RedisKey[] Pool(PoolId pool)
     {
         var tag = Tag(pool);
@@ -42,6 +42,13 @@ public sealed class RedisKeys
             tag + ":class-queue",
             SeatEvents(pool),
         ];
+    }
+
+    /// <summary>The keys heartbeat_fast.lua takes, of the pool layout: leases, lease data, fence, epoch.</summary>
+    public RedisKey[] HeartbeatFast(PoolId pool)
+    {
+        var tag = Tag(pool);
+        return [tag + ":leases", tag + ":lease-data", tag + ":fence", tag + ":epoch"];
     }
 
     /// <summary>The pool's stream of seat events not yet stored in PostgreSQL (KEYS[19] of the pool scripts).</summary>

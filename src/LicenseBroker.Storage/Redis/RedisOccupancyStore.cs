@@ -78,6 +78,16 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public async Task<HeartbeatOutcome> HeartbeatAsync(HeartbeatCommand command, CancellationToken cancellationToken)
     {
+        // The fast path first (heartbeat_fast.lua): a pool this replica knows (its epoch is settled, NO_EPOCH needs the
+        // full script), a heartbeat that reports no idle time, and a pool known to have no pending timeout (the full
+        // script gives a PENDING lease its deadline when an admin sets one). Anything unusual the fast path answers
+        // FULL, and the full script below runs: one more round trip, only then.
+        if (command.IdleFor == TimeSpan.Zero && command.IdleRules is { PendingTimeout.Ticks: 0 } && _knownPools.TryGetValue(command.Pool, out var seen)
+            && await RenewFastAsync(command, Math.Max(command.ProvenFencingToken, seen), cancellationToken) is { } renewed)
+        {
+            return renewed;
+        }
+
         // Retrying is safe: renewing twice gives the same lease a slightly later expiry.
         // Evidence of lost writes: only a fencing token whose lease proof verified (0 otherwise).
         var reply = await EvaluateWithEpochAsync(
@@ -103,6 +113,28 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             default:
                 throw UnexpectedReply("heartbeat", reply.Status);
         }
+    }
+
+    private async Task<HeartbeatOutcome.Renewed?> RenewFastAsync(HeartbeatCommand command, long evidence, CancellationToken cancellationToken)
+    {
+        var script = LuaScripts.HeartbeatFast;
+        var result = await CallAsync(script, _keys.HeartbeatFast(command.Pool), script.Arguments(new HeartbeatArgs(command, new EpochCheck("KNOWN", evidence))), cancellationToken);
+        var reply = (RedisResult[])result!;
+        if ((string?)reply[0] != "RENEWED")
+        {
+            return null;
+        }
+
+        var fence = (long)reply[2];
+        Observe(command.Pool, fence);
+        return new HeartbeatOutcome.Renewed(
+            new Lease(
+                LeaseId: command.LeaseId,
+                Product: command.Pool.Product,
+                SessionId: (string)reply[4]!,
+                SeatType: SeatTypeCodes.ParseLetter((string)reply[3]!, "Redis"),
+                ExpiresAt: DateTimeOffset.FromUnixTimeMilliseconds((long)reply[1]),
+                FencingToken: fence));
     }
 
     public async Task<ReleaseOutcome> ReleaseAsync(ReleaseCommand command, CancellationToken cancellationToken)
@@ -331,19 +363,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private async Task<(ScriptReply Payload, bool Backlog)> RunAsync<TArgs>(
         PoolScript<TArgs> poolScript, PoolId pool, TArgs scriptArgs, CancellationToken cancellationToken)
     {
-        var keys = _keys.Pool(pool);
-        var database = _redis.GetDatabase();
-        var name = poolScript.Name;
-        var args = poolScript.Arguments(scriptArgs);
-        using var activity = StorageTelemetry.Activities.StartActivity("redis " + name, System.Diagnostics.ActivityKind.Client);
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var result = await _pipelines.Redis.ExecuteAsync(
-            // The client takes no token: WaitAsync lets Polly's timeout and the caller's cancellation end the wait.
-            static async (state, ct) => await PoolLibrary.CallAsync(state.redis, state.database, state.script, state.keys, state.args).WaitAsync(ct),
-            (redis: _redis, database, script: (IPoolScript)poolScript, keys, args),
-            cancellationToken);
-        StorageTelemetry.RecordScript(name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
-        var reply = new ScriptReply(name, result);
+        var result = await CallAsync(poolScript, _keys.Pool(pool), poolScript.Arguments(scriptArgs), cancellationToken);
+        var reply = new ScriptReply(poolScript.Name, result);
         RecordEvents(pool, reply.List("events"), reply.Long("first_seq"));
         if (reply.Long("reclaim_due") is > 0 and var reclaimDue)
         {
@@ -353,9 +374,23 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         return (reply.Record("payload"), reply.Long("backlog") == 1);
     }
 
+    /// <summary>Calls a pool script through the Redis pipeline (timeouts, retries, breaker), traced and timed.</summary>
+    private async Task<RedisResult> CallAsync(IPoolScript script, RedisKey[] keys, RedisValue[] args, CancellationToken cancellationToken)
+    {
+        using var activity = StorageTelemetry.Activities.StartActivity("redis " + script.Name, System.Diagnostics.ActivityKind.Client);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var result = await _pipelines.Redis.ExecuteAsync(
+            // The client takes no token: WaitAsync lets Polly's timeout and the caller's cancellation end the wait.
+            static async (state, ct) => await PoolLibrary.CallAsync(state.redis, state.database, state.script, state.keys, state.args).WaitAsync(ct),
+            (redis: _redis, database: _redis.GetDatabase(), script, keys, args),
+            cancellationToken);
+        StorageTelemetry.RecordScript(script.Name, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        return result;
+    }
+
     /// <summary>
     /// The one place seat events are heard of: every script reports the grants, re-establishments,
-    /// releases, revocations, expiries and refusals it caused (see Scripts/library/03_epoch.lua), whichever RPC or
+    /// releases, revocations, expiries and refusals it caused (see event() in Scripts/library/01_call.lua), whichever RPC or
     /// background call ran it, already appended to the pool's journal with their sequence numbers
     /// (first_seq, then one each); the sink counts them and has the drain store them.
     /// </summary>
