@@ -49,6 +49,26 @@ public sealed partial class SeatEventNamesTests
             written.Order(StringComparer.Ordinal));
     }
 
+    [Fact]
+    public void Events_are_read_by_the_column_names_the_scripts_write_them_in()
+    {
+        var declared = EventColumns().Match(PoolLibrary.Prelude);
+        Assert.True(declared.Success, "EVENT_COLUMNS is missing from the library");
+        Assert.Equal(
+            SeatEventCodec.Columns,
+            declared.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries).Select(c => c.Trim('\'')));
+
+        // Read by name: a refusal (no lease) and a grant, as a script replies them.
+        var pool = new PoolId("acme", "remote-support");
+        var refused = SeatEventCodec.FromValues(pool, 7, ["refused", "", "bob", "bob", "-1", "3", "1700000000000", "-1"]);
+        Assert.Equal((SeatEventKind.Refused, null, "bob", 3, (int?)null), (refused.Kind, refused.LeaseId, refused.AgentId, refused.RefusedToday, refused.SeatsInUse));
+        var granted = Assert.Single(SeatEventCodec.FromJson(pool, 8, """["granted","l-1","ann","ann",2,-1,1700000000001,2]"""));
+        Assert.Equal((SeatEventKind.Granted, "l-1", 2, 2, 8L), (granted.Kind, granted.LeaseId, granted.PeakToday, granted.SeatsInUse, granted.Sequence));
+    }
+
+    [GeneratedRegex(@"local EVENT_COLUMNS = \{([^}]*)\}")]
+    private static partial Regex EventColumns();
+
     private static Dictionary<string, string> Resources(string file)
     {
         var directory = AppContext.BaseDirectory;

@@ -396,17 +396,17 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     /// </summary>
     private void RecordEvents(PoolId pool, RedisResult[] events, long firstSequence)
     {
-        // Eight values an event, in the order of event() in Scripts/library/01_call.lua; flat, as a mass expiry reports thousands.
-        const int Fields = 8;
-        var values = new string[Fields];
-        for (var i = 0; i + Fields - 1 < events.Length; i += Fields)
+        // SeatEventCodec.Width values an event (its Columns); flat, as a mass expiry reports thousands.
+        var width = SeatEventCodec.Width;
+        var values = new string[width];
+        for (var i = 0; i + width - 1 < events.Length; i += width)
         {
-            for (var f = 0; f < Fields; f++)
+            for (var f = 0; f < width; f++)
             {
                 values[f] = (string)events[i + f]!;
             }
 
-            _events.Record(SeatEventCodec.FromValues(pool, firstSequence + (i / Fields), values));
+            _events.Record(SeatEventCodec.FromValues(pool, firstSequence + (i / width), values));
         }
     }
 

@@ -78,39 +78,58 @@ public sealed class SeatEventJournal
 }
 
 /// <summary>
-/// Reads a seat event as the pool scripts write it (event() in Scripts/library/01_call.lua): eight values, kind, lease id,
-/// agent, actor, peak, refused, at (ms), in use; -1 for a counter the event did not move.
+/// Reads a seat event as the pool scripts write it (event() in Scripts/library/01_call.lua): the values of
+/// <see cref="Columns"/>, read by name; -1 for a counter the event did not move.
 /// </summary>
 public static class SeatEventCodec
 {
+    /// <summary>The names of an event's values, in the order the scripts write them (EVENT_COLUMNS in Scripts/library/01_call.lua).</summary>
+    public static IReadOnlyList<string> Columns { get; } = ["kind", "lease_id", "agent", "actor", "peak", "refused", "at_ms", "in_use"];
+
+    private static readonly int Kind = Column("kind");
+    private static readonly int LeaseId = Column("lease_id");
+    private static readonly int Agent = Column("agent");
+    private static readonly int Actor = Column("actor");
+    private static readonly int Peak = Column("peak");
+    private static readonly int Refused = Column("refused");
+    private static readonly int At = Column("at_ms");
+    private static readonly int InUse = Column("in_use");
+
+    /// <summary>How many values an event has.</summary>
+    public static int Width => Columns.Count;
+
     /// <summary>From the values of a script's reply.</summary>
     public static SeatEvent FromValues(PoolId pool, long sequence, IReadOnlyList<string> values) => Build(
         pool,
         sequence,
-        values[0],
-        values[1],
-        values[2],
-        values[3],
-        long.Parse(values[4], CultureInfo.InvariantCulture),
-        long.Parse(values[5], CultureInfo.InvariantCulture),
-        long.Parse(values[6], CultureInfo.InvariantCulture),
-        long.Parse(values[7], CultureInfo.InvariantCulture));
+        values[Kind],
+        values[LeaseId],
+        values[Agent],
+        values[Actor],
+        long.Parse(values[Peak], CultureInfo.InvariantCulture),
+        long.Parse(values[Refused], CultureInfo.InvariantCulture),
+        long.Parse(values[At], CultureInfo.InvariantCulture),
+        long.Parse(values[InUse], CultureInfo.InvariantCulture));
 
-    /// <summary>From a journal entry's JSON array: eight values per event, numbered from <paramref name="firstSequence"/>.</summary>
+    /// <summary>From a journal entry's JSON array: <see cref="Width"/> values per event, numbered from <paramref name="firstSequence"/>.</summary>
     public static IReadOnlyList<SeatEvent> FromJson(PoolId pool, long firstSequence, string json)
     {
         using var document = JsonDocument.Parse(json);
         var values = document.RootElement.EnumerateArray().ToArray();
-        var events = new List<SeatEvent>(values.Length / 8);
-        for (var i = 0; i + 7 < values.Length; i += 8)
+        var events = new List<SeatEvent>(values.Length / Width);
+        for (var i = 0; i + Width - 1 < values.Length; i += Width)
         {
             events.Add(Build(
-                pool, firstSequence + (i / 8), values[i].GetString()!, values[i + 1].GetString()!, values[i + 2].GetString()!, values[i + 3].GetString()!,
-                Number(values[i + 4]), Number(values[i + 5]), Number(values[i + 6]), Number(values[i + 7])));
+                pool, firstSequence + (i / Width), values[i + Kind].GetString()!, values[i + LeaseId].GetString()!, values[i + Agent].GetString()!,
+                values[i + Actor].GetString()!, Number(values[i + Peak]), Number(values[i + Refused]), Number(values[i + At]), Number(values[i + InUse])));
         }
 
         return events;
     }
+
+    private static int Column(string name) => Columns.ToList().IndexOf(name) is >= 0 and var index
+        ? index
+        : throw new InvalidOperationException($"No seat event column '{name}'.");
 
     // cjson writes whole numbers as numbers, possibly in exponent form; strings are read as well.
     private static long Number(JsonElement value) => value.ValueKind == JsonValueKind.String

@@ -75,7 +75,9 @@ local CHANNEL
 
 local MAX_FENCE = 9007199254740991 -- 2^53 - 1: see FencingTokens.MaxValue
 local EVENTS = {}
-local EVENT_FIELDS = 8
+-- A seat event's values, in this order (SeatEventCodec.Columns reads them by these names; a test keeps the two equal).
+local EVENT_COLUMNS = {'kind', 'lease_id', 'agent', 'actor', 'peak', 'refused', 'at_ms', 'in_use'}
+local EVENT_FIELDS = #EVENT_COLUMNS
 local NOW = 0
 local SEAT_FREED = false
 local QUEUE_CHANGED = false
@@ -109,7 +111,7 @@ local function int_arg(name, value, min, max)
   return n
 end
 
--- Records a seat event for the broker's audit log (and webhooks), EVENT_FIELDS values: kind (granted
+-- Records a seat event for the broker's audit log (and webhooks), the EVENT_COLUMNS: kind (granted
 -- | reestablished | released | expired | force_released | idle_released | refused | queued), lease
 -- id, agent, actor, peak and refused (today's counters where the event moved them, else -1), when it
 -- happened (ms): now, or for an expiry the moment the lease expired, however much later a call found
