@@ -152,6 +152,15 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Go(Page("/sessions"));
         Assert.Equal("Remote Support", browser.Find("#product-picker option[selected]").Text);
         Assert.Equal(["Monitoring", "Remote Support"], browser.All("#product-picker option").Select(o => o.Text).Order(StringComparer.Ordinal).ToArray());
+
+        // The product an admin chooses is remembered: the next page about one product opens on it.
+        browser.Go(Page("/sessions?product=monitoring"));
+        Assert.Equal("Monitoring", browser.Find("#product-picker option[selected]").Text);
+        browser.Go(Page("/sessions"));
+        Assert.Equal("Monitoring", browser.Find("#product-picker option[selected]").Text);
+        browser.Go(Page($"/sessions?product={Product}"));
+        browser.Go(Page("/sessions"));
+        Assert.Equal("Remote Support", browser.Find("#product-picker option[selected]").Text);
         browser.Go(Page($"/users/{ids[0]}"));
         Assert.Equal("page", browser.Find("#nav-users").GetAttribute("aria-current"));
         Assert.Equal("Unlimited — everyone", browser.Find("#seat-monitoring").Text);

@@ -1,3 +1,4 @@
+using LicenseBroker.AdminCenter.Auth;
 using LicenseBroker.AdminCenter.Broker;
 using LicenseBroker.Contracts.V1;
 using Microsoft.AspNetCore.Components;
@@ -42,7 +43,43 @@ public abstract class PageBase : ComponentBase
         var usage = await Broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
         Usage = usage.Value?.Products ?? (IReadOnlyList<ProductSeatUsage>)[];
         Problem ??= usage.Problem is { NotAllowed: true } ? null : usage.Problem;
-        Product = Products.Contains(ProductQuery ?? string.Empty) ? ProductQuery : MostLikelyProduct(Usage);
+        if (Products.Contains(ProductQuery ?? string.Empty))
+        {
+            Product = ProductQuery;
+            RememberProduct(ProductQuery!);
+        }
+        else
+        {
+            Product = RememberedProduct() is { } remembered && Products.Contains(remembered) ? remembered : MostLikelyProduct(Usage);
+        }
+    }
+
+    // The product an admin last chose, per admin and browser: a cookie holding a hash of who chose it and the product
+    // code, so another admin signing in on the same browser starts from the likeliest product, not someone else's.
+    private const string RememberedProductCookie = "lb_product";
+
+    private string AdminHash()
+    {
+        var admin = HttpContext.User.AccountId() + "/" + (HttpContext.User.FindFirst("sub")?.Value ?? HttpContext.User.Identity?.Name ?? string.Empty);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(admin)))[..16];
+    }
+
+    private string? RememberedProduct() =>
+        HttpContext.Request.Cookies[RememberedProductCookie] is { } value && value.Split('|') is [var who, var product] && who == AdminHash() ? product : null;
+
+    private void RememberProduct(string product)
+    {
+        if (!HttpContext.Response.HasStarted && RememberedProduct() != product)
+        {
+            HttpContext.Response.Cookies.Append(RememberedProductCookie, AdminHash() + "|" + product, new CookieOptions
+            {
+                HttpOnly = true,
+                IsEssential = true,
+                SameSite = SameSiteMode.Lax,
+                Secure = HttpContext.Request.IsHttps,
+                MaxAge = TimeSpan.FromDays(365),
+            });
+        }
     }
 
     /// <summary>The product a page about one product opens on when none is asked for.</summary>
