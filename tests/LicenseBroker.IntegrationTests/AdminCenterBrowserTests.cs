@@ -203,6 +203,11 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Go(Page($"/sessions?product={Product}"));
         Assert.Equal("the reservation of group Night shift keeps 2 seats for its members", browser.Find("#why-reserved-nights").Text);
 
+        // The member comes in on a reserved seat: the sessions page names the group, not its id.
+        await host.Agent(account, ids[0]).AcquireAsync(Product);
+        browser.Go(Page($"/sessions?product={Product}"));
+        Assert.StartsWith("Night shift", browser.Find($"tr[data-agent='{ids[0]}'] td[data-group='nights']").Text, StringComparison.Ordinal);
+
         // Nobody waiting: nothing to explain.
         call.Dispose();
         await host.AdminClient.RemoveGroupSeatRuleAsync(new RemoveGroupSeatRuleRequest { Product = Product, GroupId = "nights" }, host.AdminHeaders(account));

@@ -43,8 +43,16 @@ public sealed class AdminCenterDevSignInTests : IClassFixture<BrokerFixture>
             new UpsertAgentRequest { AgentId = "sam", Email = "sam@example.test", DisplayName = "Sam Seats", Role = AgentRole.Manager, Privileges = { Privilege.ManageSeats } }, _fixture.Host.AdminHeaders(account));
         await using var console = await AdminCenterProcess.StartAsync(Processes.FreePort(), Settings(account));
 
+        // Roles in the reader's language, not the contract's enum names.
+        using (var french = new Browser("fr-FR,fr"))
+        {
+            french.Go(new Uri(console.Address, "dev-sign-in"));
+            Assert.Equal("Administrateur du compte", french.Find("#role-alice").Text);
+        }
+
         using var browser = new Browser();
         browser.Go(new Uri(console.Address, "sessions"));
+        Assert.Equal("Account admin", browser.Find("#role-alice").Text);
         browser.Submit("#sign-in-as-sam");
         browser.WaitUntil(b => b.Has("#sessions-summary"), "the sessions page after signing in as a seat manager");
         Assert.Equal("Sam Seats", browser.Find("#signed-in-as").Text);

@@ -33,6 +33,10 @@ public abstract class PageBase : ComponentBase
     protected string ProductName(string code) =>
         Usage.FirstOrDefault(u => u.Product == code)?.DisplayName is { Length: > 0 } name ? name : code;
 
+    /// <summary>The name of an agent group with a rule in the product ("Night shift"), its id when the broker gave none.</summary>
+    protected string GroupName(string product, string groupId) =>
+        Usage.FirstOrDefault(u => u.Product == product)?.Groups.FirstOrDefault(g => g.GroupId == groupId)?.DisplayName is { Length: > 0 } name ? name : groupId;
+
     /// <summary>Whether everyone may use the product without seats (Monitoring).</summary>
     protected bool IsUnlimited(string code) => Usage.FirstOrDefault(u => u.Product == code)?.Unlimited == true;
 
