@@ -17,6 +17,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseAntiforgery();
 app.MapAdminCenterEndpoints();
+app.MapActivityExport();
 app.MapRazorComponents<App>();
 
 await app.StartAsync();

@@ -92,6 +92,16 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.WaitUntil(b => b.All("#activity tbody tr").Count == 2, "two force releases in the activity log");
         Assert.Contains("admin-" + account, browser.Find("#activity").Text, StringComparison.Ordinal);
         Assert.Contains($"admin-{account} ended the session of {ids[0]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
+
+        // The filtered log as CSV, with the same filter: a header, then one row per event, in words too.
+        Assert.Equal("/activity.csv?kind=seat.force_released&from=&to=", new Uri(browser.Find("#export-csv").GetAttribute("href")!).PathAndQuery);
+        var csv = (string)((OpenQA.Selenium.IJavaScriptExecutor)browser.Driver).ExecuteAsyncScript(
+            "const done = arguments[arguments.length - 1]; fetch('/activity.csv?kind=seat.force_released').then(r => r.text().then(t => done(r.status + ' ' + r.headers.get('content-type') + '\\n' + t)));")!;
+        var lines = csv.Replace("\r", string.Empty, StringComparison.Ordinal).TrimEnd('\n').Split('\n');
+        Assert.Equal("200 text/csv; charset=utf-8", lines[0]);
+        Assert.Equal("occurred_at,product,actor,action,event,subject,before,after", lines[1].TrimStart('\uFEFF')); // fetch's text() drops the BOM
+        Assert.Equal(2, lines.Length - 2);
+        Assert.All(lines.Skip(2), line => Assert.Contains($",Remote Support,admin-{account},seat.force_released,admin-{account} ended the session of ", line, StringComparison.Ordinal));
         browser.Go(Page("/activity"));
         browser.Find("#activity");
         browser.Screenshot("activity");

@@ -15,27 +15,12 @@ namespace LicenseBroker.Server.Hosting;
 /// </list>
 /// Every replica runs it; the script drops, takes back and reports each lease once, whichever replica gets there first.
 /// </summary>
-internal sealed partial class PoolJanitor : BackgroundService
+internal sealed partial class PoolJanitor(
+    ExpiryBacklog backlog, ReclaimIndex deadlines, RedisOccupancyStore store, SeatOptions seats, TimeProvider time, ILogger<PoolJanitor> logger)
+    : BackgroundService
 {
     private const int PoolsPerPoll = 100;
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
-
-    private readonly ExpiryBacklog _backlog;
-    private readonly ReclaimIndex _deadlines;
-    private readonly RedisOccupancyStore _store;
-    private readonly SeatOptions _seats;
-    private readonly TimeProvider _time;
-    private readonly ILogger<PoolJanitor> _logger;
-
-    public PoolJanitor(ExpiryBacklog backlog, ReclaimIndex deadlines, RedisOccupancyStore store, SeatOptions seats, TimeProvider time, ILogger<PoolJanitor> logger)
-    {
-        _backlog = backlog;
-        _deadlines = deadlines;
-        _store = store;
-        _seats = seats;
-        _time = time;
-        _logger = logger;
-    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(DrainBacklogAsync(stoppingToken), MeetDeadlinesAsync(stoppingToken));
@@ -47,7 +32,7 @@ internal sealed partial class PoolJanitor : BackgroundService
             PoolId pool;
             try
             {
-                pool = await _backlog.TakeAsync(stoppingToken);
+                pool = await backlog.TakeAsync(stoppingToken);
             }
             catch (OperationCanceledException)
             {
@@ -57,7 +42,7 @@ internal sealed partial class PoolJanitor : BackgroundService
             try
             {
                 // One batch per call; the other pools' calls run between two batches.
-                while ((await _store.SweepAsync(pool, _seats.SweepBatch, stoppingToken)).Backlog)
+                while ((await store.SweepAsync(pool, seats.SweepBatch, stoppingToken)).Backlog)
                 {
                     await Task.Yield();
                 }
@@ -69,9 +54,9 @@ internal sealed partial class PoolJanitor : BackgroundService
             catch (Exception ex)
             {
                 // Redis away: the backlog stays in Redis; try again shortly (the next call into the pool also reports it).
-                LogSweepFailed(_logger, pool.ToString(), ex);
-                await Task.Delay(RetryDelay, _time, CancellationToken.None);
-                _backlog.Report(pool);
+                LogSweepFailed(logger, pool.ToString(), ex);
+                await Task.Delay(RetryDelay, time, CancellationToken.None);
+                backlog.Report(pool);
             }
         }
     }
@@ -83,14 +68,14 @@ internal sealed partial class PoolJanitor : BackgroundService
             var more = false;
             try
             {
-                var due = await _deadlines.DueAsync(PoolsPerPoll);
+                var due = await deadlines.DueAsync(PoolsPerPoll);
                 foreach (var (pool, dueMs) in due)
                 {
-                    var (backlog, nextMs) = await _store.SweepAsync(pool, _seats.SweepBatch, stoppingToken);
-                    await _deadlines.AfterReclaimAsync(pool, dueMs, nextMs);
-                    if (backlog)
+                    var (leftBehind, nextMs) = await store.SweepAsync(pool, seats.SweepBatch, stoppingToken);
+                    await deadlines.AfterReclaimAsync(pool, dueMs, nextMs);
+                    if (leftBehind)
                     {
-                        _backlog.Report(pool);
+                        backlog.Report(pool);
                     }
                 }
 
@@ -103,14 +88,14 @@ internal sealed partial class PoolJanitor : BackgroundService
             catch (Exception ex)
             {
                 // Redis away: the deadlines stay in Redis; the next poll (here or on another replica) meets them.
-                LogReclaimFailed(_logger, ex);
+                LogReclaimFailed(logger, ex);
             }
 
             if (!more)
             {
                 try
                 {
-                    await Task.Delay(_seats.ReclaimPoll, _time, stoppingToken);
+                    await Task.Delay(seats.ReclaimPoll, time, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {

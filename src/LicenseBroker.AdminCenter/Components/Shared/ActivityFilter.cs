@@ -1,0 +1,45 @@
+using System.Globalization;
+using LicenseBroker.Contracts.V1;
+using Microsoft.Extensions.Localization;
+
+namespace LicenseBroker.AdminCenter.Components.Shared;
+
+/// <summary>The Activity page's filter (kind, from, to: query parameters), as the page and its CSV export both read it.</summary>
+public static class ActivityFilter
+{
+    /// <summary>The kinds offered: categories and the seat events an admin looks for most.</summary>
+    public static IReadOnlyList<string> Kinds { get; } =
+        ["seat", "seat.granted", "seat.refused", "seat.released", "seat.expired", "seat.force_released", "seat.idle_released", "agent", "subscription", "device", "provisioning"];
+
+    /// <summary>The ListAuditEvents request of a filter; a date that does not parse is no bound (the page shows what it used).</summary>
+    public static ListAuditEventsRequest Request(string? kind, string? from, string? to, int pageSize, string? pageToken)
+    {
+        var request = new ListAuditEventsRequest { Page = new PageRequest { PageSize = pageSize, PageToken = pageToken ?? string.Empty } };
+        if (kind is { Length: > 0 })
+        {
+            request.Actions.Add(kind);
+        }
+
+        if (Date(from) is { } start)
+        {
+            request.From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(start);
+        }
+
+        if (Date(to) is { } end)
+        {
+            request.To = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(end.AddDays(1)); // the whole "to" day
+        }
+
+        return request;
+    }
+
+    /// <summary>An event in words ("Alice ended the session of Bob on Remote Support"); an action without a sentence by its code.</summary>
+    public static string Told(IStringLocalizer text, AuditEvent e, Func<string, string> productName)
+    {
+        var sentence = text["Event_" + e.Action, e.Actor, e.Subject, e.Product.Length == 0 ? string.Empty : productName(e.Product)];
+        return sentence.ResourceNotFound ? e.Action : sentence.Value;
+    }
+
+    private static DateTime? Date(string? text) =>
+        DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var day) ? day : null;
+}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using CsvHelper;
+using LicenseBroker.AdminCenter.Auth;
+using LicenseBroker.AdminCenter.Broker;
+using LicenseBroker.AdminCenter.Components.Shared;
+using LicenseBroker.Contracts.V1;
+using Microsoft.Extensions.Localization;
+
+namespace LicenseBroker.AdminCenter.Extensions;
+
+/// <summary>
+/// GET /activity.csv: the Activity page's filtered log as CSV (RFC 4180, CsvHelper), streamed page by page through
+/// the public ListAuditEvents (1,000 events a call), so any size is exported with one page in memory. Same
+/// privileges as the page (the broker refuses the call otherwise), same filter parameters (kind, from, to).
+/// </summary>
+public static partial class ActivityExport
+{
+    private const int PageSize = 1000;
+
+    public static void MapActivityExport(this WebApplication app) =>
+        app.MapGet("/activity.csv", ExportAsync).RequireAuthorization(AdminClaims.AdminPolicy);
+
+    private static async Task ExportAsync(
+        HttpContext context, AdminBroker broker, IStringLocalizer<Text> text, ILogger<AdminBroker> logger, string? kind, string? from, string? to)
+    {
+        var cancellationToken = context.RequestAborted;
+
+        // The first page before anything is written: a refusal is still an honest status code, not half a file.
+        var usage = await broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
+        var names = (usage.Value?.Products ?? []).ToDictionary(p => p.Product, p => p.DisplayName is { Length: > 0 } name ? name : p.Product, StringComparer.Ordinal);
+        string ProductName(string code) => names.TryGetValue(code, out var name) ? name : code;
+        var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, from, to, PageSize, null), headers));
+        if (page.Problem is { } problem)
+        {
+            context.Response.StatusCode = problem.NotAllowed ? StatusCodes.Status403Forbidden
+                : problem.Code == Grpc.Core.StatusCode.InvalidArgument ? StatusCodes.Status400BadRequest
+                : StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsync(problem.Message, cancellationToken);
+            return;
+        }
+
+        context.Response.ContentType = "text/csv; charset=utf-8";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"activity-{DateTime.UtcNow:yyyyMMdd-HHmm}.csv\"";
+        // A byte order mark, so a spreadsheet reads the names as UTF-8; fields a spreadsheet would run as formulas
+        // (a display name "=HYPERLINK(...)" someone typed) are escaped.
+        await using var csv = CsvWriter.Create(
+            context.Response.Body, new CsvWriterOptions { WriteByteOrderMark = true, Injection = CsvInjection.Escape }, leaveOpen: true);
+        await csv.WriteRecordAsync(["occurred_at", "product", "actor", "action", "event", "subject", "before", "after"], cancellationToken);
+        while (true)
+        {
+            foreach (var e in page.Value!.Events)
+            {
+                csv.WriteField(e.OccurredAt.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                csv.WriteField(e.Product.Length == 0 ? string.Empty : ProductName(e.Product));
+                csv.WriteField(e.Actor);
+                csv.WriteField(e.Action);
+                csv.WriteField(ActivityFilter.Told(text, e, ProductName));
+                csv.WriteField(e.Subject);
+                csv.WriteField(e.BeforeJson);
+                csv.WriteField(e.AfterJson);
+                await csv.EndRecordAsync(cancellationToken);
+            }
+
+            await csv.FlushAsync(cancellationToken);
+            if (page.Value.NextPageToken is not { Length: > 0 } next)
+            {
+                return;
+            }
+
+            page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, from, to, PageSize, next), headers));
+            if (page.Problem is { } failed)
+            {
+                // The file is under way: its status is sent. Ending the connection tells the browser the download
+                // failed, where finishing it would hand over a file that silently lacks its end.
+                LogExportCut(logger, failed.Message);
+                context.Abort();
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The activity export was cut: {Problem}")]
+    private static partial void LogExportCut(ILogger logger, string problem);
+}
