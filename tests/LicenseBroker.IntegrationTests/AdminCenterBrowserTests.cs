@@ -94,7 +94,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Contains($"admin-{account} ended the session of {ids[0]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
 
         // The filtered log as CSV, with the same filter: a header, then one row per event, in words too.
-        Assert.Equal("/activity.csv?kind=seat.force_released&from=&to=", new Uri(browser.Find("#export-csv").GetAttribute("href")!).PathAndQuery);
+        Assert.Equal("/activity.csv?kind=seat.force_released&person=&from=&to=", new Uri(browser.Find("#export-csv").GetAttribute("href")!).PathAndQuery);
         var csv = (string)((OpenQA.Selenium.IJavaScriptExecutor)browser.Driver).ExecuteAsyncScript(
             "const done = arguments[arguments.length - 1]; fetch('/activity.csv?kind=seat.force_released').then(r => r.text().then(t => done(r.status + ' ' + r.headers.get('content-type') + '\\n' + t)));")!;
         var lines = csv.Replace("\r", string.Empty, StringComparison.Ordinal).TrimEnd('\n').Split('\n');
@@ -102,6 +102,14 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("occurred_at,product,actor,action,event,subject,before,after", lines[1].TrimStart('\uFEFF')); // fetch's text() drops the BOM
         Assert.Equal(2, lines.Length - 2);
         Assert.All(lines.Skip(2), line => Assert.Contains($",Remote Support,admin-{account},seat.force_released,admin-{account} ended the session of ", line, StringComparison.Ordinal));
+
+        // By person: only the events that name them, as who did it or whom it concerns.
+        browser.Go(Page($"/activity?person={ids[1]}"));
+        browser.WaitUntil(b => b.All("#activity tbody tr").Count >= 2, "the second agent's grant and end");
+        Assert.All(browser.All("#activity tbody tr"), row => Assert.Contains(ids[1], row.Text, StringComparison.Ordinal));
+        Assert.Contains($"admin-{account} ended the session of {ids[1]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
+        Assert.DoesNotContain(ids[2], browser.Find("#activity").Text, StringComparison.Ordinal);
+        Assert.Equal(ids[1], browser.Find("#filter-person").GetAttribute("value"));
         browser.Go(Page("/activity"));
         browser.Find("#activity");
         browser.Screenshot("activity");

@@ -11,7 +11,7 @@ namespace LicenseBroker.AdminCenter.Extensions;
 /// <summary>
 /// GET /activity.csv: the Activity page's filtered log as CSV (RFC 4180, CsvHelper), streamed page by page through
 /// the public ListAuditEvents (1,000 events a call), so any size is exported with one page in memory. Same
-/// privileges as the page (the broker refuses the call otherwise), same filter parameters (kind, from, to).
+/// privileges as the page (the broker refuses the call otherwise), same filter parameters (kind, person, from, to).
 /// </summary>
 public static partial class ActivityExport
 {
@@ -21,7 +21,7 @@ public static partial class ActivityExport
         app.MapGet("/activity.csv", ExportAsync).RequireAuthorization(AdminClaims.AdminPolicy);
 
     private static async Task ExportAsync(
-        HttpContext context, AdminBroker broker, IStringLocalizer<Text> text, ILogger<AdminBroker> logger, string? kind, string? from, string? to)
+        HttpContext context, AdminBroker broker, IStringLocalizer<Text> text, ILogger<AdminBroker> logger, string? kind, string? person, string? from, string? to)
     {
         var cancellationToken = context.RequestAborted;
 
@@ -29,7 +29,7 @@ public static partial class ActivityExport
         var usage = await broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
         var names = (usage.Value?.Products ?? []).ToDictionary(p => p.Product, p => p.DisplayName is { Length: > 0 } name ? name : p.Product, StringComparer.Ordinal);
         string ProductName(string code) => names.TryGetValue(code, out var name) ? name : code;
-        var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, from, to, PageSize, null), headers));
+        var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, person, from, to, PageSize, null), headers));
         if (page.Problem is { } problem)
         {
             context.Response.StatusCode = problem.NotAllowed ? StatusCodes.Status403Forbidden
@@ -67,7 +67,7 @@ public static partial class ActivityExport
                 return;
             }
 
-            page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, from, to, PageSize, next), headers));
+            page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, person, from, to, PageSize, next), headers));
             if (page.Problem is { } failed)
             {
                 // The file is under way: its status is sent. Ending the connection tells the browser the download

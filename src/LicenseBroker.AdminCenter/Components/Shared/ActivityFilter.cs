@@ -11,10 +11,17 @@ public static class ActivityFilter
     public static IReadOnlyList<string> Kinds { get; } =
         ["seat", "seat.granted", "seat.refused", "seat.released", "seat.expired", "seat.force_released", "seat.idle_released", "agent", "subscription", "device", "provisioning"];
 
-    /// <summary>The ListAuditEvents request of a filter; a date that does not parse is no bound (the page shows what it used).</summary>
-    public static ListAuditEventsRequest Request(string? kind, string? from, string? to, int pageSize, string? pageToken)
+    /// <summary>
+    /// The ListAuditEvents request of a filter; a date that does not parse is no bound (the page shows what it used).
+    /// person: only the events that name this user (who did it or whom it concerns); the broker checks the id.
+    /// </summary>
+    public static ListAuditEventsRequest Request(string? kind, string? person, string? from, string? to, int pageSize, string? pageToken)
     {
-        var request = new ListAuditEventsRequest { Page = new PageRequest { PageSize = pageSize, PageToken = pageToken ?? string.Empty } };
+        var request = new ListAuditEventsRequest
+        {
+            Page = new PageRequest { PageSize = pageSize, PageToken = pageToken ?? string.Empty },
+            AgentId = person?.Trim() ?? string.Empty,
+        };
         if (kind is { Length: > 0 })
         {
             request.Actions.Add(kind);
@@ -34,6 +41,10 @@ public static class ActivityFilter
     }
 
     /// <summary>An event in words ("Alice ended the session of Bob on Remote Support"); an action without a sentence by its code.</summary>
+    /// <summary>The query string of a filter, for the next page and the export.</summary>
+    public static string Query(string? kind, string? person, string? from, string? to) =>
+        $"kind={Uri.EscapeDataString(kind ?? "")}&person={Uri.EscapeDataString(person ?? "")}&from={Uri.EscapeDataString(from ?? "")}&to={Uri.EscapeDataString(to ?? "")}";
+
     public static string Told(IStringLocalizer text, AuditEvent e, Func<string, string> productName)
     {
         var sentence = text["Event_" + e.Action, e.Actor, e.Subject, e.Product.Length == 0 ? string.Empty : productName(e.Product)];
