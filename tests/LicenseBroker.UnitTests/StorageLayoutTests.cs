@@ -126,13 +126,10 @@ public sealed class StorageLayoutTests
             var code = string.Join('\n', lines.Select(line => line.Contains("--", StringComparison.Ordinal) ? line[..line.IndexOf("--", StringComparison.Ordinal)] : line));
             // Field names (lease.reclaim, 'reclaim') are not uses of a name.
             var withoutStrings = Regex.Replace(code, "'[^']*'|\"[^\"]*\"", "''");
-            var definedHere = Regex.Matches(code, "^local (?:function )?([A-Za-z_][A-Za-z0-9_, ]*)", RegexOptions.Multiline)
-                .SelectMany(m => m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries))
-                .ToHashSet(StringComparer.Ordinal);
+            var definedHere = Defined(code).ToHashSet(StringComparer.Ordinal);
             Assert.Empty(definedHere.Intersect(definedBefore));
             var definedLater = parts.Skip(n + 1)
-                .SelectMany(p => Regex.Matches(p.Text, "^local (?:function )?([A-Za-z_][A-Za-z0-9_, ]*)", RegexOptions.Multiline))
-                .SelectMany(m => m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries))
+                .SelectMany(p => Defined(p.Text))
                 .Where(later => !definedHere.Contains(later))
                 .Where(later => Regex.IsMatch(withoutStrings, $"(?<![.\\w]){later}\\b"))
                 .ToList();
@@ -140,6 +137,11 @@ public sealed class StorageLayoutTests
             definedBefore.UnionWith(definedHere);
         }
     }
+
+    /// <summary>The module-level names a part declares (local NAME, local A, B, local function name).</summary>
+    private static IEnumerable<string> Defined(string code) =>
+        Regex.Matches(code, "^local (?:function )?([A-Za-z_][A-Za-z0-9_, ]*)", RegexOptions.Multiline)
+            .SelectMany(m => m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries));
 
     [Fact]
     public void A_script_argument_without_a_binding_or_a_binding_never_used_stops_the_load()

@@ -27,8 +27,8 @@ public static partial class ActivityExport
 
         // The first page before anything is written: a refusal is still an honest status code, not half a file.
         var usage = await broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
-        var names = (usage.Value?.Products ?? []).ToDictionary(p => p.Product, p => p.DisplayName is { Length: > 0 } name ? name : p.Product, StringComparer.Ordinal);
-        string ProductName(string code) => names.TryGetValue(code, out var name) ? name : code;
+        IReadOnlyList<ProductSeatUsage> products = usage.Value?.Products ?? [];
+        string ProductName(string code) => PageBase.NameOf(products, code);
         var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, person, from, to, PageSize, null), headers));
         if (page.Problem is { } problem)
         {

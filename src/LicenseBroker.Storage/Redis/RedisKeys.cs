@@ -9,6 +9,12 @@ namespace LicenseBroker.Storage.Redis;
 /// </summary>
 public sealed class RedisKeys
 {
+    // The keys both layouts name (the pool's and heartbeat_fast's): spelled once.
+    private const string LeasesSuffix = ":leases";
+    private const string LeaseDataSuffix = ":lease-data";
+    private const string FenceSuffix = ":fence";
+    private const string EpochSuffix = ":epoch";
+
     private readonly string _prefix;
 
     public RedisKeys(string prefix)
@@ -22,17 +28,17 @@ public sealed class RedisKeys
         var tag = Tag(pool);
         return
         [
-            tag + ":leases",
-            tag + ":lease-data",
+            tag + LeasesSuffix,
+            tag + LeaseDataSuffix,
             tag + ":sessions",
             tag + ":holders",
-            tag + ":fence",
+            tag + FenceSuffix,
             tag + ":tombstones",
             tag + ":tombstone-data",
             tag + ":agent-leases",
             tag + ":shared-index",
             tag + ":stats",
-            tag + ":epoch",
+            tag + EpochSuffix,
             tag + ":rate",
             tag + ":queue",
             tag + ":waiters",
@@ -48,7 +54,7 @@ public sealed class RedisKeys
     public RedisKey[] HeartbeatFast(PoolId pool)
     {
         var tag = Tag(pool);
-        return [tag + ":leases", tag + ":lease-data", tag + ":fence", tag + ":epoch"];
+        return [tag + LeasesSuffix, tag + LeaseDataSuffix, tag + FenceSuffix, tag + EpochSuffix];
     }
 
     /// <summary>The pool's stream of seat events not yet stored in PostgreSQL (KEYS[19] of the pool scripts).</summary>

@@ -30,8 +30,11 @@ public abstract class PageBase : ComponentBase
     protected string? Product { get; private set; }
 
     /// <summary>The name the account's people know a product by ("Remote Support"), never its code where the broker gave one.</summary>
-    protected string ProductName(string code) =>
-        Usage.FirstOrDefault(u => u.Product == code)?.DisplayName is { Length: > 0 } name ? name : code;
+    protected string ProductName(string code) => NameOf(Usage, code);
+
+    /// <summary>A product's name in the account's usage (what the broker gave), its code when it gave none.</summary>
+    public static string NameOf(IReadOnlyList<ProductSeatUsage> usage, string code) =>
+        usage.FirstOrDefault(u => u.Product == code)?.DisplayName is { Length: > 0 } name ? name : code;
 
     /// <summary>The name of an agent group with a rule in the product ("Night shift"), its id when the broker gave none.</summary>
     protected string GroupName(string product, string groupId) =>
