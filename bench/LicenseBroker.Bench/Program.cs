@@ -363,15 +363,16 @@ foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
         notes.Add($"Redis memory per live lease: {perLease:F0} bytes (used_memory grew by {(MemoryUsed() - memoryBefore) / 1048576.0:F1} MiB for 111,010 leases).");
 
         // What each structure of the 100,000-lease pool costs (MEMORY USAGE, every element sampled).
-        var parts = new List<string>();
+        // Compact lease records are in buckets of 64 (…:rc:<n>, …:ro:<n>): summed as one structure each.
+        var structures = new Dictionary<string, long>();
         foreach (var key in server.Keys(pattern: "*{bench-100000/*", pageSize: 1000))
         {
             var bytes = (long)(await server.ExecuteAsync("MEMORY", "USAGE", key.ToString(), "SAMPLES", "0"));
-            if (bytes > 100_000)
-            {
-                parts.Add($"{key.ToString().Split('}').Last().TrimStart(':')} {bytes / 100_000.0:F0} B/lease");
-            }
+            var name = System.Text.RegularExpressions.Regex.Replace(key.ToString().Split('}').Last().TrimStart(':'), "^(r[co]):[0-9]+$", "$1 buckets");
+            structures[name] = structures.GetValueOrDefault(name) + bytes;
         }
+
+        var parts = structures.Where(s => s.Value > 100_000).OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key} {s.Value / 100_000.0:F0} B/lease").ToList();
 
         notes.Add("Per structure at 100,000 leases (MEMORY USAGE / 100,000): " + string.Join(", ", parts) + ".");
     }

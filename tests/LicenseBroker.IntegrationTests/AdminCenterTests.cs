@@ -182,7 +182,7 @@ public sealed class AdminCenterTests : IClassFixture<BrokerFixture>
             TimeSpan.FromSeconds(10),
             "the daily counters to reach PostgreSQL");
         var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
-        await redis.KeyDeleteAsync(Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product)));
+        await RedisDataLoss.LosePoolAsync(Host.Services, new PoolId(account, Product));
 
         var afterLoss = Assert.Single((await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products);
         Assert.Equal(0, afterLoss.ConcurrentSeatsInUse);

@@ -95,11 +95,9 @@ public sealed class ColdStartTests : IAsyncLifetime
         Assert.Empty(notActiveWhenAnswered);
 
         // Redis loses every pool; a replica that never met them must still hold newcomers back.
-        var keys = first.Services.GetRequiredService<RedisKeys>();
-        var redis = first.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         foreach (var account in accounts)
         {
-            await redis.KeyDeleteAsync(keys.Pool(new PoolId(account, Product)));
+            await RedisDataLoss.LosePoolAsync(first.Services, new PoolId(account, Product));
         }
 
         await using var third = await BrokerTestHost.StartAsync(_database!, settings, signingKey: first.SigningKey);
@@ -146,8 +144,7 @@ public sealed class ColdStartTests : IAsyncLifetime
             "the second replica to register the pool it met");
 
         // So a loss of the pool's data is detected: a newcomer on a replica that never met it waits.
-        await first.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase()
-            .KeyDeleteAsync(first.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product)));
+        await RedisDataLoss.LosePoolAsync(first.Services, new PoolId(account, Product));
         await using var third = await BrokerTestHost.StartAsync(_database!, settings, signingKey: first.SigningKey);
         var refused = await Assert.ThrowsAsync<RpcException>(() => third.Agent(account, "agent-003").AcquireAsync(Product));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);

@@ -277,7 +277,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
         // Redis loses the pool (and with it the release): both proofs come back within the recovery window.
         var keys = A.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
         var redis = A.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
-        await redis.KeyDeleteAsync(keys);
+        await RedisDataLoss.LosePoolAsync(A.Services, new PoolId(account, Product));
         var outcomes = new List<string>();
         foreach (var (agent, lease) in new[] { (first, released), (second, live) })
         {

@@ -241,8 +241,7 @@ public sealed class HostileAgentTests : IClassFixture<BrokerFixture>
 
     private static async Task LoseRedisDataAsync(BrokerTestHost host, PoolId pool)
     {
-        var keys = host.Services.GetRequiredService<RedisKeys>().Pool(pool);
-        await host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase().KeyDeleteAsync(keys);
+        await RedisDataLoss.LosePoolAsync(host.Services, pool);
     }
 
     private async Task<(BrokerTestHost Host, Side A, Side B)> TwoAccountsAsync()

@@ -8,8 +8,8 @@ using StackExchange.Redis;
 namespace LicenseBroker.IntegrationTests;
 
 /// <summary>
-/// The lease record in Redis is compact (fields joined by '|'), and records in the JSON form that
-/// earlier brokers wrote keep working through a rolling upgrade.
+/// The lease record in Redis is short (fields joined by '|') and, for a compact lease, in its bucket under its fence
+/// (records of earlier brokers: <see cref="LeaseLayoutMigrationTests"/>).
 /// </summary>
 public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
 {
@@ -31,13 +31,16 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
         var agentId = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
         var lease = (await Host.Agent(account, agentId).AcquireAsync(Product, sessionId: "s-compact", deviceId: "desk-9", platform: Platform.Mac)).Lease;
 
-        var record = (string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId);
+        var record = await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId);
 
         Assert.NotNull(record);
         var fields = record.Split('|');
-        Assert.Equal(9, fields.Length);
+        Assert.Equal(13, fields.Length);
         Assert.Equal([agentId, "s-compact", "C", "desk-9", "Mac"], fields[..5]);
         Assert.Equal(lease.FencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[8]);
+        // The lease id's random characters, checked on every read: a fence alone names no lease.
+        Assert.Equal(lease.LeaseId[^22..], fields[12]);
+        Assert.False(await Redis.KeyExistsAsync(Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product))[1]));
     }
 
     [Fact]
@@ -48,7 +51,7 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
         var agentId = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
         var agent = Host.Agent(account, agentId);
         var lease = (await agent.AcquireAsync(Product, sessionId: "s-beat")).Lease;
-        var written = (string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId);
+        var written = await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId);
 
         // Redis's clock moves on between the two calls: the renewal's expiry is later than the grant's.
         await Eventually.Until(
@@ -56,7 +59,7 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
             TimeSpan.FromSeconds(5),
             "Redis's clock to pass the grant");
         var renewed = await agent.HeartbeatAsync(lease, SessionKind.Pending);
-        var unchanged = (string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId);
+        var unchanged = await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId);
         var listed = Assert.Single((await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account))).Sessions);
 
         Assert.Equal(written, unchanged);
@@ -65,40 +68,36 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
 
         // A change of kind is written.
         await agent.HeartbeatAsync(renewed, SessionKind.Attended);
-        Assert.Equal("Attended", ((string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId))!.Split('|')[5]);
+        Assert.Equal("Attended", (await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId))!.Split('|')[5]);
     }
 
+    /// <summary>A compact id's fence is no secret: with other random characters (or its fence written otherwise) it names nothing.</summary>
     [Fact]
-    public async Task A_lease_written_as_json_by_an_earlier_broker_still_renews_lists_and_releases()
+    public async Task A_compact_lease_id_with_its_fence_and_other_random_characters_names_no_lease()
     {
         var seeder = new CatalogSeeder(Host.Database);
         var account = await seeder.AccountAsync(concurrentSeats: 2);
         var agentId = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
         var agent = Host.Agent(account, agentId);
-        var lease = (await agent.AcquireAsync(Product, sessionId: "s-json", deviceId: "desk-1")).Lease;
-        var fields = ((string?)await Redis.HashGetAsync(DataKey(account), lease.LeaseId))!.Split('|');
-        var json = $$"""{"agent":"{{fields[0]}}","session":"{{fields[1]}}","seat":"CONCURRENT","device":"{{fields[3]}}","platform":"{{fields[4]}}","kind":"{{fields[5]}}","started":{{fields[6]}},"beat":{{fields[7]}},"fence":{{fields[8]}}}""";
-        await Redis.HashSetAsync(DataKey(account), lease.LeaseId, json);
+        var lease = (await agent.AcquireAsync(Product, sessionId: "s-forged")).Lease;
+        var pool = new PoolId(account, Product);
+        var record = await LeaseRecords.ReadAsync(Host.Services, pool, lease.LeaseId);
+        var random = lease.LeaseId[^22..];
+        var forged = lease.LeaseId[..^22] + (random[0] == 'A' ? 'B' : 'A') + random[1..];
 
-        var renewed = await agent.HeartbeatAsync(lease);
-        var sessions = await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account));
-        var again = await agent.AcquireAsync(Product, sessionId: "s-json", deviceId: "desk-1");
+        var forgedBeat = new Lease { Product = Product, LeaseId = forged, SessionId = lease.SessionId, FencingToken = lease.FencingToken };
+        var heartbeat = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => agent.HeartbeatAsync(forgedBeat));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, heartbeat.StatusCode);
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, (await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => agent.ReleaseAsync(forgedBeat))).StatusCode);
+        var padded = new Lease { Product = Product, LeaseId = "lc_0" + lease.LeaseId[3..], SessionId = lease.SessionId };
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, (await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => agent.HeartbeatAsync(padded))).StatusCode);
 
-        Assert.Equal(lease.FencingToken, renewed.FencingToken);
-        var listed = Assert.Single(sessions.Sessions);
-        Assert.Equal((lease.LeaseId, agentId, "desk-1"), (listed.LeaseId, listed.AgentId, listed.Device.Id));
-        Assert.True(again.Resumed);
-        Assert.Equal(lease.LeaseId, again.Lease.LeaseId);
-        Assert.True(await agent.ReleaseAsync(lease));
-        Assert.False(await Redis.HashExistsAsync(DataKey(account), lease.LeaseId));
-        Assert.Equal(0, await Redis.HashLengthAsync(HoldersKey(account)));
+        // The lease itself is untouched, and still the agent's.
+        Assert.Equal(record, await LeaseRecords.ReadAsync(Host.Services, pool, lease.LeaseId));
+        Assert.Equal(lease.FencingToken, (await agent.HeartbeatAsync(lease)).FencingToken);
     }
 
     private TimeSpan Ttl => Host.Services.GetRequiredService<LicenseBroker.Domain.Seats.SeatOptions>().LeaseTtl;
 
     private IDatabase Redis => Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
-
-    private RedisKey DataKey(string account) => Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product))[1];
-
-    private RedisKey HoldersKey(string account) => Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product))[3];
 }

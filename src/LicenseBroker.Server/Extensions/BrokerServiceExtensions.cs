@@ -139,6 +139,7 @@ public static class BrokerServiceExtensions
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ExpiryBacklog>();
         services.AddSingleton<ReclaimIndex>();
+        services.AddSingleton<LeaseLayoutGate>();
         services.AddSingleton<RedisOccupancyStore>();
         services.AddSingleton<IOccupancyStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
         services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
@@ -181,6 +182,7 @@ public static class BrokerServiceExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<PoolJanitor>();
+        services.AddHostedService<LeaseLayoutRefresh>();
         services.AddSingleton<EventLogPartitions>();
         services.AddHostedService<EventLogMaintenance>();
         services.AddHostedService<Webhooks.WebhookDispatcher>();

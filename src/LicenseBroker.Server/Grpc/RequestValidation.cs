@@ -233,7 +233,8 @@ internal sealed partial class RequestValidation
     [GeneratedRegex("^whe_[0-9a-f]{16}$")]
     private static partial Regex EndpointIdPattern();
 
-    [GeneratedRegex("^ls_[A-Za-z0-9_-]{22}$")]
+    // Classic ids (random) and compact ones (class, fence, random: see "Two layouts" in Scripts/library/02_records.lua).
+    [GeneratedRegex("^(?:ls|l[co]_[1-9][0-9]{0,15})_[A-Za-z0-9_-]{22}$")]
     private static partial Regex LeaseIdPattern();
 }
 

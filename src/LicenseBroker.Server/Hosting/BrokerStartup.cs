@@ -1,5 +1,6 @@
 using LicenseBroker.Storage.Catalog;
 using LicenseBroker.Storage.Postgres;
+using LicenseBroker.Storage.Redis;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
 
@@ -14,6 +15,7 @@ internal sealed partial class BrokerStartup : IHostedService
     private readonly CatalogCacheOptions _cache;
     private readonly ILogger<BrokerStartup> _logger;
     private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
+    private readonly LeaseLayoutGate _layout;
 
     public BrokerStartup(
         PostgresOptions postgres,
@@ -21,8 +23,10 @@ internal sealed partial class BrokerStartup : IHostedService
         CachedLicenseCatalog catalog,
         CatalogCacheOptions cache,
         IOptionsMonitor<JwtBearerOptions> jwt,
+        LeaseLayoutGate layout,
         ILogger<BrokerStartup> logger)
     {
+        _layout = layout;
         _jwt = jwt;
         _postgres = postgres;
         _migrations = migrations;
@@ -43,6 +47,8 @@ internal sealed partial class BrokerStartup : IHostedService
         }
 
         await _catalog.StartAsync();
+        // After the catalog's subscription: this replica is counted among the brokers before it is among the readers.
+        await _layout.StartAsync();
         await WarmCatalogAsync(cancellationToken);
     }
 

@@ -16,6 +16,7 @@ public static class LuaScripts
         ("agent", a => a.Command.AgentId),
         ("session", a => a.Command.SessionId),
         ("lease_id", a => a.Command.NewLeaseId),
+        ("compact", a => a.Compact ? "1" : "0"),
         ("seat", a => SeatTypeCodes.Code(a.Command.SeatType)),
         ("limit", a => a.Command.ConcurrentLimit),
         ("ttl_ms", a => Milliseconds(a.Command.LeaseTtl)),
@@ -99,6 +100,7 @@ public static class LuaScripts
         ("agent", a => a.Join.AgentId),
         ("session", a => a.Join.SessionId),
         ("lease_id", a => a.Join.LeaseId),
+        ("compact", a => a.Compact ? "1" : "0"),
         ("seat", a => SeatTypeCodes.Code(a.Join.SeatType)),
         ("limit", a => a.Join.ConcurrentLimit),
         ("ttl_ms", a => Milliseconds(a.Seats.LeaseTtl)),
@@ -159,11 +161,13 @@ public static class LuaScripts
 /// <summary>What a script that checks the pool's epoch needs (see Scripts/library/03_epoch.lua): the mode, and the evidence of lost writes.</summary>
 public sealed record EpochCheck(string Mode, long Evidence);
 
-public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch);
+/// <param name="Compact">Whether a new lease is compact (<see cref="LeaseLayoutGate"/>).</param>
+public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, bool Compact);
 
 public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch);
 
-public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch);
+/// <param name="Compact">Whether a new lease (now or offered later) is compact (<see cref="LeaseLayoutGate"/>).</param>
+public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, bool Compact);
 
 /// <summary>The arguments of a script that takes none.</summary>
 public sealed record NoArguments

@@ -50,6 +50,12 @@ public sealed class RedisKeys
         ];
     }
 
+    /// <summary>
+    /// A SCAN pattern matching every key of the pool, <see cref="Pool"/>'s and the compact layout's buckets (named from
+    /// the hash tag, see Scripts/library/02_records.lua): what an operator removes to drop a pool's live state.
+    /// </summary>
+    public string PoolKeysPattern(PoolId pool) => Tag(pool) + ":*";
+
     /// <summary>The keys heartbeat_fast.lua takes, of the pool layout: leases, lease data, fence, epoch.</summary>
     public RedisKey[] HeartbeatFast(PoolId pool)
     {
@@ -85,6 +91,12 @@ public sealed class RedisKeys
 
     /// <summary>The pool's pub/sub channel (queue moves, revocations); the scripts derive the same name.</summary>
     public RedisChannel PoolEvents(PoolId pool) => RedisChannel.Literal($"{_prefix}{{{pool.AccountId}/{pool.Product}}}:events");
+
+    /// <summary>
+    /// Channel that brokers which read compact leases subscribe to, and nobody publishes on: its subscriber count,
+    /// against the catalog channel's, tells whether every replica reads them (<see cref="LeaseLayoutGate"/>).
+    /// </summary>
+    public RedisChannel CompactReadersChannel => RedisChannel.Literal(_prefix + "compact-lease-readers");
 
     /// <summary>Channel on which catalog changes are announced to every replica.</summary>
     public RedisChannel CatalogInvalidationChannel => RedisChannel.Literal(_prefix + "catalog-invalidation");

@@ -22,6 +22,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private readonly ExpiryBacklog _backlog;
     private readonly ReclaimIndex _reclaimIndex;
     private readonly ILogger<RedisOccupancyStore> _logger;
+    private readonly LeaseLayoutGate _layout;
 
     // Per pool, what this replica has learned: that the pool is registered as used (so an absent
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
@@ -29,8 +30,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public RedisOccupancyStore(
         IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog, ReclaimIndex reclaimIndex,
-        ILogger<RedisOccupancyStore> logger)
+        LeaseLayoutGate layout, ILogger<RedisOccupancyStore> logger)
     {
+        _layout = layout;
         _logger = logger;
         _reclaimIndex = reclaimIndex;
         _backlog = backlog;
@@ -44,9 +46,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public async Task<AcquireOutcome> AcquireAsync(AcquireCommand command, CancellationToken cancellationToken)
     {
-        // Retrying is safe: the script is idempotent on (agent, session) and the lease id is fixed by the caller.
+        // Retrying is safe: the script is idempotent on (agent, session).
         var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch), evidence: 0, cancellationToken);
+            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch, _layout.Compact), evidence: 0, cancellationToken);
         switch (reply.Status)
         {
             case "GRANTED":
@@ -227,7 +229,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
     {
         // Retrying is safe: joining again refreshes the same place (one waiter per agent).
-        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch), evidence: 0, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch, _layout.Compact), evidence: 0, cancellationToken);
         return ParseQueueState(join.Pool, join.SessionId, reply);
     }
 

@@ -10,4 +10,10 @@ public sealed class RedisOptions
 
     /// <summary>Prefix of every key and channel; lets several deployments (or test runs) share one Redis.</summary>
     public string KeyPrefix { get; set; } = "lb:";
+
+    /// <summary>
+    /// Which layout new leases take: Auto (compact once every replica reads it, see <see cref="LeaseLayoutGate"/>) or
+    /// Classic (to keep a rollback to a version before the compact layout possible).
+    /// </summary>
+    public LeaseLayout LeaseLayout { get; set; } = LeaseLayout.Auto;
 }

@@ -3,7 +3,8 @@
 -- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- @session session id (client-chosen; a retry with the same id returns the same lease)
--- @lease_id lease id to use if a new lease is granted
+-- @lease_id a new random lease id ('ls_' ...), the lease's id if one is granted (or the random part of its compact id)
+-- @compact 1: a new lease is compact, 0: classic (see "Two layouts" in library/02_records.lua)
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
 -- @limit concurrent seat limit of the pool
 -- @ttl_ms lease ttl (ms)
@@ -53,16 +54,13 @@ if retry_after then
 end
 
 -- Idempotent retry: the same agent and session get their live lease back, renewed.
-local existing_id = redis.call('HGET', K_SESSIONS, session_field(agent, session))
+local existing_id, existing = live_lease_of(agent, session)
 if existing_id then
-  local lease = load_lease(existing_id)
-  if lease then
-    local expires = now + ttl
-    schedule(K_LEASES, expires, existing_id)
-    lease.beat = now
-    redis.call('HSET', K_DATA, existing_id, encode_lease(lease))
-    return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'resumed', 1})
-  end
+  local expires = now + ttl
+  schedule(K_LEASES, expires, existing_id)
+  existing.beat = now
+  store_lease(existing_id, existing)
+  return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', existing.fence, 'seat', existing.seat, 'resumed', 1})
 end
 
 if seat == 'CONCURRENT' then
@@ -80,5 +78,5 @@ if seat == 'CONCURRENT' then
 end
 
 local expires = now + ttl
-local fence = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group)
-return finish({'status', 'GRANTED', 'lease_id', new_id, 'expires_ms', expires, 'fence', fence, 'seat', seat, 'resumed', 0})
+local fence, _, _, id = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group, @compact == '1')
+return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', expires, 'fence', fence, 'seat', seat, 'resumed', 0})

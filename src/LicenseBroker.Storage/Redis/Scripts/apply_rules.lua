@@ -77,12 +77,11 @@ if #joining > 0 then
   end
   -- A seat counted in a group is uncounted by its last lease's end only when the lease is marked grp
   -- (drop_lease): leases granted while the pool had no rules are marked now.
-  local all = redis.call('HGETALL', K_DATA)
-  for i = 1, #all, 2 do
-    local lease = decode_lease(all[i + 1])
-    if lease.seat == 'CONCURRENT' and marked[lease.agent] and lease.grp ~= '1' then
+  for _, found in ipairs(leases_of_agents(marked)) do
+    local lease = found[2]
+    if lease.seat == 'CONCURRENT' and lease.grp ~= '1' then
       lease.grp = '1'
-      redis.call('HSET', K_DATA, all[i], encode_lease(lease))
+      store_lease(found[1], lease)
     end
   end
 end

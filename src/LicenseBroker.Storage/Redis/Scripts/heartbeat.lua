@@ -64,7 +64,7 @@ if lease and lease.agent == agent then
   if kind_changed or reclaim_ms ~= lease.reclaim then
     lease.beat = now
     track_reclaim(id, lease, reclaim_ms)
-    redis.call('HSET', K_DATA, id, encode_lease(lease))
+    store_lease(id, lease)
   end
   return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session})
 end
@@ -85,7 +85,11 @@ end
 -- Within the recovery window a holder Redis forgot gets its lease back, with the fencing token its
 -- proof carries, as long as the agent still has a seat and, for a shared seat, may take it now by the
 -- one admission rule (a re-established lease pushes the pool over neither its limit nor a group's rules).
-if now < recovering_until and seat ~= '' and proven > 0 and redis.call('HGET', K_SESSIONS, session_field(agent, session)) == false then
+-- A compact id names its fence and its class: one the proof's token or the agent's seat now do not match names
+-- another lease.
+local _, id_fence, _, id_class = compact_place(id)
+local id_fits = id_fence == nil or (tonumber(id_fence) == proven and (id_class == 'c') == (seat == 'CONCURRENT'))
+if now < recovering_until and seat ~= '' and proven > 0 and id_fits and live_lease_of(agent, session) == nil then
   set_rules(@rules)
   if seat == 'CONCURRENT' and may_take_now(agent, @group, limit, 'holder') ~= 'YES' then
     return finish({'status', 'NOT_FOUND'})

@@ -4,7 +4,8 @@
 -- of the lease record (one pattern match reads the fields it checks).
 --
 -- KEYS: its own, four of the pool layout of library/01_call.lua:
---   KEYS[1] leases (layout KEYS[1]), KEYS[2] lease data (KEYS[2]), KEYS[3] fence (KEYS[5]), KEYS[4] epoch (KEYS[11])
+--   KEYS[1] leases (layout KEYS[1]), KEYS[2] lease data (KEYS[2]), KEYS[3] fence (KEYS[5]), KEYS[4] epoch (KEYS[11]);
+--   a compact lease's bucket is named from KEYS[1]'s hash tag, so it is in the same slot
 -- @agent agent id (a lease of another agent goes to heartbeat.lua, which answers it as not found)
 -- @lease_id lease id
 -- @ttl_ms lease ttl (ms)
@@ -35,11 +36,19 @@ if evidence > tonumber(redis.call('GET', KEYS[3]) or '0') then
   return {'FULL'}
 end
 local id = @lease_id
-local raw = redis.call('HGET', KEYS[2], id)
+-- A compact lease's record is in its bucket (see "Two layouts" in library/02_records.lua), a classic one's in KEYS[2].
+local class, bucket_fence, secret = string.match(id, '^l([co])_(%d+)_([A-Za-z0-9_-]+)$')
+local raw
+if class then
+  local bucket = string.format('%d', math.floor(tonumber(bucket_fence) / 64))
+  raw = redis.call('HGET', string.sub(KEYS[1], 1, -8) .. ':r' .. class .. ':' .. bucket, bucket_fence)
+else
+  raw = redis.call('HGET', KEYS[2], id)
+end
 if not raw then
   return {'FULL'}
 end
--- agent|session|seat|device|platform|kind|started|beat|fence, then optionally |since|reclaim|grp (encode_lease).
+-- agent|session|seat|device|platform|kind|started|beat|fence, then optionally |since|reclaim|grp|secret (encode_lease).
 local agent, session, seat, kind, fence, rest = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|[^|]*|[^|]*|([^|]*)|[^|]*|[^|]*|(%d+)(.*)$')
 local reported = @kind
 if agent ~= @agent or (reported ~= '' and reported ~= kind) then
@@ -48,6 +57,9 @@ end
 local reclaim = string.match(rest, '^|[^|]*|([^|]*)')
 if reclaim and reclaim ~= '' then
   return {'FULL'}
+end
+if secret and string.match(rest, '^|[^|]*|[^|]*|[^|]*|(.*)$') ~= secret then
+  return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
 end
 redis.call('ZADD', KEYS[1], 'XX', expires, id)
 return {'RENEWED', expires, fence, seat, session}

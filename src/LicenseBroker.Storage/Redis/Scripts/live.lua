@@ -10,6 +10,6 @@ purge(now)
 
 local counts = {}
 for i = @rest, #ARGV do
-  counts[#counts + 1] = tonumber(redis.call('HGET', K_AGENT_LEASES, ARGV[i]) or '0')
+  counts[#counts + 1] = agent_leases(ARGV[i])
 end
 return finish({'counts', counts})

@@ -36,13 +36,8 @@ else
   for i = @rest, #ARGV do
     wanted[ARGV[i]] = true
   end
-  -- A scan of the pool's leases: admin calls are rare, and a pool holds at most thousands.
-  local all = redis.call('HGETALL', K_DATA)
-  for i = 1, #all, 2 do
-    local lease = decode_lease(all[i + 1])
-    if wanted[lease.agent] then
-      revoke(all[i], lease)
-    end
+  for _, found in ipairs(leases_of_agents(wanted)) do
+    revoke(found[1], found[2])
   end
   -- Waiters are held to the same rules as holders: an agent whose leases end stops waiting too.
   for agent in pairs(wanted) do

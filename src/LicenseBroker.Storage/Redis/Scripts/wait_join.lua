@@ -3,7 +3,8 @@
 -- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- @session session id
--- @lease_id lease id for a grant now or for the offer later
+-- @lease_id a new random lease id ('ls_' ...), for a grant now or for the offer later (see grant in library/06_leases.lua)
+-- @compact 1: the lease is compact, 0: classic (see "Two layouts" in library/02_records.lua); an offer keeps the choice
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
 -- @limit concurrent seat limit
 -- @ttl_ms lease ttl (ms)
@@ -43,9 +44,10 @@ if newer_rules then
   return finish({'status', 'STALE', 'version', newer_rules})
 end
 
+local compact = @compact == '1'
 local function grant_now()
-  local fence = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl, nil, group)
-  return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', now + ttl, 'fence', fence, 'seat', seat})
+  local fence, _, _, lease_id = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl, nil, group, compact)
+  return finish({'status', 'GRANTED', 'lease_id', lease_id, 'expires_ms', now + ttl, 'fence', fence, 'seat', seat})
 end
 
 if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
@@ -64,7 +66,7 @@ if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
   redis.call('ZADD', K_QUEUE, seq, agent)
   redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
   redis.call('HSET', K_WAITERS, agent, cjson.encode({
-    session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, since = now, group = group }))
+    session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, compact = compact or nil, since = now, group = group }))
   -- A wait ended by an earlier change is forgotten: this wait's stream must not report it.
   redis.call('HDEL', K_TOMB_DATA, 'w:' .. agent)
   event('queued', '', agent, agent)

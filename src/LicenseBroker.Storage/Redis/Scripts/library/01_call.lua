@@ -12,24 +12,30 @@
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
 --   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
---   KEYS[2]  lease data   HASH   lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence|since|reclaim|grp"
+--   KEYS[2]  lease data   HASH   classic lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence|since|reclaim|grp"
 --                                (see encode_lease; since: when the kind last changed; reclaim: see KEYS[16];
---                                grp: 1 when the agent's seat may count in a group, see seat_freed)
---   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire)
+--                                grp: 1 when the agent's seat may count in a group, see seat_freed). Compact leases
+--                                (the layout of part 2, "Two layouts") keep their records in buckets instead:
+--                <tag>:r<c|o>:<n> HASH   fence -> record (with the lease id's secret as a 13th field), n = fence / 64
+--                <tag>:rc       ZSET   the numbers of the non-empty shared-lease buckets (ListSharedSessions' pages)
+--   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire) of classic leases, and of an
+--                                agent's compact leases beyond the MAX_REFS its entry in KEYS[8] names
 --   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
 --   KEYS[5]  fence        STRING fencing counter of the pool, never expires
 --   KEYS[6]  tombstones   ZSET   lease id -> time until which its end is remembered (ms)
 --   KEYS[7]  tomb data    HASH   lease id -> JSON {agent, reason, by, at}
---   KEYS[8]  agent leases HASH   agent -> number of live leases of any seat type
---   KEYS[9]  shared index ZSET   all scores 0, member "<started ms, 15 digits>:<lease id>" for every
---                                live CONCURRENT lease: start order with a stable cursor for paging
+--   KEYS[8]  agent leases HASH   agent -> "<number of live leases of any seat type>[ <c|o><fence>]...": the count, then
+--                                a reference to each of the agent's first compact leases (see agent_leases in part 2)
+--   KEYS[9]  shared index ZSET   all scores 0, member "<started ms, 15 digits>:<lease id>" for every live classic
+--                                CONCURRENT lease: start order with a stable cursor for paging (compact ones page by
+--                                fence, the grant order)
 --   KEYS[10] stats        HASH   "d<day>:peak" / "d<day>:refused": per UTC day (Redis time) the most
 --                                shared seats in use at once and the acquires refused as pool full
 --   KEYS[11] epoch        HASH   {since, recovering_until}: this Redis's generation of the pool. Absent
 --                                when the pool was never used here, or when Redis lost its data.
 --                                Also {limit, claim, ttl, pending_ms, idle_ms, rules, rules_version, applied,
 --                                queue_seq} (rules_version, applied: see apply_rules.lua) and 'due'
---                                (see schedule() below).
+--                                (see schedule() below), 'shared' (live compact shared leases).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out
@@ -71,7 +77,7 @@
 -- The values here are the starting values begin_call() sets again, for reading.
 local K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE
 local K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE, K_EVENTS
-local CHANNEL
+local CHANNEL, TAG
 
 local MAX_FENCE = 9007199254740991 -- 2^53 - 1: see FencingTokens.MaxValue
 local EVENTS = {}
@@ -94,7 +100,8 @@ local function begin_call(keys)
   K_LEASES, K_DATA, K_SESSIONS, K_HOLDERS, K_FENCE, K_TOMBS, K_TOMB_DATA, K_AGENT_LEASES, K_SHARED, K_STATS, K_EPOCH, K_RATE =
     keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12]
   K_QUEUE, K_WAITERS, K_WAITER_LIFE, K_RECLAIM, K_GROUPS, K_CLASS_QUEUE, K_EVENTS = keys[13], keys[14], keys[15], keys[16], keys[17], keys[18], keys[19]
-  CHANNEL = string.sub(K_LEASES, 1, -8) .. ':events'
+  TAG = string.sub(K_LEASES, 1, -8)
+  CHANNEL = TAG .. ':events'
   EVENTS, NOW, SEAT_FREED, QUEUE_CHANGED, BACKLOG = {}, 0, false, false, 0
   for i = 1, #RESETS do
     RESETS[i]()

@@ -1,11 +1,13 @@
 -- The pool library, part 2 of 9: records. Owns how a lease, a waiter and an ending are written in their hashes
--- (KEYS[2], KEYS[14], KEYS[7]) and read back. No per-call state.
+-- (KEYS[2] or a compact lease's bucket, KEYS[14], KEYS[7]) and read back, and where a lease's record lives in each of
+-- the two layouts. Per-call state: the agents' entries of KEYS[8] read so far (AGENT_ENTRIES).
 
 -- Lease records are compact: the fields joined by '|' in LEASE_FIELDS order, the seat type as one
 -- letter. A JSON object with field names costs about 130 more bytes per live lease. Ids are
 -- validated to exclude '|'; a record whose text holds one anyway is written as JSON, and JSON
 -- records (also those of older brokers) are read as well.
-local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim', 'grp'}
+-- secret: a compact lease's random characters (see "Two layouts" below); classic records have none.
+local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim', 'grp', 'secret'}
 local SEAT_LETTER = {CONCURRENT = 'C', NAMED = 'N', UNLIMITED = 'U'}
 local SEAT_NAME = {C = 'CONCURRENT', N = 'NAMED', U = 'UNLIMITED'}
 
@@ -25,7 +27,7 @@ local function encode_lease(lease)
     end
     parts[i] = value
   end
-  -- Trailing empty fields ('since', 'reclaim' of most leases) are left out: decode_lease reads them as empty.
+  -- Trailing empty fields ('since', 'reclaim' of most classic leases) are left out: decode_lease reads them as empty.
   while #parts > 9 and parts[#parts] == '' do
     parts[#parts] = nil
   end
@@ -56,12 +58,160 @@ local function shared_member(id, started)
   return string.format('%015d', started) .. ':' .. id
 end
 
+-- Two layouts. A classic lease (id 'ls_' and 22 random characters: every lease of the brokers before the compact
+-- layout) has its record in KEYS[2] under its id, its session in KEYS[3] and, when shared, its place in KEYS[9]. A
+-- compact lease (id 'l' .. class .. '_' .. fence .. '_' .. 22 random characters; class c for a shared seat, o for any
+-- other) has its record in its class's bucket of 64 fences, under its fence: Redis keeps a hash of at most 128 short
+-- entries as one listpack, a few bytes per entry where a large hash spends about 60. It has no session entry (acquire
+-- finds it through the agent's entry in KEYS[8], up to MAX_REFS leases an agent) and no index entry (the fence is the grant order; the shared
+-- buckets are listed in <tag>:rc). Its record keeps the id's random characters, checked on every read: a lease id
+-- still carries 128 random bits, and a fence alone names nothing. Every call reads both layouts; a grant makes a
+-- compact lease when the broker says every replica reads them (grant's compact, LayoutGate.cs), so a broker of the
+-- version before, beside it in a rolling deploy, never meets a lease it cannot read. Classic leases stay classic
+-- until they end.
+local RECORD_BUCKET = 64
+
+-- Where a compact lease's record is: its bucket's key, its field (the fence), its random characters and its class;
+-- nil for a classic lease id. A fence written otherwise than Redis writes it (leading zeros) names no record.
+local function compact_place(id)
+  local class, fence, secret = string.match(id, '^l([co])_(%d+)_([A-Za-z0-9_-]+)$')
+  if not class then
+    return nil
+  end
+  return TAG .. ':r' .. class .. ':' .. string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET)), fence, secret, class
+end
+
+-- The id of a compact lease: its class, its fence and the random characters of random_id (the 'ls_' id the broker made).
+local function compact_id(seat, fence, random_id)
+  local class = seat == 'CONCURRENT' and 'c' or 'o'
+  return 'l' .. class .. '_' .. string.format('%d', fence) .. '_' .. string.sub(random_id, 4)
+end
+
 local function load_lease(id)
-  local raw = redis.call('HGET', K_DATA, id)
-  if raw then
-    return decode_lease(raw)
+  local key, field, secret = compact_place(id)
+  local raw = redis.call('HGET', key or K_DATA, field or id)
+  if not raw then
+    return nil
+  end
+  local lease = decode_lease(raw)
+  if secret and lease.secret ~= secret then
+    return nil -- the right fence with other random characters: not this lease
+  end
+  return lease
+end
+
+-- Writes a lease's record where its layout keeps it.
+local function store_lease(id, lease)
+  local key, field, secret = compact_place(id)
+  if key then
+    lease.secret = secret
+    redis.call('HSET', key, field, encode_lease(lease))
+  else
+    redis.call('HSET', K_DATA, id, encode_lease(lease))
+  end
+end
+
+-- The agent's entry in KEYS[8]: how many live leases it holds in both layouts, and a reference (class .. fence) to
+-- each of its first MAX_REFS compact ones, which is how acquire finds a compact lease by its session. Its other
+-- leases (classic ones, and compact ones beyond MAX_REFS: an agent with many sessions) are in the sessions index
+-- (KEYS[3]), so an entry stays short whatever one agent does: count > #refs says that some are there. Read once per
+-- call and agent: acquire looks for the session's lease, then grants, and each step reads the entry.
+local MAX_REFS = 8
+local AGENT_ENTRIES = {}
+on_each_call(function()
+  AGENT_ENTRIES = {}
+end)
+
+-- The agent's count and references (a table the caller may change and give back to set_agent_leases).
+local function agent_leases(agent)
+  local entry = AGENT_ENTRIES[agent]
+  if not entry then
+    local raw = redis.call('HGET', K_AGENT_LEASES, agent)
+    entry = {count = 0, refs = {}}
+    if raw then
+      entry.count = tonumber(string.match(raw, '^%d+')) or 0
+      for ref in string.gmatch(raw, ' ([co]%d+)') do
+        entry.refs[#entry.refs + 1] = ref
+      end
+    end
+    AGENT_ENTRIES[agent] = entry
+  end
+  local refs = {}
+  for i, ref in ipairs(entry.refs) do
+    refs[i] = ref
+  end
+  return entry.count, refs
+end
+
+local function set_agent_leases(agent, count, refs)
+  AGENT_ENTRIES[agent] = {count = math.max(count, 0), refs = refs}
+  if count <= 0 then
+    redis.call('HDEL', K_AGENT_LEASES, agent)
+  else
+    redis.call('HSET', K_AGENT_LEASES, agent, string.format('%d', count) .. (#refs > 0 and ' ' .. table.concat(refs, ' ') or ''))
+  end
+end
+
+-- The compact lease a reference of the agent's entry names: its id and record, or nil.
+local function load_ref(ref)
+  local class, fence = string.sub(ref, 1, 1), string.sub(ref, 2)
+  local raw = redis.call('HGET', TAG .. ':r' .. class .. ':' .. string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET)), fence)
+  if not raw then
+    return nil
+  end
+  local lease = decode_lease(raw)
+  return 'l' .. class .. '_' .. fence .. '_' .. (lease.secret or ''), lease
+end
+
+-- The agent's live lease of this session, in either layout: its id and record, or nil. Work: at most MAX_REFS records
+-- and one read of the sessions index.
+local function live_lease_of(agent, session)
+  local count, refs = agent_leases(agent)
+  for _, ref in ipairs(refs) do
+    local ref_id, lease = load_ref(ref)
+    if lease and lease.session == session then
+      return ref_id, lease
+    end
+  end
+  if count > #refs then
+    local id = redis.call('HGET', K_SESSIONS, session_field(agent, session))
+    if id then
+      local lease = load_lease(id)
+      if lease then
+        return id, lease
+      end
+    end
   end
   return nil
+end
+
+-- Every live lease of the agents in wanted (a set): {id, record} pairs, found through their entries' references and,
+-- when some of them have leases in the sessions index, a scan of it (an admin's change to a pool: rare).
+local function leases_of_agents(wanted)
+  local found, indexed = {}, false
+  for agent in pairs(wanted) do
+    local count, refs = agent_leases(agent)
+    for _, ref in ipairs(refs) do
+      local id, lease = load_ref(ref)
+      if lease then
+        found[#found + 1] = {id, lease}
+      end
+    end
+    indexed = indexed or count > #refs
+  end
+  if indexed then
+    local all = redis.call('HGETALL', K_SESSIONS)
+    for i = 1, #all, 2 do
+      local agent = string.match(all[i], '^([^\n]*)\n')
+      if agent and wanted[agent] then
+        local lease = load_lease(all[i + 1])
+        if lease then
+          found[#found + 1] = {all[i + 1], lease}
+        end
+      end
+    end
+  end
+  return found
 end
 
 -- A waiter's record (see KEYS[14]), or nil when the agent is not waiting.

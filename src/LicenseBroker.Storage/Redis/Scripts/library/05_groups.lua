@@ -1,5 +1,20 @@
--- The pool library, part 5 of 9: groups. Owns the pool's group rules, the groups' seat counters (KEYS[17]) and
--- the queue's classes (KEYS[18]); seat_open is the seat rule that admission (part 7) builds on.
+-- The pool library, part 5 of 9: groups. Owns the pool's group rules, the shared seats in use in all (seats_in_use)
+-- and per group (KEYS[17]), and the queue's classes (KEYS[18]); seat_open is the seat rule that admission (part 7)
+-- builds on.
+
+-- Per-call state: the shared seats in use (HLEN of KEYS[4]) once read, kept up to date by create_lease and drop_lease
+-- (part 6), so that admission and the grant after it read the hash once.
+local IN_USE = nil
+on_each_call(function()
+  IN_USE = nil
+end)
+
+local function seats_in_use()
+  if IN_USE == nil then
+    IN_USE = redis.call('HLEN', K_HOLDERS)
+  end
+  return IN_USE
+end
 
 -- Groups. A pool may reserve shared seats for an agent group (only its members take them, and they
 -- take them first) and cap a group (at most max of its members hold a shared seat at once). The

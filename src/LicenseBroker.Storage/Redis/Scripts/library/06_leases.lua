@@ -7,12 +7,15 @@
 
 local EXPIRED_PER_CALL = 100 -- bounded work per call (see above)
 
--- Stores a lease; only grant() calls it. Returns true when the lease took a shared seat (the agent's first).
+-- Stores a lease in its layout (part 2, "Two layouts"); only grant() calls it. Returns true when the lease took a
+-- shared seat (the agent's first).
 local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group)
   local grp, took_seat = nil, false
+  local bucket, _, _, class = compact_place(id)
   if seat == 'CONCURRENT' then
     local held = redis.call('HINCRBY', K_HOLDERS, agent, 1)
     if held == 1 then
+      IN_USE = IN_USE and IN_USE + 1
       took_seat = true
       seat_taken(agent, group)
     end
@@ -21,16 +24,29 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     if held > 1 or #rules() > 0 then
       grp = '1'
     end
-    redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
+    if not bucket then
+      redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
+    end
   end
   schedule(K_LEASES, expires, id)
   local lease = {
     agent = agent, session = session, seat = seat, device = device, platform = platform,
     kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp }
   track_reclaim(id, lease, reclaim_at(lease, 0))
-  redis.call('HSET', K_DATA, id, encode_lease(lease))
-  redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
-  redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+  store_lease(id, lease)
+  local count, refs = agent_leases(agent)
+  if bucket and #refs < MAX_REFS then
+    refs[#refs + 1] = class .. string.format('%d', fence)
+  else
+    redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
+  end
+  if bucket then
+    if class == 'c' then
+      redis.call('ZADD', TAG .. ':rc', math.floor(fence / RECORD_BUCKET), string.format('%d', math.floor(fence / RECORD_BUCKET)))
+      redis.call('HINCRBY', K_EPOCH, 'shared', 1)
+    end
+  end
+  set_agent_leases(agent, count + 1, refs)
   return took_seat
 end
 
@@ -38,13 +54,17 @@ end
 -- takes the next fencing token (or, on re-establishment, the proven token the lease already had),
 -- stores the lease, counts the seat in the agent's group ('' for none), moves today's peak and
 -- records the seat event. Whether the agent may take the seat is the caller's question (seat_open).
--- Returns the fencing token, the shared seats in use and today's peak.
-local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group)
+-- id: a new lease's random 'ls_' id, made compact (compact_id) when compact is true; a re-established lease's own id.
+-- Returns the fencing token, the shared seats in use, today's peak and the lease id.
+local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group, compact)
   local fence = proven_fence or redis.call('INCR', K_FENCE)
+  if compact and not proven_fence then
+    id = compact_id(seat, fence, id)
+  end
   local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
   stats_touch(NOW)
   local peak_field = stats_field(NOW, 'peak')
-  local in_use = redis.call('HLEN', K_HOLDERS)
+  local in_use = seats_in_use()
   local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
   if seat == 'CONCURRENT' and in_use > peak then
     peak = in_use
@@ -55,7 +75,7 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   else
     event('granted', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
   end
-  return fence, in_use, peak
+  return fence, in_use, peak, id
 end
 
 -- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease;
@@ -63,19 +83,44 @@ end
 local function drop_lease(id, lease, kind, actor, at)
   event(kind, id, lease.agent, actor, nil, nil, at)
   redis.call('ZREM', K_LEASES, id)
-  redis.call('HDEL', K_DATA, id)
-  redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
-  if redis.call('HINCRBY', K_AGENT_LEASES, lease.agent, -1) <= 0 then
-    redis.call('HDEL', K_AGENT_LEASES, lease.agent)
+  local bucket, fence, _, class = compact_place(id)
+  local count, refs = agent_leases(lease.agent)
+  local referenced = false
+  if bucket then
+    local ref = class .. fence
+    for i = #refs, 1, -1 do
+      if refs[i] == ref then
+        table.remove(refs, i)
+        referenced = true
+      end
+    end
   end
+  if not referenced then
+    redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
+  end
+  if bucket then
+    redis.call('HDEL', bucket, fence)
+    if class == 'c' then
+      redis.call('HINCRBY', K_EPOCH, 'shared', -1)
+      if redis.call('EXISTS', bucket) == 0 then
+        redis.call('ZREM', TAG .. ':rc', string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET)))
+      end
+    end
+  else
+    redis.call('HDEL', K_DATA, id)
+    if lease.seat == 'CONCURRENT' then
+      redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
+    end
+  end
+  set_agent_leases(lease.agent, count - 1, refs)
   if lease.reclaim then
     redis.call('ZREM', K_RECLAIM, id)
   end
   if lease.seat == 'CONCURRENT' then
     SEAT_FREED = true
-    redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
     if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
       redis.call('HDEL', K_HOLDERS, lease.agent)
+      IN_USE = IN_USE and IN_USE - 1
       if lease.grp == '1' then
         seat_freed(lease.agent)
       end
@@ -153,9 +198,9 @@ local function purge(now, max)
   local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
   for i = 1, #expired, 2 do
     local id = expired[i]
-    local raw = redis.call('HGET', K_DATA, id)
-    if raw then
-      drop_lease(id, decode_lease(raw), 'expired', 'broker', tonumber(expired[i + 1]))
+    local lease = load_lease(id)
+    if lease then
+      drop_lease(id, lease, 'expired', 'broker', tonumber(expired[i + 1]))
     else
       redis.call('ZREM', K_LEASES, id)
     end
@@ -163,9 +208,9 @@ local function purge(now, max)
   local reclaimed = redis.call('ZRANGEBYSCORE', K_RECLAIM, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
   for i = 1, #reclaimed, 2 do
     local id = reclaimed[i]
-    local raw = redis.call('HGET', K_DATA, id)
-    if raw then
-      reclaim(id, decode_lease(raw), tonumber(reclaimed[i + 1]))
+    local lease = load_lease(id)
+    if lease then
+      reclaim(id, lease, tonumber(reclaimed[i + 1]))
     else
       redis.call('ZREM', K_RECLAIM, id)
     end

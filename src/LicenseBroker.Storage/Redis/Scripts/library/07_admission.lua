@@ -15,7 +15,7 @@
 -- in_use: the shared seats in use, when the caller has them. Returns YES, RECOVERING or NO, and the seats in use.
 local next_waiter
 local function may_take_now(agent, group, limit, as, recovering_until, in_use)
-  in_use = in_use or redis.call('HLEN', K_HOLDERS)
+  in_use = in_use or seats_in_use()
   if as ~= 'waiter' and tonumber(redis.call('HGET', K_HOLDERS, agent) or '0') > 0 then
     return 'YES', in_use
   end
@@ -84,14 +84,14 @@ local function promote(now)
     set_rules(fields[3] or '')
   end
   while true do
-    local head = next_waiter(redis.call('HLEN', K_HOLDERS), limit)
+    local head = next_waiter(seats_in_use(), limit)
     if not head then
       break
     end
     dequeue(head)
     local waiter = load_waiter(head)
-    local id = waiter.offer_id
-    grant(id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now + claim, nil, waiter.group or '')
+    local _, _, _, id = grant(waiter.offer_id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now + claim, nil,
+      waiter.group or '', waiter.compact)
     waiter.offer = id
     redis.call('HSET', K_WAITERS, head, cjson.encode(waiter))
     QUEUE_CHANGED = true

@@ -3,7 +3,7 @@
 -- A waiter's place (wait_join, wait_status): position, seats in use, waiting, and why it waits, as refusal_of
 -- says for its group (so the queue says what a refusal would).
 local function queued(agent, group, limit)
-  local in_use = redis.call('HLEN', K_HOLDERS)
+  local in_use = seats_in_use()
   local rank = redis.call('ZRANK', K_QUEUE, agent)
   local why, about, cap = refusal_of(group, in_use, limit)
   return {'status', 'QUEUED', 'position', rank and rank + 1 or 0, 'in_use', in_use, 'waiting', redis.call('ZCARD', K_QUEUE),

@@ -1,0 +1,110 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace LicenseBroker.Storage.Redis;
+
+/// <summary>Which layout new leases take (section "Redis", <c>LeaseLayout</c>).</summary>
+public enum LeaseLayout
+{
+    /// <summary>Compact as soon as every broker replica reads compact leases (<see cref="LeaseLayoutGate"/>); classic before.</summary>
+    Auto,
+
+    /// <summary>Always classic: keeps the way open to roll back to a broker version before the compact layout.</summary>
+    Classic,
+}
+
+/// <summary>
+/// Whether new leases may take the compact layout (see "Two layouts" in Scripts/library/02_records.lua): only when
+/// every broker replica connected to this Redis reads it. A broker of the version before cannot find a compact
+/// lease's record, so during a rolling deploy its heartbeats would end the sessions the new replicas granted.
+/// </summary>
+/// <remarks>
+/// Every broker version subscribes to the catalog channel (<see cref="RedisKeys.CatalogInvalidationChannel"/>);
+/// brokers that read compact leases also subscribe to <see cref="RedisKeys.CompactReadersChannel"/>. When both counts
+/// are equal (PUBSUB NUMSUB, summed over the connected servers), every live replica reads compact leases: the gate
+/// opens. A replica of an older version that connects closes it again for new leases (the leases already compact
+/// stay so: a rollback to a version before this one needs <see cref="LeaseLayout.Classic"/> first, and one lease
+/// lifetime). A connection that drops unsubscribes by itself, so a crashed replica holds nothing closed for long.
+/// </remarks>
+public sealed partial class LeaseLayoutGate
+{
+    private readonly IConnectionMultiplexer _redis;
+    private readonly RedisKeys _keys;
+    private readonly LeaseLayout _layout;
+    private readonly ILogger<LeaseLayoutGate> _logger;
+    private volatile bool _compact;
+
+    public LeaseLayoutGate(IConnectionMultiplexer redis, RedisKeys keys, RedisOptions options, ILogger<LeaseLayoutGate> logger)
+    {
+        _redis = redis;
+        _keys = keys;
+        _layout = options.LeaseLayout;
+        _logger = logger;
+    }
+
+    /// <summary>True when new leases are compact.</summary>
+    public bool Compact => _compact;
+
+    /// <summary>Announces that this replica reads compact leases, and decides once (before the broker serves).</summary>
+    public async Task StartAsync()
+    {
+        if (_layout == LeaseLayout.Auto)
+        {
+            // Nothing is published on the channel: the subscription is the announcement.
+            // Fire and forget, as the catalog's: a broker starts while Redis is away, and the multiplexer subscribes
+            // again on every reconnection.
+            var subscriber = _redis.GetSubscriber();
+            await subscriber.SubscribeAsync(_keys.CompactReadersChannel, static (_, _) => { }, CommandFlags.FireAndForget);
+            try
+            {
+                // A PING on the subscription connection comes back after the subscriptions sent before it (this one and
+                // the catalog's): the count below sees them.
+                await subscriber.PingAsync();
+            }
+            catch (RedisException)
+            {
+                // Away: the gate stays closed until Redis is back and a refresh counts again.
+            }
+        }
+
+        await RefreshAsync();
+    }
+
+    /// <summary>Counts the replicas again (PoolJanitor-like pollers call it every few seconds). Redis unreachable: unchanged.</summary>
+    public async Task RefreshAsync()
+    {
+        if (_layout == LeaseLayout.Classic)
+        {
+            _compact = false;
+            return;
+        }
+
+        long brokers = 0, readers = 0;
+        try
+        {
+            foreach (var server in _redis.GetServers().Where(s => s.IsConnected))
+            {
+                var reply = (RedisResult[])(await server.ExecuteAsync(
+                    "PUBSUB", "NUMSUB", (string)_keys.CatalogInvalidationChannel!, (string)_keys.CompactReadersChannel!))!;
+                brokers += (long)reply[1];
+                readers += (long)reply[3];
+            }
+        }
+        catch (RedisException)
+        {
+            return;
+        }
+
+        var compact = readers > 0 && readers >= brokers;
+        if (compact != _compact)
+        {
+            LogChanged(_logger, compact ? "compact" : "classic", brokers, readers);
+            _compact = compact;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "New leases are {Layout} now: {Brokers} broker connections to Redis, {Readers} of them read compact leases.")]
+    private static partial void LogChanged(ILogger logger, string layout, long brokers, long readers);
+}

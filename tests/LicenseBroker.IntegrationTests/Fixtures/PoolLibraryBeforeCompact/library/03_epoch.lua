@@ -1,0 +1,138 @@
+-- The pool library, part 3 of 9: the epoch and the pool's clock. Owns the epoch hash's due time (when the next
+-- timed thing of the pool falls due), the recovery window after a loss of data, the pool's lease ttl as stored,
+-- the per-day stats and the rate window.
+--
+-- Losing data (a restart without persistence, a failover to a replica that lagged) must never let
+-- more agents in than seats: holders that Redis forgot still work. So when a loss is detected,
+-- the pool enters a recovery window of one lease TTL (Consul's lock-delay idea): holders
+-- re-establish their leases through their heartbeats, and newcomers wait until the window ends,
+-- by which time every live holder has beaten at least once. A loss is detected when
+--   * the epoch is absent although the broker knows (from PostgreSQL) that the pool existed, or
+--   * the broker holds evidence of a fencing token larger than the pool's counter: the counter only
+--     grows, so a smaller one means writes were lost. The counter is then raised to the evidence,
+--     so fencing tokens stay monotonic across the loss.
+-- Evidence is never a number a client typed: it is a token this replica saw Redis hand out, or
+-- the token of a lease proof the broker signed and verified (LeaseProofs.cs). It is range-checked
+-- here again (0 .. 2^53-1): a larger number would be stored as a float and break INCR for good.
+
+local DAY_MS = 86400000
+local STATS_DAYS_KEPT = 8
+
+-- The pool's next due time, field 'due' of K_EPOCH: no lease expiry, tombstone end, waiter life
+-- or reclaim deadline of the pool is earlier. A call with nothing due reads this one field instead of running purge()'s
+-- range queries. Every write of one of those times goes through schedule(), which lowers it when
+-- needed; it may be early (the lease that was due has been renewed since), and then the purge
+-- that finds nothing due sets it again. Absent (new pool, data loss): 0, so the next call purges.
+local DUE = nil
+local NEVER = 9007199254740991
+local EPOCH_READ, RECOVERING_UNTIL = false, false
+
+-- One read of the epoch fields a call needs first: 'due', 'recovering_until' for check_epoch(), and
+-- 'evseq' for the events finish() appends.
+local EVSEQ = nil
+local function due_time()
+  if DUE == nil then
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq')
+    DUE = tonumber(fields[1] or '0')
+    EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
+  end
+  return DUE
+end
+
+-- ZADD to one of the timed sets (K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM): the only way they get a time.
+local function schedule(key, at, member)
+  redis.call('ZADD', key, at, member)
+  if at < due_time() then
+    DUE = at
+    redis.call('HSET', K_EPOCH, 'due', at)
+  end
+end
+
+local function remember_end(id, agent, reason, by, at, until_ms)
+  schedule(K_TOMBS, until_ms, id)
+  redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
+end
+
+-- The pool's lease ttl as the last acquire or wait stored it in the epoch (ms), read once per call.
+local POOL_TTL = nil
+local function pool_ttl()
+  if POOL_TTL == nil then
+    POOL_TTL = tonumber(redis.call('HGET', K_EPOCH, 'ttl') or '60000')
+  end
+  return POOL_TTL
+end
+
+local function stats_field(now, name)
+  return 'd' .. math.floor(now / DAY_MS) .. ':' .. name
+end
+
+-- Counts into today's stats; the first write of a day forgets the day that fell out of the window.
+-- Once per call (STATS_TOUCHED): an acquire asks before it refuses and again when it grants.
+local STATS_TOUCHED = false
+local function stats_touch(now)
+  if STATS_TOUCHED then
+    return
+  end
+  STATS_TOUCHED = true
+  local day = math.floor(now / DAY_MS)
+  if redis.call('HSETNX', K_STATS, 'd' .. day .. ':seen', 1) == 1 then
+    local old = 'd' .. (day - STATS_DAYS_KEPT) .. ':'
+    redis.call('HDEL', K_STATS, old .. 'seen', old .. 'peak', old .. 'refused', old .. 'reclaimed')
+  end
+end
+
+on_each_call(function()
+  DUE, EPOCH_READ, RECOVERING_UNTIL, EVSEQ, POOL_TTL, STATS_TOUCHED = nil, false, false, nil, nil, false
+end)
+
+-- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
+-- PostgreSQL whether the pool existed), NEW (it never did) or KNOWN (it did). evidence: the largest
+-- fencing token the caller knows was handed out in this pool. Returns the end of the recovery
+-- window in ms (0 or past: not recovering), or nil when mode is UNKNOWN and the epoch is absent.
+local function check_epoch(mode, now, ttl, evidence)
+  evidence = int_arg('evidence', evidence, 0, MAX_FENCE)
+  local until_ms = RECOVERING_UNTIL
+  if not EPOCH_READ then
+    until_ms = redis.call('HGET', K_EPOCH, 'recovering_until')
+  end
+  if not until_ms then
+    if mode == 'UNKNOWN' then
+      return nil
+    end
+    local recover = 0
+    if mode == 'KNOWN' then
+      recover = now + ttl
+    end
+    redis.call('HSET', K_EPOCH, 'since', now, 'recovering_until', recover)
+    until_ms = recover
+  end
+  until_ms = tonumber(until_ms)
+  if evidence > tonumber(redis.call('GET', K_FENCE) or '0') then
+    redis.call('SET', K_FENCE, string.format('%d', evidence))
+    if until_ms < now + ttl then
+      until_ms = now + ttl
+      redis.call('HSET', K_EPOCH, 'recovering_until', until_ms)
+    end
+  end
+  return until_ms
+end
+
+-- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,
+-- or the ms until the current window ends when a limit is exceeded.
+local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
+  if window_ms <= 0 or (pool_limit <= 0 and agent_limit <= 0) then
+    return nil
+  end
+  local window = math.floor(now / window_ms)
+  if tonumber(redis.call('HGET', K_RATE, 'window') or '-1') ~= window then
+    redis.call('DEL', K_RATE)
+    redis.call('HSET', K_RATE, 'window', window)
+    redis.call('PEXPIRE', K_RATE, window_ms * 2)
+  end
+  local pool_count = redis.call('HINCRBY', K_RATE, 'pool', 1)
+  local agent_count = redis.call('HINCRBY', K_RATE, 'a:' .. agent, 1)
+  if (pool_limit > 0 and pool_count > pool_limit) or (agent_limit > 0 and agent_count > agent_limit) then
+    return (window + 1) * window_ms - now
+  end
+  return nil
+end

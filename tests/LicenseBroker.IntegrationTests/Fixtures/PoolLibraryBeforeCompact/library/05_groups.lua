@@ -1,0 +1,201 @@
+-- The pool library, part 5 of 9: groups. Owns the pool's group rules, the groups' seat counters (KEYS[17]) and
+-- the queue's classes (KEYS[18]); seat_open is the seat rule that admission (part 7) builds on.
+
+-- Groups. A pool may reserve shared seats for an agent group (only its members take them, and they
+-- take them first) and cap a group (at most max of its members hold a shared seat at once). The
+-- rules come from the catalog as "<group>|<reserved>|<max, -1 for none>" joined by ';' (group ids
+-- exclude both separators) and are kept in the epoch for the scripts that free seats. An agent counts
+-- in one group per pool, the one the catalog names (the first by id of its groups with a rule here).
+-- Seats outside any reservation are "unreserved": limit - sum(reserved). A reservation's seats in use
+-- are its members holding a seat charged to it, at most reserved (a lower reservation keeps holders).
+local RULES, RULE_BY_ID = nil, {}
+local MAX_RULES = 100
+
+local function set_rules(text)
+  RULES, RULE_BY_ID = {}, {}
+  for entry in string.gmatch(text, '[^;]+') do
+    local id, reserved, max = string.match(entry, '^([^|]+)|([^|]+)|([^|]+)$')
+    if not id or #RULES >= MAX_RULES then
+      error({err = 'LB_BAD_ARGUMENT rules must be at most ' .. MAX_RULES .. ' entries group|reserved|max'})
+    end
+    local rule = {id = id, reserved = int_arg('rules reserved', reserved, 0, 1000000), max = int_arg('rules max', max, -1, 1000000)}
+    RULES[#RULES + 1] = rule
+    RULE_BY_ID[id] = rule
+  end
+end
+
+local function rules()
+  if RULES == nil then
+    set_rules(redis.call('HGET', K_EPOCH, 'rules') or '')
+  end
+  return RULES
+end
+
+-- The groups' counters (held, charged) this call knows, read once with one HMGET.
+local GROUP_COUNTS = nil
+
+on_each_call(function()
+  RULES, RULE_BY_ID, GROUP_COUNTS = nil, {}, nil
+end)
+local function group_counts()
+  if GROUP_COUNTS == nil then
+    GROUP_COUNTS = {held = {}, charged = {}}
+    local rs = rules()
+    if #rs > 0 then
+      local fields = {}
+      for _, r in ipairs(rs) do
+        fields[#fields + 1] = 'held:' .. r.id
+        fields[#fields + 1] = 'charged:' .. r.id
+      end
+      local values = redis.call('HMGET', K_GROUPS, unpack(fields))
+      for i, r in ipairs(rs) do
+        GROUP_COUNTS.held[r.id] = tonumber(values[2 * i - 1] or '0')
+        GROUP_COUNTS.charged[r.id] = tonumber(values[2 * i] or '0')
+      end
+    end
+  end
+  return GROUP_COUNTS
+end
+
+local function count_group(kind, group, delta)
+  local n = redis.call('HINCRBY', K_GROUPS, kind .. ':' .. group, delta)
+  if n <= 0 then
+    redis.call('HDEL', K_GROUPS, kind .. ':' .. group)
+  end
+  if GROUP_COUNTS then
+    GROUP_COUNTS[kind][group] = math.max(n, 0)
+  end
+end
+
+-- Whether an agent of group ('' for none) may take a shared seat now, with in_use seats taken of limit.
+-- The one admission rule of shared seats: acquire, wait_join and the queue all ask it.
+local function seat_open(group, in_use, limit)
+  if in_use >= limit then
+    return false
+  end
+  local rs = rules()
+  if #rs == 0 then
+    return true
+  end
+  local counts = group_counts()
+  local rule = RULE_BY_ID[group]
+  if rule then
+    if rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
+      return false
+    end
+    if (counts.charged[group] or 0) < rule.reserved then
+      return true
+    end
+  end
+  local reserved_total, reserved_used = 0, 0
+  for _, r in ipairs(rs) do
+    reserved_total = reserved_total + r.reserved
+    reserved_used = reserved_used + math.min(counts.charged[r.id] or 0, r.reserved)
+  end
+  return (limit - reserved_total) - (in_use - reserved_used) > 0
+end
+
+-- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
+-- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
+-- (the free seats are kept for other groups: their ids, joined by ',').
+local function refusal_of(group, in_use, limit)
+  if in_use >= limit or #rules() == 0 then
+    return 'FULL', '', -1
+  end
+  local counts = group_counts()
+  local rule = RULE_BY_ID[group]
+  if rule and rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
+    return 'GROUP_CAP', group, rule.max
+  end
+  if seat_open(group, in_use, limit) then
+    return 'FULL', '', -1
+  end
+  local keeping = {}
+  for _, r in ipairs(rules()) do
+    if r.id ~= group and (counts.charged[r.id] or 0) < r.reserved then
+      keeping[#keeping + 1] = r.id
+    end
+  end
+  return 'RESERVED', table.concat(keeping, ','), -1
+end
+
+-- An agent of group takes a shared seat (its first concurrent lease): counted in its group, and on
+-- the group's reserved seats while some are free (members take the reserved ones first).
+local function seat_taken(agent, group)
+  if group == '' then
+    return
+  end
+  rules()
+  local rule = RULE_BY_ID[group]
+  local charged = rule ~= nil and (group_counts().charged[group] or 0) < rule.reserved
+  count_group('held', group, 1)
+  if charged then
+    count_group('charged', group, 1)
+  end
+  redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|' .. (charged and '1' or '0'))
+end
+
+-- The group the agent's shared seat counts in, and whether on its reserved seats: (group, true|false),
+-- or nil when the seat counts in no group (seat_taken writes the entry).
+local function seat_group_of(agent)
+  local entry = redis.call('HGET', K_GROUPS, 'a:' .. agent)
+  if not entry then
+    return nil
+  end
+  local group, charged = string.match(entry, '^(.*)|(%d)$')
+  return group, charged == '1'
+end
+
+-- The agent's shared seat is free (its last concurrent lease ended): uncounted from its group. Only
+-- for a lease marked grp (create_lease), so a pool without group rules pays no lookup here.
+local function seat_freed(agent)
+  local group, charged = seat_group_of(agent)
+  if not group then
+    return
+  end
+  redis.call('HDEL', K_GROUPS, 'a:' .. agent)
+  count_group('held', group, -1)
+  if charged then
+    count_group('charged', group, -1)
+  end
+end
+
+-- Queue classes: one per group ('' = agents in no group is class 0), numbered in K_GROUPS. Each
+-- class keeps its own first-in-first-out order in K_CLASS_QUEUE (score class * 2^40 + sequence).
+local CLASS_SPAN = 1099511627776 -- 2^40 joins per pool; classes stay below 8192, so scores stay exact
+local MAX_CLASSES = 8000
+
+local function class_of(group, create)
+  if group == '' then
+    return 0
+  end
+  local idx = redis.call('HGET', K_GROUPS, 'idx:' .. group)
+  if not idx and create then
+    idx = redis.call('HINCRBY', K_GROUPS, 'classes', 1)
+    if idx > MAX_CLASSES then
+      error({err = 'LB_BAD_ARGUMENT too many queue classes in one pool'})
+    end
+    redis.call('HSET', K_GROUPS, 'idx:' .. group, idx, 'cls:' .. idx, group)
+  end
+  return tonumber(idx)
+end
+
+-- The score range of a class in K_CLASS_QUEUE, as ZRANGEBYSCORE and ZCOUNT take it.
+local function class_range(idx)
+  return string.format('%d', idx * CLASS_SPAN), '(' .. string.format('%d', (idx + 1) * CLASS_SPAN)
+end
+
+-- The first waiter (agent, sequence) of a class, or nil.
+local function class_head(idx)
+  local from, to = class_range(idx)
+  local first = redis.call('ZRANGEBYSCORE', K_CLASS_QUEUE, from, to, 'WITHSCORES', 'LIMIT', 0, 1)
+  if first[1] then
+    return first[1], tonumber(first[2]) - idx * CLASS_SPAN
+  end
+  return nil
+end
+
+local function dequeue(agent)
+  redis.call('ZREM', K_QUEUE, agent)
+  redis.call('ZREM', K_CLASS_QUEUE, agent)
+end

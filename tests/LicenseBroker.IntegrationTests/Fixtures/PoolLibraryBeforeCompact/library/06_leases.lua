@@ -1,0 +1,193 @@
+-- The pool library, part 6 of 9: leases. Owns the one way a lease comes to exist (grant) and the ways it ends
+-- (drop_lease; reclaim; a waiter's offer handed back), and the purge of what expired. No per-call state.
+--
+-- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed here, inside
+-- every script, at most EXPIRED_PER_CALL of them per call so that no call pays for a mass expiry
+-- that others left behind; the rest is drained by the sweep script in bounded batches.
+
+local EXPIRED_PER_CALL = 100 -- bounded work per call (see above)
+
+-- Stores a lease; only grant() calls it. Returns true when the lease took a shared seat (the agent's first).
+local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group)
+  local grp, took_seat = nil, false
+  if seat == 'CONCURRENT' then
+    local held = redis.call('HINCRBY', K_HOLDERS, agent, 1)
+    if held == 1 then
+      took_seat = true
+      seat_taken(agent, group)
+    end
+    -- The seat may be counted in a group when the pool has rules, or when it was taken by an earlier
+    -- lease of the agent (under rules since removed): then the last lease to end looks it up.
+    if held > 1 or #rules() > 0 then
+      grp = '1'
+    end
+    redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
+  end
+  schedule(K_LEASES, expires, id)
+  local lease = {
+    agent = agent, session = session, seat = seat, device = device, platform = platform,
+    kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp }
+  track_reclaim(id, lease, reclaim_at(lease, 0))
+  redis.call('HSET', K_DATA, id, encode_lease(lease))
+  redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
+  redis.call('HINCRBY', K_AGENT_LEASES, agent, 1)
+  return took_seat
+end
+
+-- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment):
+-- takes the next fencing token (or, on re-establishment, the proven token the lease already had),
+-- stores the lease, counts the seat in the agent's group ('' for none), moves today's peak and
+-- records the seat event. Whether the agent may take the seat is the caller's question (seat_open).
+-- Returns the fencing token, the shared seats in use and today's peak.
+local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group)
+  local fence = proven_fence or redis.call('INCR', K_FENCE)
+  local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
+  stats_touch(NOW)
+  local peak_field = stats_field(NOW, 'peak')
+  local in_use = redis.call('HLEN', K_HOLDERS)
+  local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
+  if seat == 'CONCURRENT' and in_use > peak then
+    peak = in_use
+    redis.call('HSET', K_STATS, peak_field, peak)
+  end
+  if proven_fence then
+    event('reestablished', id, agent, agent, peak)
+  else
+    event('granted', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
+  end
+  return fence, in_use, peak
+end
+
+-- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease;
+-- kind and actor name the seat event (released, expired, force_released); at: when, if not now.
+local function drop_lease(id, lease, kind, actor, at)
+  event(kind, id, lease.agent, actor, nil, nil, at)
+  redis.call('ZREM', K_LEASES, id)
+  redis.call('HDEL', K_DATA, id)
+  redis.call('HDEL', K_SESSIONS, session_field(lease.agent, lease.session))
+  if redis.call('HINCRBY', K_AGENT_LEASES, lease.agent, -1) <= 0 then
+    redis.call('HDEL', K_AGENT_LEASES, lease.agent)
+  end
+  if lease.reclaim then
+    redis.call('ZREM', K_RECLAIM, id)
+  end
+  if lease.seat == 'CONCURRENT' then
+    SEAT_FREED = true
+    redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
+    if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
+      redis.call('HDEL', K_HOLDERS, lease.agent)
+      if lease.grp == '1' then
+        seat_freed(lease.agent)
+      end
+    end
+  end
+end
+
+-- Hands a lease's seat back because it stayed PENDING or idle past its deadline (at): the seat
+-- event idle_released, today's 'reclaimed' count, a tombstone so that the app's next heartbeat and
+-- its WatchLease learn why (for one lease ttl), and a message that wakes its WatchLease at once.
+-- The actor says which rule fired: pending_timeout or idle_timeout. Returns it, and when it happened.
+local function reclaim(id, lease, at)
+  local pending_ms = idle_rules()
+  local cause = 'idle_timeout'
+  if pending_ms > 0 and lease.kind == 'Pending' and lease.since + pending_ms == at then
+    cause = 'pending_timeout'
+  end
+  -- An app may report an idle time longer than its lease: the seat was not held before the lease began.
+  at = math.max(at, lease.started)
+  drop_lease(id, lease, 'idle_released', cause, at)
+  stats_touch(NOW)
+  redis.call('HINCRBY', K_STATS, stats_field(NOW, 'reclaimed'), 1)
+  local ttl = pool_ttl()
+  remember_end(id, lease.agent, 'IDLE_RELEASED', cause, at, NOW + ttl)
+  redis.call('PUBLISH', CHANNEL, 'ended ' .. id .. ' IDLE_RELEASED ' .. at)
+  return cause, at
+end
+
+-- A waiter leaves the queue now: an offered seat it has not claimed goes back (the seat event kind and
+-- actor say why: released by the agent, force_released by an admin's change), its record and life go.
+local function leave_queue(agent, waiter, kind, actor)
+  if waiter.offer then
+    local lease = load_lease(waiter.offer)
+    if lease then
+      drop_lease(waiter.offer, lease, kind, actor)
+    end
+  end
+  dequeue(agent)
+  redis.call('HDEL', K_WAITERS, agent)
+  redis.call('ZREM', K_WAITER_LIFE, agent)
+  QUEUE_CHANGED = true
+end
+
+-- Ends a wait that an admin's change withdrew (leave_queue), and remembers why under the tombstone
+-- 'w:<agent>' (lease ids never start so) for remember_ms, so that the agent's stream (wait_status) ends
+-- with the reason: SEAT_WITHDRAWN (its shared seat was removed or switched, or the subscription ended) |
+-- REVOKED (by).
+local function end_wait(agent, waiter, reason, by, remember_ms)
+  leave_queue(agent, waiter, 'force_released', by)
+  remember_end('w:' .. agent, agent, reason, by, NOW, NOW + remember_ms)
+end
+
+-- Drops up to max waiters whose replica stopped refreshing them (it died, or lost its stream).
+local function purge_waiters(now, max)
+  local dead = redis.call('ZRANGEBYSCORE', K_WAITER_LIFE, '-inf', now, 'LIMIT', 0, max)
+  for _, agent in ipairs(dead) do
+    dequeue(agent)
+    redis.call('HDEL', K_WAITERS, agent)
+    redis.call('ZREM', K_WAITER_LIFE, agent)
+    QUEUE_CHANGED = true
+  end
+  if #dead == max then
+    BACKLOG = 1
+  end
+end
+
+-- Drops up to max leases whose expiry is at or before now, and forgets up to max old tombstones.
+-- Sets BACKLOG when more remain, so the broker has the janitor (PoolJanitor.cs) drain them.
+local function purge(now, max)
+  if now < due_time() then
+    return
+  end
+  max = max or EXPIRED_PER_CALL
+  purge_waiters(now, max)
+  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
+  for i = 1, #expired, 2 do
+    local id = expired[i]
+    local raw = redis.call('HGET', K_DATA, id)
+    if raw then
+      drop_lease(id, decode_lease(raw), 'expired', 'broker', tonumber(expired[i + 1]))
+    else
+      redis.call('ZREM', K_LEASES, id)
+    end
+  end
+  local reclaimed = redis.call('ZRANGEBYSCORE', K_RECLAIM, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
+  for i = 1, #reclaimed, 2 do
+    local id = reclaimed[i]
+    local raw = redis.call('HGET', K_DATA, id)
+    if raw then
+      reclaim(id, decode_lease(raw), tonumber(reclaimed[i + 1]))
+    else
+      redis.call('ZREM', K_RECLAIM, id)
+    end
+  end
+  local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now, 'LIMIT', 0, max)
+  for _, id in ipairs(forgotten) do
+    redis.call('HDEL', K_TOMB_DATA, id)
+    redis.call('ZREM', K_TOMBS, id)
+  end
+  if #expired == 2 * max or #reclaimed == 2 * max or #forgotten == max then
+    BACKLOG = 1
+  end
+  if BACKLOG == 1 then
+    return -- 'due' stays in the past: the next call (or the janitor) goes on draining
+  end
+  local next_due = NEVER
+  for _, key in ipairs({K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM}) do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) < next_due then
+      next_due = tonumber(first[2])
+    end
+  end
+  DUE = next_due
+  redis.call('HSET', K_EPOCH, 'due', string.format('%d', next_due))
+end

@@ -1,0 +1,39 @@
+-- The pool library, part 8 of 9: views. Owns how a waiter's place and a lease are reported. No per-call state.
+
+-- A waiter's place (wait_join, wait_status): position, seats in use, waiting, and why it waits, as refusal_of
+-- says for its group (so the queue says what a refusal would).
+local function queued(agent, group, limit)
+  local in_use = redis.call('HLEN', K_HOLDERS)
+  local rank = redis.call('ZRANK', K_QUEUE, agent)
+  local why, about, cap = refusal_of(group, in_use, limit)
+  return {'status', 'QUEUED', 'position', rank and rank + 1 or 0, 'in_use', in_use, 'waiting', redis.call('ZCARD', K_QUEUE),
+    'why', why, 'about', about, 'cap', cap}
+end
+
+-- The fields ListSharedSessions and ForceRelease report for a lease.
+-- Lists of leases are tables: the column names once (LEASE_COLUMNS), then one row per lease in that
+-- order, read by column name in C# (ScriptReply.Rows): as named as a record, without repeating nine
+-- names for each of a page's hundred leases.
+-- seat_group: the group the agent's shared seat counts in ('' for none); reserved: 1 when on its reserved seats.
+local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms', 'seat_group', 'reserved'}
+-- When the lease's app last renewed it: a heartbeat that changes nothing else only moves the expiry
+-- (heartbeat.lua), so the record's beat is the last renewal that rewrote it, and expiry - ttl the latest.
+local function beat_of(lease, expires)
+  if expires and expires - pool_ttl() > lease.beat then
+    return expires - pool_ttl()
+  end
+  return lease.beat
+end
+
+local function describe(id, lease)
+  local group, reserved = '', 0
+  if lease.seat == 'CONCURRENT' then
+    local g, charged = seat_group_of(lease.agent)
+    if g then
+      group, reserved = g, charged and 1 or 0
+    end
+  end
+  local expires = tonumber(redis.call('ZSCORE', K_LEASES, id))
+  return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
+    lease.started, beat_of(lease, expires), expires, group, reserved}
+end

@@ -1,0 +1,259 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using SeatBroker = LicenseBroker.Domain.Seats.SeatBroker;
+using SeatOptions = LicenseBroker.Domain.Seats.SeatOptions;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Storage.Redis;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+using PoolId = LicenseBroker.Domain.Seats.PoolId;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// Two broker versions side by side on one Redis, as in a rolling deploy: the version before the compact lease layout
+/// and this one. The version before is what it keeps in Redis and how: its pool library exactly as it was
+/// (Fixtures/PoolLibraryBeforeCompact, the Scripts of commit 83d8e65), loaded beside this version's and called with
+/// the arguments its broker passed; and its replica's presence, a connection subscribed to the catalog channel as
+/// every broker's is. No lease is dropped: not while both run, not when the new layout starts, not after.
+/// </summary>
+public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixture>
+{
+    private const string Product = "remote-support";
+    private readonly BrokerFixture _fixture;
+
+    public LeaseLayoutMigrationTests(BrokerFixture fixture)
+    {
+        _fixture = fixture;
+    }
+
+    private BrokerTestHost Host => _fixture.Host;
+
+    private LeaseLayoutGate Gate => Host.Services.GetRequiredService<LeaseLayoutGate>();
+
+    [Fact]
+    public async Task A_rolling_deploy_keeps_every_lease_and_the_limit_across_both_layouts()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 5, "CONCURRENT");
+        var pool = new PoolId(account, Product);
+        var agents = ids.Select(id => Host.Agent(account, id)).ToArray();
+
+        // The version before still runs: this one writes what it can read (classic leases).
+        var previous = await PreviousBroker.StartAsync(Host);
+        await Gate.RefreshAsync();
+        Assert.False(Gate.Compact);
+        var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
+        Assert.StartsWith("ls_", first.LeaseId, StringComparison.Ordinal);
+
+        // Each version serves the other's leases, and the limit counts both.
+        var second = await previous.AcquireAsync(pool, ids[1], "s-1");
+        Assert.Equal("GRANTED", second["status"]);
+        Assert.Equal("RENEWED", (await previous.HeartbeatAsync(pool, ids[0], first.LeaseId, "s-0"))["status"]);
+        var secondLease = LeaseOf(second, "s-1");
+        Assert.Equal(secondLease.FencingToken, (await agents[1].HeartbeatAsync(secondLease)).FencingToken);
+        var third = LeaseOf(await previous.AcquireAsync(pool, ids[2], "s-2"), "s-2");
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[3].AcquireAsync(Product))).StatusCode);
+        Assert.Equal("FULL", (await previous.AcquireAsync(pool, ids[3], "s-3"))["status"]);
+
+        // The last replica of the version before stops: new leases are compact, the classic ones live on.
+        await previous.DisposeAsync();
+        await Eventually.Until(
+            async () =>
+            {
+                await Gate.RefreshAsync();
+                return Gate.Compact ? "compact" : null;
+            },
+            TimeSpan.FromSeconds(10),
+            "the gate to open once the previous version's connection is gone");
+        Assert.True(await agents[0].ReleaseAsync(first));
+        var fourth = (await agents[3].AcquireAsync(Product, sessionId: "s-3")).Lease;
+        Assert.Matches("^lc_[1-9][0-9]*_", fourth.LeaseId);
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[4].AcquireAsync(Product))).StatusCode);
+
+        // Listed together, page by page across the layouts (classic ones first), none twice.
+        var listed = new List<string>();
+        string? token = null;
+        do
+        {
+            var page = await Host.AdminClient.ListSharedSessionsAsync(
+                new ListSharedSessionsRequest { Product = Product, Page = new PageRequest { PageSize = 2, PageToken = token ?? string.Empty } }, Host.AdminHeaders(account));
+            Assert.Equal(3, page.TotalSessions);
+            listed.AddRange(page.Sessions.Select(s => s.LeaseId));
+            token = page.NextPageToken.Length == 0 ? null : page.NextPageToken;
+        }
+        while (token is not null);
+        Assert.Equal([secondLease.LeaseId, third.LeaseId, fourth.LeaseId], listed);
+
+        // A retried acquire finds the compact lease by its session; classic leases renew and end as before.
+        var again = await agents[3].AcquireAsync(Product, sessionId: "s-3");
+        Assert.True(again.Resumed);
+        Assert.Equal(fourth.LeaseId, again.Lease.LeaseId);
+        Assert.Equal(secondLease.FencingToken, (await agents[1].HeartbeatAsync(secondLease)).FencingToken);
+        Assert.True(await agents[2].ReleaseAsync(third));
+        Assert.Matches("^lc_", (await agents[4].AcquireAsync(Product)).Lease.LeaseId);
+
+        // What Redis holds: the classic structures keep only the classic lease that is left; compact ones have none.
+        var keys = Host.Services.GetRequiredService<RedisKeys>().Pool(pool);
+        var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        Assert.Equal(1, await redis.HashLengthAsync(keys[1]));
+        Assert.Equal(1, await redis.HashLengthAsync(keys[2]));
+        Assert.Equal(1, await redis.SortedSetLengthAsync(keys[8]));
+        Assert.Equal(3, await redis.HashLengthAsync(keys[3]));
+        Assert.Equal(3, await redis.SortedSetLengthAsync(keys[0]));
+    }
+
+    [Fact]
+    public async Task A_lease_written_as_json_by_an_earlier_broker_still_renews_lists_and_releases()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var agentId = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var agent = Host.Agent(account, agentId);
+        var pool = new PoolId(account, Product);
+        var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        var keys = Host.Services.GetRequiredService<RedisKeys>().Pool(pool);
+
+        // Brokers older still wrote JSON records, in the classic layout: a classic lease, its record rewritten so.
+        Lease lease;
+        await using (var previous = await PreviousBroker.StartAsync(Host))
+        {
+            await Gate.RefreshAsync();
+            lease = (await agent.AcquireAsync(Product, sessionId: "s-json", deviceId: "desk-1")).Lease;
+        }
+
+        var fields = ((string?)await redis.HashGetAsync(keys[1], lease.LeaseId))!.Split('|');
+        var json = $$"""{"agent":"{{fields[0]}}","session":"{{fields[1]}}","seat":"CONCURRENT","device":"{{fields[3]}}","platform":"{{fields[4]}}","kind":"{{fields[5]}}","started":{{fields[6]}},"beat":{{fields[7]}},"fence":{{fields[8]}}}""";
+        await redis.HashSetAsync(keys[1], lease.LeaseId, json);
+
+        var renewed = await agent.HeartbeatAsync(lease);
+        var sessions = await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account));
+        var again = await agent.AcquireAsync(Product, sessionId: "s-json", deviceId: "desk-1");
+
+        Assert.Equal(lease.FencingToken, renewed.FencingToken);
+        var listed = Assert.Single(sessions.Sessions);
+        Assert.Equal((lease.LeaseId, agentId, "desk-1"), (listed.LeaseId, listed.AgentId, listed.Device.Id));
+        Assert.True(again.Resumed);
+        Assert.Equal(lease.LeaseId, again.Lease.LeaseId);
+        Assert.True(await agent.ReleaseAsync(lease));
+        Assert.False(await redis.HashExistsAsync(keys[1], lease.LeaseId));
+        Assert.Equal(0, await redis.HashLengthAsync(keys[3]));
+    }
+
+    private static Lease LeaseOf(IReadOnlyDictionary<string, string> granted, string session) => new()
+    {
+        Product = Product, LeaseId = granted["lease_id"], SessionId = session,
+        FencingToken = long.Parse(granted["fence"], CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The broker version before the compact layout, as Redis sees it: its library and its replica's subscription.</summary>
+    private sealed partial class PreviousBroker : IAsyncDisposable
+    {
+        private static readonly string Folder = Path.Combine(AppContext.BaseDirectory, "Fixtures", "PoolLibraryBeforeCompact");
+        private static readonly Lazy<(string Text, Dictionary<string, List<string>> Names)> Library = new(Build);
+        private readonly BrokerTestHost _host;
+        private readonly ConnectionMultiplexer _connection;
+
+        private PreviousBroker(BrokerTestHost host, ConnectionMultiplexer connection)
+        {
+            _host = host;
+            _connection = connection;
+        }
+
+        public static async Task<PreviousBroker> StartAsync(BrokerTestHost host)
+        {
+            var connection = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
+            await connection.GetSubscriber().SubscribeAsync(host.Services.GetRequiredService<RedisKeys>().CatalogInvalidationChannel, static (_, _) => { });
+            await connection.GetDatabase().ExecuteAsync("FUNCTION", "LOAD", "REPLACE", Library.Value.Text);
+            return new PreviousBroker(host, connection);
+        }
+
+        public Task<Dictionary<string, string>> AcquireAsync(PoolId pool, string agent, string session) =>
+            CallAsync("acquire", pool, new Dictionary<string, string>
+            {
+                ["agent"] = agent, ["session"] = session, ["lease_id"] = SeatBroker.NewLeaseId(), ["seat"] = "CONCURRENT", ["limit"] = "3",
+                ["device"] = "desktop-1", ["platform"] = "Windows", ["kind"] = "Pending", ["rate_window_ms"] = "0", ["rate_pool"] = "0",
+                ["rate_agent"] = "0", ["claim_ms"] = "10000",
+            });
+
+        public Task<Dictionary<string, string>> HeartbeatAsync(PoolId pool, string agent, string leaseId, string session) =>
+            CallAsync("heartbeat", pool, new Dictionary<string, string>
+            {
+                ["agent"] = agent, ["lease_id"] = leaseId, ["session"] = session, ["proven_token"] = "0", ["seat"] = "CONCURRENT", ["limit"] = "3",
+                ["device"] = "desktop-1", ["platform"] = "Windows", ["kind"] = string.Empty, ["idle_for_ms"] = "0",
+            });
+
+        public async ValueTask DisposeAsync() => await _connection.DisposeAsync();
+
+        /// <summary>Calls one of its functions, with the settings the pool stores (ttl, rules and their version) as its broker passed them.</summary>
+        private async Task<Dictionary<string, string>> CallAsync(string script, PoolId pool, Dictionary<string, string> args)
+        {
+            var keys = _host.Services.GetRequiredService<RedisKeys>().Pool(pool);
+            var db = _connection.GetDatabase();
+            var stored = await db.HashGetAsync(keys[10], ["ttl", "rules", "rules_version"]);
+            args["ttl_ms"] = ((long)_host.Services.GetRequiredService<SeatOptions>().LeaseTtl.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+            args["rules"] = (string?)stored[1] ?? string.Empty;
+            args["rules_version"] = (string?)stored[2] ?? "0";
+            args["epoch_mode"] = "KNOWN";
+            args["evidence"] = "0";
+            args["pending_ms"] = "0";
+            args["idle_ms"] = "0";
+            args["group"] = string.Empty;
+            var argv = Library.Value.Names[script].Select(name => (RedisValue)args[name]).ToArray();
+            var command = new List<object> { "lbprev_" + script, keys.Length };
+            command.AddRange(keys.Select(k => (object)k));
+            command.AddRange(argv.Select(a => (object)a));
+            var reply = (RedisResult[])(await db.ExecuteAsync("FCALL", command.ToArray()))!;
+            var payload = (RedisResult[])reply[1]!;
+            var fields = new Dictionary<string, string>();
+            for (var i = 0; i + 1 < payload.Length; i += 2)
+            {
+                fields[(string)payload[i]!] = payload[i + 1].Resp2Type == ResultType.Array ? "(list)" : (string?)payload[i + 1] ?? string.Empty;
+            }
+
+            return fields;
+        }
+
+        /// <summary>Its library as its broker built it: the parts in order, then each script's function, its @names turned into ARGV[n] in code (not in comments).</summary>
+        private static (string, Dictionary<string, List<string>>) Build()
+        {
+            var text = new StringBuilder("#!lua name=licensebroker_before_compact\n");
+            foreach (var part in Directory.GetFiles(Path.Combine(Folder, "library"), "*.lua").Order(StringComparer.Ordinal))
+            {
+                text.Append(File.ReadAllText(part)).Append('\n');
+            }
+
+            var names = new Dictionary<string, List<string>>();
+            foreach (var script in new[] { "acquire", "heartbeat" })
+            {
+                var used = new List<string>();
+                var body = new StringBuilder();
+                foreach (var line in File.ReadAllText(Path.Combine(Folder, script + ".lua")).Split('\n'))
+                {
+                    var comment = line.IndexOf("--", StringComparison.Ordinal);
+                    var code = comment < 0 ? line : line[..comment];
+                    body.Append(ArgumentName().Replace(code, match =>
+                    {
+                        var name = match.Groups[1].Value;
+                        if (!used.Contains(name))
+                        {
+                            used.Add(name);
+                        }
+
+                        return "ARGV[" + (used.IndexOf(name) + 1).ToString(CultureInfo.InvariantCulture) + "]";
+                    })).Append('\n');
+                }
+
+                names[script] = used;
+                text.Append("\nredis.register_function('lbprev_").Append(script).Append("', function(KEYS, ARGV)\nbegin_call(KEYS)\n").Append(body).Append("\nend)\n");
+            }
+
+            return (text.ToString(), names);
+        }
+
+        [GeneratedRegex("@([a-z_]+)")]
+        private static partial Regex ArgumentName();
+    }
+}
