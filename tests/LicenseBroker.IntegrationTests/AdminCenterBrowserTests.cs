@@ -271,6 +271,42 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal([Grace], browser.All("#users tbody tr").Select(r => r.GetAttribute("data-agent")!));
     }
 
+    /// <summary>Confirm before harm (issue 27): a seat change that would end live sessions says which, and waits.</summary>
+    [Fact]
+    public async Task A_seat_change_that_would_end_live_sessions_lists_them_and_waits_for_confirmation()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var agentId = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT", prefix: "bob"))[0];
+        var agent = _fixture.Host.Agent(account, agentId);
+        var lease = (await agent.AcquireAsync(Product, deviceId: "desk-7")).Lease;
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/users/{agentId}");
+        browser.Submit($"#give-named-{Product}");
+        var confirm = browser.Find("#confirm-seat").Text;
+        Assert.Contains("ends this live session", confirm, StringComparison.Ordinal);
+        Assert.Contains("Remote Support", confirm, StringComparison.Ordinal);
+        Assert.Contains("desk-7 (Windows)", confirm, StringComparison.Ordinal);
+        Assert.Equal([lease.LeaseId], browser.All("#sessions-to-end li").Select(li => li.GetAttribute("data-lease")!));
+        browser.Screenshot("user-seat-confirm");
+
+        // Nothing has changed yet: the seat is the same, the session lives.
+        Assert.Equal("Concurrent seat", browser.Find($"#seat-{Product}").Text);
+        Assert.Equal(lease.FencingToken, (await agent.HeartbeatAsync(lease)).FencingToken);
+
+        // Confirmed: the change is made and the session ends.
+        browser.Submit("#confirm-seat-button");
+        browser.Find("#done");
+        Assert.Equal("Named seat", browser.Find($"#seat-{Product}").Text);
+        await Assert.ThrowsAsync<RpcException>(() => agent.HeartbeatAsync(lease));
+
+        // With no live session, a change is made at once.
+        browser.Submit($"#remove-seat-{Product}");
+        browser.Find("#done");
+        Assert.Empty(browser.All("#confirm-seat"));
+        Assert.Equal("No seat", browser.Find($"#seat-{Product}").Text);
+    }
+
     [Fact]
     public async Task Users_and_machines_are_added_changed_and_removed_through_the_pages_within_the_limits()
     {

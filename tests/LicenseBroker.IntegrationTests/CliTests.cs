@@ -87,6 +87,16 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         Assert.Equal(0, assigned.ExitCode);
         Assert.Contains("now has a Named seat", assigned.Output, StringComparison.Ordinal);
 
+        // --dry-run says what a change would end, and changes nothing.
+        var lease = (await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product, deviceId: "desk-4")).Lease;
+        var wouldSwitch = await RunCli(account, null, "seats", "assign", "--agent-id", ids[0], "--type", "concurrent", "--dry-run");
+        Assert.Equal(0, wouldSwitch.ExitCode);
+        Assert.Contains($"would give {ids[0]} a Concurrent seat of {Product}, ending 1 live session (desk-4)", wouldSwitch.Output, StringComparison.Ordinal);
+        var wouldRemove = await RunCli(account, null, "seats", "unassign", "--agent-id", ids[0], "--dry-run");
+        Assert.Contains("would remove the seat, ending 1 live session (desk-4)", wouldRemove.Output, StringComparison.Ordinal);
+        Assert.Equal(lease.FencingToken, (await _fixture.Host.Agent(account, ids[0]).HeartbeatAsync(lease)).FencingToken);
+        Assert.True(await _fixture.Host.Agent(account, ids[0]).ReleaseAsync(lease));
+
         var refused = await RunCli(account, null, "seats", "assign", "--agent-id", ids[1], "--type", "named");
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("FailedPrecondition (NAMED_SEAT_LIMIT_REACHED): All 1 named seats", refused.Error, StringComparison.Ordinal);

@@ -27,7 +27,12 @@ public sealed class StorageLayoutTests
     [Fact]
     public void Each_script_is_a_function_of_one_library_after_the_prelude_with_a_documented_body_and_every_argument_named()
     {
-        Assert.Equal(15, LuaScripts.All.Count);
+        // Every Scripts/<name>.lua is one registered script, and every registered script has its file.
+        var files = typeof(PoolLibrary).Assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith("LicenseBroker.Storage.Redis.Scripts.", StringComparison.Ordinal) && !n.Contains(".library.", StringComparison.Ordinal))
+            .Select(n => n["LicenseBroker.Storage.Redis.Scripts.".Length..^".lua".Length])
+            .Order(StringComparer.Ordinal);
+        Assert.Equal(files, LuaScripts.All.Select(s => s.Name).Order(StringComparer.Ordinal));
         var library = PoolLibrary.Text;
         Assert.StartsWith($"#!lua name=licensebroker_{PoolLibrary.Version}\n", library, StringComparison.Ordinal);
         Assert.Equal(1, library.Split("local function purge(now, max)").Length - 1);

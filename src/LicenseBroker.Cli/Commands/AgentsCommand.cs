@@ -94,35 +94,49 @@ internal static class AgentsCommand
         var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
         var type = CommonOptions.Choice("--type", "The kind of seat.", ["NAMED", "CONCURRENT"]);
         type.Required = true;
-        var assign = new Command("assign", "Give an agent a named or concurrent seat (switches type in one call).") { agent, product, type };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Change nothing: say what the change would do and which live sessions it would end." };
+        var assign = new Command("assign", "Give an agent a named or concurrent seat (switches type in one call; the agent's live sessions of the product end).") { agent, product, type, dryRun };
         assignConnection.AddTo(assign);
         assign.SetAction((parse, _) => assignConnection.RunAsync(parse, async (channel, headers) =>
         {
             await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(product)!);
             var seatType = parse.GetValue(type) == "NAMED" ? SeatType.Named : SeatType.Concurrent;
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).AssignSeatAsync(
-                new AssignSeatRequest { AgentId = parse.GetValue(agent)!, Product = parse.GetValue(product)!, SeatType = seatType }, headers);
+                new AssignSeatRequest { AgentId = parse.GetValue(agent)!, Product = parse.GetValue(product)!, SeatType = seatType, ValidateOnly = parse.GetValue(dryRun) }, headers);
             return BrokerConnection.Print(assignConnection.Json(parse), response, () =>
-                Console.WriteLine(response.Changed ? $"{parse.GetValue(agent)} now has a {response.Assignment.SeatType} seat of {response.Assignment.Product}" : "unchanged"));
+            {
+                if (parse.GetValue(dryRun))
+                {
+                    Console.WriteLine(response.Changed
+                        ? $"would give {parse.GetValue(agent)} a {response.Assignment.SeatType} seat of {response.Assignment.Product}, ending {SessionsText(response.SessionsToEnd)}"
+                        : "would change nothing");
+                    return;
+                }
+
+                Console.WriteLine(response.Changed ? $"{parse.GetValue(agent)} now has a {response.Assignment.SeatType} seat of {response.Assignment.Product}" : "unchanged");
+            });
         }));
 
         var unassignConnection = new BrokerConnection();
         var unassignAgent = new Option<string>("--agent-id") { Description = "Agent id.", Required = true };
         var unassignProduct = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
-        var unassign = new Command("unassign", "Remove an agent's seat; their live session ends.") { unassignAgent, unassignProduct };
+        var unassignDryRun = new Option<bool>("--dry-run") { Description = "Change nothing: say whether a seat would be removed and which live sessions would end." };
+        var unassign = new Command("unassign", "Remove an agent's seat; their live session ends.") { unassignAgent, unassignProduct, unassignDryRun };
         unassignConnection.AddTo(unassign);
         unassign.SetAction((parse, _) => unassignConnection.RunAsync(parse, async (channel, headers) =>
         {
             await BrokerConnection.RequireProductAsync(channel, headers, parse.GetValue(unassignProduct)!);
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).UnassignSeatAsync(
-                new UnassignSeatRequest { AgentId = parse.GetValue(unassignAgent)!, Product = parse.GetValue(unassignProduct)! }, headers);
+                new UnassignSeatRequest { AgentId = parse.GetValue(unassignAgent)!, Product = parse.GetValue(unassignProduct)!, ValidateOnly = parse.GetValue(unassignDryRun) }, headers);
             if (!response.Removed)
             {
                 throw new CliException(ExitCodes.NotFound, $"agent {parse.GetValue(unassignAgent)} has no seat of {parse.GetValue(unassignProduct)} (unknown agent, or no seat)");
             }
 
             return BrokerConnection.Print(unassignConnection.Json(parse), response, () =>
-                Console.WriteLine($"seat removed, {response.LeasesEnded} live session(s) ended"));
+                Console.WriteLine(parse.GetValue(unassignDryRun)
+                    ? $"would remove the seat, ending {SessionsText(response.SessionsToEnd)}"
+                    : $"seat removed, {response.LeasesEnded} live {(response.LeasesEnded == 1 ? "session" : "sessions")} ended"));
         }));
         return new Command("seats", "Seat assignments.") { assign, unassign };
     }
@@ -212,6 +226,14 @@ internal static class AgentsCommand
         [[s.AccountId, s.Product, s.Plan.ToString(), Table.Time(s.ValidUntil), s.NamedSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
             s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
             Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds)]]);
+
+    /// <summary>"no live session", "1 live session (desk-7)", "2 live sessions (desk-7, phone-2)".</summary>
+    private static string SessionsText(Google.Protobuf.Collections.RepeatedField<Contracts.V1.SharedSession> sessions) => sessions.Count switch
+    {
+        0 => "no live session",
+        1 => $"1 live session ({sessions[0].Device.Id})",
+        _ => $"{sessions.Count} live sessions ({string.Join(", ", sessions.Select(x => x.Device.Id))})",
+    };
 
     private static string Timeout(int seconds) => seconds == 0 ? "off" : TimeSpan.FromSeconds(seconds).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -29,8 +29,14 @@ public interface ICatalogStore
 
     Task<AssignOutcome> AssignSeatAsync(Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken);
 
+    /// <summary>What <see cref="AssignSeatAsync"/> would answer, with every check it makes, leaving nothing behind.</summary>
+    Task<AssignOutcome> PreviewAssignSeatAsync(Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken);
+
     /// <summary>Removes the seat; returns false when the agent had none.</summary>
     Task<bool> UnassignSeatAsync(Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken);
+
+    /// <summary>What <see cref="UnassignSeatAsync"/> would answer, leaving nothing behind.</summary>
+    Task<bool> PreviewUnassignSeatAsync(Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<BulkItemResult>> BulkAssignAsync(
         Actor actor, string accountId, IReadOnlyList<BulkAssignItem> items, bool allOrNothing, CancellationToken cancellationToken);

@@ -152,6 +152,29 @@ public sealed class SeatAdministration
         return outcome;
     }
 
+    /// <summary>
+    /// What <see cref="AssignSeatAsync"/> would do, changing nothing: its outcome (the same checks) and, when it would
+    /// change the seat, the agent's live sessions of the product that the change would end.
+    /// </summary>
+    public async Task<(AssignOutcome Outcome, IReadOnlyList<LeaseView> WouldEnd)> PreviewAssignSeatAsync(
+        Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken)
+    {
+        var outcome = await _store.PreviewAssignSeatAsync(actor, accountId, agentId, product, seatType, cancellationToken);
+        return outcome is AssignOutcome.Assigned { Changed: true }
+            ? (outcome, await _occupancy.ListAgentLeasesAsync(new PoolId(accountId, product), agentId, cancellationToken))
+            : (outcome, []);
+    }
+
+    /// <summary>What <see cref="UnassignSeatAsync"/> would do, changing nothing: whether it removes a seat, and the sessions that would end.</summary>
+    public async Task<(bool WouldRemove, IReadOnlyList<LeaseView> WouldEnd)> PreviewUnassignSeatAsync(
+        Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken)
+    {
+        var removes = await _store.PreviewUnassignSeatAsync(actor, accountId, agentId, product, cancellationToken);
+        return removes
+            ? (true, await _occupancy.ListAgentLeasesAsync(new PoolId(accountId, product), agentId, cancellationToken))
+            : (false, []);
+    }
+
     /// <summary>Removes a seat; the agent stays, and their live lease of the product ends.</summary>
     public async Task<UnassignResult> UnassignSeatAsync(Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken)
     {

@@ -18,6 +18,9 @@ public interface IOccupancyStore
     /// <summary>A page of the pool's live shared leases in start order; <paramref name="cursor"/> from the previous page.</summary>
     Task<SharedLeasePage> ListSharedAsync(PoolId pool, string? cursor, int pageSize, CancellationToken cancellationToken);
 
+    /// <summary>The agent's live leases in the pool, of any seat type, oldest first: what a change to its seat would end.</summary>
+    Task<IReadOnlyList<LeaseView>> ListAgentLeasesAsync(PoolId pool, string agentId, CancellationToken cancellationToken);
+
     /// <summary>The pool's live numbers and today's counters.</summary>
     Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken);
 

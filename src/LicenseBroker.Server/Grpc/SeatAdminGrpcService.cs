@@ -157,15 +157,22 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             .Check(request.SeatType is SeatType.Named or SeatType.Concurrent, "seat_type", "must be NAMED or CONCURRENT")
             .ThrowIfInvalid();
 
-        var outcome = await _administration.AssignSeatAsync(
-            actor, accountId, request.AgentId, request.Product, request.SeatType.ToAssignable()!.Value, context.CancellationToken);
-        return outcome is AssignOutcome.Assigned assigned
-            ? new AssignSeatResponse
-            {
-                Assignment = new SeatAssignment { Product = request.Product, SeatType = assigned.SeatType.ToProto() },
-                Changed = assigned.Changed,
-            }
-            : throw OutcomeStatus.Refused(outcome, request.Product);
+        var seatType = request.SeatType.ToAssignable()!.Value;
+        var (outcome, wouldEnd) = request.ValidateOnly
+            ? await _administration.PreviewAssignSeatAsync(actor, accountId, request.AgentId, request.Product, seatType, context.CancellationToken)
+            : (await _administration.AssignSeatAsync(actor, accountId, request.AgentId, request.Product, seatType, context.CancellationToken), []);
+        if (outcome is not AssignOutcome.Assigned assigned)
+        {
+            throw OutcomeStatus.Refused(outcome, request.Product);
+        }
+
+        var response = new AssignSeatResponse
+        {
+            Assignment = new SeatAssignment { Product = request.Product, SeatType = assigned.SeatType.ToProto() },
+            Changed = assigned.Changed,
+        };
+        response.SessionsToEnd.AddRange(wouldEnd.Select(lease => new Domain.Administration.SharedSession(lease, null).ToProto(request.Product)));
+        return response;
     }
 
     [Authorize(Policy = BrokerPolicies.ManageSeats)]
@@ -173,6 +180,14 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
         new RequestValidation().Id(request.AgentId, "agent_id").Product(request.Product).ThrowIfInvalid();
+        if (request.ValidateOnly)
+        {
+            var (removes, wouldEnd) = await _administration.PreviewUnassignSeatAsync(actor, accountId, request.AgentId, request.Product, context.CancellationToken);
+            var preview = new UnassignSeatResponse { Removed = removes };
+            preview.SessionsToEnd.AddRange(wouldEnd.Select(lease => new Domain.Administration.SharedSession(lease, null).ToProto(request.Product)));
+            return preview;
+        }
+
         var result = await _administration.UnassignSeatAsync(actor, accountId, request.AgentId, request.Product, context.CancellationToken);
         return new UnassignSeatResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
     }

@@ -247,6 +247,24 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             (connection, transaction) => UnassignInTransactionAsync(connection, transaction, actor, accountId, agentId, product, cancellationToken),
             cancellationToken);
 
+    // Previews run the change itself, with its locks and checks, and roll it back: one path decides both.
+    public async Task<AssignOutcome> PreviewAssignSeatAsync(
+        Actor actor, string accountId, string agentId, string product, SeatType seatType, CancellationToken cancellationToken) =>
+        await PostgresTransaction.RunAsync(
+            _dataSource,
+            _pipelines.PostgresWrites,
+            (connection, transaction) => AssignInTransactionAsync(connection, transaction, actor, accountId, agentId, product, seatType, cancellationToken),
+            static _ => true,
+            cancellationToken);
+
+    public async Task<bool> PreviewUnassignSeatAsync(Actor actor, string accountId, string agentId, string product, CancellationToken cancellationToken) =>
+        await PostgresTransaction.RunAsync(
+            _dataSource,
+            _pipelines.PostgresWrites,
+            (connection, transaction) => UnassignInTransactionAsync(connection, transaction, actor, accountId, agentId, product, cancellationToken),
+            static _ => true,
+            cancellationToken);
+
     public async Task<IReadOnlyList<BulkItemResult>> BulkAssignAsync(
         Actor actor, string accountId, IReadOnlyList<BulkAssignItem> items, bool allOrNothing, CancellationToken cancellationToken)
     {

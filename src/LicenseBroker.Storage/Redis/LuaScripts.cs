@@ -143,12 +143,14 @@ public static class LuaScripts
         ("agent", a => a.Agent),
         ("lease_id", a => a.LeaseId));
 
+    public static readonly PoolScript<string> AgentSessions = PoolScript.Load<string>("agent_sessions", rest: null, ("agent", agent => agent));
+
     public static readonly PoolScript<int> Queue = PoolScript.Load<int>("queue", rest: null, ("max", max => max));
 
     public static readonly PoolScript<int> Sweep = PoolScript.Load<int>("sweep", rest: null, ("batch", batch => batch));
 
     /// <summary>Every script, for the layout tests.</summary>
-    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, HeartbeatFast, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, Queue, Sweep, ApplyRules];
+    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, HeartbeatFast, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, AgentSessions, Queue, Sweep, ApplyRules];
 
     /// <summary>The pool's group rules as the scripts read them (set_rules in Scripts/library/05_groups.lua): "group|reserved|max;..." (max -1: none).</summary>
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0

@@ -171,6 +171,13 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
             Leases: reply.Rows("leases").Select(ParseLease).ToList());
     }
 
+    public async Task<IReadOnlyList<LeaseView>> ListAgentLeasesAsync(PoolId pool, string agentId, CancellationToken cancellationToken)
+    {
+        // Retrying is safe: the script only drops expired leases and reads.
+        var reply = await EvaluateAsync(LuaScripts.AgentSessions, pool, agentId, cancellationToken);
+        return reply.Rows("leases").Select(ParseLease).ToList();
+    }
+
     public async Task<LiveUsage> GetLiveUsageAsync(PoolId pool, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script only drops expired leases and reads.
