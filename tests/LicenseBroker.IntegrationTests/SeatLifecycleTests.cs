@@ -29,10 +29,18 @@ public abstract class SeatLifecycleScenarios
 
         var acquired = (await agent.AcquireAsync(Product)).Lease;
         Assert.Equal(SeatType.Concurrent, acquired.SeatType);
-        // A compact lease id (every replica reads them): class c (shared seat), the fence, 22 random characters.
-        Assert.Matches("^lc_[1-9][0-9]*_[A-Za-z0-9_-]{22}$", acquired.LeaseId);
         Assert.True(acquired.FencingToken > 0);
-        Assert.StartsWith($"lc_{acquired.FencingToken}_", acquired.LeaseId, StringComparison.Ordinal);
+        if (_fixture is ClusterBrokerFixture)
+        {
+            // Redis Cluster: classic leases only (LeaseLayoutGate), 22 random characters.
+            Assert.Matches("^ls_[A-Za-z0-9_-]{22}$", acquired.LeaseId);
+        }
+        else
+        {
+            // A compact lease id (every replica reads them): class c (shared seat), the fence, 22 random characters.
+            Assert.Matches("^lc_[1-9][0-9]*_[A-Za-z0-9_-]{22}$", acquired.LeaseId);
+            Assert.StartsWith($"lc_{acquired.FencingToken}_", acquired.LeaseId, StringComparison.Ordinal);
+        }
         Assert.Equal(90, acquired.LeaseTtlSeconds);
         Assert.Equal(30, acquired.HeartbeatIntervalSeconds);
         Assert.True(acquired.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow.AddSeconds(60));

@@ -20,6 +20,8 @@ public enum LeaseLayout
 /// lease's record, so during a rolling deploy its heartbeats would end the sessions the new replicas granted.
 /// </summary>
 /// <remarks>
+/// On Redis Cluster new leases stay classic (see <see cref="RefreshAsync"/>): a slot migration must find every key a
+/// script reads among the keys it declares.
 /// Every broker version subscribes to the catalog channel (<see cref="RedisKeys.CatalogInvalidationChannel"/>);
 /// brokers that read compact leases also subscribe to <see cref="RedisKeys.CompactReadersChannel"/>. When both counts
 /// are equal (PUBSUB NUMSUB, summed over the connected servers), every live replica reads compact leases: the gate
@@ -34,6 +36,7 @@ public sealed partial class LeaseLayoutGate
     private readonly LeaseLayout _layout;
     private readonly ILogger<LeaseLayoutGate> _logger;
     private volatile bool _compact;
+    private bool _clusterNoted;
 
     public LeaseLayoutGate(IConnectionMultiplexer redis, RedisKeys keys, RedisOptions options, ILogger<LeaseLayoutGate> logger)
     {
@@ -80,10 +83,26 @@ public sealed partial class LeaseLayoutGate
             return;
         }
 
+        // Redis Cluster: classic leases only. A slot migration moves a pool's keys a few at a time, and a script checks
+        // only the keys it declares: a compact record's bucket (a key no script declares) could be on the other node
+        // while the pool's declared keys are still here, and the lease would read as gone.
+        var servers = _redis.GetServers().Where(s => s.IsConnected).ToList();
+        if (servers.Any(s => s.ServerType == ServerType.Cluster))
+        {
+            if (!_clusterNoted)
+            {
+                LogClusterClassic(_logger);
+                _clusterNoted = true;
+            }
+
+            _compact = false;
+            return;
+        }
+
         long brokers = 0, readers = 0;
         try
         {
-            foreach (var server in _redis.GetServers().Where(s => s.IsConnected))
+            foreach (var server in servers)
             {
                 var reply = (RedisResult[])(await server.ExecuteAsync(
                     "PUBSUB", "NUMSUB", (string)_keys.CatalogInvalidationChannel!, (string)_keys.CompactReadersChannel!))!;
@@ -103,6 +122,9 @@ public sealed partial class LeaseLayoutGate
             _compact = compact;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "New leases are classic: Redis Cluster (a slot migration must find every key a script reads among those it declares)")]
+    private static partial void LogClusterClassic(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "New leases are {Layout} now: {Brokers} broker connections to Redis, {Readers} of them read compact leases.")]

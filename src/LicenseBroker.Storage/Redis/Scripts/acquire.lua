@@ -57,7 +57,7 @@ end
 local existing_id, existing = live_lease_of(agent, session)
 if existing_id then
   local expires = now + ttl
-  schedule(K_LEASES, expires, existing_id)
+  schedule(K_LEASES, expires, lease_member(existing_id))
   existing.beat = now
   store_lease(existing_id, existing)
   return finish({'status', 'GRANTED', 'lease_id', existing_id, 'expires_ms', expires, 'fence', existing.fence, 'seat', existing.seat, 'resumed', 1})

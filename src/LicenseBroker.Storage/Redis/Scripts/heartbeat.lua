@@ -57,7 +57,7 @@ if lease and lease.agent == agent then
     return finish({'status', 'IDLE_RELEASED', 'by', cause, 'at_ms', at})
   end
   local expires = now + ttl
-  schedule(K_LEASES, expires, id)
+  schedule(K_LEASES, expires, lease_member(id))
   -- Most heartbeats change nothing but the expiry: the record is rewritten only when its kind or
   -- reclaim deadline moved (encoding and writing it was a fifth of a heartbeat's Redis time); the
   -- last heartbeat of an unchanged record is read from its expiry (beat_of in library/08_views.lua).

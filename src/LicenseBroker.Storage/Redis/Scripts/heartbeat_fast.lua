@@ -61,5 +61,5 @@ end
 if secret and string.match(rest, '^|[^|]*|[^|]*|[^|]*|(.*)$') ~= secret then
   return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
 end
-redis.call('ZADD', KEYS[1], 'XX', expires, id)
+redis.call('ZADD', KEYS[1], 'XX', expires, class and class .. bucket_fence or id)
 return {'RENEWED', expires, fence, seat, session}

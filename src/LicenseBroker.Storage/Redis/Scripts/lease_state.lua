@@ -15,7 +15,7 @@ purge(now)
 
 local lease = load_lease(id)
 if lease and lease.agent == agent then
-  return finish({'status', 'LIVE', 'expires_ms', tonumber(redis.call('ZSCORE', K_LEASES, id))})
+  return finish({'status', 'LIVE', 'expires_ms', tonumber(redis.call('ZSCORE', K_LEASES, lease_member(id)))})
 end
 local ended = ending_of(id, agent)
 if ended then

@@ -31,7 +31,7 @@ if waiter.offer then
   if not lease then
     return finish({'status', 'GONE'})
   end
-  schedule(K_LEASES, now + ttl, waiter.offer)
+  schedule(K_LEASES, now + ttl, lease_member(waiter.offer))
   return finish({'status', 'GRANTED', 'lease_id', waiter.offer, 'expires_ms', now + ttl, 'fence', lease.fence, 'seat', lease.seat})
 end
 

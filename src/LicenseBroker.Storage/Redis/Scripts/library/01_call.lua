@@ -11,7 +11,8 @@
 -- may leak from one call to the next (StorageLayoutTests checks that every such name is reset).
 --
 -- KEYS (the same layout for every pool script; all under one hash tag, so one slot):
---   KEYS[1]  leases       ZSET   lease id -> expiry (Redis time, ms)
+--   KEYS[1]  leases       ZSET   lease member (lease_member in part 2: c|o and the fence for a compact lease, the id for
+--                                a classic one) -> expiry (Redis time, ms)
 --   KEYS[2]  lease data   HASH   classic lease id -> record "agent|session|seat|device|platform|kind|started|beat|fence|since|reclaim|grp"
 --                                (see encode_lease; since: when the kind last changed; reclaim: see KEYS[16];
 --                                grp: 1 when the agent's seat may count in a group, see seat_freed). Compact leases
@@ -42,7 +43,7 @@
 --   KEYS[14] waiters      HASH   agent -> JSON {session, device, platform, kind, offer}: each waiter;
 --                                offer is the lease granted to it when it reached the head, until claimed
 --   KEYS[15] waiter life  ZSET   agent -> deadline (ms): a waiter whose replica stops refreshing it is dropped
---   KEYS[16] reclaim      ZSET   lease id -> when the broker hands the seat back (ms): a lease still PENDING
+--   KEYS[16] reclaim      ZSET   lease member (as KEYS[1]) -> when the broker hands the seat back (ms): a lease still PENDING
 --                                pending_ms after its kind last changed, or whose app reports its user idle
 --                                for idle_ms (see reclaim_at). Only leases with such a deadline are in it.
 --   KEYS[17] groups       HASH   agent groups' shared seats (see "Groups" below): held:<group>, charged:<group>
@@ -55,6 +56,18 @@
 --                                writes them). Appended by finish() in the same atomic step as the change each
 --                                describes; drained to audit_events by any replica (SeatEventDrain.cs), idempotently
 --                                by (pool, seq), and deleted once stored. The epoch's 'evseq' is the last seq given.
+--
+-- Two layouts. A classic lease (id 'ls_' and 22 random characters: every lease of the brokers before the compact
+-- layout) has its record in KEYS[2] under its id, its session in KEYS[3] and, when shared, its place in KEYS[9]. A
+-- compact lease (id 'l' .. class .. '_' .. fence .. '_' .. 22 random characters; class c for a shared seat, o for any
+-- other) has its record in its class's bucket of 64 fences, under its fence: Redis keeps a hash of at most 128 short
+-- entries as one listpack, a few bytes per entry where a large hash spends about 60. It has no session entry (acquire
+-- finds it through the agent's entry in KEYS[8], up to MAX_REFS leases an agent) and no index entry (the fence is the
+-- grant order; the shared buckets are listed in <tag>:rc). Its record keeps the id's random characters, checked on
+-- every read: a lease id still carries 128 random bits, and a fence alone names nothing. Every call reads both
+-- layouts; a grant makes a compact lease when the broker says every replica reads them (LeaseLayoutGate.cs), so a
+-- broker of the version before, beside it in a rolling deploy, never meets a lease it cannot read. Classic leases stay
+-- classic until they end.
 --
 -- The epoch hash also keeps the pool's concurrent limit and claim window as the last acquire or
 -- wait told them, so any script that frees a seat can hand it to the head of the queue.

@@ -2,11 +2,9 @@
 -- (KEYS[2] or a compact lease's bucket, KEYS[14], KEYS[7]) and read back, and where a lease's record lives in each of
 -- the two layouts. Per-call state: the agents' entries of KEYS[8] read so far (AGENT_ENTRIES).
 
--- Lease records are compact: the fields joined by '|' in LEASE_FIELDS order, the seat type as one
--- letter. A JSON object with field names costs about 130 more bytes per live lease. Ids are
--- validated to exclude '|'; a record whose text holds one anyway is written as JSON, and JSON
--- records (also those of older brokers) are read as well.
--- secret: a compact lease's random characters (see "Two layouts" below); classic records have none.
+-- Lease records: the fields joined by '|' in LEASE_FIELDS order, the seat type as one letter (JSON with names costs
+-- about 130 more bytes a lease). A text holding '|' is written as JSON; JSON records (older brokers') are read too.
+-- secret: a compact lease's random characters ("Two layouts" in part 1); classic records have none.
 local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim', 'grp', 'secret'}
 local SEAT_LETTER = {CONCURRENT = 'C', NAMED = 'N', UNLIMITED = 'U'}
 local SEAT_NAME = {C = 'CONCURRENT', N = 'NAMED', U = 'UNLIMITED'}
@@ -58,21 +56,9 @@ local function shared_member(id, started)
   return string.format('%015d', started) .. ':' .. id
 end
 
--- Two layouts. A classic lease (id 'ls_' and 22 random characters: every lease of the brokers before the compact
--- layout) has its record in KEYS[2] under its id, its session in KEYS[3] and, when shared, its place in KEYS[9]. A
--- compact lease (id 'l' .. class .. '_' .. fence .. '_' .. 22 random characters; class c for a shared seat, o for any
--- other) has its record in its class's bucket of 64 fences, under its fence: Redis keeps a hash of at most 128 short
--- entries as one listpack, a few bytes per entry where a large hash spends about 60. It has no session entry (acquire
--- finds it through the agent's entry in KEYS[8], up to MAX_REFS leases an agent) and no index entry (the fence is the grant order; the shared
--- buckets are listed in <tag>:rc). Its record keeps the id's random characters, checked on every read: a lease id
--- still carries 128 random bits, and a fence alone names nothing. Every call reads both layouts; a grant makes a
--- compact lease when the broker says every replica reads them (grant's compact, LayoutGate.cs), so a broker of the
--- version before, beside it in a rolling deploy, never meets a lease it cannot read. Classic leases stay classic
--- until they end.
 local RECORD_BUCKET = 64
 
--- Where a compact lease's record is: its bucket's key, its field (the fence), its random characters and its class;
--- nil for a classic lease id. A fence written otherwise than Redis writes it (leading zeros) names no record.
+-- Where a compact lease's record is (bucket key, field = fence, random characters, class); nil for a classic id.
 local function compact_place(id)
   local class, fence, secret = string.match(id, '^l([co])_(%d+)_([A-Za-z0-9_-]+)$')
   if not class then
@@ -111,11 +97,9 @@ local function store_lease(id, lease)
   end
 end
 
--- The agent's entry in KEYS[8]: how many live leases it holds in both layouts, and a reference (class .. fence) to
--- each of its first MAX_REFS compact ones, which is how acquire finds a compact lease by its session. Its other
--- leases (classic ones, and compact ones beyond MAX_REFS: an agent with many sessions) are in the sessions index
--- (KEYS[3]), so an entry stays short whatever one agent does: count > #refs says that some are there. Read once per
--- call and agent: acquire looks for the session's lease, then grants, and each step reads the entry.
+-- The agent's entry in KEYS[8]: its live leases in both layouts, and a reference (class .. fence) to each of its first
+-- MAX_REFS compact ones (how acquire finds one by its session); the others are in KEYS[3] (count > #refs says so), so
+-- an entry stays short whatever one agent does. Read once per call and agent (acquire looks, then grants).
 local MAX_REFS = 8
 local AGENT_ENTRIES = {}
 on_each_call(function()
@@ -163,8 +147,28 @@ local function load_ref(ref)
   return 'l' .. class .. '_' .. fence .. '_' .. (lease.secret or ''), lease
 end
 
--- The agent's live lease of this session, in either layout: its id and record, or nil. Work: at most MAX_REFS records
--- and one read of the sessions index.
+-- A lease's member in the timed sets (KEYS[1], KEYS[16]): a compact lease's reference (~25 bytes less), a classic id.
+local function lease_member(id)
+  local class, fence = string.match(id, '^l([co])_(%d+)_')
+  if class then
+    return class .. fence
+  end
+  return id
+end
+
+-- The lease a member of a timed set names: its id and record, or nil when it has none.
+local function lease_of_member(member)
+  if string.match(member, '^[co]%d+$') then
+    return load_ref(member)
+  end
+  local lease = load_lease(member)
+  if lease then
+    return member, lease
+  end
+  return nil
+end
+
+-- The agent's live lease of this session, either layout: id and record, or nil. Work: MAX_REFS records, one HGET.
 local function live_lease_of(agent, session)
   local count, refs = agent_leases(agent)
   for _, ref in ipairs(refs) do

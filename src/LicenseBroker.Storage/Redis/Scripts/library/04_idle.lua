@@ -52,12 +52,12 @@ local function track_reclaim(id, lease, at)
     return
   end
   if at then
-    schedule(K_RECLAIM, at, id)
+    schedule(K_RECLAIM, at, lease_member(id))
     if RECLAIM_DUE == 0 or at < RECLAIM_DUE then
       RECLAIM_DUE = at
     end
   else
-    redis.call('ZREM', K_RECLAIM, id)
+    redis.call('ZREM', K_RECLAIM, lease_member(id))
   end
   lease.reclaim = at
 end

@@ -28,7 +28,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
       redis.call('ZADD', K_SHARED, 0, shared_member(id, now))
     end
   end
-  schedule(K_LEASES, expires, id)
+  schedule(K_LEASES, expires, lease_member(id))
   local lease = {
     agent = agent, session = session, seat = seat, device = device, platform = platform,
     kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp }
@@ -82,7 +82,7 @@ end
 -- kind and actor name the seat event (released, expired, force_released); at: when, if not now.
 local function drop_lease(id, lease, kind, actor, at)
   event(kind, id, lease.agent, actor, nil, nil, at)
-  redis.call('ZREM', K_LEASES, id)
+  redis.call('ZREM', K_LEASES, lease_member(id))
   local bucket, fence, _, class = compact_place(id)
   local count, refs = agent_leases(lease.agent)
   local referenced = false
@@ -114,7 +114,7 @@ local function drop_lease(id, lease, kind, actor, at)
   end
   set_agent_leases(lease.agent, count - 1, refs)
   if lease.reclaim then
-    redis.call('ZREM', K_RECLAIM, id)
+    redis.call('ZREM', K_RECLAIM, lease_member(id))
   end
   if lease.seat == 'CONCURRENT' then
     SEAT_FREED = true
@@ -197,22 +197,20 @@ local function purge(now, max)
   purge_waiters(now, max)
   local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
   for i = 1, #expired, 2 do
-    local id = expired[i]
-    local lease = load_lease(id)
+    local id, lease = lease_of_member(expired[i])
     if lease then
       drop_lease(id, lease, 'expired', 'broker', tonumber(expired[i + 1]))
     else
-      redis.call('ZREM', K_LEASES, id)
+      redis.call('ZREM', K_LEASES, expired[i])
     end
   end
   local reclaimed = redis.call('ZRANGEBYSCORE', K_RECLAIM, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
   for i = 1, #reclaimed, 2 do
-    local id = reclaimed[i]
-    local lease = load_lease(id)
+    local id, lease = lease_of_member(reclaimed[i])
     if lease then
       reclaim(id, lease, tonumber(reclaimed[i + 1]))
     else
-      redis.call('ZREM', K_RECLAIM, id)
+      redis.call('ZREM', K_RECLAIM, reclaimed[i])
     end
   end
   local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now, 'LIMIT', 0, max)

@@ -33,7 +33,7 @@ local function describe(id, lease)
       group, reserved = g, charged and 1 or 0
     end
   end
-  local expires = tonumber(redis.call('ZSCORE', K_LEASES, id))
+  local expires = tonumber(redis.call('ZSCORE', K_LEASES, lease_member(id)))
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
     lease.started, beat_of(lease, expires), expires, group, reserved}
 end
