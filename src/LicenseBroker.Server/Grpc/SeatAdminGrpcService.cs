@@ -171,7 +171,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             Assignment = new SeatAssignment { Product = request.Product, SeatType = assigned.SeatType.ToProto() },
             Changed = assigned.Changed,
         };
-        response.SessionsToEnd.AddRange(wouldEnd.Select(lease => new Domain.Administration.SharedSession(lease, null).ToProto(request.Product)));
+        response.SessionsToEnd.AddRange(SessionsToEnd(wouldEnd, request.Product));
         return response;
     }
 
@@ -184,7 +184,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         {
             var (removes, wouldEnd) = await _administration.PreviewUnassignSeatAsync(actor, accountId, request.AgentId, request.Product, context.CancellationToken);
             var preview = new UnassignSeatResponse { Removed = removes };
-            preview.SessionsToEnd.AddRange(wouldEnd.Select(lease => new Domain.Administration.SharedSession(lease, null).ToProto(request.Product)));
+            preview.SessionsToEnd.AddRange(SessionsToEnd(wouldEnd, request.Product));
             return preview;
         }
 
@@ -426,4 +426,8 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         response.Events.AddRange(result.Events.Select(e => e.ToProto()));
         return response;
     }
+
+    /// <summary>The live sessions a seat change would end, as the previews report them (no contact details: the caller knows the agent).</summary>
+    private static IEnumerable<Contracts.V1.SharedSession> SessionsToEnd(IReadOnlyList<Domain.Seats.LeaseView> leases, string product) =>
+        leases.Select(lease => new Domain.Administration.SharedSession(lease, null).ToProto(product));
 }

@@ -4,7 +4,7 @@
 -- @agent agent id
 -- @session session id (client-chosen; a retry with the same id returns the same lease)
 -- @lease_id a new random lease id ('ls_' ...), the lease's id if one is granted (or the random part of its compact id)
--- @compact 1: a new lease is compact, 0: classic (see "Two layouts" in library/02_records.lua)
+-- @compact 1: a new lease is compact, 0: classic (see "Two layouts" in library/01_call.lua)
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
 -- @limit concurrent seat limit of the pool
 -- @ttl_ms lease ttl (ms)

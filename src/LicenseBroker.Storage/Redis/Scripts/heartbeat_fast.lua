@@ -36,7 +36,7 @@ if evidence > tonumber(redis.call('GET', KEYS[3]) or '0') then
   return {'FULL'}
 end
 local id = @lease_id
--- A compact lease's record is in its bucket (see "Two layouts" in library/02_records.lua), a classic one's in KEYS[2].
+-- A compact lease's record is in its bucket (see "Two layouts" in library/01_call.lua), a classic one's in KEYS[2].
 local class, bucket_fence, secret = string.match(id, '^l([co])_(%d+)_([A-Za-z0-9_-]+)$')
 local raw
 if class then

@@ -1,5 +1,5 @@
 -- sessions: one page of the pool's live shared (CONCURRENT) leases: classic ones in start order, then compact ones in
--- grant (fence) order (see "Two layouts" in library/02_records.lua).
+-- grant (fence) order (see "Two layouts" in library/01_call.lua).
 --
 -- KEYS: the pool layout of library/01_call.lua.
 -- @cursor cursor: '' for the first page, else the previous page's next_cursor: a classic lease's index member, or
@@ -45,7 +45,7 @@ for _, bucket in ipairs(buckets) do
   if #rows > size then
     break
   end
-  local fields = redis.call('HGETALL', TAG .. ':rc:' .. bucket)
+  local fields = redis.call('HGETALL', bucket_key('c', bucket))
   local in_bucket = {}
   for i = 1, #fields, 2 do
     local fence = tonumber(fields[i])
@@ -56,7 +56,7 @@ for _, bucket in ipairs(buckets) do
   table.sort(in_bucket, function(a, b) return a[1] < b[1] end)
   for _, entry in ipairs(in_bucket) do
     local fence = string.format('%d', entry[1])
-    rows[#rows + 1] = {'#' .. fence, 'lc_' .. fence .. '_' .. (entry[2].secret or ''), entry[2]}
+    rows[#rows + 1] = {'#' .. fence, compact_id('c', fence, entry[2].secret or ''), entry[2]}
     if #rows > size then
       break
     end

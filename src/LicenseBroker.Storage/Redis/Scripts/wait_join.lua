@@ -4,7 +4,7 @@
 -- @agent agent id
 -- @session session id
 -- @lease_id a new random lease id ('ls_' ...), for a grant now or for the offer later (see grant in library/06_leases.lua)
--- @compact 1: the lease is compact, 0: classic (see "Two layouts" in library/02_records.lua); an offer keeps the choice
+-- @compact 1: the lease is compact, 0: classic (see "Two layouts" in library/01_call.lua); an offer keeps the choice
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
 -- @limit concurrent seat limit
 -- @ttl_ms lease ttl (ms)

@@ -56,7 +56,15 @@ local function shared_member(id, started)
   return string.format('%015d', started) .. ':' .. id
 end
 
+-- A compact record's bucket (fence / 64): its key for a class, and its number. The one place both are computed.
 local RECORD_BUCKET = 64
+local function bucket_key(class, number)
+  return TAG .. ':r' .. class .. ':' .. number
+end
+local function bucket_of(class, fence)
+  local number = string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET))
+  return bucket_key(class, number), number
+end
 
 -- Where a compact lease's record is (bucket key, field = fence, random characters, class); nil for a classic id.
 local function compact_place(id)
@@ -64,13 +72,12 @@ local function compact_place(id)
   if not class then
     return nil
   end
-  return TAG .. ':r' .. class .. ':' .. string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET)), fence, secret, class
+  return bucket_of(class, fence), fence, secret, class
 end
 
--- The id of a compact lease: its class, its fence and the random characters of random_id (the 'ls_' id the broker made).
-local function compact_id(seat, fence, random_id)
-  local class = seat == 'CONCURRENT' and 'c' or 'o'
-  return 'l' .. class .. '_' .. string.format('%d', fence) .. '_' .. string.sub(random_id, 4)
+-- A compact lease's id: class, fence (as Redis writes it) and random characters.
+local function compact_id(class, fence, secret)
+  return 'l' .. class .. '_' .. string.format('%d', fence) .. '_' .. secret
 end
 
 local function load_lease(id)
@@ -120,11 +127,7 @@ local function agent_leases(agent)
     end
     AGENT_ENTRIES[agent] = entry
   end
-  local refs = {}
-  for i, ref in ipairs(entry.refs) do
-    refs[i] = ref
-  end
-  return entry.count, refs
+  return entry.count, {unpack(entry.refs)}
 end
 
 local function set_agent_leases(agent, count, refs)
@@ -139,17 +142,17 @@ end
 -- The compact lease a reference of the agent's entry names: its id and record, or nil.
 local function load_ref(ref)
   local class, fence = string.sub(ref, 1, 1), string.sub(ref, 2)
-  local raw = redis.call('HGET', TAG .. ':r' .. class .. ':' .. string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET)), fence)
+  local raw = redis.call('HGET', bucket_of(class, fence), fence)
   if not raw then
     return nil
   end
   local lease = decode_lease(raw)
-  return 'l' .. class .. '_' .. fence .. '_' .. (lease.secret or ''), lease
+  return compact_id(class, fence, lease.secret or ''), lease
 end
 
 -- A lease's member in the timed sets (KEYS[1], KEYS[16]): a compact lease's reference (~25 bytes less), a classic id.
 local function lease_member(id)
-  local class, fence = string.match(id, '^l([co])_(%d+)_')
+  local class, fence = string.match(id, '^l([co])_(%d+)_') -- the prefix only: no bucket key built on the hot path
   if class then
     return class .. fence
   end
@@ -177,14 +180,10 @@ local function live_lease_of(agent, session)
       return ref_id, lease
     end
   end
-  if count > #refs then
-    local id = redis.call('HGET', K_SESSIONS, session_field(agent, session))
-    if id then
-      local lease = load_lease(id)
-      if lease then
-        return id, lease
-      end
-    end
+  local id = count > #refs and redis.call('HGET', K_SESSIONS, session_field(agent, session))
+  local lease = id and load_lease(id)
+  if lease then
+    return id, lease
   end
   return nil
 end

@@ -40,26 +40,30 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
   else
     redis.call('HSET', K_SESSIONS, session_field(agent, session), id)
   end
-  if bucket then
-    if class == 'c' then
-      redis.call('ZADD', TAG .. ':rc', math.floor(fence / RECORD_BUCKET), string.format('%d', math.floor(fence / RECORD_BUCKET)))
-      redis.call('HINCRBY', K_EPOCH, 'shared', 1)
-    end
+  if class == 'c' then
+    local _, number = bucket_of(class, fence)
+    redis.call('ZADD', TAG .. ':rc', number, number)
+    redis.call('HINCRBY', K_EPOCH, 'shared', 1)
   end
   set_agent_leases(agent, count + 1, refs)
   return took_seat
+end
+
+-- A new compact lease's id: the class of its seat, its fence, the random part of random_id (the 'ls_' id the broker made).
+local function new_compact_id(seat, fence, random_id)
+  return compact_id(seat == 'CONCURRENT' and 'c' or 'o', fence, string.sub(random_id, 4))
 end
 
 -- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment):
 -- takes the next fencing token (or, on re-establishment, the proven token the lease already had),
 -- stores the lease, counts the seat in the agent's group ('' for none), moves today's peak and
 -- records the seat event. Whether the agent may take the seat is the caller's question (seat_open).
--- id: a new lease's random 'ls_' id, made compact (compact_id) when compact is true; a re-established lease's own id.
+-- id: a new lease's random 'ls_' id, made compact (new_compact_id) when compact is true; a re-established lease's own id.
 -- Returns the fencing token, the shared seats in use, today's peak and the lease id.
 local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group, compact)
   local fence = proven_fence or redis.call('INCR', K_FENCE)
   if compact and not proven_fence then
-    id = compact_id(seat, fence, id)
+    id = new_compact_id(seat, fence, id)
   end
   local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
   stats_touch(NOW)
@@ -103,7 +107,7 @@ local function drop_lease(id, lease, kind, actor, at)
     if class == 'c' then
       redis.call('HINCRBY', K_EPOCH, 'shared', -1)
       if redis.call('EXISTS', bucket) == 0 then
-        redis.call('ZREM', TAG .. ':rc', string.format('%d', math.floor(tonumber(fence) / RECORD_BUCKET)))
+        redis.call('ZREM', TAG .. ':rc', select(2, bucket_of(class, fence)))
       end
     end
   else
