@@ -97,6 +97,36 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
         Assert.Equal(lease.FencingToken, (await agent.HeartbeatAsync(lease)).FencingToken);
     }
 
+    /// <summary>A page token is the broker's, but a client can change it: a compact cursor that names no fence lists nothing, never an error.</summary>
+    [Fact]
+    public async Task A_forged_compact_page_cursor_lists_nothing_and_changes_nothing()
+    {
+        var seeder = new CatalogSeeder(Host.Database);
+        var account = await seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await seeder.AgentsAsync(account, 2, "CONCURRENT");
+        foreach (var id in ids)
+        {
+            await Host.Agent(account, id).AcquireAsync(Product);
+        }
+
+        foreach (var cursor in new[] { "#", "#x", "#-1", "#1e9", "#99999999999999999999", "# 1" })
+        {
+            var page = await Host.AdminClient.ListSharedSessionsAsync(
+                new ListSharedSessionsRequest { Product = Product, Page = new PageRequest { PageToken = LicenseBroker.Server.Grpc.AdminMapping.EncodePageToken(cursor) } },
+                Host.AdminHeaders(account));
+            Assert.Empty(page.Sessions);
+            Assert.Equal(2, page.TotalSessions);
+        }
+
+        // A cursor that does name a fence goes on from it.
+        var first = await Host.AdminClient.ListSharedSessionsAsync(
+            new ListSharedSessionsRequest { Product = Product, Page = new PageRequest { PageSize = 1 } }, Host.AdminHeaders(account));
+        var rest = await Host.AdminClient.ListSharedSessionsAsync(
+            new ListSharedSessionsRequest { Product = Product, Page = new PageRequest { PageSize = 1, PageToken = first.NextPageToken } }, Host.AdminHeaders(account));
+        Assert.Single(rest.Sessions);
+        Assert.NotEqual(first.Sessions[0].LeaseId, rest.Sessions[0].LeaseId);
+    }
+
     private TimeSpan Ttl => Host.Services.GetRequiredService<LicenseBroker.Domain.Seats.SeatOptions>().LeaseTtl;
 
     private IDatabase Redis => Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
