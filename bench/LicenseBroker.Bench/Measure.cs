@@ -62,6 +62,8 @@ internal static class Measure
     {
         var histogram = NewHistogram();
         var lag = NewHistogram();
+        // Latency by the second the call was due in: where in the run a tail comes from (printed to the log).
+        var bySecond = Enumerable.Range(0, (int)Math.Ceiling(duration.TotalSeconds) + 1).Select(_ => NewHistogram()).ToArray();
         var total = (long)(ratePerSecond * duration.TotalSeconds);
         var clock = Stopwatch.StartNew();
         var pending = new List<Task>((int)Math.Min(total, 1_000_000));
@@ -76,6 +78,7 @@ internal static class Measure
             {
                 histogram.RecordValue(Math.Max(0, latency.Ticks));
                 lag.RecordValue(Math.Max(0, (started - due).Ticks));
+                bySecond[Math.Min((int)due.TotalSeconds, bySecond.Length - 1)].RecordValue(Math.Max(0, latency.Ticks));
             }
         }
 
@@ -99,6 +102,16 @@ internal static class Measure
         pacer.Start();
         await Task.Run(pacer.Join);
         await Task.WhenAll(pending);
+
+        static double Ms(long ticks) => ticks / (double)TimeSpan.TicksPerMillisecond;
+        for (var second = 0; second < bySecond.Length; second++)
+        {
+            if (bySecond[second].TotalCount > 0)
+            {
+                var h = bySecond[second];
+                Console.Error.WriteLine($"  {name}, second {second}: {h.TotalCount} calls, p50 {Ms(h.GetValueAtPercentile(50)):F2} ms, p99 {Ms(h.GetValueAtPercentile(99)):F2} ms, max {Ms(h.GetMaxValue()):F2} ms");
+            }
+        }
 
         // How late the generator itself started calls (its share of the latency on a shared machine).
         var lagNote = $"generator start lag p50 {lag.GetValueAtPercentile(50) / (double)TimeSpan.TicksPerMillisecond:F2} ms, p99 {lag.GetValueAtPercentile(99) / (double)TimeSpan.TicksPerMillisecond:F2} ms";

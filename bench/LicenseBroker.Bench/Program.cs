@@ -44,6 +44,11 @@ if (!options.NoSeed)
     log("seeding");
     await Seed.AccountsAsync(postgres, "cold", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
     await Seed.AccountsAsync(postgres, "storm", accounts: 2000, agentsPerAccount: 5, concurrent: 5);
+}
+
+// --cold-only with --seed-only: the accounts of the start of the run only (the history's 5,000,000 events take minutes).
+if (!options.NoSeed && !options.ColdOnly)
+{
     await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
     await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
     await Seed.AccountAsync(postgres, "contention", agents: 500, concurrent: 10);

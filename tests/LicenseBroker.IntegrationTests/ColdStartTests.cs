@@ -60,6 +60,52 @@ public sealed class ColdStartTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_seat_path_is_warmed_before_the_broker_listens_and_leaves_nothing_in_redis_or_postgresql()
+    {
+        var logs = new ConcurrentQueue<string>();
+        await using var host = await BrokerTestHost.StartAsync(
+            _database!,
+            new Dictionary<string, string?> { ["Warmup:Rounds"] = "20" },
+            configure: builder => builder.Services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(new CapturingLoggerProvider(logs)));
+
+        // Each round: three shared-seat acquires (the third refused: two seats), a named seat, and a heartbeat and a
+        // release of each of the three leases.
+        var lines = logs.ToList();
+        var warmed = lines.FindIndex(line => line.StartsWith("Seat path warmed: 200 synthetic calls", StringComparison.Ordinal));
+        var listening = lines.FindIndex(line => line.StartsWith("Now listening on", StringComparison.Ordinal));
+        Assert.True(warmed >= 0, "no warm-up line among:\n" + string.Join("\n", lines));
+        Assert.True(listening > warmed, "the broker listened before the warm-up ended");
+
+        // Its keys are gone; the account's prefix holds nothing of it.
+        var prefix = host.Services.GetRequiredRedisPrefix();
+        var redis = host.Services.GetRequiredService<IConnectionMultiplexer>();
+        var left = new List<string>();
+        foreach (var server in redis.GetServers())
+        {
+            await foreach (var key in server.KeysAsync(pattern: prefix + "*"))
+            {
+                left.Add(key!);
+            }
+        }
+
+        Assert.DoesNotContain(left, key => key.Contains("warmup", StringComparison.Ordinal));
+
+        // Nothing of it reached PostgreSQL: no audit row, no registered pool, no usage.
+        await using var connection = new NpgsqlConnection(_database!.ConnectionString);
+        foreach (var table in new[] { "audit_events", "pool_registry", "usage_daily" })
+        {
+            Assert.Equal(0L, await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM {table} WHERE account_id = 'warmup'"));
+        }
+
+        // A real account's first lease is its pool's first: the warm-up shared no pool with it.
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 1);
+        await seeder.AgentsAsync(account, 1, "CONCURRENT");
+        var granted = await host.Agent(account, "agent-001").AcquireAsync(Product);
+        Assert.Equal(1, granted.Lease.FencingToken);
+    }
+
+    [Fact]
     public async Task First_uses_racing_over_two_replicas_are_registered_before_they_answer_and_a_redis_loss_is_detected_in_every_pool()
     {
         await using var first = await BrokerTestHost.StartAsync(_database!);

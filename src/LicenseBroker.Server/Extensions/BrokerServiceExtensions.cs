@@ -62,6 +62,12 @@ public static class BrokerServiceExtensions
         });
         builder.Services.AddSingleton(_ =>
         {
+            var warmup = configuration.GetSection(Hosting.WarmupOptions.SectionName).Get<Hosting.WarmupOptions>() ?? new Hosting.WarmupOptions();
+            warmup.Validate();
+            return warmup;
+        });
+        builder.Services.AddSingleton(_ =>
+        {
             var eventLog = configuration.GetSection(Hosting.EventLogOptions.SectionName).Get<Hosting.EventLogOptions>() ?? new Hosting.EventLogOptions();
             eventLog.Validate();
             return eventLog;
@@ -180,6 +186,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<Domain.Planning.SeatPlanning>();
         services.AddSingleton<SeatEventDrainService>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatEventDrainService>());
+        services.AddSingleton<RequestPathWarmup>();
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<PoolJanitor>();
         services.AddHostedService<LeaseLayoutRefresh>();

@@ -6,7 +6,10 @@ using Microsoft.Extensions.Options;
 
 namespace LicenseBroker.Server.Hosting;
 
-/// <summary>Work done once before the broker takes calls: migrations (if enabled), the cache's invalidation feed, and its warm-up.</summary>
+/// <summary>
+/// Work done once before the broker takes calls: migrations (if enabled), the cache's invalidation feed, its warm-up, and
+/// the seat path's (<see cref="RequestPathWarmup"/>).
+/// </summary>
 internal sealed partial class BrokerStartup : IHostedService
 {
     private readonly PostgresOptions _postgres;
@@ -16,6 +19,7 @@ internal sealed partial class BrokerStartup : IHostedService
     private readonly ILogger<BrokerStartup> _logger;
     private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
     private readonly LeaseLayoutGate _layout;
+    private readonly RequestPathWarmup _requestPath;
 
     public BrokerStartup(
         PostgresOptions postgres,
@@ -24,8 +28,10 @@ internal sealed partial class BrokerStartup : IHostedService
         CatalogCacheOptions cache,
         IOptionsMonitor<JwtBearerOptions> jwt,
         LeaseLayoutGate layout,
+        RequestPathWarmup requestPath,
         ILogger<BrokerStartup> logger)
     {
+        _requestPath = requestPath;
         _layout = layout;
         _jwt = jwt;
         _postgres = postgres;
@@ -50,6 +56,7 @@ internal sealed partial class BrokerStartup : IHostedService
         // After the catalog's subscription: this replica is counted among the brokers before it is among the readers.
         await _layout.StartAsync();
         await WarmCatalogAsync(cancellationToken);
+        await _requestPath.RunAsync(cancellationToken);
     }
 
     private async Task WarmCatalogAsync(CancellationToken cancellationToken)

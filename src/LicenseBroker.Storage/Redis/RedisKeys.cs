@@ -56,6 +56,30 @@ public sealed class RedisKeys
     /// </summary>
     public string PoolKeysPattern(PoolId pool) => Tag(pool) + ":*";
 
+    /// <summary>
+    /// Every key a pool whose fences stayed at or below <paramref name="highestFence"/> can have: <see cref="Pool"/>'s,
+    /// the list of shared buckets and each compact record bucket (Scripts/library/02_records.lua, bucket_key). Lets
+    /// the pool be removed without a SCAN of the whole keyspace.
+    /// </summary>
+    public IEnumerable<RedisKey> AllPoolKeys(PoolId pool, long highestFence)
+    {
+        var tag = Tag(pool);
+        foreach (var key in Pool(pool))
+        {
+            yield return key;
+        }
+
+        yield return tag + ":rc";
+        for (var bucket = 0L; bucket <= highestFence / CompactRecordBucket; bucket++)
+        {
+            yield return $"{tag}:rc:{bucket}";
+            yield return $"{tag}:ro:{bucket}";
+        }
+    }
+
+    // Fences per compact record bucket: RECORD_BUCKET in Scripts/library/02_records.lua.
+    private const long CompactRecordBucket = 64;
+
     /// <summary>The keys heartbeat_fast.lua takes, of the pool layout: leases, lease data, fence, epoch.</summary>
     public RedisKey[] HeartbeatFast(PoolId pool)
     {

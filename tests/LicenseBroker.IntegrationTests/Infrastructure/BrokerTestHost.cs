@@ -67,6 +67,9 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             // Many hosts run at once: no metrics listener unless a test asks for one.
             ["Metrics:Port"] = "0",
             ["Rest:Port"] = "0",
+
+            // Hundreds of hosts start in a run: the seat path's warm-up is left to the tests that are about it.
+            ["Warmup:Rounds"] = "0",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
