@@ -68,10 +68,10 @@ public sealed class ColdStartTests : IAsyncLifetime
             new Dictionary<string, string?> { ["Warmup:Rounds"] = "20" },
             configure: builder => builder.Services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(new CapturingLoggerProvider(logs)));
 
-        // Each round: three shared-seat acquires (the third refused: two seats), a named seat, and a heartbeat and a
-        // release of each of the three leases.
+        // A token validated per round, and in each round three shared-seat acquires (the third refused: two seats), a
+        // named seat, and a heartbeat and a release of each of the three leases.
         var lines = logs.ToList();
-        var warmed = lines.FindIndex(line => line.StartsWith("Seat path warmed: 200 synthetic calls", StringComparison.Ordinal));
+        var warmed = lines.FindIndex(line => line.StartsWith("Seat path warmed: 220 synthetic calls", StringComparison.Ordinal));
         var listening = lines.FindIndex(line => line.StartsWith("Now listening on", StringComparison.Ordinal));
         Assert.True(warmed >= 0, "no warm-up line among:\n" + string.Join("\n", lines));
         Assert.True(listening > warmed, "the broker listened before the warm-up ended");

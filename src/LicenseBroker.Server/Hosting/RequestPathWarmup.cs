@@ -3,13 +3,17 @@ using LicenseBroker.Domain.Catalog;
 using LicenseBroker.Domain.Seats;
 using LicenseBroker.Storage.Redis;
 using LicenseBroker.Storage.Resilience;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using StackExchange.Redis;
 
 namespace LicenseBroker.Server.Hosting;
 
 /// <summary>
-/// Runs the seat path (rules, proofs, the Redis store, its Polly pipeline and pool functions, the pool registry's read)
-/// a few hundred times before the replica listens, so the first minute after a deploy is not spent compiling it
+/// Runs the seat path (token validation, rules, proofs, the Redis store, its Polly pipeline and pool functions, the pool
+/// registry's read) a few hundred times before the replica listens, so the first minute after a deploy is not spent compiling it
 /// (issue 28, item 4: half of the cold start's excess was code being compiled). It touches no account: its pools are
 /// invented for this replica, under a key prefix of their own (no listing, janitor or journal drain reads it), with
 /// a policy of its own (no catalog read), events recorded nowhere, no pool registration written; its keys are
@@ -32,6 +36,7 @@ internal sealed partial class RequestPathWarmup
     private readonly WarmupOptions _options;
     private readonly ILogger<RedisOccupancyStore> _storeLogger;
     private readonly ILogger<RequestPathWarmup> _logger;
+    private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
 
     public RequestPathWarmup(
         IConnectionMultiplexer redis,
@@ -43,6 +48,7 @@ internal sealed partial class RequestPathWarmup
         TimeProvider time,
         LeaseProofs proofs,
         WarmupOptions options,
+        IOptionsMonitor<JwtBearerOptions> jwt,
         ILogger<RedisOccupancyStore> storeLogger,
         ILogger<RequestPathWarmup> logger)
     {
@@ -55,6 +61,7 @@ internal sealed partial class RequestPathWarmup
         _time = time;
         _proofs = proofs;
         _options = options;
+        _jwt = jwt;
         _storeLogger = storeLogger;
         _logger = logger;
     }
@@ -82,6 +89,7 @@ internal sealed partial class RequestPathWarmup
         var highestFence = 0L;
         try
         {
+            calls += await ValidateTokensAsync();
             for (var round = 0; round < _options.Rounds; round++)
             {
                 var product = pools[round % Pools].Product;
@@ -118,6 +126,43 @@ internal sealed partial class RequestPathWarmup
         {
             await RemoveAsync(keys, pools, highestFence);
         }
+    }
+
+    /// <summary>
+    /// Every agent's first call validates its token in full (the cache keeps successes only): tokens of invented agents,
+    /// signed with the broker's own key, through the handler the authentication uses. None without a key of its own
+    /// (an authority's keys only): no such token can be made.
+    /// </summary>
+    private async Task<int> ValidateTokensAsync()
+    {
+        var jwt = _jwt.Get(JwtBearerDefaults.AuthenticationScheme);
+        var parameters = jwt.TokenValidationParameters;
+        if (parameters.IssuerSigningKeys?.OfType<SymmetricSecurityKey>().FirstOrDefault() is not { } key || jwt.TokenHandlers.FirstOrDefault() is not { } handler)
+        {
+            return 0;
+        }
+
+        var writer = new JsonWebTokenHandler();
+        var now = _time.GetUtcNow().UtcDateTime;
+        var validated = 0;
+        for (var i = 0; i < _options.Rounds; i++)
+        {
+            var token = writer.CreateToken(new SecurityTokenDescriptor
+            {
+                Subject = new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim("sub", $"warmup-{i}")]),
+                Claims = new Dictionary<string, object> { ["account_id"] = "warmup" },
+                Issuer = parameters.ValidIssuer,
+                Audience = parameters.ValidAudience,
+                IssuedAt = now,
+                NotBefore = now,
+                Expires = now.AddMinutes(1),
+                SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
+            });
+            var result = await handler.ValidateTokenAsync(token, parameters);
+            validated += result.IsValid ? 1 : 0;
+        }
+
+        return validated;
     }
 
     private async Task RemoveAsync(RedisKeys keys, PoolId[] pools, long highestFence)
