@@ -107,6 +107,41 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
     }
 
     [Fact]
+    public async Task A_peak_the_previous_version_raised_is_kept_when_this_one_grants()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 4);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 4, "CONCURRENT");
+        var pool = new PoolId(account, Product);
+        async Task<int> PeakTodayAsync() =>
+            (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().ConcurrentPeakToday;
+
+        // This version opens the day: its epoch holds a copy of today's peak (1).
+        var first = (await Host.Agent(account, ids[0]).AcquireAsync(Product, sessionId: "s-0")).Lease;
+        Assert.Equal(1, await PeakTodayAsync());
+
+        // The previous version raises the peak to 3 in the stats alone (it knows no copy), and its leases end.
+        List<Dictionary<string, string>> granted;
+        await using (var previous = await PreviousBroker.StartAsync(Host))
+        {
+            granted = [await previous.AcquireAsync(pool, ids[1], "s-1"), await previous.AcquireAsync(pool, ids[2], "s-2")];
+        }
+
+        Assert.Equal(3, await PeakTodayAsync());
+        Assert.True(await Host.Agent(account, ids[1]).ReleaseAsync(LeaseOf(granted[0], "s-1")));
+        Assert.True(await Host.Agent(account, ids[2]).ReleaseAsync(LeaseOf(granted[1], "s-2")));
+
+        // 2 in use is above this version's copy (1) but below the day's peak: the peak stays 3, and the copy learns it.
+        await Host.Agent(account, ids[3]).AcquireAsync(Product, sessionId: "s-3");
+        Assert.Equal(3, await PeakTodayAsync());
+        var day = (long)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 86_400_000);
+        var epoch = Host.Services.GetRequiredService<RedisKeys>().Pool(pool)[10];
+        var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        Assert.Equal(day.ToString(CultureInfo.InvariantCulture), (string?)await redis.HashGetAsync(epoch, "day"));
+        Assert.Equal("3", (string?)await redis.HashGetAsync(epoch, "peak"));
+        Assert.True(await Host.Agent(account, ids[0]).ReleaseAsync(first));
+    }
+
+    [Fact]
     public async Task A_lease_written_as_json_by_an_earlier_broker_still_renews_lists_and_releases()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);

@@ -34,6 +34,7 @@ local claim, waiter_life = int_arg('claim_ms', @claim_ms, 1, 86400000), int_arg(
 set_idle_rules(@pending_ms, @idle_ms)
 
 local now = now_ms()
+want_settings() -- open_pool's settings come with the first read of the epoch
 purge(now)
 local group = @group
 local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version)

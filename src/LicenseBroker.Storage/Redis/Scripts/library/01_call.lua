@@ -36,7 +36,8 @@
 --                                when the pool was never used here, or when Redis lost its data.
 --                                Also {limit, claim, ttl, pending_ms, idle_ms, rules, rules_version, applied,
 --                                queue_seq} (rules_version, applied: see apply_rules.lua) and 'due'
---                                (see schedule() below), 'shared' (live compact shared leases).
+--                                (see schedule() below), 'shared' (live compact shared leases, count_shared()),
+--                                'day' and 'peak' (today's peak of shared seats, a copy of the stats', stats_touch()).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out

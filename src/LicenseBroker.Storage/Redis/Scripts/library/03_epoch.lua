@@ -27,16 +27,41 @@ local DUE = nil
 local NEVER = 9007199254740991
 local EPOCH_READ, RECOVERING_UNTIL = false, false
 
--- One read of the epoch fields a call needs first: 'due', 'recovering_until' for check_epoch(), and
--- 'evseq' for the events finish() appends.
-local EVSEQ = nil
+-- One read of the epoch fields a call needs first: 'due', 'recovering_until' for check_epoch(), 'evseq' for the events
+-- finish() appends, 'day' and 'peak' for stats_touch(), 'shared' for count_shared() and, when the call asked for them
+-- first (want_settings(): an acquire's or a wait's open_pool), the pool's settings as last stored.
+local EVSEQ, EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, nil, 0, 0, false, nil
+local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version'}
 local function due_time()
   if DUE == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq')
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
+    EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
+    if SETTINGS_WANTED then
+      SETTINGS = {}
+      for i = 1, #SETTINGS_FIELDS do
+        SETTINGS[i] = fields[6 + i]
+      end
+    end
   end
   return DUE
+end
+
+-- Live compact shared leases granted (1) or dropped (-1): counted here, written once by finish() with the call's
+-- other epoch fields (the count as read plus the call's changes: one HSET instead of an HINCRBY per lease).
+local function count_shared(delta)
+  due_time()
+  SHARED_DELTA = SHARED_DELTA + delta
+end
+
+local function want_settings()
+  SETTINGS_WANTED = true
+end
+
+-- The settings open_pool() compares (SETTINGS_FIELDS order): from the first read when it had them, else read now.
+local function stored_settings()
+  return SETTINGS or redis.call('HMGET', K_EPOCH, unpack(SETTINGS_FIELDS))
 end
 
 -- ZADD to one of the timed sets (K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM): the only way they get a time.
@@ -66,7 +91,8 @@ local function stats_field(now, name)
   return 'd' .. math.floor(now / DAY_MS) .. ':' .. name
 end
 
--- Counts into today's stats; the first write of a day forgets the day that fell out of the window.
+-- Counts into today's stats; the first write of a day forgets the day that fell out of the window, and copies the day's
+-- peak into the epoch ('day', 'peak'), so that later calls of the day read it with the epoch instead of the stats.
 -- Once per call (STATS_TOUCHED): an acquire asks before it refuses and again when it grants.
 local STATS_TOUCHED = false
 local function stats_touch(now)
@@ -75,14 +101,33 @@ local function stats_touch(now)
   end
   STATS_TOUCHED = true
   local day = math.floor(now / DAY_MS)
+  due_time()
+  if EPOCH_DAY == day and EPOCH_PEAK then
+    return
+  end
   if redis.call('HSETNX', K_STATS, 'd' .. day .. ':seen', 1) == 1 then
     local old = 'd' .. (day - STATS_DAYS_KEPT) .. ':'
     redis.call('HDEL', K_STATS, old .. 'seen', old .. 'peak', old .. 'refused', old .. 'reclaimed')
   end
+  EPOCH_DAY, EPOCH_PEAK = day, tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0')
+  redis.call('HSET', K_EPOCH, 'day', day, 'peak', EPOCH_PEAK)
+end
+
+-- Today's peak of shared seats in use (after stats_touch): raised to in_use when it is higher. The epoch's copy can lag
+-- a peak an older broker wrote into the stats alone (a rolling deploy): the stats keep the larger of the two.
+local function raise_peak(now, in_use)
+  if in_use > EPOCH_PEAK then
+    local field = stats_field(now, 'peak')
+    EPOCH_PEAK = math.max(in_use, tonumber(redis.call('HGET', K_STATS, field) or '0'))
+    redis.call('HSET', K_STATS, field, EPOCH_PEAK)
+    redis.call('HSET', K_EPOCH, 'peak', EPOCH_PEAK)
+  end
+  return EPOCH_PEAK
 end
 
 on_each_call(function()
   DUE, EPOCH_READ, RECOVERING_UNTIL, EVSEQ, POOL_TTL, STATS_TOUCHED = nil, false, false, nil, nil, false
+  EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, 0, 0, false, nil
 end)
 
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked

@@ -43,7 +43,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
   if class == 'c' then
     local _, number = bucket_of(class, fence)
     redis.call('ZADD', TAG .. ':rc', number, number)
-    redis.call('HINCRBY', K_EPOCH, 'shared', 1)
+    count_shared(1)
   end
   set_agent_leases(agent, count + 1, refs)
   return took_seat
@@ -67,13 +67,8 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   end
   local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
   stats_touch(NOW)
-  local peak_field = stats_field(NOW, 'peak')
   local in_use = seats_in_use()
-  local peak = tonumber(redis.call('HGET', K_STATS, peak_field) or '0')
-  if seat == 'CONCURRENT' and in_use > peak then
-    peak = in_use
-    redis.call('HSET', K_STATS, peak_field, peak)
-  end
+  local peak = seat == 'CONCURRENT' and raise_peak(NOW, in_use) or EPOCH_PEAK
   if proven_fence then
     event('reestablished', id, agent, agent, peak)
   else
@@ -105,7 +100,7 @@ local function drop_lease(id, lease, kind, actor, at)
   if bucket then
     redis.call('HDEL', bucket, fence)
     if class == 'c' then
-      redis.call('HINCRBY', K_EPOCH, 'shared', -1)
+      count_shared(-1)
       if redis.call('EXISTS', bucket) == 0 then
         redis.call('ZREM', TAG .. ':rc', select(2, bucket_of(class, fence)))
       end

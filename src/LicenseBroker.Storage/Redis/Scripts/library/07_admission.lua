@@ -112,7 +112,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
   if recovering_until then
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
     local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version)}
-    local stored = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version')
+    local stored = stored_settings()
     local stored_version = tonumber(stored[7] or '0')
     if version < stored_version then
       return recovering_until, stored_version

@@ -5,16 +5,24 @@
 -- after the call, or a PostgreSQL that is away, loses none. One entry a call, not one an event: a sweep of
 -- thousands of expiries stays one XADD and one JSON encoding. The sequence only grows, also across a loss of
 -- the epoch: it never falls below Redis's clock in microseconds (ms * 1000, below 2^53 until the year 2255).
--- Returns the first number given (0: no events).
+-- Returns the first number given (0: no events). The epoch fields the call counted (its events' sequence, the live
+-- compact shared leases of count_shared()) are written here, in one HSET.
 local function journal()
-  if #EVENTS == 0 then
-    return 0
+  local epoch = {}
+  if SHARED_DELTA ~= 0 then
+    epoch = {'shared', string.format('%d', EPOCH_SHARED + SHARED_DELTA)}
   end
-  due_time()
-  local first = math.max(EVSEQ + 1, NOW * 1000)
-  EVSEQ = first + #EVENTS / EVENT_FIELDS - 1
-  redis.call('XADD', K_EVENTS, '*', 'seq', string.format('%d', first), 'e', cjson.encode(EVENTS))
-  redis.call('HSET', K_EPOCH, 'evseq', string.format('%d', EVSEQ))
+  local first = 0
+  if #EVENTS > 0 then
+    due_time()
+    first = math.max(EVSEQ + 1, NOW * 1000)
+    EVSEQ = first + #EVENTS / EVENT_FIELDS - 1
+    redis.call('XADD', K_EVENTS, '*', 'seq', string.format('%d', first), 'e', cjson.encode(EVENTS))
+    epoch[#epoch + 1], epoch[#epoch + 2] = 'evseq', string.format('%d', EVSEQ)
+  end
+  if #epoch > 0 then
+    redis.call('HSET', K_EPOCH, unpack(epoch))
+  end
   return first
 end
 
