@@ -59,6 +59,8 @@ if (!options.NoSeed && !options.ColdOnly)
     }
 
     await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10);
+    await Seed.AccountAsync(postgres, "tombs", agents: 10_000, concurrent: 10_000);
+    await Seed.AccountAsync(postgres, "waiters", agents: 2_010, concurrent: 10);
     await Seed.PostgresDesignAsync(postgres);
     log("seeding 30 days of seat events for the planner");
     await PlannerBench.SeedAsync(postgres);
@@ -421,6 +423,65 @@ foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
         await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent($"bench-{size}", agent));
     }, "2 RPCs per iteration; rates count RPCs"), calls => calls * 2);
     results[^1] = results[^1] with { Result = results[^1].Result with { Calls = results[^1].Result.Calls * 2 } };
+}
+
+// ---- What a tombstone and a waiter cost beside a live lease (issue 28). A release is remembered for one lease lifetime
+// (a tombstone, so that a retried release still succeeds): 10,000 leases acquired and released, used_memory compared
+// with before the acquires. A waiter: 2,000 agents waiting on a pool of 10 taken seats, used_memory compared with
+// before they joined. The seat-event stream not yet drained is counted in both (it is stored in PostgreSQL within seconds).
+{
+    log("measuring a tombstone and a waiter");
+    var beforeTombstones = MemoryUsed();
+    var released = await FillAsync("tombs", 10_000);
+    var releasedNext = -1;
+    await Task.WhenAll(Enumerable.Range(0, 128).Select(_ => Task.Run(async () =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref releasedNext)) < released.Length)
+        {
+            await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = released[i].LeaseId }, Agent("tombs", $"a{i}"));
+        }
+    })));
+    var perTombstone = (MemoryUsed() - beforeTombstones) / 10_000.0;
+
+    var holders = await FillAsync("waiters", 10);
+    var beforeWaiters = MemoryUsed();
+    using var stopWaiters = new CancellationTokenSource();
+    var waiting = Enumerable.Range(10, 2_000).Select(i => Task.Run(async () =>
+    {
+        using var call = seat.WaitForSeat(
+            new WaitForSeatRequest { Product = "remote-support", SessionId = $"w-{i}", Device = device, SessionKind = SessionKind.Pending },
+            Agent("waiters", $"a{i}"), cancellationToken: stopWaiters.Token);
+        try
+        {
+            while (await call.ResponseStream.MoveNext(stopWaiters.Token))
+            {
+            }
+        }
+        catch (RpcException) when (stopWaiters.IsCancellationRequested)
+        {
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    })).ToList();
+    var queueKey = "lb:{waiters/remote-support}:queue";
+    var joinedBy = Stopwatch.StartNew();
+    while (await redis.GetDatabase().SortedSetLengthAsync(queueKey) < 2_000 && joinedBy.Elapsed < TimeSpan.FromSeconds(60))
+    {
+        await Task.Delay(100);
+    }
+
+    var joined = await redis.GetDatabase().SortedSetLengthAsync(queueKey);
+    var perWaiter = (MemoryUsed() - beforeWaiters) / (double)Math.Max(1, joined);
+    await stopWaiters.CancelAsync();
+    await Task.WhenAll(waiting);
+    for (var i = 0; i < holders.Length; i++)
+    {
+        await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = holders[i].LeaseId }, Agent("waiters", $"a{i}"));
+    }
+
+    notes.Add($"Redis memory per tombstone (a release remembered for one lease lifetime): {perTombstone:F0} bytes (10,000 leases acquired and released); per waiter: {perWaiter:F0} bytes ({joined:N0} agents waiting).");
 }
 
 // ---- AcquireSeat in open loop at half of its maximum rate (pool of 1,000 leases measured above):
