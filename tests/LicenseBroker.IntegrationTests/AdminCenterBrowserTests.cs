@@ -239,6 +239,29 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_pool_rebuilding_after_redis_lost_its_data_is_explained_on_seats_and_devices_in_the_admins_language()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        var host = _fixture.Host;
+        await host.Agent(account, ids[0]).AcquireAsync(Product);
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/");
+        Assert.False(browser.Has($"#why-recovering-{Product}"));
+
+        await RedisDataLoss.LosePoolAsync(host.Services, new LicenseBroker.Domain.Seats.PoolId(account, Product));
+        await Assert.ThrowsAsync<RpcException>(() => host.Agent(account, ids[1]).AcquireAsync(Product));
+        browser.Go(Page("/"));
+        Assert.StartsWith("While Remote Support rebuilds after the seat server lost its live data", browser.Find($"#why-recovering-{Product}").Text, StringComparison.Ordinal);
+        Assert.EndsWith("UTC, so nobody is let in over the limit.", browser.Find($"#why-recovering-{Product}").Text, StringComparison.Ordinal);
+
+        // The sessions page says it too, in French for a French admin.
+        using var french = new Browser("fr-FR,fr");
+        SignIn(french, Admin(account), $"/sessions?product={Product}");
+        Assert.StartsWith("Pendant que Remote Support se rétablit", french.Find($"#why-recovering-{Product}").Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Users_filter_by_seat_type_a_concurrent_seat_given_in_the_page_works_and_a_named_seat_over_the_limit_is_refused_in_words()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2, namedSeats: 1);

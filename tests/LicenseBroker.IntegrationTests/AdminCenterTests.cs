@@ -154,6 +154,28 @@ public sealed class AdminCenterTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task A_pool_rebuilding_after_redis_lost_its_data_says_until_when_in_the_usage()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await Host.Agent(account, ids[0]).AcquireAsync(Product);
+        async Task<ProductSeatUsage> UsageAsync() =>
+            Assert.Single((await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products);
+        Assert.Null((await UsageAsync()).RecoveringUntil);
+
+        // Redis loses the pool; the next call finds it gone and opens the recovery window (one lease lifetime).
+        await RedisDataLoss.LosePoolAsync(Host.Services, new PoolId(account, Product));
+        var lost = DateTimeOffset.UtcNow;
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Host.Agent(account, ids[1]).AcquireAsync(Product));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+
+        var until = (await UsageAsync()).RecoveringUntil?.ToDateTimeOffset();
+        Assert.NotNull(until);
+        var ttl = Host.Services.GetRequiredService<LicenseBroker.Domain.Seats.SeatOptions>().LeaseTtl;
+        Assert.InRange(until!.Value, lost + ttl - TimeSpan.FromSeconds(1), DateTimeOffset.UtcNow + ttl + TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
     public async Task Peak_and_refusal_counters_are_exact_under_200_racing_acquires_and_survive_losing_redis()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 10);

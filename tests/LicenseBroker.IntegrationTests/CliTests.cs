@@ -130,6 +130,23 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task Usage_says_under_the_table_until_when_a_pool_rebuilds_after_redis_lost_its_data()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product);
+        Assert.DoesNotContain("rebuilding", (await RunCli(account, null, "usage")).Output, StringComparison.Ordinal);
+
+        await RedisDataLoss.LosePoolAsync(_fixture.Host.Services, new LicenseBroker.Domain.Seats.PoolId(account, Product));
+        await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => _fixture.Host.Agent(account, ids[1]).AcquireAsync(Product));
+        var usage = await RunCli(account, null, "usage");
+        Assert.Equal(0, usage.ExitCode);
+        Assert.Matches(
+            "Remote Support is rebuilding after Redis lost its live data: sessions in progress come back by themselves, new ones are refused until [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC[.]",
+            usage.Output);
+    }
+
+    [Fact]
     public async Task Durations_take_units_and_a_bare_number_or_a_bad_role_is_a_usage_error()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);

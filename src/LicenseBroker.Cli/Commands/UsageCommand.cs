@@ -21,13 +21,23 @@ internal static class UsageCommand
 
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).GetSeatUsageAsync(
                 new GetSeatUsageRequest { Product = parse.GetValue(product) ?? string.Empty }, headers);
-            return BrokerConnection.Print(connection.Json(parse), response, () => Table.Print(
-                ["PRODUCT", "CODE", "NAMED", "CONCURRENT IN USE", "WAITING", "ELIGIBLE", "PEAK TODAY", "REFUSED TODAY", "RECLAIMED TODAY", "UNATTENDED", "MONITORED"],
-                response.Products.Select(p => (IReadOnlyList<string>)[
-                    p.DisplayName, p.Product,
-                    p.Unlimited ? "unlimited" : $"{p.NamedSeatsAssigned}/{p.NamedSeatLimit}", p.Unlimited ? "unlimited" : $"{p.ConcurrentSeatsInUse}/{p.ConcurrentSeatLimit}", Text(p.AgentsWaiting),
-                    Text(p.ConcurrentEligibleAgents), Text(p.ConcurrentPeakToday), Text(p.RefusalsToday), Text(p.SeatsReclaimedToday),
-                    $"{p.UnattendedDevicesInUse}/{p.UnattendedDeviceLimit}", Text(p.MonitoredDevices)])));
+            return BrokerConnection.Print(connection.Json(parse), response, () =>
+            {
+                Table.Print(
+                    ["PRODUCT", "CODE", "NAMED", "CONCURRENT IN USE", "WAITING", "ELIGIBLE", "PEAK TODAY", "REFUSED TODAY", "RECLAIMED TODAY", "UNATTENDED", "MONITORED"],
+                    response.Products.Select(p => (IReadOnlyList<string>)[
+                        p.DisplayName, p.Product,
+                        p.Unlimited ? "unlimited" : $"{p.NamedSeatsAssigned}/{p.NamedSeatLimit}", p.Unlimited ? "unlimited" : $"{p.ConcurrentSeatsInUse}/{p.ConcurrentSeatLimit}", Text(p.AgentsWaiting),
+                        Text(p.ConcurrentEligibleAgents), Text(p.ConcurrentPeakToday), Text(p.RefusalsToday), Text(p.SeatsReclaimedToday),
+                        $"{p.UnattendedDevicesInUse}/{p.UnattendedDeviceLimit}", Text(p.MonitoredDevices)]));
+
+                // Why new sessions are refused while seats look free: said under the table, which keeps its columns.
+                foreach (var p in response.Products.Where(p => p.RecoveringUntil is not null))
+                {
+                    Console.WriteLine(
+                        $"{p.DisplayName} is rebuilding after Redis lost its live data: sessions in progress come back by themselves, new ones are refused until {p.RecoveringUntil.ToDateTimeOffset():yyyy-MM-dd HH:mm:ss} UTC.");
+                }
+            });
         }));
         return command;
     }

@@ -209,6 +209,7 @@ internal static class AdminMapping
         ValidUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.SpecifyKind(usage.Durable.ValidUntil, DateTimeKind.Utc)),
         DisplayName = usage.Durable.Name,
         Unlimited = usage.Durable.Unlimited,
+        RecoveringUntil = usage.Live.RecoveringUntil is { } until ? Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(until) : null,
     };
 
     public static V1.UnattendedDevice ToProto(this DeviceRecord device) => new()

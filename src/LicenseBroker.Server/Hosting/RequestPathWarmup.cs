@@ -19,78 +19,49 @@ namespace LicenseBroker.Server.Hosting;
 /// a policy of its own (no catalog read), events recorded nowhere, no pool registration written; its keys are
 /// removed at the end.
 /// </summary>
-internal sealed partial class RequestPathWarmup
+internal sealed partial class RequestPathWarmup(
+    IConnectionMultiplexer redis,
+    RedisOptions redisOptions,
+    BackendPipelines pipelines,
+    IPoolRegistry registry,
+    SeatOptions seats,
+    LeaseLayoutGate layout,
+    TimeProvider time,
+    LeaseProofs proofs,
+    WarmupOptions options,
+    IOptionsMonitor<JwtBearerOptions> jwt,
+    ILogger<RedisOccupancyStore> storeLogger,
+    ILogger<RequestPathWarmup> logger)
 {
     private const int Pools = 4;
     private static readonly string[] SharedAgents = ["w0", "w1", "w2"];
     private const string NamedAgent = "wn";
 
-    private readonly IConnectionMultiplexer _redis;
-    private readonly RedisOptions _redisOptions;
-    private readonly BackendPipelines _pipelines;
-    private readonly IPoolRegistry _registry;
-    private readonly SeatOptions _seats;
-    private readonly LeaseLayoutGate _layout;
-    private readonly TimeProvider _time;
-    private readonly LeaseProofs _proofs;
-    private readonly WarmupOptions _options;
-    private readonly ILogger<RedisOccupancyStore> _storeLogger;
-    private readonly ILogger<RequestPathWarmup> _logger;
-    private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
-
-    public RequestPathWarmup(
-        IConnectionMultiplexer redis,
-        RedisOptions redisOptions,
-        BackendPipelines pipelines,
-        IPoolRegistry registry,
-        SeatOptions seats,
-        LeaseLayoutGate layout,
-        TimeProvider time,
-        LeaseProofs proofs,
-        WarmupOptions options,
-        IOptionsMonitor<JwtBearerOptions> jwt,
-        ILogger<RedisOccupancyStore> storeLogger,
-        ILogger<RequestPathWarmup> logger)
-    {
-        _redis = redis;
-        _redisOptions = redisOptions;
-        _pipelines = pipelines;
-        _registry = registry;
-        _seats = seats;
-        _layout = layout;
-        _time = time;
-        _proofs = proofs;
-        _options = options;
-        _jwt = jwt;
-        _storeLogger = storeLogger;
-        _logger = logger;
-    }
-
     /// <summary>Runs the warm-up; a failure (Redis away, the time limit) is logged and the replica starts anyway.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        if (_options.Rounds == 0)
+        if (options.Rounds == 0)
         {
             return;
         }
 
         // A prefix of this replica's own: replicas starting together never meet each other's warm-up pools.
-        var keys = new RedisKeys($"{_redisOptions.KeyPrefix}warmup-{Guid.NewGuid():N}:");
+        var keys = new RedisKeys($"{redisOptions.KeyPrefix}warmup-{Guid.NewGuid():N}:");
         var account = "warmup";
         var pools = Enumerable.Range(0, Pools).Select(i => new PoolId(account, "warmup-" + i)).ToArray();
         var store = new RedisOccupancyStore(
-            _redis, keys, _pipelines, new NoEvents(), new ReadOnlyRegistry(_registry), _seats, new ExpiryBacklog(), new ReclaimIndex(_redis, keys), _layout, _storeLogger);
-        var broker = new SeatBroker(new WarmupCatalog(_time), store, _time, _seats, _proofs);
+            redis, keys, pipelines, new NoEvents(), new ReadOnlyRegistry(registry), seats, new ExpiryBacklog(), new ReclaimIndex(redis, keys), layout, storeLogger);
+        var broker = new SeatBroker(new WarmupCatalog(time), store, time, seats, proofs);
 
         var started = Stopwatch.GetTimestamp();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(_options.Timeout);
+        limit.CancelAfter(options.Timeout);
         var calls = 0;
         var highestFence = 0L;
         try
         {
             calls += await ValidateTokensAsync();
-            for (var round = 0; round < _options.Rounds; round++)
+            for (var round = 0; round < options.Rounds; round++)
             {
                 var product = pools[round % Pools].Product;
                 var held = new List<(AgentIdentity Agent, Lease Lease)>();
@@ -116,11 +87,11 @@ internal sealed partial class RequestPathWarmup
             }
 
             var elapsed = Stopwatch.GetElapsedTime(started);
-            LogWarmed(_logger, calls, elapsed.TotalMilliseconds);
+            LogWarmed(logger, calls, elapsed.TotalMilliseconds);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            LogWarmFailed(_logger, calls, ex);
+            LogWarmFailed(logger, calls, ex);
         }
         finally
         {
@@ -135,17 +106,17 @@ internal sealed partial class RequestPathWarmup
     /// </summary>
     private async Task<int> ValidateTokensAsync()
     {
-        var jwt = _jwt.Get(JwtBearerDefaults.AuthenticationScheme);
-        var parameters = jwt.TokenValidationParameters;
-        if (parameters.IssuerSigningKeys?.OfType<SymmetricSecurityKey>().FirstOrDefault() is not { } key || jwt.TokenHandlers.FirstOrDefault() is not { } handler)
+        var bearer = jwt.Get(JwtBearerDefaults.AuthenticationScheme);
+        var parameters = bearer.TokenValidationParameters;
+        if (parameters.IssuerSigningKeys?.OfType<SymmetricSecurityKey>().FirstOrDefault() is not { } key || bearer.TokenHandlers.FirstOrDefault() is not { } handler)
         {
             return 0;
         }
 
         var writer = new JsonWebTokenHandler();
-        var now = _time.GetUtcNow().UtcDateTime;
+        var now = time.GetUtcNow().UtcDateTime;
         var validated = 0;
-        for (var i = 0; i < _options.Rounds; i++)
+        for (var i = 0; i < options.Rounds; i++)
         {
             var token = writer.CreateToken(new SecurityTokenDescriptor
             {
@@ -169,7 +140,7 @@ internal sealed partial class RequestPathWarmup
     {
         try
         {
-            var database = _redis.GetDatabase();
+            var database = redis.GetDatabase();
             // One pool's keys share a slot (its hash tag), so each pool is one UNLINK, on Redis Cluster too.
             foreach (var pool in pools)
             {
@@ -181,7 +152,7 @@ internal sealed partial class RequestPathWarmup
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // Left behind only when Redis went away meanwhile; they hold no seat of any account.
-            LogRemoveFailed(_logger, ex);
+            LogRemoveFailed(logger, ex);
         }
     }
 
@@ -195,15 +166,8 @@ internal sealed partial class RequestPathWarmup
     private static partial void LogRemoveFailed(ILogger logger, Exception exception);
 
     /// <summary>The warm-up pools' policy: two shared seats for three agents and one named seat, valid for a day.</summary>
-    private sealed class WarmupCatalog : ILicenseCatalog
+    private sealed class WarmupCatalog(TimeProvider clock) : ILicenseCatalog
     {
-        private readonly TimeProvider _time;
-
-        public WarmupCatalog(TimeProvider time)
-        {
-            _time = time;
-        }
-
         public ValueTask<PoolPolicy> GetPoolPolicyAsync(PoolId pool, CancellationToken cancellationToken)
         {
             var assignments = SharedAgents.ToDictionary(a => a, _ => SeatType.Concurrent);
@@ -211,7 +175,7 @@ internal sealed partial class RequestPathWarmup
             return ValueTask.FromResult(new PoolPolicy(
                 pool,
                 SeatModel.Seats,
-                new SubscriptionTerms(Plan.Paid, _time.GetUtcNow().AddDays(1), NamedSeatLimit: 1, ConcurrentSeatLimit: 2, UnattendedDeviceLimit: 0),
+                new SubscriptionTerms(Plan.Paid, clock.GetUtcNow().AddDays(1), NamedSeatLimit: 1, ConcurrentSeatLimit: 2, UnattendedDeviceLimit: 0),
                 assignments,
                 assignments.Keys.ToDictionary(a => a, a => new AgentContact(a, a + "@warmup.invalid"))));
         }
@@ -221,16 +185,9 @@ internal sealed partial class RequestPathWarmup
     }
 
     /// <summary>Reads the registry as a first use does (its query is warmed too) and writes nothing: no warm-up pool is registered.</summary>
-    private sealed class ReadOnlyRegistry : IPoolRegistry
+    private sealed class ReadOnlyRegistry(IPoolRegistry inner) : IPoolRegistry
     {
-        private readonly IPoolRegistry _inner;
-
-        public ReadOnlyRegistry(IPoolRegistry inner)
-        {
-            _inner = inner;
-        }
-
-        public Task<bool> BeginAsync(PoolId pool, CancellationToken cancellationToken) => _inner.BeginAsync(pool, cancellationToken);
+        public Task<bool> BeginAsync(PoolId pool, CancellationToken cancellationToken) => inner.BeginAsync(pool, cancellationToken);
 
         public Task MarkActiveAsync(PoolId pool, CancellationToken cancellationToken) => Task.CompletedTask;
     }

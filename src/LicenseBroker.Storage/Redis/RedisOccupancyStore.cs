@@ -185,7 +185,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var groups = reply.Rows("groups", "group_columns")
             .Select(g => new GroupLiveUsage(g.String("group"), g.Int("held"), g.Int("reserved_in_use"), g.Int("waiting")))
             .ToList();
-        return new LiveUsage(reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"), reply.Int("reclaimed"), groups);
+        var recovering = reply.Long("recovering_until_ms");
+        return new LiveUsage(
+            reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"), reply.Int("reclaimed"), groups,
+            recovering > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(recovering) : null);
     }
 
     public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)

@@ -5,10 +5,12 @@
 --   in_use (shared seats), peak, refused and reclaimed (today's: seats taken back from PENDING or
 --   idle sessions), live (leases of any seat type), waiting,
 --   group_columns, groups: per group rule the pool last admitted with (see Groups in library/05_groups.lua),
---   its members holding a shared seat, of them on its reserved seats, and its members waiting
+--   its members holding a shared seat, of them on its reserved seats, and its members waiting,
+--   recovering_until_ms: the end of the pool's recovery window after a loss of data (library/03_epoch.lua), 0 when none
 
 local now = now_ms()
 purge(now)
+local recovering_until = tonumber(RECOVERING_UNTIL or '0') or 0
 local groups = {}
 local counts = group_counts()
 for _, r in ipairs(rules()) do
@@ -28,4 +30,5 @@ return finish({
   'reclaimed', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'reclaimed')) or '0'),
   'live', redis.call('ZCARD', K_LEASES),
   'waiting', redis.call('ZCARD', K_QUEUE),
+  'recovering_until_ms', recovering_until > now and recovering_until or 0,
 })
