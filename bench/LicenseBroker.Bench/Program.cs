@@ -88,6 +88,19 @@ if (options.SeedOnly)
             await seat.ReleaseSeatAsync(new ReleaseSeatRequest { Product = "remote-support", LeaseId = lease.LeaseId }, Agent($"cold-{i}", "a0"));
         }
     })));
+
+    // The broker being replaced stores its seat events before it goes, as a deploy lets it: the new replicas then
+    // start with no journal to drain, as in production.
+    var database = redis.GetDatabase();
+    var drainedBy = Stopwatch.StartNew();
+    long left;
+    while ((left = (await Task.WhenAll(Enumerable.Range(0, 2000).Select(i => database.StreamLengthAsync($"lb:{{cold-{i}/remote-support}}:seat-events")))).Sum()) > 0
+           && drainedBy.Elapsed < TimeSpan.FromSeconds(120))
+    {
+        await Task.Delay(250);
+    }
+
+    log($"seat events left in the journals before the deploy: {left}");
     return;
 }
 

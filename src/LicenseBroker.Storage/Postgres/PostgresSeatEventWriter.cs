@@ -46,12 +46,12 @@ public sealed class PostgresSeatEventWriter
     private const string DistinctAgentsSql = """
         WITH added AS (
             INSERT INTO usage_daily_agents (account_id, product_code, day, agent_id)
-            SELECT DISTINCT * FROM unnest(@accounts, @products, @days, @agents)
+            SELECT DISTINCT * FROM unnest(@accounts, @products, @days, @agents) ORDER BY 1, 2, 3, 4
             ON CONFLICT DO NOTHING
             RETURNING account_id, product_code, day
         )
         INSERT INTO usage_daily (account_id, product_code, day, distinct_agents)
-        SELECT account_id, product_code, day, count(*) FROM added GROUP BY account_id, product_code, day
+        SELECT account_id, product_code, day, count(*) FROM added GROUP BY account_id, product_code, day ORDER BY 1, 2, 3
         ON CONFLICT (account_id, product_code, day) DO UPDATE SET distinct_agents = usage_daily.distinct_agents + EXCLUDED.distinct_agents
         """;
 
@@ -83,7 +83,11 @@ public sealed class PostgresSeatEventWriter
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        batch = await WithoutErasedAgentsAsync(connection, transaction, batch, cancellationToken);
+        // One order for every writer (pool by pool, each in its sequence order): replicas storing the same pools at once
+        // take their row locks (audit rows' unique keys, usage rows) in that order, so none waits on another in a cycle.
+        batch = (await WithoutErasedAgentsAsync(connection, transaction, batch, cancellationToken))
+            .OrderBy(e => e.Pool.AccountId, StringComparer.Ordinal).ThenBy(e => e.Pool.Product, StringComparer.Ordinal).ThenBy(e => e.Sequence)
+            .ToList();
         var inserted = (await connection.QueryAsync<(string Account, string Product, long Seq)>(new CommandDefinition(
             InsertSql,
             new
@@ -125,6 +129,7 @@ public sealed class PostgresSeatEventWriter
             .Where(e => e.PeakToday is not null || e.RefusedToday is not null)
             .GroupBy(e => (e.Pool, Day: DateOnly.FromDateTime(e.At.UtcDateTime)))
             .Select(g => (g.Key.Pool, g.Key.Day, Peak: g.Max(e => e.PeakToday ?? 0), Refused: g.Max(e => e.RefusedToday ?? 0)))
+            .OrderBy(u => u.Pool.AccountId, StringComparer.Ordinal).ThenBy(u => u.Pool.Product, StringComparer.Ordinal).ThenBy(u => u.Day)
             .ToList();
         if (usage.Count > 0)
         {
