@@ -239,6 +239,22 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_persons_page_lists_the_live_sessions_removing_them_would_end_beside_the_confirmation()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        var lease = (await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product, sessionId: "s-desk", deviceId: "desk-7")).Lease;
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/users/{ids[0]}");
+        Assert.Equal($"Removing {ids[0]} ends this live session:", browser.Find("#remove-form p").Text);
+        Assert.StartsWith("Remote Support · desk-7", browser.Find($"#remove-sessions li[data-lease='{lease.LeaseId}']").Text, StringComparison.Ordinal);
+
+        // Nobody to warn about: no list.
+        browser.Go(Page($"/users/{ids[1]}"));
+        Assert.False(browser.Has("#remove-sessions"));
+    }
+
+    [Fact]
     public async Task A_pool_rebuilding_after_redis_lost_its_data_is_explained_on_seats_and_devices_in_the_admins_language()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);

@@ -21,6 +21,34 @@ public sealed class SeatChangePreviewTests : IClassFixture<BrokerFixture>
     private BrokerTestHost Host => _fixture.Host;
 
     [Fact]
+    public async Task Removing_a_person_previewed_lists_their_live_sessions_and_changes_nothing()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT");
+        var agent = Host.Agent(account, ids[0]);
+        var desk = (await agent.AcquireAsync(Product, sessionId: "s-desk", deviceId: "desk-7")).Lease;
+        var phone = (await agent.AcquireAsync(Product, sessionId: "s-phone", deviceId: "phone-2", platform: Platform.Ios)).Lease;
+        var headers = Host.AdminHeaders(account);
+
+        var preview = await Host.AdminClient.RemoveAgentAsync(new RemoveAgentRequest { AgentId = ids[0], ValidateOnly = true }, headers);
+        var nobody = await Host.AdminClient.RemoveAgentAsync(new RemoveAgentRequest { AgentId = "nobody", ValidateOnly = true }, headers);
+
+        Assert.True(preview.Removed);
+        Assert.Equal(0, preview.LeasesEnded);
+        Assert.Equal(
+            new[] { (desk.LeaseId, Product), (phone.LeaseId, Product) }.OrderBy(s => s.LeaseId, StringComparer.Ordinal),
+            preview.SessionsToEnd.Select(s => (s.LeaseId, s.Product)).OrderBy(s => s.LeaseId, StringComparer.Ordinal));
+        Assert.False(nobody.Removed);
+        Assert.Empty(nobody.SessionsToEnd);
+
+        // Nothing changed: the person is still there and both sessions renew; the removal itself then ends both.
+        Assert.Contains((await Host.AdminClient.ListAgentsAsync(new ListAgentsRequest { Query = ids[0] }, headers)).Agents, a => a.AgentId == ids[0]);
+        Assert.Equal(desk.FencingToken, (await agent.HeartbeatAsync(desk)).FencingToken);
+        Assert.Equal(phone.FencingToken, (await agent.HeartbeatAsync(phone)).FencingToken);
+        Assert.Equal(2, (await Host.AdminClient.RemoveAgentAsync(new RemoveAgentRequest { AgentId = ids[0] }, headers)).LeasesEnded);
+    }
+
+    [Fact]
     public async Task A_preview_lists_the_sessions_a_change_would_end_and_changes_nothing()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2, namedSeats: 1);

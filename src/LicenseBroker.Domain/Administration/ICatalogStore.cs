@@ -17,6 +17,9 @@ public interface ICatalogStore
     /// <summary>Removes the agent and their seats; returns false when unknown.</summary>
     Task<bool> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
 
+    /// <summary>Whether the account has this agent (what <see cref="RemoveAgentAsync"/> would find).</summary>
+    Task<bool> AgentExistsAsync(string accountId, string agentId, CancellationToken cancellationToken);
+
     /// <summary>
     /// Removes an agent for good: the agent and their seats go, and their id, name and e-mail are replaced by an
     /// opaque id in every event of the account (the erasure itself audited), with every name and e-mail they were

@@ -74,6 +74,24 @@ public sealed class SeatAdministration
         return new UnassignResult(true, ended);
     }
 
+    /// <summary>What <see cref="RemoveAgentAsync"/> would do, changing nothing: whether the agent exists, and their live sessions of every product.</summary>
+    public async Task<(bool WouldRemove, IReadOnlyList<(string Product, LeaseView Lease)> WouldEnd)> PreviewRemoveAgentAsync(
+        string accountId, string agentId, CancellationToken cancellationToken)
+    {
+        if (!await _store.AgentExistsAsync(accountId, agentId, cancellationToken))
+        {
+            return (false, []);
+        }
+
+        var sessions = new List<(string, LeaseView)>();
+        foreach (var product in await _store.ProductCodesAsync(cancellationToken))
+        {
+            sessions.AddRange((await _occupancy.ListAgentLeasesAsync(new PoolId(accountId, product), agentId, cancellationToken)).Select(lease => (product, lease)));
+        }
+
+        return (true, sessions);
+    }
+
     /// <summary>
     /// Erases a person (GDPR art. 17): their live leases end, then the agent goes with their seats and every trace of
     /// their id, name and e-mail in the account's events becomes one opaque id (counts unchanged); null when unknown.

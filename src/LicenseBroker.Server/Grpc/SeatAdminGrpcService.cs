@@ -256,6 +256,18 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     {
         var (accountId, actor) = CallerIdentity.Admin(context);
         new RequestValidation().Id(request.AgentId, "agent_id").ThrowIfInvalid();
+        if (request.ValidateOnly)
+        {
+            var (removes, wouldEnd) = await _administration.PreviewRemoveAgentAsync(accountId, request.AgentId, context.CancellationToken);
+            var preview = new RemoveAgentResponse { Removed = removes };
+            foreach (var group in wouldEnd.GroupBy(s => s.Product, StringComparer.Ordinal))
+            {
+                preview.SessionsToEnd.AddRange(SessionsToEnd(group.Select(s => s.Lease).ToList(), group.Key));
+            }
+
+            return preview;
+        }
+
         var result = await _administration.RemoveAgentAsync(actor, accountId, request.AgentId, context.CancellationToken);
         return new RemoveAgentResponse { Removed = result.Removed, LeasesEnded = result.LeasesEnded };
     }

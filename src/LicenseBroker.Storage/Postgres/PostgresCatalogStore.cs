@@ -175,6 +175,13 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         }, cancellationToken);
     }
 
+    public async Task<bool> AgentExistsAsync(string accountId, string agentId, CancellationToken cancellationToken)
+    {
+        const string existsSql = "SELECT EXISTS (SELECT 1 FROM agents WHERE account_id = @accountId AND id = @agentId)";
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(existsSql, new { accountId, agentId }, cancellationToken: cancellationToken));
+    }
+
     public async Task<bool> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken)
     {
         const string deleteSql = """
