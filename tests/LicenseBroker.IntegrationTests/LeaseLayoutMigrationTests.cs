@@ -142,6 +142,39 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
     }
 
     [Fact]
+    public async Task Fences_the_previous_version_hands_out_reach_the_epochs_copy_that_the_fast_heartbeat_reads()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        var pool = new PoolId(account, Product);
+        var keys = Host.Services.GetRequiredService<RedisKeys>().Pool(pool);
+        var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        async Task<(string? Counter, string? Copy)> FencesAsync() => ((string?)await redis.StringGetAsync(keys[4]), (string?)await redis.HashGetAsync(keys[10], "fence"));
+
+        // This version's grant writes the copy with the counter.
+        var first = (await Host.Agent(account, ids[0]).AcquireAsync(Product, sessionId: "s-0")).Lease;
+        Assert.Equal(("1", "1"), await FencesAsync());
+
+        // The previous version INCRs the counter alone: the copy is behind, never ahead.
+        Dictionary<string, string> granted;
+        await using (var previous = await PreviousBroker.StartAsync(Host))
+        {
+            granted = await previous.AcquireAsync(pool, ids[1], "s-1");
+        }
+
+        Assert.Equal(("2", "1"), await FencesAsync());
+
+        // Its lease renews here (this replica's evidence, 1, is within the copy); the broker now knows fence 2, above the
+        // copy: the next heartbeat takes the full way, whose epoch check brings the copy up to the counter.
+        var second = LeaseOf(granted, "s-1");
+        Assert.Equal(second.FencingToken, (await Host.Agent(account, ids[1]).HeartbeatAsync(second)).FencingToken);
+        Assert.Equal(first.FencingToken, (await Host.Agent(account, ids[0]).HeartbeatAsync(first)).FencingToken);
+        Assert.Equal(("2", "2"), await FencesAsync());
+        Assert.True(await Host.Agent(account, ids[0]).ReleaseAsync(first));
+        Assert.True(await Host.Agent(account, ids[1]).ReleaseAsync(second));
+    }
+
+    [Fact]
     public async Task A_lease_written_as_json_by_an_earlier_broker_still_renews_lists_and_releases()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);

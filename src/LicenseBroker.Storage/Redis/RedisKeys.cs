@@ -80,11 +80,11 @@ public sealed class RedisKeys
     // Fences per compact record bucket: RECORD_BUCKET in Scripts/library/02_records.lua.
     private const long CompactRecordBucket = 64;
 
-    /// <summary>The keys heartbeat_fast.lua takes, of the pool layout: leases, lease data, fence, epoch.</summary>
+    /// <summary>The keys heartbeat_fast.lua takes, of the pool layout: leases, lease data, epoch.</summary>
     public RedisKey[] HeartbeatFast(PoolId pool)
     {
         var tag = Tag(pool);
-        return [tag + LeasesSuffix, tag + LeaseDataSuffix, tag + FenceSuffix, tag + EpochSuffix];
+        return [tag + LeasesSuffix, tag + LeaseDataSuffix, tag + EpochSuffix];
     }
 
     /// <summary>The pool's stream of seat events not yet stored in PostgreSQL (KEYS[19] of the pool scripts).</summary>

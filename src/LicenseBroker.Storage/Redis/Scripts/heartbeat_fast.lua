@@ -3,9 +3,11 @@
 -- per-call state (no begin_call, no purge, no events): its own four keys, five arguments, a flat reply, and no decode
 -- of the lease record (one pattern match reads the fields it checks).
 --
--- KEYS: its own, four of the pool layout of library/01_call.lua:
---   KEYS[1] leases (layout KEYS[1]), KEYS[2] lease data (KEYS[2]), KEYS[3] fence (KEYS[5]), KEYS[4] epoch (KEYS[11]);
---   a compact lease's bucket is named from KEYS[1]'s hash tag, so it is in the same slot
+-- KEYS: its own, three of the pool layout of library/01_call.lua:
+--   KEYS[1] leases (layout KEYS[1]), KEYS[2] lease data (KEYS[2]), KEYS[3] epoch (KEYS[11]);
+--   a compact lease's bucket is named from KEYS[1]'s hash tag, so it is in the same slot. The fencing counter is read
+--   from the epoch's copy ('fence', see note_fence in library/03_epoch.lua): one read brings due time, recovery window
+--   and fence.
 -- @agent agent id (a lease of another agent goes to heartbeat.lua, which answers it as not found)
 -- @lease_id lease id
 -- @ttl_ms lease ttl (ms)
@@ -27,12 +29,9 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expires = now + ttl
-local epoch = redis.call('HMGET', KEYS[4], 'due', 'recovering_until')
+local epoch = redis.call('HMGET', KEYS[3], 'due', 'recovering_until', 'fence')
 local due, recovering_until = tonumber(epoch[1] or '0'), tonumber(epoch[2])
-if not recovering_until or now >= due or expires < due or now < recovering_until then
-  return {'FULL'}
-end
-if evidence > tonumber(redis.call('GET', KEYS[3]) or '0') then
+if not recovering_until or now >= due or expires < due or now < recovering_until or evidence > tonumber(epoch[3] or '0') then
   return {'FULL'}
 end
 local id = @lease_id

@@ -22,7 +22,7 @@
 --   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire) of classic leases, and of an
 --                                agent's compact leases beyond the MAX_REFS its entry in KEYS[8] names
 --   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
---   KEYS[5]  fence        STRING fencing counter of the pool, never expires
+--   KEYS[5]  fence        STRING fencing counter of the pool, never expires (the epoch keeps a copy, note_fence in part 3)
 --   KEYS[6]  tombstones   ZSET   lease id -> time until which its end is remembered (ms)
 --   KEYS[7]  tomb data    HASH   lease id -> JSON {agent, reason, by, at}
 --   KEYS[8]  agent leases HASH   agent -> "<number of live leases of any seat type>[ <c|o><fence>]...": the count, then
@@ -37,7 +37,8 @@
 --                                Also {limit, claim, ttl, pending_ms, idle_ms, rules, rules_version, applied,
 --                                queue_seq} (rules_version, applied: see apply_rules.lua) and 'due'
 --                                (see schedule() below), 'shared' (live compact shared leases, count_shared()),
---                                'day' and 'peak' (today's peak of shared seats, a copy of the stats', stats_touch()).
+--                                'day' and 'peak' (today's peak of shared seats, a copy of the stats', stats_touch()),
+--                                'fence' (a copy of KEYS[5], never above it, note_fence()).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out

@@ -28,24 +28,40 @@ local NEVER = 9007199254740991
 local EPOCH_READ, RECOVERING_UNTIL = false, false
 
 -- One read of the epoch fields a call needs first: 'due', 'recovering_until' for check_epoch(), 'evseq' for the events
--- finish() appends, 'day' and 'peak' for stats_touch(), 'shared' for count_shared() and, when the call asked for them
--- first (want_settings(): an acquire's or a wait's open_pool), the pool's settings as last stored.
+-- finish() appends, 'day' and 'peak' for stats_touch(), 'shared' for count_shared(), 'fence' for note_fence() and,
+-- when the call asked for them first (want_settings(): an acquire's or a wait's open_pool), the pool's settings as
+-- last stored.
 local EVSEQ, EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, nil, 0, 0, false, nil
+local EPOCH_FENCE, FENCE_NOTED = 0, nil
 local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version'}
 local function due_time()
   if DUE == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
     EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
+    EPOCH_FENCE = tonumber(fields[7] or '0')
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
-        SETTINGS[i] = fields[6 + i]
+        SETTINGS[i] = fields[7 + i]
       end
     end
   end
   return DUE
+end
+
+-- The epoch's copy of the fencing counter (field 'fence'), which heartbeat_fast.lua compares evidence with: one read
+-- brings due time, recovery window and fence. The counter itself stays K_FENCE, which every broker version INCRs; the
+-- copy is only ever written from the counter's value (a grant's INCR, check_epoch's read), so it is never above the
+-- counter and evidence at or below the copy is at or below the counter. A copy behind (a grant by an older broker in
+-- a rolling deploy) sends a heartbeat to the full path, whose check_epoch brings it up to date. Written once by
+-- finish(), with the call's other epoch fields.
+local function note_fence(value)
+  due_time()
+  if value > EPOCH_FENCE then
+    EPOCH_FENCE, FENCE_NOTED = value, value
+  end
 end
 
 -- Live compact shared leases granted (1) or dropped (-1): counted here, written once by finish() with the call's
@@ -128,6 +144,7 @@ end
 on_each_call(function()
   DUE, EPOCH_READ, RECOVERING_UNTIL, EVSEQ, POOL_TTL, STATS_TOUCHED = nil, false, false, nil, nil, false
   EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, 0, 0, false, nil
+  EPOCH_FENCE, FENCE_NOTED = 0, nil
 end)
 
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
@@ -136,10 +153,8 @@ end)
 -- window in ms (0 or past: not recovering), or nil when mode is UNKNOWN and the epoch is absent.
 local function check_epoch(mode, now, ttl, evidence)
   evidence = int_arg('evidence', evidence, 0, MAX_FENCE)
+  due_time()
   local until_ms = RECOVERING_UNTIL
-  if not EPOCH_READ then
-    until_ms = redis.call('HGET', K_EPOCH, 'recovering_until')
-  end
   if not until_ms then
     if mode == 'UNKNOWN' then
       return nil
@@ -152,13 +167,16 @@ local function check_epoch(mode, now, ttl, evidence)
     until_ms = recover
   end
   until_ms = tonumber(until_ms)
-  if evidence > tonumber(redis.call('GET', K_FENCE) or '0') then
+  local counter = tonumber(redis.call('GET', K_FENCE) or '0')
+  if evidence > counter then
+    counter = evidence
     redis.call('SET', K_FENCE, string.format('%d', evidence))
     if until_ms < now + ttl then
       until_ms = now + ttl
       redis.call('HSET', K_EPOCH, 'recovering_until', until_ms)
     end
   end
+  note_fence(counter)
   return until_ms
 end
 

@@ -61,7 +61,11 @@ end
 -- id: a new lease's random 'ls_' id, made compact (new_compact_id) when compact is true; a re-established lease's own id.
 -- Returns the fencing token, the shared seats in use, today's peak and the lease id.
 local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group, compact)
-  local fence = proven_fence or redis.call('INCR', K_FENCE)
+  local fence = proven_fence
+  if not fence then
+    fence = redis.call('INCR', K_FENCE)
+    note_fence(fence)
+  end
   if compact and not proven_fence then
     id = new_compact_id(seat, fence, id)
   end
