@@ -111,12 +111,18 @@ async Task<ScenarioResult> Run(string name, Func<Task<ScenarioResult>> scenario,
     log(name);
     var redisBefore = RedisCalls();
     var redisUsecBefore = RedisScriptMicros();
+    var commandsBefore = CommandMicros();
     var cpuBefore = BrokerCpu();
     var pgBefore = await PostgresTransactions();
     var result = await scenario();
     var cpuAfter = BrokerCpu();
     var redisCalls = RedisCalls() - redisBefore;
     var redisUsec = RedisScriptMicros() - redisUsecBefore;
+    if (redisCalls > 0)
+    {
+        notes.Add(WhereScriptTimeGoes(name, redisCalls, redisUsec, commandsBefore, CommandMicros()));
+    }
+
     await Task.Delay(1200); // PostgreSQL publishes its counters about once a second
     var rpcs = rpcCount?.Invoke(result.Calls) ?? result.Calls;
     results.Add((result, redisCalls / (double)rpcs, (await PostgresTransactions() - pgBefore) / (double)rpcs,
@@ -144,6 +150,30 @@ TimeSpan? BrokerCpu()
 long RedisScriptMicros() => server.Info("commandstats").SelectMany(g => g)
     .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha" or "cmdstat_fcall")
     .Sum(kv => long.Parse(kv.Value.Split(',')[1].Split('=')[1], CultureInfo.InvariantCulture));
+
+// The profile of a scenario's Redis time: INFO commandstats counts the commands a script runs under their own names,
+// with their own time, inside the script's. A script call's time is its commands' plus the rest: the Lua interpreter
+// (argument binding, string work, table building, cjson) and FCALL's own cost. The broker sends nothing but scripts on
+// the measured paths; what its background work sends directly (journal drain, registry reads) is left out by name.
+Dictionary<string, (long Calls, long Micros)> CommandMicros() => server.Info("commandstats").SelectMany(g => g)
+    .ToDictionary(kv => kv.Key["cmdstat_".Length..], kv =>
+    {
+        var parts = kv.Value.Split(',');
+        return (long.Parse(parts[0].Split('=')[1], CultureInfo.InvariantCulture), long.Parse(parts[1].Split('=')[1], CultureInfo.InvariantCulture));
+    });
+
+string WhereScriptTimeGoes(string scenario, long scriptCalls, long scriptMicros, Dictionary<string, (long Calls, long Micros)> before, Dictionary<string, (long Calls, long Micros)> after)
+{
+    string[] outside = ["fcall", "eval", "evalsha", "info", "config|resetstat", "ping", "subscribe", "unsubscribe", "pubsub|numsub", "client|setinfo", "client|setname",
+        "xrange", "xdel", "xlen", "xinfo|stream", "scan", "zrange", "bgrewriteaof", "function|load", "function|list", "script|load", "cluster|nodes", "echo", "hello", "select", "type"];
+    var inside = after.Where(kv => !outside.Contains(kv.Key))
+        .Select(kv => (Name: kv.Key.ToUpperInvariant(), Calls: kv.Value.Calls - before.GetValueOrDefault(kv.Key).Calls, Micros: kv.Value.Micros - before.GetValueOrDefault(kv.Key).Micros))
+        .Where(c => c.Calls > 0).OrderByDescending(c => c.Micros).ToList();
+    var commandMicros = inside.Sum(c => c.Micros);
+    var top = string.Join(", ", inside.Take(5).Select(c => $"{c.Name} {c.Micros / (double)scriptCalls:F2} µs ({c.Calls / (double)scriptCalls:F1}×)"));
+    return $"Where Redis time goes, {scenario}: {scriptMicros / (double)scriptCalls:F2} µs per script call = {commandMicros / (double)scriptCalls:F2} µs in its "
+        + $"{inside.Sum(c => c.Calls) / (double)scriptCalls:F1} commands (top: {top}) + {(scriptMicros - commandMicros) / (double)scriptCalls:F2} µs of Lua and FCALL.";
+}
 
 // Redis rewrites its append-only file each time the file has doubled; the previous scenario's writes
 // (100,000 leases, thousands of heartbeats a second) set one off every few seconds, and on two shared
