@@ -170,12 +170,18 @@ internal static partial class ClientLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Seat lost: lease {LeaseId}, {Reason}: {Message}")]
     public static partial void Lost(ILogger logger, string leaseId, SeatLossReason reason, string message);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lease {LeaseId} expired while the broker is unreachable: in grace until {GraceEndsAt:O}")]
+    public static partial void InGrace(ILogger logger, string leaseId, DateTimeOffset graceEndsAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Lease {LeaseId} is online again (revived by the broker: {Revived})")]
+    public static partial void Revived(ILogger logger, string leaseId, bool revived);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Seat released: lease {LeaseId}")]
     public static partial void Released(ILogger logger, string leaseId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not release lease {LeaseId}; it expires by itself at {ExpiresAt:O}")]
     public static partial void ReleaseFailed(ILogger logger, string leaseId, DateTimeOffset expiresAt, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "A SeatLost or Renewed handler threw")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "A handler of a SeatLease event threw")]
     public static partial void HandlerFailed(ILogger logger, Exception exception);
 }

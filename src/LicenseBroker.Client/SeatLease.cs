@@ -12,7 +12,10 @@ public enum SeatLossReason
     /// <summary>The broker no longer knows the lease: it expired without heartbeats, or was lost with the broker's data and could not be re-established.</summary>
     Expired,
 
-    /// <summary>No heartbeat got through before the lease's expiry (the broker was unreachable for a whole lease lifetime).</summary>
+    /// <summary>
+    /// No heartbeat got through before the lease's grace ended (<see cref="Lease.GraceUntil"/>: the broker was unreachable
+    /// for the whole lease lifetime and the outage grace after it).
+    /// </summary>
     Unreachable,
 
     /// <summary>
@@ -20,6 +23,34 @@ public enum SeatLossReason
     /// account allows. Acquire again when the agent is back.
     /// </summary>
     IdleReleased,
+}
+
+/// <summary>Where a held seat stands (see the state machine in the SDK's README).</summary>
+public enum SeatLeaseState
+{
+    /// <summary>The broker renews the lease: work.</summary>
+    Online,
+
+    /// <summary>
+    /// The broker cannot be reached and the lease's expiry has passed: the session keeps running until
+    /// <see cref="SeatLease.GraceEndsAt"/> (the lease's grace, measured on this device's monotonic clock) while the SDK
+    /// keeps trying; start nothing new. Back to <see cref="Online"/> with <see cref="SeatLease.Revived"/> when the broker
+    /// answers and gives the lease back; <see cref="Lost"/> when it refuses or the grace ends.
+    /// </summary>
+    InGrace,
+
+    /// <summary>The seat is gone (<see cref="SeatLease.Loss"/> says why); stop working with it.</summary>
+    Lost,
+}
+
+/// <summary>What <see cref="SeatLease.EnteredGrace"/> says.</summary>
+public sealed class GraceEventArgs(DateTimeOffset graceEndsAt, string message) : EventArgs
+{
+    /// <summary>Until when the session may keep running without the broker (this device's clock, for display).</summary>
+    public DateTimeOffset GraceEndsAt { get; } = graceEndsAt;
+
+    /// <summary>What the app shows the agent (English).</summary>
+    public string Message { get; } = message;
 }
 
 /// <summary>What <see cref="SeatLease.SeatLost"/> says.</summary>
@@ -36,6 +67,12 @@ public sealed class SeatLostEventArgs(SeatLossReason reason, string message, str
 
     /// <summary>With <see cref="SeatLossReason.Revoked"/>: when.</summary>
     public DateTimeOffset? RevokedAt { get; } = revokedAt;
+
+    /// <summary>
+    /// With <see cref="SeatLossReason.Expired"/> when the seat was taken meanwhile: the place WaitForSeat would give now
+    /// (0 or null: none, acquire again).
+    /// </summary>
+    public int? QueuePosition { get; init; }
 }
 
 /// <summary>
@@ -60,12 +97,51 @@ public sealed class SeatLease : IAsyncDisposable
     private Task _watch = Task.CompletedTask;
     private int _disposed;
 
+    // When the last lease arrived, on the monotonic clock (TimeProvider.GetTimestamp): its expiry and grace are measured
+    // from there, never with the device's wall clock, which may be wrong by hours.
+    private long _receivedAt;
+    private int _state = (int)SeatLeaseState.Online;
+
     private SeatLease(LicenseBrokerClient client, Lease lease, Device device, SessionKind sessionKind)
     {
         _client = client;
         _lease = lease;
         _device = device;
         _sessionKind = sessionKind;
+        _receivedAt = client.Options.TimeProvider.GetTimestamp();
+    }
+
+    /// <summary>Raised when the broker cannot be reached past the lease's expiry: the session runs on until <see cref="GraceEndsAt"/>.</summary>
+    public event EventHandler<GraceEventArgs>? EnteredGrace;
+
+    /// <summary>Raised when the broker answers again after the lease expired (in grace, or asleep): the same lease goes on.</summary>
+    public event EventHandler<Lease>? Revived;
+
+    /// <summary>Online, in grace, or lost.</summary>
+    public SeatLeaseState State => (SeatLeaseState)Volatile.Read(ref _state);
+
+    /// <summary>When the lease's grace ends on this device's clock (for display; the SDK measures it monotonically).</summary>
+    public DateTimeOffset GraceEndsAt => _client.Options.TimeProvider.GetUtcNow() + GraceLeft;
+
+    // How long the lease, and its grace, have left: the broker's durations (ttl; grace_until - expires_at) from the moment
+    // the lease arrived.
+    private TimeSpan ExpiryLeft
+    {
+        get
+        {
+            var lease = Lease;
+            return TimeSpan.FromSeconds(Math.Max(1, lease.LeaseTtlSeconds)) - _client.Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _receivedAt));
+        }
+    }
+
+    private TimeSpan GraceLeft
+    {
+        get
+        {
+            var lease = Lease;
+            var grace = lease.GraceUntil is { } until && lease.ExpiresAt is { } expires ? until.ToDateTimeOffset() - expires.ToDateTimeOffset() : TimeSpan.Zero;
+            return ExpiryLeft + (grace > TimeSpan.Zero ? grace : TimeSpan.Zero);
+        }
     }
 
     /// <summary>Raised after each heartbeat the broker accepted, with the renewed lease.</summary>
@@ -132,6 +208,9 @@ public sealed class SeatLease : IAsyncDisposable
         await BeatAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    // In grace the broker is asked at least this often, so that a returning broker gives the lease back within seconds.
+    private static readonly TimeSpan GraceRetry = TimeSpan.FromSeconds(2);
+
     private async Task HeartbeatLoopAsync()
     {
         var time = _client.Options.TimeProvider;
@@ -152,15 +231,29 @@ public sealed class SeatLease : IAsyncDisposable
             }
             catch (LicenseBrokerException ex) when (Loss is null)
             {
-                // Still ours until it expires: try again sooner, but never past the expiry.
-                var remaining = ExpiresAt - time.GetUtcNow();
-                if (remaining <= TimeSpan.Zero)
+                // Still ours until it expires, then until its grace ends: try again sooner, never past either.
+                var expiryLeft = ExpiryLeft;
+                var graceLeft = GraceLeft;
+                if (graceLeft <= TimeSpan.Zero)
                 {
-                    Lose(SeatLossReason.Unreachable, "The license service could not be reached before the seat's lease expired. " + ex.Message, null, null);
+                    Lose(SeatLossReason.Unreachable, "The license service could not be reached before the seat's lease and its grace ended. " + ex.Message, null, null);
                     return;
                 }
 
-                delay = TimeSpan.FromTicks(Math.Min(_client.Backoff(failures++).Ticks, Math.Max(remaining.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks)));
+                if (expiryLeft <= TimeSpan.Zero && Interlocked.CompareExchange(ref _state, (int)SeatLeaseState.InGrace, (int)SeatLeaseState.Online) == (int)SeatLeaseState.Online)
+                {
+                    var grace = new GraceEventArgs(GraceEndsAt, "The license service cannot be reached; your session goes on until it is back, for a while. Do not start a new session.");
+                    ClientLog.InGrace(_client.Logger, LeaseId, grace.GraceEndsAt);
+                    Raise(EnteredGrace, grace);
+                }
+
+                var left = expiryLeft > TimeSpan.Zero ? expiryLeft : graceLeft;
+                delay = TimeSpan.FromTicks(Math.Min(_client.Backoff(failures++).Ticks, Math.Max(left.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks)));
+                if (expiryLeft <= TimeSpan.Zero && delay > GraceRetry)
+                {
+                    delay = GraceRetry;
+                }
+
                 ClientLog.HeartbeatFailed(_client.Logger, LeaseId, ex.StatusCode, ExpiresAt, delay);
             }
             catch (LicenseBrokerException)
@@ -213,15 +306,18 @@ public sealed class SeatLease : IAsyncDisposable
                     _lease = response.Lease;
                 }
 
+                // Measured from the answer: the session is never cut before the broker's grace_until (it may run on
+                // for one round trip after it; the broker decides anything that matters on its own clock).
+                Volatile.Write(ref _receivedAt, _client.Options.TimeProvider.GetTimestamp());
                 Heartbeats++;
-                try
+                var wasInGrace = Interlocked.Exchange(ref _state, (int)SeatLeaseState.Online) == (int)SeatLeaseState.InGrace;
+                if (response.Revived || wasInGrace)
                 {
-                    Renewed?.Invoke(this, response.Lease);
+                    ClientLog.Revived(_client.Logger, LeaseId, response.Revived);
+                    Raise(Revived, response.Lease);
                 }
-                catch (Exception ex)
-                {
-                    ClientLog.HandlerFailed(_client.Logger, ex);
-                }
+
+                Raise(Renewed, response.Lease);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
             {
@@ -237,7 +333,8 @@ public sealed class SeatLease : IAsyncDisposable
                             failure.Metadata.TryGetValue("revoked_at", out var at) && DateTimeOffset.TryParse(at, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var instant) ? instant : null);
                         return;
                     case "LEASE_EXPIRED":
-                        Lose(SeatLossReason.Expired, failure.Message, null, null);
+                        Lose(SeatLossReason.Expired, failure.Message, null, null,
+                            int.TryParse(failure.Metadata.GetValueOrDefault("queue_position"), System.Globalization.CultureInfo.InvariantCulture, out var position) ? position : null);
                         return;
                     case "IDLE_RELEASED":
                         Lose(SeatLossReason.IdleReleased, failure.Message, null, null);
@@ -313,13 +410,15 @@ public sealed class SeatLease : IAsyncDisposable
         }
     }
 
-    private void Lose(SeatLossReason reason, string message, string? revokedBy, DateTimeOffset? revokedAt)
+    private void Lose(SeatLossReason reason, string message, string? revokedBy, DateTimeOffset? revokedAt, int? queuePosition = null)
     {
-        var loss = new SeatLostEventArgs(reason, message, revokedBy, revokedAt);
+        var loss = new SeatLostEventArgs(reason, message, revokedBy, revokedAt) { QueuePosition = queuePosition };
         if (Interlocked.CompareExchange(ref _loss, loss, null) is not null)
         {
             return;
         }
+
+        Volatile.Write(ref _state, (int)SeatLeaseState.Lost);
 
         ClientLog.Lost(_client.Logger, LeaseId, reason, message);
         _ = Task.Run(() =>
@@ -342,6 +441,18 @@ public sealed class SeatLease : IAsyncDisposable
                 ClientLog.HandlerFailed(_client.Logger, ex);
             }
         });
+    }
+
+    private void Raise<T>(EventHandler<T>? handler, T args)
+    {
+        try
+        {
+            handler?.Invoke(this, args);
+        }
+        catch (Exception ex)
+        {
+            ClientLog.HandlerFailed(_client.Logger, ex);
+        }
     }
 
     private static TimeSpan Jittered(TimeSpan interval) =>

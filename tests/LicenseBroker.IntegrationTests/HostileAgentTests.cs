@@ -121,11 +121,13 @@ public sealed class HostileAgentTests : IClassFixture<BrokerFixture>
             own.LeaseProof,
             foreign.LeaseProof,
             Forged(victim.LeaseProof),
-            "lp1.nokey." + victim.LeaseProof.Split('.')[2],
-            "lp2." + victim.LeaseProof[4..],
-            "lp1.auth0.A",
-            "lp1.auth0." + victim.LeaseProof.Split('.')[2][..42],
-            "..",
+            "lp2.nokey." + string.Join('.', victim.LeaseProof.Split('.')[2..]),
+            "lp3." + victim.LeaseProof[4..],
+            "lp1." + victim.LeaseProof[4..],
+            "lp2.auth0.1.A",
+            "lp2.auth0." + victim.LeaseProof.Split('.')[2] + "." + victim.LeaseProof.Split('.')[3][..42],
+            StretchedGrace(victim.LeaseProof),
+            "...",
         };
         var tokens = new[] { 0L, 1L, victim.FencingToken, victim.FencingToken + 1000, 1_000_000_000_000_000L, MaxFence };
         var calls = 0;
@@ -158,7 +160,7 @@ public sealed class HostileAgentTests : IClassFixture<BrokerFixture>
             Assert.Contains(Errors.BadRequest(error).FieldViolations, v => v.Field == "fencing_token");
         }
 
-        foreach (var proof in new[] { new string('a', 200), own.LeaseProof + "\0", own.LeaseProof.Replace('.', '/'), "lp1.auth0.é" })
+        foreach (var proof in new[] { new string('a', 200), own.LeaseProof + "\0", own.LeaseProof.Replace('.', '/'), "lp2.auth0.1.é" })
         {
             var error = await AssertStatus(StatusCode.InvalidArgument, a.Thief.Raw.HeartbeatAsync(
                 new HeartbeatRequest { Product = Product, LeaseId = own.LeaseId, FencingToken = own.FencingToken, SessionId = own.SessionId, LeaseProof = proof }, a.Thief.Headers).ResponseAsync);
@@ -231,6 +233,14 @@ public sealed class HostileAgentTests : IClassFixture<BrokerFixture>
 
     /// <summary>The proof with one character of its MAC changed.</summary>
     private static string Forged(string proof) => proof[..^2] + (proof[^2] == 'A' ? 'B' : 'A') + proof[^1];
+
+    // The grace a proof carries, an hour later: what an app that wants to outlive its grace would send.
+    private static string StretchedGrace(string proof)
+    {
+        var parts = proof.Split('.');
+        parts[2] = (long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture) + 3_600_000).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return string.Join('.', parts);
+    }
 
     private static async Task<RpcException> AssertStatus(StatusCode expected, Task call)
     {

@@ -1,35 +1,65 @@
+using System.Security.Cryptography;
+using System.Text;
 using LicenseBroker.Domain.Seats;
 
 namespace LicenseBroker.UnitTests;
 
-/// <summary>Lease proofs bind every field of a grant, survive key rotation while the old key is configured, and nothing else verifies.</summary>
+/// <summary>
+/// Lease proofs bind every field of a grant, its device and its grace, survive key rotation while the old key is
+/// configured, and nothing else verifies.
+/// </summary>
 public sealed class LeaseProofTests
 {
     private static readonly byte[] KeyOne = Enumerable.Repeat((byte)1, 32).ToArray();
     private static readonly byte[] KeyTwo = Enumerable.Repeat((byte)2, 32).ToArray();
     private static readonly PoolId Pool = new("acct", "remote-support");
-    private static readonly Lease Granted = new("ls_AAAAAAAAAAAAAAAAAAAAAA", "remote-support", "s-1", SeatType.Concurrent, DateTimeOffset.UnixEpoch, 42);
+    private static readonly DateTimeOffset Expires = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+    private static readonly Lease Granted = new("ls_AAAAAAAAAAAAAAAAAAAAAA", "remote-support", "s-1", SeatType.Concurrent, Expires, 42);
+    private static readonly TimeSpan Grace = TimeSpan.FromMinutes(5);
 
     [Fact]
-    public void A_proof_verifies_for_exactly_the_grant_it_was_signed_for()
+    public void A_proof_verifies_for_exactly_the_grant_device_and_grace_it_was_signed_for()
     {
         var proofs = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1");
-        var proof = proofs.Attach(Pool, "agent-1", Granted).Proof;
+        var lease = proofs.Attach(Pool, "agent-1", "desk-1", Granted, Grace);
+        var proof = lease.Proof;
         Assert.True(proof.Length <= LeaseProofs.MaxLength);
-        Assert.True(proofs.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Equal(Expires + Grace, lease.GraceUntil);
+        Assert.Equal(new ProvenLease(42, Expires + Grace), proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
 
-        Assert.False(proofs.Verify(Pool with { AccountId = "other" }, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
-        Assert.False(proofs.Verify(Pool with { Product = "monitoring" }, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
-        Assert.False(proofs.Verify(Pool, "agent-2", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
-        Assert.False(proofs.Verify(Pool, "agent-1", "ls_BAAAAAAAAAAAAAAAAAAAAA", "s-1", SeatType.Concurrent, 42, proof));
-        Assert.False(proofs.Verify(Pool, "agent-1", Granted.LeaseId, "s-2", SeatType.Concurrent, 42, proof));
-        Assert.False(proofs.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Named, 42, proof));
-        Assert.False(proofs.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 43, proof));
-        Assert.False(proofs.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 0, proof));
-        foreach (var bad in new[] { "", "lp1", "lp1.k1.", "lp1.k1.!!", "lp2" + proof[3..], proof + "A", "lp1.k9" + proof[6..], proof.Replace("lp1.k1.", "lp1.k1..") })
+        Assert.Null(proofs.Verify(Pool with { AccountId = "other" }, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool with { Product = "monitoring" }, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-2", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-1", "phone-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-1", "desk-1", "ls_BAAAAAAAAAAAAAAAAAAAAA", "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-2", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Named, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 43, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 0, proof));
+
+        // The grace is signed: a later one written into the proof (an app that wants a longer grace) breaks the MAC.
+        var parts = proof.Split('.');
+        var stretched = $"{parts[0]}.{parts[1]}.{long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture) + 3_600_000}.{parts[3]}";
+        foreach (var bad in new[]
         {
-            Assert.False(proofs.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, bad), bad);
+            "", "lp2", "lp2.k1.", "lp2.k1.1.!!", stretched, $"lp2.k1.0{parts[2]}.{parts[3]}", $"lp2.k1.-1.{parts[3]}", $"lp2.k1.{parts[2]}.{parts[3]}A",
+            $"lp2.k9.{parts[2]}.{parts[3]}", $"lp1.k1.{parts[3]}", proof.Replace("lp2.k1.", "lp2.k1..", StringComparison.Ordinal),
+        })
+        {
+            Assert.Null(proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, bad));
         }
+    }
+
+    [Fact]
+    public void A_proof_of_the_version_before_still_verifies_with_no_grace()
+    {
+        // "lp1" as the brokers before grace signed it: no device, no grace.
+        var message = string.Join('\n', "lp1", Pool.AccountId, Pool.Product, "agent-1", Granted.LeaseId, "s-1", "Concurrent", "42");
+        var proof = "lp1.k1." + System.Buffers.Text.Base64Url.EncodeToString(HMACSHA256.HashData(KeyOne, Encoding.UTF8.GetBytes(message)));
+        var proofs = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1");
+
+        Assert.Equal(new ProvenLease(42, null), proofs.Verify(Pool, "agent-1", "any-device", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
+        Assert.Null(proofs.Verify(Pool, "agent-2", "any-device", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, proof));
     }
 
     [Fact]
@@ -38,13 +68,13 @@ public sealed class LeaseProofTests
         var before = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1");
         var during = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne, ["k2"] = KeyTwo }, "k2");
         var after = new LeaseProofs(new Dictionary<string, byte[]> { ["k2"] = KeyTwo }, "k2");
-        var old = before.Attach(Pool, "agent-1", Granted).Proof;
-        var renewed = during.Attach(Pool, "agent-1", Granted).Proof;
+        var old = before.Attach(Pool, "agent-1", "desk-1", Granted, Grace).Proof;
+        var renewed = during.Attach(Pool, "agent-1", "desk-1", Granted, Grace).Proof;
 
-        Assert.StartsWith("lp1.k2.", renewed, StringComparison.Ordinal);
-        Assert.True(during.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, old));
-        Assert.True(after.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, renewed));
-        Assert.False(after.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, old));
+        Assert.StartsWith("lp2.k2.", renewed, StringComparison.Ordinal);
+        Assert.NotNull(during.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, old));
+        Assert.NotNull(after.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, renewed));
+        Assert.Null(after.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, old));
     }
 
     [Theory]
@@ -56,23 +86,14 @@ public sealed class LeaseProofTests
         Assert.Throws<InvalidOperationException>(() => new LeaseProofOptions { Keys = { [id] = secret }, CurrentKey = current }.DecodeKeys());
 
     [Fact]
-    public void A_renewal_keeps_a_verified_proof_of_the_current_key_and_signs_anew_otherwise()
+    public void A_renewal_signs_the_moved_grace()
     {
-        var during = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne, ["k2"] = KeyTwo }, "k2");
-        var current = during.Attach(Pool, "agent-1", Granted).Proof;
-        var old = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1").Attach(Pool, "agent-1", Granted).Proof;
-        var renewed = Granted with { ExpiresAt = DateTimeOffset.UnixEpoch.AddMinutes(1) };
+        var proofs = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1");
+        var first = proofs.Attach(Pool, "agent-1", "desk-1", Granted, Grace);
+        var renewed = proofs.Attach(Pool, "agent-1", "desk-1", Granted with { ExpiresAt = Expires.AddMinutes(1) }, Grace);
 
-        // The same proof: a proof does not cover the expiry.
-        Assert.Same(current, during.Renew(Pool, "agent-1", renewed, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof);
-
-        // Signed anew: an old key's proof (rotation moves leases to the current key), nothing verified, or other values.
-        Assert.Equal(current, during.Renew(Pool, "agent-1", renewed, old, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof);
-        Assert.Equal(current, during.Renew(Pool, "agent-1", renewed, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 0).Proof);
-        var refenced = renewed with { FencingToken = 43 };
-        var fresh = during.Renew(Pool, "agent-1", refenced, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof;
-        Assert.NotEqual(current, fresh);
-        Assert.True(during.Verify(Pool, "agent-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 43, fresh));
-        Assert.NotEqual(current, during.Renew(Pool, "agent-1", renewed with { SessionId = "s-2" }, current, Granted.LeaseId, "s-1", SeatType.Concurrent, 42).Proof);
+        Assert.NotEqual(first.Proof, renewed.Proof);
+        Assert.Equal(Expires.AddMinutes(1) + Grace, proofs.Verify(Pool, "agent-1", "desk-1", Granted.LeaseId, "s-1", SeatType.Concurrent, 42, renewed.Proof)!.GraceUntil);
+        Assert.Equal(Expires.AddMinutes(1), proofs.Attach(Pool, "agent-1", "desk-1", Granted with { ExpiresAt = Expires.AddMinutes(1) }, TimeSpan.Zero).GraceUntil);
     }
 }

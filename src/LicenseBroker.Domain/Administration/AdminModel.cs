@@ -44,6 +44,12 @@ public sealed record SubscriptionRecord(
 
     /// <summary>The product's name for this account; null: the catalog's (written), or unknown (not read yet).</summary>
     public string? DisplayName { get; init; }
+
+    /// <summary>How long after expiry a lease is revived (see <see cref="LeaseRecovery"/>); on write null keeps the stored value.</summary>
+    public TimeSpan? ReviveWindow { get; init; }
+
+    /// <summary>How long past expiry a lease's outage grace runs (see <see cref="LeaseRecovery"/>); on write null keeps the stored value.</summary>
+    public TimeSpan? OutageGrace { get; init; }
 }
 
 /// <summary>An agent as stored, with the seats they hold.</summary>

@@ -29,7 +29,8 @@ public sealed record SubscriptionTerms(
     int NamedSeatLimit,
     int ConcurrentSeatLimit,
     int UnattendedDeviceLimit,
-    IdleRules? IdleRules = null);
+    IdleRules? IdleRules = null,
+    LeaseRecovery? Recovery = null);
 
 /// <summary>
 /// A group's shared seats in one pool: <see cref="Reserved"/> seats only its members take (and they
@@ -115,6 +116,9 @@ public sealed class PoolPolicy
 
     /// <summary>When the broker takes seats back from PENDING or idle sessions; none by default.</summary>
     public IdleRules IdleRules => Subscription?.IdleRules ?? IdleRules.None;
+
+    /// <summary>The pool's revive window and outage grace (the defaults without a subscription).</summary>
+    public LeaseRecovery Recovery => Subscription?.Recovery ?? LeaseRecovery.Default;
 
     /// <summary>A subscription is active until its validity ends.</summary>
     public bool IsActiveAt(DateTimeOffset now) => Subscription is { } terms && terms.ValidUntil > now;

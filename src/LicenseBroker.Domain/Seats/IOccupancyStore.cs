@@ -77,7 +77,8 @@ public sealed record AcquireCommand(
     SessionKind SessionKind,
     RateLimits? RateLimits = null,
     IdleRules? IdleRules = null,
-    GroupSeats? Groups = null);
+    GroupSeats? Groups = null,
+    LeaseRecovery? Recovery = null);
 
 /// <summary>
 /// The agent's group in the pool (null: none) and the pool's group rules, for shared-seat admission;
@@ -136,7 +137,9 @@ public sealed record HeartbeatCommand(
     SessionKind? SessionKind = null,
     IdleRules? IdleRules = null,
     TimeSpan IdleFor = default,
-    GroupSeats? Groups = null);
+    GroupSeats? Groups = null,
+    LeaseRecovery? Recovery = null,
+    DateTimeOffset? ProvenGraceUntil = null);
 
 /// <summary>Ends <see cref="LeaseId"/> if it belongs to <see cref="AgentId"/>.</summary>
 public sealed record ReleaseCommand(PoolId Pool, string AgentId, string LeaseId, TimeSpan RememberReleaseFor);

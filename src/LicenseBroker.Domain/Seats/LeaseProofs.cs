@@ -57,27 +57,37 @@ public sealed class LeaseProofOptions
     }
 }
 
+/// <summary>What a lease proof that verified vouches for: the fencing token, and until when the lease's outage grace runs
+/// (null for a proof of the format before grace, "lp1", which only re-establishes a lease after Redis lost data).</summary>
+public sealed record ProvenLease(long FencingToken, DateTimeOffset? GraceUntil);
+
 /// <summary>
 /// Lease proofs: an HMAC-SHA256, by the broker's own key, over everything that identifies a grant
-/// (account, product, agent, lease id, session, seat type, fencing token). The broker returns one
-/// with every lease; an app sends it back on Heartbeat. It is the only evidence the broker accepts
-/// from a client that a lease existed: after Redis lost data, a lease is re-established, and the
-/// pool's fencing counter raised, only on a proof that verifies. A fencing token without a valid
-/// proof is ignored, so no client can raise a counter, open a recovery window, or claim a lease id
-/// it was not given.
+/// (account, product, agent, lease id, session, seat type, fencing token, device) and the end of its
+/// outage grace. The broker returns one with every lease; an app sends it back on Heartbeat. It is
+/// the only evidence the broker accepts from a client that a lease existed: after Redis lost data, a
+/// lease is re-established, and the pool's fencing counter raised, only on a proof that verifies; an
+/// expired lease is revived (revive window, outage grace) only on one. A fencing token without a
+/// valid proof is ignored, so no client can raise a counter, open a recovery window, claim a lease id
+/// it was not given, or stretch its grace (the grace is signed: changing it breaks the MAC).
 /// </summary>
 /// <remarks>
 /// Hand-written over <see cref="HMACSHA256"/> rather than a JWT/PASETO library: the proof is opaque
 /// to the app, never leaves the broker's own trust domain, and must cost a microsecond on every
 /// heartbeat; a token format would add parsing, claims and algorithm choices with nothing to gain.
-/// Format: "lp1.&lt;key id&gt;.&lt;base64url of the 32-byte MAC&gt;".
+/// Format: "lp2.&lt;key id&gt;.&lt;grace_until, ms since the epoch&gt;.&lt;base64url of the 32-byte MAC&gt;". Proofs of
+/// the format before ("lp1.&lt;key id&gt;.&lt;MAC&gt;", no device, no grace), which brokers of the version before
+/// handed out, still verify for one release, with no grace: they re-establish a lease after a loss of
+/// Redis data, as they did, and revive nothing.
 /// </remarks>
 public sealed class LeaseProofs
 {
-    /// <summary>Longest proof the broker produces (key id up to 16): longer input is not a proof.</summary>
-    public const int MaxLength = 4 + 16 + 1 + 43;
+    /// <summary>Longest proof the broker produces (key id up to 16, grace up to 13 digits): longer input is not a proof.</summary>
+    public const int MaxLength = 4 + 16 + 1 + 13 + 1 + 43;
 
-    private const string Version = "lp1";
+    private const string Version = "lp2";
+    private const string PreviousVersion = "lp1";
+    private static readonly DateTimeOffset LatestGrace = DateTimeOffset.FromUnixTimeMilliseconds(9_999_999_999_999);
     private readonly IReadOnlyDictionary<string, byte[]> _keys;
     private readonly string _currentKey;
 
@@ -94,58 +104,82 @@ public sealed class LeaseProofs
         _currentKey = currentKey;
     }
 
-    /// <summary>The lease with its proof attached.</summary>
-    public Lease Attach(PoolId pool, string agentId, Lease lease)
+    /// <summary>
+    /// The lease with its grace (<see cref="Lease.GraceUntil"/>: its expiry plus the pool's <paramref name="outageGrace"/>)
+    /// and its proof attached, the proof covering the grace. Signed anew on every renewal: the grace moves with the expiry.
+    /// </summary>
+    public Lease Attach(PoolId pool, string agentId, string deviceId, Lease lease, TimeSpan outageGrace)
     {
+        var grace = lease.ExpiresAt + outageGrace;
+        grace = grace < DateTimeOffset.UnixEpoch ? DateTimeOffset.UnixEpoch : grace > LatestGrace ? LatestGrace : grace;
+        var graceMs = grace.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         Span<byte> mac = stackalloc byte[32];
-        Mac(_keys[_currentKey], pool, agentId, lease.LeaseId, lease.SessionId, lease.SeatType, lease.FencingToken, mac);
-        return lease with { Proof = $"{Version}.{_currentKey}.{Base64Url.EncodeToString(mac)}" };
+        Mac(_keys[_currentKey], Message(Version, pool, agentId, lease.LeaseId, lease.SessionId, lease.SeatType, lease.FencingToken, deviceId, graceMs), mac);
+        return lease with { GraceUntil = grace, Proof = $"{Version}.{_currentKey}.{graceMs}.{Base64Url.EncodeToString(mac)}" };
     }
 
     /// <summary>
-    /// The renewed lease with its proof: the one the app sent, when it verified for exactly this lease
-    /// (same id, session, seat type and fencing token: a proof does not cover the expiry) and was signed
-    /// with the current key, so a renewal costs no second HMAC; otherwise a new one.
+    /// What <paramref name="proof"/> vouches for, when this broker signed it (any configured key) for exactly these values;
+    /// otherwise null.
     /// </summary>
-    public Lease Renew(PoolId pool, string agentId, Lease lease, string verifiedProof, string leaseId, string sessionId, SeatType seatType, long verifiedToken) =>
-        verifiedToken > 0 && lease.FencingToken == verifiedToken && lease.LeaseId == leaseId && lease.SessionId == sessionId && lease.SeatType == seatType
-            && verifiedProof.StartsWith($"{Version}.{_currentKey}.", StringComparison.Ordinal)
-            ? lease with { Proof = verifiedProof }
-            : Attach(pool, agentId, lease);
-
-    /// <summary>True when <paramref name="proof"/> was signed by this broker (any configured key) for exactly these values.</summary>
-    public bool Verify(PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, string proof)
+    public ProvenLease? Verify(PoolId pool, string agentId, string deviceId, string leaseId, string sessionId, SeatType seatType, long fencingToken, string proof)
     {
         if (proof.Length is 0 or > MaxLength || fencingToken <= 0)
         {
-            return false;
+            return null;
         }
 
         var parts = proof.Split('.');
-        if (parts.Length != 3 || parts[0] != Version || !_keys.TryGetValue(parts[1], out var key))
+        string message;
+        DateTimeOffset? grace = null;
+        if (parts.Length == 4 && parts[0] == Version)
         {
-            return false;
+            if (parts[2].Length is 0 or > 13 || !parts[2].All(char.IsAsciiDigit) || (parts[2].Length > 1 && parts[2][0] == '0'))
+            {
+                return null;
+            }
+
+            grace = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+            message = Message(Version, pool, agentId, leaseId, sessionId, seatType, fencingToken, deviceId, parts[2]);
+        }
+        else if (parts.Length == 3 && parts[0] == PreviousVersion)
+        {
+            message = string.Join('\n', PreviousVersion, pool.AccountId, pool.Product, agentId, leaseId, sessionId, seatType.ToString(), Token(fencingToken));
+        }
+        else
+        {
+            return null;
+        }
+
+        var encoded = parts[^1];
+        if (!_keys.TryGetValue(parts[1], out var key))
+        {
+            return null;
         }
 
         // 43 characters of base64url are exactly 32 bytes; the decoder throws on characters outside its alphabet.
         Span<byte> given = stackalloc byte[32];
-        if (parts[2].Length != 43 || !parts[2].All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
-            || !Base64Url.TryDecodeFromChars(parts[2], given, out var written) || written != 32)
+        if (encoded.Length != 43 || !encoded.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            || !Base64Url.TryDecodeFromChars(encoded, given, out var written) || written != 32)
         {
-            return false;
+            return null;
         }
 
         Span<byte> expected = stackalloc byte[32];
-        Mac(key, pool, agentId, leaseId, sessionId, seatType, fencingToken, expected);
-        return CryptographicOperations.FixedTimeEquals(expected, given);
+        Mac(key, message, expected);
+        return CryptographicOperations.FixedTimeEquals(expected, given) ? new ProvenLease(fencingToken, grace) : null;
     }
+
+    // Newline-separated: no validated id, product, account or device contains one, so fields cannot shift.
+    private static string Message(string version, PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, string deviceId, string graceMs) =>
+        string.Join('\n', version, pool.AccountId, pool.Product, agentId, leaseId, sessionId, seatType.ToString(), Token(fencingToken), deviceId, graceMs);
+
+    private static string Token(long fencingToken) => fencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     // Runs on every grant and renewal: the message is encoded into a stack (or pooled) buffer and the
     // MAC written in place, so a proof allocates nothing but its text.
-    private static void Mac(byte[] key, PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, Span<byte> mac)
+    private static void Mac(byte[] key, string message, Span<byte> mac)
     {
-        // Newline-separated: no validated id, product or account contains one, so fields cannot shift.
-        var message = string.Join('\n', Version, pool.AccountId, pool.Product, agentId, leaseId, sessionId, seatType.ToString(), fencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var length = Encoding.UTF8.GetMaxByteCount(message.Length);
         byte[]? rented = length > 1024 ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
         Span<byte> buffer = rented ?? stackalloc byte[1024];

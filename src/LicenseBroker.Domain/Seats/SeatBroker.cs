@@ -73,12 +73,13 @@ public sealed class SeatBroker
             sessionKind,
             new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow),
             policy.IdleRules,
-            policy.GroupSeatsOf(agent.AgentId));
+            policy.GroupSeatsOf(agent.AgentId),
+            policy.Recovery);
         // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
         return outcome switch
         {
-            AcquireOutcome.Granted granted => granted with { Lease = _proofs.Attach(pool, agent.AgentId, granted.Lease) },
+            AcquireOutcome.Granted granted => granted with { Lease = _proofs.Attach(pool, agent.AgentId, device.DeviceId, granted.Lease, policy.Recovery.OutageGrace) },
 
             // The agent is told the groups' names admins gave them, not their ids.
             AcquireOutcome.PoolFull full => full with
@@ -120,16 +121,18 @@ public sealed class SeatBroker
         }
 
         var seatType = policy is not null && policy.IsActiveAt(_time.GetUtcNow()) ? policy.SeatTypeOf(agent.AgentId) : null;
-        var proven = seatType is { } type && _proofs.Verify(pool, agent.AgentId, leaseId, sessionId, type, fencingToken, leaseProof) ? fencingToken : 0;
+        var deviceId = device?.DeviceId ?? string.Empty;
+        var proof = seatType is { } type ? _proofs.Verify(pool, agent.AgentId, deviceId, leaseId, sessionId, type, fencingToken, leaseProof) : null;
+        var recovery = policy?.Recovery ?? LeaseRecovery.Default;
         var outcome = await _store.HeartbeatAsync(
             new HeartbeatCommand(
-                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proven, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind,
+                pool, agent.AgentId, leaseId, _options.LeaseTtl, sessionId, proof?.FencingToken ?? 0, seatType, policy?.ConcurrentLimit ?? 0, device, sessionKind,
                 policy?.IdleRules, idleFor,
-                policy?.GroupSeatsOf(agent.AgentId)),
+                policy?.GroupSeatsOf(agent.AgentId), recovery, proof?.GraceUntil),
             cancellationToken);
-        // Without a seat nothing verified (proven is 0), and Renew signs anew.
+        // Signed anew on every renewal: the grace moves with the expiry.
         return outcome is HeartbeatOutcome.Renewed renewed
-            ? new HeartbeatOutcome.Renewed(_proofs.Renew(pool, agent.AgentId, renewed.Lease, leaseProof, leaseId, sessionId, seatType ?? renewed.Lease.SeatType, proven))
+            ? renewed with { Lease = _proofs.Attach(pool, agent.AgentId, deviceId, renewed.Lease, recovery.OutageGrace) }
             : outcome;
     }
 

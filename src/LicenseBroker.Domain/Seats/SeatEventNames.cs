@@ -27,6 +27,7 @@ public static class SeatEventKinds
         new(SeatEventKind.Reestablished, "reestablished", "seat.reestablished", null, "reestablished"),
         new(SeatEventKind.IdleReleased, "idle_released", "seat.idle_released", WebhookEventTypes.SeatIdleReleased, "idle_released"),
         new(SeatEventKind.Queued, "queued", "queue.joined", WebhookEventTypes.QueueJoined, "queued"),
+        new(SeatEventKind.Revived, "revived", "seat.revived", WebhookEventTypes.SeatRevived, "revived"),
     ];
 
     private static readonly Dictionary<SeatEventKind, SeatEventNames> ByKind = All.ToDictionary(n => n.Kind);

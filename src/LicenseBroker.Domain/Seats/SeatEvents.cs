@@ -17,6 +17,9 @@ public enum SeatEventKind
 
     /// <summary>The agent joined the queue for a shared seat.</summary>
     Queued,
+
+    /// <summary>An expired lease was given back to its app (revive window, or its grace after an outage): same lease id.</summary>
+    Revived,
 }
 
 /// <summary>

@@ -45,7 +45,10 @@ public sealed record PoolId(string AccountId, string Product)
 /// <summary>The device a lease is taken from.</summary>
 public sealed record DeviceInfo(string DeviceId, Platform Platform);
 
-/// <summary>A live lease as granted or renewed; <see cref="Proof"/> is attached by the broker (see <see cref="LeaseProofs"/>).</summary>
+/// <summary>
+/// A live lease as granted or renewed; <see cref="Proof"/> is attached by the broker (see <see cref="LeaseProofs"/>), and
+/// with it <see cref="GraceUntil"/>: until when the session may run on while the broker cannot be reached.
+/// </summary>
 public sealed record Lease(
     string LeaseId,
     string Product,
@@ -53,7 +56,8 @@ public sealed record Lease(
     SeatType SeatType,
     DateTimeOffset ExpiresAt,
     long FencingToken,
-    string Proof = "");
+    string Proof = "",
+    DateTimeOffset? GraceUntil = null);
 
 /// <summary>Bounds of fencing tokens.</summary>
 public static class FencingTokens
@@ -81,4 +85,19 @@ public sealed record IdleRules(TimeSpan PendingTimeout, TimeSpan IdleTimeout)
 
     /// <summary>The longest idle time an app may report (longer reports are refused as input errors).</summary>
     public static readonly TimeSpan MaxReportedIdle = TimeSpan.FromDays(30);
+}
+
+/// <summary>
+/// How a pool gives an expired session back to its own app (per subscription, enforced by the store on its own clock):
+/// within <see cref="ReviveWindow"/> of the expiry when the seat was not needed meanwhile (nobody waiting, the pool not
+/// full), and within <see cref="OutageGrace"/> of the expiry when it expired while no broker could reach the pool (the
+/// lease's grace_until, signed into its proof), never past the limit.
+/// </summary>
+public sealed record LeaseRecovery(TimeSpan ReviveWindow, TimeSpan OutageGrace)
+{
+    /// <summary>Both five minutes: a laptop's sleep, a phone changing networks, a deploy.</summary>
+    public static readonly LeaseRecovery Default = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5));
+
+    /// <summary>The longest either may be.</summary>
+    public static readonly TimeSpan Max = TimeSpan.FromMinutes(15);
 }

@@ -69,17 +69,49 @@ public abstract record HeartbeatOutcome
     {
     }
 
-    /// <summary>The lease lives on with a new expiry.</summary>
-    public sealed record Renewed(Lease Lease) : HeartbeatOutcome;
+    /// <summary>The lease lives on with a new expiry; <paramref name="Revived"/>: it had expired and this heartbeat brought it back.</summary>
+    public sealed record Renewed(Lease Lease, bool Revived = false) : HeartbeatOutcome;
 
-    /// <summary>The lease is unknown to the caller, released or expired.</summary>
-    public sealed record LeaseNotFound : HeartbeatOutcome;
+    /// <summary>
+    /// The lease is unknown to the caller, released or expired, and was not given back (<see cref="Why"/>); what waiting
+    /// would give: <see cref="QueuePosition"/> (0: a seat is free, acquire again), with the pool's figures.
+    /// </summary>
+    public sealed record LeaseNotFound(LeaseGoneReason Why = LeaseGoneReason.Unknown, int InUse = 0, int Limit = 0, int Waiting = 0) : HeartbeatOutcome
+    {
+        /// <summary>The place WaitForSeat would give now: behind those waiting, or 0 when a seat is free and nobody waits.</summary>
+        public int QueuePosition => Waiting > 0 || InUse >= Limit ? Waiting + 1 : 0;
+    }
+
+    /// <summary>The lease would be given back but the pool still drops leases that expired meanwhile: call again after <paramref name="RetryAfter"/>.</summary>
+    public sealed record CatchingUp(TimeSpan RetryAfter) : HeartbeatOutcome;
 
     /// <summary>An admin ended the lease.</summary>
     public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt) : HeartbeatOutcome;
 
     /// <summary>The broker took the seat back: the session stayed PENDING or idle past the pool's timeout.</summary>
     public sealed record IdleReleased(IdleReleaseCause Cause, DateTimeOffset At) : HeartbeatOutcome;
+}
+
+/// <summary>Why an expired or unknown lease was not given back (see <see cref="LeaseRecovery"/>).</summary>
+public enum LeaseGoneReason
+{
+    /// <summary>Unknown to the pool, another agent's, or its proof did not verify.</summary>
+    Unknown,
+
+    /// <summary>Someone else took the seat, or was waiting for it.</summary>
+    SeatTaken,
+
+    /// <summary>It expired longer ago than the revive window (and outside an outage's grace), or its grace has passed.</summary>
+    WindowPassed,
+
+    /// <summary>It was released.</summary>
+    Ended,
+
+    /// <summary>The lease proof sent does not verify for this lease, agent, device and pool (or none was sent).</summary>
+    Unproven,
+
+    /// <summary>The agent has no seat of the product now (or the subscription ended).</summary>
+    NoSeat,
 }
 
 /// <summary>Which idle rule took a seat back (see <see cref="IdleRules"/>).</summary>

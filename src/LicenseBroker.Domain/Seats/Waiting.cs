@@ -114,7 +114,7 @@ public sealed class SeatWaiter
 
                 var join = new QueueJoin(
                     pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), rules.SeatTypeOf(agent.AgentId)!.Value, rules.ConcurrentLimit, device, kind, rules.IdleRules,
-                    rules.GroupSeatsOf(agent.AgentId));
+                    rules.GroupSeatsOf(agent.AgentId), rules.Recovery);
                 return (null, await _store.JoinAsync(join, cancellationToken));
             },
             static attempt => (attempt.State as QueueState.RulesChanged)?.Version,
@@ -138,7 +138,7 @@ public sealed class SeatWaiter
                     case QueueState.Granted g:
                         granted = true;
                         // The grant's seat event was recorded by the store, as for every grant.
-                        yield return new WaitUpdate.Granted(_proofs.Attach(pool, agent.AgentId, g.Lease));
+                        yield return new WaitUpdate.Granted(_proofs.Attach(pool, agent.AgentId, device.DeviceId, g.Lease, policy.Recovery.OutageGrace));
                         yield break;
                     case QueueState.Recovering r:
                         yield return new WaitUpdate.Refused(new AcquireOutcome.Recovering(r.RetryAfter));
@@ -262,7 +262,9 @@ public abstract record LeaseState
 }
 
 /// <summary>Everything the store needs to put an agent in the queue (or grant at once).</summary>
-public sealed record QueueJoin(PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null, GroupSeats? Groups = null);
+public sealed record QueueJoin(
+    PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null,
+    GroupSeats? Groups = null, LeaseRecovery? Recovery = null);
 
 /// <summary>The queue side of the occupancy store.</summary>
 public interface IQueueStore

@@ -16,6 +16,9 @@ public static class WebhookEventTypes
     /// </summary>
     public const string SeatRevokedAlias = "seat.revoked";
     public const string SeatIdleReleased = "seat.idle_released";
+
+    /// <summary>An expired lease given back to its app (revive window, or its grace after an outage).</summary>
+    public const string SeatRevived = "seat.revived";
     public const string SeatRefused = "seat.refused";
     public const string PoolFull = "pool.full";
     public const string PoolThreshold = "pool.threshold";
@@ -23,7 +26,7 @@ public static class WebhookEventTypes
     public const string AgentSeatChanged = "agent.seat_changed";
 
     public static readonly IReadOnlyList<string> All =
-        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged];
+        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived];
 
     /// <summary>What an endpoint may subscribe to: <see cref="All"/> and the aliases still honoured.</summary>
     public static readonly IReadOnlyList<string> Subscribable = [.. All, SeatRevokedAlias];

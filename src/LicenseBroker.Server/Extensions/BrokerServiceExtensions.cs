@@ -39,7 +39,12 @@ public static class BrokerServiceExtensions
     {
         // Options are bound once at start and validated, so a broken setting stops the start, not a call.
         var configuration = builder.Configuration;
-        builder.Services.AddSingleton(_ => configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>() ?? new RedisOptions());
+        builder.Services.AddSingleton(_ =>
+        {
+            var redis = configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>() ?? new RedisOptions();
+            redis.Validate();
+            return redis;
+        });
         builder.Services.AddSingleton(_ => configuration.GetSection(PostgresOptions.SectionName).Get<PostgresOptions>() ?? new PostgresOptions());
         builder.Services.AddSingleton(_ => configuration.GetSection(ResilienceOptions.SectionName).Get<ResilienceOptions>() ?? new ResilienceOptions());
         builder.Services.AddSingleton(_ =>
@@ -146,6 +151,7 @@ public static class BrokerServiceExtensions
         services.AddSingleton<ExpiryBacklog>();
         services.AddSingleton<ReclaimIndex>();
         services.AddSingleton<LeaseLayoutGate>();
+        services.AddSingleton<OutageWatch>();
         services.AddSingleton<RedisOccupancyStore>();
         services.AddSingleton<IOccupancyStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
         services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<RedisOccupancyStore>());
@@ -190,6 +196,7 @@ public static class BrokerServiceExtensions
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService<PoolJanitor>();
         services.AddHostedService<LeaseLayoutRefresh>();
+        services.AddHostedService<PresenceBeacon>();
         services.AddSingleton<EventLogPartitions>();
         services.AddHostedService<EventLogMaintenance>();
         services.AddHostedService<Webhooks.WebhookDispatcher>();

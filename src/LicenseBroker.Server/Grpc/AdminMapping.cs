@@ -25,6 +25,8 @@ internal static class AdminMapping
             PendingTimeoutSeconds = (int)s.IdleRules.PendingTimeout.TotalSeconds,
             IdleTimeoutSeconds = (int)s.IdleRules.IdleTimeout.TotalSeconds,
             DisplayName = s.DisplayName ?? string.Empty,
+            ReviveWindowSeconds = (int)(s.ReviveWindow ?? Domain.Seats.LeaseRecovery.Default.ReviveWindow).TotalSeconds,
+            OutageGraceSeconds = (int)(s.OutageGrace ?? Domain.Seats.LeaseRecovery.Default.OutageGrace).TotalSeconds,
         };
         if (s.MonitoredDeviceLimit is { } monitored)
         {
@@ -46,6 +48,8 @@ internal static class AdminMapping
     {
         IdleRules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(s.PendingTimeoutSeconds), TimeSpan.FromSeconds(s.IdleTimeoutSeconds)),
         DisplayName = s.DisplayName.Length == 0 ? null : s.DisplayName.Trim(),
+        ReviveWindow = s.HasReviveWindowSeconds ? TimeSpan.FromSeconds(s.ReviveWindowSeconds) : null,
+        OutageGrace = s.HasOutageGraceSeconds ? TimeSpan.FromSeconds(s.OutageGraceSeconds) : null,
     };
 
     public static V1.Agent ToProto(this AgentRecord a)

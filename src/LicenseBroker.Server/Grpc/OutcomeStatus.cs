@@ -62,6 +62,32 @@ internal static class OutcomeStatus
     public static RpcException LeaseNotFound(string leaseId) =>
         Error(Code.NotFound, "The lease is unknown or has expired. Acquire a seat again.", LeaseExpiredReason, new() { ["lease_id"] = leaseId });
 
+    /// <summary>A heartbeat's lease is gone and was not given back: why, and the place waiting would give now.</summary>
+    public static RpcException LeaseNotFound(string leaseId, HeartbeatOutcome.LeaseNotFound gone)
+    {
+        var (why, message) = gone.Why switch
+        {
+            LeaseGoneReason.SeatTaken => ("SEAT_TAKEN", $"The lease expired and its seat has been taken since; WaitForSeat would place you number {gone.QueuePosition} in the queue."),
+            LeaseGoneReason.WindowPassed => ("WINDOW_PASSED", "The lease expired longer ago than the revive window and its grace allow. Acquire a seat again."),
+            LeaseGoneReason.Ended => ("ENDED", "The lease was released. Acquire a seat again."),
+            LeaseGoneReason.Unproven => ("UNPROVEN", "The lease expired and the lease proof sent does not verify for this lease, agent, device and product. Acquire a seat again."),
+            LeaseGoneReason.NoSeat => ("NO_SEAT", "The lease expired and you have no seat of this product now. Ask an administrator."),
+            _ => ("UNKNOWN", "The lease is unknown or has expired. Acquire a seat again."),
+        };
+        return Error(Code.NotFound, message, LeaseExpiredReason, new()
+        {
+            ["lease_id"] = leaseId,
+            ["why"] = why,
+            ["queue_position"] = Text(gone.QueuePosition),
+            ["in_use"] = Text(gone.InUse),
+            ["limit"] = Text(gone.Limit),
+            ["waiting"] = Text(gone.Waiting),
+        });
+    }
+
+    /// <summary>The pool is still dropping leases that expired meanwhile; the heartbeat will be answered in a moment.</summary>
+    public static RpcException CatchingUp(TimeSpan retryAfter) => Recovering(retryAfter);
+
     public static RpcException Revoked(HeartbeatOutcome.Revoked revoked) =>
         Error(Code.FailedPrecondition, $"An administrator ({revoked.RevokedBy}) ended this lease at {revoked.RevokedAt:O}.", LeaseRevokedReason, new()
         {

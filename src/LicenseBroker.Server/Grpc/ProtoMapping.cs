@@ -9,6 +9,7 @@ internal static class ProtoMapping
 {
     public static V1.Lease ToProto(this Lease lease, SeatOptions options) => new()
     {
+        GraceUntil = lease.GraceUntil is { } grace ? Timestamp.FromDateTimeOffset(grace) : null,
         LeaseId = lease.LeaseId,
         Product = lease.Product,
         SessionId = lease.SessionId,

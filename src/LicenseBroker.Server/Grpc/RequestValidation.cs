@@ -94,6 +94,13 @@ internal sealed partial class RequestValidation
             field,
             $"must be 0 (never) or between {(int)Math.Ceiling(minimum.TotalSeconds)} and {(int)LicenseBroker.Domain.Seats.IdleRules.MaxTimeout.TotalSeconds} seconds");
 
+    /// <summary>A revive window or an outage grace: 0 to 15 minutes, in seconds (see LeaseRecovery).</summary>
+    public RequestValidation RecoverySeconds(int seconds, string field) =>
+        Check(
+            seconds >= 0 && seconds <= LicenseBroker.Domain.Seats.LeaseRecovery.Max.TotalSeconds,
+            field,
+            $"must be between 0 and {(int)LicenseBroker.Domain.Seats.LeaseRecovery.Max.TotalSeconds} seconds");
+
     /// <summary>An idle time an app reports: absent (active), or 0 to 30 days with nanos 0..999,999,999.</summary>
     public RequestValidation IdleFor(Google.Protobuf.WellKnownTypes.Duration? value, string field, out TimeSpan idleFor) =>
         Duration(

@@ -130,10 +130,11 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             idleFor);
         return outcome switch
         {
-            HeartbeatOutcome.Renewed renewed => new HeartbeatResponse { Lease = renewed.Lease.ToProto(_broker.Options) },
+            HeartbeatOutcome.Renewed renewed => new HeartbeatResponse { Lease = renewed.Lease.ToProto(_broker.Options), Revived = renewed.Revived },
             HeartbeatOutcome.Revoked revoked => throw OutcomeStatus.Revoked(revoked),
             HeartbeatOutcome.IdleReleased released => throw OutcomeStatus.IdleReleased(released),
-            HeartbeatOutcome.LeaseNotFound => throw OutcomeStatus.LeaseNotFound(request.LeaseId),
+            HeartbeatOutcome.LeaseNotFound gone => throw OutcomeStatus.LeaseNotFound(request.LeaseId, gone),
+            HeartbeatOutcome.CatchingUp catching => throw OutcomeStatus.CatchingUp(catching.RetryAfter),
             _ => throw new InvalidOperationException($"Unhandled outcome {outcome}"),
         };
     }

@@ -42,6 +42,16 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
                 .Limit(subscription.UnattendedDeviceLimit, "subscription.unattended_device_limit")
                 .IdleTimeout(subscription.PendingTimeoutSeconds, _seats.MinIdleTimeout, "subscription.pending_timeout_seconds")
                 .IdleTimeout(subscription.IdleTimeoutSeconds, _seats.MinIdleTimeout, "subscription.idle_timeout_seconds");
+            if (subscription.HasReviveWindowSeconds)
+            {
+                validation.RecoverySeconds(subscription.ReviveWindowSeconds, "subscription.revive_window_seconds");
+            }
+
+            if (subscription.HasOutageGraceSeconds)
+            {
+                validation.RecoverySeconds(subscription.OutageGraceSeconds, "subscription.outage_grace_seconds");
+            }
+
             if (subscription.HasMonitoredDeviceLimit)
             {
                 validation.Limit(subscription.MonitoredDeviceLimit, "subscription.monitored_device_limit");

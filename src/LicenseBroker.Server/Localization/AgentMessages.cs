@@ -70,8 +70,10 @@ public static class AgentMessages
             return null;
         }
 
+        // A reason with a 'why' (LEASE_EXPIRED) has a text per why where the app's user needs another one.
         var culture = Negotiate(acceptLanguage);
-        if (Format(info.Reason, culture, info.Metadata) is not { } text)
+        var specific = info.Metadata.TryGetValue("why", out var why) ? Format(info.Reason + "_" + why, culture, info.Metadata) : null;
+        if ((specific ?? Format(info.Reason, culture, info.Metadata)) is not { } text)
         {
             return null;
         }

@@ -24,6 +24,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
                s.unattended_device_limit AS UnattendedDeviceLimit,
                s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
+               s.revive_window_seconds AS ReviveWindowSeconds, s.outage_grace_seconds AS OutageGraceSeconds,
                coalesce(acc.catalog_version, 0) AS CatalogVersion
         FROM unnest(@Accounts, @Products) AS x(account_id, product_code)
         LEFT JOIN accounts acc ON acc.id = x.account_id
@@ -207,7 +208,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 product.NamedSeatLimit!.Value,
                 product.ConcurrentSeatLimit!.Value,
                 product.UnattendedDeviceLimit!.Value,
-                new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)));
+                new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)),
+                new LeaseRecovery(TimeSpan.FromSeconds(product.ReviveWindowSeconds ?? 0), TimeSpan.FromSeconds(product.OutageGraceSeconds ?? 0)));
         var seatModel = SeatTypeCodes.ParseModel(product.SeatModel, "PostgreSQL");
         return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion, groupNames);
     }
@@ -222,7 +224,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
 
     private sealed record ProductRow(
         string AccountId, string Product, string? SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit,
-        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds, long CatalogVersion);
+        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds, int? ReviveWindowSeconds, int? OutageGraceSeconds, long CatalogVersion);
 
     private sealed record AssignmentRow(string AccountId, string Product, string AgentId, string SeatType);
 

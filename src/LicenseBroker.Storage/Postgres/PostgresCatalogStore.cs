@@ -50,7 +50,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             SELECT account_id AS AccountId, product_code AS Product, plan AS Plan, valid_until AS ValidUntil,
                    named_seat_limit AS NamedSeatLimit, concurrent_seat_limit AS ConcurrentSeatLimit,
                    unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit,
-                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds, display_name AS DisplayName
+                   pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds, display_name AS DisplayName,
+                   revive_window_seconds AS ReviveWindowSeconds, outage_grace_seconds AS OutageGraceSeconds
             FROM subscriptions WHERE account_id = @accountId AND product_code = @product
             FOR UPDATE
             """;
@@ -62,14 +63,17 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             """;
         const string upsertSql = """
             INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit,
-                                       unattended_device_limit, monitored_device_limit, pending_timeout_seconds, idle_timeout_seconds, display_name, updated_at)
+                                       unattended_device_limit, monitored_device_limit, pending_timeout_seconds, idle_timeout_seconds, display_name,
+                                       revive_window_seconds, outage_grace_seconds, updated_at)
             VALUES (@AccountId, @Product, @Plan, @ValidUntil, @NamedSeatLimit, @ConcurrentSeatLimit,
-                    @UnattendedDeviceLimit, @MonitoredDeviceLimit, @PendingTimeoutSeconds, @IdleTimeoutSeconds, @DisplayName, now())
+                    @UnattendedDeviceLimit, @MonitoredDeviceLimit, @PendingTimeoutSeconds, @IdleTimeoutSeconds, @DisplayName,
+                    @ReviveWindowSeconds, @OutageGraceSeconds, now())
             ON CONFLICT (account_id, product_code) DO UPDATE SET
                 plan = EXCLUDED.plan, valid_until = EXCLUDED.valid_until, named_seat_limit = EXCLUDED.named_seat_limit,
                 concurrent_seat_limit = EXCLUDED.concurrent_seat_limit, unattended_device_limit = EXCLUDED.unattended_device_limit,
                 monitored_device_limit = EXCLUDED.monitored_device_limit, pending_timeout_seconds = EXCLUDED.pending_timeout_seconds,
-                idle_timeout_seconds = EXCLUDED.idle_timeout_seconds, display_name = EXCLUDED.display_name, updated_at = now()
+                idle_timeout_seconds = EXCLUDED.idle_timeout_seconds, display_name = EXCLUDED.display_name,
+                revive_window_seconds = EXCLUDED.revive_window_seconds, outage_grace_seconds = EXCLUDED.outage_grace_seconds, updated_at = now()
             """;
 
         var key = new { accountId = subscription.AccountId, product = subscription.Product };
@@ -112,6 +116,13 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
                 return new SubscriptionOutcome.LimitBelowUsage("monitored devices", usage.Monitored, monitoredLimit);
             }
 
+            // Unset recovery settings keep what is stored (the defaults for a new subscription).
+            var stored = before?.ToRecord();
+            subscription = subscription with
+            {
+                ReviveWindow = subscription.ReviveWindow ?? stored?.ReviveWindow ?? LeaseRecovery.Default.ReviveWindow,
+                OutageGrace = subscription.OutageGrace ?? stored?.OutageGrace ?? LeaseRecovery.Default.OutageGrace,
+            };
             var row = SubscriptionRow.From(subscription);
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, row, transaction, cancellationToken: cancellationToken));
             await AuditAsync(connection, transaction, subscription.AccountId, subscription.Product, actor, "subscription.upsert", null, before, row, cancellationToken);
@@ -126,7 +137,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
                    s.named_seat_limit AS NamedSeatLimit, s.concurrent_seat_limit AS ConcurrentSeatLimit,
                    s.unattended_device_limit AS UnattendedDeviceLimit, s.monitored_device_limit AS MonitoredDeviceLimit,
                    s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
-                   coalesce(s.display_name, p.name) AS DisplayName
+                   coalesce(s.display_name, p.name) AS DisplayName,
+                   s.revive_window_seconds AS ReviveWindowSeconds, s.outage_grace_seconds AS OutageGraceSeconds
             FROM subscriptions s JOIN products p ON p.code = s.product_code WHERE s.account_id = @accountId AND s.product_code = @product
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -549,12 +561,13 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
 
     private sealed record SubscriptionRow(
         string AccountId, string Product, string Plan, DateTime ValidUntil, int NamedSeatLimit, int ConcurrentSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit,
-        int PendingTimeoutSeconds, int IdleTimeoutSeconds, string? DisplayName)
+        int PendingTimeoutSeconds, int IdleTimeoutSeconds, string? DisplayName, int ReviveWindowSeconds, int OutageGraceSeconds)
     {
         public static SubscriptionRow From(SubscriptionRecord s) => new(
             s.AccountId, s.Product, s.Plan == Domain.Catalog.Plan.Paid ? "PAID" : "TRIAL", s.ValidUntil.UtcDateTime,
             s.NamedSeatLimit, s.ConcurrentSeatLimit, s.UnattendedDeviceLimit, s.MonitoredDeviceLimit,
-            (int)s.IdleRules.PendingTimeout.TotalSeconds, (int)s.IdleRules.IdleTimeout.TotalSeconds, s.DisplayName);
+            (int)s.IdleRules.PendingTimeout.TotalSeconds, (int)s.IdleRules.IdleTimeout.TotalSeconds, s.DisplayName,
+            (int)(s.ReviveWindow ?? LeaseRecovery.Default.ReviveWindow).TotalSeconds, (int)(s.OutageGrace ?? LeaseRecovery.Default.OutageGrace).TotalSeconds);
 
         public SubscriptionRecord ToRecord() => new(
             AccountId, Product, Plan == "PAID" ? Domain.Catalog.Plan.Paid : Domain.Catalog.Plan.Trial, new DateTimeOffset(DateTime.SpecifyKind(ValidUntil, DateTimeKind.Utc)),
@@ -562,6 +575,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         {
             IdleRules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(PendingTimeoutSeconds), TimeSpan.FromSeconds(IdleTimeoutSeconds)),
             DisplayName = DisplayName,
+            ReviveWindow = TimeSpan.FromSeconds(ReviveWindowSeconds),
+            OutageGrace = TimeSpan.FromSeconds(OutageGraceSeconds),
         };
     }
 

@@ -94,7 +94,8 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
 
     private static RecordedKind KindOf(string action) => action switch
     {
-        "seat.granted" => RecordedKind.Granted,
+        // A revived lease ended (seat.expired) and came back: for the planner, a seat taken again.
+        "seat.granted" or "seat.revived" => RecordedKind.Granted,
         "seat.refused" => RecordedKind.Refused,
         "queue.joined" => RecordedKind.Queued,
         _ => RecordedKind.Ended,

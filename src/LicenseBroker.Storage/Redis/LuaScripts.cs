@@ -33,7 +33,11 @@ public static class LuaScripts
         ("idle_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).IdleTimeout)),
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Command.Groups)),
-        ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0));
+        ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0),
+        ("revive_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
+        ("grace_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).OutageGrace)),
+        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
+        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
         "heartbeat",
@@ -55,7 +59,11 @@ public static class LuaScripts
         ("idle_ms", a => a.Command.IdleRules is { } rules ? Milliseconds(rules.IdleTimeout) : RedisValue.EmptyString),
         ("idle_for_ms", a => Milliseconds(a.Command.IdleFor)),
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
-        ("rules", a => RulesText(a.Command.Groups)));
+        ("rules", a => RulesText(a.Command.Groups)),
+        ("proven_grace_ms", a => a.Command.ProvenGraceUntil is { } grace ? Math.Max(0, grace.ToUnixTimeMilliseconds()) : 0),
+        ("revive_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
+        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
+        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 
     /// <summary>The heartbeat's fast path: the lease's expiry and nothing else (see heartbeat_fast.lua).</summary>
     public static readonly PoolScript<HeartbeatArgs> HeartbeatFast = PoolScript.Load<HeartbeatArgs>(
@@ -115,7 +123,11 @@ public static class LuaScripts
         ("idle_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).IdleTimeout)),
         ("group", a => a.Join.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Join.Groups)),
-        ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0));
+        ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0),
+        ("revive_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
+        ("grace_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).OutageGrace)),
+        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
+        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 
     public static readonly PoolScript<ApplyRulesCommand> ApplyRules = PoolScript.Load<ApplyRulesCommand>(
         "apply_rules",
@@ -149,8 +161,12 @@ public static class LuaScripts
 
     public static readonly PoolScript<int> Sweep = PoolScript.Load<int>("sweep", rest: null, ("batch", batch => batch));
 
+    /// <summary>A replica's presence, and the last outage it reveals (see presence.lua, <see cref="OutageWatch"/>).</summary>
+    public static readonly PoolScript<TimeSpan> Presence = PoolScript.Load<TimeSpan>(
+        "presence", rest: null, ownKeys: true, ("outage_after_ms", after => Milliseconds(after)));
+
     /// <summary>Every script, for the layout tests.</summary>
-    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, HeartbeatFast, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, AgentSessions, Queue, Sweep, ApplyRules];
+    public static IReadOnlyList<IPoolScript> All => [Acquire, Heartbeat, HeartbeatFast, Release, Revoke, Live, Sessions, Usage, WaitJoin, WaitStatus, WaitLeave, LeaseState, AgentSessions, Queue, Sweep, ApplyRules, Presence];
 
     /// <summary>The pool's group rules as the scripts read them (set_rules in Scripts/library/05_groups.lua): "group|reserved|max;..." (max -1: none).</summary>
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0
@@ -164,12 +180,15 @@ public static class LuaScripts
 public sealed record EpochCheck(string Mode, long Evidence);
 
 /// <param name="Compact">Whether a new lease is compact (<see cref="LeaseLayoutGate"/>).</param>
-public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, bool Compact);
+/// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
+public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, bool Compact, OutageWindow? Outage = null);
 
-public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch);
+/// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
+public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch, OutageWindow? Outage = null);
 
 /// <param name="Compact">Whether a new lease (now or offered later) is compact (<see cref="LeaseLayoutGate"/>).</param>
-public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, bool Compact);
+/// <param name="Outage">As <see cref="AcquireArgs.Outage"/>.</param>
+public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, bool Compact, OutageWindow? Outage = null);
 
 /// <summary>The arguments of a script that takes none.</summary>
 public sealed record NoArguments

@@ -122,6 +122,9 @@ public sealed class RedisKeys
     /// </summary>
     public RedisChannel CompactReadersChannel => RedisChannel.Literal(_prefix + "compact-lease-readers");
 
+    /// <summary>The keys of presence.lua: when a replica last reached this Redis, and the last outage (one hash tag, one slot).</summary>
+    public RedisKey[] Presence() => [_prefix + "{presence}:last", _prefix + "{presence}:outage"];
+
     /// <summary>Channel on which catalog changes are announced to every replica.</summary>
     public RedisChannel CatalogInvalidationChannel => RedisChannel.Literal(_prefix + "catalog-invalidation");
 }

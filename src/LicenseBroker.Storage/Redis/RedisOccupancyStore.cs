@@ -23,6 +23,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private readonly ReclaimIndex _reclaimIndex;
     private readonly ILogger<RedisOccupancyStore> _logger;
     private readonly LeaseLayoutGate _layout;
+    private readonly OutageWatch? _outages;
 
     // Per pool, what this replica has learned: that the pool is registered as used (so an absent
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
@@ -30,8 +31,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
 
     public RedisOccupancyStore(
         IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog, ReclaimIndex reclaimIndex,
-        LeaseLayoutGate layout, ILogger<RedisOccupancyStore> logger)
+        LeaseLayoutGate layout, ILogger<RedisOccupancyStore> logger, OutageWatch? outages = null)
     {
+        _outages = outages;
         _layout = layout;
         _logger = logger;
         _reclaimIndex = reclaimIndex;
@@ -48,7 +50,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: the script is idempotent on (agent, session).
         var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch, _layout.Compact), evidence: 0, cancellationToken);
+            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch, _layout.Compact, _outages?.Last), evidence: 0, cancellationToken);
         switch (reply.Status)
         {
             case "GRANTED":
@@ -93,7 +95,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         // Retrying is safe: renewing twice gives the same lease a slightly later expiry.
         // Evidence of lost writes: only a fencing token whose lease proof verified (0 otherwise).
         var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Heartbeat, command.Pool, epoch => new HeartbeatArgs(command, epoch), evidence: command.ProvenFencingToken, cancellationToken);
+            LuaScripts.Heartbeat, command.Pool, epoch => new HeartbeatArgs(command, epoch, _outages?.Last), evidence: command.ProvenFencingToken, cancellationToken);
         switch (reply.Status)
         {
             case "RENEWED":
@@ -105,13 +107,30 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         SessionId: reply.String("session"),
                         SeatType: SeatTypeCodes.Parse(reply.String("seat"), "Redis"),
                         ExpiresAt: reply.Time("expires_ms"),
-                        FencingToken: reply.Long("fence")));
+                        FencingToken: reply.Long("fence")),
+                    Revived: reply.Long("revived") == 1);
             case "REVOKED":
                 return new HeartbeatOutcome.Revoked(reply.String("by"), reply.Time("at_ms"));
             case "IDLE_RELEASED":
                 return new HeartbeatOutcome.IdleReleased(ParseCause(reply.String("by")), reply.Time("at_ms"));
-            case "NOT_FOUND":
-                return new HeartbeatOutcome.LeaseNotFound();
+            case "EXPIRED":
+                return new HeartbeatOutcome.LeaseNotFound(
+                    reply.String("why") switch
+                    {
+                        "SEAT_TAKEN" => LeaseGoneReason.SeatTaken,
+                        "WINDOW_PASSED" => LeaseGoneReason.WindowPassed,
+                        "ENDED" => LeaseGoneReason.Ended,
+                        "UNPROVEN" => LeaseGoneReason.Unproven,
+                        "NO_SEAT" => LeaseGoneReason.NoSeat,
+                        "UNKNOWN" => LeaseGoneReason.Unknown,
+                        var other => throw UnexpectedReply("heartbeat (why)", other),
+                    },
+                    (int)reply.Long("in_use"),
+                    (int)reply.Long("limit"),
+                    (int)reply.Long("waiting"));
+            case "BACKLOG":
+                _backlog.Report(command.Pool);
+                return new HeartbeatOutcome.CatchingUp(TimeSpan.FromMilliseconds(reply.Long("retry_ms")));
             default:
                 throw UnexpectedReply("heartbeat", reply.Status);
         }
@@ -239,7 +258,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
     {
         // Retrying is safe: joining again refreshes the same place (one waiter per agent).
-        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch, _layout.Compact), evidence: 0, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch, _layout.Compact, _outages?.Last), evidence: 0, cancellationToken);
         return ParseQueueState(join.Pool, join.SessionId, reply);
     }
 

@@ -16,4 +16,19 @@ public sealed class RedisOptions
     /// Classic (to keep a rollback to a version before the compact layout possible).
     /// </summary>
     public LeaseLayout LeaseLayout { get; set; } = LeaseLayout.Auto;
+
+    /// <summary>
+    /// How long no replica may reach Redis before it counts as an outage (<see cref="OutageWatch"/>; replicas say they
+    /// reach it every second): leases that expire during one are honoured on return within their grace. 3 s to 5 min.
+    /// </summary>
+    public TimeSpan OutageAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Throws when a setting cannot work, so a bad deployment fails at start.</summary>
+    public void Validate()
+    {
+        if (OutageAfter < TimeSpan.FromSeconds(3) || OutageAfter > TimeSpan.FromMinutes(5))
+        {
+            throw new InvalidOperationException($"{SectionName}:OutageAfter must be between 3 seconds and 5 minutes (is {OutageAfter}).");
+        }
+    }
 }

@@ -22,6 +22,10 @@
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
 -- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
+-- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/03_epoch.lua)
+-- @grace_ms the pool's outage grace (ms; the same)
+-- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
+-- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1)
@@ -37,12 +41,13 @@ local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_
 local rate_window, rate_pool, rate_agent = int_arg('rate_window_ms', @rate_window_ms, 0, 86400000), int_arg('rate_pool', @rate_pool, 0, 1000000000), int_arg('rate_agent', @rate_agent, 0, 1000000000)
 local claim = int_arg('claim_ms', @claim_ms, 1, 86400000)
 set_idle_rules(@pending_ms, @idle_ms)
+set_recovery(@revive_ms, @grace_ms)
 
 local now = now_ms()
 want_settings() -- open_pool's settings come with the first read of the epoch
 purge(now)
 local group = @group
-local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version)
+local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version, @outage_from_ms, @outage_to_ms)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
 end

@@ -20,13 +20,28 @@
 -- @group the agent's group in this pool: whether a re-established shared seat may be taken (may_take_now), and
 --          the group it counts in
 -- @rules the pool's group rules (see Groups in library/05_groups.lua), for the same
--- Records a seat event when it re-establishes a lease (reestablished), or when the lease is past a
--- reclaim deadline (idle_released).
+-- @proven_grace_ms the end of the lease's outage grace its proof vouches for (ms, Redis time), or 0 for a proof of the
+--          format before grace (it re-establishes after a loss of data, and revives nothing)
+-- @revive_ms the pool's revive window (ms, 0 to 15 min)
+-- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
+-- @outage_to_ms its end (0: none known)
+-- Records a seat event when it re-establishes a lease (reestablished) or revives one (revived), or when the lease is
+-- past a reclaim deadline (idle_released).
+-- Getting an unknown lease back needs a proof that verified (proven_token > 0), an id that fits it, a seat, and no
+-- other live lease of the session; then, by the first that applies:
+--   * the pool is in its recovery window after a loss of data, and the proof's grace has not passed: re-established as
+--     a holder (may_take_now 'holder');
+--   * the lease expired while no broker could reach the pool (its expiry within the outage, OUTAGE_SLACK_MS after),
+--     and the proof's grace has not passed: revived as a holder: ahead of waiters, never past the limit;
+--   * it expired less than revive_ms ago: revived as a newcomer would be admitted (nobody waiting ahead, a seat free).
 -- Returns (payload):
---   status RENEWED, expires_ms, fence, seat, session (a lease re-established from its proof too)
+--   status RENEWED, expires_ms, fence, seat, session, revived (0 | 1) (a lease re-established from its proof too)
 --   status REVOKED, by, at_ms: an admin ended the lease
 --   status IDLE_RELEASED, by (pending_timeout | idle_timeout), at_ms: the broker took the seat back
---   status NOT_FOUND: unknown, released, expired, or another agent's
+--   status EXPIRED, why (SEAT_TAKEN | WINDOW_PASSED | ENDED | UNPROVEN | NO_SEAT | UNKNOWN), in_use, limit, waiting: not
+--     known, and not given back (why: someone took the seat or waits for it; too long ago; released; no proof that
+--     verifies for this lease, agent, device and pool; the agent has no seat now; unknown, or another agent's)
+--   status BACKLOG, retry_ms: it would be given back but the pool still holds expired leases to drop; call again
 --   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
 
 local agent, id = @agent, @lease_id
@@ -36,6 +51,9 @@ local proven = int_arg('proven_token', @proven_token, 0, MAX_FENCE)
 local limit = int_arg('limit', @limit, 0, 1000000)
 set_idle_rules(@pending_ms, @idle_ms)
 local idle_for = int_arg('idle_for_ms', @idle_for_ms, 0, 2592000000)
+local proven_grace = int_arg('proven_grace_ms', @proven_grace_ms, 0, MAX_FENCE)
+local revive_ms = int_arg('revive_ms', @revive_ms, 0, 900000)
+local outage_from, outage_to = int_arg('outage_from_ms', @outage_from_ms, 0, MAX_FENCE), int_arg('outage_to_ms', @outage_to_ms, 0, MAX_FENCE)
 
 local now = now_ms()
 purge(now)
@@ -66,36 +84,66 @@ if lease and lease.agent == agent then
     track_reclaim(id, lease, reclaim_ms)
     store_lease(id, lease)
   end
-  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session})
+  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', lease.fence, 'seat', lease.seat, 'session', lease.session, 'revived', 0})
+end
+-- Not known (any more): why, and what waiting would give (the place WaitForSeat would give now, see LEASE_EXPIRED).
+local function expired(why)
+  return finish({'status', 'EXPIRED', 'why', why, 'in_use', seats_in_use(), 'limit', limit, 'waiting', redis.call('ZCARD', K_QUEUE)})
 end
 if lease then
   -- Another agent's live lease: not the caller's to renew, nor to take over.
-  return finish({'status', 'NOT_FOUND'})
+  return expired('UNKNOWN')
 end
 
 local ended = ending_of(id, agent)
 if ended then
   return finish({'status', ended.reason, 'by', ended.by, 'at_ms', ended.at})
 end
-if redis.call('HEXISTS', K_TOMB_DATA, id) == 1 then
-  -- Ended a moment ago (by anyone): remembered, never re-established.
-  return finish({'status', 'NOT_FOUND'})
+local expiry = expiry_of(id, agent)
+local ending = not expiry and redis.call('HGET', K_TOMB_DATA, id)
+if ending then
+  -- Released a moment ago: remembered, never brought back (another agent's: unknown to the caller).
+  return expired(cjson.decode(ending).agent == agent and 'ENDED' or 'UNKNOWN')
 end
 
--- Within the recovery window a holder Redis forgot gets its lease back, with the fencing token its
--- proof carries, as long as the agent still has a seat and, for a shared seat, may take it now by the
--- one admission rule (a re-established lease pushes the pool over neither its limit nor a group's rules).
 -- A compact id names its fence and its class: one the proof's token or the agent's seat now do not match names
--- another lease.
+-- another lease. A proof of the format before grace (proven_grace 0) only re-establishes after a loss of data.
+local OUTAGE_SLACK_MS = 15000 -- an app in grace retries every few seconds: its lease may expire just after the outage
 local _, id_fence, _, id_class = compact_place(id)
 local id_fits = id_fence == nil or (tonumber(id_fence) == proven and (id_class == 'c') == (seat == 'CONCURRENT'))
-if now < recovering_until and seat ~= '' and proven > 0 and id_fits and live_lease_of(agent, session) == nil then
-  set_rules(@rules)
-  if seat == 'CONCURRENT' and may_take_now(agent, @group, limit, 'holder') ~= 'YES' then
-    return finish({'status', 'NOT_FOUND'})
-  end
-  local expires = now + ttl
-  grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven, @group)
-  return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session})
+if seat == '' then
+  return expired('NO_SEAT')
 end
-return finish({'status', 'NOT_FOUND'})
+if proven == 0 or not id_fits then
+  return expired('UNPROVEN')
+end
+if live_lease_of(agent, session) ~= nil then
+  return expired('UNKNOWN') -- the session has another lease now
+end
+local in_grace = proven_grace == 0 or now <= proven_grace -- 0: a proof of the format before, which carries none
+local as, revived = nil, false
+if now < recovering_until and (not expiry or proven_grace > 0) and in_grace then
+  as = 'holder' -- Redis forgot it (or it expired as the data was lost): re-established, as every holder is
+elseif expiry and proven_grace > 0 and in_grace and outage_to > 0 and expiry.at >= outage_from and expiry.at <= outage_to + OUTAGE_SLACK_MS then
+  as, revived = 'holder', true
+elseif expiry and proven_grace > 0 and now <= expiry.at + revive_ms then
+  as, revived = 'newcomer', true
+end
+if not as then
+  -- Remembered as expired, or forgotten past the grace its proof vouches for: too long ago either way.
+  return expired((expiry or not in_grace) and 'WINDOW_PASSED' or 'UNKNOWN')
+end
+set_rules(@rules)
+if seat == 'CONCURRENT' and may_take_now(agent, @group, limit, as, recovering_until) ~= 'YES' then
+  if BACKLOG == 1 then
+    return finish({'status', 'BACKLOG', 'retry_ms', 1000}) -- expired leases may hold the seat it would take
+  end
+  return expired('SEAT_TAKEN')
+end
+if expiry then
+  redis.call('HDEL', K_TOMB_DATA, id)
+  redis.call('ZREM', K_TOMBS, id)
+end
+local expires = now + ttl
+grant(id, agent, session, seat, @device, @platform, kind ~= '' and kind or 'Pending', expires, proven, @group, nil, revived)
+return finish({'status', 'RENEWED', 'expires_ms', expires, 'fence', proven, 'seat', seat, 'session', session, 'revived', revived and 1 or 0})

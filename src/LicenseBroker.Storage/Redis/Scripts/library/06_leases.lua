@@ -54,13 +54,14 @@ local function new_compact_id(seat, fence, random_id)
   return compact_id(seat == 'CONCURRENT' and 'c' or 'o', fence, string.sub(random_id, 4))
 end
 
--- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment):
--- takes the next fencing token (or, on re-establishment, the proven token the lease already had),
+-- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment, revival):
+-- takes the next fencing token (or, on re-establishment and revival, the proven token the lease already had),
 -- stores the lease, counts the seat in the agent's group ('' for none), moves today's peak and
 -- records the seat event. Whether the agent may take the seat is the caller's question (seat_open).
 -- id: a new lease's random 'ls_' id, made compact (new_compact_id) when compact is true; a re-established lease's own id.
+-- revived: the lease had expired and its app got it back (heartbeat.lua): the seat event says so.
 -- Returns the fencing token, the shared seats in use, today's peak and the lease id.
-local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group, compact)
+local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group, compact, revived)
   local fence = proven_fence
   if not fence then
     fence = redis.call('INCR', K_FENCE)
@@ -73,7 +74,9 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   stats_touch(NOW)
   local in_use = seats_in_use()
   local peak = seat == 'CONCURRENT' and raise_peak(NOW, in_use) or EPOCH_PEAK
-  if proven_fence then
+  if revived then
+    event('revived', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
+  elseif proven_fence then
     event('reestablished', id, agent, agent, peak)
   else
     event('granted', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
@@ -203,6 +206,7 @@ local function purge(now, max)
     local id, lease = lease_of_member(expired[i])
     if lease then
       drop_lease(id, lease, 'expired', 'broker', tonumber(expired[i + 1]))
+      remember_expiry(id, lease.agent, tonumber(expired[i + 1]))
     else
       redis.call('ZREM', K_LEASES, expired[i])
     end

@@ -99,19 +99,28 @@ local function promote(now)
 end
 
 -- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
--- limit, claim window, lease ttl, idle rules and group rules (rules_text, as set_rules() reads it)
+-- limit, claim window, lease ttl, idle rules, revive window and outage grace (set_recovery) and group rules (rules_text,
+-- as set_rules() reads it)
 -- for the scripts that free seats or reclaim them. version is the catalog version the caller's rules
 -- were read at (see apply_rules.lua): a caller whose rules are older than the pool's changes nothing
 -- and must reload them, so no grant uses rules older than the last change an admin committed.
+-- outage_from, outage_to: the last time no broker could reach this Redis (0 0: none known).
 -- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH; and, when the
 -- caller's rules are older than the pool's, the pool's version (the caller answers STALE).
-local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version)
+local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to)
   version = int_arg('rules_version', version, 0, MAX_FENCE)
+  outage_from, outage_to = int_arg('outage_from_ms', outage_from, 0, MAX_FENCE), int_arg('outage_to_ms', outage_to, 0, MAX_FENCE)
   set_rules(rules_text)
   local recovering_until = check_epoch(mode, now, ttl, evidence)
+  if recovering_until and outage_to - outage_from > ttl / 2 and now < outage_to + ttl then
+    -- Just after an outage long enough for leases to expire: their apps come back within one ttl (heartbeat.lua revives
+    -- them as holders); newcomers wait until then, as after a loss of data, so that none takes a returning seat.
+    recovering_until = math.max(recovering_until, outage_to + ttl)
+  end
   if recovering_until then
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
-    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version)}
+    local revive_ms, grace_ms = recovery()
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms}
     local stored = stored_settings()
     local stored_version = tonumber(stored[7] or '0')
     if version < stored_version then
@@ -120,7 +129,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
         redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
-          'rules_version', values[7])
+          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms)
         break
       end
     end
