@@ -209,7 +209,7 @@ public sealed class SeatLease : IAsyncDisposable
     }
 
     // In grace the broker is asked at least this often, so that a returning broker gives the lease back within seconds.
-    private static readonly TimeSpan GraceRetry = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan GraceRetry = TimeSpan.FromSeconds(1);
 
     private async Task HeartbeatLoopAsync()
     {

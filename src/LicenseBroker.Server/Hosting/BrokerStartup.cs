@@ -20,6 +20,7 @@ internal sealed partial class BrokerStartup : IHostedService
     private readonly IOptionsMonitor<JwtBearerOptions> _jwt;
     private readonly LeaseLayoutGate _layout;
     private readonly RequestPathWarmup _requestPath;
+    private readonly OutageWatch _outages;
 
     public BrokerStartup(
         PostgresOptions postgres,
@@ -29,8 +30,10 @@ internal sealed partial class BrokerStartup : IHostedService
         IOptionsMonitor<JwtBearerOptions> jwt,
         LeaseLayoutGate layout,
         RequestPathWarmup requestPath,
+        OutageWatch outages,
         ILogger<BrokerStartup> logger)
     {
+        _outages = outages;
         _requestPath = requestPath;
         _layout = layout;
         _jwt = jwt;
@@ -57,6 +60,21 @@ internal sealed partial class BrokerStartup : IHostedService
         await _layout.StartAsync();
         await WarmCatalogAsync(cancellationToken);
         await _requestPath.RunAsync(cancellationToken);
+        await LearnLastOutageAsync();
+    }
+
+    // Last, just before Kestrel listens: a broker that starts after every replica was down learns of the gap before the
+    // apps in grace come back, so their leases are honoured as the outage's (PresenceBeacon keeps it up to date after).
+    private async Task LearnLastOutageAsync()
+    {
+        try
+        {
+            await _outages.BeatAsync();
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // Redis away: the beacon's first beat that gets through learns it.
+        }
     }
 
     private async Task WarmCatalogAsync(CancellationToken cancellationToken)

@@ -64,6 +64,16 @@ end
 
 local lease = load_lease(id)
 if lease and lease.agent == agent then
+  -- Past its expiry but not dropped yet (the purge takes a bounded batch, oldest first): expired all the same, so that
+  -- the lease is given back, or not, by the same rules as one the purge reached (below).
+  local expiry = tonumber(redis.call('ZSCORE', K_LEASES, lease_member(id)))
+  if expiry and expiry <= now then
+    drop_lease(id, lease, 'expired', 'broker', expiry)
+    remember_expiry(id, agent, expiry)
+    lease = nil
+  end
+end
+if lease and lease.agent == agent then
   local kind_changed = kind ~= '' and kind ~= lease.kind
   if kind_changed then
     lease.kind, lease.since = kind, now
