@@ -279,6 +279,19 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
         var tooShort = await RunCli(account, null, ["subscription", "set", "--pending-timeout", "30s"], token: service);
         Assert.NotEqual(0, tooShort.ExitCode);
         Assert.Contains("pending_timeout_seconds", tooShort.Error, StringComparison.Ordinal);
+
+        // Revive window and outage grace: set and shown; left alone by a set that does not name them; 15 minutes at most.
+        var recovery = await RunCli(account, null, ["subscription", "set", "--revive-window", "2m", "--outage-grace", "15m"], token: service);
+        Assert.True(recovery.ExitCode == 0, recovery.Error);
+        Assert.Contains("00:02:00", recovery.Output, StringComparison.Ordinal);
+        Assert.Contains("00:15:00", recovery.Output, StringComparison.Ordinal);
+        Assert.True((await RunCli(account, null, ["subscription", "set", "--concurrent", "8"], token: service)).ExitCode == 0);
+        subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new Contracts.V1.GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        Assert.Equal((120, 900, 8), (subscription.ReviveWindowSeconds, subscription.OutageGraceSeconds, subscription.ConcurrentSeatLimit));
+        var tooLong = await RunCli(account, null, ["subscription", "set", "--outage-grace", "16m"], token: service);
+        Assert.NotEqual(0, tooLong.ExitCode);
+        Assert.Contains("outage_grace_seconds", tooLong.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -170,9 +170,14 @@ internal static class AgentsCommand
         var unattended = new Option<int?>("--unattended") { Description = "Unattended-machine limit (a new subscription: 0)." };
         var pendingTimeout = CommonOptions.TimeoutOrOff("--pending-timeout", "Take the seat back from a session still PENDING this long (a new subscription: off)");
         var idleTimeout = CommonOptions.TimeoutOrOff("--idle-timeout", "Take the seat back from a session whose user is idle this long (a new subscription: off)");
+        var reviveWindow = CommonOptions.TimeoutOrOff("--revive-window", "Give an expired session back to its own app this long after it expired, when nobody needed the seat (0 to 15m; a new subscription: 5m)");
+        var outageGrace = CommonOptions.TimeoutOrOff("--outage-grace", "Keep a running session valid this long past its expiry while the broker cannot be reached (0 to 15m; a new subscription: 5m)");
         var set = new Command(
             "set",
-            "Create a subscription, or change only the options given of an existing one (back-office token).") { setProduct, plan, validDays, named, concurrent, unattended, pendingTimeout, idleTimeout };
+            "Create a subscription, or change only the options given of an existing one (back-office token).")
+        {
+            setProduct, plan, validDays, named, concurrent, unattended, pendingTimeout, idleTimeout, reviveWindow, outageGrace,
+        };
         setConnection.AddTo(set);
         set.SetAction((parse, _) => setConnection.RunAsync(parse, async (channel, headers) =>
         {
@@ -215,6 +220,26 @@ internal static class AgentsCommand
             subscription.UnattendedDeviceLimit = parse.GetValue(unattended) ?? subscription.UnattendedDeviceLimit;
             subscription.PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? (int)Math.Min(pending.TotalSeconds, int.MaxValue) : subscription.PendingTimeoutSeconds;
             subscription.IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? (int)Math.Min(idle.TotalSeconds, int.MaxValue) : subscription.IdleTimeoutSeconds;
+
+            // Unset on the wire keeps the stored value; the broker says when a value is out of range.
+            if (parse.GetValue(reviveWindow) is { } revive)
+            {
+                subscription.ReviveWindowSeconds = (int)Math.Min(revive.TotalSeconds, int.MaxValue);
+            }
+            else
+            {
+                subscription.ClearReviveWindowSeconds();
+            }
+
+            if (parse.GetValue(outageGrace) is { } grace)
+            {
+                subscription.OutageGraceSeconds = (int)Math.Min(grace.TotalSeconds, int.MaxValue);
+            }
+            else
+            {
+                subscription.ClearOutageGraceSeconds();
+            }
+
             var response = await client.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, headers);
             return BrokerConnection.Print(setConnection.Json(parse), response, () => PrintSubscription(response.Subscription));
         }, service: true));
@@ -222,10 +247,10 @@ internal static class AgentsCommand
     }
 
     private static void PrintSubscription(Contracts.V1.Subscription s) => Table.Print(
-        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT"],
+        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT", "REVIVE WINDOW", "OUTAGE GRACE"],
         [[s.AccountId, s.Product, s.Plan.ToString(), Table.Time(s.ValidUntil), s.NamedSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
             s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds)]]);
+            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds), Timeout(s.ReviveWindowSeconds), Timeout(s.OutageGraceSeconds)]]);
 
     /// <summary>"no live session", "1 live session (desk-7)", "2 live sessions (desk-7, phone-2)".</summary>
     private static string SessionsText(Google.Protobuf.Collections.RepeatedField<Contracts.V1.SharedSession> sessions) => sessions.Count switch
