@@ -159,6 +159,21 @@ public sealed class LeaseRevivalTests : IClassFixture<ShortLeaseFixture>
     }
 
     [Fact]
+    public async Task An_expired_lease_its_app_released_is_not_revived()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        var holder = Host.Agent(account, ids[0]);
+        var lease = (await holder.AcquireAsync(Product)).Lease;
+        await ExpiredAsync(account, lease, Host.Agent(account, ids[1]));
+
+        var release = await Assert.ThrowsAsync<RpcException>(() => holder.ReleaseAsync(lease));
+        Assert.Equal(StatusCode.NotFound, release.StatusCode);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => holder.Raw.HeartbeatAsync(Beat(lease), holder.Headers).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+    }
+
+    [Fact]
     public async Task Past_the_revive_window_the_app_is_told_so()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);

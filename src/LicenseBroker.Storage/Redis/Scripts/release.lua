@@ -7,7 +7,7 @@
 -- Returns (payload):
 --   status RELEASED: the lease was live and is ended
 --   status ALREADY_RELEASED: released or revoked a moment ago
---   status NOT_FOUND: unknown or expired
+--   status NOT_FOUND: unknown or expired (an expired lease is no longer revived after it: heartbeat.lua)
 
 local agent, id, remember = @agent, @lease_id, int_arg('remember_ms', @remember_ms, 0, 86400000)
 
@@ -22,7 +22,12 @@ if lease and lease.agent == agent then
 end
 
 local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
-if raw_tomb and cjson.decode(raw_tomb).agent == agent then
+local tomb = raw_tomb and cjson.decode(raw_tomb)
+if tomb and tomb.agent == agent and tomb.reason == 'EXPIRED' then
+  -- Expired, and remembered for a revival the app now gives up: forgotten, so that nothing brings it back.
+  redis.call('HDEL', K_TOMB_DATA, id)
+  redis.call('ZREM', K_TOMBS, id)
+elseif tomb and tomb.agent == agent then
   return finish({'status', 'ALREADY_RELEASED'})
 end
 return finish({'status', 'NOT_FOUND'})
