@@ -51,4 +51,21 @@ internal static class SeatTypeCodes
         Unlimited => SeatModel.Unlimited,
         _ => throw new InvalidOperationException($"Unknown seat model '{code}' stored in {storedIn}."),
     };
+
+    /// <summary>subscriptions.overage_mode, and the pool scripts' @overage_mode.</summary>
+    public static string OverageModeCode(OverageMode mode) => mode switch
+    {
+        OverageMode.None => "NONE",
+        OverageMode.Alert => "ALERT",
+        OverageMode.Burst => "BURST",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, null),
+    };
+
+    public static OverageMode ParseOverageMode(string code, string storedIn) => code switch
+    {
+        "NONE" => OverageMode.None,
+        "ALERT" => OverageMode.Alert,
+        "BURST" => OverageMode.Burst,
+        _ => throw new InvalidOperationException($"Unknown overage mode '{code}' stored in {storedIn}."),
+    };
 }

@@ -152,6 +152,11 @@ public sealed class LeaseRevivalTests : IClassFixture<ShortLeaseFixture>
 
         var usage = await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account));
         Assert.Equal(1, usage.Products.Single().ConcurrentSeatsInUse); // the agent whose call dropped the lease
+        // The audit log is written in the background: wait for the expiry to be in it, then nothing after it.
+        await Eventually.Until(
+            async () => (await ActionsAsync(account, lease.LeaseId)).Contains("seat.expired") ? "audited" : null,
+            TimeSpan.FromSeconds(10),
+            "seat.expired in the audit log");
         Assert.Equal(["seat.granted", "seat.expired"], await ActionsAsync(account, lease.LeaseId));
 
         // The lease's own proof still revives it: the refusals above changed nothing.

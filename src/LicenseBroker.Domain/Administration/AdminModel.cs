@@ -50,6 +50,13 @@ public sealed record SubscriptionRecord(
 
     /// <summary>How long past expiry a lease's outage grace runs (see <see cref="LeaseRecovery"/>); on write null keeps the stored value.</summary>
     public TimeSpan? OutageGrace { get; init; }
+
+    /// <summary>The pool's overage; on write, null fields keep the stored values.</summary>
+    public OverageMode? OverageMode { get; init; }
+
+    public int? OverageSeats { get; init; }
+
+    public int? OveragePercent { get; init; }
 }
 
 /// <summary>An agent as stored, with the seats they hold.</summary>

@@ -30,7 +30,8 @@ public sealed record SubscriptionTerms(
     int ConcurrentSeatLimit,
     int UnattendedDeviceLimit,
     IdleRules? IdleRules = null,
-    LeaseRecovery? Recovery = null);
+    LeaseRecovery? Recovery = null,
+    OveragePolicy? Overage = null);
 
 /// <summary>
 /// A group's shared seats in one pool: <see cref="Reserved"/> seats only its members take (and they
@@ -119,6 +120,9 @@ public sealed class PoolPolicy
 
     /// <summary>The pool's revive window and outage grace (the defaults without a subscription).</summary>
     public LeaseRecovery Recovery => Subscription?.Recovery ?? LeaseRecovery.Default;
+
+    /// <summary>The pool's overage (none without a subscription).</summary>
+    public OveragePolicy Overage => Subscription?.Overage ?? OveragePolicy.None;
 
     /// <summary>A subscription is active until its validity ends.</summary>
     public bool IsActiveAt(DateTimeOffset now) => Subscription is { } terms && terms.ValidUntil > now;

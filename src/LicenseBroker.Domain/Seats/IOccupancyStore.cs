@@ -78,7 +78,8 @@ public sealed record AcquireCommand(
     RateLimits? RateLimits = null,
     IdleRules? IdleRules = null,
     GroupSeats? Groups = null,
-    LeaseRecovery? Recovery = null);
+    LeaseRecovery? Recovery = null,
+    OveragePolicy? Overage = null);
 
 /// <summary>
 /// The agent's group in the pool (null: none) and the pool's group rules, for shared-seat admission;

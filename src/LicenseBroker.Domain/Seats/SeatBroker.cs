@@ -74,7 +74,8 @@ public sealed class SeatBroker
             new RateLimits(_options.RateWindow, _options.AcquiresPerPoolPerWindow, _options.AcquiresPerAgentPerWindow),
             policy.IdleRules,
             policy.GroupSeatsOf(agent.AgentId),
-            policy.Recovery);
+            policy.Recovery,
+            policy.Overage);
         // Seat events (granted, refused) are recorded by the store, from what the script reports.
         var outcome = await _store.AcquireAsync(command, cancellationToken);
         return outcome switch

@@ -28,6 +28,8 @@ public static class SeatEventKinds
         new(SeatEventKind.IdleReleased, "idle_released", "seat.idle_released", WebhookEventTypes.SeatIdleReleased, "idle_released"),
         new(SeatEventKind.Queued, "queued", "queue.joined", WebhookEventTypes.QueueJoined, "queued"),
         new(SeatEventKind.Revived, "revived", "seat.revived", WebhookEventTypes.SeatRevived, "revived"),
+        new(SeatEventKind.OverageStarted, "overage_started", "pool.overage_started", WebhookEventTypes.PoolOverageStarted, "overage_started"),
+        new(SeatEventKind.OverageEnded, "overage_ended", "pool.overage_ended", WebhookEventTypes.PoolOverageEnded, "overage_ended"),
     ];
 
     private static readonly Dictionary<SeatEventKind, SeatEventNames> ByKind = All.ToDictionary(n => n.Kind);

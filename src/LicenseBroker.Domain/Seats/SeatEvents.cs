@@ -20,6 +20,12 @@ public enum SeatEventKind
 
     /// <summary>An expired lease was given back to its app (revive window, or its grace after an outage): same lease id.</summary>
     Revived,
+
+    /// <summary>A grant took the pool above its purchased shared seats (overage); the lease is the one that crossed.</summary>
+    OverageStarted,
+
+    /// <summary>A freed seat brought the pool back to its purchased shared seats.</summary>
+    OverageEnded,
 }
 
 /// <summary>

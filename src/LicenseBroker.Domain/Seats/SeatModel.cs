@@ -101,3 +101,33 @@ public sealed record LeaseRecovery(TimeSpan ReviveWindow, TimeSpan OutageGrace)
     /// <summary>The longest either may be.</summary>
     public static readonly TimeSpan Max = TimeSpan.FromMinutes(15);
 }
+
+/// <summary>Whether a pool grants shared seats beyond the purchased ones when every one is taken (see <see cref="OveragePolicy"/>).</summary>
+public enum OverageMode
+{
+    /// <summary>Never: the purchased count is the limit.</summary>
+    None,
+
+    /// <summary>A newcomer gets a seat beyond it, up to the allowance, flagged and announced; waiters wait for a purchased one.</summary>
+    Alert,
+
+    /// <summary>As <see cref="Alert"/>, and the queue's head too.</summary>
+    Burst,
+}
+
+/// <summary>
+/// A pool's overage: <see cref="Mode"/> and the allowance, <see cref="Seats"/> or <see cref="Percent"/> of the purchased
+/// count (rounded up), never both. Decided by the one admission rule in the pool's scripts.
+/// </summary>
+public sealed record OveragePolicy(OverageMode Mode, int Seats, int Percent)
+{
+    public static readonly OveragePolicy None = new(OverageMode.None, 0, 0);
+
+    /// <summary>The largest allowance in seats and in percent.</summary>
+    public const int MaxSeats = 1_000_000;
+
+    public const int MaxPercent = 1_000;
+
+    /// <summary>Seats beyond <paramref name="limit"/> this policy allows (0 with <see cref="OverageMode.None"/>).</summary>
+    public int ExtraSeats(int limit) => Mode == OverageMode.None ? 0 : Seats + (int)Math.Ceiling(limit * (long)Percent / 100.0);
+}

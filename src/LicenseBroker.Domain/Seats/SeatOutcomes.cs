@@ -11,7 +11,7 @@ public abstract record AcquireOutcome
     }
 
     /// <summary>A seat was granted, or an existing lease of the same session was returned.</summary>
-    public sealed record Granted(Lease Lease, bool Resumed) : AcquireOutcome;
+    public sealed record Granted(Lease Lease, bool Resumed, OverageGrant? Overage = null) : AcquireOutcome;
 
     /// <summary>
     /// No shared seat for this agent now. <see cref="Why"/> says which rule: every seat is occupied (or being
@@ -137,3 +137,6 @@ public abstract record ReleaseOutcome
     /// <summary>The lease is unknown to the caller or expired.</summary>
     public sealed record LeaseNotFound : ReleaseOutcome;
 }
+
+/// <summary>A grant beyond the purchased shared seats (see <see cref="OveragePolicy"/>): how far over, and under which mode.</summary>
+public sealed record OverageGrant(OverageMode Mode, int InUse, int Limit, int Cap);

@@ -114,7 +114,7 @@ public sealed class SeatWaiter
 
                 var join = new QueueJoin(
                     pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), rules.SeatTypeOf(agent.AgentId)!.Value, rules.ConcurrentLimit, device, kind, rules.IdleRules,
-                    rules.GroupSeatsOf(agent.AgentId), rules.Recovery);
+                    rules.GroupSeatsOf(agent.AgentId), rules.Recovery, rules.Overage);
                 return (null, await _store.JoinAsync(join, cancellationToken));
             },
             static attempt => (attempt.State as QueueState.RulesChanged)?.Version,
@@ -264,7 +264,7 @@ public abstract record LeaseState
 /// <summary>Everything the store needs to put an agent in the queue (or grant at once).</summary>
 public sealed record QueueJoin(
     PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null,
-    GroupSeats? Groups = null, LeaseRecovery? Recovery = null);
+    GroupSeats? Groups = null, LeaseRecovery? Recovery = null, OveragePolicy? Overage = null);
 
 /// <summary>The queue side of the occupancy store.</summary>
 public interface IQueueStore

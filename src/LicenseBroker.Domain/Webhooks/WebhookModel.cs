@@ -23,10 +23,14 @@ public static class WebhookEventTypes
     public const string PoolFull = "pool.full";
     public const string PoolThreshold = "pool.threshold";
     public const string QueueJoined = "queue.joined";
+
+    /// <summary>A grant took the pool above its purchased shared seats (overage), and the freed seat that brought it back.</summary>
+    public const string PoolOverageStarted = "pool.overage_started";
+    public const string PoolOverageEnded = "pool.overage_ended";
     public const string AgentSeatChanged = "agent.seat_changed";
 
     public static readonly IReadOnlyList<string> All =
-        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived];
+        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived, PoolOverageStarted, PoolOverageEnded];
 
     /// <summary>What an endpoint may subscribe to: <see cref="All"/> and the aliases still honoured.</summary>
     public static readonly IReadOnlyList<string> Subscribable = [.. All, SeatRevokedAlias];

@@ -27,6 +27,14 @@ internal static class AdminMapping
             DisplayName = s.DisplayName ?? string.Empty,
             ReviveWindowSeconds = (int)(s.ReviveWindow ?? Domain.Seats.LeaseRecovery.Default.ReviveWindow).TotalSeconds,
             OutageGraceSeconds = (int)(s.OutageGrace ?? Domain.Seats.LeaseRecovery.Default.OutageGrace).TotalSeconds,
+            OverageMode = (s.OverageMode ?? Domain.Seats.OverageMode.None) switch
+            {
+                Domain.Seats.OverageMode.Alert => V1.OverageMode.Alert,
+                Domain.Seats.OverageMode.Burst => V1.OverageMode.Burst,
+                _ => V1.OverageMode.None,
+            },
+            OverageSeats = s.OverageSeats ?? 0,
+            OveragePercent = s.OveragePercent ?? 0,
         };
         if (s.MonitoredDeviceLimit is { } monitored)
         {
@@ -50,6 +58,14 @@ internal static class AdminMapping
         DisplayName = s.DisplayName.Length == 0 ? null : s.DisplayName.Trim(),
         ReviveWindow = s.HasReviveWindowSeconds ? TimeSpan.FromSeconds(s.ReviveWindowSeconds) : null,
         OutageGrace = s.HasOutageGraceSeconds ? TimeSpan.FromSeconds(s.OutageGraceSeconds) : null,
+        OverageMode = !s.HasOverageMode ? null : s.OverageMode switch
+        {
+            V1.OverageMode.Alert => Domain.Seats.OverageMode.Alert,
+            V1.OverageMode.Burst => Domain.Seats.OverageMode.Burst,
+            _ => Domain.Seats.OverageMode.None,
+        },
+        OverageSeats = s.HasOverageSeats ? s.OverageSeats : null,
+        OveragePercent = s.HasOveragePercent ? s.OveragePercent : null,
     };
 
     public static V1.Agent ToProto(this AgentRecord a)

@@ -85,6 +85,14 @@ internal static class OutcomeStatus
         });
     }
 
+    /// <summary>A grant beyond the purchased seats, told as an ErrorInfo would tell it (reason and metadata).</summary>
+    public static ErrorInfo OverageInfo(OverageGrant over) => new()
+    {
+        Reason = over.Mode == OverageMode.Burst ? "OVERAGE_BURST" : "OVERAGE_ALERT",
+        Domain = "licensebroker",
+        Metadata = { ["in_use"] = Text(over.InUse), ["limit"] = Text(over.Limit), ["cap"] = Text(over.Cap) },
+    };
+
     /// <summary>The pool is still dropping leases that expired meanwhile; the heartbeat will be answered in a moment.</summary>
     public static RpcException CatchingUp(TimeSpan retryAfter) => Recovering(retryAfter);
 

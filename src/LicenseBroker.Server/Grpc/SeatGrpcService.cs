@@ -98,7 +98,13 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             request.UnattendedDeviceId.Length == 0 ? null : request.UnattendedDeviceId);
         return outcome switch
         {
-            AcquireOutcome.Granted granted => new AcquireSeatResponse { Lease = granted.Lease.ToProto(_broker.Options), Resumed = granted.Resumed },
+            AcquireOutcome.Granted granted => new AcquireSeatResponse
+            {
+                Lease = granted.Lease.ToProto(_broker.Options),
+                Resumed = granted.Resumed,
+                Overage = granted.Overage is not null,
+                OverageInfo = granted.Overage is { } over ? OutcomeStatus.OverageInfo(over) : null,
+            },
             _ => throw OutcomeStatus.Refused(outcome, request.Product),
         };
     }

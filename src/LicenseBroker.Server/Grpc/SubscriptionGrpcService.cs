@@ -52,6 +52,25 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
                 validation.RecoverySeconds(subscription.OutageGraceSeconds, "subscription.outage_grace_seconds");
             }
 
+            if (subscription.HasOverageMode)
+            {
+                validation.Check(
+                    subscription.OverageMode != Contracts.V1.OverageMode.Unspecified && Enum.IsDefined(subscription.OverageMode),
+                    "subscription.overage_mode",
+                    "must be NONE, ALERT or BURST");
+            }
+
+            validation
+                .Check(!subscription.HasOverageSeats || subscription.OverageSeats is >= 0 and <= OveragePolicy.MaxSeats, "subscription.overage_seats", $"must be between 0 and {OveragePolicy.MaxSeats}")
+                .Check(
+                    !subscription.HasOveragePercent || subscription.OveragePercent is >= 0 and <= OveragePolicy.MaxPercent,
+                    "subscription.overage_percent",
+                    $"must be between 0 and {OveragePolicy.MaxPercent}")
+                .Check(
+                    !(subscription.OverageSeats > 0 && subscription.OveragePercent > 0),
+                    "subscription.overage_percent",
+                    "give the allowance in seats or in percent, not both");
+
             if (subscription.HasMonitoredDeviceLimit)
             {
                 validation.Limit(subscription.MonitoredDeviceLimit, "subscription.monitored_device_limit");

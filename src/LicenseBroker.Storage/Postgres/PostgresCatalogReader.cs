@@ -25,6 +25,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                s.unattended_device_limit AS UnattendedDeviceLimit,
                s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
                s.revive_window_seconds AS ReviveWindowSeconds, s.outage_grace_seconds AS OutageGraceSeconds,
+               s.overage_mode AS OverageMode, s.overage_seats AS OverageSeats, s.overage_percent AS OveragePercent,
                coalesce(acc.catalog_version, 0) AS CatalogVersion
         FROM unnest(@Accounts, @Products) AS x(account_id, product_code)
         LEFT JOIN accounts acc ON acc.id = x.account_id
@@ -209,7 +210,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 product.ConcurrentSeatLimit!.Value,
                 product.UnattendedDeviceLimit!.Value,
                 new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)),
-                new LeaseRecovery(TimeSpan.FromSeconds(product.ReviveWindowSeconds ?? 0), TimeSpan.FromSeconds(product.OutageGraceSeconds ?? 0)));
+                new LeaseRecovery(TimeSpan.FromSeconds(product.ReviveWindowSeconds ?? 0), TimeSpan.FromSeconds(product.OutageGraceSeconds ?? 0)),
+                new OveragePolicy(SeatTypeCodes.ParseOverageMode(product.OverageMode ?? "NONE", "PostgreSQL"), product.OverageSeats ?? 0, product.OveragePercent ?? 0));
         var seatModel = SeatTypeCodes.ParseModel(product.SeatModel, "PostgreSQL");
         return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion, groupNames);
     }
@@ -224,7 +226,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
 
     private sealed record ProductRow(
         string AccountId, string Product, string? SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit,
-        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds, int? ReviveWindowSeconds, int? OutageGraceSeconds, long CatalogVersion);
+        int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds, int? ReviveWindowSeconds, int? OutageGraceSeconds,
+        string? OverageMode, int? OverageSeats, int? OveragePercent, long CatalogVersion);
 
     private sealed record AssignmentRow(string AccountId, string Product, string AgentId, string SeatType);
 

@@ -35,9 +35,10 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
         LIMIT @limit
         """;
 
-    // The seat events the planner replays (a re-established lease was live before the loss: no change of occupancy).
+    // The seat events the planner replays (a re-established lease was live before the loss: no change of occupancy; the
+    // pool's overage events say the pool crossed its purchased count, which the planner counts from the grants itself).
     private static readonly string[] Actions =
-        [.. SeatEventKinds.All.Where(n => n.Kind != SeatEventKind.Reestablished).Select(n => n.AuditAction)];
+        [.. SeatEventKinds.All.Where(n => n.Kind is not (SeatEventKind.Reestablished or SeatEventKind.OverageStarted or SeatEventKind.OverageEnded)).Select(n => n.AuditAction)];
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly BackendPipelines _pipelines;

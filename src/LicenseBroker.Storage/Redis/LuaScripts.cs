@@ -36,6 +36,8 @@ public static class LuaScripts
         ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0),
         ("revive_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
         ("grace_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).OutageGrace)),
+        ("overage_mode", a => SeatTypeCodes.OverageModeCode((a.Command.Overage ?? OveragePolicy.None).Mode)),
+        ("overage_seats", a => (a.Command.Overage ?? OveragePolicy.None).ExtraSeats(a.Command.ConcurrentLimit)),
         ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
         ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 
@@ -126,6 +128,8 @@ public static class LuaScripts
         ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0),
         ("revive_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
         ("grace_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).OutageGrace)),
+        ("overage_mode", a => SeatTypeCodes.OverageModeCode((a.Join.Overage ?? OveragePolicy.None).Mode)),
+        ("overage_seats", a => (a.Join.Overage ?? OveragePolicy.None).ExtraSeats(a.Join.ConcurrentLimit)),
         ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
         ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 

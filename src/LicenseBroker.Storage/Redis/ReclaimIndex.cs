@@ -7,7 +7,7 @@ namespace LicenseBroker.Storage.Redis;
 /// <summary>
 /// Which pools have a seat to take back soon (see <see cref="RedisKeys.ReclaimIndex"/>): pool ->
 /// its earliest reclaim deadline, on Redis's clock. A pool's scripts keep their own deadlines
-/// atomically (Scripts/library/04_idle.lua, KEYS[16]); this index is how a replica finds, without scanning every
+/// atomically (Scripts/library/04_terms.lua, KEYS[16]); this index is how a replica finds, without scanning every
 /// pool, the few whose deadline came while nobody called into them. It may be early (a deadline
 /// that moved later), never late: it is only lowered, except by <see cref="AfterReclaimAsync"/>,
 /// which raises it to what the pool's own set says after a reclaim, then lowers it again if a call

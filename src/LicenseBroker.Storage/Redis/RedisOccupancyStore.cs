@@ -63,7 +63,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         SeatType: SeatTypeCodes.Parse(reply.String("seat"), "Redis"),
                         ExpiresAt: reply.Time("expires_ms"),
                         FencingToken: reply.Long("fence")),
-                    Resumed: reply.Long("resumed") == 1);
+                    Resumed: reply.Long("resumed") == 1,
+                    Overage: reply.OptionalLong("overage") == 1
+                        ? new OverageGrant((command.Overage ?? OveragePolicy.None).Mode, reply.Int("in_use"), command.ConcurrentLimit, reply.Int("cap"))
+                        : null);
             case "FULL":
                 var (why, group, cap, reservedFor) = RefusalOf(reply);
                 return new AcquireOutcome.PoolFull(

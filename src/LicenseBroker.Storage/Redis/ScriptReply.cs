@@ -43,6 +43,9 @@ internal sealed class ScriptReply
 
     public int Int(string name) => (int)Field(name);
 
+    /// <summary>A field some replies carry and others do not (a resumed grant carries no overage): its value, or null.</summary>
+    public long? OptionalLong(string name) => _fields.TryGetValue(name, out var value) ? (long)value : null;
+
     public DateTimeOffset Time(string name) => DateTimeOffset.FromUnixTimeMilliseconds((long)Field(name));
 
     public TimeSpan Milliseconds(string name) => TimeSpan.FromMilliseconds((long)Field(name));

@@ -17,18 +17,21 @@
 -- @rate_pool attempts allowed per window for the pool
 -- @rate_agent per agent (0: no limit)
 -- @claim_ms claim window (ms) of seats offered to the head of the queue
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_idle.lua
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_terms.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
 -- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
--- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/03_epoch.lua)
+-- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/04_terms.lua)
 -- @grace_ms the pool's outage grace (ms; the same)
+-- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
+-- @overage_seats the seats it allows beyond limit
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
---   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1)
+--   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1); a new grant also overage (1: a seat beyond the
+--     purchased limit), in_use, cap (the limit plus the overage allowance)
 --   status FULL, in_use, limit, waiting, why (FULL | GROUP_CAP | RESERVED, see
 --     refusal_of in library/05_groups.lua), about (the capped group, or the groups keeping the free seats), cap
 --   status RECOVERING, retry_ms: the pool is in its recovery window; newcomers are admitted after it
@@ -42,6 +45,7 @@ local rate_window, rate_pool, rate_agent = int_arg('rate_window_ms', @rate_windo
 local claim = int_arg('claim_ms', @claim_ms, 1, 86400000)
 set_idle_rules(@pending_ms, @idle_ms)
 set_recovery(@revive_ms, @grace_ms)
+set_overage(@overage_mode, @overage_seats, limit)
 
 local now = now_ms()
 want_settings() -- open_pool's settings come with the first read of the epoch
@@ -78,11 +82,13 @@ if seat == 'CONCURRENT' then
     stats_touch(now)
     local refused = redis.call('HINCRBY', K_STATS, stats_field(now, 'refused'), 1)
     event('refused', '', agent, agent, nil, refused)
-    local why, about, cap = refusal_of(group, in_use, limit)
+    local why, about, cap = refusal_of(group, in_use, admission_limit(limit, 'newcomer'))
     return finish({'status', 'FULL', 'in_use', in_use, 'limit', limit, 'waiting', redis.call('ZCARD', K_QUEUE), 'why', why, 'about', about, 'cap', cap})
   end
 end
 
 local expires = now + ttl
-local fence, _, _, id = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group, @compact == '1')
-return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', expires, 'fence', fence, 'seat', seat, 'resumed', 0})
+local fence, in_use, _, id, took_seat = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group, @compact == '1')
+local over = (took_seat and in_use > limit) and 1 or 0
+return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', expires, 'fence', fence, 'seat', seat, 'resumed', 0,
+  'overage', over, 'in_use', in_use, 'cap', limit + overage().extra})

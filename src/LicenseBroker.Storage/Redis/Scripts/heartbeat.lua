@@ -14,7 +14,7 @@
 -- @device device id
 -- @platform platform
 -- @kind session kind the app reports now (PENDING -> ATTENDED ...), or '' when it reports none
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_idle.lua
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_terms.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @idle_for_ms how long the app says its user has been idle (ms, 0 = active)
 -- @group the agent's group in this pool: whether a re-established shared seat may be taken (may_take_now), and

@@ -15,13 +15,15 @@
 -- @evidence evidence (see library/03_epoch.lua)
 -- @claim_ms claim window (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_idle.lua
+-- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_terms.lua
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
 -- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
--- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/03_epoch.lua)
+-- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/04_terms.lua)
 -- @grace_ms the pool's outage grace (ms; the same)
+-- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
+-- @overage_seats the seats it allows beyond limit
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- Records a seat event: granted, or queued when the agent joins the queue.
@@ -37,6 +39,7 @@ local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_
 local claim, waiter_life = int_arg('claim_ms', @claim_ms, 1, 86400000), int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
 set_idle_rules(@pending_ms, @idle_ms)
 set_recovery(@revive_ms, @grace_ms)
+set_overage(@overage_mode, @overage_seats, limit)
 
 local now = now_ms()
 want_settings() -- open_pool's settings come with the first read of the epoch

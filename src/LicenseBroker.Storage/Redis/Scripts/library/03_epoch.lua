@@ -33,23 +33,30 @@ local EPOCH_READ, RECOVERING_UNTIL = false, false
 -- last stored.
 local EVSEQ, EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, nil, 0, 0, false, nil
 local EPOCH_FENCE, FENCE_NOTED = 0, nil
-local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms'}
+-- The pool's overage as last stored (mode, extra seats, the purchased limit) and whether one is running ('ovg_open',
+-- see overage_crossed in part 6): read with the rest, so a release learns whether it ends one at no cost.
+local EPOCH_OVERAGE = nil
+local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg'}
 local function due_time()
   if DUE == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_open',
+      unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
     EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
     EPOCH_FENCE = tonumber(fields[7] or '0')
+    EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), open = fields[11] == '1'}
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
-        SETTINGS[i] = fields[7 + i]
+        SETTINGS[i] = fields[11 + i]
       end
     end
   end
   return DUE
 end
+
+
 
 -- The epoch's copy of the fencing counter (field 'fence'), which heartbeat_fast.lua compares evidence with: one read
 -- brings due time, recovery window and fence. The counter itself stays K_FENCE, which every broker version INCRs; the
@@ -89,46 +96,9 @@ local function schedule(key, at, member)
   end
 end
 
--- The pool's revive window and outage grace (ms): as the caller passed them (acquire and wait_join: set_recovery, stored
--- by open_pool), or as the last of those stored them, for a purge that must know how long to remember an expiry.
-local REVIVE_MS, GRACE_MS = nil, nil
-local DEFAULT_RECOVERY_MS = 300000 -- LeaseRecovery.Default: a pool no acquire of this version has opened yet
-local function set_recovery(revive_ms, grace_ms)
-  REVIVE_MS, GRACE_MS = int_arg('revive_ms', revive_ms, 0, 900000), int_arg('grace_ms', grace_ms, 0, 900000)
-end
-local function recovery()
-  if REVIVE_MS == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'revive_ms', 'grace_ms')
-    REVIVE_MS, GRACE_MS = tonumber(fields[1] or DEFAULT_RECOVERY_MS), tonumber(fields[2] or DEFAULT_RECOVERY_MS)
-  end
-  return REVIVE_MS, GRACE_MS
-end
-
 local function remember_end(id, agent, reason, by, at, until_ms)
   schedule(K_TOMBS, until_ms, id)
   redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at}))
-end
-
--- An expired lease is remembered (tombstone EXPIRED, at = when it expired) as long as its app may still get it back:
--- the pool's revive window or its outage grace, whichever is longer (heartbeat.lua decides which applies).
-local function remember_expiry(id, agent, at)
-  local revive_ms, grace_ms = recovery()
-  local keep = math.max(revive_ms, grace_ms)
-  if keep > 0 and at + keep > NOW then
-    remember_end(id, agent, 'EXPIRED', 'broker', at, at + keep)
-  end
-end
-
--- The agent's lease that expired and is still remembered (remember_expiry): {reason = EXPIRED, at}, or nil.
-local function expiry_of(id, agent)
-  local raw = redis.call('HGET', K_TOMB_DATA, id)
-  if raw then
-    local tomb = cjson.decode(raw)
-    if tomb.agent == agent and tomb.reason == 'EXPIRED' then
-      return tomb
-    end
-  end
-  return nil
 end
 
 -- The pool's lease ttl as the last acquire or wait stored it in the epoch (ms), read once per call.
@@ -181,7 +151,7 @@ end
 on_each_call(function()
   DUE, EPOCH_READ, RECOVERING_UNTIL, EVSEQ, POOL_TTL, STATS_TOUCHED = nil, false, false, nil, nil, false
   EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, 0, 0, false, nil
-  EPOCH_FENCE, FENCE_NOTED, REVIVE_MS, GRACE_MS = 0, nil, nil, nil
+  EPOCH_FENCE, FENCE_NOTED, EPOCH_OVERAGE = 0, nil, nil
 end)
 
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked

@@ -73,6 +73,9 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
   stats_touch(NOW)
   local in_use = seats_in_use()
+  if took_seat then
+    overage_crossed(id, agent, agent, NOW, in_use)
+  end
   local peak = seat == 'CONCURRENT' and raise_peak(NOW, in_use) or EPOCH_PEAK
   if revived then
     event('revived', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
@@ -81,7 +84,7 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   else
     event('granted', id, agent, agent, peak, nil, nil, took_seat and in_use or nil)
   end
-  return fence, in_use, peak, id
+  return fence, in_use, peak, id, took_seat
 end
 
 -- Removes one lease and frees its agent's seat when it was the agent's last concurrent lease;
@@ -129,6 +132,9 @@ local function drop_lease(id, lease, kind, actor, at)
       IN_USE = IN_USE and IN_USE - 1
       if lease.grp == '1' then
         seat_freed(lease.agent)
+      end
+      if EPOCH_OVERAGE.open then
+        overage_crossed(id, lease.agent, actor, at or NOW, seats_in_use())
       end
     end
   end

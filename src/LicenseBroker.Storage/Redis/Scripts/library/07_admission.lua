@@ -5,8 +5,9 @@
 -- newcomer, promote for the queue's waiters, heartbeat for a holder re-establishing a lease Redis forgot):
 --   * an agent who already holds a shared seat (another device) takes no second one: yes, on the seat it holds;
 --   * a newcomer waits out the recovery window after a loss of data (part 3): holders come back first;
---   * a seat must be open to the agent's group (seat_open: the limit, the group's cap, the reservations of other
---     groups; a lower limit or cap keeps its holders and admits nobody until under it);
+--   * a seat must be open to the agent's group (seat_open: the limit, with the overage allowance where it applies
+--     (admission_limit, part 3), the group's cap, the reservations of other groups; a lower limit or cap keeps its
+--     holders and admits nobody until under it);
 --   * a newcomer does not jump ahead of a waiter who may take the same seat, even one free a moment before it is
 --     offered: without group rules, any waiter; with them, a waiter of a class that may take a seat now, or one of
 --     the newcomer's own class (nobody overtakes within a class). A waiter who may not take a seat never blocks.
@@ -22,7 +23,7 @@ local function may_take_now(agent, group, limit, as, recovering_until, in_use)
   if as == 'newcomer' and NOW < recovering_until then
     return 'RECOVERING', in_use
   end
-  if not seat_open(group, in_use, limit) then
+  if not seat_open(group, in_use, admission_limit(limit, as)) then
     return 'NO', in_use
   end
   if as ~= 'newcomer' or redis.call('ZCARD', K_QUEUE) == 0 then
@@ -120,7 +121,8 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
   if recovering_until then
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
     local revive_ms, grace_ms = recovery()
-    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms}
+    local o = overage()
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms, o.mode, o.extra}
     local stored = stored_settings()
     local stored_version = tonumber(stored[7] or '0')
     if version < stored_version then
@@ -129,7 +131,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
         redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
-          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms)
+          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms, 'ovg_mode', o.mode, 'ovg', o.extra)
         break
       end
     end

@@ -1,0 +1,149 @@
+-- The pool library, part 4 of 9: the pool's terms. Owns what its subscription says beyond the limit: the pending and
+-- idle timeouts and each lease's reclaim deadline (KEYS[16]), the revive window and outage grace (how long an expired
+-- lease is remembered, and given back, see heartbeat.lua), and the overage (admission_limit, used by may_take_now).
+
+-- The pool's idle rules (0 = off): pending_ms, how long a lease may stay PENDING; idle_ms, how long
+-- its app may report the user idle. Scripts that are told them (acquire, wait_join, heartbeat) set
+-- them from their arguments; the others read what open_pool() last stored, only when they need them.
+local PENDING_MS, IDLE_MS = nil, nil
+local RECLAIM_DUE = 0 -- the earliest reclaim deadline this call wrote (0: none), for the broker's index (finish)
+
+on_each_call(function()
+  PENDING_MS, IDLE_MS, RECLAIM_DUE = nil, nil, 0
+end)
+
+local function set_idle_rules(pending_ms, idle_ms)
+  if pending_ms == '' then
+    return -- the caller does not know them (heartbeat with the catalog away): keep the stored ones
+  end
+  PENDING_MS = int_arg('pending_ms', pending_ms, 0, 86400000)
+  IDLE_MS = int_arg('idle_ms', idle_ms, 0, 86400000)
+end
+
+local function idle_rules()
+  if PENDING_MS == nil then
+    local fields = redis.call('HMGET', K_EPOCH, 'pending_ms', 'idle_ms')
+    PENDING_MS, IDLE_MS = tonumber(fields[1] or '0'), tonumber(fields[2] or '0')
+  end
+  return PENDING_MS, IDLE_MS
+end
+
+-- When the broker takes the lease's seat back (ms), or nil: PENDING since 'since' for pending_ms, or
+-- its user idle for idle_ms. idle_for_ms is what the app reports on this heartbeat (0: active); the
+-- idle period is placed on Redis's clock (now - idle_for), never on the app's.
+local function reclaim_at(lease, idle_for_ms)
+  local pending_ms, idle_ms = idle_rules()
+  local at = nil
+  if pending_ms > 0 and lease.kind == 'Pending' then
+    at = lease.since + pending_ms
+  end
+  if idle_ms > 0 and idle_for_ms > 0 then
+    local idle_at = NOW - idle_for_ms + idle_ms
+    if at == nil or idle_at < at then
+      at = idle_at
+    end
+  end
+  return at
+end
+
+-- Keeps K_RECLAIM in step with the lease's deadline (lease.reclaim, written by the caller with
+-- the record): no command when it did not move.
+local function track_reclaim(id, lease, at)
+  if at == lease.reclaim then
+    return
+  end
+  if at then
+    schedule(K_RECLAIM, at, lease_member(id))
+    if RECLAIM_DUE == 0 or at < RECLAIM_DUE then
+      RECLAIM_DUE = at
+    end
+  else
+    redis.call('ZREM', K_RECLAIM, lease_member(id))
+  end
+  lease.reclaim = at
+end
+
+-- The pool's revive window and outage grace (ms): as the caller passed them (acquire and wait_join: set_recovery, stored
+-- by open_pool), or as the last of those stored them, for a purge that must know how long to remember an expiry.
+local REVIVE_MS, GRACE_MS = nil, nil
+local DEFAULT_RECOVERY_MS = 300000 -- LeaseRecovery.Default: a pool no acquire of this version has opened yet
+local function set_recovery(revive_ms, grace_ms)
+  REVIVE_MS, GRACE_MS = int_arg('revive_ms', revive_ms, 0, 900000), int_arg('grace_ms', grace_ms, 0, 900000)
+end
+local function recovery()
+  if REVIVE_MS == nil then
+    local fields = redis.call('HMGET', K_EPOCH, 'revive_ms', 'grace_ms')
+    REVIVE_MS, GRACE_MS = tonumber(fields[1] or DEFAULT_RECOVERY_MS), tonumber(fields[2] or DEFAULT_RECOVERY_MS)
+  end
+  return REVIVE_MS, GRACE_MS
+end
+
+-- An expired lease is remembered (tombstone EXPIRED, at = when it expired) as long as its app may still get it back:
+-- the pool's revive window or its outage grace, whichever is longer (heartbeat.lua decides which applies).
+local function remember_expiry(id, agent, at)
+  local revive_ms, grace_ms = recovery()
+  local keep = math.max(revive_ms, grace_ms)
+  if keep > 0 and at + keep > NOW then
+    remember_end(id, agent, 'EXPIRED', 'broker', at, at + keep)
+  end
+end
+
+-- The agent's lease that expired and is still remembered (remember_expiry): {reason = EXPIRED, at}, or nil.
+local function expiry_of(id, agent)
+  local raw = redis.call('HGET', K_TOMB_DATA, id)
+  if raw then
+    local tomb = cjson.decode(raw)
+    if tomb.agent == agent and tomb.reason == 'EXPIRED' then
+      return tomb
+    end
+  end
+  return nil
+end
+
+-- The pool's overage for this call: as acquire or wait_join passed it (set_overage, stored by open_pool), else as last
+-- stored. mode NONE | ALERT | BURST; extra: seats beyond the purchased limit; limit: the purchased limit.
+local OVERAGE = nil
+local function set_overage(mode, extra, limit)
+  if mode ~= 'NONE' and mode ~= 'ALERT' and mode ~= 'BURST' then
+    error({err = 'LB_BAD_ARGUMENT overage_mode must be NONE, ALERT or BURST'})
+  end
+  OVERAGE = {mode = mode, extra = int_arg('overage_seats', extra, 0, 100000000), limit = limit}
+end
+local function overage()
+  if OVERAGE == nil then
+    due_time()
+    OVERAGE = {mode = EPOCH_OVERAGE.mode, extra = EPOCH_OVERAGE.extra, limit = EPOCH_OVERAGE.limit}
+  end
+  return OVERAGE
+end
+
+-- The limit an admission is held to: the purchased one, plus the overage allowance for a newcomer or a returning holder
+-- (ALERT, BURST) and for the queue's head (BURST only).
+local function admission_limit(limit, as)
+  local o = overage()
+  if o.mode == 'BURST' or (o.mode == 'ALERT' and as ~= 'waiter') then
+    return limit + o.extra
+  end
+  return limit
+end
+
+-- The pool going over its purchased shared seats (a grant that took a seat above the limit) or back under it (a freed
+-- seat that brings it to the limit): the pool-level seat events overage_started and overage_ended, once each way
+-- ('ovg_open' in the epoch says one is running, whatever the limit or the mode did meanwhile).
+local function overage_crossed(id, agent, actor, at, in_use)
+  due_time()
+  local limit = overage().limit
+  if not EPOCH_OVERAGE.open and in_use > limit and overage().mode ~= 'NONE' then
+    EPOCH_OVERAGE.open = true
+    redis.call('HSET', K_EPOCH, 'ovg_open', 1)
+    event('overage_started', id, agent, actor, nil, nil, at, in_use)
+  elseif EPOCH_OVERAGE.open and in_use <= limit then
+    EPOCH_OVERAGE.open = false
+    redis.call('HDEL', K_EPOCH, 'ovg_open')
+    event('overage_ended', id, agent, actor, nil, nil, at, in_use)
+  end
+end
+
+on_each_call(function()
+  REVIVE_MS, GRACE_MS, OVERAGE = nil, nil, nil
+end)

@@ -1,0 +1,249 @@
+using System.Collections.Concurrent;
+using Dapper;
+using Grpc.Core;
+using LicenseBroker.Contracts.V1;
+using LicenseBroker.IntegrationTests.Infrastructure;
+using Npgsql;
+
+namespace LicenseBroker.IntegrationTests;
+
+/// <summary>
+/// Issue 32, overage: a pool grants shared seats beyond the purchased count up to its allowance, decided by the one
+/// admission rule in the grant path; each such grant says so, the pool's crossing of the line is audited and sent to
+/// webhooks, waiters get an overage seat only in BURST, and lowering the allowance ends no session.
+/// </summary>
+public sealed class OverageTests : IAsyncLifetime
+{
+    private const string Product = "remote-support";
+
+    private static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["Webhooks:AllowHttp"] = "true",
+        ["Webhooks:AllowedInternalNetworks:0"] = "127.0.0.0/8",
+        ["Webhooks:PollInterval"] = "00:00:00.100",
+    };
+
+    private readonly List<BrokerTestHost> _replicas = [];
+    private TestDatabase? _database;
+
+    private BrokerTestHost Host => _replicas[0];
+
+    public async Task InitializeAsync()
+    {
+        _database = await TestDatabase.CreateAsync();
+        var first = await BrokerTestHost.StartAsync(_database, Settings);
+        _replicas.Add(first);
+        var shared = new Dictionary<string, string?>(Settings) { ["Redis:KeyPrefix"] = first.Services.GetRequiredRedisPrefix() };
+        _replicas.Add(await BrokerTestHost.StartAsync(_database, shared, signingKey: first.SigningKey));
+        _replicas.Add(await BrokerTestHost.StartAsync(_database, shared, signingKey: first.SigningKey));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await _database!.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Purchased_10_allowance_25_percent_14_racing_acquires_over_3_replicas_give_10_plain_3_flagged_1_refused_every_round()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 10);
+        await SetOverageAsync(account, OverageMode.Alert, percent: 25);
+        var ids = await seeder.AgentsAsync(account, 14, "CONCURRENT");
+        var agents = ids.Select((id, i) => _replicas[i % _replicas.Count].Agent(account, id)).ToArray();
+
+        for (var round = 0; round < 15; round++)
+        {
+            var granted = new ConcurrentBag<(AgentClient Agent, AcquireSeatResponse Response)>();
+            var refused = new ConcurrentBag<RpcException>();
+            using var start = new Barrier(agents.Length);
+            await Task.WhenAll(agents.Select(agent => Task.Run(async () =>
+            {
+                start.SignalAndWait();
+                try
+                {
+                    granted.Add((agent, await agent.AcquireAsync(Product, sessionId: "s-" + round)));
+                }
+                catch (RpcException ex)
+                {
+                    refused.Add(ex);
+                }
+            })));
+
+            // The invariant of every round: 10 plain grants, 3 flagged with how far over, the 14th refused as full.
+            Assert.Equal(10, granted.Count(g => !g.Response.Overage));
+            var flagged = granted.Where(g => g.Response.Overage).Select(g => g.Response.OverageInfo).ToList();
+            Assert.Equal(3, flagged.Count);
+            Assert.All(flagged, info => Assert.Equal(("OVERAGE_ALERT", "10", "13"), (info.Reason, info.Metadata["limit"], info.Metadata["cap"])));
+            Assert.Equal(["11", "12", "13"], flagged.Select(info => info.Metadata["in_use"]).Order(StringComparer.Ordinal));
+            var refusal = Assert.Single(refused);
+            Assert.Equal((StatusCode.ResourceExhausted, "ALL_SHARED_SEATS_IN_USE"), (refusal.StatusCode, Errors.Info(refusal).Reason));
+
+            foreach (var (agent, response) in granted)
+            {
+                Assert.True(await agent.ReleaseAsync(response.Lease));
+            }
+        }
+
+        // Each round crossed the line once each way: audited, in order.
+        await Eventually.Until(
+            async () => await CountAsync(account, "pool.overage_ended") == 15 ? "audited" : null,
+            TimeSpan.FromSeconds(20),
+            "15 pool.overage_ended in the audit log");
+        Assert.Equal(15, await CountAsync(account, "pool.overage_started"));
+    }
+
+    [Fact]
+    public async Task The_first_overage_grant_reaches_a_webhook_within_5_seconds_and_a_pool_without_overage_sends_none()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var seeder = new CatalogSeeder(_database!);
+        var over = await seeder.AccountAsync(concurrentSeats: 2);
+        await SetOverageAsync(over, OverageMode.Alert, seats: 1);
+        var plain = await seeder.AccountAsync(concurrentSeats: 2);
+        foreach (var account in new[] { over, plain })
+        {
+            var endpoint = await Host.AdminClient.CreateWebhookEndpointAsync(
+                new CreateWebhookEndpointRequest { Url = receiver.Url, EventTypes = { "pool.overage_started", "pool.overage_ended" } }, Host.AdminHeaders(account));
+            receiver.Secrets.Add(endpoint.Secret);
+        }
+
+        // The plain pool is filled and refuses a third: no overage, no message.
+        var plainIds = await seeder.AgentsAsync(plain, 3, "CONCURRENT", prefix: "plain");
+        await Host.Agent(plain, plainIds[0]).AcquireAsync(Product);
+        await Host.Agent(plain, plainIds[1]).AcquireAsync(Product);
+        await Assert.ThrowsAsync<RpcException>(() => Host.Agent(plain, plainIds[2]).AcquireAsync(Product));
+
+        var ids = await seeder.AgentsAsync(over, 3, "CONCURRENT", prefix: "over");
+        await Host.Agent(over, ids[0]).AcquireAsync(Product);
+        await Host.Agent(over, ids[1]).AcquireAsync(Product);
+        var third = await Host.Agent(over, ids[2]).AcquireAsync(Product);
+        Assert.True(third.Overage);
+        var answered = DateTimeOffset.UtcNow;
+        var started = await Eventually.Until(
+            async () => { await Task.Yield(); return receiver.Accepted.FirstOrDefault(m => m.Body.Contains("pool.overage_started", StringComparison.Ordinal)); },
+            TimeSpan.FromSeconds(5),
+            "the pool.overage_started message");
+        Assert.True(started.At - answered < TimeSpan.FromSeconds(5));
+        Assert.Contains(over, started.Body, StringComparison.Ordinal);
+
+        Assert.True(await Host.Agent(over, ids[2]).ReleaseAsync(third.Lease));
+        await Eventually.Until(
+            async () => { await Task.Yield(); return receiver.Accepted.FirstOrDefault(m => m.Body.Contains("pool.overage_ended", StringComparison.Ordinal)); },
+            TimeSpan.FromSeconds(5),
+            "the pool.overage_ended message");
+        Assert.DoesNotContain(receiver.Accepted, m => m.Body.Contains(plain, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(OverageMode.Alert, false)]
+    [InlineData(OverageMode.Burst, true)]
+    public async Task A_waiter_gets_a_seat_beyond_the_purchased_ones_only_in_burst(OverageMode mode, bool waiterGetsIt)
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        await SetOverageAsync(account, mode, seats: 1);
+        var ids = await seeder.AgentsAsync(account, 4, "CONCURRENT");
+        var leases = new List<Lease>();
+        for (var i = 0; i < 3; i++)
+        {
+            leases.Add((await Host.Agent(account, ids[i]).AcquireAsync(Product)).Lease);
+        }
+
+        using var waiter = await WaitStream.JoinAsync(Host.Agent(account, ids[3]), ids[3]);
+
+        // The overage seat frees (3 in use → 2, the purchased count): the head of the queue gets it in BURST only.
+        Assert.True(await Host.Agent(account, ids[2]).ReleaseAsync(leases[2]));
+        if (waiterGetsIt)
+        {
+            await waiter.Granted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        else
+        {
+            var usage = await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account));
+            Assert.Equal(2, usage.Products.Single().ConcurrentSeatsInUse);
+            Assert.False(waiter.Granted.Task.IsCompleted);
+
+            // A purchased seat frees: now it is the waiter's.
+            Assert.True(await Host.Agent(account, ids[0]).ReleaseAsync(leases[0]));
+            await waiter.Granted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public async Task Lowering_the_allowance_ends_no_live_session_and_admits_nobody_until_under_it()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        await SetOverageAsync(account, OverageMode.Alert, seats: 2);
+        var ids = await seeder.AgentsAsync(account, 5, "CONCURRENT");
+        var agents = ids.Select(id => Host.Agent(account, id)).ToArray();
+        var leases = new List<Lease>();
+        for (var i = 0; i < 4; i++)
+        {
+            leases.Add((await agents[i].AcquireAsync(Product)).Lease);
+        }
+
+        await SetOverageAsync(account, OverageMode.None, seats: 0);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(leases[i].LeaseId, (await agents[i].HeartbeatAsync(leases[i])).LeaseId);
+        }
+
+        var usage = await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account));
+        Assert.Equal(4, usage.Products.Single().ConcurrentSeatsInUse);
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[4].AcquireAsync(Product))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Bad_allowances_are_refused_naming_the_field_and_change_nothing()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 10);
+        await SetOverageAsync(account, OverageMode.Alert, percent: 25);
+        var before = await GetAsync(account);
+        var cases = new (Action<Subscription> Change, string Field)[]
+        {
+            (s => s.OveragePercent = -1, "overage_percent"),
+            (s => s.OveragePercent = 1001, "overage_percent"),
+            (s => s.OverageSeats = -3, "overage_seats"),
+            (s => s.OverageSeats = 1_000_001, "overage_seats"),
+            (s => { s.OverageSeats = 2; s.OveragePercent = 10; }, "overage_percent"),
+            (s => s.OverageMode = OverageMode.Unspecified, "overage_mode"),
+            (s => s.OverageMode = (OverageMode)42, "overage_mode"),
+        };
+        foreach (var (change, field) in cases)
+        {
+            var subscription = before.Clone();
+            change(subscription);
+            var refused = await Assert.ThrowsAsync<RpcException>(() => Host.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, Host.ServiceHeaders()).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+            Assert.Contains(Errors.BadRequest(refused).FieldViolations, v => v.Field == "subscription." + field);
+        }
+
+        Assert.Equal(before, await GetAsync(account));
+    }
+
+    private async Task<Subscription> GetAsync(string account) =>
+        (await Host.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, Host.ServiceHeaders())).Subscription;
+
+    private async Task SetOverageAsync(string account, OverageMode mode, int seats = 0, int percent = 0)
+    {
+        var subscription = await GetAsync(account);
+        subscription.OverageMode = mode;
+        subscription.OverageSeats = seats;
+        subscription.OveragePercent = percent;
+        await Host.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, Host.ServiceHeaders());
+    }
+
+    private async Task<long> CountAsync(string account, string action)
+    {
+        await using var connection = new NpgsqlConnection(_database!.ConnectionString);
+        return await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM audit_events WHERE account_id = @account AND action = @action", new { account, action });
+    }
+}
