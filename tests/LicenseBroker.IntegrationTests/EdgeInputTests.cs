@@ -174,5 +174,9 @@ public sealed class EdgeInputTests : IAsyncLifetime
 
         public Task<IReadOnlyList<LicenseBroker.Domain.Administration.UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>
             accountId == buggyAccount() ? throw new InvalidOperationException("injected bug") : inner.GetHistoryAsync(accountId, product, from, to, cancellationToken);
+
+        public Task<(int InitialSeats, IReadOnlyList<LicenseBroker.Domain.Administration.OverageChange> Changes)> GetOverageChangesAsync(
+            string accountId, string product, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+            inner.GetOverageChangesAsync(accountId, product, from, to, cancellationToken);
     }
 }

@@ -229,6 +229,92 @@ public sealed class OverageTests : IAsyncLifetime
         Assert.Equal(before, await GetAsync(account));
     }
 
+    [Fact]
+    public async Task The_statement_of_a_synthetic_trace_is_exact_to_the_millisecond_and_the_same_when_computed_again()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 10);
+        var day = new DateTimeOffset(2026, 11, 30, 0, 0, 0, TimeSpan.Zero);
+        var trace = new (DateTimeOffset At, string Action, int Seats)[]
+        {
+            (day.AddHours(10), "pool.overage_started", 1),
+            (day.AddHours(10.5), "pool.overage_changed", 3),
+            (day.AddHours(11), "pool.overage_changed", 2),
+            (day.AddHours(12), "pool.overage_ended", 0),
+            (day.AddDays(1).AddHours(23), "pool.overage_started", 1),
+            (day.AddDays(2).AddHours(1).AddMilliseconds(1), "pool.overage_ended", 0),
+        };
+        await using (var connection = new NpgsqlConnection(_database!.ConnectionString))
+        {
+            foreach (var (at, action, seats) in trace)
+            {
+                await connection.ExecuteAsync(
+                    """
+                    INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq, retention_days)
+                    VALUES (@at, @account, @product, 'broker', @action, 'agent-1', jsonb_build_object('overage_seats', @seats), @seq, lb_event_retention_days(@account))
+                    """,
+                    new { at = at.UtcDateTime, account, product = Product, action, seats, seq = at.ToUnixTimeMilliseconds() * 1000 });
+            }
+        }
+
+        async Task<GetOverageStatementResponse> StatementAsync(DateTimeOffset from, DateTimeOffset to) =>
+            await Host.AdminClient.GetOverageStatementAsync(
+                new GetOverageStatementRequest { Product = Product, From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(from), To = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(to) },
+                Host.AdminHeaders(account));
+
+        var statement = await StatementAsync(day, day.AddDays(3));
+        Assert.Equal(
+            [("2026-11-30", 14_400.0, 3), ("2026-12-01", 3_600.0, 1), ("2026-12-02", 3_600.001, 1)],
+            statement.Days.Select(d => (d.Period, d.OverageSeatSeconds, d.PeakOverageSeats)));
+        Assert.Equal([("2026-11", 14_400.0), ("2026-12", 7_200.001)], statement.Months.Select(m => (m.Period, m.OverageSeatSeconds)));
+        Assert.Equal(statement, await StatementAsync(day, day.AddDays(3)));
+
+        // A range that starts during an overage starts from the seats the last event before it left.
+        var later = await StatementAsync(day.AddHours(10.75), day.AddDays(1));
+        Assert.Equal(9_900.0, later.Days.Single().OverageSeatSeconds);
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Host.AdminClient.GetOverageStatementAsync(
+            new GetOverageStatementRequest { Product = Product, From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(day) }, Host.AdminHeaders(account)).ResponseAsync);
+        Assert.Contains(Errors.BadRequest(refused).FieldViolations, v => v.Field == "to");
+    }
+
+    [Fact]
+    public async Task Overage_grants_and_releases_are_the_statement_s_events()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 1);
+        await SetOverageAsync(account, OverageMode.Alert, seats: 2);
+        var ids = await seeder.AgentsAsync(account, 3, "CONCURRENT");
+        var from = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var leases = new List<(AgentClient Agent, Lease Lease)>();
+        foreach (var id in ids)
+        {
+            var agent = Host.Agent(account, id);
+            leases.Add((agent, (await agent.AcquireAsync(Product)).Lease));
+        }
+
+        foreach (var (agent, lease) in Enumerable.Reverse(leases))
+        {
+            Assert.True(await agent.ReleaseAsync(lease));
+        }
+
+        await Eventually.Until(
+            async () => await CountAsync(account, "pool.overage_ended") == 1 ? "audited" : null,
+            TimeSpan.FromSeconds(10),
+            "the overage's end in the audit log");
+        Assert.Equal((1, 2), (await CountAsync(account, "pool.overage_started"), await CountAsync(account, "pool.overage_changed")));
+        var statement = await Host.AdminClient.GetOverageStatementAsync(
+            new GetOverageStatementRequest
+            {
+                Product = Product,
+                From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(from),
+                To = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(1)),
+            },
+            Host.AdminHeaders(account));
+        Assert.Equal(2, statement.Days.Max(d => d.PeakOverageSeats));
+        Assert.True(statement.Days.Sum(d => d.OverageSeatSeconds) > 0);
+    }
+
     private async Task<Subscription> GetAsync(string account) =>
         (await Host.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, Host.ServiceHeaders())).Subscription;
 

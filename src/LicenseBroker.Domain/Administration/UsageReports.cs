@@ -52,6 +52,10 @@ public interface IUsageReader
 
     /// <summary>Every day from <paramref name="from"/> to <paramref name="to"/> inclusive.</summary>
     Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken);
+
+    /// <summary>The pool's overage seats at <paramref name="from"/>, and the audit log's overage events in [from, to), in order.</summary>
+    Task<(int InitialSeats, IReadOnlyList<OverageChange> Changes)> GetOverageChangesAsync(
+        string accountId, string product, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
 }
 
 /// <summary>A live shared session with the agent's name and e-mail.</summary>
@@ -148,4 +152,12 @@ public sealed class UsageReports
 
     public Task<IReadOnlyList<UsageDay>> GetHistoryAsync(string accountId, string product, DateOnly from, DateOnly to, CancellationToken cancellationToken) =>
         _usage.GetHistoryAsync(accountId, product, from, to, cancellationToken);
+
+    /// <summary>The pool's overage statement over [from, to): per UTC day and per month (see <see cref="OverageStatement"/>).</summary>
+    public async Task<(IReadOnlyList<OveragePeriod> Days, IReadOnlyList<OveragePeriod> Months)> GetOverageStatementAsync(
+        string accountId, string product, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var (initial, changes) = await _usage.GetOverageChangesAsync(accountId, product, from, to, cancellationToken);
+        return OverageStatement.Compute(initial, changes, from, to);
+    }
 }

@@ -97,7 +97,7 @@ public sealed record GroupSeats(string? AgentGroup, IReadOnlyList<Catalog.GroupS
 /// </summary>
 public sealed record ApplyRulesCommand(
     PoolId Pool, long Version, int ConcurrentLimit, IReadOnlyList<Catalog.GroupSeatRule> Rules, bool Active,
-    IReadOnlyList<KeyValuePair<string, string?>> SharedSeats, string ChangedBy, TimeSpan RememberFor);
+    IReadOnlyList<KeyValuePair<string, string?>> SharedSeats, string ChangedBy, TimeSpan RememberFor, OveragePolicy? Overage = null);
 
 /// <summary>What applying a change to a live pool did.</summary>
 public abstract record ApplyRulesOutcome

@@ -64,6 +64,7 @@ public sealed class LivePoolRules : ICatalogInvalidator
                 Active: policy.SeatModel == SeatModel.Seats && policy.IsActiveAt(_time.GetUtcNow()),
                 policy.SharedSeatHolders().ToList(),
                 ChangedBy: "admin",
-                _seats.LeaseTtl),
+                _seats.LeaseTtl,
+                policy.Overage),
             cancellationToken);
 }

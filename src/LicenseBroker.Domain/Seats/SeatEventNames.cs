@@ -29,6 +29,7 @@ public static class SeatEventKinds
         new(SeatEventKind.Queued, "queued", "queue.joined", WebhookEventTypes.QueueJoined, "queued"),
         new(SeatEventKind.Revived, "revived", "seat.revived", WebhookEventTypes.SeatRevived, "revived"),
         new(SeatEventKind.OverageStarted, "overage_started", "pool.overage_started", WebhookEventTypes.PoolOverageStarted, "overage_started"),
+        new(SeatEventKind.OverageChanged, "overage_changed", "pool.overage_changed", WebhookEventTypes.PoolOverageChanged, "overage_changed"),
         new(SeatEventKind.OverageEnded, "overage_ended", "pool.overage_ended", WebhookEventTypes.PoolOverageEnded, "overage_ended"),
     ];
 

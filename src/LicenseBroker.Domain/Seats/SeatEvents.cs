@@ -24,6 +24,9 @@ public enum SeatEventKind
     /// <summary>A grant took the pool above its purchased shared seats (overage); the lease is the one that crossed.</summary>
     OverageStarted,
 
+    /// <summary>The pool's overage seats changed while it was over (a grant or a freed seat, or a new limit).</summary>
+    OverageChanged,
+
     /// <summary>A freed seat brought the pool back to its purchased shared seats.</summary>
     OverageEnded,
 }

@@ -27,10 +27,13 @@ public static class WebhookEventTypes
     /// <summary>A grant took the pool above its purchased shared seats (overage), and the freed seat that brought it back.</summary>
     public const string PoolOverageStarted = "pool.overage_started";
     public const string PoolOverageEnded = "pool.overage_ended";
+
+    /// <summary>The pool's overage seats changed while it was over.</summary>
+    public const string PoolOverageChanged = "pool.overage_changed";
     public const string AgentSeatChanged = "agent.seat_changed";
 
     public static readonly IReadOnlyList<string> All =
-        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived, PoolOverageStarted, PoolOverageEnded];
+        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived, PoolOverageStarted, PoolOverageChanged, PoolOverageEnded];
 
     /// <summary>What an endpoint may subscribe to: <see cref="All"/> and the aliases still honoured.</summary>
     public static readonly IReadOnlyList<string> Subscribable = [.. All, SeatRevokedAlias];

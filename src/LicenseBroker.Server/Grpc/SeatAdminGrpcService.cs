@@ -148,6 +148,29 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     }
 
     [Authorize(Policy = BrokerPolicies.ManageSeats)]
+    public override async Task<GetOverageStatementResponse> GetOverageStatement(GetOverageStatementRequest request, ServerCallContext context)
+    {
+        var (accountId, _) = CallerIdentity.Admin(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .Check(request.From is not null, "from", "is required")
+            .Check(request.To is not null, "to", "is required")
+            .Timestamp(request.From, "from", out var from)
+            .Timestamp(request.To, "to", out var to)
+            .Check(request.From is null || request.To is null || (to > from && to - from <= OverageStatement.MaxRange), "to", "must be after from, at most 400 days later")
+            .ThrowIfInvalid();
+
+        using var permit = _admission.TryEnterHistory(accountId) ?? throw OutcomeStatus.ReportsBusy();
+        var (days, months) = await _reports.GetOverageStatementAsync(accountId, request.Product, from, to, context.CancellationToken);
+        static Contracts.V1.OveragePeriod Map(Domain.Administration.OveragePeriod p) =>
+            new() { Period = p.Period, OverageSeatSeconds = p.SeatSeconds, OverageSeatHours = p.SeatHours, PeakOverageSeats = p.PeakSeats };
+        var response = new GetOverageStatementResponse();
+        response.Days.AddRange(days.Select(Map));
+        response.Months.AddRange(months.Select(Map));
+        return response;
+    }
+
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<AssignSeatResponse> AssignSeat(AssignSeatRequest request, ServerCallContext context)
     {
         var (accountId, actor) = CallerIdentity.Admin(context);

@@ -38,7 +38,7 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
     // The seat events the planner replays (a re-established lease was live before the loss: no change of occupancy; the
     // pool's overage events say the pool crossed its purchased count, which the planner counts from the grants itself).
     private static readonly string[] Actions =
-        [.. SeatEventKinds.All.Where(n => n.Kind is not (SeatEventKind.Reestablished or SeatEventKind.OverageStarted or SeatEventKind.OverageEnded)).Select(n => n.AuditAction)];
+        [.. SeatEventKinds.All.Where(n => n.Kind is not (SeatEventKind.Reestablished or SeatEventKind.OverageStarted or SeatEventKind.OverageChanged or SeatEventKind.OverageEnded)).Select(n => n.AuditAction)];
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly BackendPipelines _pipelines;

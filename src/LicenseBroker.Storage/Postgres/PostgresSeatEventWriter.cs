@@ -13,15 +13,16 @@ public sealed class PostgresSeatEventWriter
 {
     // In the batch's order (per pool, its sequence order): the audit ids, and so the webhook outbox's, follow it.
     // after: the lease, and on a grant the shared seats then in use (in_use) when it took one, else 0 (a named seat,
-    // or another device of an agent already on a shared seat): the seat planner tells them apart by it.
+    // or another device of an agent already on a shared seat): the seat planner tells them apart by it. On the pool's
+    // overage events, the overage seats after the change (overage_seats): the overage statement integrates them.
     // Each row carries its account's retention class (migration 0019), which is part of the unique key: NOT EXISTS
     // skips an event stored before the account changed class, ON CONFLICT one a concurrent writer is storing.
     private const string InsertSql = """
         INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq, retention_days)
         SELECT at, account, product, actor, action, subject,
-               jsonb_strip_nulls(jsonb_build_object('lease_id', lease, 'in_use', in_use)), seq, lb_event_retention_days(account)
-        FROM unnest(@ats, @accounts, @products, @actors, @actions, @subjects, @leases, @seqs, @inUse) WITH ORDINALITY
-             AS e(at, account, product, actor, action, subject, lease, seq, in_use, n)
+               jsonb_strip_nulls(jsonb_build_object('lease_id', lease, 'in_use', in_use, 'overage_seats', overage_seats)), seq, lb_event_retention_days(account)
+        FROM unnest(@ats, @accounts, @products, @actors, @actions, @subjects, @leases, @seqs, @inUse, @overageSeats) WITH ORDINALITY
+             AS e(at, account, product, actor, action, subject, lease, seq, in_use, overage_seats, n)
         WHERE NOT EXISTS (
             SELECT 1 FROM audit_events x
             WHERE x.account_id = e.account AND x.product_code = e.product AND x.event_seq = e.seq AND x.occurred_at = e.at)
@@ -101,6 +102,7 @@ public sealed class PostgresSeatEventWriter
                 leases = batch.Select(e => e.LeaseId).ToArray(),
                 seqs = batch.Select(e => e.Sequence).ToArray(),
                 inUse = batch.Select(e => e.Kind == SeatEventKind.Granted ? e.SeatsInUse ?? 0 : (int?)null).ToArray(),
+                overageSeats = batch.Select(e => e.Kind is SeatEventKind.OverageStarted or SeatEventKind.OverageChanged or SeatEventKind.OverageEnded ? e.SeatsInUse ?? 0 : (int?)null).ToArray(),
             },
             transaction,
             cancellationToken: cancellationToken))).ToHashSet();

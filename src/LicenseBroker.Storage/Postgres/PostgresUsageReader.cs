@@ -91,4 +91,40 @@ public sealed class PostgresUsageReader : IUsageReader
     }
 
     private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
+
+    // The pool's overage events (migration 0023's seat events; after.overage_seats: the overage seats after each), in the
+    // pool's order: the last one before the range (the state it starts in), then those within it.
+    private const string OverageBeforeSql = """
+        SELECT (after->>'overage_seats')::int FROM audit_events
+        WHERE account_id = @accountId AND product_code = @product AND action = ANY(@actions) AND occurred_at < @from
+        ORDER BY occurred_at DESC, event_seq DESC LIMIT 1
+        """;
+
+    private const string OverageSql = """
+        SELECT occurred_at AS At, (after->>'overage_seats')::int AS OverageSeats FROM audit_events
+        WHERE account_id = @accountId AND product_code = @product AND action = ANY(@actions) AND occurred_at >= @from AND occurred_at < @to
+        ORDER BY occurred_at, event_seq
+        """;
+
+    private static readonly string[] OverageActions = ["pool.overage_started", "pool.overage_changed", "pool.overage_ended"];
+
+    public async Task<(int InitialSeats, IReadOnlyList<OverageChange> Changes)> GetOverageChangesAsync(
+        string accountId, string product, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        await _pipelines.PostgresReports.ExecuteAsync(
+            async ct =>
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "SELECT set_config('statement_timeout', @timeout, true)",
+                    new { timeout = ((long)_options.ReportStatementTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                    transaction, cancellationToken: ct));
+                var parameters = new { accountId, product, actions = OverageActions, from = from.UtcDateTime, to = to.UtcDateTime };
+                var initial = await connection.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(OverageBeforeSql, parameters, transaction, cancellationToken: ct));
+                var rows = await connection.QueryAsync<OverageRow>(new CommandDefinition(OverageSql, parameters, transaction, cancellationToken: ct));
+                return (initial ?? 0, (IReadOnlyList<OverageChange>)rows.Select(r => new OverageChange(new DateTimeOffset(DateTime.SpecifyKind(r.At, DateTimeKind.Utc)), r.OverageSeats)).ToList());
+            },
+            cancellationToken);
+
+    private sealed record OverageRow(DateTime At, int OverageSeats);
 }

@@ -142,7 +142,9 @@ public static class LuaScripts
         ("rules", c => RulesText(new GroupSeats(null, c.Rules))),
         ("active", c => c.Active ? "1" : "0"),
         ("by", c => c.ChangedBy),
-        ("remember_ms", c => Milliseconds(c.RememberFor)));
+        ("remember_ms", c => Milliseconds(c.RememberFor)),
+        ("overage_mode", c => SeatTypeCodes.OverageModeCode((c.Overage ?? OveragePolicy.None).Mode)),
+        ("overage_seats", c => (c.Overage ?? OveragePolicy.None).ExtraSeats(c.ConcurrentLimit)));
 
     public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
         "wait_status",

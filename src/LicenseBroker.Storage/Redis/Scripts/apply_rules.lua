@@ -11,6 +11,8 @@
 -- @active 1 when the subscription is active, 0 when not: then nobody may wait any more
 -- @by who made the change (recorded with the seats it takes back from waiters' unclaimed offers)
 -- @remember_ms how long an ended wait's reason is remembered for its stream (ms)
+-- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
+-- @overage_seats the seats it allows beyond limit
 -- the rest (ARGV[@rest] on): pairs agent, group: every agent holding a shared (CONCURRENT) seat of the
 --          product, with the group its seat counts in ('' for none)
 -- Returns (payload):
@@ -36,7 +38,10 @@ if version < stored then
 end
 
 set_rules(@rules)
-redis.call('HSET', K_EPOCH, 'limit', limit, 'rules', @rules, 'rules_version', string.format('%d', version))
+set_overage(@overage_mode, @overage_seats, limit)
+redis.call('HSET', K_EPOCH, 'limit', limit, 'rules', @rules, 'rules_version', string.format('%d', version), 'ovg_mode', @overage_mode, 'ovg', overage().extra)
+-- A new limit or allowance moves the pool's overage seats at once (none ends a session: holders keep their seats).
+overage_moved('', '', by, now, seats_in_use(), limit)
 -- How many changes were applied here: the only script that moves seats between groups' counts (a
 -- newer acquire may have stored this version's rules already), for diagnostics and the race tests.
 redis.call('HINCRBY', K_EPOCH, 'applied', 1)

@@ -127,20 +127,30 @@ local function admission_limit(limit, as)
   return limit
 end
 
--- The pool going over its purchased shared seats (a grant that took a seat above the limit) or back under it (a freed
--- seat that brings it to the limit): the pool-level seat events overage_started and overage_ended, once each way
--- ('ovg_open' in the epoch says one is running, whatever the limit or the mode did meanwhile).
-local function overage_crossed(id, agent, actor, at, in_use)
+-- The pool's seats beyond its purchased ones (overage seats: in use above the limit), after a grant that took a seat, a
+-- drop that freed one, or a new limit (apply_rules.lua): each change is a seat event, overage_started (from none),
+-- overage_changed or overage_ended (to none), with the overage seats in its in_use column, from which the statement is
+-- computed (OverageStatement.cs). The count is kept in the epoch ('ovg_n'): one that runs is followed to its end
+-- whatever the mode or the limit do meanwhile; none starts in mode NONE. limit: the purchased limit, if not the stored.
+local function overage_moved(id, agent, actor, at, in_use, limit)
   due_time()
-  local limit = overage().limit
-  if not EPOCH_OVERAGE.open and in_use > limit and overage().mode ~= 'NONE' then
-    EPOCH_OVERAGE.open = true
-    redis.call('HSET', K_EPOCH, 'ovg_open', 1)
-    event('overage_started', id, agent, actor, nil, nil, at, in_use)
-  elseif EPOCH_OVERAGE.open and in_use <= limit then
-    EPOCH_OVERAGE.open = false
-    redis.call('HDEL', K_EPOCH, 'ovg_open')
-    event('overage_ended', id, agent, actor, nil, nil, at, in_use)
+  local before = EPOCH_OVERAGE.count
+  local over = math.max(0, in_use - (limit or overage().limit))
+  if over == before or (before == 0 and overage().mode == 'NONE') then
+    return
+  end
+  EPOCH_OVERAGE.count = over
+  if over == 0 then
+    redis.call('HDEL', K_EPOCH, 'ovg_n')
+  else
+    redis.call('HSET', K_EPOCH, 'ovg_n', over)
+  end
+  if before == 0 then
+    event('overage_started', id, agent, actor, nil, nil, at, over)
+  elseif over == 0 then
+    event('overage_ended', id, agent, actor, nil, nil, at, over)
+  else
+    event('overage_changed', id, agent, actor, nil, nil, at, over)
   end
 end
 

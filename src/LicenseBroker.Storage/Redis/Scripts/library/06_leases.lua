@@ -74,7 +74,7 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   stats_touch(NOW)
   local in_use = seats_in_use()
   if took_seat then
-    overage_crossed(id, agent, agent, NOW, in_use)
+    overage_moved(id, agent, agent, NOW, in_use)
   end
   local peak = seat == 'CONCURRENT' and raise_peak(NOW, in_use) or EPOCH_PEAK
   if revived then
@@ -133,8 +133,8 @@ local function drop_lease(id, lease, kind, actor, at)
       if lease.grp == '1' then
         seat_freed(lease.agent)
       end
-      if EPOCH_OVERAGE.open then
-        overage_crossed(id, lease.agent, actor, at or NOW, seats_in_use())
+      if EPOCH_OVERAGE.count > 0 then
+        overage_moved(id, lease.agent, actor, at or NOW, seats_in_use())
       end
     end
   end
