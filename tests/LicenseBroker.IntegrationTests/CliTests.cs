@@ -147,6 +147,37 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task Usage_overage_prints_the_statement_as_a_table_and_as_csv()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new Contracts.V1.GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        subscription.OverageMode = Contracts.V1.OverageMode.Alert;
+        subscription.OverageSeats = 1;
+        await _fixture.Host.SubscriptionClient.UpsertSubscriptionAsync(new Contracts.V1.UpsertSubscriptionRequest { Subscription = subscription }, _fixture.Host.ServiceHeaders());
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await _fixture.Host.Agent(account, ids[0]).AcquireAsync(Product);
+        var over = await _fixture.Host.Agent(account, ids[1]).AcquireAsync(Product);
+        Assert.True(over.Overage);
+        Assert.True(await _fixture.Host.Agent(account, ids[1]).ReleaseAsync(over.Lease));
+        await _fixture.Host.AuditWrittenAsync();
+
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var table = await RunCli(account, null, "usage", "overage");
+        Assert.True(table.ExitCode == 0, table.Error);
+        Assert.Contains("OVERAGE SEAT-HOURS", table.Output, StringComparison.Ordinal);
+        Assert.Matches($"{today} +[0-9.]+ +1", table.Output);
+
+        var csv = await RunCli(account, null, "usage", "overage", "--csv");
+        Assert.True(csv.ExitCode == 0, csv.Error);
+        var lines = csv.Output.Trim().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        Assert.Equal("kind,period,overage_seat_seconds,overage_seat_hours,peak_overage_seats", lines[0]);
+        var todayLine = Assert.Single(lines, l => l.StartsWith($"day,{today},", StringComparison.Ordinal));
+        Assert.EndsWith(",1", todayLine, StringComparison.Ordinal);
+        Assert.Contains(lines, l => l.StartsWith($"month,{today[..7]},", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Durations_take_units_and_a_bare_number_or_a_bad_role_is_a_usage_error()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);

@@ -172,11 +172,15 @@ internal static class AgentsCommand
         var idleTimeout = CommonOptions.TimeoutOrOff("--idle-timeout", "Take the seat back from a session whose user is idle this long (a new subscription: off)");
         var reviveWindow = CommonOptions.TimeoutOrOff("--revive-window", "Give an expired session back to its own app this long after it expired, when nobody needed the seat (0 to 15m; a new subscription: 5m)");
         var outageGrace = CommonOptions.TimeoutOrOff("--outage-grace", "Keep a running session valid this long past its expiry while the broker cannot be reached (0 to 15m; a new subscription: 5m)");
+        var overageMode = new Option<string?>("--overage-mode") { Description = "Seats beyond --concurrent when all are taken: none, alert (newcomers), burst (waiters too)." };
+        overageMode.AcceptOnlyFromAmong("none", "alert", "burst");
+        var overageSeats = new Option<int?>("--overage-seats") { Description = "The overage allowance in seats (replaces a percent)." };
+        var overagePercent = new Option<int?>("--overage-percent") { Description = "The overage allowance in percent of --concurrent, rounded up (replaces seats)." };
         var set = new Command(
             "set",
             "Create a subscription, or change only the options given of an existing one (back-office token).")
         {
-            setProduct, plan, validDays, named, concurrent, unattended, pendingTimeout, idleTimeout, reviveWindow, outageGrace,
+            setProduct, plan, validDays, named, concurrent, unattended, pendingTimeout, idleTimeout, reviveWindow, outageGrace, overageMode, overageSeats, overagePercent,
         };
         setConnection.AddTo(set);
         set.SetAction((parse, _) => setConnection.RunAsync(parse, async (channel, headers) =>
@@ -231,6 +235,30 @@ internal static class AgentsCommand
                 subscription.ClearReviveWindowSeconds();
             }
 
+            if (parse.GetValue(overageMode) is { } mode)
+            {
+                subscription.OverageMode = mode switch { "alert" => OverageMode.Alert, "burst" => OverageMode.Burst, _ => OverageMode.None };
+            }
+            else
+            {
+                subscription.ClearOverageMode();
+            }
+
+            // One unit replaces the other; neither given keeps the stored allowance.
+            subscription.ClearOverageSeats();
+            subscription.ClearOveragePercent();
+            if (parse.GetValue(overageSeats) is { } seats)
+            {
+                subscription.OverageSeats = seats;
+                subscription.OveragePercent = 0;
+            }
+
+            if (parse.GetValue(overagePercent) is { } percent)
+            {
+                subscription.OveragePercent = percent;
+                subscription.OverageSeats = parse.GetValue(overageSeats) ?? 0;
+            }
+
             if (parse.GetValue(outageGrace) is { } grace)
             {
                 subscription.OutageGraceSeconds = (int)Math.Min(grace.TotalSeconds, int.MaxValue);
@@ -247,10 +275,15 @@ internal static class AgentsCommand
     }
 
     private static void PrintSubscription(Contracts.V1.Subscription s) => Table.Print(
-        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT", "REVIVE WINDOW", "OUTAGE GRACE"],
+        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT", "REVIVE WINDOW", "OUTAGE GRACE", "OVERAGE"],
         [[s.AccountId, s.Product, s.Plan.ToString(), Table.Time(s.ValidUntil), s.NamedSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
             s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds), Timeout(s.ReviveWindowSeconds), Timeout(s.OutageGraceSeconds)]]);
+            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds), Timeout(s.ReviveWindowSeconds), Timeout(s.OutageGraceSeconds), OverageText(s)]]);
+
+    /// <summary>"none", "alert +3 seats", "burst +25 %".</summary>
+    private static string OverageText(Contracts.V1.Subscription s) => s.OverageMode is OverageMode.Alert or OverageMode.Burst
+        ? $"{s.OverageMode.ToString().ToLowerInvariant()} +{(s.OveragePercent > 0 ? $"{s.OveragePercent} %" : $"{s.OverageSeats} seats")}"
+        : "none";
 
     /// <summary>"no live session", "1 live session (desk-7)", "2 live sessions (desk-7, phone-2)".</summary>
     private static string SessionsText(Google.Protobuf.Collections.RepeatedField<Contracts.V1.SharedSession> sessions) => sessions.Count switch
