@@ -278,6 +278,36 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_pool_beyond_its_purchased_seats_shows_a_banner_on_both_pages_in_the_admins_language_until_it_is_back()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var host = _fixture.Host;
+        var subscription = (await host.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, host.ServiceHeaders())).Subscription;
+        subscription.OverageMode = OverageMode.Alert;
+        subscription.OverageSeats = 1;
+        await host.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, host.ServiceHeaders());
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await host.Agent(account, ids[0]).AcquireAsync(Product);
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/");
+        Assert.False(browser.Has($"#overage-{Product}"));
+
+        var over = await host.Agent(account, ids[1]).AcquireAsync(Product);
+        Assert.True(over.Overage);
+        browser.Go(Page("/"));
+        Assert.Equal(
+            "Remote Support is 1 shared seat beyond the 1 purchased (overage): the seat is granted, and counted in the overage statement.",
+            browser.Find($"#overage-{Product}").Text);
+        using var french = new Browser("fr-FR,fr");
+        SignIn(french, Admin(account), $"/sessions?product={Product}");
+        Assert.StartsWith("Remote Support dépasse de 1 poste partagé les 1 achetés", french.Find($"#overage-{Product}").Text, StringComparison.Ordinal);
+
+        Assert.True(await host.Agent(account, ids[1]).ReleaseAsync(over.Lease));
+        browser.Go(Page("/"));
+        Assert.False(browser.Has($"#overage-{Product}"));
+    }
+
+    [Fact]
     public async Task Users_filter_by_seat_type_a_concurrent_seat_given_in_the_page_works_and_a_named_seat_over_the_limit_is_refused_in_words()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2, namedSeats: 1);

@@ -43,7 +43,7 @@ public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCurs
 /// <summary>Live numbers of a pool; the daily counters are per UTC day of Redis's clock.</summary>
 public sealed record LiveUsage(
     int SeatsInUse, int PeakToday, int RefusedToday, int LiveLeases, int Waiting = 0, int ReclaimedToday = 0, IReadOnlyList<GroupLiveUsage>? Groups = null,
-    DateTimeOffset? RecoveringUntil = null);
+    DateTimeOffset? RecoveringUntil = null, int OverageSeats = 0);
 
 /// <summary>A group's shared seats right now: members holding one, of them on the group's reserved seats, members waiting.</summary>
 public sealed record GroupLiveUsage(string GroupId, int Holding, int OnReservedSeats, int Waiting);

@@ -230,6 +230,7 @@ internal static class AdminMapping
         DisplayName = usage.Durable.Name,
         Unlimited = usage.Durable.Unlimited,
         RecoveringUntil = usage.Live.RecoveringUntil is { } until ? Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(until) : null,
+        OverageSeatsInUse = usage.Live.OverageSeats,
     };
 
     public static V1.UnattendedDevice ToProto(this DeviceRecord device) => new()

@@ -210,7 +210,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         var recovering = reply.Long("recovering_until_ms");
         return new LiveUsage(
             reply.Int("in_use"), reply.Int("peak"), reply.Int("refused"), reply.Int("live"), reply.Int("waiting"), reply.Int("reclaimed"), groups,
-            recovering > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(recovering) : null);
+            recovering > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(recovering) : null,
+            reply.Int("overage_seats"));
     }
 
     public async Task<(int Waiting, IReadOnlyList<QueuedAgent> First)> ListQueueAsync(PoolId pool, int max, CancellationToken cancellationToken)

@@ -6,11 +6,13 @@
 --   idle sessions), live (leases of any seat type), waiting,
 --   group_columns, groups: per group rule the pool last admitted with (see Groups in library/05_groups.lua),
 --   its members holding a shared seat, of them on its reserved seats, and its members waiting,
---   recovering_until_ms: the end of the pool's recovery window after a loss of data (library/03_epoch.lua), 0 when none
+--   recovering_until_ms: the end of the pool's recovery window after a loss of data (library/03_epoch.lua), 0 when none,
+--   overage_seats: the shared seats in use beyond the purchased ones (overage_moved in library/04_terms.lua)
 
 local now = now_ms()
 purge(now)
 local recovering_until = tonumber(RECOVERING_UNTIL or '0') or 0
+due_time()
 local groups = {}
 local counts = group_counts()
 for _, r in ipairs(rules()) do
@@ -31,4 +33,5 @@ return finish({
   'live', redis.call('ZCARD', K_LEASES),
   'waiting', redis.call('ZCARD', K_QUEUE),
   'recovering_until_ms', recovering_until > now and recovering_until or 0,
+  'overage_seats', EPOCH_OVERAGE.count,
 })
