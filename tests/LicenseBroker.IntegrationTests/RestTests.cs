@@ -93,7 +93,7 @@ public sealed class RestTests
         string[] expected =
         [
             "post /v1/admin/products/{product}/sessions:end", "get /v1/admin/products/{product}/sessions", "get /v1/admin/usage",
-            "get /v1/admin/products/{product}/usage-history", "get /v1/admin/products/{product}/seat-plan", "post /v1/admin/agents/{agent_id}/seats/{product}",
+            "get /v1/admin/products/{product}/usage-history", "get /v1/admin/products/{product}/overage-statement", "get /v1/admin/products/{product}/seat-plan", "post /v1/admin/agents/{agent_id}/seats/{product}",
             "delete /v1/admin/agents/{agent_id}/seats/{product}", "post /v1/admin/seats:bulk", "get /v1/admin/agents",
             "put /v1/admin/agents/{agent_id}", "delete /v1/admin/agents/{agent_id}", "post /v1/admin/agents/{agent_id}:erase",
             "get /v1/admin/event-retention", "put /v1/admin/event-retention", "put /v1/admin/products/{product}/devices/{device_id}",

@@ -56,6 +56,14 @@ internal static class RpcCatalog
         new("SeatAdminService/GetSeatUsage", Audience.ManageSeats, async (c, h) => await Admin(c).GetSeatUsageAsync(new GetSeatUsageRequest(), h)),
         new("SeatAdminService/GetUsageHistory", Audience.ManageSeats, async (c, h) => await Admin(c).GetUsageHistoryAsync(
             new GetUsageHistoryRequest { Product = "remote-support", From = "2026-01-01", To = "2026-01-02" }, h)),
+        new("SeatAdminService/GetOverageStatement", Audience.ManageSeats, async (c, h) => await Admin(c).GetOverageStatementAsync(
+            new GetOverageStatementRequest
+            {
+                Product = "remote-support",
+                From = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)),
+                To = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 1, 2, 0, 0, 0, TimeSpan.Zero)),
+            },
+            h)),
         new("SeatAdminService/PlanSeats", Audience.ManageSeats, async (c, h) => await Admin(c).PlanSeatsAsync(
             new PlanSeatsRequest
             {
