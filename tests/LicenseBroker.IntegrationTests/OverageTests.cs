@@ -279,6 +279,43 @@ public sealed class OverageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_statement_is_served_as_csv_over_rest_with_the_same_figures_and_bad_input_named()
+    {
+        await using var rest = await RestBroker.StartAsync(_database!);
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 10);
+        var day = new DateTimeOffset(2026, 11, 30, 0, 0, 0, TimeSpan.Zero);
+        await using (var connection = new NpgsqlConnection(_database!.ConnectionString))
+        {
+            foreach (var (at, action, seats) in new[] { (day.AddHours(10), "pool.overage_started", 2), (day.AddHours(11.5), "pool.overage_ended", 0) })
+            {
+                await connection.ExecuteAsync(
+                    """
+                    INSERT INTO audit_events (occurred_at, account_id, product_code, actor, action, subject, after, event_seq, retention_days)
+                    VALUES (@at, @account, @product, 'broker', @action, 'agent-1', jsonb_build_object('overage_seats', @seats), @seq, lb_event_retention_days(@account))
+                    """,
+                    new { at = at.UtcDateTime, account, product = Product, action, seats, seq = at.ToUnixTimeMilliseconds() * 1000 });
+            }
+        }
+
+        var token = RestBroker.Token(rest.Host.AdminHeaders(account));
+        using var request = RestBroker.Request(HttpMethod.Get, "/v1/admin/products/remote-support/overage-statement.csv?from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z", token);
+        var response = await rest.Http.SendAsync(request);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/csv", response.Content.Headers.ContentType?.MediaType);
+        var lines = (await response.Content.ReadAsStringAsync()).Trim().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        Assert.Equal(["kind,period,overage_seat_seconds,overage_seat_hours,peak_overage_seats", "day,2026-11-30,10800,3,2", "month,2026-11,10800,3,2"], lines);
+
+        using var bad = RestBroker.Request(HttpMethod.Get, "/v1/admin/products/remote-support/overage-statement.csv?from=yesterday&to=2026-12-01T00:00:00Z", token);
+        var badResponse = await rest.Http.SendAsync(bad);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, badResponse.StatusCode);
+        Assert.Contains("\"from\"", await badResponse.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var anonymous = RestBroker.Request(HttpMethod.Get, "/v1/admin/products/remote-support/overage-statement.csv?from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z", null);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await rest.Http.SendAsync(anonymous)).StatusCode);
+    }
+
+    [Fact]
     public async Task Overage_grants_and_releases_are_the_statement_s_events()
     {
         var seeder = new CatalogSeeder(_database!);

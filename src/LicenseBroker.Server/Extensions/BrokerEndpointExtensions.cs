@@ -28,6 +28,7 @@ public static class BrokerEndpointExtensions
         app.MapBrokerRestDescription();
         app.MapScim();
         app.MapEntitlementKeys();
+        app.MapOverageStatementCsv();
         return app;
     }
 

@@ -7,10 +7,13 @@ namespace LicenseBroker.Server.Identity;
 /// <summary>Who is calling, taken from the validated token only, never from a request body.</summary>
 internal static partial class CallerIdentity
 {
-    public static AgentIdentity Agent(ServerCallContext context)
+    public static AgentIdentity Agent(ServerCallContext context) => Agent(context.GetHttpContext());
+
+    /// <summary>As <see cref="Agent(ServerCallContext)"/>, for the plain HTTP routes (the statement's CSV).</summary>
+    public static AgentIdentity Agent(HttpContext http)
     {
-        var user = context.GetHttpContext().User;
-        var accountClaim = context.GetHttpContext().RequestServices.GetRequiredService<AuthOptions>().AccountClaim;
+        var user = http.User;
+        var accountClaim = http.RequestServices.GetRequiredService<AuthOptions>().AccountClaim;
         var agentId = user.FindFirst("sub")?.Value;
         var accountId = user.FindFirst(accountClaim)?.Value;
 
