@@ -18,6 +18,7 @@ app.UseAuthorization();
 app.UseAntiforgery();
 app.MapAdminCenterEndpoints();
 app.MapActivityExport();
+app.MapOverageExport();
 app.MapRazorComponents<App>();
 
 await app.StartAsync();

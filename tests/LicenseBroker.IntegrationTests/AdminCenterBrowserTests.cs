@@ -305,6 +305,17 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.True(await host.Agent(account, ids[1]).ReleaseAsync(over.Lease));
         browser.Go(Page("/"));
         Assert.False(browser.Has($"#overage-{Product}"));
+
+        // The month's statement as CSV, through the link on Seats & Devices: today had one overage seat at its peak.
+        await host.AuditWrittenAsync();
+        Assert.Equal($"/overage.csv?product={Product}", new Uri(browser.Find($"#overage-csv-{Product}").GetAttribute("href")!).PathAndQuery);
+        var csv = (string)((OpenQA.Selenium.IJavaScriptExecutor)browser.Driver).ExecuteAsyncScript(
+            $"const done = arguments[arguments.length - 1]; fetch('/overage.csv?product={Product}').then(r => r.text().then(t => done(r.status + ' ' + r.headers.get('content-type') + '\\n' + t)));")!;
+        var lines = csv.Replace("\r", string.Empty, StringComparison.Ordinal).TrimEnd('\n').Split('\n');
+        Assert.Equal("200 text/csv; charset=utf-8", lines[0]);
+        Assert.Equal("kind,period,overage_seat_seconds,overage_seat_hours,peak_overage_seats", lines[1].TrimStart('\uFEFF'));
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.EndsWith(",1", Assert.Single(lines, l => l.StartsWith($"day,{today},", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
 
     [Fact]
