@@ -201,6 +201,42 @@ public sealed class OverageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_group_s_overage_cap_keeps_its_members_to_their_share_and_cannot_exceed_the_allowance()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        await SetOverageAsync(account, OverageMode.Alert, seats: 2);
+        var plain = await seeder.AgentsAsync(account, 3, "CONCURRENT", prefix: "plain");
+        var night = await seeder.AgentsAsync(account, 2, "CONCURRENT", prefix: "night");
+        await Host.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "night", DisplayName = "Night shift", ReplaceMembers = true, MemberIds = { night } }, Host.AdminHeaders(account));
+        await Host.AdminClient.SetGroupSeatRuleAsync(
+            new SetGroupSeatRuleRequest { Product = Product, GroupId = "night", ReservedSeats = 0, OverageMaxSeats = 1 }, Host.AdminHeaders(account));
+
+        // The purchased seats taken, the first night-shift member gets a seat beyond them; the second is held to the cap.
+        await Host.Agent(account, plain[0]).AcquireAsync(Product);
+        await Host.Agent(account, plain[1]).AcquireAsync(Product);
+        var first = await Host.Agent(account, night[0]).AcquireAsync(Product);
+        Assert.True(first.Overage);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Host.Agent(account, night[1]).AcquireAsync(Product));
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Equal(("GROUP_OVERAGE_CAP_REACHED", "Night shift", "1"), (Errors.Info(refused).Reason, Errors.Info(refused).Metadata["group_name"], Errors.Info(refused).Metadata["cap"]));
+
+        // Someone outside the group still gets the pool's last overage seat; the member's seat freed, the next member gets one.
+        Assert.True((await Host.Agent(account, plain[2]).AcquireAsync(Product)).Overage);
+        Assert.True(await Host.Agent(account, night[0]).ReleaseAsync(first.Lease));
+        Assert.True((await Host.Agent(account, night[1]).AcquireAsync(Product)).Overage);
+
+        // A cap above the pool's allowance (2 seats) is refused, naming the field; the rule stays as it was.
+        var tooHigh = await Assert.ThrowsAsync<RpcException>(() => Host.AdminClient.SetGroupSeatRuleAsync(
+            new SetGroupSeatRuleRequest { Product = Product, GroupId = "night", ReservedSeats = 0, OverageMaxSeats = 3 }, Host.AdminHeaders(account)).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, tooHigh.StatusCode);
+        Assert.Contains(Errors.BadRequest(tooHigh).FieldViolations, v => v.Field == "overage_max_seats");
+        var rule = Assert.Single((await Host.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest(), Host.AdminHeaders(account))).Groups.Single(g => g.GroupId == "night").Rules);
+        Assert.Equal(1, rule.OverageMaxSeats);
+    }
+
+    [Fact]
     public async Task Bad_allowances_are_refused_naming_the_field_and_change_nothing()
     {
         var seeder = new CatalogSeeder(_database!);

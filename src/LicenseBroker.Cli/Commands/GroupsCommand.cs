@@ -95,7 +95,8 @@ internal static class GroupsCommand
         var group = new Option<string>("--group") { Description = "Group id.", Required = true };
         var seats = new Option<int>("--seats") { Description = "Shared seats only the group's members take (0 for none).", DefaultValueFactory = _ => 0 };
         var max = new Option<int?>("--max") { Description = "At most this many of its members hold a shared seat at once (default: no cap)." };
-        var command = new Command("reserve", "Reserve shared seats for a group and/or cap it, in one product (MANAGE_SEATS).") { product, group, seats, max };
+        var overageMax = new Option<int?>("--overage-max") { Description = "At most this many of its members on seats beyond the purchased ones (overage) at once (default: only the pool's allowance)." };
+        var command = new Command("reserve", "Reserve shared seats for a group and/or cap it, in one product (MANAGE_SEATS).") { product, group, seats, max, overageMax };
         connection.AddTo(command);
         command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
         {
@@ -103,6 +104,11 @@ internal static class GroupsCommand
             if (parse.GetValue(max) is { } cap)
             {
                 request.MaxSeats = cap;
+            }
+
+            if (parse.GetValue(overageMax) is { } overageCap)
+            {
+                request.OverageMaxSeats = overageCap;
             }
 
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).SetGroupSeatRuleAsync(request, headers);
@@ -136,7 +142,8 @@ internal static class GroupsCommand
 
     private static string Rules(IEnumerable<GroupSeatRule> rules) => string.Join(
         "; ",
-        rules.Select(r => $"{r.Product}: {Text(r.ReservedSeats)} reserved" + (r.HasMaxSeats ? $", at most {Text(r.MaxSeats)}" : string.Empty)));
+        rules.Select(r => $"{r.Product}: {Text(r.ReservedSeats)} reserved" + (r.HasMaxSeats ? $", at most {Text(r.MaxSeats)}" : string.Empty)
+            + (r.HasOverageMaxSeats ? $", at most {Text(r.OverageMaxSeats)} beyond the purchased seats" : string.Empty)));
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -44,6 +44,9 @@ public abstract record GroupRuleOutcome
     public sealed record ReservationsOverLimit(int ConcurrentLimit, int ReservedElsewhere, int Requested) : GroupRuleOutcome;
 
     public sealed record TooManyRules(int Max) : GroupRuleOutcome;
+
+    /// <summary>The group's overage cap is above the pool's overage allowance (seats beyond the purchased ones).</summary>
+    public sealed record OverageCapOverAllowance(int Allowance, int Requested) : GroupRuleOutcome;
 }
 
 /// <summary>The durable side of agent groups and their seat rules (PostgreSQL).</summary>

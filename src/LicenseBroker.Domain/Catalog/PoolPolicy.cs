@@ -35,9 +35,10 @@ public sealed record SubscriptionTerms(
 
 /// <summary>
 /// A group's shared seats in one pool: <see cref="Reserved"/> seats only its members take (and they
-/// take them first), and at most <see cref="Max"/> of its members holding a shared seat (null: no cap).
+/// take them first), and at most <see cref="Max"/> of its members holding a shared seat (null: no cap); of them, at most
+/// <see cref="OverageMax"/> on seats beyond the purchased ones (null: only the pool's overage allowance).
 /// </summary>
-public sealed record GroupSeatRule(string Product, string GroupId, int Reserved, int? Max);
+public sealed record GroupSeatRule(string Product, string GroupId, int Reserved, int? Max, int? OverageMax = null);
 
 /// <summary>
 /// What admission needs to know about one pool (account and product), read from the

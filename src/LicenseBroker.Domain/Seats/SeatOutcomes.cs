@@ -60,6 +60,9 @@ public enum SharedSeatRefusal
 
     /// <summary>The free seats are reserved for other groups.</summary>
     SeatsReserved,
+
+    /// <summary>The only seats left are beyond the purchased ones, and the agent's group holds as many of those as its overage cap allows.</summary>
+    GroupOverageCapReached,
 }
 
 /// <summary>Result of a heartbeat.</summary>

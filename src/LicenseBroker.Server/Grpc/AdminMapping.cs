@@ -149,6 +149,11 @@ internal static class AdminMapping
             proto.MaxSeats = max;
         }
 
+        if (rule.OverageMax is { } overageMax)
+        {
+            proto.OverageMaxSeats = overageMax;
+        }
+
         return proto;
     }
 

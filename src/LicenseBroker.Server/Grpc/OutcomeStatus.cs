@@ -39,6 +39,15 @@ internal static class OutcomeStatus
                     $"Your group {full.GroupName ?? full.Group} already holds its {full.Cap} shared seats. To start a session, please wait for one of them to become available.",
                     "GROUP_CAP_REACHED",
                     metadata);
+            case SharedSeatRefusal.GroupOverageCapReached:
+                metadata["group"] = full.Group ?? string.Empty;
+                metadata["group_name"] = full.GroupName ?? full.Group ?? string.Empty;
+                metadata["cap"] = Text(full.Cap);
+                return Error(
+                    Code.ResourceExhausted,
+                    $"Every purchased shared seat is taken and your group {full.GroupName ?? full.Group} already holds its {full.Cap} seats beyond them. To start a session, please wait for a seat to become available.",
+                    "GROUP_OVERAGE_CAP_REACHED",
+                    metadata);
             case SharedSeatRefusal.SeatsReserved:
                 var groups = string.Join(", ", full.ReservedForNames ?? full.ReservedFor ?? []);
                 metadata["reserved_for"] = string.Join(",", full.ReservedFor ?? []);
@@ -162,6 +171,7 @@ internal static class OutcomeStatus
         var (reason, key) = queued.Why switch
         {
             SharedSeatRefusal.GroupCapReached => ("GROUP_CAP_REACHED", "WAITING_GROUP_CAP_REACHED"),
+            SharedSeatRefusal.GroupOverageCapReached => ("GROUP_OVERAGE_CAP_REACHED", "WAITING_GROUP_OVERAGE_CAP_REACHED"),
             SharedSeatRefusal.SeatsReserved => ("SEATS_RESERVED", "WAITING_SEATS_RESERVED"),
             _ => ("ALL_SHARED_SEATS_IN_USE", "WAITING"),
         };
@@ -291,6 +301,8 @@ internal static class OutcomeStatus
             $"{product} has {over.ConcurrentLimit} shared seats and other groups reserve {over.ReservedElsewhere}: at most {Math.Max(0, over.ConcurrentLimit - over.ReservedElsewhere)} can be reserved for this group (asked {over.Requested}).",
             "RESERVATIONS_OVER_LIMIT",
             new() { ["concurrent_limit"] = Text(over.ConcurrentLimit), ["reserved_elsewhere"] = Text(over.ReservedElsewhere), ["requested"] = Text(over.Requested) }),
+        GroupRuleOutcome.OverageCapOverAllowance cap => RequestValidation.Invalid(
+            [new BadRequest.Types.FieldViolation { Field = "overage_max_seats", Description = $"must be at most the pool's overage allowance ({cap.Allowance} seats beyond the purchased ones; asked {cap.Requested})" }]).ToRpcException(),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a refusal"),
     };
 

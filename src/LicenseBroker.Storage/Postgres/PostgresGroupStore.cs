@@ -1,6 +1,7 @@
 using Dapper;
 using LicenseBroker.Domain.Administration;
 using LicenseBroker.Domain.Catalog;
+using LicenseBroker.Domain.Seats;
 using LicenseBroker.Storage.Resilience;
 using Npgsql;
 
@@ -114,19 +115,22 @@ public sealed class PostgresGroupStore : IGroupStore
     public async Task<GroupRuleOutcome> SetRuleAsync(Actor actor, string accountId, GroupSeatRule rule, CancellationToken cancellationToken)
     {
         // The subscription row is the pool's lock (see PostgresCatalogStore): rule changes and limit changes queue on it.
-        const string lockSql = "SELECT concurrent_seat_limit FROM subscriptions WHERE account_id = @accountId AND product_code = @product FOR UPDATE";
+        const string lockSql = """
+            SELECT concurrent_seat_limit AS ConcurrentLimit, overage_mode AS OverageMode, overage_seats AS OverageSeats, overage_percent AS OveragePercent
+            FROM subscriptions WHERE account_id = @accountId AND product_code = @product FOR UPDATE
+            """;
         const string othersSql = """
             SELECT count(*)::int AS Count, coalesce(sum(reserved_seats), 0)::int AS Reserved
             FROM pool_group_rules WHERE account_id = @accountId AND product_code = @product AND group_id <> @groupId
             """;
         const string upsertSql = """
-            INSERT INTO pool_group_rules (account_id, product_code, group_id, reserved_seats, max_seats)
-            VALUES (@accountId, @product, @groupId, @reserved, @max)
+            INSERT INTO pool_group_rules (account_id, product_code, group_id, reserved_seats, max_seats, overage_max_seats)
+            VALUES (@accountId, @product, @groupId, @reserved, @max, @overageMax)
             ON CONFLICT (account_id, product_code, group_id) DO UPDATE SET
-                reserved_seats = EXCLUDED.reserved_seats, max_seats = EXCLUDED.max_seats, updated_at = now()
+                reserved_seats = EXCLUDED.reserved_seats, max_seats = EXCLUDED.max_seats, overage_max_seats = EXCLUDED.overage_max_seats, updated_at = now()
             """;
 
-        var key = new { accountId, product = rule.Product, groupId = rule.GroupId, reserved = rule.Reserved, max = rule.Max };
+        var key = new { accountId, product = rule.Product, groupId = rule.GroupId, reserved = rule.Reserved, max = rule.Max, overageMax = rule.OverageMax };
         try
         {
             return await SetRuleOnceAsync();
@@ -139,10 +143,18 @@ public sealed class PostgresGroupStore : IGroupStore
 
         Task<GroupRuleOutcome> SetRuleOnceAsync() => InTransactionAsync<GroupRuleOutcome>(async (connection, transaction) =>
         {
-            var limit = await connection.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(lockSql, key, transaction, cancellationToken: cancellationToken));
-            if (limit is null)
+            var subscription = await connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(lockSql, key, transaction, cancellationToken: cancellationToken));
+            if (subscription is null)
             {
                 return new GroupRuleOutcome.NoSubscription();
+            }
+
+            int? limit = subscription.ConcurrentLimit;
+            var allowance = new OveragePolicy(SeatTypeCodes.ParseOverageMode(subscription.OverageMode, "PostgreSQL"), subscription.OverageSeats, subscription.OveragePercent)
+                .ExtraSeats(subscription.ConcurrentLimit);
+            if (rule.OverageMax > allowance)
+            {
+                return new GroupRuleOutcome.OverageCapOverAllowance(allowance, rule.OverageMax.Value);
             }
 
             if (!await connection.QuerySingleOrDefaultAsync<bool>(new CommandDefinition(
@@ -164,7 +176,7 @@ public sealed class PostgresGroupStore : IGroupStore
 
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
             await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, rule.Product, actor, "group.rule_set", rule.GroupId, null,
-                new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max }, cancellationToken);
+                new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max, overage_max_seats = rule.OverageMax }, cancellationToken);
             // Members who may take a shared seat of the product (bounded by the group's size): a reservation beyond them
             // keeps seats free that nobody can use, which the caller is warned about.
             var sharing = await connection.QuerySingleAsync<int>(new CommandDefinition(
@@ -202,7 +214,7 @@ public sealed class PostgresGroupStore : IGroupStore
             FROM scim_groups g WHERE g.account_id = @accountId AND (@groupId::text IS NULL OR g.id = @groupId)
             ORDER BY g.id LIMIT 1000;
 
-            SELECT product_code AS Product, group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max
+            SELECT product_code AS Product, group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max, overage_max_seats AS OverageMax
             FROM pool_group_rules WHERE account_id = @accountId AND (@groupId::text IS NULL OR group_id = @groupId)
             ORDER BY product_code, group_id;
 
@@ -212,7 +224,7 @@ public sealed class PostgresGroupStore : IGroupStore
             """;
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(groupsSql, new { accountId, groupId }, transaction, cancellationToken: cancellationToken));
         var groups = (await results.ReadAsync<GroupRow>()).ToList();
-        var rules = (await results.ReadAsync<RuleRow>()).ToLookup(r => r.GroupId, r => new GroupSeatRule(r.Product, r.GroupId, r.Reserved, r.Max));
+        var rules = (await results.ReadAsync<RuleRow>()).ToLookup(r => r.GroupId, r => new GroupSeatRule(r.Product, r.GroupId, r.Reserved, r.Max, r.OverageMax));
         var members = groupId is null ? null : (await results.ReadAsync<string>()).ToList();
         return groups.Select(g => new AgentGroupRecord(g.GroupId, g.DisplayName, g.MemberCount, rules[g.GroupId].ToList(), members)).ToList();
     }
@@ -227,7 +239,9 @@ public sealed class PostgresGroupStore : IGroupStore
 
     private sealed record GroupRow(string GroupId, string DisplayName, int MemberCount);
 
-    private sealed record RuleRow(string Product, string GroupId, int Reserved, int? Max);
+    private sealed record RuleRow(string Product, string GroupId, int Reserved, int? Max, int? OverageMax);
+
+    private sealed record SubscriptionRow(int ConcurrentLimit, string OverageMode, int OverageSeats, int OveragePercent);
 
     private sealed record OthersRow(int Count, int Reserved);
 }

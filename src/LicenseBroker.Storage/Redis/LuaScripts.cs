@@ -38,6 +38,7 @@ public static class LuaScripts
         ("grace_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).OutageGrace)),
         ("overage_mode", a => SeatTypeCodes.OverageModeCode((a.Command.Overage ?? OveragePolicy.None).Mode)),
         ("overage_seats", a => (a.Command.Overage ?? OveragePolicy.None).ExtraSeats(a.Command.ConcurrentLimit)),
+        ("overage_caps", a => OverageCapsText(a.Command.Groups?.Rules)),
         ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
         ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 
@@ -130,6 +131,7 @@ public static class LuaScripts
         ("grace_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).OutageGrace)),
         ("overage_mode", a => SeatTypeCodes.OverageModeCode((a.Join.Overage ?? OveragePolicy.None).Mode)),
         ("overage_seats", a => (a.Join.Overage ?? OveragePolicy.None).ExtraSeats(a.Join.ConcurrentLimit)),
+        ("overage_caps", a => OverageCapsText(a.Join.Groups?.Rules)),
         ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
         ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
 
@@ -144,7 +146,8 @@ public static class LuaScripts
         ("by", c => c.ChangedBy),
         ("remember_ms", c => Milliseconds(c.RememberFor)),
         ("overage_mode", c => SeatTypeCodes.OverageModeCode((c.Overage ?? OveragePolicy.None).Mode)),
-        ("overage_seats", c => (c.Overage ?? OveragePolicy.None).ExtraSeats(c.ConcurrentLimit)));
+        ("overage_seats", c => (c.Overage ?? OveragePolicy.None).ExtraSeats(c.ConcurrentLimit)),
+        ("overage_caps", c => OverageCapsText(c.Rules)));
 
     public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
         "wait_status",
@@ -178,6 +181,11 @@ public static class LuaScripts
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0
         ? RedisValue.EmptyString
         : string.Join(';', groups.Rules.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.Reserved}|{r.Max ?? -1}")));
+
+    /// <summary>The groups' overage caps as the scripts read them (parse_caps in Scripts/library/04_terms.lua): "group|max;...".</summary>
+    internal static RedisValue OverageCapsText(IReadOnlyList<Domain.Catalog.GroupSeatRule>? rules) => rules is null
+        ? RedisValue.EmptyString
+        : string.Join(';', rules.Where(r => r.OverageMax is not null).Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.OverageMax}")));
 
     private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }

@@ -461,6 +461,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     private static (SharedSeatRefusal Why, string? Group, int Cap, string? ReservedFor) RefusalOf(ScriptReply reply) => reply.String("why") switch
     {
         "GROUP_CAP" => (SharedSeatRefusal.GroupCapReached, reply.String("about"), reply.Int("cap"), null),
+        "OVERAGE_CAP" => (SharedSeatRefusal.GroupOverageCapReached, reply.String("about"), reply.Int("cap"), null),
         "RESERVED" => (SharedSeatRefusal.SeatsReserved, null, 0, reply.String("about")),
         _ => (SharedSeatRefusal.AllInUse, null, 0, null),
     };

@@ -26,6 +26,7 @@
 -- @grace_ms the pool's outage grace (ms; the same)
 -- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
 -- @overage_seats the seats it allows beyond limit
+-- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- Records seat events: granted, or refused when the pool is full.
@@ -45,7 +46,7 @@ local rate_window, rate_pool, rate_agent = int_arg('rate_window_ms', @rate_windo
 local claim = int_arg('claim_ms', @claim_ms, 1, 86400000)
 set_idle_rules(@pending_ms, @idle_ms)
 set_recovery(@revive_ms, @grace_ms)
-set_overage(@overage_mode, @overage_seats, limit)
+set_overage(@overage_mode, @overage_seats, limit, @overage_caps)
 
 local now = now_ms()
 want_settings() -- open_pool's settings come with the first read of the epoch

@@ -13,6 +13,7 @@
 -- @remember_ms how long an ended wait's reason is remembered for its stream (ms)
 -- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
 -- @overage_seats the seats it allows beyond limit
+-- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- the rest (ARGV[@rest] on): pairs agent, group: every agent holding a shared (CONCURRENT) seat of the
 --          product, with the group its seat counts in ('' for none)
 -- Returns (payload):
@@ -38,8 +39,9 @@ if version < stored then
 end
 
 set_rules(@rules)
-set_overage(@overage_mode, @overage_seats, limit)
-redis.call('HSET', K_EPOCH, 'limit', limit, 'rules', @rules, 'rules_version', string.format('%d', version), 'ovg_mode', @overage_mode, 'ovg', overage().extra)
+set_overage(@overage_mode, @overage_seats, limit, @overage_caps)
+redis.call('HSET', K_EPOCH, 'limit', limit, 'rules', @rules, 'rules_version', string.format('%d', version), 'ovg_mode', @overage_mode, 'ovg', overage().extra,
+  'ovg_caps', @overage_caps)
 -- A new limit or allowance moves the pool's overage seats at once (none ends a session: holders keep their seats).
 overage_moved('', '', by, now, seats_in_use(), limit)
 -- How many changes were applied here: the only script that moves seats between groups' counts (a

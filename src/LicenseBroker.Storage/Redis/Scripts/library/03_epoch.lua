@@ -36,20 +36,21 @@ local EPOCH_FENCE, FENCE_NOTED = 0, nil
 -- The pool's overage as last stored (mode, extra seats, the purchased limit) and its overage seats now ('ovg_n', see
 -- overage_moved in part 4): read with the rest, so a release learns whether it moves the overage at no cost.
 local EPOCH_OVERAGE = nil
-local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg'}
+local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg', 'ovg_caps'}
 local function due_time()
   if DUE == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n',
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n', 'ovg_caps',
       unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
     EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
     EPOCH_FENCE = tonumber(fields[7] or '0')
-    EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), count = tonumber(fields[11] or '0')}
+    EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), count = tonumber(fields[11] or '0'),
+      caps = fields[12] or ''}
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
-        SETTINGS[i] = fields[11 + i]
+        SETTINGS[i] = fields[12 + i]
       end
     end
   end

@@ -100,19 +100,27 @@ local function expiry_of(id, agent)
   return nil
 end
 
--- The pool's overage for this call: as acquire or wait_join passed it (set_overage, stored by open_pool), else as last
--- stored. mode NONE | ALERT | BURST; extra: seats beyond the purchased limit; limit: the purchased limit.
+-- The pool's overage for this call: as acquire, wait_join or apply_rules passed it (set_overage, stored in the epoch),
+-- else as last stored. mode NONE | ALERT | BURST; extra: seats beyond the purchased limit; limit: the purchased limit;
+-- caps: group -> at most that many of its members on seats beyond the limit ("group|max;..." as text).
 local OVERAGE = nil
-local function set_overage(mode, extra, limit)
+local function parse_caps(text)
+  local caps = {}
+  for group, max in string.gmatch(text, '([^|;]+)|([^;]+)') do
+    caps[group] = int_arg('overage_caps max', max, 0, 1000000)
+  end
+  return caps
+end
+local function set_overage(mode, extra, limit, caps_text)
   if mode ~= 'NONE' and mode ~= 'ALERT' and mode ~= 'BURST' then
     error({err = 'LB_BAD_ARGUMENT overage_mode must be NONE, ALERT or BURST'})
   end
-  OVERAGE = {mode = mode, extra = int_arg('overage_seats', extra, 0, 100000000), limit = limit}
+  OVERAGE = {mode = mode, extra = int_arg('overage_seats', extra, 0, 100000000), limit = limit, caps_text = caps_text, caps = parse_caps(caps_text)}
 end
 local function overage()
   if OVERAGE == nil then
     due_time()
-    OVERAGE = {mode = EPOCH_OVERAGE.mode, extra = EPOCH_OVERAGE.extra, limit = EPOCH_OVERAGE.limit}
+    OVERAGE = {mode = EPOCH_OVERAGE.mode, extra = EPOCH_OVERAGE.extra, limit = EPOCH_OVERAGE.limit, caps_text = EPOCH_OVERAGE.caps, caps = parse_caps(EPOCH_OVERAGE.caps)}
   end
   return OVERAGE
 end

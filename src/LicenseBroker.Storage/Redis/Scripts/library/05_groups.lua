@@ -77,7 +77,7 @@ local function count_group(kind, group, delta)
   if n <= 0 then
     redis.call('HDEL', K_GROUPS, kind .. ':' .. group)
   end
-  if GROUP_COUNTS then
+  if GROUP_COUNTS and GROUP_COUNTS[kind] then -- held and charged are kept for this call; ovg_held is read when asked
     GROUP_COUNTS[kind][group] = math.max(n, 0)
   end
 end
@@ -110,12 +110,28 @@ local function seat_open(group, in_use, limit)
   return (limit - reserved_total) - (in_use - reserved_used) > 0
 end
 
+-- Whether a seat for an agent of group now would be beyond the purchased ones while the group holds its overage cap
+-- (set_overage in part 4: at most that many of its members on such seats; counted in K_GROUPS 'ovg_held:<group>' by
+-- seat_taken and seat_freed). Returns true and the cap, or false.
+local function overage_cap_reached(group, in_use)
+  local o = overage()
+  local cap = o.caps[group]
+  if not cap or in_use < o.limit then
+    return false
+  end
+  return tonumber(redis.call('HGET', K_GROUPS, 'ovg_held:' .. group) or '0') >= cap, cap
+end
+
 -- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
 -- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
 -- (the free seats are kept for other groups: their ids, joined by ',').
 local function refusal_of(group, in_use, limit)
   if in_use >= limit or #rules() == 0 then
     return 'FULL', '', -1
+  end
+  local capped, overage_cap = overage_cap_reached(group, in_use)
+  if capped then
+    return 'OVERAGE_CAP', group, overage_cap
   end
   local counts = group_counts()
   local rule = RULE_BY_ID[group]
@@ -148,6 +164,11 @@ local function seat_taken(agent, group)
     count_group('charged', group, 1)
   end
   redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|' .. (charged and '1' or '0'))
+  -- A seat beyond the purchased ones for a group with an overage cap: counted until this seat is freed.
+  if overage().caps[group] and seats_in_use() > overage().limit then
+    redis.call('HSET', K_GROUPS, 'o:' .. agent, group)
+    count_group('ovg_held', group, 1)
+  end
 end
 
 -- The group the agent's shared seat counts in, and whether on its reserved seats: (group, true|false),
@@ -169,6 +190,11 @@ local function seat_freed(agent)
     return
   end
   redis.call('HDEL', K_GROUPS, 'a:' .. agent)
+  local on_overage = redis.call('HGET', K_GROUPS, 'o:' .. agent)
+  if on_overage then
+    redis.call('HDEL', K_GROUPS, 'o:' .. agent)
+    count_group('ovg_held', on_overage, -1)
+  end
   count_group('held', group, -1)
   if charged then
     count_group('charged', group, -1)

@@ -23,7 +23,7 @@ local function may_take_now(agent, group, limit, as, recovering_until, in_use)
   if as == 'newcomer' and NOW < recovering_until then
     return 'RECOVERING', in_use
   end
-  if not seat_open(group, in_use, admission_limit(limit, as)) then
+  if not seat_open(group, in_use, admission_limit(limit, as)) or overage_cap_reached(group, in_use) then
     return 'NO', in_use
   end
   if as ~= 'newcomer' or redis.call('ZCARD', K_QUEUE) == 0 then
@@ -122,7 +122,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
     local revive_ms, grace_ms = recovery()
     local o = overage()
-    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms, o.mode, o.extra}
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms, o.mode, o.extra, o.caps_text}
     local stored = stored_settings()
     local stored_version = tonumber(stored[7] or '0')
     if version < stored_version then
@@ -131,7 +131,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
         redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
-          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms, 'ovg_mode', o.mode, 'ovg', o.extra)
+          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms, 'ovg_mode', o.mode, 'ovg', o.extra, 'ovg_caps', o.caps_text)
         break
       end
     end
