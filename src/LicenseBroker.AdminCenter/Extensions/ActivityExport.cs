@@ -32,10 +32,7 @@ public static partial class ActivityExport
         var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, person, from, to, PageSize, null), headers));
         if (page.Problem is { } problem)
         {
-            context.Response.StatusCode = problem.NotAllowed ? StatusCodes.Status403Forbidden
-                : problem.Code == Grpc.Core.StatusCode.InvalidArgument ? StatusCodes.Status400BadRequest
-                : StatusCodes.Status503ServiceUnavailable;
-            await context.Response.WriteAsync(problem.Message, cancellationToken);
+            await WriteProblemAsync(context, problem);
             return;
         }
 
@@ -77,6 +74,15 @@ public static partial class ActivityExport
                 return;
             }
         }
+    }
+
+    /// <summary>A broker refusal as an honest HTTP status before anything else is written: 403, 400, or 503.</summary>
+    internal static async Task WriteProblemAsync(HttpContext context, BrokerProblem problem)
+    {
+        context.Response.StatusCode = problem.NotAllowed ? StatusCodes.Status403Forbidden
+            : problem.Code == Grpc.Core.StatusCode.InvalidArgument ? StatusCodes.Status400BadRequest
+            : StatusCodes.Status503ServiceUnavailable;
+        await context.Response.WriteAsync(problem.Message, context.RequestAborted);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The activity export was cut: {Problem}")]

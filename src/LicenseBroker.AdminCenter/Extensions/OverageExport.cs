@@ -38,10 +38,7 @@ public static class OverageExport
         var statement = await broker.CallAsync(async (admin, headers) => await admin.GetOverageStatementAsync(request, headers));
         if (statement.Problem is { } problem)
         {
-            context.Response.StatusCode = problem.NotAllowed ? StatusCodes.Status403Forbidden
-                : problem.Code == Grpc.Core.StatusCode.InvalidArgument ? StatusCodes.Status400BadRequest
-                : StatusCodes.Status503ServiceUnavailable;
-            await context.Response.WriteAsync(problem.Message, cancellationToken);
+            await ActivityExport.WriteProblemAsync(context, problem);
             return;
         }
 

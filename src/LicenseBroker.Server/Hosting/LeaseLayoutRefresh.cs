@@ -6,23 +6,7 @@ namespace LicenseBroker.Server.Hosting;
 /// Asks <see cref="LeaseLayoutGate"/> every few seconds whether every replica reads compact leases: a rolling deploy's
 /// last old replica going away opens the gate, an old replica joining closes it for new leases.
 /// </summary>
-internal sealed class LeaseLayoutRefresh(LeaseLayoutGate gate, TimeProvider time) : BackgroundService
+internal sealed class LeaseLayoutRefresh(LeaseLayoutGate gate, TimeProvider time) : ReplicaTicker(TimeSpan.FromSeconds(2), time)
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                await gate.RefreshAsync();
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
+    protected override Task TickAsync() => gate.RefreshAsync();
 }

@@ -8,31 +8,17 @@ namespace LicenseBroker.Server.Hosting;
 /// Redis there is no gap, so a gap is a time when no app could renew its lease. Redis away: the next beat that gets
 /// through ends the gap.
 /// </summary>
-internal sealed class PresenceBeacon(OutageWatch watch, TimeProvider time) : BackgroundService
+internal sealed class PresenceBeacon(OutageWatch watch, TimeProvider time) : ReplicaTicker(TimeSpan.FromSeconds(1), time)
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task TickAsync()
     {
-        using var timer = new PeriodicTimer(Interval, time);
         try
         {
-            do
-            {
-                try
-                {
-                    await watch.BeatAsync();
-                }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
-                {
-                    // Unreachable: that is what the gap records.
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
+            await watch.BeatAsync();
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            // Stopping.
+            // Unreachable: that is what the gap records.
         }
     }
 }

@@ -73,22 +73,33 @@ public sealed class PostgresUsageReader : IUsageReader
             throw new ArgumentOutOfRangeException(nameof(to), $"History range {from}..{to} is outside what callers validate.");
         }
 
-        // The reports pipeline (its own breaker), and a statement timeout that stops the work inside PostgreSQL.
-        return await _pipelines.PostgresReports.ExecuteAsync(
-            async ct =>
+        return await ReportAsync(
+            System.Data.IsolationLevel.ReadCommitted,
+            async (connection, transaction, ct) =>
             {
-                await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct);
-                await connection.ExecuteAsync(new CommandDefinition(
-                    "SELECT set_config('statement_timeout', @timeout, true)",
-                    new { timeout = ((long)_options.ReportStatementTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
-                    transaction, cancellationToken: ct));
                 var rows = await connection.QueryAsync<HistoryRow>(
                     new CommandDefinition(HistorySql, new { accountId, product, from, to }, transaction, cancellationToken: ct));
                 return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents)).ToList();
             },
             cancellationToken);
     }
+
+    // A report: the reports pipeline (its own breaker), in a transaction whose statement timeout stops the work inside
+    // PostgreSQL (Postgres:ReportStatementTimeout).
+    private async Task<T> ReportAsync<T>(
+        System.Data.IsolationLevel isolation, Func<NpgsqlConnection, NpgsqlTransaction, CancellationToken, Task<T>> query, CancellationToken cancellationToken) =>
+        await _pipelines.PostgresReports.ExecuteAsync(
+            async ct =>
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(ct);
+                await using var transaction = await connection.BeginTransactionAsync(isolation, ct);
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "SELECT set_config('statement_timeout', @timeout, true)",
+                    new { timeout = ((long)_options.ReportStatementTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                    transaction, cancellationToken: ct));
+                return await query(connection, transaction, ct);
+            },
+            cancellationToken);
 
     private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
 
@@ -110,15 +121,11 @@ public sealed class PostgresUsageReader : IUsageReader
 
     public async Task<(int InitialSeats, IReadOnlyList<OverageChange> Changes)> GetOverageChangesAsync(
         string accountId, string product, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
-        await _pipelines.PostgresReports.ExecuteAsync(
-            async ct =>
+        // One snapshot for both reads (REPEATABLE READ): an event stored between them is in neither or in both.
+        await ReportAsync(
+            System.Data.IsolationLevel.RepeatableRead,
+            async (connection, transaction, ct) =>
             {
-                await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
-                await connection.ExecuteAsync(new CommandDefinition(
-                    "SELECT set_config('statement_timeout', @timeout, true)",
-                    new { timeout = ((long)_options.ReportStatementTimeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
-                    transaction, cancellationToken: ct));
                 var parameters = new { accountId, product, actions = OverageActions, from = from.UtcDateTime, to = to.UtcDateTime };
                 var initial = await connection.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(OverageBeforeSql, parameters, transaction, cancellationToken: ct));
                 var rows = await connection.QueryAsync<OverageRow>(new CommandDefinition(OverageSql, parameters, transaction, cancellationToken: ct));

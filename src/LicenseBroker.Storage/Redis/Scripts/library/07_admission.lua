@@ -108,15 +108,18 @@ end
 -- outage_from, outage_to: the last time no broker could reach this Redis (0 0: none known).
 -- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH; and, when the
 -- caller's rules are older than the pool's, the pool's version (the caller answers STALE).
+local RETURN_MS = 10000 -- the least time apps get to come back after an outage (see open_pool)
 local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to)
   version = int_arg('rules_version', version, 0, MAX_FENCE)
   outage_from, outage_to = int_arg('outage_from_ms', outage_from, 0, MAX_FENCE), int_arg('outage_to_ms', outage_to, 0, MAX_FENCE)
   set_rules(rules_text)
   local recovering_until = check_epoch(mode, now, ttl, evidence)
-  if recovering_until and outage_to - outage_from > ttl / 2 and now < outage_to + ttl then
-    -- Just after an outage long enough for leases to expire: their apps come back within one ttl (heartbeat.lua revives
-    -- them as holders); newcomers wait until then, as after a loss of data, so that none takes a returning seat.
-    recovering_until = math.max(recovering_until, outage_to + ttl)
+  local returning = math.max(ttl, RETURN_MS)
+  if recovering_until and outage_to - outage_from > ttl / 2 and now < outage_to + returning then
+    -- Just after an outage long enough for leases to expire: their apps come back within one ttl, and at least
+    -- RETURN_MS (reconnecting takes its time whatever the ttl); heartbeat.lua revives them as holders. Newcomers wait
+    -- until then, as after a loss of data, so that none takes a returning seat.
+    recovering_until = math.max(recovering_until, outage_to + returning)
   end
   if recovering_until then
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
