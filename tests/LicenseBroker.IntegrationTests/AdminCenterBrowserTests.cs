@@ -316,6 +316,11 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("kind,period,overage_seat_seconds,overage_seat_hours,peak_overage_seats", lines[1].TrimStart('\uFEFF'));
         var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         Assert.EndsWith(",1", Assert.Single(lines, l => l.StartsWith($"day,{today},", StringComparison.Ordinal)), StringComparison.Ordinal);
+
+        // The history shows the day's overage beside its peak, in the table and on the chart's bar.
+        browser.Go(Page($"/history?product={Product}"));
+        Assert.StartsWith("1 seat beyond the purchased ones at most, ", browser.Find($"#history tr[data-day='{today}'] td.overage").Text, StringComparison.Ordinal);
+        Assert.Equal("bar over", browser.Find($"#history-chart rect[data-day='{today}']").GetAttribute("class"));
     }
 
     [Fact]

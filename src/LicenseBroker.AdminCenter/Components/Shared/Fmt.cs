@@ -13,6 +13,9 @@ public static class Fmt
 
     public static string Number(int value) => value.ToString("N0", CultureInfo.CurrentCulture);
 
+    /// <summary>A quantity with up to two decimals, in the UI language ("1.25", "1,25").</summary>
+    public static string Quantity(double value) => value.ToString("#,0.##", CultureInfo.CurrentCulture);
+
     /// <summary>A platform by its maker's own name (iOS, macOS), the same in every language.</summary>
     public static string Platform(LicenseBroker.Contracts.V1.Platform platform) => platform switch
     {
