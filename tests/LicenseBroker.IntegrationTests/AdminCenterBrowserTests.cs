@@ -301,6 +301,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using var french = new Browser("fr-FR,fr");
         SignIn(french, Admin(account), $"/sessions?product={Product}");
         Assert.StartsWith("Remote Support dépasse de 1 poste partagé les 1 achetés", french.Find($"#overage-{Product}").Text, StringComparison.Ordinal);
+        Assert.Equal("· au-delà des postes achetés", french.Find($"#overage-lease-{over.Lease.LeaseId}").Text);
 
         Assert.True(await host.Agent(account, ids[1]).ReleaseAsync(over.Lease));
         browser.Go(Page("/"));

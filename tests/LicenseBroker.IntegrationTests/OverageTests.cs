@@ -176,6 +176,34 @@ public sealed class OverageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_shared_sessions_mark_the_seats_granted_beyond_the_purchased_ones_until_they_are_freed()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 2);
+        await SetOverageAsync(account, OverageMode.Alert, seats: 2);
+        var ids = await seeder.AgentsAsync(account, 4, "CONCURRENT");
+        var leases = new List<Lease>();
+        foreach (var id in ids)
+        {
+            leases.Add((await Host.Agent(account, id).AcquireAsync(Product)).Lease);
+        }
+
+        async Task<Dictionary<string, bool>> MarksAsync() =>
+            (await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account))).Sessions
+                .ToDictionary(s => s.LeaseId, s => s.Overage);
+        var marks = await MarksAsync();
+        Assert.Equal([false, false, true, true], leases.Select(l => marks[l.LeaseId]));
+
+        // A purchased seat freed: the overage seats stay marked (they were granted as such) until they are freed too.
+        Assert.True(await Host.Agent(account, ids[0]).ReleaseAsync(leases[0]));
+        Assert.True(await Host.Agent(account, ids[2]).ReleaseAsync(leases[2]));
+        marks = await MarksAsync();
+        Assert.Equal([false, true], new[] { leases[1], leases[3] }.Select(l => marks[l.LeaseId]));
+        Assert.True(await Host.Agent(account, ids[3]).ReleaseAsync(leases[3]));
+        Assert.All((await MarksAsync()).Values, Assert.False);
+    }
+
+    [Fact]
     public async Task Lowering_the_allowance_ends_no_live_session_and_admits_nobody_until_under_it()
     {
         var seeder = new CatalogSeeder(_database!);

@@ -62,7 +62,8 @@ public sealed record LeaseView(
     DateTimeOffset LastHeartbeatAt,
     DateTimeOffset ExpiresAt,
     string? SeatGroup = null,
-    bool OnReservedSeat = false);
+    bool OnReservedSeat = false,
+    bool Overage = false);
 
 /// <summary>Everything the store needs to admit an agent; the seat type and limit come from the catalog.</summary>
 public sealed record AcquireCommand(

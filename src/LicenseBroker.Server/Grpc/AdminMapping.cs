@@ -139,6 +139,7 @@ internal static class AdminMapping
         Product = product,
         GroupId = session.Lease.SeatGroup ?? string.Empty,
         OnReservedSeat = session.Lease.OnReservedSeat,
+        Overage = session.Lease.Overage,
     };
 
     public static V1.GroupSeatRule ToProto(this GroupSeatRule rule)

@@ -232,7 +232,8 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
         LastHeartbeatAt: lease.Time("beat_ms"),
         ExpiresAt: lease.Time("expires_ms"),
         SeatGroup: lease.String("seat_group") is { Length: > 0 } group ? group : null,
-        OnReservedSeat: lease.Long("reserved") == 1);
+        OnReservedSeat: lease.Long("reserved") == 1,
+        Overage: lease.Long("overage") == 1);
 
     public async Task<ApplyRulesOutcome> ApplyRulesAsync(ApplyRulesCommand command, CancellationToken cancellationToken)
     {

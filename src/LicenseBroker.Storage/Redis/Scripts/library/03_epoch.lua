@@ -33,24 +33,25 @@ local EPOCH_READ, RECOVERING_UNTIL = false, false
 -- last stored.
 local EVSEQ, EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, nil, 0, 0, false, nil
 local EPOCH_FENCE, FENCE_NOTED = 0, nil
--- The pool's overage as last stored (mode, extra seats, the purchased limit) and its overage seats now ('ovg_n', see
--- overage_moved in part 4): read with the rest, so a release learns whether it moves the overage at no cost.
+-- The pool's overage as last stored (mode, extra seats, the purchased limit, the groups' caps), its overage seats now
+-- ('ovg_n', see overage_moved in part 4) and how many agents hold a seat granted beyond the purchased ones ('ovg_marks',
+-- see mark_overage_seat in part 5): read with the rest, so a release learns at no cost whether it has work to do.
 local EPOCH_OVERAGE = nil
 local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg', 'ovg_caps'}
 local function due_time()
   if DUE == nil then
-    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n', 'ovg_caps',
+    local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n', 'ovg_caps', 'ovg_marks',
       unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
     EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
     EPOCH_FENCE = tonumber(fields[7] or '0')
     EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), count = tonumber(fields[11] or '0'),
-      caps = fields[12] or ''}
+      caps = fields[12] or '', marks = tonumber(fields[13] or '0')}
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
-        SETTINGS[i] = fields[12 + i]
+        SETTINGS[i] = fields[13 + i]
       end
     end
   end

@@ -122,34 +122,6 @@ local function overage_cap_reached(group, in_use)
   return tonumber(redis.call('HGET', K_GROUPS, 'ovg_held:' .. group) or '0') >= cap, cap
 end
 
--- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
--- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
--- (the free seats are kept for other groups: their ids, joined by ',').
-local function refusal_of(group, in_use, limit)
-  if in_use >= limit or #rules() == 0 then
-    return 'FULL', '', -1
-  end
-  local capped, overage_cap = overage_cap_reached(group, in_use)
-  if capped then
-    return 'OVERAGE_CAP', group, overage_cap
-  end
-  local counts = group_counts()
-  local rule = RULE_BY_ID[group]
-  if rule and rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
-    return 'GROUP_CAP', group, rule.max
-  end
-  if seat_open(group, in_use, limit) then
-    return 'FULL', '', -1
-  end
-  local keeping = {}
-  for _, r in ipairs(rules()) do
-    if r.id ~= group and (counts.charged[r.id] or 0) < r.reserved then
-      keeping[#keeping + 1] = r.id
-    end
-  end
-  return 'RESERVED', table.concat(keeping, ','), -1
-end
-
 -- An agent of group takes a shared seat (its first concurrent lease): counted in its group, and on
 -- the group's reserved seats while some are free (members take the reserved ones first).
 local function seat_taken(agent, group)
@@ -164,11 +136,46 @@ local function seat_taken(agent, group)
     count_group('charged', group, 1)
   end
   redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|' .. (charged and '1' or '0'))
-  -- A seat beyond the purchased ones for a group with an overage cap: counted until this seat is freed.
-  if overage().caps[group] and seats_in_use() > overage().limit then
-    redis.call('HSET', K_GROUPS, 'o:' .. agent, group)
+end
+
+-- Agents whose shared seat was granted beyond the purchased ones (overage), marked until that seat is freed: what
+-- ListSharedSessions shows per lease, and, for a group with an overage cap, its members on such seats ('ovg_held').
+-- K_GROUPS 'o:<agent>' -> "<group>|<1 when counted in ovg_held>"; the epoch's 'ovg_marks' counts them, so that a
+-- release or a page looks for a mark only while some exist.
+local function mark_overage_seat(agent, group, in_use)
+  if in_use <= overage().limit or overage().mode == 'NONE' then
+    return
+  end
+  local counted = group ~= '' and overage().caps[group] ~= nil
+  redis.call('HSET', K_GROUPS, 'o:' .. agent, group .. '|' .. (counted and '1' or '0'))
+  if counted then
     count_group('ovg_held', group, 1)
   end
+  EPOCH_OVERAGE.marks = EPOCH_OVERAGE.marks + 1
+  redis.call('HINCRBY', K_EPOCH, 'ovg_marks', 1)
+end
+
+local function unmark_overage_seat(agent)
+  due_time()
+  if EPOCH_OVERAGE.marks <= 0 then
+    return
+  end
+  local raw = redis.call('HGET', K_GROUPS, 'o:' .. agent)
+  if not raw then
+    return
+  end
+  redis.call('HDEL', K_GROUPS, 'o:' .. agent)
+  local group, counted = string.match(raw, '^(.*)|(%d)$')
+  if counted == '1' then
+    count_group('ovg_held', group, -1)
+  end
+  EPOCH_OVERAGE.marks = EPOCH_OVERAGE.marks - 1
+  redis.call('HINCRBY', K_EPOCH, 'ovg_marks', -1)
+end
+
+local function on_overage_seat(agent)
+  due_time()
+  return EPOCH_OVERAGE.marks > 0 and redis.call('HEXISTS', K_GROUPS, 'o:' .. agent) == 1
 end
 
 -- The group the agent's shared seat counts in, and whether on its reserved seats: (group, true|false),
@@ -190,11 +197,6 @@ local function seat_freed(agent)
     return
   end
   redis.call('HDEL', K_GROUPS, 'a:' .. agent)
-  local on_overage = redis.call('HGET', K_GROUPS, 'o:' .. agent)
-  if on_overage then
-    redis.call('HDEL', K_GROUPS, 'o:' .. agent)
-    count_group('ovg_held', on_overage, -1)
-  end
   count_group('held', group, -1)
   if charged then
     count_group('charged', group, -1)

@@ -1,9 +1,8 @@
 -- The pool library, part 6 of 9: leases. Owns the one way a lease comes to exist (grant) and the ways it ends
 -- (drop_lease; reclaim; a waiter's offer handed back), and the purge of what expired. No per-call state.
 --
--- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed here, inside
--- every script, at most EXPIRED_PER_CALL of them per call so that no call pays for a mass expiry
--- that others left behind; the rest is drained by the sweep script in bounded batches.
+-- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed here, inside every script, at most
+-- EXPIRED_PER_CALL per call so that no call pays for a mass expiry others left; the sweep script drains the rest.
 
 local EXPIRED_PER_CALL = 100 -- bounded work per call (see above)
 
@@ -56,8 +55,8 @@ end
 
 -- The one way a lease comes to exist (acquire, wait_join, the queue's offers, re-establishment, revival):
 -- takes the next fencing token (or, on re-establishment and revival, the proven token the lease already had),
--- stores the lease, counts the seat in the agent's group ('' for none), moves today's peak and
--- records the seat event. Whether the agent may take the seat is the caller's question (seat_open).
+-- stores the lease, counts the seat in the agent's group ('' for none) and as overage, moves today's peak and records
+-- the seat event. Whether the agent may take the seat is the caller's question (may_take_now).
 -- id: a new lease's random 'ls_' id, made compact (new_compact_id) when compact is true; a re-established lease's own id.
 -- revived: the lease had expired and its app got it back (heartbeat.lua): the seat event says so.
 -- Returns the fencing token, the shared seats in use, today's peak and the lease id.
@@ -74,6 +73,7 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   stats_touch(NOW)
   local in_use = seats_in_use()
   if took_seat then
+    mark_overage_seat(agent, group or '', in_use)
     overage_moved(id, agent, agent, NOW, in_use)
   end
   local peak = seat == 'CONCURRENT' and raise_peak(NOW, in_use) or EPOCH_PEAK
@@ -133,6 +133,7 @@ local function drop_lease(id, lease, kind, actor, at)
       if lease.grp == '1' then
         seat_freed(lease.agent)
       end
+      unmark_overage_seat(lease.agent)
       if EPOCH_OVERAGE.count > 0 then
         overage_moved(id, lease.agent, actor, at or NOW, seats_in_use())
       end

@@ -1,5 +1,33 @@
--- The pool library, part 7 of 9: admission. Owns who may take a shared seat now (may_take_now), the queue's
--- promotions, and the start of the scripts that admit (open_pool). No per-call state.
+-- The pool library, part 7 of 9: admission. Owns who may take a shared seat now (may_take_now), why not (refusal_of),
+-- the queue's promotions, and the start of the scripts that admit (open_pool). No per-call state.
+
+-- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
+-- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
+-- (the free seats are kept for other groups: their ids, joined by ',').
+local function refusal_of(group, in_use, limit)
+  if in_use >= limit or #rules() == 0 then
+    return 'FULL', '', -1
+  end
+  local capped, overage_cap = overage_cap_reached(group, in_use)
+  if capped then
+    return 'OVERAGE_CAP', group, overage_cap
+  end
+  local counts = group_counts()
+  local rule = RULE_BY_ID[group]
+  if rule and rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
+    return 'GROUP_CAP', group, rule.max
+  end
+  if seat_open(group, in_use, limit) then
+    return 'FULL', '', -1
+  end
+  local keeping = {}
+  for _, r in ipairs(rules()) do
+    if r.id ~= group and (counts.charged[r.id] or 0) < r.reserved then
+      keeping[#keeping + 1] = r.id
+    end
+  end
+  return 'RESERVED', table.concat(keeping, ','), -1
+end
 
 -- Who may take a shared seat now: the one rule, asked by every path that gives one (acquire and wait_join for a
 -- newcomer, promote for the queue's waiters, heartbeat for a holder re-establishing a lease Redis forgot):

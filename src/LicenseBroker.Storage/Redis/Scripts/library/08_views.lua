@@ -14,8 +14,9 @@ end
 -- Lists of leases are tables: the column names once (LEASE_COLUMNS), then one row per lease in that
 -- order, read by column name in C# (ScriptReply.Rows): as named as a record, without repeating nine
 -- names for each of a page's hundred leases.
--- seat_group: the group the agent's shared seat counts in ('' for none); reserved: 1 when on its reserved seats.
-local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms', 'seat_group', 'reserved'}
+-- seat_group: the group the agent's shared seat counts in ('' for none); reserved: 1 when on its reserved seats;
+-- overage: 1 when the agent's shared seat was granted beyond the purchased ones (mark_overage_seat in part 5).
+local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms', 'seat_group', 'reserved', 'overage'}
 -- When the lease's app last renewed it: a heartbeat that changes nothing else only moves the expiry
 -- (heartbeat.lua), so the record's beat is the last renewal that rewrote it, and expiry - ttl the latest.
 local function beat_of(lease, expires)
@@ -26,14 +27,15 @@ local function beat_of(lease, expires)
 end
 
 local function describe(id, lease)
-  local group, reserved = '', 0
+  local group, reserved, over = '', 0, 0
   if lease.seat == 'CONCURRENT' then
     local g, charged = seat_group_of(lease.agent)
     if g then
       group, reserved = g, charged and 1 or 0
     end
+    over = on_overage_seat(lease.agent) and 1 or 0
   end
   local expires = tonumber(redis.call('ZSCORE', K_LEASES, lease_member(id)))
   return {id, lease.agent, lease.session, lease.device, lease.platform, lease.kind,
-    lease.started, beat_of(lease, expires), expires, group, reserved}
+    lease.started, beat_of(lease, expires), expires, group, reserved, over}
 end
