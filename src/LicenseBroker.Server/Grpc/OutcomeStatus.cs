@@ -30,24 +30,22 @@ internal static class OutcomeStatus
         };
         switch (full.Why)
         {
-            case SharedSeatRefusal.GroupCapReached:
+            case SharedSeatRefusal.GroupCapReached or SharedSeatRefusal.GroupOverageCapReached:
+                var group = full.GroupName ?? full.Group;
                 metadata["group"] = full.Group ?? string.Empty;
-                metadata["group_name"] = full.GroupName ?? full.Group ?? string.Empty;
+                metadata["group_name"] = group ?? string.Empty;
                 metadata["cap"] = Text(full.Cap);
-                return Error(
-                    Code.ResourceExhausted,
-                    $"Your group {full.GroupName ?? full.Group} already holds its {full.Cap} shared seats. To start a session, please wait for one of them to become available.",
-                    "GROUP_CAP_REACHED",
-                    metadata);
-            case SharedSeatRefusal.GroupOverageCapReached:
-                metadata["group"] = full.Group ?? string.Empty;
-                metadata["group_name"] = full.GroupName ?? full.Group ?? string.Empty;
-                metadata["cap"] = Text(full.Cap);
-                return Error(
-                    Code.ResourceExhausted,
-                    $"Every purchased shared seat is taken and your group {full.GroupName ?? full.Group} already holds its {full.Cap} seats beyond them. To start a session, please wait for a seat to become available.",
-                    "GROUP_OVERAGE_CAP_REACHED",
-                    metadata);
+                return full.Why == SharedSeatRefusal.GroupCapReached
+                    ? Error(
+                        Code.ResourceExhausted,
+                        $"Your group {group} already holds its {full.Cap} shared seats. To start a session, please wait for one of them to become available.",
+                        "GROUP_CAP_REACHED",
+                        metadata)
+                    : Error(
+                        Code.ResourceExhausted,
+                        $"Every purchased shared seat is taken and your group {group} already holds its {full.Cap} seats beyond them. To start a session, please wait for a seat to become available.",
+                        "GROUP_OVERAGE_CAP_REACHED",
+                        metadata);
             case SharedSeatRefusal.SeatsReserved:
                 var groups = string.Join(", ", full.ReservedForNames ?? full.ReservedFor ?? []);
                 metadata["reserved_for"] = string.Join(",", full.ReservedFor ?? []);

@@ -13,7 +13,7 @@ public static class LuaScripts
     public static readonly PoolScript<AcquireArgs> Acquire = PoolScript.Load<AcquireArgs>(
         "acquire",
         rest: null,
-        ("agent", a => a.Command.AgentId),
+        [("agent", a => a.Command.AgentId),
         ("session", a => a.Command.SessionId),
         ("lease_id", a => a.Command.NewLeaseId),
         ("compact", a => a.Compact ? "1" : "0"),
@@ -34,13 +34,7 @@ public static class LuaScripts
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Command.Groups)),
         ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0),
-        ("revive_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
-        ("grace_ms", a => Milliseconds((a.Command.Recovery ?? LeaseRecovery.Default).OutageGrace)),
-        ("overage_mode", a => SeatTypeCodes.OverageModeCode((a.Command.Overage ?? OveragePolicy.None).Mode)),
-        ("overage_seats", a => (a.Command.Overage ?? OveragePolicy.None).ExtraSeats(a.Command.ConcurrentLimit)),
-        ("overage_caps", a => OverageCapsText(a.Command.Groups?.Rules)),
-        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
-        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
+        .. TermsArguments<AcquireArgs>(a => new(a.Command.Recovery, a.Command.Overage, a.Command.Groups?.Rules, a.Command.ConcurrentLimit, a.Outage))]);
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
         "heartbeat",
@@ -108,7 +102,7 @@ public static class LuaScripts
     public static readonly PoolScript<WaitJoinArgs> WaitJoin = PoolScript.Load<WaitJoinArgs>(
         "wait_join",
         rest: null,
-        ("agent", a => a.Join.AgentId),
+        [("agent", a => a.Join.AgentId),
         ("session", a => a.Join.SessionId),
         ("lease_id", a => a.Join.LeaseId),
         ("compact", a => a.Compact ? "1" : "0"),
@@ -127,13 +121,7 @@ public static class LuaScripts
         ("group", a => a.Join.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Join.Groups)),
         ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0),
-        ("revive_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).ReviveWindow)),
-        ("grace_ms", a => Milliseconds((a.Join.Recovery ?? LeaseRecovery.Default).OutageGrace)),
-        ("overage_mode", a => SeatTypeCodes.OverageModeCode((a.Join.Overage ?? OveragePolicy.None).Mode)),
-        ("overage_seats", a => (a.Join.Overage ?? OveragePolicy.None).ExtraSeats(a.Join.ConcurrentLimit)),
-        ("overage_caps", a => OverageCapsText(a.Join.Groups?.Rules)),
-        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
-        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0));
+        .. TermsArguments<WaitJoinArgs>(a => new(a.Join.Recovery, a.Join.Overage, a.Join.Groups?.Rules, a.Join.ConcurrentLimit, a.Outage))]);
 
     public static readonly PoolScript<ApplyRulesCommand> ApplyRules = PoolScript.Load<ApplyRulesCommand>(
         "apply_rules",
@@ -181,6 +169,21 @@ public static class LuaScripts
     internal static RedisValue RulesText(GroupSeats? groups) => groups is null || groups.Rules.Count == 0
         ? RedisValue.EmptyString
         : string.Join(';', groups.Rules.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.Reserved}|{r.Max ?? -1}")));
+
+    /// <summary>What the admitting scripts (acquire, wait_join) store of the pool's terms and read of the last outage.</summary>
+    private sealed record AdmissionTerms(LeaseRecovery? Recovery, OveragePolicy? Overage, IReadOnlyList<Domain.Catalog.GroupSeatRule>? Rules, int Limit, OutageWindow? Outage);
+
+    // Their arguments, named once for both scripts (see set_recovery, set_overage and open_pool in Scripts/library).
+    private static (string Name, Func<T, RedisValue> Value)[] TermsArguments<T>(Func<T, AdmissionTerms> terms) =>
+    [
+        ("revive_ms", a => Milliseconds((terms(a).Recovery ?? LeaseRecovery.Default).ReviveWindow)),
+        ("grace_ms", a => Milliseconds((terms(a).Recovery ?? LeaseRecovery.Default).OutageGrace)),
+        ("overage_mode", a => SeatTypeCodes.OverageModeCode((terms(a).Overage ?? OveragePolicy.None).Mode)),
+        ("overage_seats", a => (terms(a).Overage ?? OveragePolicy.None).ExtraSeats(terms(a).Limit)),
+        ("overage_caps", a => OverageCapsText(terms(a).Rules)),
+        ("outage_from_ms", a => terms(a).Outage?.From.ToUnixTimeMilliseconds() ?? 0),
+        ("outage_to_ms", a => terms(a).Outage?.To.ToUnixTimeMilliseconds() ?? 0),
+    ];
 
     /// <summary>The groups' overage caps as the scripts read them (parse_caps in Scripts/library/04_terms.lua): "group|max;...".</summary>
     internal static RedisValue OverageCapsText(IReadOnlyList<Domain.Catalog.GroupSeatRule>? rules) => rules is null
