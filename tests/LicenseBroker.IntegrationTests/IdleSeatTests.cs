@@ -11,8 +11,9 @@ namespace LicenseBroker.IntegrationTests;
 /// Issue 16, part 1: seats held by sessions left PENDING, or by users idle, are handed back by the
 /// broker on Redis's clock, by whichever replica's janitor gets there first, within a second of
 /// the deadline, even when nobody calls into the pool; the app learns it through WatchLease and its
-/// next heartbeat, and the head of the queue gets the seat.
+/// next heartbeat, and the head of the queue gets the seat. Run alone: it asserts the hand-back's latency.
 /// </summary>
+[Collection(MeasuredAlone.Name)]
 public sealed class IdleSeatTests : IAsyncLifetime
 {
     private const string Product = "remote-support";

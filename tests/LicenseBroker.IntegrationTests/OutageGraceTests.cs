@@ -15,8 +15,10 @@ namespace LicenseBroker.IntegrationTests;
 /// seconds; the rules are the same at 90 s and 10 minutes. The SDK keeps every session through its grace and ends none
 /// before grace_until; on return every lease is given back by its own proof, and no newcomer is granted a seat beyond
 /// the pool. With the broker gone past the grace, the SDK ends the session at grace_until and not before, whatever the
-/// device's clock says.
+/// device's clock says. Run alone, after the parallel classes: 200 SDK sessions load both cores, and the apps' return
+/// within the newcomers' wait is what it measures.
 /// </summary>
+[Collection(MeasuredAlone.Name)]
 public sealed class OutageGraceTests
 {
     private const string Product = "remote-support";
