@@ -8,7 +8,8 @@ namespace LicenseBroker.Server.Hosting;
 /// Redis there is no gap, so a gap is a time when no app could renew its lease. Redis away: the next beat that gets
 /// through ends the gap.
 /// </summary>
-internal sealed class PresenceBeacon(OutageWatch watch, TimeProvider time) : ReplicaTicker(TimeSpan.FromSeconds(1), time)
+internal sealed class PresenceBeacon(OutageWatch watch, TimeProvider time, ILogger<PresenceBeacon> logger)
+    : ReplicaTicker(TimeSpan.FromSeconds(1), time, logger)
 {
     protected override async Task TickAsync()
     {

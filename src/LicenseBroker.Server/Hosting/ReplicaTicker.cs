@@ -2,9 +2,10 @@ namespace LicenseBroker.Server.Hosting;
 
 /// <summary>
 /// Work each replica does on a fixed interval of the replica's clock, first at start, until it stops. A tick that fails
-/// is the subclass's to handle (the next tick tries again); only stopping ends the loop.
+/// in a way the subclass did not expect is logged and the next tick tries again: periodic housekeeping never stops
+/// the broker (a background service that throws stops the host, and every call with it).
 /// </summary>
-internal abstract class ReplicaTicker(TimeSpan interval, TimeProvider time) : BackgroundService
+internal abstract partial class ReplicaTicker(TimeSpan interval, TimeProvider time, ILogger logger) : BackgroundService
 {
     protected abstract Task TickAsync();
 
@@ -15,7 +16,14 @@ internal abstract class ReplicaTicker(TimeSpan interval, TimeProvider time) : Ba
         {
             do
             {
-                await TickAsync();
+                try
+                {
+                    await TickAsync();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogTickFailed(logger, GetType().Name, ex);
+                }
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
@@ -24,4 +32,7 @@ internal abstract class ReplicaTicker(TimeSpan interval, TimeProvider time) : Ba
             // Stopping.
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Service} failed a tick; the next one tries again")]
+    private static partial void LogTickFailed(ILogger logger, string service, Exception exception);
 }
