@@ -105,15 +105,15 @@ if lease then
   return expired('UNKNOWN')
 end
 
-local ended = ending_of(id, agent)
+local tomb = tomb_of(id) -- read once: how it ended, whether it expired, or whose it was
+local ended = ending_of(id, agent, tomb)
 if ended then
   return finish({'status', ended.reason, 'by', ended.by, 'at_ms', ended.at})
 end
-local expiry = expiry_of(id, agent)
-local ending = not expiry and redis.call('HGET', K_TOMB_DATA, id)
-if ending then
+local expiry = expiry_of(id, agent, tomb)
+if tomb and not expiry then
   -- Released a moment ago: remembered, never brought back (another agent's: unknown to the caller).
-  return expired(cjson.decode(ending).agent == agent and 'ENDED' or 'UNKNOWN')
+  return expired(tomb.agent == agent and 'ENDED' or 'UNKNOWN')
 end
 
 -- A compact id names its fence and its class: one the proof's token or the agent's seat now do not match names

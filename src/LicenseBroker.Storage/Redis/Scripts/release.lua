@@ -21,9 +21,8 @@ if lease and lease.agent == agent then
   return finish({'status', 'RELEASED'})
 end
 
-local raw_tomb = redis.call('HGET', K_TOMB_DATA, id)
-local tomb = raw_tomb and cjson.decode(raw_tomb)
-if tomb and tomb.agent == agent and tomb.reason == 'EXPIRED' then
+local tomb = tomb_of(id)
+if expiry_of(id, agent, tomb) then
   -- Expired, and remembered for a revival the app now gives up: forgotten, so that nothing brings it back.
   redis.call('HDEL', K_TOMB_DATA, id)
   redis.call('ZREM', K_TOMBS, id)

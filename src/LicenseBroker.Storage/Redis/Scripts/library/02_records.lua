@@ -226,24 +226,25 @@ local function load_waiter(agent)
   return nil
 end
 
--- Why a lease of the agent ended, when the app must be told (remembered for one lease lifetime):
--- {reason = REVOKED (an admin; by = who) | IDLE_RELEASED (by = the rule), at} or nil.
-local function ending_of(id, agent)
+-- What is remembered of an ended lease or wait ('w:' .. agent): {agent, reason, by, at} (remember_end), or false.
+local function tomb_of(id)
   local raw = redis.call('HGET', K_TOMB_DATA, id)
-  if raw then
-    local tomb = cjson.decode(raw)
-    if tomb.agent == agent and (tomb.reason == 'REVOKED' or tomb.reason == 'IDLE_RELEASED') then
-      return tomb
-    end
+  return raw and cjson.decode(raw) or false
+end
+
+-- Why a lease of the agent ended, when the app must be told (remembered for one lease lifetime):
+-- {reason = REVOKED (an admin; by = who) | IDLE_RELEASED (by = the rule), at} or nil. tomb: tomb_of(id), when read.
+local function ending_of(id, agent, tomb)
+  if tomb == nil then
+    tomb = tomb_of(id)
+  end
+  if tomb and tomb.agent == agent and (tomb.reason == 'REVOKED' or tomb.reason == 'IDLE_RELEASED') then
+    return tomb
   end
   return nil
 end
 
 -- Why the agent's wait was ended by a change (see end_wait), or nil.
 local function wait_ending(agent)
-  local raw = redis.call('HGET', K_TOMB_DATA, 'w:' .. agent)
-  if raw then
-    return cjson.decode(raw)
-  end
-  return nil
+  return tomb_of('w:' .. agent) or nil
 end

@@ -89,13 +89,13 @@ local function remember_expiry(id, agent, at)
 end
 
 -- The agent's lease that expired and is still remembered (remember_expiry): {reason = EXPIRED, at}, or nil.
-local function expiry_of(id, agent)
-  local raw = redis.call('HGET', K_TOMB_DATA, id)
-  if raw then
-    local tomb = cjson.decode(raw)
-    if tomb.agent == agent and tomb.reason == 'EXPIRED' then
-      return tomb
-    end
+-- tomb: tomb_of(id), when read.
+local function expiry_of(id, agent, tomb)
+  if tomb == nil then
+    tomb = tomb_of(id)
+  end
+  if tomb and tomb.agent == agent and tomb.reason == 'EXPIRED' then
+    return tomb
   end
   return nil
 end

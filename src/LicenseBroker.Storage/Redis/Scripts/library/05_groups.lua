@@ -112,7 +112,7 @@ end
 
 -- Whether a seat for an agent of group now would be beyond the purchased ones while the group holds its overage cap
 -- (set_overage in part 4: at most that many of its members on such seats; counted in K_GROUPS 'ovg_held:<group>' by
--- seat_taken and seat_freed). Returns true and the cap, or false.
+-- mark_overage_seat and unmark_overage_seat below). Returns true and the cap, or false.
 local function overage_cap_reached(group, in_use)
   local o = overage()
   local cap = o.caps[group]
@@ -143,6 +143,7 @@ end
 -- K_GROUPS 'o:<agent>' -> "<group>|<1 when counted in ovg_held>"; the epoch's 'ovg_marks' counts them, so that a
 -- release or a page looks for a mark only while some exist.
 local function mark_overage_seat(agent, group, in_use)
+  due_time()
   if in_use <= overage().limit or overage().mode == 'NONE' then
     return
   end
