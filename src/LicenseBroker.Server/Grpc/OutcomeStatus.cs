@@ -100,8 +100,17 @@ internal static class OutcomeStatus
         Metadata = { ["in_use"] = Text(over.InUse), ["limit"] = Text(over.Limit), ["cap"] = Text(over.Cap) },
     };
 
-    /// <summary>The pool is still dropping leases that expired meanwhile; the heartbeat will be answered in a moment.</summary>
-    public static RpcException CatchingUp(TimeSpan retryAfter) => Recovering(retryAfter);
+    /// <summary>The pool is still dropping leases that expired meanwhile (a mass expiry); the heartbeat is answered in a moment.</summary>
+    public static RpcException CatchingUp(TimeSpan retryAfter)
+    {
+        var status = Status(
+            Code.Unavailable,
+            $"The license service is still dropping sessions that expired while it could not be reached; your session's turn comes in {Math.Ceiling(retryAfter.TotalSeconds)} s.",
+            "POOL_CATCHING_UP",
+            new() { ["retry_after_ms"] = ((long)retryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));
+        return status.ToRpcException();
+    }
 
     public static RpcException Revoked(HeartbeatOutcome.Revoked revoked) =>
         Error(Code.FailedPrecondition, $"An administrator ({revoked.RevokedBy}) ended this lease at {revoked.RevokedAt:O}.", LeaseRevokedReason, new()
@@ -130,7 +139,7 @@ internal static class OutcomeStatus
     {
         var status = Status(
             Code.Unavailable,
-            $"The license service is re-establishing live sessions after a storage failover; new sessions can start in {Math.Ceiling(retryAfter.TotalSeconds)} s.",
+            $"The license service is re-establishing live sessions after a storage failover or an outage; new sessions can start in {Math.Ceiling(retryAfter.TotalSeconds)} s.",
             "POOL_RECOVERING",
             new() { ["retry_after_ms"] = ((long)retryAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) });
         status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }));

@@ -149,7 +149,7 @@ public sealed class PostgresGroupStore : IGroupStore
                 return new GroupRuleOutcome.NoSubscription();
             }
 
-            int? limit = subscription.ConcurrentLimit;
+            var limit = subscription.ConcurrentLimit;
             var allowance = new OveragePolicy(SeatTypeCodes.ParseOverageMode(subscription.OverageMode, "PostgreSQL"), subscription.OverageSeats, subscription.OveragePercent)
                 .ExtraSeats(subscription.ConcurrentLimit);
             if (rule.OverageMax > allowance)
@@ -169,9 +169,9 @@ public sealed class PostgresGroupStore : IGroupStore
                 return new GroupRuleOutcome.TooManyRules(IGroupStore.MaxRulesPerPool);
             }
 
-            if (others.Reserved + rule.Reserved > limit.Value)
+            if (others.Reserved + rule.Reserved > limit)
             {
-                return new GroupRuleOutcome.ReservationsOverLimit(limit.Value, others.Reserved, rule.Reserved);
+                return new GroupRuleOutcome.ReservationsOverLimit(limit, others.Reserved, rule.Reserved);
             }
 
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
