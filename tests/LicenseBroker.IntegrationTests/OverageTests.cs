@@ -204,6 +204,23 @@ public sealed class OverageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Raising_the_allowance_in_burst_gives_a_waiter_its_seat_at_once_with_nobody_else_calling()
+    {
+        var seeder = new CatalogSeeder(_database!);
+        var account = await seeder.AccountAsync(concurrentSeats: 1);
+        var ids = await seeder.AgentsAsync(account, 2, "CONCURRENT");
+        await Host.Agent(account, ids[0]).AcquireAsync(Product);
+        using var waiter = await WaitStream.JoinAsync(Host.Agent(account, ids[1]), ids[1]);
+        Assert.False(waiter.Granted.Task.IsCompleted);
+
+        // The admin's change is the only call: the queue's head gets the new overage seat in the same operation.
+        await SetOverageAsync(account, OverageMode.Burst, seats: 1);
+        await waiter.Granted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var usage = await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account));
+        Assert.Equal((2, 1), (usage.Products.Single().ConcurrentSeatsInUse, usage.Products.Single().OverageSeatsInUse));
+    }
+
+    [Fact]
     public async Task Lowering_the_allowance_ends_no_live_session_and_admits_nobody_until_under_it()
     {
         var seeder = new CatalogSeeder(_database!);
@@ -260,6 +277,9 @@ public sealed class OverageTests : IAsyncLifetime
             new SetGroupSeatRuleRequest { Product = Product, GroupId = "night", ReservedSeats = 0, OverageMaxSeats = 3 }, Host.AdminHeaders(account)).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, tooHigh.StatusCode);
         Assert.Contains(Errors.BadRequest(tooHigh).FieldViolations, v => v.Field == "overage_max_seats");
+        var negative = await Assert.ThrowsAsync<RpcException>(() => Host.AdminClient.SetGroupSeatRuleAsync(
+            new SetGroupSeatRuleRequest { Product = Product, GroupId = "night", ReservedSeats = 0, OverageMaxSeats = -1 }, Host.AdminHeaders(account)).ResponseAsync);
+        Assert.Contains(Errors.BadRequest(negative).FieldViolations, v => v.Field == "overage_max_seats");
         var rule = Assert.Single((await Host.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest(), Host.AdminHeaders(account))).Groups.Single(g => g.GroupId == "night").Rules);
         Assert.Equal(1, rule.OverageMaxSeats);
     }
