@@ -56,8 +56,9 @@ public sealed class LicenseBrokerClient : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Waits in the pool's queue for a shared seat (or gets one at once), reporting each change of
-    /// position to <paramref name="progress"/>. Cancel the token to leave the queue. A broken
-    /// connection is re-joined with the same session id.
+    /// position to <paramref name="progress"/> (with its priority class, estimated wait and deadline). Cancel the token to
+    /// leave the queue. A broken connection (or a broker replica that stopped) is re-joined with the same session id and
+    /// the last queue ticket, so the place is kept, even after the broker's Redis lost the queue.
     /// </summary>
     public async Task<SeatLease> WaitForSeatAsync(
         string product, Device device, SessionKind sessionKind = SessionKind.Pending, IProgress<QueuePosition>? progress = null, CancellationToken cancellationToken = default)
@@ -74,6 +75,12 @@ public sealed class LicenseBrokerClient : IAsyncDisposable, IDisposable
                     if (update.UpdateCase == WaitForSeatResponse.UpdateOneofCase.Granted)
                     {
                         return update.Granted;
+                    }
+
+                    if (update.Position.QueueTicket.Length > 0)
+                    {
+                        // The next attempt (after a broken stream) sends it back: the place survives a replica and a loss of data.
+                        request.QueueTicket = update.Position.QueueTicket;
                     }
 
                     progress?.Report(update.Position);

@@ -24,7 +24,7 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _cluster = await SkewedReplicas.StartAsync(new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:00.500", ["Seats:WaiterTimeout"] = "00:00:05" });
+        _cluster = await SkewedReplicas.StartAsync(new Dictionary<string, string?> { ["Seats:WaiterRefresh"] = "00:00:00.500", ["Seats:WaiterTimeout"] = "00:00:05", ["Seats:QueueMaxWaiters"] = "1000" });
     }
 
     public async Task DisposeAsync() => await _cluster!.DisposeAsync();

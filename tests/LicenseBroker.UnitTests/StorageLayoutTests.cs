@@ -116,7 +116,7 @@ public sealed class StorageLayoutTests
     {
         var parts = PoolLibrary.Parts;
         Assert.Equal(
-            ["01_call", "02_records", "03_epoch", "04_terms", "05_groups", "06_leases", "07_admission", "08_views", "09_finish"],
+            ["01_call", "02_records", "03_epoch", "04_terms", "05_groups", "06_leases", "07_queue", "08_admission", "09_views", "10_finish"],
             parts.Select(p => p.Name));
         var definedBefore = new HashSet<string>(StringComparer.Ordinal);
         for (var n = 0; n < parts.Count; n++)

@@ -7,7 +7,7 @@ namespace LicenseBroker.Cli.Commands;
 /// <summary>`webhooks create|list|update|delete|rotate-secret|deliveries`: signed webhooks of the account (admin).</summary>
 internal static class WebhooksCommand
 {
-    private const string Types = "seat.granted, seat.released, seat.expired, seat.force_released, seat.idle_released, seat.revived, seat.refused, pool.full, pool.threshold, pool.overage_started, pool.overage_changed, pool.overage_ended, queue.joined, agent.seat_changed";
+    private const string Types = "seat.granted, seat.released, seat.expired, seat.force_released, seat.idle_released, seat.revived, seat.refused, pool.full, pool.threshold, pool.overage_started, pool.overage_changed, pool.overage_ended, queue.joined, queue.cancelled, queue.timed_out, queue.abandoned, agent.seat_changed";
 
     public static Command Create() =>
         new("webhooks", "Signed webhooks (Standard Webhooks) of the account's seat events (admin).") { CreateEndpoint(), List(), Update(), Delete(), Rotate(), Deliveries(), WebhookListenCommand.Create() };

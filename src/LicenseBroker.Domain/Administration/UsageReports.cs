@@ -41,8 +41,8 @@ public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)
 /// <summary>A group's rule in a product and its shared seats now.</summary>
 public sealed record GroupUsage(GroupSeatRule Rule, string DisplayName, GroupLiveUsage Live);
 
-/// <summary>One day of a product's history.</summary>
-public sealed record UsageDay(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
+/// <summary>A day of a pool's history; <see cref="QueueAbandoned"/>: waits that ended without a seat (cancelled, timed out, abandoned).</summary>
+public sealed record UsageDay(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents, int QueueJoins = 0, int QueueAbandoned = 0);
 
 /// <summary>Reads the durable side of usage.</summary>
 public interface IUsageReader

@@ -38,7 +38,8 @@ public sealed record SubscriptionTerms(
 /// take them first), and at most <see cref="Max"/> of its members holding a shared seat (null: no cap); of them, at most
 /// <see cref="OverageMax"/> on seats beyond the purchased ones (null: only the pool's overage allowance).
 /// </summary>
-public sealed record GroupSeatRule(string Product, string GroupId, int Reserved, int? Max, int? OverageMax = null);
+/// <see cref="Priority"/>: its members' priority class in the pool's wait queue (null: standard).
+public sealed record GroupSeatRule(string Product, string GroupId, int Reserved, int? Max, int? OverageMax = null, Seats.QueuePriority? Priority = null);
 
 /// <summary>
 /// What admission needs to know about one pool (account and product), read from the
@@ -92,6 +93,10 @@ public sealed class PoolPolicy
 
     /// <summary>The agent's group seats in this pool, as admission takes them.</summary>
     public Seats.GroupSeats GroupSeatsOf(string agentId) => new(RuledGroupOf(agentId), GroupRules, CatalogVersion);
+
+    /// <summary>The agent's priority class in the pool's wait queue: its group's (the group it counts in), else standard.</summary>
+    public Seats.QueuePriority QueuePriorityOf(string agentId) =>
+        RuledGroupOf(agentId) is { } group ? GroupRules.FirstOrDefault(r => r.GroupId == group)?.Priority ?? Seats.QueuePriority.Standard : Seats.QueuePriority.Standard;
 
     /// <summary>Every agent with a shared seat, and the group it counts in (null: none).</summary>
     public IEnumerable<KeyValuePair<string, string?>> SharedSeatHolders() =>

@@ -14,6 +14,9 @@ public enum RecordedKind
 
     /// <summary>A login found no seat and joined the queue.</summary>
     Queued,
+
+    /// <summary>A wait ended without a seat: the agent cancelled, its max wait passed, or its app went away.</summary>
+    WaitAbandoned,
 }
 
 /// <summary>
@@ -37,6 +40,9 @@ public sealed class RecordedFigures
 
     /// <summary>Joins of the wait queue.</summary>
     public int QueueJoins { get; set; }
+
+    /// <summary>Waits that ended without a seat (cancelled, timed out, abandoned): demand the pool did not serve.</summary>
+    public int QueueAbandonments { get; set; }
 
     /// <summary>How agents behaved when they found no seat: they waited more often than they left.</summary>
     public bool MostlyWaited => QueueJoins > 0 && QueueJoins >= Refusals;
@@ -103,6 +109,10 @@ public sealed class DemandBuilder
     {
         switch (recorded.Kind)
         {
+            // Counted; the replay already takes a wait that no grant followed as an unserved login.
+            case RecordedKind.WaitAbandoned:
+                Figures.QueueAbandonments++;
+                break;
             case RecordedKind.Refused or RecordedKind.Queued:
                 var queued = recorded.Kind == RecordedKind.Queued;
                 if (queued)

@@ -59,7 +59,7 @@ public sealed record ReplayOutcome(
 /// <summary>
 /// Replays logins against a pool of N shared seats: a discrete-event simulation, a pure function of its input
 /// (no clock, no randomness, no storage), so the same demands give bit-identical answers. The admission rule is
-/// the live pool's (library/07_admission.lua may_take_now): a group's reserved seats go to its members first, a capped group
+/// the live pool's (library/08_admission.lua may_take_now): a group's reserved seats go to its members first, a capped group
 /// never holds more than its cap, and the other groups share what is not reserved. A freed seat goes to the
 /// longest waiter among those who may take it (a waiter who may not never blocks one who may). Work is
 /// O(logins × (log seats + groups)) and memory O(seats + waiters + logins' waits).
@@ -251,7 +251,7 @@ public static class SeatReplay
             }
         }
 
-        // library/07_admission.lua may_take_now: the one admission rule of shared seats.
+        // library/08_admission.lua may_take_now: the one admission rule of shared seats.
         private bool SeatOpen(int group)
         {
             if (InUse >= _rules.Seats)
@@ -337,7 +337,7 @@ public static class SeatReplay
             }
         }
 
-        // library/07_admission.lua promote/next_waiter: while a seat is open to someone waiting, the earliest such waiter takes it.
+        // library/08_admission.lua promote/next_waiter: while a seat is open to someone waiting, the earliest such waiter takes it.
         private void Promote(long at)
         {
             while (_waitingCount > 0)

@@ -49,7 +49,8 @@ public sealed record LiveUsage(
 public sealed record GroupLiveUsage(string GroupId, int Holding, int OnReservedSeats, int Waiting);
 
 /// <summary>An agent waiting for a shared seat.</summary>
-public sealed record QueuedAgent(string AgentId, int Position, DateTimeOffset WaitingSince);
+/// <summary>A waiter as the admin sees it; <see cref="Deadline"/>: when its max wait ends it (null: a wait of a broker before max waits).</summary>
+public sealed record QueuedAgent(string AgentId, int Position, DateTimeOffset WaitingSince, QueuePriority Priority = QueuePriority.Standard, DateTimeOffset? Deadline = null);
 
 /// <summary>A live (or just ended) lease as admins see it.</summary>
 public sealed record LeaseView(

@@ -170,6 +170,67 @@ public sealed class LeaseProofs
         return CryptographicOperations.FixedTimeEquals(expected, given) ? new ProvenLease(fencingToken, grace) : null;
     }
 
+    /// <summary>Longest queue ticket the broker produces: "qt1", key id, key, class, since, deadline and the MAC.</summary>
+    public const int MaxTicketLength = 3 + 1 + 16 + 1 + 13 + 1 + 1 + 1 + 13 + 1 + 13 + 1 + 43;
+
+    private const string TicketVersion = "qt1";
+
+    /// <summary>
+    /// A waiter's queue ticket: its place (<see cref="QueuePlace"/>) signed, by the same keys as lease proofs, for this agent
+    /// in this pool. The app sends it back when it re-joins; after Redis lost the queue, the place comes back on it alone,
+    /// as a lease comes back on its proof. Opaque to the app: "qt1.&lt;key id&gt;.&lt;key&gt;.&lt;class&gt;.&lt;since ms&gt;.&lt;deadline ms&gt;.&lt;MAC&gt;".
+    /// </summary>
+    public string SignTicket(PoolId pool, string agentId, QueuePlace place)
+    {
+        var fields = TicketFields(place);
+        Span<byte> mac = stackalloc byte[32];
+        Mac(_keys[_currentKey], string.Join('\n', TicketVersion, pool.AccountId, pool.Product, agentId, fields), mac);
+        return $"{TicketVersion}.{_currentKey}.{fields.Replace('\n', '.')}.{Base64Url.EncodeToString(mac)}";
+    }
+
+    /// <summary>The place <paramref name="ticket"/> proves, when this broker signed it for this agent and pool; otherwise null.</summary>
+    public QueuePlace? VerifyTicket(PoolId pool, string agentId, string ticket)
+    {
+        if (ticket.Length is 0 or > MaxTicketLength)
+        {
+            return null;
+        }
+
+        var parts = ticket.Split('.');
+        if (parts.Length != 7 || parts[0] != TicketVersion || !_keys.TryGetValue(parts[1], out var key)
+            || !parts[2..6].All(p => p.Length is > 0 and <= 13 && p.All(char.IsAsciiDigit)))
+        {
+            return null;
+        }
+
+        var numbers = parts[2..6].Select(p => long.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (numbers[1] > (long)QueuePriority.Background)
+        {
+            return null;
+        }
+
+        var place = new QueuePlace(numbers[0], (QueuePriority)numbers[1], DateTimeOffset.FromUnixTimeMilliseconds(numbers[2]), DateTimeOffset.FromUnixTimeMilliseconds(numbers[3]));
+        Span<byte> given = stackalloc byte[32];
+        var encoded = parts[6];
+        if (encoded.Length != 43 || !encoded.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            || !Base64Url.TryDecodeFromChars(encoded, given, out var written) || written != 32)
+        {
+            return null;
+        }
+
+        Span<byte> expected = stackalloc byte[32];
+        Mac(key, string.Join('\n', TicketVersion, pool.AccountId, pool.Product, agentId, TicketFields(place)), expected);
+        return CryptographicOperations.FixedTimeEquals(expected, given) ? place : null;
+    }
+
+    // The place as the ticket writes it (one canonical text: a number written two ways cannot verify twice).
+    private static string TicketFields(QueuePlace place) => string.Join(
+        '\n',
+        place.Key.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ((int)place.Priority).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        place.Since.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        place.Deadline.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     // Newline-separated: no validated id, product, account or device contains one, so fields cannot shift.
     private static string Message(string version, PoolId pool, string agentId, string leaseId, string sessionId, SeatType seatType, long fencingToken, string deviceId, string graceMs) =>
         string.Join('\n', version, pool.AccountId, pool.Product, agentId, leaseId, sessionId, seatType.ToString(), Token(fencingToken), deviceId, graceMs);

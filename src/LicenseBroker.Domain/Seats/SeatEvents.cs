@@ -29,6 +29,15 @@ public enum SeatEventKind
 
     /// <summary>A freed seat brought the pool back to its purchased shared seats.</summary>
     OverageEnded,
+
+    /// <summary>The agent left the queue without a seat (cancelled, or its app disconnected).</summary>
+    WaitCancelled,
+
+    /// <summary>The wait lasted the pool's max wait without a seat (QUEUE_TIMEOUT); at: the deadline.</summary>
+    WaitTimedOut,
+
+    /// <summary>The waiter's replica stopped refreshing it and nobody re-joined in time (the app went away, or died).</summary>
+    WaitAbandoned,
 }
 
 /// <summary>

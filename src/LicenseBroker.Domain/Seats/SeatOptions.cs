@@ -20,6 +20,24 @@ public sealed class SeatOptions
     /// <summary>A waiter not refreshed for this long (its replica died) is dropped from the queue.</summary>
     public TimeSpan WaiterTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// How long a WaitForSeat may wait: past it the wait ends with QUEUE_TIMEOUT (the app decides whether to wait
+    /// again, at the back). Between a second and a day.
+    /// </summary>
+    public TimeSpan QueueMaxWait { get; set; } = QueueTerms.Default.MaxWait;
+
+    /// <summary>
+    /// The queue's aging: a waiter moves one priority class up for every step it waits (see the queue's order in
+    /// Scripts/library/07_queue.lua), so no class starves. Between a second and an hour.
+    /// </summary>
+    public TimeSpan QueueAgeStep { get; set; } = QueueTerms.Default.AgeStep;
+
+    /// <summary>At most this many waiters per pool (QUEUE_FULL beyond); 0: twice the pool's shared seats, and at least 20.</summary>
+    public int QueueMaxWaiters { get; set; }
+
+    /// <summary>The queue's terms for every pool.</summary>
+    public QueueTerms QueueTerms => new(QueueMaxWaiters == 0 ? null : QueueMaxWaiters, QueueMaxWait, QueueAgeStep);
+
     /// <summary>Window of the AcquireSeat abuse limits (login storms, scripted seat grabbing).</summary>
     public TimeSpan RateWindow { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -65,6 +83,14 @@ public sealed class SeatOptions
         if (LeaseTtl > TimeSpan.FromDays(1) || ClaimWindow < TimeSpan.FromMilliseconds(1) || ClaimWindow > TimeSpan.FromDays(1) || WaiterTimeout < TimeSpan.FromMilliseconds(1) || WaiterTimeout > TimeSpan.FromDays(1) || RateWindow > TimeSpan.FromDays(1))
         {
             throw new InvalidOperationException($"{SectionName}: LeaseTtl, ClaimWindow, WaiterTimeout and RateWindow must be between a millisecond and a day.");
+        }
+
+        if (QueueMaxWait < TimeSpan.FromSeconds(1) || QueueMaxWait > TimeSpan.FromDays(1) || QueueAgeStep < TimeSpan.FromSeconds(1) || QueueAgeStep > TimeSpan.FromHours(1)
+            || QueueMaxWaiters is < 0 or > 1_000_000)
+        {
+            throw new InvalidOperationException(
+                $"{SectionName}: QueueMaxWait must be between a second and a day (is {QueueMaxWait}), QueueAgeStep between a second and an hour (is {QueueAgeStep}), " +
+                $"QueueMaxWaiters between 0 (automatic) and 1000000 (is {QueueMaxWaiters}).");
         }
 
         if (ReclaimPoll < TimeSpan.FromMilliseconds(10) || ReclaimPoll > TimeSpan.FromSeconds(10))

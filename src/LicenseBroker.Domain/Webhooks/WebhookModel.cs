@@ -24,6 +24,11 @@ public static class WebhookEventTypes
     public const string PoolThreshold = "pool.threshold";
     public const string QueueJoined = "queue.joined";
 
+    /// <summary>A wait that ended without a seat: the agent cancelled it, its max wait passed, or its app went away.</summary>
+    public const string QueueCancelled = "queue.cancelled";
+    public const string QueueTimedOut = "queue.timed_out";
+    public const string QueueAbandoned = "queue.abandoned";
+
     /// <summary>A grant took the pool above its purchased shared seats (overage), and the freed seat that brought it back.</summary>
     public const string PoolOverageStarted = "pool.overage_started";
     public const string PoolOverageEnded = "pool.overage_ended";
@@ -33,7 +38,8 @@ public static class WebhookEventTypes
     public const string AgentSeatChanged = "agent.seat_changed";
 
     public static readonly IReadOnlyList<string> All =
-        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived, PoolOverageStarted, PoolOverageChanged, PoolOverageEnded];
+        [SeatGranted, SeatReleased, SeatExpired, SeatForceReleased, SeatIdleReleased, SeatRefused, PoolFull, PoolThreshold, QueueJoined, AgentSeatChanged, SeatRevived, PoolOverageStarted, PoolOverageChanged, PoolOverageEnded,
+        QueueCancelled, QueueTimedOut, QueueAbandoned];
 
     /// <summary>What an endpoint may subscribe to: <see cref="All"/> and the aliases still honoured.</summary>
     public static readonly IReadOnlyList<string> Subscribable = [.. All, SeatRevokedAlias];

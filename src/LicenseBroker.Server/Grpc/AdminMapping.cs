@@ -155,6 +155,7 @@ internal static class AdminMapping
             proto.OverageMaxSeats = overageMax;
         }
 
+        proto.QueuePriority = rule.Priority is { } priority ? priority.ToProto() : V1.QueuePriority.Unspecified;
         return proto;
     }
 

@@ -169,6 +169,16 @@ internal static class OutcomeStatus
         return status.ToRpcException();
     }
 
+    /// <summary>The pool's queue holds its most waiters: not queued.</summary>
+    public static RpcException QueueFull(WaitUpdate.QueueFull full, string product) =>
+        Error(Code.ResourceExhausted, $"The queue for a seat of {product} is full ({Text(full.Waiting)} agents wait, at most {Text(full.MaxWaiters)}). Try again later.", "QUEUE_FULL", new()
+        {
+            ["product"] = product,
+            ["waiting"] = Text(full.Waiting),
+            ["max_waiting"] = Text(full.MaxWaiters),
+            ["seats_in_use"] = Text(full.SeatsInUse),
+        });
+
     public static RpcException DroppedFromQueue() =>
         Error(Code.Aborted, "You left the queue: a seat offered to you was not claimed in time. Wait again.", "DROPPED_FROM_QUEUE", []);
 
@@ -191,6 +201,10 @@ internal static class OutcomeStatus
             GroupId = queued.Group ?? string.Empty,
             GroupCap = queued.Cap,
             ReservedFor = { (queued.ReservedFor ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries) },
+            Priority = queued.Priority.ToProto(),
+            EstimatedWait = queued.EstimatedWait is { } eta ? Duration.FromTimeSpan(eta) : null,
+            WaitDeadline = queued.Deadline is { } deadline ? Timestamp.FromDateTimeOffset(deadline) : null,
+            QueueTicket = queued.Ticket ?? string.Empty,
         };
         position.LocalizedMessage = Localization.AgentMessages.Format(key, culture, new Dictionary<string, string>
         {
@@ -201,22 +215,39 @@ internal static class OutcomeStatus
             ["cap"] = queued.Cap.ToString(culture),
             ["reserved_for"] = queued.ReservedForNames is { } names ? string.Join(", ", names.Split(',')) : string.Join(", ", position.ReservedFor),
         }) ?? string.Empty;
+        if (queued.EstimatedWait is { } wait && queued.Position > 0)
+        {
+            // "about 3 min", not a spinner: whole minutes, rounded up, or under a minute.
+            var minutes = (int)Math.Ceiling(wait.TotalMinutes);
+            var about = minutes <= 1 && wait < TimeSpan.FromMinutes(1)
+                ? Localization.AgentMessages.Format("ETA_UNDER_A_MINUTE", culture, new Dictionary<string, string>())
+                : Localization.AgentMessages.Format("ETA_MINUTES", culture, new Dictionary<string, string> { ["minutes"] = minutes.ToString(culture) });
+            position.LocalizedMessage += " " + Localization.AgentMessages.Format("WAITING_ETA", culture, new Dictionary<string, string> { ["eta"] = about ?? string.Empty });
+        }
+
         return position;
     }
 
     /// <summary>An admin's change ended the wait: the seat was withdrawn (removed, switched, suspended) or the agent's sessions ended.</summary>
-    public static RpcException WaitEnded(WaitUpdate.Ended ended, string product) => ended.Reason == WaitEndReason.Revoked
-        ? Error(Code.FailedPrecondition, $"An administrator ({ended.By}) ended your sessions of {product}: you are no longer waiting for a seat.", "WAIT_REVOKED", new()
+    public static RpcException WaitEnded(WaitUpdate.Ended ended, string product) => ended.Reason switch
+    {
+        WaitEndReason.QueueTimeout => Error(
+            Code.ResourceExhausted,
+            $"No seat of {product} became free within the longest wait allowed. Wait again, or try later.",
+            "QUEUE_TIMEOUT",
+            new() { ["product"] = product, ["timed_out_at"] = ended.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture) }),
+        WaitEndReason.Revoked => Error(Code.FailedPrecondition, $"An administrator ({ended.By}) ended your sessions of {product}: you are no longer waiting for a seat.", "WAIT_REVOKED", new()
         {
             ["product"] = product,
             ["revoked_by"] = ended.By,
             ["revoked_at"] = ended.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-        })
-        : Error(Code.PermissionDenied, $"Your shared seat of {product} was removed or changed by an administrator: you are no longer waiting for one. Sign in again.", "SEAT_WITHDRAWN", new()
+        }),
+        _ => Error(Code.PermissionDenied, $"Your shared seat of {product} was removed or changed by an administrator: you are no longer waiting for one. Sign in again.", "SEAT_WITHDRAWN", new()
         {
             ["product"] = product,
             ["changed_at"] = ended.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-        });
+        }),
+    };
 
     /// <summary>The rules kept changing under every attempt: nothing was taken; try again.</summary>
     public static RpcException RulesChanged() =>

@@ -51,6 +51,26 @@ internal static class ProtoMapping
         _ => V1.SessionKind.Unspecified,
     };
 
+    /// <summary>A group's queue class as stored: null for UNSPECIFIED (standard). Callers validate the value first.</summary>
+    public static Domain.Seats.QueuePriority? ToDomain(this V1.QueuePriority priority) => priority switch
+    {
+        V1.QueuePriority.Unspecified => null,
+        V1.QueuePriority.Incident => Domain.Seats.QueuePriority.Incident,
+        V1.QueuePriority.High => Domain.Seats.QueuePriority.High,
+        V1.QueuePriority.Standard => Domain.Seats.QueuePriority.Standard,
+        V1.QueuePriority.Background => Domain.Seats.QueuePriority.Background,
+        _ => throw new ArgumentOutOfRangeException(nameof(priority), priority, "validated before"),
+    };
+
+    public static V1.QueuePriority ToProto(this Domain.Seats.QueuePriority priority) => priority switch
+    {
+        Domain.Seats.QueuePriority.Incident => V1.QueuePriority.Incident,
+        Domain.Seats.QueuePriority.High => V1.QueuePriority.High,
+        Domain.Seats.QueuePriority.Standard => V1.QueuePriority.Standard,
+        Domain.Seats.QueuePriority.Background => V1.QueuePriority.Background,
+        _ => throw new ArgumentOutOfRangeException(nameof(priority), priority, "not a queue class"),
+    };
+
     public static SessionKind ToDomain(this V1.SessionKind kind) => kind switch
     {
         V1.SessionKind.Pending => SessionKind.Pending,

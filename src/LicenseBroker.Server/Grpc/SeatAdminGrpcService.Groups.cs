@@ -69,9 +69,11 @@ internal sealed partial class SeatAdminGrpcService
             .Limit(request.ReservedSeats, "reserved_seats")
             .Check(!request.HasMaxSeats || (request.MaxSeats >= request.ReservedSeats && request.MaxSeats <= RequestValidation.MaxLimit), "max_seats", "must be between reserved_seats and 1000000 when given")
             .Check(!request.HasOverageMaxSeats || request.OverageMaxSeats is >= 0 and <= RequestValidation.MaxLimit, "overage_max_seats", "must be between 0 and 1000000 when given")
+            .Check(Enum.IsDefined(request.QueuePriority), "queue_priority", "must be one of INCIDENT, HIGH, STANDARD, BACKGROUND (or unset)")
             .ThrowIfInvalid();
         var rule = new Domain.Catalog.GroupSeatRule(
-            request.Product, request.GroupId, request.ReservedSeats, request.HasMaxSeats ? request.MaxSeats : null, request.HasOverageMaxSeats ? request.OverageMaxSeats : null);
+            request.Product, request.GroupId, request.ReservedSeats, request.HasMaxSeats ? request.MaxSeats : null, request.HasOverageMaxSeats ? request.OverageMaxSeats : null,
+            request.QueuePriority.ToDomain());
         var outcome = await _groups.SetRuleAsync(actor, accountId, rule, context.CancellationToken);
         if (outcome is not GroupRuleOutcome.Saved saved)
         {

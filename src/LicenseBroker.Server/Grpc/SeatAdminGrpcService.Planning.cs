@@ -64,6 +64,7 @@ internal sealed partial class SeatAdminGrpcService
             RecordedGrants = plan.Recorded.SharedGrants,
             RecordedRefusals = plan.Recorded.Refusals,
             RecordedQueueJoins = plan.Recorded.QueueJoins,
+            RecordedQueueAbandonments = plan.Recorded.QueueAbandonments,
         };
         if (plan.Recommended is { } recommended)
         {

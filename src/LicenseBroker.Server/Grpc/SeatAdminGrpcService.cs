@@ -79,6 +79,8 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             Email = q.Contact?.Email ?? string.Empty,
             Position = q.Agent.Position,
             WaitingSince = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(q.Agent.WaitingSince),
+            Priority = q.Agent.Priority.ToProto(),
+            WaitDeadline = q.Agent.Deadline is { } deadline ? Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(deadline) : null,
         }));
         return response;
     }
@@ -143,6 +145,8 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             PeakConcurrent = d.PeakConcurrent,
             Refused = d.Refused,
             DistinctAgents = d.DistinctAgents,
+            QueueJoins = d.QueueJoins,
+            QueueAbandoned = d.QueueAbandoned,
         }));
         return response;
     }

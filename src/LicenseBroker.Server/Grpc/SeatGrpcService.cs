@@ -13,11 +13,13 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
 {
     private readonly SeatBroker _broker;
     private readonly SeatWaiter _waiter;
+    private readonly Microsoft.Extensions.Hosting.IHostApplicationLifetime _lifetime;
 
-    public SeatGrpcService(SeatBroker broker, SeatWaiter waiter)
+    public SeatGrpcService(SeatBroker broker, SeatWaiter waiter, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime)
     {
         _broker = broker;
         _waiter = waiter;
+        _lifetime = lifetime;
     }
 
     public override async Task WaitForSeat(WaitForSeatRequest request, IServerStreamWriter<WaitForSeatResponse> responseStream, ServerCallContext context)
@@ -28,11 +30,17 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .Id(request.SessionId, "session_id")
             .Device(request.Device)
             .SessionKind(request.SessionKind)
+            .Check(
+                request.QueueTicket.Length <= LeaseProofs.MaxTicketLength && request.QueueTicket.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'),
+                "queue_ticket",
+                "must be the queue_ticket of a position this wait was sent")
             .ThrowIfInvalid();
 
         var culture = AgentMessages.Negotiate(context.RequestHeaders.GetValue("accept-language"));
+        // A ticket that does not verify is ignored (the wait goes on by agent): it is never an error, and never a place.
         await foreach (var update in _waiter.WaitAsync(
-            agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), context.CancellationToken))
+            agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), request.QueueTicket, _lifetime.ApplicationStopping,
+            context.CancellationToken))
         {
             switch (update)
             {
@@ -46,6 +54,8 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
                     throw OutcomeStatus.Refused(refused.Reason, request.Product);
                 case WaitUpdate.Dropped:
                     throw OutcomeStatus.DroppedFromQueue();
+                case WaitUpdate.QueueFull full:
+                    throw OutcomeStatus.QueueFull(full, request.Product);
                 case WaitUpdate.Ended ended:
                     throw OutcomeStatus.WaitEnded(ended, request.Product);
             }

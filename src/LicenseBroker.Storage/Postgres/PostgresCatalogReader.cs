@@ -47,7 +47,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
         WHERE d.kind = 'UNATTENDED';
 
         SELECT r.account_id AS AccountId, r.product_code AS Product, r.group_id AS GroupId, r.reserved_seats AS Reserved, r.max_seats AS Max,
-               r.overage_max_seats AS OverageMax, g.display_name AS Name
+               r.overage_max_seats AS OverageMax, g.display_name AS Name, r.queue_priority AS Priority
         FROM pool_group_rules r
         JOIN unnest(@Accounts, @Products) AS x(account_id, product_code)
           ON r.account_id = x.account_id AND r.product_code = x.product_code
@@ -177,7 +177,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 assignments[pool].ToDictionary(r => r.AgentId, r => SeatTypeCodes.Parse(r.SeatType, "PostgreSQL"), StringComparer.Ordinal),
                 ContactsOf(pool.AccountId),
                 devices[pool].Select(d => d.Id).ToHashSet(StringComparer.Ordinal),
-                rules[pool].Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max, r.OverageMax)).ToList(),
+                rules[pool].Select(r => new GroupSeatRule(pool.Product, r.GroupId, r.Reserved, r.Max, r.OverageMax, (QueuePriority?)r.Priority)).ToList(),
                 members[pool].ToDictionary(r => r.AgentId, r => r.GroupId, StringComparer.Ordinal),
                 rules[pool].ToDictionary(r => r.GroupId, r => r.Name, StringComparer.Ordinal));
         }
@@ -218,7 +218,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
 
     private sealed record PoolRow(string AccountId, string Product);
 
-    private sealed record RuleRow(string AccountId, string Product, string GroupId, int Reserved, int? Max, int? OverageMax, string Name);
+    private sealed record RuleRow(string AccountId, string Product, string GroupId, int Reserved, int? Max, int? OverageMax, string Name, short? Priority);
 
     private sealed record MemberRow(string AccountId, string Product, string AgentId, string GroupId);
 

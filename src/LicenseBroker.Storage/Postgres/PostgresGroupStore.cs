@@ -124,13 +124,18 @@ public sealed class PostgresGroupStore : IGroupStore
             FROM pool_group_rules WHERE account_id = @accountId AND product_code = @product AND group_id <> @groupId
             """;
         const string upsertSql = """
-            INSERT INTO pool_group_rules (account_id, product_code, group_id, reserved_seats, max_seats, overage_max_seats)
-            VALUES (@accountId, @product, @groupId, @reserved, @max, @overageMax)
+            INSERT INTO pool_group_rules (account_id, product_code, group_id, reserved_seats, max_seats, overage_max_seats, queue_priority)
+            VALUES (@accountId, @product, @groupId, @reserved, @max, @overageMax, @priority)
             ON CONFLICT (account_id, product_code, group_id) DO UPDATE SET
-                reserved_seats = EXCLUDED.reserved_seats, max_seats = EXCLUDED.max_seats, overage_max_seats = EXCLUDED.overage_max_seats, updated_at = now()
+                reserved_seats = EXCLUDED.reserved_seats, max_seats = EXCLUDED.max_seats, overage_max_seats = EXCLUDED.overage_max_seats,
+                queue_priority = EXCLUDED.queue_priority, updated_at = now()
             """;
 
-        var key = new { accountId, product = rule.Product, groupId = rule.GroupId, reserved = rule.Reserved, max = rule.Max, overageMax = rule.OverageMax };
+        var key = new
+        {
+            accountId, product = rule.Product, groupId = rule.GroupId, reserved = rule.Reserved, max = rule.Max, overageMax = rule.OverageMax,
+            priority = (short?)rule.Priority,
+        };
         try
         {
             return await SetRuleOnceAsync();
@@ -176,7 +181,7 @@ public sealed class PostgresGroupStore : IGroupStore
 
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
             await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, rule.Product, actor, "group.rule_set", rule.GroupId, null,
-                new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max, overage_max_seats = rule.OverageMax }, cancellationToken);
+                new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max, overage_max_seats = rule.OverageMax, queue_priority = rule.Priority?.ToString() }, cancellationToken);
             // Members who may take a shared seat of the product (bounded by the group's size): a reservation beyond them
             // keeps seats free that nobody can use, which the caller is warned about.
             var sharing = await connection.QuerySingleAsync<int>(new CommandDefinition(
@@ -214,7 +219,8 @@ public sealed class PostgresGroupStore : IGroupStore
             FROM scim_groups g WHERE g.account_id = @accountId AND (@groupId::text IS NULL OR g.id = @groupId)
             ORDER BY g.id LIMIT 1000;
 
-            SELECT product_code AS Product, group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max, overage_max_seats AS OverageMax
+            SELECT product_code AS Product, group_id AS GroupId, reserved_seats AS Reserved, max_seats AS Max, overage_max_seats AS OverageMax,
+                   queue_priority AS Priority
             FROM pool_group_rules WHERE account_id = @accountId AND (@groupId::text IS NULL OR group_id = @groupId)
             ORDER BY product_code, group_id;
 
@@ -224,7 +230,7 @@ public sealed class PostgresGroupStore : IGroupStore
             """;
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(groupsSql, new { accountId, groupId }, transaction, cancellationToken: cancellationToken));
         var groups = (await results.ReadAsync<GroupRow>()).ToList();
-        var rules = (await results.ReadAsync<RuleRow>()).ToLookup(r => r.GroupId, r => new GroupSeatRule(r.Product, r.GroupId, r.Reserved, r.Max, r.OverageMax));
+        var rules = (await results.ReadAsync<RuleRow>()).ToLookup(r => r.GroupId, r => new GroupSeatRule(r.Product, r.GroupId, r.Reserved, r.Max, r.OverageMax, (QueuePriority?)r.Priority));
         var members = groupId is null ? null : (await results.ReadAsync<string>()).ToList();
         return groups.Select(g => new AgentGroupRecord(g.GroupId, g.DisplayName, g.MemberCount, rules[g.GroupId].ToList(), members)).ToList();
     }
@@ -239,7 +245,7 @@ public sealed class PostgresGroupStore : IGroupStore
 
     private sealed record GroupRow(string GroupId, string DisplayName, int MemberCount);
 
-    private sealed record RuleRow(string Product, string GroupId, int Reserved, int? Max, int? OverageMax);
+    private sealed record RuleRow(string Product, string GroupId, int Reserved, int? Max, int? OverageMax, short? Priority);
 
     private sealed record SubscriptionRow(int ConcurrentLimit, string OverageMode, int OverageSeats, int OveragePercent);
 

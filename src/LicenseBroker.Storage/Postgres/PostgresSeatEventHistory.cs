@@ -17,7 +17,7 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
     public const int PageSize = 5000;
 
     // A pool's sequence is never below the Redis clock of the call that made the event, in microseconds
-    // (Scripts/library/09_finish.lua journal()), and an event's time is never after its call: so an event of the range has a
+    // (Scripts/library/10_finish.lua journal()), and an event's time is never after its call: so an event of the range has a
     // sequence from from_ms * 1000. The end is looser: an expiry is recorded when a call finds it, at the
     // moment it expired; those found up to LateEventMargin after the range's end are read too.
     private static readonly TimeSpan LateEventMargin = TimeSpan.FromDays(1);
@@ -99,6 +99,7 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
         "seat.granted" or "seat.revived" => RecordedKind.Granted,
         "seat.refused" => RecordedKind.Refused,
         "queue.joined" => RecordedKind.Queued,
+        "queue.cancelled" or "queue.timed_out" or "queue.abandoned" => RecordedKind.WaitAbandoned,
         _ => RecordedKind.Ended,
     };
 

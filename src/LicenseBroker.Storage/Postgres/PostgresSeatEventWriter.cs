@@ -56,6 +56,16 @@ public sealed class PostgresSeatEventWriter
         ON CONFLICT (account_id, product_code, day) DO UPDATE SET distinct_agents = usage_daily.distinct_agents + EXCLUDED.distinct_agents
         """;
 
+    // Waits begun and waits that ended without a seat, per day (migration 0025): counted from the events stored for the
+    // first time (fresh), so a batch written twice counts once.
+    private const string WaitsSql = """
+        INSERT INTO usage_daily (account_id, product_code, day, queue_joins, queue_abandoned)
+        SELECT * FROM unnest(@accounts, @products, @days, @joins, @abandoned)
+        ON CONFLICT (account_id, product_code, day) DO UPDATE SET
+            queue_joins = usage_daily.queue_joins + EXCLUDED.queue_joins,
+            queue_abandoned = usage_daily.queue_abandoned + EXCLUDED.queue_abandoned
+        """;
+
     private readonly NpgsqlDataSource _dataSource;
 
     public PostgresSeatEventWriter(NpgsqlDataSource dataSource)
@@ -122,6 +132,28 @@ public sealed class PostgresSeatEventWriter
                     products = granted.Select(e => e.Pool.Product).ToArray(),
                     days = granted.Select(e => DateOnly.FromDateTime(e.At.UtcDateTime)).ToArray(),
                     agents = granted.Select(e => e.AgentId).ToArray(),
+                },
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+
+        var waits = fresh
+            .Where(e => e.Kind is SeatEventKind.Queued or SeatEventKind.WaitCancelled or SeatEventKind.WaitTimedOut or SeatEventKind.WaitAbandoned)
+            .GroupBy(e => (e.Pool, Day: DateOnly.FromDateTime(e.At.UtcDateTime)))
+            .Select(g => (g.Key.Pool, g.Key.Day, Joins: g.Count(e => e.Kind == SeatEventKind.Queued), Abandoned: g.Count(e => e.Kind != SeatEventKind.Queued)))
+            .OrderBy(u => u.Pool.AccountId, StringComparer.Ordinal).ThenBy(u => u.Pool.Product, StringComparer.Ordinal).ThenBy(u => u.Day)
+            .ToList();
+        if (waits.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                WaitsSql,
+                new
+                {
+                    accounts = waits.Select(w => w.Pool.AccountId).ToArray(),
+                    products = waits.Select(w => w.Pool.Product).ToArray(),
+                    days = waits.Select(w => w.Day).ToArray(),
+                    joins = waits.Select(w => w.Joins).ToArray(),
+                    abandoned = waits.Select(w => w.Abandoned).ToArray(),
                 },
                 transaction,
                 cancellationToken: cancellationToken));

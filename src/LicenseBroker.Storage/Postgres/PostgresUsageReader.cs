@@ -37,7 +37,9 @@ public sealed class PostgresUsageReader : IUsageReader
         SELECT d::date AS Day,
                coalesce(u.peak_concurrent, 0) AS PeakConcurrent,
                coalesce(u.refused, 0) AS Refused,
-               coalesce(u.distinct_agents, 0) AS DistinctAgents
+               coalesce(u.distinct_agents, 0) AS DistinctAgents,
+               coalesce(u.queue_joins, 0) AS QueueJoins,
+               coalesce(u.queue_abandoned, 0) AS QueueAbandoned
         FROM generate_series(@from::date::timestamp AT TIME ZONE 'UTC', @to::date::timestamp AT TIME ZONE 'UTC', interval '1 day') AS d
         LEFT JOIN usage_daily u ON u.account_id = @accountId AND u.product_code = @product AND u.day = (d AT TIME ZONE 'UTC')::date
         ORDER BY d
@@ -79,7 +81,7 @@ public sealed class PostgresUsageReader : IUsageReader
             {
                 var rows = await connection.QueryAsync<HistoryRow>(
                     new CommandDefinition(HistorySql, new { accountId, product, from, to }, transaction, cancellationToken: ct));
-                return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents)).ToList();
+                return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents, r.QueueJoins, r.QueueAbandoned)).ToList();
             },
             cancellationToken);
     }
@@ -101,7 +103,7 @@ public sealed class PostgresUsageReader : IUsageReader
             },
             cancellationToken);
 
-    private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents);
+    private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents, int QueueJoins, int QueueAbandoned);
 
     // The pool's overage events (migration 0023's seat events; after.overage_seats: the overage seats after each), in the
     // pool's order: the last one before the range (the state it starts in), then those within it.

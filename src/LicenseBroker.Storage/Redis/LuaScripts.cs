@@ -121,6 +121,14 @@ public static class LuaScripts
         ("group", a => a.Join.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Join.Groups)),
         ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0),
+        ("priority", a => (int)a.Join.Priority),
+        ("age_step_ms", a => Milliseconds((a.Join.Queue ?? QueueTerms.Default).AgeStep)),
+        ("max_queue", a => (a.Join.Queue ?? QueueTerms.Default).MaxWaitersFor(a.Join.ConcurrentLimit)),
+        ("max_wait_ms", a => Milliseconds((a.Join.Queue ?? QueueTerms.Default).MaxWait)),
+        ("ticket", a => a.Join.Ticket is { } t
+            ? string.Create(CultureInfo.InvariantCulture, $"{t.Key}|{(int)t.Priority}|{t.Since.ToUnixTimeMilliseconds()}|{t.Deadline.ToUnixTimeMilliseconds()}")
+            : RedisValue.EmptyString),
+        ("restore_only", a => a.Join.RestoreOnly ? "1" : "0"),
         .. TermsArguments<WaitJoinArgs>(a => new(a.Join.Recovery, a.Join.Overage, a.Join.Groups?.Rules, a.Join.ConcurrentLimit, a.Outage))]);
 
     public static readonly PoolScript<ApplyRulesCommand> ApplyRules = PoolScript.Load<ApplyRulesCommand>(
@@ -135,7 +143,8 @@ public static class LuaScripts
         ("remember_ms", c => Milliseconds(c.RememberFor)),
         ("overage_mode", c => SeatTypeCodes.OverageModeCode((c.Overage ?? OveragePolicy.None).Mode)),
         ("overage_seats", c => (c.Overage ?? OveragePolicy.None).ExtraSeats(c.ConcurrentLimit)),
-        ("overage_caps", c => OverageCapsText(c.Rules)));
+        ("overage_caps", c => OverageCapsText(c.Rules)),
+        ("priorities", c => PrioritiesText(c.Rules)));
 
     public static readonly PoolScript<(string Agent, SeatOptions Seats)> WaitStatus = PoolScript.Load<(string Agent, SeatOptions Seats)>(
         "wait_status",
@@ -189,6 +198,11 @@ public static class LuaScripts
     internal static RedisValue OverageCapsText(IReadOnlyList<Domain.Catalog.GroupSeatRule>? rules) => rules is null
         ? RedisValue.EmptyString
         : string.Join(';', rules.Where(r => r.OverageMax is not null).Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.OverageMax}")));
+
+    /// <summary>The groups' queue classes as apply_rules reads them: "group|priority;..." (groups that set one).</summary>
+    internal static RedisValue PrioritiesText(IReadOnlyList<Domain.Catalog.GroupSeatRule>? rules) => rules is null
+        ? RedisValue.EmptyString
+        : string.Join(';', rules.Where(r => r.Priority is not null).Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{(int)r.Priority!.Value}")));
 
     private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }

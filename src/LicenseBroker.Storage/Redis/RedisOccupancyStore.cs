@@ -218,7 +218,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: the script only drops expired entries and reads.
         var reply = await EvaluateAsync(LuaScripts.Queue, pool, max, cancellationToken);
-        var first = reply.Records("first").Select(agent => new QueuedAgent(agent.String("agent"), agent.Int("position"), agent.Time("since_ms"))).ToList();
+        var first = reply.Records("first").Select(agent => new QueuedAgent(
+            agent.String("agent"), agent.Int("position"), agent.Time("since_ms"), (QueuePriority)agent.Int("priority"),
+            agent.Long("deadline_ms") > 0 ? agent.Time("deadline_ms") : null)).ToList();
         return (reply.Int("waiting"), first);
     }
 
@@ -301,14 +303,33 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                     reply.String("lease_id"), pool.Product, sessionId, SeatTypeCodes.Parse(reply.String("seat"), "Redis"), reply.Time("expires_ms"), reply.Long("fence")));
             case "QUEUED":
                 var (why, group, cap, reservedFor) = RefusalOf(reply);
-                return new QueueState.Queued(reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"), why, group, cap, reservedFor);
+                var priority = reply.Int("priority");
+                // The place as Redis keeps it (its own clock), for the ticket; none for a wait of a broker before tickets.
+                var place = reply.Long("key") > 0 && reply.Long("deadline_ms") > 0
+                    ? new QueuePlace(reply.Long("key"), (QueuePriority)priority, reply.Time("since_ms"), reply.Time("deadline_ms"))
+                    : null;
+                return new QueueState.Queued(
+                    reply.Int("position"), reply.Int("in_use"), reply.Int("waiting"), why, group, cap, reservedFor, (QueuePriority)priority,
+                    reply.Long("eta_ms") is >= 0 and var eta ? TimeSpan.FromMilliseconds(eta) : null,
+                    reply.Long("deadline_in_ms") is >= 0 and var timeLeft ? TimeSpan.FromMilliseconds(timeLeft) : null,
+                    place);
+            case "QUEUE_FULL":
+                return new QueueState.Full(reply.Int("waiting"), reply.Int("max"), reply.Int("in_use"));
             case "RECOVERING":
                 return new QueueState.Recovering(reply.Milliseconds("retry_ms"));
             case "STALE":
                 return new QueueState.RulesChanged(reply.Long("version"));
             case "ENDED":
                 return new QueueState.Ended(
-                    reply.String("reason") == "REVOKED" ? WaitEndReason.Revoked : WaitEndReason.SeatWithdrawn, reply.String("by"), reply.Time("at_ms"));
+                    reply.String("reason") switch
+                    {
+                        "REVOKED" => WaitEndReason.Revoked,
+                        "QUEUE_TIMEOUT" => WaitEndReason.QueueTimeout,
+                        "SEAT_WITHDRAWN" => WaitEndReason.SeatWithdrawn,
+                        var other => throw UnexpectedReply("wait_status", other),
+                    },
+                    reply.String("by"),
+                    reply.Time("at_ms"));
             default:
                 return new QueueState.Gone();
         }

@@ -47,9 +47,11 @@ internal static class GroupAdmin
         await host.AdminClient.UpsertAgentGroupAsync(
             new Contracts.V1.UpsertAgentGroupRequest { GroupId = groupId, DisplayName = "Team " + groupId, ReplaceMembers = true, MemberIds = { members } }, host.AdminHeaders(account));
 
-    public static async Task SetGroupRuleAsync(this BrokerTestHost host, string account, string groupId, int reserved, int? max, string product = "remote-support")
+    public static async Task SetGroupRuleAsync(
+        this BrokerTestHost host, string account, string groupId, int reserved, int? max, string product = "remote-support",
+        Contracts.V1.QueuePriority priority = Contracts.V1.QueuePriority.Unspecified)
     {
-        var request = new Contracts.V1.SetGroupSeatRuleRequest { Product = product, GroupId = groupId, ReservedSeats = reserved };
+        var request = new Contracts.V1.SetGroupSeatRuleRequest { Product = product, GroupId = groupId, ReservedSeats = reserved, QueuePriority = priority };
         if (max is { } m)
         {
             request.MaxSeats = m;

@@ -21,7 +21,7 @@
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
--- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
+-- @rules_version the catalog version they were read at (see open_pool in library/08_admission.lua)
 -- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/04_terms.lua)
 -- @grace_ms the pool's outage grace (ms; the same)
 -- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)

@@ -4,7 +4,7 @@
 -- KEYS: the pool layout of library/01_call.lua.
 -- @agent agent id
 -- Returns (payload):
---   columns (LEASE_COLUMNS), leases: one row per live lease of the agent, as describe() in library/08_views.lua
+--   columns (LEASE_COLUMNS), leases: one row per live lease of the agent, as describe() in library/09_views.lua
 -- Work: the agent's own leases (leases_of_agents in library/02_records.lua).
 
 local agent = @agent

@@ -14,11 +14,14 @@
 -- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
 -- @overage_seats the seats it allows beyond limit
 -- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
+-- @priorities the groups' priority classes in the queue, "group|priority;..." (0 incident .. 3 background; a group not
+--   named, and no group, is 2, standard): a waiter whose class changed moves in the queue now (see The order in
+--   library/07_queue.lua)
 -- the rest (ARGV[@rest] on): pairs agent, group: every agent holding a shared (CONCURRENT) seat of the
 --          product, with the group its seat counts in ('' for none)
 -- Returns (payload):
 --   status APPLIED, regrouped (holders whose seat moved to another group or out of one), ended (waits
---     ended), reclassed (waiters moved to another group's line), version
+--     ended), reclassed (waiters moved to another group's line or priority class), version
 --   status OLDER, version: a later change was applied already
 --   status NO_EPOCH: the pool is not live in this Redis (nothing to change; the next acquire opens it
 --     with the rules it reads)
@@ -27,6 +30,10 @@
 local version = int_arg('version', @version, 0, MAX_FENCE)
 local limit = int_arg('limit', @limit, 0, 1000000)
 local active, by, remember = @active == '1', @by, int_arg('remember_ms', @remember_ms, 0, 86400000)
+local priority_of = {}
+for group, priority in string.gmatch(@priorities, '([^|;]+)|([^;]+)') do
+  priority_of[group] = int_arg('priorities priority', priority, 0, PRIORITIES - 1)
+end
 
 local now = now_ms()
 purge(now)
@@ -109,7 +116,7 @@ end
 
 -- Waiters are held to the same rules as holders: one who may no longer take a shared seat stops
 -- waiting now, with the reason; one whose group changed waits in its new group's line, keeping its
--- place in join order.
+-- place in join order, and one whose priority class changed takes the place its new class gives.
 local ended, reclassed = 0, 0
 local waiters = redis.call('HGETALL', K_WAITERS)
 for i = 1, #waiters, 2 do
@@ -118,10 +125,17 @@ for i = 1, #waiters, 2 do
   if not active or group == nil then
     end_wait(agent, waiter, 'SEAT_WITHDRAWN', by, remember)
     ended = ended + 1
-  elseif not waiter.offer and group ~= (waiter.group or '') then
-    local seq = tonumber(redis.call('ZSCORE', K_QUEUE, agent))
-    if seq then
-      redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
+  elseif not waiter.offer and (group ~= (waiter.group or '') or (waiter.key and (priority_of[group] or STANDARD) ~= waiter.prio)) then
+    local key = tonumber(redis.call('ZSCORE', K_QUEUE, agent))
+    if key and waiter.key then
+      -- Its class changed: the same start, the new class's offset (one age step per class).
+      local priority = priority_of[group] or STANDARD
+      key = math.max(key + (priority - waiter.prio) * (waiter.step or 0), 0)
+      waiter.key, waiter.prio = key, priority
+      redis.call('ZADD', K_QUEUE, string.format('%d', key), agent)
+    end
+    if key then
+      redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + key), agent)
     end
     waiter.group = group
     redis.call('HSET', K_WAITERS, agent, cjson.encode(waiter))

@@ -88,7 +88,7 @@ if lease and lease.agent == agent then
   schedule(K_LEASES, expires, lease_member(id))
   -- Most heartbeats change nothing but the expiry: the record is rewritten only when its kind or
   -- reclaim deadline moved (encoding and writing it was a fifth of a heartbeat's Redis time); the
-  -- last heartbeat of an unchanged record is read from its expiry (beat_of in library/08_views.lua).
+  -- last heartbeat of an unchanged record is read from its expiry (beat_of in library/09_views.lua).
   if kind_changed or reclaim_ms ~= lease.reclaim then
     lease.beat = now
     track_reclaim(id, lease, reclaim_ms)

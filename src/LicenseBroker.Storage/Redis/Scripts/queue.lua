@@ -3,7 +3,7 @@
 -- KEYS: the pool layout of library/01_call.lua.
 -- @max how many at most
 -- Returns (payload):
---   waiting (how many), first: up to @max of them in order, each {agent, position, since_ms} by name
+--   waiting (how many), first: up to @max of them in order, each {agent, position, since_ms, priority, deadline_ms} by name
 
 local now = now_ms()
 purge(now)
@@ -13,6 +13,6 @@ local list = {}
 local agents = redis.call('ZRANGE', K_QUEUE, 0, max - 1)
 for i, agent in ipairs(agents) do
   local waiter = load_waiter(agent)
-  table.insert(list, {'agent', agent, 'position', i, 'since_ms', waiter.since})
+  table.insert(list, {'agent', agent, 'position', i, 'since_ms', waiter.since, 'priority', waiter.prio or STANDARD, 'deadline_ms', waiter.deadline or 0})
 end
 return finish({'waiting', redis.call('ZCARD', K_QUEUE), 'first', list})

@@ -6,7 +6,7 @@
 -- @ids_are AGENTS | LEASES: what the remaining arguments are
 -- the rest (ARGV[@rest] on): agent ids or lease ids
 -- Returns (payload):
---   columns (LEASE_COLUMNS), ended: one row per lease ended, as describe() in library/08_views.lua
+--   columns (LEASE_COLUMNS), ended: one row per lease ended, as describe() in library/09_views.lua
 -- By agent, the agents' waits for a shared seat end too (their streams hear REVOKED).
 -- Leases already ended are not returned again: calling twice is harmless.
 

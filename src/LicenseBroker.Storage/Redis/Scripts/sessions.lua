@@ -7,7 +7,7 @@
 -- @size page size
 -- Returns (payload):
 --   total (live shared leases), in_use, next_cursor ('' on the last page),
---   columns (LEASE_COLUMNS), leases: the page, one row each as describe() in library/08_views.lua
+--   columns (LEASE_COLUMNS), leases: the page, one row each as describe() in library/09_views.lua
 -- The cursor is a position, not an offset: leases that start or end between pages neither shift nor repeat the
 -- others. Work per page: the page's leases, and at most one bucket of 64 compact records per lease listed.
 

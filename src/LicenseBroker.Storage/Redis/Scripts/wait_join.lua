@@ -19,7 +19,7 @@
 -- @idle_ms the pool's idle timeout (ms, 0 = none)
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
 -- @rules the pool's group rules, as set_rules() reads them
--- @rules_version the catalog version they were read at (see open_pool in library/07_admission.lua)
+-- @rules_version the catalog version they were read at (see open_pool in library/08_admission.lua)
 -- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/04_terms.lua)
 -- @grace_ms the pool's outage grace (ms; the same)
 -- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
@@ -27,15 +27,27 @@
 -- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
+-- @priority the agent's priority class in this pool, 0 (incident) .. 3 (background), from its group's rule
+-- @age_step_ms the pool's age step (ms): a waiter moves one class up per step (see The order in library/07_queue.lua)
+-- @max_queue at most this many waiters in the pool; a join beyond gets QUEUE_FULL
+-- @max_wait_ms a wait ends (QUEUE_TIMEOUT) this long after it began
+-- @ticket the place a verified queue ticket proves, "key|priority|since|deadline", or '' (see ticket_arg): used only
+--   while the pool recovers from a loss of data, to give a waiter back its place
+-- @restore_only 1: only give back a place by @ticket (the broker's own re-join of a wait Redis forgot); otherwise GONE
 -- Records a seat event: granted, or queued when the agent joins the queue.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
---   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting, why, about, cap (see queued()
---     and refusal_of in library/05_groups.lua))
---   status RECOVERING, retry_ms | status NO_EPOCH
+--   status QUEUED, position (1 = next; 0 = a seat is being offered), in_use, waiting, why, about, cap, priority, eta_ms,
+--     deadline_in_ms, key, since_ms,
+--     deadline_ms (see queued() in library/09_views.lua)
+--   status QUEUE_FULL, waiting, max, in_use: the queue holds max_queue waiters; nothing changed
+--   status RECOVERING, retry_ms | status NO_EPOCH | status GONE (restore_only, and no place to give back)
 --   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
 
 local agent, session, id, seat = @agent, @session, @lease_id, @seat
+local priority, age_step = int_arg('priority', @priority, 0, PRIORITIES - 1), int_arg('age_step_ms', @age_step_ms, 1000, 86400000)
+local max_queue, max_wait = int_arg('max_queue', @max_queue, 1, 1000000), int_arg('max_wait_ms', @max_wait_ms, 1000, 86400000)
+local ticket, restore_only = ticket_arg(@ticket), @restore_only == '1'
 local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
 local claim, waiter_life = int_arg('claim_ms', @claim_ms, 1, 86400000), int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
 set_idle_rules(@pending_ms, @idle_ms)
@@ -60,30 +72,44 @@ local function grant_now()
   return finish({'status', 'GRANTED', 'lease_id', lease_id, 'expires_ms', now + ttl, 'fence', fence, 'seat', seat})
 end
 
-if redis.call('HEXISTS', K_WAITERS, agent) == 0 then
+local waiter = load_waiter(agent)
+if not waiter then
   -- Named and unlimited seats never queue; a shared seat is granted now when acquire would grant it.
-  if seat ~= 'CONCURRENT' then
-    return grant_now()
+  local verdict = seat == 'CONCURRENT' and may_take_now(agent, group, limit, 'newcomer', recovering_until) or 'YES'
+  local restoring = verdict == 'RECOVERING' and ticket ~= nil and ticket.deadline > now
+  if restore_only and not restoring then
+    return finish({'status', 'GONE'})
   end
-  local verdict = may_take_now(agent, group, limit, 'newcomer', recovering_until)
   if verdict == 'YES' then
     return grant_now()
   end
-  if verdict == 'RECOVERING' then
+  if verdict == 'RECOVERING' and not restoring then
     return finish({'status', 'RECOVERING', 'retry_ms', recovering_until - now})
   end
-  local seq = redis.call('HINCRBY', K_EPOCH, 'queue_seq', 1)
-  redis.call('ZADD', K_QUEUE, seq, agent)
-  redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + seq), agent)
-  redis.call('HSET', K_WAITERS, agent, cjson.encode({
-    session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, compact = compact or nil, since = now, group = group }))
+  waiter = {session = session, device = @device, platform = @platform, kind = @kind, offer_id = id, compact = compact or nil, group = group}
+  if restoring then
+    -- Redis lost the queue: the waiter's ticket gives back its place (key, class, start, deadline), as its lease
+    -- proof gives back a holder's seat. Newcomers wait out the window, and the queue hands out nothing before its end.
+    waiter.key, waiter.prio, waiter.since, waiter.deadline = ticket.key, ticket.priority, ticket.since, ticket.deadline
+  else
+    local waiting = redis.call('ZCARD', K_QUEUE)
+    if waiting >= max_queue then
+      return finish({'status', 'QUEUE_FULL', 'waiting', waiting, 'max', max_queue, 'in_use', seats_in_use()})
+    end
+    waiter.key, waiter.prio, waiter.since, waiter.deadline = queue_key(now, priority, age_step), priority, now, now + max_wait
+  end
+  waiter.step = age_step
+  enqueue(agent, group, waiter.key)
+  redis.call('HSET', K_WAITERS, agent, cjson.encode(waiter))
   -- A wait ended by an earlier change is forgotten: this wait's stream must not report it.
   redis.call('HDEL', K_TOMB_DATA, 'w:' .. agent)
-  event('queued', '', agent, agent)
+  if not restoring then
+    event('queued', '', agent, agent)
+  end
   QUEUE_CHANGED = true
 end
-schedule(K_WAITER_LIFE, now + waiter_life, agent)
+keep_waiting(agent, waiter, now, waiter_life)
 promote(now)
 
 -- Position 0: offered right away (a seat was free); the status call claims it.
-return finish(queued(agent, group, limit))
+return finish(queued(agent, waiter, limit, now))

@@ -1,4 +1,4 @@
--- wait_leave: a waiter cancels, disconnects or reaches its deadline: it leaves the queue at once,
+-- wait_leave: a waiter cancels or disconnects (a wait_cancelled seat event): it leaves the queue at once,
 -- and an offered seat it did not claim goes to the next waiter.
 --
 -- KEYS: the pool layout of library/01_call.lua.
@@ -15,4 +15,5 @@ if not waiter then
   return finish({'status', 'GONE'})
 end
 leave_queue(agent, waiter, 'released', agent)
+event('wait_cancelled', '', agent, agent)
 return finish({'status', 'LEFT'})

@@ -6,8 +6,11 @@
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat: the offer was claimed, a full lease now
---   status QUEUED, position (1 = next), in_use, waiting, why, about, cap (see queued() in library/08_views.lua)
---   status ENDED, reason (SEAT_WITHDRAWN | REVOKED), by, at_ms: an admin's change ended the wait (end_wait in library/06_leases.lua)
+--   status QUEUED, position (1 = next), in_use, waiting, why, about, cap, priority, eta_ms, deadline_in_ms, key, since_ms,
+--     deadline_ms
+--     (see queued() in library/09_views.lua)
+--   status ENDED, reason (SEAT_WITHDRAWN | REVOKED | QUEUE_TIMEOUT), by, at_ms: an admin's change ended the wait (end_wait
+--     in library/07_queue.lua), or its max wait passed (time_out_wait)
 --   status GONE: not waiting any more (left, dropped as dead, or its offer expired unclaimed)
 
 local agent, ttl = @agent, int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
@@ -35,5 +38,7 @@ if waiter.offer then
   return finish({'status', 'GRANTED', 'lease_id', waiter.offer, 'expires_ms', now + ttl, 'fence', lease.fence, 'seat', lease.seat})
 end
 
-schedule(K_WAITER_LIFE, now + waiter_life, agent)
-return finish(queued(agent, waiter.group or '', tonumber(redis.call('HGET', K_EPOCH, 'limit') or '0')))
+keep_waiting(agent, waiter, now, waiter_life)
+-- The queue hands out no seat in a recovery window (promote): the first status call after its end does.
+promote(now) -- position 0 when it offered this waiter a seat: the next status call claims it
+return finish(queued(agent, waiter, tonumber(redis.call('HGET', K_EPOCH, 'limit') or '0'), now))

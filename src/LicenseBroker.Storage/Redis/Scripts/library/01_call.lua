@@ -1,4 +1,4 @@
--- The pool library, part 1 of 9: the call. Owns the pool's keys, the call's outputs (seat events, flags
+-- The pool library, part 1 of 10: the call. Owns the pool's keys, the call's outputs (seat events, flags
 -- finish() reads), and the start of every call (begin_call). Shared rules of the whole library:
 --
 -- PoolLibrary.cs concatenates the parts of this folder in the order of their numbers into one Redis Function

@@ -1,4 +1,4 @@
--- The pool library, part 2 of 9: records. Owns how a lease, a waiter and an ending are written in their hashes
+-- The pool library, part 2 of 10: records. Owns how a lease, a waiter and an ending are written in their hashes
 -- (KEYS[2] or a compact lease's bucket, KEYS[14], KEYS[7]) and read back, and where a lease's record lives in each of
 -- the two layouts. Per-call state: the agents' entries of KEYS[8] read so far (AGENT_ENTRIES).
 

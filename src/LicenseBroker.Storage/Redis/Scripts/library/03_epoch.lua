@@ -1,4 +1,4 @@
--- The pool library, part 3 of 9: the epoch and the pool's clock. Owns the epoch hash's due time (when the next
+-- The pool library, part 3 of 10: the epoch and the pool's clock. Owns the epoch hash's due time (when the next
 -- timed thing of the pool falls due), the recovery window after a loss of data, the pool's lease ttl as stored,
 -- the per-day stats and the rate window.
 --
@@ -37,21 +37,25 @@ local EPOCH_FENCE, FENCE_NOTED = 0, nil
 -- ('ovg_n', see overage_moved in part 4) and how many agents hold a seat granted beyond the purchased ones ('ovg_marks',
 -- see mark_overage_seat in part 5): read with the rest, so a release learns at no cost whether it has work to do.
 local EPOCH_OVERAGE = nil
+-- The pool's recent release rate, for the waiters' estimates (eta_ms in part 7): the time between two freed shared seats
+-- as an exponentially weighted mean ('rel_gap', ms; 0 until two were seen), and the last release ('rel_at').
+local REL_AT, REL_GAP, RELEASE_NOTED = 0, 0, false
 local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg', 'ovg_caps'}
 local function due_time()
   if DUE == nil then
     local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n', 'ovg_caps', 'ovg_marks',
-      unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
+      'rel_at', 'rel_gap', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
     EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
     EPOCH_FENCE = tonumber(fields[7] or '0')
     EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), count = tonumber(fields[11] or '0'),
       caps = fields[12] or '', marks = tonumber(fields[13] or '0')}
+    REL_AT, REL_GAP = tonumber(fields[14] or '0'), tonumber(fields[15] or '0')
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
-        SETTINGS[i] = fields[13 + i]
+        SETTINGS[i] = fields[15 + i]
       end
     end
   end
@@ -78,6 +82,19 @@ end
 local function count_shared(delta)
   due_time()
   SHARED_DELTA = SHARED_DELTA + delta
+end
+
+-- A shared seat was freed at (drop_lease, part 6): the release rate moves. Each new gap weighs a quarter (the last
+-- few releases dominate: "recent"); a gap above 10 minutes (a quiet night) counts as 10 minutes. Written once by
+-- finish() with the call's other epoch fields.
+local RELEASE_WEIGHT, RELEASE_GAP_MAX = 0.25, 600000
+local function note_release(at)
+  due_time()
+  if REL_AT > 0 then
+    local gap = math.min(math.max(at - REL_AT, 0), RELEASE_GAP_MAX)
+    REL_GAP = REL_GAP > 0 and math.max(math.floor(RELEASE_WEIGHT * gap + (1 - RELEASE_WEIGHT) * REL_GAP + 0.5), 1) or math.max(gap, 1)
+  end
+  REL_AT, RELEASE_NOTED = math.max(at, REL_AT), true
 end
 
 local function want_settings()
@@ -154,6 +171,7 @@ on_each_call(function()
   DUE, EPOCH_READ, RECOVERING_UNTIL, EVSEQ, POOL_TTL, STATS_TOUCHED = nil, false, false, nil, nil, false
   EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, 0, 0, false, nil
   EPOCH_FENCE, FENCE_NOTED, EPOCH_OVERAGE = 0, nil, nil
+  REL_AT, REL_GAP, RELEASE_NOTED = 0, 0, false
 end)
 
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
@@ -186,7 +204,15 @@ local function check_epoch(mode, now, ttl, evidence)
     end
   end
   note_fence(counter)
+  RECOVERING_UNTIL = until_ms
   return until_ms
+end
+
+-- Whether the pool is in its recovery window after a loss of data (check_epoch): holders come back first, and the queue
+-- hands out no seat (promote, part 8) until every live holder had its chance to re-establish its lease.
+local function recovering(now)
+  due_time()
+  return RECOVERING_UNTIL ~= false and RECOVERING_UNTIL ~= nil and now < tonumber(RECOVERING_UNTIL)
 end
 
 -- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,

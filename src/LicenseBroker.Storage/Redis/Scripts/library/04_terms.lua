@@ -1,4 +1,4 @@
--- The pool library, part 4 of 9: the pool's terms. Owns what its subscription says beyond the limit: the pending and
+-- The pool library, part 4 of 10: the pool's terms. Owns what its subscription says beyond the limit: the pending and
 -- idle timeouts and each lease's reclaim deadline (KEYS[16]), the revive window and outage grace (how long an expired
 -- lease is remembered, and given back, see heartbeat.lua), and the overage (admission_limit, used by may_take_now).
 

@@ -1,6 +1,5 @@
--- The pool library, part 5 of 9: groups. Owns the pool's group rules, the shared seats in use in all (seats_in_use)
--- and per group (KEYS[17]), and the queue's classes (KEYS[18]); seat_open is the seat rule that admission (part 7)
--- builds on.
+-- The pool library, part 5 of 10: groups. Owns the pool's group rules and the shared seats in use in all (seats_in_use)
+-- and per group (KEYS[17]); seat_open is the seat rule that admission (part 8) builds on.
 
 -- Per-call state: the shared seats in use (HLEN of KEYS[4]) once read, kept up to date by create_lease and drop_lease
 -- (part 6), so that admission and the grant after it read the hash once.
@@ -202,44 +201,4 @@ local function seat_freed(agent)
   if charged then
     count_group('charged', group, -1)
   end
-end
-
--- Queue classes: one per group ('' = agents in no group is class 0), numbered in K_GROUPS. Each
--- class keeps its own first-in-first-out order in K_CLASS_QUEUE (score class * 2^40 + sequence).
-local CLASS_SPAN = 1099511627776 -- 2^40 joins per pool; classes stay below 8192, so scores stay exact
-local MAX_CLASSES = 8000
-
-local function class_of(group, create)
-  if group == '' then
-    return 0
-  end
-  local idx = redis.call('HGET', K_GROUPS, 'idx:' .. group)
-  if not idx and create then
-    idx = redis.call('HINCRBY', K_GROUPS, 'classes', 1)
-    if idx > MAX_CLASSES then
-      error({err = 'LB_BAD_ARGUMENT too many queue classes in one pool'})
-    end
-    redis.call('HSET', K_GROUPS, 'idx:' .. group, idx, 'cls:' .. idx, group)
-  end
-  return tonumber(idx)
-end
-
--- The score range of a class in K_CLASS_QUEUE, as ZRANGEBYSCORE and ZCOUNT take it.
-local function class_range(idx)
-  return string.format('%d', idx * CLASS_SPAN), '(' .. string.format('%d', (idx + 1) * CLASS_SPAN)
-end
-
--- The first waiter (agent, sequence) of a class, or nil.
-local function class_head(idx)
-  local from, to = class_range(idx)
-  local first = redis.call('ZRANGEBYSCORE', K_CLASS_QUEUE, from, to, 'WITHSCORES', 'LIMIT', 0, 1)
-  if first[1] then
-    return first[1], tonumber(first[2]) - idx * CLASS_SPAN
-  end
-  return nil
-end
-
-local function dequeue(agent)
-  redis.call('ZREM', K_QUEUE, agent)
-  redis.call('ZREM', K_CLASS_QUEUE, agent)
 end

@@ -1,5 +1,5 @@
--- The pool library, part 6 of 9: leases. Owns the one way a lease comes to exist (grant) and the ways it ends
--- (drop_lease; reclaim; a waiter's offer handed back), and the purge of what expired. No per-call state.
+-- The pool library, part 6 of 10: leases. Owns the one way a lease comes to exist (grant) and the ways it ends
+-- (drop_lease; reclaim). No per-call state.
 --
 -- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed here, inside every script, at most
 -- EXPIRED_PER_CALL per call so that no call pays for a mass expiry others left; the sweep script drains the rest.
@@ -129,6 +129,7 @@ local function drop_lease(id, lease, kind, actor, at)
     SEAT_FREED = true
     if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
       redis.call('HDEL', K_HOLDERS, lease.agent)
+      note_release(at or NOW)
       IN_USE = IN_USE and IN_USE - 1
       if lease.grp == '1' then
         seat_freed(lease.agent)
@@ -160,91 +161,4 @@ local function reclaim(id, lease, at)
   remember_end(id, lease.agent, 'IDLE_RELEASED', cause, at, NOW + ttl)
   redis.call('PUBLISH', CHANNEL, 'ended ' .. id .. ' IDLE_RELEASED ' .. at)
   return cause, at
-end
-
--- A waiter leaves the queue now: an offered seat it has not claimed goes back (the seat event kind and
--- actor say why: released by the agent, force_released by an admin's change), its record and life go.
-local function leave_queue(agent, waiter, kind, actor)
-  if waiter.offer then
-    local lease = load_lease(waiter.offer)
-    if lease then
-      drop_lease(waiter.offer, lease, kind, actor)
-    end
-  end
-  dequeue(agent)
-  redis.call('HDEL', K_WAITERS, agent)
-  redis.call('ZREM', K_WAITER_LIFE, agent)
-  QUEUE_CHANGED = true
-end
-
--- Ends a wait that an admin's change withdrew (leave_queue), and remembers why under the tombstone
--- 'w:<agent>' (lease ids never start so) for remember_ms, so that the agent's stream (wait_status) ends
--- with the reason: SEAT_WITHDRAWN (its shared seat was removed or switched, or the subscription ended) |
--- REVOKED (by).
-local function end_wait(agent, waiter, reason, by, remember_ms)
-  leave_queue(agent, waiter, 'force_released', by)
-  remember_end('w:' .. agent, agent, reason, by, NOW, NOW + remember_ms)
-end
-
--- Drops up to max waiters whose replica stopped refreshing them (it died, or lost its stream).
-local function purge_waiters(now, max)
-  local dead = redis.call('ZRANGEBYSCORE', K_WAITER_LIFE, '-inf', now, 'LIMIT', 0, max)
-  for _, agent in ipairs(dead) do
-    dequeue(agent)
-    redis.call('HDEL', K_WAITERS, agent)
-    redis.call('ZREM', K_WAITER_LIFE, agent)
-    QUEUE_CHANGED = true
-  end
-  if #dead == max then
-    BACKLOG = 1
-  end
-end
-
--- Drops up to max leases whose expiry is at or before now, and forgets up to max old tombstones.
--- Sets BACKLOG when more remain, so the broker has the janitor (PoolJanitor.cs) drain them.
-local function purge(now, max)
-  if now < due_time() then
-    return
-  end
-  max = max or EXPIRED_PER_CALL
-  purge_waiters(now, max)
-  local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
-  for i = 1, #expired, 2 do
-    local id, lease = lease_of_member(expired[i])
-    if lease then
-      drop_lease(id, lease, 'expired', 'broker', tonumber(expired[i + 1]))
-      remember_expiry(id, lease.agent, tonumber(expired[i + 1]))
-    else
-      redis.call('ZREM', K_LEASES, expired[i])
-    end
-  end
-  local reclaimed = redis.call('ZRANGEBYSCORE', K_RECLAIM, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
-  for i = 1, #reclaimed, 2 do
-    local id, lease = lease_of_member(reclaimed[i])
-    if lease then
-      reclaim(id, lease, tonumber(reclaimed[i + 1]))
-    else
-      redis.call('ZREM', K_RECLAIM, reclaimed[i])
-    end
-  end
-  local forgotten = redis.call('ZRANGEBYSCORE', K_TOMBS, '-inf', now, 'LIMIT', 0, max)
-  for _, id in ipairs(forgotten) do
-    redis.call('HDEL', K_TOMB_DATA, id)
-    redis.call('ZREM', K_TOMBS, id)
-  end
-  if #expired == 2 * max or #reclaimed == 2 * max or #forgotten == max then
-    BACKLOG = 1
-  end
-  if BACKLOG == 1 then
-    return -- 'due' stays in the past: the next call (or the janitor) goes on draining
-  end
-  local next_due = NEVER
-  for _, key in ipairs({K_LEASES, K_TOMBS, K_WAITER_LIFE, K_RECLAIM}) do
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    if first[2] and tonumber(first[2]) < next_due then
-      next_due = tonumber(first[2])
-    end
-  end
-  DUE = next_due
-  redis.call('HSET', K_EPOCH, 'due', string.format('%d', next_due))
 end

@@ -1,4 +1,4 @@
--- The pool library, part 9 of 9: the end of every call. Owns the seat-event journal (KEYS[19]) and the reply.
+-- The pool library, part 10 of 10: the end of every call. Owns the seat-event journal (KEYS[19]) and the reply.
 
 -- Appends this call's seat events to the pool's stream (KEYS[19]) as one entry, numbered from the next of
 -- the pool's sequence, one each: in the same atomic step as the changes they describe, so a broker that dies
@@ -6,7 +6,8 @@
 -- thousands of expiries stays one XADD and one JSON encoding. The sequence only grows, also across a loss of
 -- the epoch: it never falls below Redis's clock in microseconds (ms * 1000, below 2^53 until the year 2255).
 -- Returns the first number given (0: no events). The epoch fields the call counted (its events' sequence, the live
--- compact shared leases of count_shared(), the copy of the fencing counter of note_fence()) are written here, in one
+-- compact shared leases of count_shared(), the copy of the fencing counter of note_fence(), the release rate of
+-- note_release()) are written here, in one
 -- HSET.
 local function journal()
   local epoch = {}
@@ -15,6 +16,10 @@ local function journal()
   end
   if FENCE_NOTED then
     epoch[#epoch + 1], epoch[#epoch + 2] = 'fence', string.format('%d', FENCE_NOTED)
+  end
+  if RELEASE_NOTED then
+    epoch[#epoch + 1], epoch[#epoch + 2] = 'rel_at', string.format('%d', REL_AT)
+    epoch[#epoch + 1], epoch[#epoch + 2] = 'rel_gap', string.format('%d', REL_GAP)
   end
   local first = 0
   if #EVENTS > 0 then

@@ -1,13 +1,18 @@
--- The pool library, part 8 of 9: views. Owns how a waiter's place and a lease are reported. No per-call state.
+-- The pool library, part 9 of 10: views. Owns how a waiter's place and a lease are reported. No per-call state.
 
 -- A waiter's place (wait_join, wait_status): position, seats in use, waiting, and why it waits, as refusal_of
--- says for its group (so the queue says what a refusal would).
-local function queued(agent, group, limit)
+-- says for its group (so the queue says what a refusal would); its priority class, the estimate of its wait (eta_ms,
+-- -1: not known yet), the time left before its max wait ends it (deadline_in_ms, -1: none), and its key, start and
+-- deadline (ms), which the broker signs into the app's queue ticket.
+local function queued(agent, waiter, limit, now)
   local in_use = seats_in_use()
   local rank = redis.call('ZRANK', K_QUEUE, agent)
-  local why, about, cap = refusal_of(group, in_use, limit)
-  return {'status', 'QUEUED', 'position', rank and rank + 1 or 0, 'in_use', in_use, 'waiting', redis.call('ZCARD', K_QUEUE),
-    'why', why, 'about', about, 'cap', cap}
+  local position = rank and rank + 1 or 0
+  local why, about, cap = refusal_of(waiter.group or '', in_use, limit)
+  return {'status', 'QUEUED', 'position', position, 'in_use', in_use, 'waiting', redis.call('ZCARD', K_QUEUE),
+    'why', why, 'about', about, 'cap', cap, 'priority', waiter.prio or STANDARD, 'eta_ms', eta_ms(position, now) or -1,
+    'deadline_in_ms', waiter.deadline and math.max(waiter.deadline - now, 0) or -1, 'key', waiter.key or 0, 'since_ms', waiter.since or now,
+    'deadline_ms', waiter.deadline or 0}
 end
 
 -- The fields ListSharedSessions and ForceRelease report for a lease.

@@ -1,4 +1,4 @@
--- The pool library, part 7 of 9: admission. Owns who may take a shared seat now (may_take_now), why not (refusal_of),
+-- The pool library, part 8 of 10: admission. Owns who may take a shared seat now (may_take_now), why not (refusal_of),
 -- the queue's promotions, and the start of the scripts that admit (open_pool). No per-call state.
 
 -- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
@@ -104,8 +104,8 @@ end
 -- lives for the claim window only; its replica claims it (renews it to a full lease) or it expires
 -- and the seat goes to the next waiter.
 local function promote(now)
-  if redis.call('ZCARD', K_QUEUE) == 0 then
-    return
+  if redis.call('ZCARD', K_QUEUE) == 0 or recovering(now) then
+    return -- in the recovery window, holders come back first (their count is not known yet); the window's end promotes
   end
   local fields = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'rules')
   local limit, claim = tonumber(fields[1] or '0'), tonumber(fields[2] or '10000')
