@@ -199,7 +199,8 @@ public sealed class SdkTests
         const int Seats = 20;
         const int Rounds = 3;
         await using var database = await TestDatabase.CreateAsync();
-        await using var host = await BrokerTestHost.StartAsync(database);
+        // All 200 wait at once: a queue longer than the default (twice the seats).
+        await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Seats:QueueMaxWaiters"] = "200" });
         var account = await host.Seeder().AccountAsync(concurrentSeats: Seats);
         var agents = await host.Seeder().AgentsAsync(account, 200, "CONCURRENT");
         var clients = agents.Select(agent => Sdk(host.Address, host.SigningKey, account, agent)).ToArray();

@@ -179,6 +179,10 @@ internal static class OutcomeStatus
             ["seats_in_use"] = Text(full.SeatsInUse),
         });
 
+    /// <summary>This replica stops: the wait is not over, the app re-joins through another replica with its queue ticket.</summary>
+    public static RpcException ReplicaStopping() =>
+        Error(Code.Unavailable, "This broker replica is stopping. Wait again (send your queue_ticket) to keep your place in the queue.", "REPLICA_STOPPING", []);
+
     public static RpcException DroppedFromQueue() =>
         Error(Code.Aborted, "You left the queue: a seat offered to you was not claimed in time. Wait again.", "DROPPED_FROM_QUEUE", []);
 

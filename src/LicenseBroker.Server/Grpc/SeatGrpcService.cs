@@ -37,28 +37,38 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .ThrowIfInvalid();
 
         var culture = AgentMessages.Negotiate(context.RequestHeaders.GetValue("accept-language"));
-        // A ticket that does not verify is ignored (the wait goes on by agent): it is never an error, and never a place.
-        await foreach (var update in _waiter.WaitAsync(
-            agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), request.QueueTicket, _lifetime.ApplicationStopping,
-            context.CancellationToken))
+        // A replica that stops ends its waits at once with UNAVAILABLE, without leaving the queue: the apps re-join through
+        // another replica (with their tickets) and find their places. A ticket that does not verify is ignored (the wait
+        // goes on by agent): it is never an error, and never a place.
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping);
+        try
         {
-            switch (update)
+            await foreach (var update in _waiter.WaitAsync(
+                agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), request.QueueTicket, _lifetime.ApplicationStopping,
+                waiting.Token))
             {
-                case WaitUpdate.InQueue queued:
-                    await responseStream.WriteAsync(new WaitForSeatResponse { Position = OutcomeStatus.Position(queued, culture) });
-                    break;
-                case WaitUpdate.Granted granted:
-                    await responseStream.WriteAsync(new WaitForSeatResponse { Granted = granted.Lease.ToProto(_broker.Options) });
-                    break;
-                case WaitUpdate.Refused refused:
-                    throw OutcomeStatus.Refused(refused.Reason, request.Product);
-                case WaitUpdate.Dropped:
-                    throw OutcomeStatus.DroppedFromQueue();
-                case WaitUpdate.QueueFull full:
-                    throw OutcomeStatus.QueueFull(full, request.Product);
-                case WaitUpdate.Ended ended:
-                    throw OutcomeStatus.WaitEnded(ended, request.Product);
+                switch (update)
+                {
+                    case WaitUpdate.InQueue queued:
+                        await responseStream.WriteAsync(new WaitForSeatResponse { Position = OutcomeStatus.Position(queued, culture) });
+                        break;
+                    case WaitUpdate.Granted granted:
+                        await responseStream.WriteAsync(new WaitForSeatResponse { Granted = granted.Lease.ToProto(_broker.Options) });
+                        break;
+                    case WaitUpdate.Refused refused:
+                        throw OutcomeStatus.Refused(refused.Reason, request.Product);
+                    case WaitUpdate.Dropped:
+                        throw OutcomeStatus.DroppedFromQueue();
+                    case WaitUpdate.QueueFull full:
+                        throw OutcomeStatus.QueueFull(full, request.Product);
+                    case WaitUpdate.Ended ended:
+                        throw OutcomeStatus.WaitEnded(ended, request.Product);
+                }
             }
+        }
+        catch (OperationCanceledException) when (_lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw OutcomeStatus.ReplicaStopping();
         }
     }
 
