@@ -179,6 +179,42 @@ public sealed class QueueLimitsTests : ReplicaPair
             "3 waits begun and 3 ended without a seat in today's history");
     }
 
+    [Fact]
+    public async Task After_a_loss_of_data_a_ticket_gives_back_only_its_own_agents_place_and_a_malformed_one_is_refused()
+    {
+        var account = await A.Seeder().AccountAsync(concurrentSeats: 1);
+        var ids = await A.Seeder().AgentsAsync(account, 4, "CONCURRENT");
+        await A.Agent(account, ids[0]).AcquireAsync(Product);
+        string first, second;
+        using (var one = await QueueStream.JoinAsync(A.Agent(account, ids[1]), ids[1]))
+        using (var two = await QueueStream.JoinAsync(B.Agent(account, ids[2]), ids[2]))
+        {
+            (first, second) = (one.Ticket, two.Ticket);
+            Assert.StartsWith("qt1.", first, StringComparison.Ordinal);
+        }
+
+        using var malformed = await QueueStream.JoinAsync(A.Agent(account, ids[3]), ids[3], ticket: first + "!");
+        var (refused, _) = await malformed.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Equal("queue_ticket", Assert.Single(Errors.BadRequest(refused).FieldViolations).Field);
+
+        // Redis loses the pool: while it recovers, a ticket gives back a place to the agent it was given to, and to nobody else.
+        await RedisDataLoss.LosePoolAsync(A.Services, new PoolId(account, Product));
+        var parts = second.Split('.');
+        parts[2] = "1"; // the earliest place there is
+        foreach (var (agent, ticket) in new[] { (ids[3], first), (ids[2], string.Join('.', parts)) })
+        {
+            using var denied = await QueueStream.JoinAsync(B.Agent(account, agent), agent, ticket: ticket);
+            var (error, _) = await denied.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+            Assert.Equal("POOL_RECOVERING", Errors.Info(error).Reason);
+        }
+
+        using var restored = await QueueStream.JoinAsync(B.Agent(account, ids[2]), ids[2], ticket: second);
+        Assert.Equal(1, restored.Last!.Position);
+        Assert.Equal(second.Split('.')[2], restored.Ticket.Split('.')[2]);
+    }
+
     private async Task<List<DateTime>> AuditedAsync(string account, string action, int count) => await Eventually.Until(
         async () =>
         {

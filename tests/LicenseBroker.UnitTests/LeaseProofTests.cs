@@ -18,6 +18,38 @@ public sealed class LeaseProofTests
     private static readonly TimeSpan Grace = TimeSpan.FromMinutes(5);
 
     [Fact]
+    public void A_queue_ticket_gives_back_exactly_the_place_it_was_signed_for_to_its_agent_in_its_pool()
+    {
+        var proofs = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne, ["k2"] = KeyTwo }, "k1");
+        var place = new QueuePlace(29_000_000_123, QueuePriority.Incident, Expires, Expires + TimeSpan.FromMinutes(10));
+        var ticket = proofs.SignTicket(Pool, "agent-1", place);
+        Assert.True(ticket.Length <= LeaseProofs.MaxTicketLength);
+        Assert.Equal(place, proofs.VerifyTicket(Pool, "agent-1", ticket));
+
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-2", ticket));
+        Assert.Null(proofs.VerifyTicket(Pool with { AccountId = "other" }, "agent-1", ticket));
+        Assert.Null(proofs.VerifyTicket(Pool with { Product = "monitoring" }, "agent-1", ticket));
+
+        // Each field changed, or written another way (a leading zero), breaks it; so does another key or version.
+        var parts = ticket.Split('.');
+        for (var field = 2; field <= 5; field++)
+        {
+            var changed = (string[])parts.Clone();
+            changed[field] = field == 3 ? "2" : (long.Parse(parts[field], System.Globalization.CultureInfo.InvariantCulture) - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Null(proofs.VerifyTicket(Pool, "agent-1", string.Join('.', changed)));
+            changed[field] = "0" + parts[field];
+            Assert.Null(proofs.VerifyTicket(Pool, "agent-1", string.Join('.', changed)));
+        }
+
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-1", "qt2" + ticket[3..]));
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-1", ticket.Replace(".k1.", ".k2.", StringComparison.Ordinal)));
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-1", ticket[..^10] + (ticket[^10] == 'A' ? 'B' : 'A') + ticket[^9..]));
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-1", string.Empty));
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-1", ticket + ticket));
+        Assert.Null(proofs.VerifyTicket(Pool, "agent-1", "qt1.k1.1.9.1.1." + new string('A', 43)));
+    }
+
+    [Fact]
     public void A_proof_verifies_for_exactly_the_grant_device_and_grace_it_was_signed_for()
     {
         var proofs = new LeaseProofs(new Dictionary<string, byte[]> { ["k1"] = KeyOne }, "k1");

@@ -96,7 +96,12 @@ internal static class GroupsCommand
         var seats = new Option<int>("--seats") { Description = "Shared seats only the group's members take (0 for none).", DefaultValueFactory = _ => 0 };
         var max = new Option<int?>("--max") { Description = "At most this many of its members hold a shared seat at once (default: no cap)." };
         var overageMax = new Option<int?>("--overage-max") { Description = "At most this many of its members on seats beyond the purchased ones (overage) at once (default: only the pool's allowance)." };
-        var command = new Command("reserve", "Reserve shared seats for a group and/or cap it, in one product (MANAGE_SEATS).") { product, group, seats, max, overageMax };
+        var priority = new Option<string?>("--priority")
+        {
+            Description = "Its members' class in the wait queue: incident, high, standard or background (default: standard). A higher class is served first; everyone moves one class up per age step waited.",
+        };
+        priority.AcceptOnlyFromAmong("incident", "high", "standard", "background");
+        var command = new Command("reserve", "Reserve shared seats for a group, cap it, and/or set its queue class, in one product (MANAGE_SEATS).") { product, group, seats, max, overageMax, priority };
         connection.AddTo(command);
         command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
         {
@@ -110,6 +115,15 @@ internal static class GroupsCommand
             {
                 request.OverageMaxSeats = overageCap;
             }
+
+            request.QueuePriority = parse.GetValue(priority) switch
+            {
+                "incident" => QueuePriority.Incident,
+                "high" => QueuePriority.High,
+                "standard" => QueuePriority.Standard,
+                "background" => QueuePriority.Background,
+                _ => QueuePriority.Unspecified,
+            };
 
             var response = await new SeatAdminService.SeatAdminServiceClient(channel).SetGroupSeatRuleAsync(request, headers);
             return BrokerConnection.Print(connection.Json(parse), response, () =>
@@ -143,7 +157,17 @@ internal static class GroupsCommand
     private static string Rules(IEnumerable<GroupSeatRule> rules) => string.Join(
         "; ",
         rules.Select(r => $"{r.Product}: {Text(r.ReservedSeats)} reserved" + (r.HasMaxSeats ? $", at most {Text(r.MaxSeats)}" : string.Empty)
-            + (r.HasOverageMaxSeats ? $", at most {Text(r.OverageMaxSeats)} beyond the purchased seats" : string.Empty)));
+            + (r.HasOverageMaxSeats ? $", at most {Text(r.OverageMaxSeats)} beyond the purchased seats" : string.Empty)
+            + (r.QueuePriority is QueuePriority.Unspecified or QueuePriority.Standard ? string.Empty : $", waits as {PriorityName(r.QueuePriority)}")));
+
+    /// <summary>A queue class as the CLI's flags name it.</summary>
+    internal static string PriorityName(QueuePriority priority) => priority switch
+    {
+        QueuePriority.Incident => "incident",
+        QueuePriority.High => "high",
+        QueuePriority.Background => "background",
+        _ => "standard",
+    };
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

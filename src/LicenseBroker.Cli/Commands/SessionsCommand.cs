@@ -52,8 +52,10 @@ internal static class SessionsCommand
                 {
                     Console.WriteLine();
                     Table.Print(
-                        ["WAITING", "AGENT", "NAME", "EMAIL", "SINCE"],
-                        all.Queue.Select(q => (IReadOnlyList<string>)[q.Position.ToString(System.Globalization.CultureInfo.InvariantCulture), q.AgentId, q.DisplayName, q.Email, Table.Time(q.WaitingSince)]));
+                        ["WAITING", "AGENT", "NAME", "EMAIL", "CLASS", "SINCE", "GIVES UP AT"],
+                        all.Queue.Select(q => (IReadOnlyList<string>)[
+                            q.Position.ToString(System.Globalization.CultureInfo.InvariantCulture), q.AgentId, q.DisplayName, q.Email, GroupsCommand.PriorityName(q.Priority),
+                            Table.Time(q.WaitingSince), q.WaitDeadline is null ? "-" : Table.Time(q.WaitDeadline)]));
                     Console.WriteLine($"{all.AgentsWaiting} agent(s) waiting for a seat");
                 }
             });

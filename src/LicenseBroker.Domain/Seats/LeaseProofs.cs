@@ -198,7 +198,7 @@ public sealed class LeaseProofs
 
         var parts = ticket.Split('.');
         if (parts.Length != 7 || parts[0] != TicketVersion || !_keys.TryGetValue(parts[1], out var key)
-            || !parts[2..6].All(p => p.Length is > 0 and <= 13 && p.All(char.IsAsciiDigit)))
+            || !parts[2..6].All(p => p.Length is > 0 and <= 13 && p.All(char.IsAsciiDigit) && (p.Length == 1 || p[0] != '0')))
         {
             return null;
         }

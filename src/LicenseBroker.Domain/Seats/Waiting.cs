@@ -168,9 +168,14 @@ public sealed class SeatWaiter
     /// </summary>
     public async IAsyncEnumerable<WaitUpdate> WaitAsync(
         AgentIdentity agent, string product, string sessionId, DeviceInfo device, SessionKind kind, string? queueTicket, CancellationToken replicaStopping,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+        [EnumeratorCancellation] CancellationToken cancellationToken, LostLease? lostLease = null)
     {
         var pool = new PoolId(agent.AccountId, product);
+        // Only a lease this broker gave this agent on this device counts; any other is ignored (never an error, never a class).
+        var lostLeaseId = lostLease is { } lost
+            && _proofs.Verify(pool, agent.AgentId, device.DeviceId, lost.LeaseId, lost.SessionId, lost.SeatType, lost.FencingToken, lost.Proof) is not null
+            ? lost.LeaseId
+            : null;
         using var wake = await PoolWake.SubscribeAsync(_events, pool, e => e == "queue", cancellationToken);
         var place = queueTicket is { Length: > 0 } ? _proofs.VerifyTicket(pool, agent.AgentId, queueTicket) : null;
 
@@ -189,7 +194,8 @@ public sealed class SeatWaiter
 
                     var join = new QueueJoin(
                         pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), rules.SeatTypeOf(agent.AgentId)!.Value, rules.ConcurrentLimit, device, kind, rules.IdleRules,
-                        rules.GroupSeatsOf(agent.AgentId), rules.Recovery, rules.Overage, rules.QueuePriorityOf(agent.AgentId), _options.QueueTerms, place, restoreOnly);
+                        rules.GroupSeatsOf(agent.AgentId), rules.Recovery, rules.Overage, rules.QueuePriorityOf(agent.AgentId), _options.QueueTerms, place, restoreOnly,
+                        lostLeaseId);
                     return (null, await _store.JoinAsync(join, cancellationToken));
                 },
                 static attempt => (attempt.State as QueueState.RulesChanged)?.Version,
@@ -362,11 +368,15 @@ public abstract record LeaseState
 
 /// <summary>Everything the store needs to put an agent in the queue (or grant at once).</summary>
 /// <see cref="Ticket"/>: the place a verified queue ticket proves (given back only while the pool recovers from a loss of data);
-/// <see cref="RestoreOnly"/>: only give that place back, never start a new wait.
+/// <see cref="RestoreOnly"/>: only give that place back, never start a new wait. <see cref="LostLeaseId"/>: a lease of the agent
+/// that expired, its proof verified: lost during an attended session, the agent waits in the incident class.
 public sealed record QueueJoin(
     PoolId Pool, string AgentId, string SessionId, string LeaseId, SeatType SeatType, int ConcurrentLimit, DeviceInfo Device, SessionKind Kind, IdleRules? IdleRules = null,
     GroupSeats? Groups = null, LeaseRecovery? Recovery = null, OveragePolicy? Overage = null, QueuePriority Priority = QueuePriority.Standard,
-    QueueTerms? Queue = null, QueuePlace? Ticket = null, bool RestoreOnly = false);
+    QueueTerms? Queue = null, QueuePlace? Ticket = null, bool RestoreOnly = false, string? LostLeaseId = null);
+
+/// <summary>A lease the app lost (as it was given, with its proof): see <see cref="QueueJoin.LostLeaseId"/>.</summary>
+public sealed record LostLease(string LeaseId, string SessionId, SeatType SeatType, long FencingToken, string Proof);
 
 /// <summary>The queue side of the occupancy store.</summary>
 public interface IQueueStore

@@ -37,6 +37,8 @@ internal sealed partial class RequestValidation
     public RequestValidation Id(string value, string field) =>
         Check(IdPattern().IsMatch(value), field, "must be 1-128 characters: letters, digits, '.', '_', ':', '@' or '-'");
 
+    public static bool IsLeaseId(string value) => LeaseIdPattern().IsMatch(value);
+
     public RequestValidation LeaseId(string value, string field = "lease_id") =>
         Check(LeaseIdPattern().IsMatch(value), field, "must be a lease id returned by AcquireSeat");
 

@@ -34,6 +34,14 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
                 request.QueueTicket.Length <= LeaseProofs.MaxTicketLength && request.QueueTicket.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'),
                 "queue_ticket",
                 "must be the queue_ticket of a position this wait was sent")
+            .Check(request.LostLease is null || RequestValidation.IsLeaseId(request.LostLease.LeaseId), "lost_lease.lease_id", "must be the lease id of the lost lease")
+            .Check(request.LostLease is null || RequestValidation.IsId(request.LostLease.SessionId), "lost_lease.session_id", "must be the session id of the lost lease")
+            .Check(request.LostLease is null || request.LostLease.FencingToken is > 0 and <= FencingTokens.MaxValue, "lost_lease.fencing_token", $"must be between 1 and {FencingTokens.MaxValue}")
+            .Check(request.LostLease is null || request.LostLease.SeatType is Contracts.V1.SeatType.Concurrent, "lost_lease.seat_type", "must be CONCURRENT: only a shared seat is waited for")
+            .Check(
+                request.LostLease is null || (request.LostLease.LeaseProof.Length is > 0 and <= LeaseProofs.MaxLength && request.LostLease.LeaseProof.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')),
+                "lost_lease.lease_proof",
+                "must be the lease_proof returned with the lost lease")
             .ThrowIfInvalid();
 
         var culture = AgentMessages.Negotiate(context.RequestHeaders.GetValue("accept-language"));
@@ -45,7 +53,10 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
         {
             await foreach (var update in _waiter.WaitAsync(
                 agent, request.Product, request.SessionId, request.Device.ToDomain(), request.SessionKind.ToDomain(), request.QueueTicket, _lifetime.ApplicationStopping,
-                waiting.Token))
+                waiting.Token,
+                request.LostLease is { } lost
+                    ? new LostLease(lost.LeaseId, lost.SessionId, Domain.Seats.SeatType.Concurrent, lost.FencingToken, lost.LeaseProof)
+                    : null))
             {
                 switch (update)
                 {

@@ -129,6 +129,7 @@ public static class LuaScripts
             ? string.Create(CultureInfo.InvariantCulture, $"{t.Key}|{(int)t.Priority}|{t.Since.ToUnixTimeMilliseconds()}|{t.Deadline.ToUnixTimeMilliseconds()}")
             : RedisValue.EmptyString),
         ("restore_only", a => a.Join.RestoreOnly ? "1" : "0"),
+        ("lost_lease", a => a.Join.LostLeaseId ?? string.Empty),
         .. TermsArguments<WaitJoinArgs>(a => new(a.Join.Recovery, a.Join.Overage, a.Join.Groups?.Rules, a.Join.ConcurrentLimit, a.Outage))]);
 
     public static readonly PoolScript<ApplyRulesCommand> ApplyRules = PoolScript.Load<ApplyRulesCommand>(

@@ -43,6 +43,12 @@ internal sealed class QueueStream : IDisposable
                 Product = product, SessionId = "w-" + agent, Device = new Device { Id = "d", Platform = Platform.Windows }, SessionKind = SessionKind.Pending, QueueTicket = ticket,
             },
             headers ?? client.Headers);
+        return await FromAsync(agent, call);
+    }
+
+    /// <summary>Reads a WaitForSeat call the test made itself, and waits for its first update.</summary>
+    public static async Task<QueueStream> FromAsync(string agent, AsyncServerStreamingCall<WaitForSeatResponse> call)
+    {
         var stream = new QueueStream(agent, call);
         await Eventually.Until(
             async () =>

@@ -69,7 +69,7 @@ if lease and lease.agent == agent then
   local expiry = tonumber(redis.call('ZSCORE', K_LEASES, lease_member(id)))
   if expiry and expiry <= now then
     drop_lease(id, lease, 'expired', 'broker', expiry)
-    remember_expiry(id, agent, expiry)
+    remember_expiry(id, agent, expiry, lease.kind)
     lease = nil
   end
 end

@@ -34,6 +34,8 @@
 -- @ticket the place a verified queue ticket proves, "key|priority|since|deadline", or '' (see ticket_arg): used only
 --   while the pool recovers from a loss of data, to give a waiter back its place
 -- @restore_only 1: only give back a place by @ticket (the broker's own re-join of a wait Redis forgot); otherwise GONE
+-- @lost_lease the id of a lease of this agent that expired, whose proof the broker verified, or '': lost while in an
+--   attended session, its agent waits as an incident (see lost_in_session in library/07_queue.lua)
 -- Records a seat event: granted, or queued when the agent joins the queue.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat
@@ -95,6 +97,9 @@ if not waiter then
     local waiting = redis.call('ZCARD', K_QUEUE)
     if waiting >= max_queue then
       return finish({'status', 'QUEUE_FULL', 'waiting', waiting, 'max', max_queue, 'in_use', seats_in_use()})
+    end
+    if lost_in_session(@lost_lease, agent) then
+      priority = 0
     end
     waiter.key, waiter.prio, waiter.since, waiter.deadline = queue_key(now, priority, age_step), priority, now, now + max_wait
   end

@@ -80,11 +80,11 @@ end
 
 -- An expired lease is remembered (tombstone EXPIRED, at = when it expired) as long as its app may still get it back:
 -- the pool's revive window or its outage grace, whichever is longer (heartbeat.lua decides which applies).
-local function remember_expiry(id, agent, at)
+local function remember_expiry(id, agent, at, kind)
   local revive_ms, grace_ms = recovery()
   local keep = math.max(revive_ms, grace_ms)
   if keep > 0 and at + keep > NOW then
-    remember_end(id, agent, 'EXPIRED', 'broker', at, at + keep)
+    remember_end(id, agent, 'EXPIRED', 'broker', at, at + keep, kind)
   end
 end
 

@@ -86,6 +86,23 @@ local function ticket_arg(text)
     since = int_arg('ticket since', since, 0, MAX_FENCE), deadline = int_arg('ticket deadline', deadline, 0, MAX_FENCE)}
 end
 
+-- Whether the agent lost its lease id (it expired: the app went away or its network did) while in an attended session
+-- with a customer, as the lease's record kept the kind its app last reported: such a technician waits as an incident.
+-- Once per lost lease (the tombstone is marked), so that one lost session does not buy priority for ever. The broker
+-- passes only a lease id whose proof verified for this agent and device.
+local function lost_in_session(id, agent)
+  if id == '' then
+    return false
+  end
+  local tomb = expiry_of(id, agent)
+  if not tomb or tomb.kind ~= 'Attended' or tomb.queued then
+    return false
+  end
+  tomb.queued = true
+  redis.call('HSET', K_TOMB_DATA, id, cjson.encode(tomb))
+  return true
+end
+
 -- Keeps a waiter alive until now + life, and never past its deadline (max wait): purge_waiters ends it then.
 local function keep_waiting(agent, waiter, now, life)
   schedule(K_WAITER_LIFE, math.min(now + life, waiter.deadline or NEVER), agent)
@@ -169,7 +186,7 @@ local function purge(now, max)
     local id, lease = lease_of_member(expired[i])
     if lease then
       drop_lease(id, lease, 'expired', 'broker', tonumber(expired[i + 1]))
-      remember_expiry(id, lease.agent, tonumber(expired[i + 1]))
+      remember_expiry(id, lease.agent, tonumber(expired[i + 1]), lease.kind)
     else
       redis.call('ZREM', K_LEASES, expired[i])
     end
