@@ -41,7 +41,7 @@ public sealed class LicenseBrokerClient : IAsyncDisposable, IDisposable
     /// <summary>
     /// Takes a seat of <paramref name="product"/> now, or throws <see cref="LicenseBrokerException"/>
     /// saying why not (Reason ALL_SHARED_SEATS_IN_USE: every shared seat is taken; see
-    /// <see cref="WaitForSeatAsync"/>). A broker that is unreachable is retried with the same session
+    /// <see cref="WaitForSeatAsync(string, Device, SessionKind, IProgress{QueuePosition}?, CancellationToken)"/>). A broker that is unreachable is retried with the same session
     /// id for <see cref="LicenseBrokerClientOptions.AcquireRetryLimit"/>, so a retry never takes a second seat.
     /// </summary>
     public async Task<SeatLease> AcquireSeatAsync(string product, Device device, SessionKind sessionKind = SessionKind.Pending, CancellationToken cancellationToken = default)
@@ -61,9 +61,23 @@ public sealed class LicenseBrokerClient : IAsyncDisposable, IDisposable
     /// the last queue ticket, so the place is kept, even after the broker's Redis lost the queue.
     /// </summary>
     public async Task<SeatLease> WaitForSeatAsync(
-        string product, Device device, SessionKind sessionKind = SessionKind.Pending, IProgress<QueuePosition>? progress = null, CancellationToken cancellationToken = default)
+        string product, Device device, SessionKind sessionKind = SessionKind.Pending, IProgress<QueuePosition>? progress = null, CancellationToken cancellationToken = default) =>
+        await WaitForSeatAsync(product, device, sessionKind, progress, lostSeat: null, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// As the other overload, with the seat the app just lost (<paramref name="lostSeat"/>: its lease expired while the device
+    /// slept or the network went): if it was lost during an attended session, the agent waits in the incident class.
+    /// </summary>
+    /// <param name="product">Product code.</param>
+    /// <param name="device">The device the agent works from.</param>
+    /// <param name="sessionKind">What the agent is doing.</param>
+    /// <param name="progress">Told each change of position.</param>
+    /// <param name="lostSeat">The seat the app just lost, or null.</param>
+    /// <param name="cancellationToken">Cancel to leave the queue.</param>
+    public async Task<SeatLease> WaitForSeatAsync(
+        string product, Device device, SessionKind sessionKind, IProgress<QueuePosition>? progress, SeatLease? lostSeat, CancellationToken cancellationToken = default)
     {
-        var request = new WaitForSeatRequest { Product = product, SessionId = NewSessionId(), Device = device, SessionKind = sessionKind };
+        var request = new WaitForSeatRequest { Product = product, SessionId = NewSessionId(), Device = device, SessionKind = sessionKind, LostLease = lostSeat?.Lease };
         var lease = await RetryAsync(
             async call =>
             {
