@@ -215,6 +215,49 @@ public sealed class QueueLimitsTests : ReplicaPair
         Assert.Equal(second.Split('.')[2], restored.Ticket.Split('.')[2]);
     }
 
+    [Fact]
+    public async Task A_subscription_sets_its_pools_queue_terms_and_a_bad_one_is_refused_naming_the_field()
+    {
+        var account = await A.Seeder().AccountAsync(concurrentSeats: 1);
+        var ids = await A.Seeder().AgentsAsync(account, 4, "CONCURRENT");
+        var subscription = (await A.SubscriptionClient.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = account, Product = Product }, A.ServiceHeaders())).Subscription;
+        Assert.Equal(0, subscription.QueueMaxWaiters);
+        foreach (var (field, set) in new (string, Action<Subscription>)[]
+        {
+            ("subscription.queue_max_waiters", s => s.QueueMaxWaiters = -1),
+            ("subscription.queue_max_wait_seconds", s => s.QueueMaxWaitSeconds = 86_401),
+            ("subscription.queue_age_step_seconds", s => s.QueueAgeStepSeconds = int.MinValue),
+        })
+        {
+            var bad = subscription.Clone();
+            set(bad);
+            var refused = await Assert.ThrowsAsync<RpcException>(() => A.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = bad }, A.ServiceHeaders()).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+            Assert.Equal(field, Assert.Single(Errors.BadRequest(refused).FieldViolations).Field);
+        }
+
+        subscription.QueueMaxWaiters = 2;
+        subscription.QueueMaxWaitSeconds = 2;
+        var saved = (await A.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, A.ServiceHeaders())).Subscription;
+        Assert.Equal((2, 2, 0), (saved.QueueMaxWaiters, saved.QueueMaxWaitSeconds, saved.QueueAgeStepSeconds));
+
+        // Unset on write keeps what is stored.
+        subscription.ClearQueueMaxWaiters();
+        subscription.ClearQueueMaxWaitSeconds();
+        saved = (await A.SubscriptionClient.UpsertSubscriptionAsync(new UpsertSubscriptionRequest { Subscription = subscription }, A.ServiceHeaders())).Subscription;
+        Assert.Equal((2, 2), (saved.QueueMaxWaiters, saved.QueueMaxWaitSeconds));
+
+        await B.Agent(account, ids[0]).AcquireAsync(Product);
+        using var first = await QueueStream.JoinAsync(A.Agent(account, ids[1]), ids[1]);
+        using var second = await QueueStream.JoinAsync(B.Agent(account, ids[2]), ids[2]);
+        Assert.InRange(first.Last!.WaitDeadline.ToDateTimeOffset() - DateTimeOffset.UtcNow, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        using var third = await QueueStream.JoinAsync(A.Agent(account, ids[3]), ids[3]);
+        var (full, _) = await third.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("QUEUE_FULL", Errors.Info(full).Reason);
+        Assert.Equal("2", Errors.Info(full).Metadata["max_waiting"]);
+        Assert.Equal("QUEUE_TIMEOUT", Errors.Info((await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10))).Error).Reason);
+    }
+
     private async Task<List<DateTime>> AuditedAsync(string account, string action, int count) => await Eventually.Until(
         async () =>
         {

@@ -171,6 +171,9 @@ internal static class AgentsCommand
         var pendingTimeout = CommonOptions.TimeoutOrOff("--pending-timeout", "Take the seat back from a session still PENDING this long (a new subscription: off)");
         var idleTimeout = CommonOptions.TimeoutOrOff("--idle-timeout", "Take the seat back from a session whose user is idle this long (a new subscription: off)");
         var reviveWindow = CommonOptions.TimeoutOrOff("--revive-window", "Give an expired session back to its own app this long after it expired, when nobody needed the seat (0 to 15m; a new subscription: 5m)");
+        var queueMax = new Option<int?>("--queue-max") { Description = "At most this many agents wait for a shared seat (0: twice the shared seats, at least 20)." };
+        var queueMaxWait = CommonOptions.TimeoutOrOff("--queue-max-wait", "A wait for a seat ends after this long (QUEUE_TIMEOUT; up to 24h; 0: the broker's default, 10m)");
+        var queueAgeStep = CommonOptions.TimeoutOrOff("--queue-age-step", "A waiter moves one priority class up per this long waited (up to 1h; 0: the broker's default, 2m)");
         var outageGrace = CommonOptions.TimeoutOrOff("--outage-grace", "Keep a running session valid this long past its expiry while the broker cannot be reached (0 to 15m; a new subscription: 5m)");
         var overageMode = new Option<string?>("--overage-mode") { Description = "Seats beyond --concurrent when all are taken: none, alert (newcomers), burst (waiters too)." };
         overageMode.AcceptOnlyFromAmong("none", "alert", "burst");
@@ -181,6 +184,7 @@ internal static class AgentsCommand
             "Create a subscription, or change only the options given of an existing one (back-office token).")
         {
             setProduct, plan, validDays, named, concurrent, unattended, pendingTimeout, idleTimeout, reviveWindow, outageGrace, overageMode, overageSeats, overagePercent,
+            queueMax, queueMaxWait, queueAgeStep,
         };
         setConnection.AddTo(set);
         set.SetAction((parse, _) => setConnection.RunAsync(parse, async (channel, headers) =>
@@ -235,6 +239,18 @@ internal static class AgentsCommand
                 subscription.ClearReviveWindowSeconds();
             }
 
+            // Queue terms: given, they change; not given, the stored ones stay.
+            subscription.QueueMaxWaiters = parse.GetValue(queueMax) ?? subscription.QueueMaxWaiters;
+            if (parse.GetValue(queueMaxWait) is { } maxWait)
+            {
+                subscription.QueueMaxWaitSeconds = (int)Math.Min(maxWait.TotalSeconds, int.MaxValue);
+            }
+
+            if (parse.GetValue(queueAgeStep) is { } ageStep)
+            {
+                subscription.QueueAgeStepSeconds = (int)Math.Min(ageStep.TotalSeconds, int.MaxValue);
+            }
+
             if (parse.GetValue(overageMode) is { } mode)
             {
                 subscription.OverageMode = mode switch { "alert" => OverageMode.Alert, "burst" => OverageMode.Burst, _ => OverageMode.None };
@@ -275,10 +291,32 @@ internal static class AgentsCommand
     }
 
     private static void PrintSubscription(Contracts.V1.Subscription s) => Table.Print(
-        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT", "REVIVE WINDOW", "OUTAGE GRACE", "OVERAGE"],
+        ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT", "REVIVE WINDOW", "OUTAGE GRACE", "OVERAGE", "QUEUE"],
         [[s.AccountId, s.Product, s.Plan.ToString(), Table.Time(s.ValidUntil), s.NamedSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
             s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds), Timeout(s.ReviveWindowSeconds), Timeout(s.OutageGraceSeconds), OverageText(s)]]);
+            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds), Timeout(s.ReviveWindowSeconds), Timeout(s.OutageGraceSeconds), OverageText(s), QueueText(s)]]);
+
+    /// <summary>"default", or "at most 40, 5m max wait, 1m age step" (only the terms the subscription sets).</summary>
+    private static string QueueText(Contracts.V1.Subscription s)
+    {
+        var parts = new List<string>();
+        if (s.QueueMaxWaiters > 0)
+        {
+            parts.Add($"at most {s.QueueMaxWaiters.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+
+        if (s.QueueMaxWaitSeconds > 0)
+        {
+            parts.Add($"{Timeout(s.QueueMaxWaitSeconds)} max wait");
+        }
+
+        if (s.QueueAgeStepSeconds > 0)
+        {
+            parts.Add($"{Timeout(s.QueueAgeStepSeconds)} age step");
+        }
+
+        return parts.Count == 0 ? "default" : string.Join(", ", parts);
+    }
 
     /// <summary>"none", "alert +3 seats", "burst +25 %".</summary>
     private static string OverageText(Contracts.V1.Subscription s) => s.OverageMode is OverageMode.Alert or OverageMode.Burst

@@ -57,6 +57,16 @@ public sealed record SubscriptionRecord(
     public int? OverageSeats { get; init; }
 
     public int? OveragePercent { get; init; }
+
+    /// <summary>
+    /// The pool's queue terms, each 0 for the broker's default (<see cref="Seats.QueueTerms"/>): at most this many waiters, the
+    /// longest wait and the aging step, in seconds. On write, null keeps the stored value.
+    /// </summary>
+    public int? QueueMaxWaiters { get; init; }
+
+    public int? QueueMaxWaitSeconds { get; init; }
+
+    public int? QueueAgeStepSeconds { get; init; }
 }
 
 /// <summary>An agent as stored, with the seats they hold.</summary>

@@ -31,7 +31,18 @@ public sealed record SubscriptionTerms(
     int UnattendedDeviceLimit,
     IdleRules? IdleRules = null,
     LeaseRecovery? Recovery = null,
-    OveragePolicy? Overage = null);
+    OveragePolicy? Overage = null,
+    PoolQueueTerms? Queue = null);
+
+/// <summary>A pool's own queue terms (0: the broker's default for that term, <see cref="Seats.SeatOptions.QueueTerms"/>).</summary>
+public sealed record PoolQueueTerms(int MaxWaiters, int MaxWaitSeconds, int AgeStepSeconds)
+{
+    /// <summary>These terms over the broker's defaults.</summary>
+    public Seats.QueueTerms Over(Seats.QueueTerms defaults) => new(
+        MaxWaiters > 0 ? MaxWaiters : defaults.MaxWaiters,
+        MaxWaitSeconds > 0 ? TimeSpan.FromSeconds(MaxWaitSeconds) : defaults.MaxWait,
+        AgeStepSeconds > 0 ? TimeSpan.FromSeconds(AgeStepSeconds) : defaults.AgeStep);
+}
 
 /// <summary>
 /// A group's shared seats in one pool: <see cref="Reserved"/> seats only its members take (and they
@@ -126,6 +137,9 @@ public sealed class PoolPolicy
 
     /// <summary>The pool's revive window and outage grace (the defaults without a subscription).</summary>
     public LeaseRecovery Recovery => Subscription?.Recovery ?? LeaseRecovery.Default;
+
+    /// <summary>The pool's queue terms: its subscription's, over the broker's <paramref name="defaults"/>.</summary>
+    public Seats.QueueTerms QueueTerms(Seats.QueueTerms defaults) => Subscription?.Queue?.Over(defaults) ?? defaults;
 
     /// <summary>The pool's overage (none without a subscription).</summary>
     public OveragePolicy Overage => Subscription?.Overage ?? OveragePolicy.None;

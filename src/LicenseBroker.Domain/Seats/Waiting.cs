@@ -194,7 +194,7 @@ public sealed class SeatWaiter
 
                     var join = new QueueJoin(
                         pool, agent.AgentId, sessionId, SeatBroker.NewLeaseId(), rules.SeatTypeOf(agent.AgentId)!.Value, rules.ConcurrentLimit, device, kind, rules.IdleRules,
-                        rules.GroupSeatsOf(agent.AgentId), rules.Recovery, rules.Overage, rules.QueuePriorityOf(agent.AgentId), _options.QueueTerms, place, restoreOnly,
+                        rules.GroupSeatsOf(agent.AgentId), rules.Recovery, rules.Overage, rules.QueuePriorityOf(agent.AgentId), rules.QueueTerms(_options.QueueTerms), place, restoreOnly,
                         lostLeaseId);
                     return (null, await _store.JoinAsync(join, cancellationToken));
                 },

@@ -35,6 +35,9 @@ internal static class AdminMapping
             },
             OverageSeats = s.OverageSeats ?? 0,
             OveragePercent = s.OveragePercent ?? 0,
+            QueueMaxWaiters = s.QueueMaxWaiters ?? 0,
+            QueueMaxWaitSeconds = s.QueueMaxWaitSeconds ?? 0,
+            QueueAgeStepSeconds = s.QueueAgeStepSeconds ?? 0,
         };
         if (s.MonitoredDeviceLimit is { } monitored)
         {
@@ -66,6 +69,9 @@ internal static class AdminMapping
         },
         OverageSeats = s.HasOverageSeats ? s.OverageSeats : null,
         OveragePercent = s.HasOveragePercent ? s.OveragePercent : null,
+        QueueMaxWaiters = s.HasQueueMaxWaiters ? s.QueueMaxWaiters : null,
+        QueueMaxWaitSeconds = s.HasQueueMaxWaitSeconds ? s.QueueMaxWaitSeconds : null,
+        QueueAgeStepSeconds = s.HasQueueAgeStepSeconds ? s.QueueAgeStepSeconds : null,
     };
 
     public static V1.Agent ToProto(this AgentRecord a)

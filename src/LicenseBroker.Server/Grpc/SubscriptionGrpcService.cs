@@ -52,6 +52,10 @@ internal sealed class SubscriptionGrpcService : SubscriptionService.Subscription
                 validation.RecoverySeconds(subscription.OutageGraceSeconds, "subscription.outage_grace_seconds");
             }
 
+            validation
+                .Check(!subscription.HasQueueMaxWaiters || subscription.QueueMaxWaiters is >= 0 and <= 1_000_000, "subscription.queue_max_waiters", "must be between 0 (the default) and 1000000")
+                .Check(!subscription.HasQueueMaxWaitSeconds || subscription.QueueMaxWaitSeconds is >= 0 and <= 86_400, "subscription.queue_max_wait_seconds", "must be between 0 (the default) and 86400")
+                .Check(!subscription.HasQueueAgeStepSeconds || subscription.QueueAgeStepSeconds is >= 0 and <= 3_600, "subscription.queue_age_step_seconds", "must be between 0 (the default) and 3600");
             if (subscription.HasOverageMode)
             {
                 validation.Check(

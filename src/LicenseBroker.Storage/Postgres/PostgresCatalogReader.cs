@@ -26,7 +26,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
                s.revive_window_seconds AS ReviveWindowSeconds, s.outage_grace_seconds AS OutageGraceSeconds,
                s.overage_mode AS OverageMode, s.overage_seats AS OverageSeats, s.overage_percent AS OveragePercent,
-               coalesce(acc.catalog_version, 0) AS CatalogVersion
+               coalesce(acc.catalog_version, 0) AS CatalogVersion,
+               s.queue_max_waiters AS QueueMaxWaiters, s.queue_max_wait_seconds AS QueueMaxWaitSeconds, s.queue_age_step_seconds AS QueueAgeStepSeconds
         FROM unnest(@Accounts, @Products) AS x(account_id, product_code)
         LEFT JOIN accounts acc ON acc.id = x.account_id
         LEFT JOIN products p ON p.code = x.product_code
@@ -211,7 +212,8 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
                 product.UnattendedDeviceLimit!.Value,
                 new IdleRules(TimeSpan.FromSeconds(product.PendingTimeoutSeconds ?? 0), TimeSpan.FromSeconds(product.IdleTimeoutSeconds ?? 0)),
                 new LeaseRecovery(TimeSpan.FromSeconds(product.ReviveWindowSeconds ?? 0), TimeSpan.FromSeconds(product.OutageGraceSeconds ?? 0)),
-                new OveragePolicy(SeatTypeCodes.ParseOverageMode(product.OverageMode ?? "NONE", "PostgreSQL"), product.OverageSeats ?? 0, product.OveragePercent ?? 0));
+                new OveragePolicy(SeatTypeCodes.ParseOverageMode(product.OverageMode ?? "NONE", "PostgreSQL"), product.OverageSeats ?? 0, product.OveragePercent ?? 0),
+                new PoolQueueTerms(product.QueueMaxWaiters ?? 0, product.QueueMaxWaitSeconds ?? 0, product.QueueAgeStepSeconds ?? 0));
         var seatModel = SeatTypeCodes.ParseModel(product.SeatModel, "PostgreSQL");
         return new PoolPolicy(pool, seatModel, terms, assignments, accountAgents, unattendedDevices, groupRules, ruledGroups, product.CatalogVersion, groupNames);
     }
@@ -227,7 +229,7 @@ public sealed class PostgresCatalogReader : IPoolPolicySource
     private sealed record ProductRow(
         string AccountId, string Product, string? SeatModel, string? Plan, DateTime? ValidUntil, int? NamedSeatLimit, int? ConcurrentSeatLimit,
         int? UnattendedDeviceLimit, int? PendingTimeoutSeconds, int? IdleTimeoutSeconds, int? ReviveWindowSeconds, int? OutageGraceSeconds,
-        string? OverageMode, int? OverageSeats, int? OveragePercent, long CatalogVersion);
+        string? OverageMode, int? OverageSeats, int? OveragePercent, long CatalogVersion, int? QueueMaxWaiters, int? QueueMaxWaitSeconds, int? QueueAgeStepSeconds);
 
     private sealed record AssignmentRow(string AccountId, string Product, string AgentId, string SeatType);
 

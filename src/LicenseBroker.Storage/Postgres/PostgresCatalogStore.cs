@@ -52,7 +52,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
                    unattended_device_limit AS UnattendedDeviceLimit, monitored_device_limit AS MonitoredDeviceLimit,
                    pending_timeout_seconds AS PendingTimeoutSeconds, idle_timeout_seconds AS IdleTimeoutSeconds, display_name AS DisplayName,
                    revive_window_seconds AS ReviveWindowSeconds, outage_grace_seconds AS OutageGraceSeconds,
-                   overage_mode AS OverageMode, overage_seats AS OverageSeats, overage_percent AS OveragePercent
+                   overage_mode AS OverageMode, overage_seats AS OverageSeats, overage_percent AS OveragePercent,
+                   queue_max_waiters AS QueueMaxWaiters, queue_max_wait_seconds AS QueueMaxWaitSeconds, queue_age_step_seconds AS QueueAgeStepSeconds
             FROM subscriptions WHERE account_id = @accountId AND product_code = @product
             FOR UPDATE
             """;
@@ -65,17 +66,21 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         const string upsertSql = """
             INSERT INTO subscriptions (account_id, product_code, plan, valid_until, named_seat_limit, concurrent_seat_limit,
                                        unattended_device_limit, monitored_device_limit, pending_timeout_seconds, idle_timeout_seconds, display_name,
-                                       revive_window_seconds, outage_grace_seconds, overage_mode, overage_seats, overage_percent, updated_at)
+                                       revive_window_seconds, outage_grace_seconds, overage_mode, overage_seats, overage_percent,
+                                       queue_max_waiters, queue_max_wait_seconds, queue_age_step_seconds, updated_at)
             VALUES (@AccountId, @Product, @Plan, @ValidUntil, @NamedSeatLimit, @ConcurrentSeatLimit,
                     @UnattendedDeviceLimit, @MonitoredDeviceLimit, @PendingTimeoutSeconds, @IdleTimeoutSeconds, @DisplayName,
-                    @ReviveWindowSeconds, @OutageGraceSeconds, @OverageMode, @OverageSeats, @OveragePercent, now())
+                    @ReviveWindowSeconds, @OutageGraceSeconds, @OverageMode, @OverageSeats, @OveragePercent,
+                    @QueueMaxWaiters, @QueueMaxWaitSeconds, @QueueAgeStepSeconds, now())
             ON CONFLICT (account_id, product_code) DO UPDATE SET
                 plan = EXCLUDED.plan, valid_until = EXCLUDED.valid_until, named_seat_limit = EXCLUDED.named_seat_limit,
                 concurrent_seat_limit = EXCLUDED.concurrent_seat_limit, unattended_device_limit = EXCLUDED.unattended_device_limit,
                 monitored_device_limit = EXCLUDED.monitored_device_limit, pending_timeout_seconds = EXCLUDED.pending_timeout_seconds,
                 idle_timeout_seconds = EXCLUDED.idle_timeout_seconds, display_name = EXCLUDED.display_name,
                 revive_window_seconds = EXCLUDED.revive_window_seconds, outage_grace_seconds = EXCLUDED.outage_grace_seconds,
-                overage_mode = EXCLUDED.overage_mode, overage_seats = EXCLUDED.overage_seats, overage_percent = EXCLUDED.overage_percent, updated_at = now()
+                overage_mode = EXCLUDED.overage_mode, overage_seats = EXCLUDED.overage_seats, overage_percent = EXCLUDED.overage_percent,
+                queue_max_waiters = EXCLUDED.queue_max_waiters, queue_max_wait_seconds = EXCLUDED.queue_max_wait_seconds,
+                queue_age_step_seconds = EXCLUDED.queue_age_step_seconds, updated_at = now()
             """;
 
         var key = new { accountId = subscription.AccountId, product = subscription.Product };
@@ -125,6 +130,9 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
                 ReviveWindow = subscription.ReviveWindow ?? stored?.ReviveWindow ?? LeaseRecovery.Default.ReviveWindow,
                 OutageGrace = subscription.OutageGrace ?? stored?.OutageGrace ?? LeaseRecovery.Default.OutageGrace,
                 OverageMode = subscription.OverageMode ?? stored?.OverageMode ?? Domain.Seats.OverageMode.None,
+                QueueMaxWaiters = subscription.QueueMaxWaiters ?? stored?.QueueMaxWaiters ?? 0,
+                QueueMaxWaitSeconds = subscription.QueueMaxWaitSeconds ?? stored?.QueueMaxWaitSeconds ?? 0,
+                QueueAgeStepSeconds = subscription.QueueAgeStepSeconds ?? stored?.QueueAgeStepSeconds ?? 0,
             };
 
             // An allowance given in one unit replaces one stored in the other; given in neither, the stored one stays.
@@ -147,7 +155,8 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
                    s.pending_timeout_seconds AS PendingTimeoutSeconds, s.idle_timeout_seconds AS IdleTimeoutSeconds,
                    coalesce(s.display_name, p.name) AS DisplayName,
                    s.revive_window_seconds AS ReviveWindowSeconds, s.outage_grace_seconds AS OutageGraceSeconds,
-                   s.overage_mode AS OverageMode, s.overage_seats AS OverageSeats, s.overage_percent AS OveragePercent
+                   s.overage_mode AS OverageMode, s.overage_seats AS OverageSeats, s.overage_percent AS OveragePercent,
+                   s.queue_max_waiters AS QueueMaxWaiters, s.queue_max_wait_seconds AS QueueMaxWaitSeconds, s.queue_age_step_seconds AS QueueAgeStepSeconds
             FROM subscriptions s JOIN products p ON p.code = s.product_code WHERE s.account_id = @accountId AND s.product_code = @product
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -571,14 +580,16 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
     private sealed record SubscriptionRow(
         string AccountId, string Product, string Plan, DateTime ValidUntil, int NamedSeatLimit, int ConcurrentSeatLimit, int UnattendedDeviceLimit, int? MonitoredDeviceLimit,
         int PendingTimeoutSeconds, int IdleTimeoutSeconds, string? DisplayName, int ReviveWindowSeconds, int OutageGraceSeconds,
-        string OverageMode, int OverageSeats, int OveragePercent)
+        string OverageMode, int OverageSeats, int OveragePercent, int? QueueMaxWaiters, int? QueueMaxWaitSeconds, int? QueueAgeStepSeconds)
     {
         public static SubscriptionRow From(SubscriptionRecord s) => new(
             s.AccountId, s.Product, s.Plan == Domain.Catalog.Plan.Paid ? "PAID" : "TRIAL", s.ValidUntil.UtcDateTime,
             s.NamedSeatLimit, s.ConcurrentSeatLimit, s.UnattendedDeviceLimit, s.MonitoredDeviceLimit,
             (int)s.IdleRules.PendingTimeout.TotalSeconds, (int)s.IdleRules.IdleTimeout.TotalSeconds, s.DisplayName,
             (int)(s.ReviveWindow ?? LeaseRecovery.Default.ReviveWindow).TotalSeconds, (int)(s.OutageGrace ?? LeaseRecovery.Default.OutageGrace).TotalSeconds,
-            SeatTypeCodes.OverageModeCode(s.OverageMode ?? Domain.Seats.OverageMode.None), s.OverageSeats ?? 0, s.OveragePercent ?? 0);
+            SeatTypeCodes.OverageModeCode(s.OverageMode ?? Domain.Seats.OverageMode.None), s.OverageSeats ?? 0, s.OveragePercent ?? 0,
+            s.QueueMaxWaiters is > 0 ? s.QueueMaxWaiters : null, s.QueueMaxWaitSeconds is > 0 ? s.QueueMaxWaitSeconds : null,
+            s.QueueAgeStepSeconds is > 0 ? s.QueueAgeStepSeconds : null);
 
         public SubscriptionRecord ToRecord() => new(
             AccountId, Product, Plan == "PAID" ? Domain.Catalog.Plan.Paid : Domain.Catalog.Plan.Trial, new DateTimeOffset(DateTime.SpecifyKind(ValidUntil, DateTimeKind.Utc)),
@@ -591,6 +602,9 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             OverageMode = SeatTypeCodes.ParseOverageMode(OverageMode, "PostgreSQL"),
             OverageSeats = OverageSeats,
             OveragePercent = OveragePercent,
+            QueueMaxWaiters = QueueMaxWaiters ?? 0,
+            QueueMaxWaitSeconds = QueueMaxWaitSeconds ?? 0,
+            QueueAgeStepSeconds = QueueAgeStepSeconds ?? 0,
         };
     }
 
