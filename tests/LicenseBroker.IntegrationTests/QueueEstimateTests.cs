@@ -1,5 +1,6 @@
 using LicenseBroker.Contracts.V1;
 using LicenseBroker.IntegrationTests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace LicenseBroker.IntegrationTests;
 
@@ -9,7 +10,7 @@ namespace LicenseBroker.IntegrationTests;
 /// estimate a waiter is first given is within 30 % of the wait it then has.
 /// </summary>
 [Collection(MeasuredAlone.Name)]
-public sealed class QueueEstimateTests
+public sealed class QueueEstimateTests(ITestOutputHelper output)
 {
     private const string Product = "remote-support";
     private static readonly TimeSpan Period = TimeSpan.FromMilliseconds(400);
@@ -57,6 +58,7 @@ public sealed class QueueEstimateTests
 
         Assert.True(errors.Count >= 10, $"{errors.Count} waiters measured");
         var relative = errors.Select(e => Math.Abs(e.Estimate - e.Actual) / e.Actual).ToList();
+        output.WriteLine($"estimate error over {errors.Count} waiters: mean {relative.Average():P1}, max {relative.Max():P1}; " + string.Join(", ", errors.Select(e => $"{e.Estimate:F0}/{e.Actual:F0} ms")));
         Assert.True(
             relative.Average() <= 0.30,
             $"mean error {relative.Average():P0}: " + string.Join(", ", errors.Select(e => $"{e.Estimate:F0}/{e.Actual:F0} ms")));

@@ -5,6 +5,7 @@ using LicenseBroker.Domain.Seats;
 using LicenseBroker.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace LicenseBroker.IntegrationTests;
 
@@ -13,7 +14,7 @@ namespace LicenseBroker.IntegrationTests;
 /// deadline, a full queue refuses with the numbers and changes nothing, aging lets nobody starve, and every way a wait
 /// ends without a seat is in the audit log and the history.
 /// </summary>
-public sealed class QueueLimitsTests : ReplicaPair
+public sealed class QueueLimitsTests(ITestOutputHelper output) : ReplicaPair
 {
     private const string Product = "remote-support";
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
@@ -46,6 +47,7 @@ public sealed class QueueLimitsTests : ReplicaPair
         Assert.Equal("QUEUE_TIMEOUT", Errors.Info(error).Reason);
         Assert.Contains("attente maximal", error.GetRpcStatus()!.GetDetail<Google.Rpc.LocalizedMessage>()!.Message, StringComparison.Ordinal);
         Assert.InRange(at - deadline, TimeSpan.FromMilliseconds(-50), TimeSpan.FromSeconds(1));
+        output.WriteLine($"QUEUE_TIMEOUT reached the app {(at - deadline).TotalMilliseconds:F0} ms after the deadline");
 
         // The audit log says it timed out, at its deadline; the queue is empty.
         var timedOut = await AuditedAsync(account, "queue.timed_out", 1);
