@@ -473,6 +473,51 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_teams_rule_and_queue_class_are_set_and_removed_in_the_groups_page_and_the_broker_has_them()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
+        var host = _fixture.Host;
+        await host.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "oncall", DisplayName = "On call", ReplaceMembers = true, MemberIds = { ids[0] } }, host.AdminHeaders(account));
+        async Task<GroupSeatRule?> RuleAsync() =>
+            (await host.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest { GroupId = "oncall" }, host.AdminHeaders(account))).Groups.Single().Rules.SingleOrDefault();
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/groups?product={Product}");
+        browser.Find("#no-rules");
+
+        // Two seats kept for a team of one: saved, with the warning in words; the class is the queue's.
+        var reserved = browser.Find("#set-rule input[name=reserved]");
+        reserved.Clear();
+        reserved.SendKeys("2");
+        browser.Find("#set-rule input[name=cap]").SendKeys("2");
+        browser.Click("#set-rule select[name=priority] option[value=Incident]");
+        browser.Submit("#save-rule");
+        browser.Find("#done");
+        Assert.Equal(
+            "Saved, but only 1 of this team’s members can take a shared seat: the other reserved seats stay free while others wait.",
+            browser.Find("#warning-RESERVATION_UNUSABLE").Text);
+        var rule = await RuleAsync();
+        Assert.Equal((2, 2, QueuePriority.Incident), (rule!.ReservedSeats, rule.MaxSeats, rule.QueuePriority));
+        Assert.Equal("Incident", browser.Find("tr[data-group='oncall'] td[data-field='priority']").Text);
+        Assert.Equal("2", browser.Find("tr[data-group='oncall'] td[data-field='cap']").Text);
+
+        // A cap below the reservation is refused, naming what is wrong; the rule stays as it was.
+        reserved = browser.Find("#set-rule input[name=reserved]");
+        reserved.Clear();
+        reserved.SendKeys("2");
+        browser.Find("#set-rule input[name=cap]").SendKeys("1");
+        browser.Submit("#save-rule");
+        Assert.Contains("max_seats", browser.Find("#problem").Text, StringComparison.Ordinal);
+        Assert.Equal(2, (await RuleAsync())!.MaxSeats);
+
+        browser.Submit("#remove-rule-oncall");
+        browser.Find("#no-rules");
+        Assert.Null(await RuleAsync());
+    }
+
+    [Fact]
     public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
     {
         var account = await _fixture.Seeder.AccountAsync();
@@ -483,7 +528,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using (var member = new Browser())
         {
             SignIn(member, new OidcPerson("member-" + account, account, "Mo Member", "mo@example.test", "MEMBER"), "/");
-            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/activity" })
+            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/groups", "/activity" })
             {
                 member.Go(Page(path));
                 member.Find("#not-allowed");
