@@ -518,6 +518,48 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_webhook_is_added_paused_resumed_given_a_new_secret_and_deleted_in_the_page_and_the_broker_has_each_change()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var host = _fixture.Host;
+        async Task<WebhookEndpoint?> EndpointAsync() =>
+            (await host.AdminClient.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest(), host.AdminHeaders(account))).Endpoints.SingleOrDefault();
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/webhooks");
+        browser.Find("#no-webhooks");
+        browser.Find("#create-webhook input[name=url]").SendKeys("https://203.0.113.10/hooks");
+        browser.Click("#create-webhook input[value='queue.joined']");
+        browser.Click("#create-webhook input[value='queue.timed_out']");
+        browser.Submit("#create-webhook-button");
+        var secret = browser.Find("#secret").Text;
+        Assert.StartsWith("whsec_", secret, StringComparison.Ordinal);
+        var endpoint = await EndpointAsync();
+        Assert.Equal(["queue.joined", "queue.timed_out"], endpoint!.EventTypes);
+        Assert.Equal(WebhookEndpointState.Active, endpoint.State);
+        Assert.Contains("An agent started waiting · A wait reached its longest time", browser.Find($"tr[data-endpoint='{endpoint.EndpointId}']").Text, StringComparison.Ordinal);
+
+        browser.Submit($"#pause-{endpoint.EndpointId}");
+        browser.WaitUntil(b => b.Has($"#enable-{endpoint.EndpointId}"), "the endpoint paused");
+        Assert.Equal(WebhookEndpointState.Disabled, (await EndpointAsync())!.State);
+        Assert.Equal("Paused", browser.Find($"tr[data-endpoint='{endpoint.EndpointId}'] td[data-field='state']").Text);
+        browser.Submit($"#enable-{endpoint.EndpointId}");
+        browser.WaitUntil(b => b.Has($"#pause-{endpoint.EndpointId}"), "the endpoint resumed");
+        Assert.Equal(WebhookEndpointState.Active, (await EndpointAsync())!.State);
+
+        browser.Submit($"#rotate-{endpoint.EndpointId}");
+        browser.WaitUntil(b => b.Has("#secret") && b.Find("#secret").Text != secret, "a new secret shown");
+        Assert.StartsWith("whsec_", browser.Find("#secret").Text, StringComparison.Ordinal);
+
+        browser.Click($"#deliveries-{endpoint.EndpointId}");
+        browser.Find("#no-deliveries");
+
+        browser.Submit($"#delete-{endpoint.EndpointId}");
+        browser.Find("#no-webhooks");
+        Assert.Null(await EndpointAsync());
+    }
+
+    [Fact]
     public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
     {
         var account = await _fixture.Seeder.AccountAsync();
@@ -528,7 +570,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using (var member = new Browser())
         {
             SignIn(member, new OidcPerson("member-" + account, account, "Mo Member", "mo@example.test", "MEMBER"), "/");
-            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/groups", "/activity" })
+            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/groups", "/activity", "/webhooks" })
             {
                 member.Go(Page(path));
                 member.Find("#not-allowed");
