@@ -560,6 +560,41 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task A_provisioning_token_is_created_shown_once_and_revoked_and_a_team_mapped_and_unmapped_in_the_page()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var host = _fixture.Host;
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), "/provisioning");
+        browser.Find("#no-tokens");
+        browser.Find("#no-problems");
+        browser.Find("#create-token input[name=name]").SendKeys("Okta");
+        browser.Submit("#create-token-button");
+        Assert.StartsWith("lbp_", browser.Find("#token-secret").Text, StringComparison.Ordinal);
+        var token = (await host.AdminClient.ListProvisioningTokensAsync(new ListProvisioningTokensRequest(), host.AdminHeaders(account))).Tokens.Single();
+        Assert.Equal("Okta", token.Name);
+        Assert.Null(token.RevokedAt);
+
+        // The secret is not shown again.
+        browser.Go(Page("/provisioning"));
+        Assert.False(browser.Has("#token-secret"));
+        browser.Submit($"#revoke-{token.TokenId}");
+        browser.WaitUntil(b => !b.Has($"#revoke-{token.TokenId}"), "the token revoked");
+        Assert.NotNull((await host.AdminClient.ListProvisioningTokensAsync(new ListProvisioningTokensRequest(), host.AdminHeaders(account))).Tokens.Single().RevokedAt);
+
+        browser.Find("#map-group input[name=groupName]").SendKeys("Support L2");
+        browser.Click($"#map-group select[name=product] option[value='{Product}']");
+        browser.Submit("#map-button");
+        browser.Find("#done");
+        var mapping = (await host.AdminClient.ListProvisioningGroupMappingsAsync(new ListProvisioningGroupMappingsRequest(), host.AdminHeaders(account))).Mappings.Single();
+        Assert.Equal(("Support L2", Product, SeatType.Concurrent), (mapping.GroupName, mapping.Product, mapping.SeatType));
+        Assert.Contains("Remote Support", browser.Find("#mappings").Text, StringComparison.Ordinal);
+        browser.Submit("#mappings button.unmap");
+        browser.Find("#no-mappings");
+        Assert.Empty((await host.AdminClient.ListProvisioningGroupMappingsAsync(new ListProvisioningGroupMappingsRequest(), host.AdminHeaders(account))).Mappings);
+    }
+
+    [Fact]
     public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
     {
         var account = await _fixture.Seeder.AccountAsync();
@@ -570,7 +605,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using (var member = new Browser())
         {
             SignIn(member, new OidcPerson("member-" + account, account, "Mo Member", "mo@example.test", "MEMBER"), "/");
-            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/groups", "/activity", "/webhooks" })
+            foreach (var path in new[] { "/", "/sessions", "/users", "/users/" + strangers[0], "/history", "/plan", "/devices", "/groups", "/activity", "/webhooks", "/provisioning" })
             {
                 member.Go(Page(path));
                 member.Find("#not-allowed");
