@@ -478,13 +478,20 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
         var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT");
         var host = _fixture.Host;
-        await host.AdminClient.UpsertAgentGroupAsync(
-            new UpsertAgentGroupRequest { GroupId = "oncall", DisplayName = "On call", ReplaceMembers = true, MemberIds = { ids[0] } }, host.AdminHeaders(account));
         async Task<GroupSeatRule?> RuleAsync() =>
             (await host.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest { GroupId = "oncall" }, host.AdminHeaders(account))).Groups.Single().Rules.SingleOrDefault();
 
+        // The team, made in the page.
         using var browser = new Browser();
         SignIn(browser, Admin(account), $"/groups?product={Product}");
+        browser.Find("#save-team input[name=groupId]").SendKeys("oncall");
+        browser.Find("#save-team input[name=displayName]").SendKeys("On call");
+        browser.Find("#save-team textarea[name=members]").SendKeys(ids[0]);
+        browser.Submit("#save-team-button");
+        browser.Find("tr[data-team='oncall']");
+        var team = (await host.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest { GroupId = "oncall" }, host.AdminHeaders(account))).Groups.Single();
+        Assert.Equal("On call", team.DisplayName);
+        Assert.Equal([ids[0]], team.MemberIds);
         browser.Find("#no-rules");
 
         // Two seats kept for a team of one: saved, with the warning in words; the class is the queue's.
@@ -515,6 +522,10 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Submit("#remove-rule-oncall");
         browser.Find("#no-rules");
         Assert.Null(await RuleAsync());
+
+        browser.Submit("#delete-team-oncall");
+        browser.WaitUntil(b => !b.Has("tr[data-team='oncall']"), "the team deleted");
+        Assert.Empty((await host.AdminClient.ListAgentGroupsAsync(new ListAgentGroupsRequest(), host.AdminHeaders(account))).Groups);
     }
 
     [Fact]
