@@ -605,6 +605,43 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Empty((await host.AdminClient.ListProvisioningGroupMappingsAsync(new ListProvisioningGroupMappingsRequest(), host.AdminHeaders(account))).Mappings);
     }
 
+    [Theory]
+    [InlineData("en-US")]
+    [InlineData("fr-FR")]
+    public async Task At_320_pixels_wide_no_page_scrolls_sideways(string language)
+    {
+        // Content that makes pages wide: long ids and addresses, a live session, a waiter, a team rule, a webhook, a token.
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 2, "CONCURRENT", prefix: "agent-with-a-rather-long-identifier");
+        var host = _fixture.Host;
+        await host.Agent(account, ids[0]).AcquireAsync(Product, deviceId: "a-desktop-with-a-very-long-device-name-0001");
+        using var waiting = await QueueStream.JoinAsync(host.Agent(account, ids[1]), ids[1]);
+        await host.AdminClient.UpsertAgentGroupAsync(
+            new UpsertAgentGroupRequest { GroupId = "support-level-two-europe", DisplayName = "Support level two, Europe", ReplaceMembers = true, MemberIds = { ids[0] } },
+            host.AdminHeaders(account));
+        await host.AdminClient.SetGroupSeatRuleAsync(
+            new SetGroupSeatRuleRequest { Product = Product, GroupId = "support-level-two-europe", ReservedSeats = 0, QueuePriority = QueuePriority.Incident }, host.AdminHeaders(account));
+        await host.AdminClient.CreateWebhookEndpointAsync(
+            new CreateWebhookEndpointRequest { Url = "https://203.0.113.10/a/rather/long/path/for/the/receiving/system/webhooks", EventTypes = { "queue.joined", "seat.granted" } },
+            host.AdminHeaders(account));
+        await host.AdminClient.CreateProvisioningTokenAsync(new CreateProvisioningTokenRequest { Name = "Okta production tenant" }, host.AdminHeaders(account));
+
+        using var browser = new Browser(language);
+        SignIn(browser, Admin(account), "/");
+        browser.Viewport(320);
+        Assert.Equal(320L, (long)((IJavaScriptExecutor)browser.Driver).ExecuteScript("return window.innerWidth;")!);
+        foreach (var path in new[]
+        {
+            "/", $"/sessions?product={Product}", "/users", "/users/" + ids[0], $"/history?product={Product}", $"/plan?product={Product}", $"/devices?product={Product}",
+            $"/groups?product={Product}", "/activity", "/webhooks", "/provisioning",
+        })
+        {
+            browser.Go(Page(path));
+            browser.Find("main h1");
+            Assert.True(browser.Overflow() <= 0, $"{path} in {language} is {browser.Overflow()} px wider than 320 px: {browser.TooWide()}");
+        }
+    }
+
     [Fact]
     public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
     {

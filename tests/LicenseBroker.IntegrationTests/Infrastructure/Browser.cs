@@ -31,6 +31,25 @@ internal sealed class Browser : IDisposable
 
     public IWebDriver Driver => _driver;
 
+    /// <summary>Lays pages out as a phone of <paramref name="width"/> CSS pixels would (device metrics, not the window).</summary>
+    public void Viewport(int width, int height = 800) => _driver.ExecuteCdpCommand(
+        "Emulation.setDeviceMetricsOverride",
+        new Dictionary<string, object?> { ["width"] = width, ["height"] = height, ["deviceScaleFactor"] = 1, ["mobile"] = false });
+
+    /// <summary>How much wider than the window the document is (0: it fits; it scrolls sideways otherwise).</summary>
+    public long Overflow() => (long)_driver.ExecuteScript("return document.documentElement.scrollWidth - window.innerWidth;")!;
+
+    /// <summary>The innermost elements that reach past the window's right edge, or whose text overflows them, for a failure message.</summary>
+    public string TooWide() => (string)_driver.ExecuteScript(
+        """
+        const w = window.innerWidth;
+        return [...document.querySelectorAll('body *')]
+          .filter(e => (e.getBoundingClientRect().right > w + 0.5 && ![...e.children].some(c => c.getBoundingClientRect().right > w + 0.5))
+            || (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible' && e.clientWidth > 0))
+          .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' "' + (e.textContent || '').trim().slice(0, 40) + '" ' + Math.round(e.getBoundingClientRect().right))
+          .join('; ');
+        """)!;
+
     public string Url => _driver.Url;
 
     public string PageText => _driver.FindElement(By.TagName("body")).Text;
