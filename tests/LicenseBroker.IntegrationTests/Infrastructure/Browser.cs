@@ -39,6 +39,20 @@ internal sealed class Browser : IDisposable
     /// <summary>How much wider than the window the document is (0: it fits; it scrolls sideways otherwise).</summary>
     public long Overflow() => (long)_driver.ExecuteScript("return document.documentElement.scrollWidth - window.innerWidth;")!;
 
+    private static readonly Lazy<string> AxeScript = new(() => new Deque.AxeCore.Commons.BundledAxeScriptProvider().GetScript());
+
+    /// <summary>axe-core's violations on the current page (every rule, every impact), one line each: rule, impact, elements.</summary>
+    public IReadOnlyList<string> AxeViolations()
+    {
+        _driver.ExecuteScript(AxeScript.Value);
+        var found = (string)_driver.ExecuteAsyncScript(
+            """
+            const done = arguments[arguments.length - 1];
+            axe.run(document).then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')).join('\n')));
+            """)!;
+        return found.Length == 0 ? [] : found.Split('\n');
+    }
+
     /// <summary>The innermost elements that reach past the window's right edge, or whose text overflows them, for a failure message.</summary>
     public string TooWide() => (string)_driver.ExecuteScript(
         """
