@@ -631,7 +631,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         var pages = new[]
         {
             "/", $"/sessions?product={Product}", "/users", "/users/" + ids[0], $"/history?product={Product}", $"/plan?product={Product}", $"/devices?product={Product}",
-            $"/groups?product={Product}", "/activity", "/webhooks", "/provisioning",
+            $"/groups?product={Product}", "/activity", "/webhooks", "/provisioning", "/about-seats",
         };
 
         // axe-core on every page, at 1280 and at 320 px: no violation of any impact.
@@ -653,6 +653,41 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         }
 
         Assert.True(violations.Count == 0, $"axe-core in {language}:\n" + string.Join('\n', violations));
+
+        // A person's page is titled with their name; Seats & Devices links to what its figures mean.
+        browser.Go(Page("/users/" + ids[0]));
+        Assert.StartsWith(browser.Find("#user-name").Text + " · ", browser.Driver.Title, StringComparison.Ordinal);
+        browser.Go(Page("/"));
+        browser.Click("#about-seats");
+        browser.Find("#back-to-seats");
+    }
+
+    [Fact]
+    public async Task Two_sessions_are_ended_with_the_keyboard_alone()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 3, "CONCURRENT");
+        var leases = new List<Lease>();
+        foreach (var id in ids)
+        {
+            leases.Add((await _fixture.Host.Agent(account, id).AcquireAsync(Product)).Lease);
+        }
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/sessions?product={Product}");
+        browser.Find("#sessions");
+        browser.TabTo($"select-{leases[0].LeaseId}");
+        browser.Press(Keys.Space);
+        browser.TabTo($"select-{leases[1].LeaseId}");
+        browser.Press(Keys.Space);
+        browser.TabTo("end-selected");
+        browser.Press(Keys.Enter);
+        browser.Find("#confirm-end");
+        browser.TabTo("confirm-end-button");
+        browser.Press(Keys.Enter);
+        browser.Find("#ended");
+        var left = await _fixture.Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, _fixture.Host.AdminHeaders(account));
+        Assert.Equal([leases[2].LeaseId], left.Sessions.Select(s => s.LeaseId));
     }
 
     [Fact]

@@ -39,6 +39,25 @@ internal sealed class Browser : IDisposable
     /// <summary>How much wider than the window the document is (0: it fits; it scrolls sideways otherwise).</summary>
     public long Overflow() => (long)_driver.ExecuteScript("return document.documentElement.scrollWidth - window.innerWidth;")!;
 
+    /// <summary>Moves the focus with the Tab key alone until the element of id <paramref name="id"/> has it (at most 80 presses).</summary>
+    public void TabTo(string id)
+    {
+        for (var presses = 0; presses < 80; presses++)
+        {
+            if (_driver.SwitchTo().ActiveElement().GetAttribute("id") == id)
+            {
+                return;
+            }
+
+            new OpenQA.Selenium.Interactions.Actions(_driver).SendKeys(Keys.Tab).Perform();
+        }
+
+        throw new WebDriverException($"#{id} never got the focus from the keyboard");
+    }
+
+    /// <summary>Presses a key on whatever has the focus.</summary>
+    public void Press(string key) => new OpenQA.Selenium.Interactions.Actions(_driver).SendKeys(key).Perform();
+
     private static readonly Lazy<string> AxeScript = new(() => new Deque.AxeCore.Commons.BundledAxeScriptProvider().GetScript());
 
     /// <summary>axe-core's violations on the current page (every rule, every impact), one line each: rule, impact, elements.</summary>
