@@ -192,6 +192,11 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal(30, browser.All("#history-chart rect").Count);
         Assert.StartsWith("The pool was full on 1 of these 30 days", browser.Find("#full-days").Text, StringComparison.Ordinal);
         Assert.Contains("10 / 10", browser.Find($"#history tr[data-day='{today}']").Text, StringComparison.Ordinal);
+
+        // A dated axis, in the table's format: the first day of the period, and today last.
+        var axis = browser.All("#history-chart g.day-label text").Select(t => t.Text).ToList();
+        Assert.Equal(3, axis.Count);
+        Assert.Equal(browser.Find($"#history tr[data-day='{today}'] td").Text, axis[^1]);
         browser.Screenshot("usage-history");
     }
 
