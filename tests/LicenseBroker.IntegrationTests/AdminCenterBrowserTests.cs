@@ -221,10 +221,15 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using var browser = new Browser();
         SignIn(browser, Admin(account), "/");
         Assert.Equal("2 shared seats are free, yet agents wait:", browser.Find($"#why-waiting-{Product} p").Text);
-        Assert.Equal("the reservation of group Night shift keeps 2 seats for its members", browser.Find($"#why-waiting-{Product} #why-reserved-nights").Text);
+        Assert.Equal("the reservation of group Night shift keeps 2 seats for its members · see the rule", browser.Find($"#why-waiting-{Product} #why-reserved-nights").Text);
 
         browser.Go(Page($"/sessions?product={Product}"));
-        Assert.Equal("the reservation of group Night shift keeps 2 seats for its members", browser.Find("#why-reserved-nights").Text);
+        Assert.Equal("the reservation of group Night shift keeps 2 seats for its members · see the rule", browser.Find("#why-reserved-nights").Text);
+
+        // The rule is one click away, where it is changed.
+        browser.Click("#why-reserved-nights a.rule-link");
+        Assert.Equal("2", browser.Find("tr[data-group='nights'] td[data-field='reserved']").Text);
+        browser.Go(Page($"/sessions?product={Product}"));
 
         // The member comes in on a reserved seat: the sessions page names the group, not its id.
         await host.Agent(account, ids[0]).AcquireAsync(Product);
