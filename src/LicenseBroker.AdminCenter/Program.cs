@@ -1,5 +1,6 @@
 using LicenseBroker.AdminCenter;
 using LicenseBroker.AdminCenter.Components;
+using LicenseBroker.AdminCenter.Components.Shared;
 using LicenseBroker.AdminCenter.Extensions;
 using LicenseBroker.AdminCenter.Security;
 using Microsoft.Extensions.Options;
@@ -13,6 +14,7 @@ var options = app.Services.GetRequiredService<IOptions<AdminCenterOptions>>().Va
 app.UseSecurityHeaders(options.Oidc.Authority);
 app.UseStaticFiles();
 app.UseRequestLocalization();
+app.UseAdminTimeZone();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseAntiforgery();

@@ -701,6 +701,31 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task Times_are_shown_in_the_time_zone_the_admin_chose_with_utc_on_hover()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
+        var id = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        await _fixture.Host.Agent(account, id).AcquireAsync(Product);
+
+        using var browser = new Browser();
+        SignIn(browser, Admin(account), $"/sessions?product={Product}");
+        var utc = browser.Find($"tr[data-agent='{id}'] time");
+        Assert.EndsWith(" UTC", utc.Text, StringComparison.Ordinal);
+
+        browser.Click("#time-zone-link");
+        browser.Click("#time-zone option[value='Europe/Paris']");
+        browser.Submit("#save-time-zone");
+        var local = browser.Find($"tr[data-agent='{id}'] time");
+        var at = DateTimeOffset.Parse(local.GetAttribute("datetime")!, System.Globalization.CultureInfo.InvariantCulture);
+        var paris = TimeZoneInfo.FindSystemTimeZoneById("Europe/Paris");
+        // "12/5/2026 8:17 PM Europe/Paris": Paris's hour and minute (this process's culture data may differ from the console's).
+        var there = TimeZoneInfo.ConvertTime(at, paris);
+        Assert.EndsWith($"{(there.Hour % 12 == 0 ? 12 : there.Hour % 12)}:{there.Minute:00} {(there.Hour < 12 ? "AM" : "PM")} Europe/Paris", local.Text.Replace('\u202F', ' '), StringComparison.Ordinal);
+        Assert.Equal(at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) + " UTC", local.GetAttribute("title"));
+        Assert.Equal("Europe/Paris", browser.Find("#time-zone-link").Text);
+    }
+
+    [Fact]
     public async Task A_member_without_privileges_is_refused_every_page_and_ids_of_another_account_show_nothing()
     {
         var account = await _fixture.Seeder.AccountAsync();

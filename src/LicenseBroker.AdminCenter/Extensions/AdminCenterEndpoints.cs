@@ -43,6 +43,20 @@ public static partial class AdminCenterEndpoints
             return Results.LocalRedirect(LocalOrRoot(returnUrl));
         });
 
+        app.MapPost("/time-zone", (HttpContext context, [FromForm] string zone, [FromForm] string? returnUrl) =>
+        {
+            // Only a zone of the list (UTC included) is kept; anything else changes nothing.
+            if (zone == "UTC" || Components.Shared.AdminTimeZone.Find(zone) is not null)
+            {
+                context.Response.Cookies.Append(
+                    Components.Shared.AdminTimeZone.CookieName,
+                    zone,
+                    new CookieOptions { Expires = DateTimeOffset.UtcNow.AddYears(1), HttpOnly = true, SameSite = SameSiteMode.Lax, IsEssential = true, Secure = context.Request.IsHttps });
+            }
+
+            return Results.LocalRedirect(LocalOrRoot(returnUrl));
+        });
+
         app.MapPost("/dev-sign-in", async (HttpContext context, DevSignIn devSignIn, [FromForm] string agentId, [FromForm] string? returnUrl) =>
         {
             if (!devSignIn.Enabled)

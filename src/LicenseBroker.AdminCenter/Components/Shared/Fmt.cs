@@ -3,11 +3,32 @@ using Google.Protobuf.WellKnownTypes;
 
 namespace LicenseBroker.AdminCenter.Components.Shared;
 
-/// <summary>Dates and numbers in the admin's culture (times in UTC, said so).</summary>
+/// <summary>Dates and numbers in the admin's culture; times in the admin's time zone (<see cref="Zone"/>), named.</summary>
 public static class Fmt
 {
-    public static string When(Timestamp? at) =>
-        at is null ? string.Empty : at.ToDateTimeOffset().ToString("g", CultureInfo.CurrentCulture) + " UTC";
+    private static readonly AsyncLocal<TimeZoneInfo?> CurrentZone = new();
+
+    /// <summary>The time zone of the request being rendered (the admin's choice, <see cref="AdminTimeZone"/>); UTC by default.</summary>
+    public static TimeZoneInfo Zone
+    {
+        get => CurrentZone.Value ?? TimeZoneInfo.Utc;
+        set => CurrentZone.Value = value;
+    }
+
+    /// <summary>A time in the admin's zone, with the zone's name ("05/12/2026 19:15 Europe/Paris"), or in UTC, said so.</summary>
+    public static string When(Timestamp? at) => at is null ? string.Empty : When(at.ToDateTimeOffset());
+
+    public static string When(DateTimeOffset at)
+    {
+        var zone = Zone;
+        return zone == TimeZoneInfo.Utc
+            ? at.ToUniversalTime().ToString("g", CultureInfo.CurrentCulture) + " UTC"
+            : TimeZoneInfo.ConvertTime(at, zone).ToString("g", CultureInfo.CurrentCulture) + " " + zone.Id;
+    }
+
+    /// <summary>The same time in UTC, for the hover title beside a local time.</summary>
+    public static string Utc(Timestamp? at) =>
+        at is null ? string.Empty : at.ToDateTimeOffset().ToUniversalTime().ToString("u", CultureInfo.InvariantCulture).Replace("Z", " UTC", StringComparison.Ordinal);
 
     public static string Day(DateOnly day) => day.ToString("d", CultureInfo.CurrentCulture);
 
