@@ -394,7 +394,14 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Submit("#confirm-seat-button");
         browser.Find("#done");
         Assert.Equal("Named seat", browser.Find($"#seat-{Product}").Text);
-        await Assert.ThrowsAsync<RpcException>(() => agent.HeartbeatAsync(lease));
+
+        // The agent's app is told why, in its language.
+        var french = new AgentClient(_fixture.Host.Channel, agent.Headers.GetValue("authorization")!["Bearer ".Length..], "fr-FR");
+        var revoked = await Assert.ThrowsAsync<RpcException>(() => french.HeartbeatAsync(lease));
+        Assert.Equal("LEASE_REVOKED", Errors.Info(revoked).Reason);
+        Assert.Equal("SEAT_CHANGED", Errors.Info(revoked).Metadata["why"]);
+        Assert.StartsWith("Un administrateur (admin-", revoked.GetRpcStatus()!.GetDetail<Google.Rpc.LocalizedMessage>()!.Message, StringComparison.Ordinal);
+        Assert.Contains("a changé votre poste", revoked.GetRpcStatus()!.GetDetail<Google.Rpc.LocalizedMessage>()!.Message, StringComparison.Ordinal);
 
         // With no live session, a change is made at once.
         browser.Submit($"#remove-seat-{Product}");

@@ -42,6 +42,8 @@ public sealed class HotPathTests : IAsyncLifetime
         using var postgres = new PostgresCommandCounter(_database!.Name);
         var redisSession = new ProfilingSession();
         var multiplexer = (ConnectionMultiplexer)_host.Services.GetRequiredService<IConnectionMultiplexer>();
+        var presence = _host.Services.GetRequiredService<LicenseBroker.Storage.Redis.OutageWatch>();
+        var beatsBefore = presence.Beats;
         multiplexer.RegisterProfiler(() => redisSession);
 
         const int cycles = 20;
@@ -53,12 +55,14 @@ public sealed class HotPathTests : IAsyncLifetime
         }
 
         // Every replica's janitor polls its index (TIME, ZRANGEBYSCORE), and the seat event drain reads and trims the
-        // pools' journals (XRANGE, XDEL, XLEN), in the background: not the requests' work.
+        // pools' journals (XRANGE, XDEL, XLEN), in the background: not the requests' work. Nor is the presence beacon's
+        // FCALL every second (counted by the replica: on a loaded machine the loop lasts more than a second).
+        var beats = (int)(presence.Beats - beatsBefore);
+        multiplexer.RegisterProfiler(() => null);
         var redisCommands = redisSession.FinishProfiling().Select(c => c.Command)
             .Where(c => c is not ("TIME" or "ZRANGEBYSCORE" or "XRANGE" or "XDEL" or "XLEN")).ToList();
-        multiplexer.RegisterProfiler(() => null);
         Assert.True(postgres.Count == 0, string.Join("\n", postgres.Texts));
-        Assert.Equal(cycles * 3, redisCommands.Count);
+        Assert.Equal(cycles * 3, redisCommands.Count - beats);
         Assert.All(redisCommands, command => Assert.Equal("FCALL", command));
 
         // The counter does see PostgreSQL: after an invalidation the next acquire reloads the policy once.

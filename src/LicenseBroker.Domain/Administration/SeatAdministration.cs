@@ -67,7 +67,7 @@ public sealed class SeatAdministration
         var ended = 0;
         foreach (var product in await _store.ProductCodesAsync(cancellationToken))
         {
-            ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+            ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, RevokeCause.AgentRemoved, cancellationToken);
             await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
         }
 
@@ -104,7 +104,7 @@ public sealed class SeatAdministration
         var ended = 0;
         foreach (var product in products)
         {
-            ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+            ended += await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, RevokeCause.AgentRemoved, cancellationToken);
         }
 
         var erased = await _store.EraseAgentAsync(actor, accountId, agentId, cancellationToken);
@@ -159,7 +159,7 @@ public sealed class SeatAdministration
         if (outcome is AssignOutcome.Assigned { Changed: true })
         {
             await _invalidator.InvalidateAsync(accountId, product);
-            await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+            await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, RevokeCause.SeatChanged, cancellationToken);
             if (seatType == SeatType.Concurrent)
             {
                 // A switch from named may have freed a named seat.
@@ -202,7 +202,7 @@ public sealed class SeatAdministration
         }
 
         await _invalidator.InvalidateAsync(accountId, product);
-        var ended = await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, cancellationToken);
+        var ended = await EndLeasesAsync(actor, new PoolId(accountId, product), agentId, RevokeCause.SeatRemoved, cancellationToken);
         await _provisioning.ResolveProblemsAsync(actor, accountId, product, cancellationToken);
         return new UnassignResult(true, ended);
     }
@@ -213,16 +213,16 @@ public sealed class SeatAdministration
         var results = await _store.BulkAssignAsync(actor, accountId, items, allOrNothing, cancellationToken);
         var changed = results
             .Where(r => r.Removed || r.Outcome is AssignOutcome.Assigned { Changed: true })
-            .Select(r => items[r.Index])
+            .Select(r => (Item: items[r.Index], Cause: r.Removed ? RevokeCause.SeatRemoved : RevokeCause.SeatChanged))
             .ToList();
-        foreach (var product in changed.Select(i => i.Product).Distinct(StringComparer.Ordinal))
+        foreach (var product in changed.Select(c => c.Item.Product).Distinct(StringComparer.Ordinal))
         {
             await _invalidator.InvalidateAsync(accountId, product);
         }
 
-        foreach (var item in changed)
+        foreach (var (item, cause) in changed)
         {
-            await EndLeasesAsync(actor, new PoolId(accountId, item.Product), item.AgentId, cancellationToken);
+            await EndLeasesAsync(actor, new PoolId(accountId, item.Product), item.AgentId, cause, cancellationToken);
         }
 
         return results;
@@ -251,10 +251,10 @@ public sealed class SeatAdministration
         return removed;
     }
 
-    private async Task<int> EndLeasesAsync(Actor actor, PoolId pool, string agentId, CancellationToken cancellationToken)
+    private async Task<int> EndLeasesAsync(Actor actor, PoolId pool, string agentId, RevokeCause cause, CancellationToken cancellationToken)
     {
-        // Remembered for one lease lifetime, so the evicted app hears LEASE_REVOKED on its next heartbeat.
-        var ended = await _occupancy.RevokeAsync(new RevokeCommand(pool, actor.Id, ByAgent: true, [agentId], _seats.LeaseTtl), cancellationToken);
+        // Remembered for one lease lifetime, so the evicted app hears LEASE_REVOKED, and why, on its next heartbeat.
+        var ended = await _occupancy.RevokeAsync(new RevokeCommand(pool, actor.Id, ByAgent: true, [agentId], _seats.LeaseTtl, cause), cancellationToken);
         return ended.Count;
     }
 }

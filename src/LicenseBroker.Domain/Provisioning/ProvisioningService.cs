@@ -149,7 +149,8 @@ public sealed class ProvisioningService
         foreach (var group in seats.Changed.GroupBy(c => c.Product, StringComparer.Ordinal))
         {
             await _occupancy.RevokeAsync(
-                new RevokeCommand(new PoolId(accountId, group.Key), actor.Id, ByAgent: true, group.Select(c => c.AgentId).Distinct(StringComparer.Ordinal).ToList(), _seats.LeaseTtl),
+                new RevokeCommand(new PoolId(accountId, group.Key), actor.Id, ByAgent: true, group.Select(c => c.AgentId).Distinct(StringComparer.Ordinal).ToList(), _seats.LeaseTtl,
+                    RevokeCause.SeatChanged),
                 cancellationToken);
         }
     }

@@ -35,7 +35,23 @@ public interface IOccupancyStore
 }
 
 /// <summary>Ends leases of a pool. <see cref="ByAgent"/>: <see cref="Ids"/> are agent ids, else lease ids.</summary>
-public sealed record RevokeCommand(PoolId Pool, string RevokedBy, bool ByAgent, IReadOnlyList<string> Ids, TimeSpan RememberFor);
+public sealed record RevokeCommand(PoolId Pool, string RevokedBy, bool ByAgent, IReadOnlyList<string> Ids, TimeSpan RememberFor, RevokeCause Cause = RevokeCause.SessionEnded);
+
+/// <summary>What an admin did that ended a lease, as its app is told (LEASE_REVOKED, metadata <c>why</c>).</summary>
+public enum RevokeCause
+{
+    /// <summary>The session itself was ended (ForceRelease, the console's "End session").</summary>
+    SessionEnded,
+
+    /// <summary>The agent's seat of the product changed type (named to shared or back).</summary>
+    SeatChanged,
+
+    /// <summary>The agent's seat of the product was removed.</summary>
+    SeatRemoved,
+
+    /// <summary>The agent was removed from the account (or erased).</summary>
+    AgentRemoved,
+}
 
 /// <summary>A page of live shared leases.</summary>
 public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<LeaseView> Leases);

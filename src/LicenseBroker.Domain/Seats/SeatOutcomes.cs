@@ -89,7 +89,7 @@ public abstract record HeartbeatOutcome
     public sealed record CatchingUp(TimeSpan RetryAfter) : HeartbeatOutcome;
 
     /// <summary>An admin ended the lease.</summary>
-    public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt) : HeartbeatOutcome;
+    public sealed record Revoked(string RevokedBy, DateTimeOffset RevokedAt, RevokeCause Cause = RevokeCause.SessionEnded) : HeartbeatOutcome;
 
     /// <summary>The broker took the seat back: the session stayed PENDING or idle past the pool's timeout.</summary>
     public sealed record IdleReleased(IdleReleaseCause Cause, DateTimeOffset At) : HeartbeatOutcome;

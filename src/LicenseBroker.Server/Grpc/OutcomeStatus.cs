@@ -112,11 +112,19 @@ internal static class OutcomeStatus
         return status.ToRpcException();
     }
 
+    /// <summary>An admin ended the lease; <c>why</c> says what they did (the app's message differs: sign in again, or ask for a seat).</summary>
     public static RpcException Revoked(HeartbeatOutcome.Revoked revoked) =>
         Error(Code.FailedPrecondition, $"An administrator ({revoked.RevokedBy}) ended this lease at {revoked.RevokedAt:O}.", LeaseRevokedReason, new()
         {
             ["revoked_by"] = revoked.RevokedBy,
             ["revoked_at"] = revoked.RevokedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["why"] = revoked.Cause switch
+            {
+                RevokeCause.SeatChanged => "SEAT_CHANGED",
+                RevokeCause.SeatRemoved => "SEAT_REMOVED",
+                RevokeCause.AgentRemoved => "AGENT_REMOVED",
+                _ => "SESSION_ENDED",
+            },
         });
 
     public static RpcException IdleReleased(HeartbeatOutcome.IdleReleased released) =>

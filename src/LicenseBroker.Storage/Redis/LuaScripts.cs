@@ -85,7 +85,14 @@ public static class LuaScripts
         rest: c => c.Ids.Select(id => (RedisValue)id).ToList(),
         ("by", c => c.RevokedBy),
         ("remember_ms", c => Milliseconds(c.RememberFor)),
-        ("ids_are", c => c.ByAgent ? "AGENTS" : "LEASES"));
+        ("ids_are", c => c.ByAgent ? "AGENTS" : "LEASES"),
+        ("why", c => c.Cause switch
+        {
+            RevokeCause.SeatChanged => "SEAT_CHANGED",
+            RevokeCause.SeatRemoved => "SEAT_REMOVED",
+            RevokeCause.AgentRemoved => "AGENT_REMOVED",
+            _ => "SESSION_ENDED",
+        }));
 
     public static readonly PoolScript<IReadOnlyList<string>> Live = PoolScript.Load<IReadOnlyList<string>>(
         "live",

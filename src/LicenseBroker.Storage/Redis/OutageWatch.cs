@@ -31,9 +31,15 @@ public sealed partial class OutageWatch
     /// <summary>The last outage this replica learned of, or null.</summary>
     public OutageWindow? Last => _last;
 
+    private long _beats;
+
+    /// <summary>How many beats this replica has sent (each one Redis call): the background's share of its Redis calls.</summary>
+    public long Beats => Interlocked.Read(ref _beats);
+
     /// <summary>Says this replica reached Redis now, and learns the last outage. Throws when Redis is unreachable.</summary>
     public async Task BeatAsync()
     {
+        Interlocked.Increment(ref _beats);
         var script = LuaScripts.Presence;
         var reply = (RedisResult[])(await PoolLibrary.CallAsync(_redis, _redis.GetDatabase(), script, _keys.Presence(), script.Arguments(_outageAfter)))!;
         var (from, to) = ((long)reply[0], (long)reply[1]);

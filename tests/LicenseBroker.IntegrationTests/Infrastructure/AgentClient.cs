@@ -10,10 +10,15 @@ internal sealed class AgentClient
     private readonly SeatService.SeatServiceClient _client;
     private readonly Metadata _headers;
 
-    public AgentClient(GrpcChannel channel, string token)
+    /// <param name="acceptLanguage">The language the app asks its messages in (accept-language), or none.</param>
+    public AgentClient(GrpcChannel channel, string token, string? acceptLanguage = null)
     {
         _client = new SeatService.SeatServiceClient(channel);
         _headers = new Metadata { { "Authorization", "Bearer " + token } };
+        if (acceptLanguage is not null)
+        {
+            _headers.Add("accept-language", acceptLanguage);
+        }
     }
 
     public SeatService.SeatServiceClient Raw => _client;

@@ -36,7 +36,7 @@
 --   * it expired less than revive_ms ago: revived as a newcomer would be admitted (nobody waiting ahead, a seat free).
 -- Returns (payload):
 --   status RENEWED, expires_ms, fence, seat, session, revived (0 | 1) (a lease re-established from its proof too)
---   status REVOKED, by, at_ms: an admin ended the lease
+--   status REVOKED, by, at_ms, why: an admin ended the lease (why: SESSION_ENDED | SEAT_CHANGED | SEAT_REMOVED | AGENT_REMOVED)
 --   status IDLE_RELEASED, by (pending_timeout | idle_timeout), at_ms: the broker took the seat back
 --   status EXPIRED, why (SEAT_TAKEN | WINDOW_PASSED | ENDED | UNPROVEN | NO_SEAT | UNKNOWN), in_use, limit, waiting: not
 --     known, and not given back (why: someone took the seat or waits for it; too long ago; released; no proof that
@@ -108,7 +108,7 @@ end
 local tomb = tomb_of(id) -- read once: how it ended, whether it expired, or whose it was
 local ended = ending_of(id, agent, tomb)
 if ended then
-  return finish({'status', ended.reason, 'by', ended.by, 'at_ms', ended.at})
+  return finish({'status', ended.reason, 'by', ended.by, 'at_ms', ended.at, 'why', ended.why or 'SESSION_ENDED'})
 end
 local expiry = expiry_of(id, agent, tomb)
 if tomb and not expiry then

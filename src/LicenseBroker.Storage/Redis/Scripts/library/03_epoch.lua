@@ -115,10 +115,11 @@ local function schedule(key, at, member)
   end
 end
 
--- kind: the session kind the lease had when it ended (kept for an expiry: see lost_in_session in part 7), or nil.
-local function remember_end(id, agent, reason, by, at, until_ms, kind)
+-- kind: the session kind the lease had when it ended (kept for an expiry: see lost_in_session in part 7), or nil; why: what
+-- an admin's change was (revoke.lua: SEAT_CHANGED | SEAT_REMOVED | AGENT_REMOVED), told to the app, or nil.
+local function remember_end(id, agent, reason, by, at, until_ms, kind, why)
   schedule(K_TOMBS, until_ms, id)
-  redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at, kind = kind}))
+  redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at, kind = kind, why = why}))
 end
 
 -- The pool's lease ttl as the last acquire or wait stored it in the epoch (ms), read once per call.
