@@ -21,6 +21,7 @@ app.UseAntiforgery();
 app.MapAdminCenterEndpoints();
 app.MapActivityExport();
 app.MapOverageExport();
+app.MapHistoryExport();
 app.MapRazorComponents<App>();
 
 await app.StartAsync();

@@ -197,6 +197,24 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         var axis = browser.All("#history-chart g.day-label text").Select(t => t.Text).ToList();
         Assert.Equal(3, axis.Count);
         Assert.Equal(browser.Find($"#history tr[data-day='{today}'] td").Text, axis[^1]);
+
+        // The same days as CSV, parsed back with CsvHelper: today's peak and refusal.
+        Assert.Equal($"/history.csv?product={Product}&days=30", new Uri(browser.Find("#export-history").GetAttribute("href")!).PathAndQuery);
+        var csv = (string)((IJavaScriptExecutor)browser.Driver).ExecuteAsyncScript(
+            $"const done = arguments[arguments.length - 1]; fetch('/history.csv?product={Product}&days=30').then(r => r.text().then(done));")!;
+        using (var reader = CsvHelper.CsvReader.Create(new StringReader(csv.TrimStart('\uFEFF')), new CsvHelper.CsvReaderOptions(), false))
+        {
+            reader.ReadHeader();
+            var rows = new List<(string Day, string Peak, string Refused)>();
+            while (reader.Read())
+            {
+                rows.Add((reader.GetString("day"), reader.GetString("peak_concurrent"), reader.GetString("refused")));
+            }
+
+            Assert.Equal(30, rows.Count);
+            Assert.Equal(("10", "1"), rows.Single(r => r.Day == today) is var row ? (row.Peak, row.Refused) : default);
+        }
+
         browser.Screenshot("usage-history");
     }
 
