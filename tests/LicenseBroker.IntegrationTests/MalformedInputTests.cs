@@ -166,6 +166,34 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
                         Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-2))),
                 },
             }, serviceHeaders)),
+            () => Call(subscriptions.UpsertSubscriptionAsync(new UpsertSubscriptionRequest
+            {
+                Subscription = new Subscription
+                {
+                    AccountId = Account, Product = "remote-support", Plan = Plan.Paid, NamedSeatLimit = 5, ConcurrentSeatLimit = 5,
+                    ValidUntil = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(30)),
+                    QueueMaxWaiters = junk.Choose(-1, 1_000_001, int.MinValue), QueueMaxWaitSeconds = junk.Choose(0, 600, 86_401, -5), QueueAgeStepSeconds = junk.Choose(0, 3_601, int.MaxValue),
+                },
+            }, serviceHeaders)),
+            () => Call(admin.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest
+            {
+                Product = "remote-support", GroupId = "team", ReservedSeats = 0, QueuePriority = (QueuePriority)junk.Choose(5, 77, -1, int.MaxValue),
+            }, adminHeaders)),
+            // Waits whose queue ticket or lost lease is malformed: refused by field before anything joins.
+            () => First(seat.WaitForSeat(new WaitForSeatRequest
+            {
+                Product = "remote-support", SessionId = "w-1", Device = new Device { Id = "d-1", Platform = Platform.Windows }, SessionKind = SessionKind.Pending,
+                QueueTicket = junk.Choose(new string('q', 200), "qt1.k1.1.2.3.4.a b", "qt1.k1.1.2.3.4.\u0000", junk.Bad() + "!"),
+            }, agentHeaders)),
+            () => First(seat.WaitForSeat(new WaitForSeatRequest
+            {
+                Product = "remote-support", SessionId = "w-1", Device = new Device { Id = "d-1", Platform = Platform.Windows }, SessionKind = SessionKind.Pending,
+                LostLease = new Lease
+                {
+                    LeaseId = junk.Choose(Domain.Seats.SeatBroker.NewLeaseId(), junk.Bad()), SessionId = junk.Choose("s-1", junk.Bad()),
+                    FencingToken = junk.Choose(-1L, 0L, Domain.Seats.FencingTokens.MaxValue + 1, long.MinValue), SeatType = junk.Enum<SeatType>(), LeaseProof = junk.Maybe(),
+                },
+            }, agentHeaders)),
             () => Call(subscriptions.GetSubscriptionAsync(new GetSubscriptionRequest { AccountId = junk.Bad(), Product = junk.Maybe() }, serviceHeaders)),
             () => Call(entitlements.CheckEntitlementAsync(new CheckEntitlementRequest { AccountId = junk.Id(), AgentId = junk.Bad(), Product = junk.Product() }, serviceHeaders)),
             () => Call(entitlements.BatchCheckEntitlementsAsync(new BatchCheckEntitlementsRequest
