@@ -680,6 +680,16 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
                 browser.Go(Page(path));
                 browser.Find("main h1");
                 violations.AddRange(browser.AxeViolations().Select(v => $"{path} at {width} px: {v}"));
+
+                // Words, not codes: no product slug, audit action or service id in what the page says.
+                var text = browser.PageText;
+                foreach (var code in new[] { Product, "seat.granted", "queue.joined", "group.rule_set", "service:" })
+                {
+                    if (text.Contains(code, StringComparison.Ordinal))
+                    {
+                        violations.Add($"{path} at {width} px shows the code {code}");
+                    }
+                }
                 if (width == 320)
                 {
                     Assert.True(browser.Overflow() <= 0, $"{path} in {language} is {browser.Overflow()} px wider than 320 px: {browser.TooWide()}");

@@ -9,7 +9,8 @@ public static class ActivityFilter
 {
     /// <summary>The kinds offered: categories and the seat events an admin looks for most.</summary>
     public static IReadOnlyList<string> Kinds { get; } =
-        ["seat", "seat.granted", "seat.refused", "seat.released", "seat.expired", "seat.revived", "seat.force_released", "seat.idle_released", "agent", "subscription", "device", "provisioning"];
+        ["seat", "seat.granted", "seat.refused", "seat.released", "seat.expired", "seat.revived", "seat.force_released", "seat.idle_released", "queue", "agent", "group", "subscription", "device",
+            "provisioning", "webhook"];
 
     /// <summary>
     /// The ListAuditEvents request of a filter; a date that does not parse is no bound (the page shows what it used).
