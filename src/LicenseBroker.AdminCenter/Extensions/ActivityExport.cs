@@ -36,12 +36,7 @@ public static partial class ActivityExport
             return;
         }
 
-        context.Response.ContentType = "text/csv; charset=utf-8";
-        context.Response.Headers.ContentDisposition = $"attachment; filename=\"activity-{DateTime.UtcNow:yyyyMMdd-HHmm}.csv\"";
-        // A byte order mark, so a spreadsheet reads the names as UTF-8; fields a spreadsheet would run as formulas
-        // (a display name "=HYPERLINK(...)" someone typed) are escaped.
-        await using var csv = CsvWriter.Create(
-            context.Response.Body, new CsvWriterOptions { WriteByteOrderMark = true, Injection = CsvInjection.Escape }, leaveOpen: true);
+        await using var csv = StartCsv(context, $"activity-{DateTime.UtcNow:yyyyMMdd-HHmm}.csv");
         await csv.WriteRecordAsync(["occurred_at", "product", "actor", "action", "event", "subject", "before", "after"], cancellationToken);
         while (true)
         {
@@ -74,6 +69,18 @@ public static partial class ActivityExport
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// The answer becomes a CSV download named <paramref name="fileName"/>, for every export of the console: a byte order
+    /// mark, so a spreadsheet reads the names as UTF-8; fields a spreadsheet would run as formulas (a display name
+    /// "=HYPERLINK(...)" someone typed) are escaped.
+    /// </summary>
+    internal static CsvWriter StartCsv(HttpContext context, string fileName)
+    {
+        context.Response.ContentType = "text/csv; charset=utf-8";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}\"";
+        return CsvWriter.Create(context.Response.Body, new CsvWriterOptions { WriteByteOrderMark = true, Injection = CsvInjection.Escape }, leaveOpen: true);
     }
 
     /// <summary>A broker refusal as an honest HTTP status before anything else is written: 403, 400, or 503.</summary>

@@ -33,9 +33,7 @@ public static class HistoryExport
             return;
         }
 
-        context.Response.ContentType = "text/csv; charset=utf-8";
-        context.Response.Headers.ContentDisposition = $"attachment; filename=\"history-{request.Product}-{request.From}-{request.To}.csv\"";
-        await using var csv = CsvWriter.Create(context.Response.Body, new CsvWriterOptions { WriteByteOrderMark = true, Injection = CsvInjection.Escape }, leaveOpen: true);
+        await using var csv = ActivityExport.StartCsv(context, $"history-{request.Product}-{request.From}-{request.To}.csv");
         await csv.WriteRecordAsync(["day", "peak_concurrent", "refused", "distinct_agents", "queue_joins", "queue_abandoned"], cancellationToken);
         foreach (var d in history.Value!.Days)
         {

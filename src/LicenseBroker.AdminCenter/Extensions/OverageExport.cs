@@ -42,9 +42,7 @@ public static class OverageExport
             return;
         }
 
-        context.Response.ContentType = "text/csv; charset=utf-8";
-        context.Response.Headers.ContentDisposition = $"attachment; filename=\"overage-{request.Product}-{first:yyyy-MM}.csv\"";
-        await using var csv = CsvWriter.Create(context.Response.Body, new CsvWriterOptions { WriteByteOrderMark = true, Injection = CsvInjection.Escape }, leaveOpen: true);
+        await using var csv = ActivityExport.StartCsv(context, $"overage-{request.Product}-{first:yyyy-MM}.csv");
         await csv.WriteRecordAsync(["kind", "period", "overage_seat_seconds", "overage_seat_hours", "peak_overage_seats"], cancellationToken);
         foreach (var (kind, period) in statement.Value!.Days.Select(d => ("day", d)).Concat(statement.Value.Months.Select(m => ("month", m))))
         {

@@ -53,6 +53,25 @@ public enum RevokeCause
     AgentRemoved,
 }
 
+/// <summary>
+/// The one table of revoke causes' codes: what revoke.lua keeps with the revocation, what heartbeat.lua answers and what
+/// the app reads in LEASE_REVOKED's <c>why</c>. An unknown code is a bug (of the scripts, or of a newer broker's), never a guess.
+/// </summary>
+public static class RevokeCauses
+{
+    private static readonly (RevokeCause Cause, string Code)[] Codes =
+    [
+        (RevokeCause.SessionEnded, "SESSION_ENDED"), (RevokeCause.SeatChanged, "SEAT_CHANGED"), (RevokeCause.SeatRemoved, "SEAT_REMOVED"),
+        (RevokeCause.AgentRemoved, "AGENT_REMOVED"),
+    ];
+
+    public static string Code(this RevokeCause cause) =>
+        Codes.FirstOrDefault(c => c.Cause == cause).Code ?? throw new ArgumentOutOfRangeException(nameof(cause), cause, "not a revoke cause");
+
+    public static RevokeCause Parse(string code) =>
+        Codes.Any(c => c.Code == code) ? Codes.First(c => c.Code == code).Cause : throw new InvalidOperationException($"Unknown revoke cause '{code}' in a pool script's reply.");
+}
+
 /// <summary>A page of live shared leases.</summary>
 public sealed record SharedLeasePage(int Total, int SeatsInUse, string? NextCursor, IReadOnlyList<LeaseView> Leases);
 

@@ -252,12 +252,12 @@ public sealed class SeatWaiter
                             q.Position, q.SeatsInUse, q.Waiting, q.Why, q.Group, q.Cap, q.ReservedFor,
                             q.Group is null ? null : policy.GroupName(q.Group),
                             q.ReservedFor is null ? null : string.Join(",", q.ReservedFor.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(policy.GroupName)),
-                            q.Priority, q.EstimatedWait, q.TimeLeft is { } left ? now + left : null,
-                            place is null ? null : _proofs.SignTicket(pool, agent.AgentId, place));
+                            q.Priority, q.EstimatedWait, q.TimeLeft is { } left ? now + left : null);
                         if (update.WorthSendingAfter(last))
                         {
-                            last = update;
-                            yield return update;
+                            // Signed only for an update that is sent (not on every refresh of the place).
+                            last = update with { Ticket = place is null ? null : _proofs.SignTicket(pool, agent.AgentId, place) };
+                            yield return last;
                         }
 
                         // Refresh our place when the keep-alive is due, and at the deadline (within a second of it).

@@ -118,13 +118,7 @@ internal static class OutcomeStatus
         {
             ["revoked_by"] = revoked.RevokedBy,
             ["revoked_at"] = revoked.RevokedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-            ["why"] = revoked.Cause switch
-            {
-                RevokeCause.SeatChanged => "SEAT_CHANGED",
-                RevokeCause.SeatRemoved => "SEAT_REMOVED",
-                RevokeCause.AgentRemoved => "AGENT_REMOVED",
-                _ => "SESSION_ENDED",
-            },
+            ["why"] = revoked.Cause.Code(),
         });
 
     public static RpcException IdleReleased(HeartbeatOutcome.IdleReleased released) =>

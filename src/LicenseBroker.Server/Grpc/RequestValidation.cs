@@ -39,6 +39,10 @@ internal sealed partial class RequestValidation
 
     public static bool IsLeaseId(string value) => LeaseIdPattern().IsMatch(value);
 
+    /// <summary>The shape of a lease proof or queue ticket the broker hands out: at most <paramref name="maxLength"/> of [A-Za-z0-9._-].</summary>
+    public static bool IsProofShaped(string value, int maxLength) =>
+        value.Length <= maxLength && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
     public RequestValidation LeaseId(string value, string field = "lease_id") =>
         Check(LeaseIdPattern().IsMatch(value), field, "must be a lease id returned by AcquireSeat");
 

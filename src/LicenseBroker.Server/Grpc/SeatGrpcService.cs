@@ -30,16 +30,13 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .Id(request.SessionId, "session_id")
             .Device(request.Device)
             .SessionKind(request.SessionKind)
-            .Check(
-                request.QueueTicket.Length <= LeaseProofs.MaxTicketLength && request.QueueTicket.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'),
-                "queue_ticket",
-                "must be the queue_ticket of a position this wait was sent")
+            .Check(RequestValidation.IsProofShaped(request.QueueTicket, LeaseProofs.MaxTicketLength), "queue_ticket", "must be the queue_ticket of a position this wait was sent")
             .Check(request.LostLease is null || RequestValidation.IsLeaseId(request.LostLease.LeaseId), "lost_lease.lease_id", "must be the lease id of the lost lease")
             .Check(request.LostLease is null || RequestValidation.IsId(request.LostLease.SessionId), "lost_lease.session_id", "must be the session id of the lost lease")
             .Check(request.LostLease is null || request.LostLease.FencingToken is > 0 and <= FencingTokens.MaxValue, "lost_lease.fencing_token", $"must be between 1 and {FencingTokens.MaxValue}")
             .Check(request.LostLease is null || request.LostLease.SeatType is Contracts.V1.SeatType.Concurrent, "lost_lease.seat_type", "must be CONCURRENT: only a shared seat is waited for")
             .Check(
-                request.LostLease is null || (request.LostLease.LeaseProof.Length is > 0 and <= LeaseProofs.MaxLength && request.LostLease.LeaseProof.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')),
+                request.LostLease is null || (request.LostLease.LeaseProof.Length > 0 && RequestValidation.IsProofShaped(request.LostLease.LeaseProof, LeaseProofs.MaxLength)),
                 "lost_lease.lease_proof",
                 "must be the lease_proof returned with the lost lease")
             .ThrowIfInvalid();
@@ -147,7 +144,7 @@ internal sealed class SeatGrpcService : SeatService.SeatServiceBase
             .Product(request.Product)
             .LeaseId(request.LeaseId)
             .Check(request.FencingToken is >= 0 and <= FencingTokens.MaxValue, "fencing_token", $"must be between 0 and {FencingTokens.MaxValue}")
-            .Check(request.LeaseProof.Length <= LeaseProofs.MaxLength && request.LeaseProof.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'), "lease_proof", "must be the lease_proof returned with the lease")
+            .Check(RequestValidation.IsProofShaped(request.LeaseProof, LeaseProofs.MaxLength), "lease_proof", "must be the lease_proof returned with the lease")
             .Check(request.SessionId.Length == 0 || RequestValidation.IsId(request.SessionId), "session_id", "must be the session id of the lease")
             .Check(request.Device is null || (RequestValidation.IsId(request.Device.Id) && request.Device.Platform != Contracts.V1.Platform.Unspecified && Enum.IsDefined(request.Device.Platform)), "device", "must be a valid device when given")
             .Check(Enum.IsDefined(request.SessionKind), "session_kind", "must be a known session kind when given")

@@ -86,13 +86,7 @@ public static class LuaScripts
         ("by", c => c.RevokedBy),
         ("remember_ms", c => Milliseconds(c.RememberFor)),
         ("ids_are", c => c.ByAgent ? "AGENTS" : "LEASES"),
-        ("why", c => c.Cause switch
-        {
-            RevokeCause.SeatChanged => "SEAT_CHANGED",
-            RevokeCause.SeatRemoved => "SEAT_REMOVED",
-            RevokeCause.AgentRemoved => "AGENT_REMOVED",
-            _ => "SESSION_ENDED",
-        }));
+        ("why", c => c.Cause.Code()));
 
     public static readonly PoolScript<IReadOnlyList<string>> Live = PoolScript.Load<IReadOnlyList<string>>(
         "live",

@@ -113,13 +113,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
                         FencingToken: reply.Long("fence")),
                     Revived: reply.Long("revived") == 1);
             case "REVOKED":
-                return new HeartbeatOutcome.Revoked(reply.String("by"), reply.Time("at_ms"), reply.String("why") switch
-                {
-                    "SEAT_CHANGED" => RevokeCause.SeatChanged,
-                    "SEAT_REMOVED" => RevokeCause.SeatRemoved,
-                    "AGENT_REMOVED" => RevokeCause.AgentRemoved,
-                    _ => RevokeCause.SessionEnded,
-                });
+                return new HeartbeatOutcome.Revoked(reply.String("by"), reply.Time("at_ms"), RevokeCauses.Parse(reply.String("why")));
             case "IDLE_RELEASED":
                 return new HeartbeatOutcome.IdleReleased(ParseCause(reply.String("by")), reply.Time("at_ms"));
             case "EXPIRED":

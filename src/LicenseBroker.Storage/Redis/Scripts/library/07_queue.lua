@@ -71,8 +71,8 @@ local function enqueue(agent, group, key)
   redis.call('ZADD', K_CLASS_QUEUE, string.format('%d', class_of(group, true) * CLASS_SPAN + key), agent)
 end
 
--- A waiter's place as its ticket proved it (QueueTickets.cs signs key, priority, since and deadline into the ticket it
--- gives the app; the broker passes them here only from a ticket that verified for this agent and pool):
+-- A waiter's place as its ticket proved it (LeaseProofs.SignTicket signs key, priority, since and deadline into the ticket
+-- it gives the app; the broker passes them here only from a ticket that verified for this agent and pool):
 -- "key|priority|since|deadline", or '' for none. Returns the fields, or nil.
 local function ticket_arg(text)
   if text == '' then
@@ -118,6 +118,14 @@ local function eta_ms(position, now)
   return math.max(position * REL_GAP - math.max(now - REL_AT, 0), (position - 1) * REL_GAP, 0)
 end
 
+-- A waiter is gone from the queue: its place, its record and its life.
+local function forget_waiter(agent)
+  dequeue(agent)
+  redis.call('HDEL', K_WAITERS, agent)
+  redis.call('ZREM', K_WAITER_LIFE, agent)
+  QUEUE_CHANGED = true
+end
+
 -- A waiter leaves the queue now: an offered seat it has not claimed goes back (the seat event kind and
 -- actor say why: released by the agent, force_released by an admin's change), its record and life go.
 local function leave_queue(agent, waiter, kind, actor)
@@ -127,10 +135,7 @@ local function leave_queue(agent, waiter, kind, actor)
       drop_lease(waiter.offer, lease, kind, actor)
     end
   end
-  dequeue(agent)
-  redis.call('HDEL', K_WAITERS, agent)
-  redis.call('ZREM', K_WAITER_LIFE, agent)
-  QUEUE_CHANGED = true
+  forget_waiter(agent)
 end
 
 -- Ends a wait that an admin's change withdrew (leave_queue), and remembers why under the tombstone
@@ -159,13 +164,11 @@ local function purge_waiters(now, max)
     if waiter and waiter.deadline and waiter.deadline <= now then
       time_out_wait(agent, waiter, waiter.deadline)
     else
-      dequeue(agent)
-      redis.call('HDEL', K_WAITERS, agent)
-      redis.call('ZREM', K_WAITER_LIFE, agent)
+      -- An offer it had stays until its claim window ends (the seat is not handed back twice).
+      forget_waiter(agent)
       if waiter then
         event('wait_abandoned', '', agent, 'broker', nil, nil, tonumber(dead[i + 1]))
       end
-      QUEUE_CHANGED = true
     end
   end
   if #dead == 2 * max then
