@@ -39,6 +39,10 @@ public static class SeatEventKinds
     private static readonly Dictionary<SeatEventKind, SeatEventNames> ByKind = All.ToDictionary(n => n.Kind);
     private static readonly Dictionary<string, SeatEventNames> ByScriptName = All.ToDictionary(n => n.ScriptName, StringComparer.Ordinal);
 
+    /// <summary>The waits that ended without a seat (cancelled, timed out, abandoned): what the history and the planner count as given up.</summary>
+    public static IReadOnlySet<SeatEventKind> WaitsEndedWithoutSeat { get; } =
+        new HashSet<SeatEventKind> { SeatEventKind.WaitCancelled, SeatEventKind.WaitTimedOut, SeatEventKind.WaitAbandoned };
+
     /// <summary>The audit actions of all seat events, as stored in audit_events.action.</summary>
     public static IReadOnlyList<string> AuditActions { get; } = All.Select(n => n.AuditAction).ToList();
 

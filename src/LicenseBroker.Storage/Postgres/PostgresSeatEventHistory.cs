@@ -93,13 +93,16 @@ public sealed class PostgresSeatEventHistory : ISeatEventHistory
         }
     }
 
-    private static RecordedKind KindOf(string action) => action switch
+    // The waits that ended without a seat, by their audit actions.
+    private static readonly HashSet<string> WaitsEndedWithoutSeat =
+        SeatEventKinds.WaitsEndedWithoutSeat.Select(k => SeatEventKinds.Of(k).AuditAction).ToHashSet(StringComparer.Ordinal);
+
+    private static RecordedKind KindOf(string action) => WaitsEndedWithoutSeat.Contains(action) ? RecordedKind.WaitAbandoned : action switch
     {
         // A revived lease ended (seat.expired) and came back: for the planner, a seat taken again.
         "seat.granted" or "seat.revived" => RecordedKind.Granted,
         "seat.refused" => RecordedKind.Refused,
         "queue.joined" => RecordedKind.Queued,
-        "queue.cancelled" or "queue.timed_out" or "queue.abandoned" => RecordedKind.WaitAbandoned,
         _ => RecordedKind.Ended,
     };
 

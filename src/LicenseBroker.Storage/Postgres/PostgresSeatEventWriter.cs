@@ -138,7 +138,7 @@ public sealed class PostgresSeatEventWriter
         }
 
         var waits = fresh
-            .Where(e => e.Kind is SeatEventKind.Queued or SeatEventKind.WaitCancelled or SeatEventKind.WaitTimedOut or SeatEventKind.WaitAbandoned)
+            .Where(e => e.Kind == SeatEventKind.Queued || SeatEventKinds.WaitsEndedWithoutSeat.Contains(e.Kind))
             .GroupBy(e => (e.Pool, Day: DateOnly.FromDateTime(e.At.UtcDateTime)))
             .Select(g => (g.Key.Pool, g.Key.Day, Joins: g.Count(e => e.Kind == SeatEventKind.Queued), Abandoned: g.Count(e => e.Kind != SeatEventKind.Queued)))
             .OrderBy(u => u.Pool.AccountId, StringComparer.Ordinal).ThenBy(u => u.Pool.Product, StringComparer.Ordinal).ThenBy(u => u.Day)
