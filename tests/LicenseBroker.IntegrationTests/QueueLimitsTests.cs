@@ -260,6 +260,24 @@ public sealed class QueueLimitsTests(ITestOutputHelper output) : ReplicaPair
         Assert.Equal("QUEUE_TIMEOUT", Errors.Info((await first.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10))).Error).Reason);
     }
 
+    [Fact]
+    public async Task A_teams_new_queue_class_moves_its_waiters_at_once_with_nobody_else_calling()
+    {
+        var account = await A.Seeder().AccountAsync(concurrentSeats: 1);
+        var ids = await A.Seeder().AgentsAsync(account, 3, "CONCURRENT");
+        await A.Agent(account, ids[0]).AcquireAsync(Product);
+        await A.SetGroupAsync(account, "on-call", [ids[2]]);
+        using var first = await QueueStream.JoinAsync(A.Agent(account, ids[1]), ids[1]);
+        using var second = await QueueStream.JoinAsync(B.Agent(account, ids[2]), ids[2]);
+        Assert.Equal(2, second.Last!.Position);
+
+        // The admin makes the team an incident class: its waiter is first in the same call, before any stream refreshes.
+        await A.SetGroupRuleAsync(account, "on-call", 0, null, priority: Contracts.V1.QueuePriority.Incident);
+        var queue = await A.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, A.AdminHeaders(account));
+        Assert.Equal([ids[2], ids[1]], queue.Queue.Select(q => q.AgentId));
+        Assert.Equal(Contracts.V1.QueuePriority.Incident, queue.Queue[0].Priority);
+    }
+
     private async Task<List<DateTime>> AuditedAsync(string account, string action, int count) => await Eventually.Until(
         async () =>
         {
