@@ -90,8 +90,9 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         await _fixture.Host.AuditWrittenAsync();
         browser.Go(Page("/activity?kind=seat.force_released"));
         browser.WaitUntil(b => b.All("#activity tbody tr").Count == 2, "two force releases in the activity log");
-        Assert.Contains("admin-" + account, browser.Find("#activity").Text, StringComparison.Ordinal);
-        Assert.Contains($"admin-{account} ended the session of {ids[0]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
+        Assert.Contains("Alice Admin", browser.Find("#activity").Text, StringComparison.Ordinal); // by the name her token gave, not her id
+        Assert.DoesNotContain("admin-" + account, browser.Find("#activity").Text, StringComparison.Ordinal);
+        Assert.Contains($"Alice Admin ended the session of {ids[0]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
 
         // The filtered log as CSV, with the same filter: a header, then one row per event, in words too.
         Assert.Equal("/activity.csv?kind=seat.force_released&person=&from=&to=", new Uri(browser.Find("#export-csv").GetAttribute("href")!).PathAndQuery);
@@ -99,15 +100,15 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
             "const done = arguments[arguments.length - 1]; fetch('/activity.csv?kind=seat.force_released').then(r => r.text().then(t => done(r.status + ' ' + r.headers.get('content-type') + '\\n' + t)));")!;
         var lines = csv.Replace("\r", string.Empty, StringComparison.Ordinal).TrimEnd('\n').Split('\n');
         Assert.Equal("200 text/csv; charset=utf-8", lines[0]);
-        Assert.Equal("occurred_at,product,actor,action,event,subject,before,after", lines[1].TrimStart('\uFEFF')); // fetch's text() drops the BOM
+        Assert.Equal("occurred_at,product,actor,actor_name,action,event,subject,subject_name,change,before,after", lines[1].TrimStart('\uFEFF')); // fetch's text() drops the BOM
         Assert.Equal(2, lines.Length - 2);
-        Assert.All(lines.Skip(2), line => Assert.Contains($",Remote Support,admin-{account},seat.force_released,admin-{account} ended the session of ", line, StringComparison.Ordinal));
+        Assert.All(lines.Skip(2), line => Assert.Contains($",Remote Support,admin-{account},Alice Admin,seat.force_released,Alice Admin ended the session of ", line, StringComparison.Ordinal));
 
         // By person: only the events that name them, as who did it or whom it concerns.
         browser.Go(Page($"/activity?person={ids[1]}"));
         browser.WaitUntil(b => b.All("#activity tbody tr").Count >= 2, "the second agent's grant and end");
         Assert.All(browser.All("#activity tbody tr"), row => Assert.Contains(ids[1], row.Text, StringComparison.Ordinal));
-        Assert.Contains($"admin-{account} ended the session of {ids[1]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
+        Assert.Contains($"Alice Admin ended the session of {ids[1]} on Remote Support", browser.Find("#activity").Text, StringComparison.Ordinal);
         Assert.DoesNotContain(ids[2], browser.Find("#activity").Text, StringComparison.Ordinal);
         Assert.Equal(ids[1], browser.Find("#filter-person").GetAttribute("value"));
         browser.Go(Page("/activity"));

@@ -37,7 +37,8 @@ public static partial class ActivityExport
         }
 
         await using var csv = StartCsv(context, $"activity-{DateTime.UtcNow:yyyyMMdd-HHmm}.csv");
-        await csv.WriteRecordAsync(["occurred_at", "product", "actor", "action", "event", "subject", "before", "after"], cancellationToken);
+        // Words for people (actor_name, event, change) beside the codes and ids a script filters on.
+        await csv.WriteRecordAsync(["occurred_at", "product", "actor", "actor_name", "action", "event", "subject", "subject_name", "change", "before", "after"], cancellationToken);
         while (true)
         {
             foreach (var e in page.Value!.Events)
@@ -45,9 +46,12 @@ public static partial class ActivityExport
                 csv.WriteField(e.OccurredAt.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
                 csv.WriteField(e.Product.Length == 0 ? string.Empty : ProductName(e.Product));
                 csv.WriteField(e.Actor);
+                csv.WriteField(ActivityFilter.Actor(text, e));
                 csv.WriteField(e.Action);
                 csv.WriteField(ActivityFilter.Told(text, e, ProductName));
                 csv.WriteField(e.Subject);
+                csv.WriteField(ActivityFilter.Subject(e));
+                csv.WriteField(ActivityChange.Describe(text, e));
                 csv.WriteField(e.BeforeJson);
                 csv.WriteField(e.AfterJson);
                 await csv.EndRecordAsync(cancellationToken);

@@ -3,8 +3,11 @@ using LicenseBroker.Domain.Seats;
 
 namespace LicenseBroker.Domain.Administration;
 
-/// <summary>Who makes a change: an admin of an account, or a back-office service.</summary>
-public sealed record Actor(string Id);
+/// <summary>
+/// Who makes a change: an admin of an account, or a back-office service; <paramref name="Name"/> is the name their
+/// validated token gave (the audit log shows it where the account has no person of that id), null when none.
+/// </summary>
+public sealed record Actor(string Id, string? Name = null);
 
 public enum AgentRole
 {
@@ -117,7 +120,9 @@ public sealed record AuditQuery(
 public sealed record ErasedAgent(string ErasedId, int EventsRewritten);
 
 /// <summary>One row of the audit log; the JSON columns are passed through as written.</summary>
-public sealed record AuditEntry(long Id, DateTimeOffset OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson);
+public sealed record AuditEntry(
+    long Id, DateTimeOffset OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson,
+    string? ActorName = null, string? SubjectName = null);
 
 /// <summary>A page of the audit log, newest first; <see cref="NextBefore"/> is the cursor of the next, older page.</summary>
 public sealed record AuditPage(IReadOnlyList<AuditEntry> Events, long? NextBefore);

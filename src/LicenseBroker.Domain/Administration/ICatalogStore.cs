@@ -14,6 +14,12 @@ public interface ICatalogStore
 
     Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Keeps the name the actor's token gave, for the audit log's readers, where no change of the catalog records it
+    /// (an admin ending sessions: seat events carry ids). A courtesy: a storage fault is swallowed, never the caller's error.
+    /// </summary>
+    Task RememberActorNameAsync(string accountId, Actor actor, CancellationToken cancellationToken);
+
     /// <summary>Removes the agent and their seats; returns false when unknown.</summary>
     Task<bool> RemoveAgentAsync(Actor actor, string accountId, string agentId, CancellationToken cancellationToken);
 

@@ -25,6 +25,10 @@ public sealed class SeatAdministration
         _provisioning = provisioning;
     }
 
+    /// <summary>Keeps the acting admin's name for the audit log where the action's events carry only ids (ending sessions).</summary>
+    public Task RememberActorNameAsync(string accountId, Actor actor, CancellationToken cancellationToken) =>
+        _store.RememberActorNameAsync(accountId, actor, cancellationToken);
+
     public async Task<SubscriptionOutcome> UpsertSubscriptionAsync(Actor actor, SubscriptionRecord subscription, CancellationToken cancellationToken)
     {
         var outcome = await _store.UpsertSubscriptionAsync(actor, subscription, cancellationToken);

@@ -264,6 +264,8 @@ internal static class AdminMapping
         Subject = entry.Subject ?? string.Empty,
         BeforeJson = entry.BeforeJson ?? string.Empty,
         AfterJson = entry.AfterJson ?? string.Empty,
+        ActorName = entry.ActorName ?? string.Empty,
+        SubjectName = entry.SubjectName ?? string.Empty,
     };
 
     /// <summary>Page tokens are the last id of the previous page, opaque to clients.</summary>

@@ -107,6 +107,11 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         validation.ThrowIfInvalid();
         var released = await _reports.ForceReleaseAsync(
             new PoolId(accountId, request.Product), actor, request.LeaseIds.Distinct().ToList(), request.AgentIds.Distinct().ToList(), context.CancellationToken);
+        if (released.Count > 0)
+        {
+            await _administration.RememberActorNameAsync(accountId, actor, context.CancellationToken); // the seat events name the admin by id only
+        }
+
         var response = new ForceReleaseResponse();
         response.Released.AddRange(released.Select(s => s.ToProto(request.Product)));
         return response;

@@ -31,7 +31,23 @@ internal static partial class CallerIdentity
     public static (string AccountId, LicenseBroker.Domain.Administration.Actor Actor) Admin(ServerCallContext context)
     {
         var agent = Agent(context);
-        return (agent.AccountId, new LicenseBroker.Domain.Administration.Actor(agent.AgentId));
+        return (agent.AccountId, new LicenseBroker.Domain.Administration.Actor(agent.AgentId, Name(context.GetHttpContext())));
+    }
+
+    /// <summary>
+    /// The caller's name from the validated token's `name` claim, for the audit log: at most 200 characters, no control
+    /// characters (a name is shown in pages and CSV files); null when the token has none or only such characters.
+    /// </summary>
+    private static string? Name(HttpContext http)
+    {
+        var name = http.User.FindFirst("name")?.Value;
+        if (name is null)
+        {
+            return null;
+        }
+
+        name = new string(name.Where(c => !char.IsControl(c)).Take(200).ToArray()).Trim();
+        return name.Length == 0 ? null : name;
     }
 
     /// <summary>The back-office service calling (its `sub`, or "service" when it has none).</summary>

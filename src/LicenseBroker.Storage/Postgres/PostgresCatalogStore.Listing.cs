@@ -51,20 +51,40 @@ public sealed partial class PostgresCatalogStore
     {
         // Newest first by id (the index audit_events_by_account_id): a cursor on the id stays stable
         // while new rows are appended. The work is bounded by the page size and this account's own rows.
+        // Names are looked up per row of the page (primary-key reads, at most 2 per row): the person who acted, and what
+        // the action was about by its category (a team, a machine, a webhook address, a token, else a person). What is
+        // gone is named as the event recorded it (the removed row in before), else left empty for the caller to say so.
         const string sql = """
-            SELECT id AS Id, occurred_at AS OccurredAt, product_code AS Product, actor AS Actor, action AS Action, subject AS Subject,
-                   before::text AS BeforeJson, after::text AS AfterJson
-            FROM audit_events
-            WHERE account_id = @accountId
-              AND occurred_at >= now() - make_interval(days => lb_event_retention_days(@accountId))
-              AND (@before::bigint IS NULL OR id < @before)
-              AND (@product::text IS NULL OR product_code = @product)
-              AND (@from::timestamptz IS NULL OR occurred_at >= @from)
-              AND (@to::timestamptz IS NULL OR occurred_at < @to)
-              AND (@agentId::text IS NULL OR subject = @agentId OR actor = @agentId)
+            SELECT e.id AS Id, e.occurred_at AS OccurredAt, e.product_code AS Product, e.actor AS Actor, e.action AS Action, e.subject AS Subject,
+                   e.before::text AS BeforeJson, e.after::text AS AfterJson,
+                   coalesce((SELECT a.display_name FROM agents a WHERE a.account_id = e.account_id AND a.id = e.actor),
+                            (SELECT n.name FROM audit_names n WHERE n.account_id = e.account_id AND n.id = e.actor)) AS ActorName,
+                   coalesce(
+                       CASE
+                           WHEN e.action LIKE 'group.%' OR e.action IN ('provisioning.group.create', 'provisioning.group.change', 'provisioning.group.delete')
+                               THEN (SELECT g.display_name FROM scim_groups g WHERE g.account_id = e.account_id AND g.id = e.subject)
+                           WHEN e.action IN ('provisioning.group.map', 'provisioning.group.unmap') THEN e.subject
+                           WHEN e.action LIKE 'device.%'
+                               THEN (SELECT d.display_name FROM devices d WHERE d.account_id = e.account_id AND d.product_code = e.product_code AND d.id = e.subject)
+                           WHEN e.action LIKE 'webhook.%' THEN (SELECT w.url FROM webhook_endpoints w WHERE w.account_id = e.account_id AND w.id = e.subject)
+                           WHEN e.action LIKE 'provisioning.token.%' THEN (SELECT t.name FROM provisioning_tokens t WHERE t.account_id = e.account_id AND t.id = e.subject)
+                           WHEN e.action = 'account.retention_set' THEN NULL
+                           ELSE coalesce((SELECT a.display_name FROM agents a WHERE a.account_id = e.account_id AND a.id = e.subject),
+                                         (SELECT n.name FROM audit_names n WHERE n.account_id = e.account_id AND n.id = e.subject))
+                       END,
+                       e.before->>'DisplayName', e.before->>'display_name', e.before->>'displayName',
+                       e.after->>'DisplayName', e.after->>'display_name', e.after->>'displayName', e.after->>'url', e.after->>'name') AS SubjectName
+            FROM audit_events e
+            WHERE e.account_id = @accountId
+              AND e.occurred_at >= now() - make_interval(days => lb_event_retention_days(@accountId))
+              AND (@before::bigint IS NULL OR e.id < @before)
+              AND (@product::text IS NULL OR e.product_code = @product)
+              AND (@from::timestamptz IS NULL OR e.occurred_at >= @from)
+              AND (@to::timestamptz IS NULL OR e.occurred_at < @to)
+              AND (@agentId::text IS NULL OR e.subject = @agentId OR e.actor = @agentId)
               AND (cardinality(@actions::text[]) + cardinality(@categories::text[]) = 0
-                   OR action = ANY(@actions::text[]) OR split_part(action, '.', 1) = ANY(@categories::text[]))
-            ORDER BY id DESC
+                   OR e.action = ANY(@actions::text[]) OR split_part(e.action, '.', 1) = ANY(@categories::text[]))
+            ORDER BY e.id DESC
             LIMIT @limit
             """;
         ArgumentOutOfRangeException.ThrowIfLessThan(query.PageSize, 1);
@@ -86,7 +106,7 @@ public sealed partial class PostgresCatalogStore
             },
             cancellationToken: cancellationToken))).ToList();
         var page = rows.Take(query.PageSize)
-            .Select(r => new AuditEntry(r.Id, new DateTimeOffset(r.OccurredAt, TimeSpan.Zero), r.Product, r.Actor, r.Action, r.Subject, r.BeforeJson, r.AfterJson))
+            .Select(r => new AuditEntry(r.Id, new DateTimeOffset(r.OccurredAt, TimeSpan.Zero), r.Product, r.Actor, r.Action, r.Subject, r.BeforeJson, r.AfterJson, r.ActorName, r.SubjectName))
             .ToList();
         return new AuditPage(page, rows.Count > query.PageSize ? page[^1].Id : null);
     }
@@ -99,5 +119,6 @@ public sealed partial class PostgresCatalogStore
 
     private sealed record DeviceListRow(string DeviceId, string DisplayName, string Platform, DateTime RegisteredAt);
 
-    private sealed record AuditRow(long Id, DateTime OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson);
+    private sealed record AuditRow(
+        long Id, DateTime OccurredAt, string? Product, string Actor, string Action, string? Subject, string? BeforeJson, string? AfterJson, string? ActorName, string? SubjectName);
 }

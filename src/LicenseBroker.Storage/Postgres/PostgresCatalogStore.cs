@@ -229,6 +229,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             }
 
             await AuditAsync(connection, transaction, accountId, null, actor, "agent.remove", agentId, before, null, cancellationToken);
+            await RememberNameAsync(connection, transaction, accountId, agentId, before.DisplayName, cancellationToken);
             return true;
         }, cancellationToken);
     }
@@ -528,11 +529,54 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         object? before, object? after, CancellationToken cancellationToken)
     {
         await InsertAuditAsync(connection, transaction, accountId, product, actor, action, subject, before, after, cancellationToken);
+        await RememberNameAsync(connection, transaction, accountId, actor.Id, actor.Name, cancellationToken);
         if (action is "seat.assign" or "seat.unassign" && subject is not null)
         {
             var seatType = after is null ? null : JsonSerializer.SerializeToElement(after).TryGetProperty("seat_type", out var type) ? type.ToString() : null;
             await WebhookOutbox.AddAgentSeatChangedAsync(
                 connection, transaction, accountId, product, subject, actor.Id, action == "seat.assign" ? "assigned" : "removed", seatType, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Keeps a name for the audit log's readers (migration 0027): an actor's, as their token gave it, or a removed
+    /// person's; a no-op without a name or when unchanged.
+    /// </summary>
+    internal static async Task RememberNameAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string id, string? name, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            INSERT INTO audit_names (account_id, id, name) VALUES (@accountId, @id, @name)
+            ON CONFLICT (account_id, id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+            WHERE audit_names.name IS DISTINCT FROM EXCLUDED.name
+            """;
+        if (name is { Length: > 0 and <= 200 })
+        {
+            await connection.ExecuteAsync(new CommandDefinition(sql, new { accountId, id, name }, transaction, cancellationToken: cancellationToken));
+        }
+    }
+
+    public async Task RememberActorNameAsync(string accountId, Actor actor, CancellationToken cancellationToken)
+    {
+        if (actor.Name is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            if (await AccountExistsAsync(connection, transaction, accountId, cancellationToken))
+            {
+                await RememberNameAsync(connection, transaction, accountId, actor.Id, actor.Name, cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            // The action it names has happened; the Activity page shows the actor's id until their next change.
         }
     }
 

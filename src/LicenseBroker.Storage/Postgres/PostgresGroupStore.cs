@@ -78,6 +78,7 @@ public sealed class PostgresGroupStore : IGroupStore
             }
 
             await PostgresCatalogStore.EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
+            var previous = (await ListAsync(connection, transaction, accountId, groupId, cancellationToken)).SingleOrDefault(); // the log's "before"
             var created = await connection.QuerySingleAsync<bool>(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
             if (members is not null)
             {
@@ -86,8 +87,9 @@ public sealed class PostgresGroupStore : IGroupStore
             }
 
             var group = (await ListAsync(connection, transaction, accountId, groupId, cancellationToken)).Single();
-            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "group.upsert", groupId, null,
-                new { group_id = groupId, display_name = displayName, members = members?.Count }, cancellationToken);
+            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "group.upsert", groupId,
+                previous is null ? null : new { group_id = groupId, display_name = previous.DisplayName, members = previous.MemberCount },
+                new { group_id = groupId, display_name = displayName, members = group.MemberCount }, cancellationToken);
             return new GroupOutcome.Saved(group, created);
         }, cancellationToken);
     }
@@ -96,14 +98,15 @@ public sealed class PostgresGroupStore : IGroupStore
         await InTransactionAsync(async (connection, transaction) =>
         {
             // The group's members and its seat rules go with it (ON DELETE CASCADE).
-            var deleted = await connection.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM scim_groups WHERE account_id = @accountId AND id = @groupId", new { accountId, groupId }, transaction, cancellationToken: cancellationToken)) == 1;
-            if (deleted)
+            // Its name goes into the log's "before": the Activity page names the team once it is gone.
+            var name = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "DELETE FROM scim_groups WHERE account_id = @accountId AND id = @groupId RETURNING display_name", new { accountId, groupId }, transaction, cancellationToken: cancellationToken));
+            if (name is not null)
             {
-                await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "group.remove", groupId, new { group_id = groupId }, null, cancellationToken);
+                await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "group.remove", groupId, new { group_id = groupId, display_name = name }, null, cancellationToken);
             }
 
-            return deleted;
+            return name is not null;
         }, cancellationToken);
 
     public async Task<IReadOnlyList<AgentGroupRecord>> ListGroupsAsync(string accountId, string? groupId, CancellationToken cancellationToken)
@@ -179,8 +182,20 @@ public sealed class PostgresGroupStore : IGroupStore
                 return new GroupRuleOutcome.ReservationsOverLimit(limit, others.Reserved, rule.Reserved);
             }
 
+            // The rule it replaces, for the log's before → after (the same shape as after).
+            var before = await connection.QuerySingleOrDefaultAsync<RuleBeforeRow>(new CommandDefinition(
+                """
+                SELECT reserved_seats AS Reserved, max_seats AS Max, overage_max_seats AS OverageMax, queue_priority AS Priority
+                FROM pool_group_rules WHERE account_id = @accountId AND product_code = @product AND group_id = @groupId
+                """,
+                key, transaction, cancellationToken: cancellationToken));
             await connection.ExecuteAsync(new CommandDefinition(upsertSql, key, transaction, cancellationToken: cancellationToken));
-            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, rule.Product, actor, "group.rule_set", rule.GroupId, null,
+            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, rule.Product, actor, "group.rule_set", rule.GroupId,
+                before is null ? null : new
+                {
+                    group_id = rule.GroupId, reserved_seats = before.Reserved, max_seats = before.Max, overage_max_seats = before.OverageMax,
+                    queue_priority = ((QueuePriority?)before.Priority)?.ToString(),
+                },
                 new { group_id = rule.GroupId, reserved_seats = rule.Reserved, max_seats = rule.Max, overage_max_seats = rule.OverageMax, queue_priority = rule.Priority?.ToString() }, cancellationToken);
             // Members who may take a shared seat of the product (bounded by the group's size): a reservation beyond them
             // keeps seats free that nobody can use, which the caller is warned about.
@@ -250,4 +265,6 @@ public sealed class PostgresGroupStore : IGroupStore
     private sealed record SubscriptionRow(int ConcurrentLimit, string OverageMode, int OverageSeats, int OveragePercent);
 
     private sealed record OthersRow(int Count, int Reserved);
+
+    private sealed record RuleBeforeRow(int Reserved, int? Max, int? OverageMax, short? Priority);
 }

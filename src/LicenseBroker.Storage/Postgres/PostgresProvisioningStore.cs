@@ -289,9 +289,9 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
         InTransactionAsync<ScimOutcome<bool>>(async (connection, transaction) =>
         {
             await LockGovernedPoolsAsync(connection, transaction, accountId, null, cancellationToken);
-            var agentId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                "SELECT id FROM agents WHERE account_id = @accountId AND scim_id = @id FOR UPDATE", new { accountId, id }, transaction, cancellationToken: cancellationToken));
-            if (agentId is null)
+            var found = await connection.QuerySingleOrDefaultAsync<(string AgentId, string DisplayName)?>(new CommandDefinition(
+                "SELECT id, display_name FROM agents WHERE account_id = @accountId AND scim_id = @id FOR UPDATE", new { accountId, id }, transaction, cancellationToken: cancellationToken));
+            if (found is not { AgentId: var agentId, DisplayName: var displayName })
             {
                 return new ScimOutcome<bool>.NotFound();
             }
@@ -302,6 +302,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
             await connection.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM agents WHERE account_id = @accountId AND id = @agentId", new { accountId, agentId }, transaction, cancellationToken: cancellationToken));
             await AuditAsync(connection, transaction, accountId, null, actor, "agent.remove", agentId, new { seats }, null, cancellationToken);
+            await PostgresCatalogStore.RememberNameAsync(connection, transaction, accountId, agentId, displayName, cancellationToken);
             var changed = seats.Select(s => (agentId, s.Product)).ToList();
             await ResolveProblemsInTransactionAsync(connection, transaction, actor, accountId, seats.Where(s => s.SeatType == SeatTypeCodes.Named).Select(s => s.Product), changed, cancellationToken);
             return new ScimOutcome<bool>.Done(true, new SeatChanges(changed));

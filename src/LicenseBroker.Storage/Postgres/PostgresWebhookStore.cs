@@ -55,6 +55,7 @@ public sealed class PostgresWebhookStore : IWebhookStore
         Actor actor, string accountId, string endpointId, WebhookEndpointSettings settings, WebhookEndpointState? state, CancellationToken cancellationToken) =>
         await InTransactionAsync(async (connection, transaction) =>
         {
+            var before = await GetAsync(connection, transaction, accountId, endpointId, cancellationToken); // the log's "before"
             var updated = await connection.ExecuteAsync(new CommandDefinition(
                 """
                 UPDATE webhook_endpoints SET url = @url, event_types = @types, threshold_percent = @threshold,
@@ -82,8 +83,9 @@ public sealed class PostgresWebhookStore : IWebhookStore
                     new { endpointId }, transaction, cancellationToken: cancellationToken));
             }
 
-            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "webhook.update", endpointId, null,
-                new { url = settings.Url, event_types = settings.EventTypes, threshold_percent = settings.ThresholdPercent, state = state?.ToString() }, cancellationToken);
+            await PostgresCatalogStore.AuditAsync(connection, transaction, accountId, null, actor, "webhook.update", endpointId,
+                before is null ? null : new { url = before.Url, event_types = before.EventTypes, threshold_percent = before.ThresholdPercent, state = before.State.ToString() },
+                new { url = settings.Url, event_types = settings.EventTypes, threshold_percent = settings.ThresholdPercent, state = (state ?? before?.State)?.ToString() }, cancellationToken);
             return await GetAsync(connection, transaction, accountId, endpointId, cancellationToken);
         }, cancellationToken);
 

@@ -32,6 +32,9 @@ internal sealed class AdminCenterProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process id, to read its memory from /proc.</summary>
+    public int ProcessId => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts it; with <paramref name="waitUntilServing"/> false, returns at once (to watch it refuse to start).</summary>

@@ -103,6 +103,14 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public Grpc.Core.Metadata AdminHeaders(string accountId, string adminId = "admin-1") =>
         Bearer(DevTokens.Mint(SigningKey, accountId, adminId, TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(role: "ADMIN")));
 
+    /// <summary>Call headers of an account admin whose token carries a name (the `name` claim of an identity provider).</summary>
+    public Grpc.Core.Metadata NamedAdminHeaders(string accountId, string adminId, string name)
+    {
+        var claims = DevTokens.Claims(role: "ADMIN");
+        claims["name"] = name;
+        return Bearer(DevTokens.Mint(SigningKey, accountId, adminId, TimeSpan.FromHours(1), extraClaims: claims));
+    }
+
     /// <summary>Call headers of a manager with both privileges (MANAGE_SEATS, MANAGE_USERS), not an admin.</summary>
     public Grpc.Core.Metadata ManagerHeaders(string accountId, string managerId = "manager-1") =>
         Bearer(DevTokens.Mint(SigningKey, accountId, managerId, TimeSpan.FromHours(1), extraClaims: DevTokens.Claims(role: "MANAGER", privileges: ["MANAGE_SEATS", "MANAGE_USERS"])));

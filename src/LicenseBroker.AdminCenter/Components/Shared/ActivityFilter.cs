@@ -41,16 +41,29 @@ public static class ActivityFilter
         return request;
     }
 
-    /// <summary>An event in words ("Alice ended the session of Bob on Remote Support"); an action without a sentence by its code.</summary>
     /// <summary>The query string of a filter, for the next page and the export.</summary>
     public static string Query(string? kind, string? person, string? from, string? to) =>
         $"kind={Uri.EscapeDataString(kind ?? "")}&person={Uri.EscapeDataString(person ?? "")}&from={Uri.EscapeDataString(from ?? "")}&to={Uri.EscapeDataString(to ?? "")}";
 
-    public static string Told(IStringLocalizer text, AuditEvent e, Func<string, string> productName)
+    /// <summary>An event in words ("Alice ended the session of Bob on Remote Support"), people and things by their names.</summary>
+    public static string Told(IStringLocalizer<Text> text, AuditEvent e, Func<string, string> productName)
     {
-        var sentence = text["Event_" + e.Action, e.Actor, e.Subject, e.Product.Length == 0 ? string.Empty : productName(e.Product)];
-        return sentence.ResourceNotFound ? e.Action : sentence.Value;
+        var sentence = text["Event_" + e.Action, Actor(text, e), Subject(e), e.Product.Length == 0 ? string.Empty : productName(e.Product)];
+        return sentence.ResourceNotFound ? text["UnknownEvent"] : sentence.Value;
     }
+
+    /// <summary>
+    /// Who did it, in words: a person by name; the broker itself; an identity provider by its token's name; a back-office
+    /// service by its name; a person the account no longer has by the id the log kept (an erased one's is opaque).
+    /// </summary>
+    public static string Actor(IStringLocalizer<Text> text, AuditEvent e) => e.ActorName.Length > 0 ? e.ActorName
+        : e.Actor == "broker" ? text["ActorBroker"]
+        : e.Actor.StartsWith("scim:", StringComparison.Ordinal) ? text["ActorScim", e.Actor["scim:".Length..]]
+        : e.Actor.StartsWith("service:", StringComparison.Ordinal) ? text["ActorService", e.Actor["service:".Length..]]
+        : text["FormerPerson", e.Actor];
+
+    /// <summary>What it concerned: its name as the broker knows it, else the id the log kept.</summary>
+    public static string Subject(AuditEvent e) => e.SubjectName.Length > 0 ? e.SubjectName : e.Subject;
 
     private static DateTime? Date(string? text) =>
         DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var day) ? day : null;
