@@ -162,6 +162,35 @@ public sealed class AdminCenterActivityTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
+    public async Task An_admin_sets_the_session_timeouts_in_the_console_the_broker_has_them_and_the_activity_says_before_and_after()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        using var browser = new Browser("fr-FR");
+        SignIn(browser, account);
+        browser.Go(Page("/"));
+        var pending = browser.Find($"#pending-{Product}");
+        pending.Clear();
+        pending.SendKeys("5");
+        var idle = browser.Find($"#idle-{Product}");
+        idle.Clear();
+        idle.SendKeys("20");
+        browser.Submit($"#save-timeouts-{Product}");
+        Assert.Contains("Les délais de Remote Support sont enregistrés.", browser.Find("#done").Text, StringComparison.Ordinal);
+
+        var subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        Assert.Equal((300, 1200), (subscription.PendingTimeoutSeconds, subscription.IdleTimeoutSeconds));
+        Assert.Equal("5", browser.Find($"#pending-{Product}").GetAttribute("value"));
+
+        browser.Go(Page("/activity?kind=subscription"));
+        var row = browser.Find("#activity tbody tr");
+        Assert.Equal("subscription.session_timeouts", row.GetAttribute("data-action"));
+        Assert.Contains("Alice Admin a modifié quand les postes de Remote Support sont repris aux sessions en attente ou inactives", row.Text, StringComparison.Ordinal);
+        Assert.Contains("Délai en attente : jamais → 5 min", row.Text.Replace('\u00a0', ' '), StringComparison.Ordinal);
+        Assert.Contains("Délai d’inactivité : jamais → 20 min", row.Text.Replace('\u00a0', ' '), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_csv_export_of_fifty_thousand_events_streams_with_the_consoles_memory_bounded_and_parses_back()
     {
         const int Events = 50_000;

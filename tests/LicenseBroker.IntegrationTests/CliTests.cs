@@ -41,6 +41,30 @@ public sealed class CliTests : IClassFixture<BrokerFixture>
     }
 
     [Fact]
+    public async Task An_admin_shows_and_sets_the_session_timeouts_through_the_cli_and_a_bad_one_changes_nothing()
+    {
+        var account = await _fixture.Seeder.AccountAsync();
+        var shown = await RunCli(account, null, "sessions", "timeouts");
+        Assert.Equal(0, shown.ExitCode);
+        Assert.Contains("pending timeout: off, idle timeout: off", shown.Output, StringComparison.Ordinal);
+
+        var set = await RunCli(account, null, "sessions", "timeouts", "--idle-timeout", "15m");
+        Assert.Equal(0, set.ExitCode);
+        Assert.Contains("pending timeout: off, idle timeout: 00:15:00", set.Output, StringComparison.Ordinal);
+        var subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        Assert.Equal((0, 900), (subscription.PendingTimeoutSeconds, subscription.IdleTimeoutSeconds));
+
+        // Above a day: refused by the broker naming the field; the stored rule stays.
+        var refused = await RunCli(account, null, "sessions", "timeouts", "--pending-timeout", "2d");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("pending_timeout_seconds", refused.Error, StringComparison.Ordinal);
+        subscription = (await _fixture.Host.SubscriptionClient.GetSubscriptionAsync(
+            new GetSubscriptionRequest { AccountId = account, Product = Product }, _fixture.Host.ServiceHeaders())).Subscription;
+        Assert.Equal((0, 900), (subscription.PendingTimeoutSeconds, subscription.IdleTimeoutSeconds));
+    }
+
+    [Fact]
     public async Task Sessions_list_and_end_through_the_cli()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 2);

@@ -11,7 +11,7 @@ namespace LicenseBroker.UnitTests;
 public sealed partial class ResourceTextTests
 {
     // Keys whose French is rightly the English (names, numbers).
-    private static readonly HashSet<string> SameInBothLanguages = ["OfLimit", "MinutesN", "Monitoring", "PlanModel", "Product", "Session", "Sessions", "Agent", "Agents", "Plan", "Action", "Actions", "Total", "Source", "Type", "DistinctAgents", "Email", "SecondsN"];
+    private static readonly HashSet<string> SameInBothLanguages = ["OfLimit", "MinutesN", "Monitoring", "PlanModel", "Product", "Session", "Sessions", "Agent", "Agents", "Plan", "Action", "Actions", "Total", "Source", "Type", "DistinctAgents", "Email", "SecondsN", "MinutesUnit"];
 
     public static TheoryData<string> ResourcePairs()
     {

@@ -8,7 +8,7 @@ internal static class SessionsCommand
 {
     public static Command Create()
     {
-        return new Command("sessions", "Live shared sessions of the account.") { List(), End() };
+        return new Command("sessions", "Live shared sessions of the account.") { List(), End(), Timeouts() };
     }
 
     private static Command List()
@@ -119,4 +119,39 @@ internal static class SessionsCommand
         });
         return command;
     }
+
+    /// <summary>The account's own pending and idle timeouts of a product (admin token), the same fields the back office sets.</summary>
+    private static Command Timeouts()
+    {
+        var connection = new BrokerConnection();
+        var product = new Option<string>("--product") { Description = "Product code.", DefaultValueFactory = _ => "remote-support" };
+        var pendingTimeout = CommonOptions.TimeoutOrOff("--pending-timeout", "Take the seat back from a session still PENDING this long");
+        var idleTimeout = CommonOptions.TimeoutOrOff("--idle-timeout", "Take the seat back from a session whose user is idle this long");
+        var command = new Command("timeouts", "Show, or change only what is given of, when seats are taken back from pending or idle sessions.") { product, pendingTimeout, idleTimeout };
+        connection.AddTo(command);
+        command.SetAction((parse, _) => connection.RunAsync(parse, async (channel, headers) =>
+        {
+            var client = new SeatAdminService.SeatAdminServiceClient(channel);
+            var usage = (await client.GetSeatUsageAsync(new GetSeatUsageRequest { Product = parse.GetValue(product)! }, headers)).Products
+                .SingleOrDefault() ?? throw new CliException(ExitCodes.NotFound, $"the account has no subscription to {parse.GetValue(product)}");
+            var response = new SetSessionTimeoutsResponse { PendingTimeoutSeconds = usage.PendingTimeoutSeconds, IdleTimeoutSeconds = usage.IdleTimeoutSeconds };
+            if (parse.GetValue(pendingTimeout) is not null || parse.GetValue(idleTimeout) is not null)
+            {
+                response = await client.SetSessionTimeoutsAsync(
+                    new SetSessionTimeoutsRequest
+                    {
+                        Product = parse.GetValue(product)!,
+                        PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? (int)Math.Min(pending.TotalSeconds, int.MaxValue) : usage.PendingTimeoutSeconds,
+                        IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? (int)Math.Min(idle.TotalSeconds, int.MaxValue) : usage.IdleTimeoutSeconds,
+                    },
+                    headers);
+            }
+
+            return BrokerConnection.Print(connection.Json(parse), response, () =>
+                Console.WriteLine($"pending timeout: {Off(response.PendingTimeoutSeconds)}, idle timeout: {Off(response.IdleTimeoutSeconds)}"));
+        }));
+        return command;
+    }
+
+    private static string Off(int seconds) => seconds == 0 ? "off" : TimeSpan.FromSeconds(seconds).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -15,6 +15,12 @@ public interface ICatalogStore
     Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Sets the product's pending and idle timeouts (the account's own rule), audited before → after; null when the
+    /// account has no subscription to it.
+    /// </summary>
+    Task<Seats.IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Keeps the name the actor's token gave, for the audit log's readers, where no change of the catalog records it
     /// (an admin ending sessions: seat events carry ids). A courtesy: a storage fault is swallowed, never the caller's error.
     /// </summary>

@@ -43,6 +43,18 @@ public sealed class SeatAdministration
         return outcome;
     }
 
+    /// <summary>An admin's pending and idle timeouts of a product; every replica reads them at once (null: no subscription).</summary>
+    public async Task<Seats.IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken)
+    {
+        var saved = await _store.SetSessionTimeoutsAsync(actor, accountId, product, rules, cancellationToken);
+        if (saved is not null)
+        {
+            await _invalidator.InvalidateAsync(accountId, product);
+        }
+
+        return saved;
+    }
+
     public Task<SubscriptionRecord?> GetSubscriptionAsync(string accountId, string product, CancellationToken cancellationToken) =>
         _store.GetSubscriptionAsync(accountId, product, cancellationToken);
 

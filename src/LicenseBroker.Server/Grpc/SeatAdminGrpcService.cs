@@ -19,6 +19,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
     private readonly ReportAdmission _admission;
     private readonly Domain.Provisioning.ProvisioningService _provisioning;
     private readonly AgentGroups _groups;
+    private readonly Domain.Seats.SeatOptions _seats;
 
     public SeatAdminGrpcService(
         SeatAdministration administration,
@@ -30,8 +31,10 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         Webhooks.WebhookTargets targets,
         Webhooks.WebhookOptions webhookSettings,
         Domain.Planning.SeatPlanning planning,
+        Domain.Seats.SeatOptions seats,
         TimeProvider time)
     {
+        _seats = seats;
         Planning = planning;
         _groups = groups;
         Webhooks = webhooks;
@@ -115,6 +118,21 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         var response = new ForceReleaseResponse();
         response.Released.AddRange(released.Select(s => s.ToProto(request.Product)));
         return response;
+    }
+
+    [Authorize(Policy = BrokerPolicies.ManageSeats)]
+    public override async Task<SetSessionTimeoutsResponse> SetSessionTimeouts(SetSessionTimeoutsRequest request, ServerCallContext context)
+    {
+        var (accountId, actor) = CallerIdentity.Admin(context);
+        new RequestValidation()
+            .Product(request.Product)
+            .IdleTimeout(request.PendingTimeoutSeconds, _seats.MinIdleTimeout, "pending_timeout_seconds")
+            .IdleTimeout(request.IdleTimeoutSeconds, _seats.MinIdleTimeout, "idle_timeout_seconds")
+            .ThrowIfInvalid();
+        var rules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(request.PendingTimeoutSeconds), TimeSpan.FromSeconds(request.IdleTimeoutSeconds));
+        _ = await _administration.SetSessionTimeoutsAsync(actor, accountId, request.Product, rules, context.CancellationToken)
+            ?? throw OutcomeStatus.NotFound("The account has no subscription to this product.", "NO_SUBSCRIPTION");
+        return new SetSessionTimeoutsResponse { PendingTimeoutSeconds = request.PendingTimeoutSeconds, IdleTimeoutSeconds = request.IdleTimeoutSeconds };
     }
 
     [Authorize(Policy = BrokerPolicies.ManageSeats)]

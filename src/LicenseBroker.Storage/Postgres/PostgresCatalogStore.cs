@@ -164,6 +164,40 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         return row?.ToRecord();
     }
 
+    public Task<IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, IdleRules rules, CancellationToken cancellationToken)
+    {
+        // The subscription row is the pool's lock (as for every change of its terms).
+        const string sql = """
+            WITH previous AS (
+                SELECT pending_timeout_seconds, idle_timeout_seconds FROM subscriptions
+                WHERE account_id = @accountId AND product_code = @product FOR UPDATE
+            )
+            UPDATE subscriptions s SET pending_timeout_seconds = @pending, idle_timeout_seconds = @idle
+            FROM previous WHERE s.account_id = @accountId AND s.product_code = @product
+            RETURNING previous.pending_timeout_seconds AS Pending, previous.idle_timeout_seconds AS Idle
+            """;
+        var pending = (int)rules.PendingTimeout.TotalSeconds;
+        var idle = (int)rules.IdleTimeout.TotalSeconds;
+        return InTransactionAsync<IdleRules?>(async (connection, transaction) =>
+        {
+            var before = await connection.QuerySingleOrDefaultAsync<(int Pending, int Idle)?>(new CommandDefinition(
+                sql, new { accountId, product, pending, idle }, transaction, cancellationToken: cancellationToken));
+            if (before is not { } was)
+            {
+                return null;
+            }
+
+            if (was.Pending != pending || was.Idle != idle)
+            {
+                await AuditAsync(connection, transaction, accountId, product, actor, "subscription.session_timeouts", null,
+                    new { pending_timeout_seconds = was.Pending, idle_timeout_seconds = was.Idle }, new { pending_timeout_seconds = pending, idle_timeout_seconds = idle },
+                    cancellationToken);
+            }
+
+            return rules;
+        }, cancellationToken);
+    }
+
     public async Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken)
     {
         const string beforeSql = """
