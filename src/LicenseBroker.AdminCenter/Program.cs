@@ -14,8 +14,8 @@ var options = app.Services.GetRequiredService<IOptions<AdminCenterOptions>>().Va
 app.UseSecurityHeaders(options.Oidc.Authority);
 app.UseStaticFiles();
 app.UseRequestLocalization();
-app.UseAdminTimeZone();
 app.UseAuthentication();
+app.UseAdminTimeZone(); // after authentication: the chosen zone is the signed-in person's
 app.UseAuthorization();
 app.UseAntiforgery();
 app.MapAdminCenterEndpoints();

@@ -737,21 +737,54 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     }
 
     [Fact]
-    public async Task Times_are_shown_in_the_time_zone_the_admin_chose_with_utc_on_hover()
+    public async Task Times_are_shown_in_the_browsers_time_zone_then_in_the_one_the_admin_chose_kept_for_them_with_utc_on_hover()
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 1);
         var id = (await _fixture.Seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
         await _fixture.Host.Agent(account, id).AcquireAsync(Product);
+        var admin = Admin(account);
 
-        using var browser = new Browser();
-        SignIn(browser, Admin(account), $"/sessions?product={Product}");
-        var utc = browser.Find($"tr[data-agent='{id}'] time");
-        Assert.EndsWith(" UTC", utc.Text, StringComparison.Ordinal);
+        // The browser says it is in São Paulo: after its first page (the script reports it), times are shown there.
+        using (var browser = new Browser())
+        {
+            browser.EmulateTimeZone("America/Sao_Paulo");
+            SignIn(browser, admin, $"/sessions?product={Product}");
+            browser.Go(Page($"/sessions?product={Product}"));
+            Assert.EndsWith("America/Sao_Paulo", browser.Find($"tr[data-agent='{id}'] time").Text, StringComparison.Ordinal);
+            Assert.Equal("America/Sao_Paulo", browser.Find("#time-zone-link").Text);
 
-        browser.Click("#time-zone-link");
-        browser.Click("#time-zone option[value='Europe/Paris']");
-        browser.Submit("#save-time-zone");
-        var local = browser.Find($"tr[data-agent='{id}'] time");
+            // The admin chooses Paris: kept by the broker for this person.
+            browser.Click("#time-zone-link");
+            browser.Click("#time-zone option[value='Europe/Paris']");
+            browser.Submit("#save-time-zone");
+            AssertShownInParis(browser, id);
+        }
+
+        var stored = await _fixture.Host.AdminClient.GetMyPreferencesAsync(new GetMyPreferencesRequest(), _fixture.Host.AdminHeaders(account, admin.UserName));
+        Assert.Equal("Europe/Paris", stored.TimeZone);
+
+        // Another browser, in Tokyo, the same person: the choice follows them.
+        using (var elsewhere = new Browser())
+        {
+            elsewhere.EmulateTimeZone("Asia/Tokyo");
+            SignIn(elsewhere, admin, $"/sessions?product={Product}");
+            elsewhere.Go(Page($"/sessions?product={Product}"));
+            AssertShownInParis(elsewhere, id);
+            elsewhere.Go(Page("/time-zone"));
+            Assert.Contains("(your choice)", elsewhere.Find("#time-zone-now").Text, StringComparison.Ordinal);
+        }
+
+        // A zone that is not one is refused by the broker, naming the field; the choice stays.
+        var refused = await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.AdminClient.SetMyPreferencesAsync(
+            new SetMyPreferencesRequest { TimeZone = "../../etc/passwd" }, _fixture.Host.AdminHeaders(account, admin.UserName)).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("time_zone", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal("Europe/Paris", (await _fixture.Host.AdminClient.GetMyPreferencesAsync(new GetMyPreferencesRequest(), _fixture.Host.AdminHeaders(account, admin.UserName))).TimeZone);
+    }
+
+    private static void AssertShownInParis(Browser browser, string agentId)
+    {
+        var local = browser.Find($"tr[data-agent='{agentId}'] time");
         var at = DateTimeOffset.Parse(local.GetAttribute("datetime")!, System.Globalization.CultureInfo.InvariantCulture);
         var paris = TimeZoneInfo.FindSystemTimeZoneById("Europe/Paris");
         // "12/5/2026 8:17 PM Europe/Paris": Paris's hour and minute (this process's culture data may differ from the console's).

@@ -120,6 +120,14 @@ public sealed class MalformedInputTests : IClassFixture<BrokerFixture>
             }, adminHeaders)),
             () => Call(admin.SetGroupSeatRuleAsync(new SetGroupSeatRuleRequest { Product = "remote-support", GroupId = "team", ReservedSeats = 2, MaxSeats = junk.Choose(-1, 0, 1, 1_000_001) }, adminHeaders)),
             () => Call(admin.RemoveGroupSeatRuleAsync(new RemoveGroupSeatRuleRequest { Product = junk.Product(), GroupId = junk.Bad() }, adminHeaders)),
+            () => Call(admin.SetSessionTimeoutsAsync(new SetSessionTimeoutsRequest
+            {
+                Product = junk.Product(), PendingTimeoutSeconds = junk.Choose(-1, 1, 86_401, int.MaxValue, int.MinValue), IdleTimeoutSeconds = junk.Int(),
+            }, adminHeaders)),
+            () => Call(admin.SetMyPreferencesAsync(new SetMyPreferencesRequest
+            {
+                TimeZone = junk.Choose("Mars/Olympus", "../../etc/passwd", "Europe/Paris\0", new string('A', 65), "UTC;DROP", junk.Bad()),
+            }, adminHeaders)),
             () => Call(admin.CreateWebhookEndpointAsync(new CreateWebhookEndpointRequest
             {
                 Url = junk.Choose("https://10.1.2.3/x", "https://[::1]/x", "http://93.184.216.34/x", "https://169.254.169.254/", "gopher://x", "", junk.Bad()),

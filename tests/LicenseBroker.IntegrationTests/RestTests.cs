@@ -99,7 +99,7 @@ public sealed class RestTests
             "get /v1/admin/event-retention", "put /v1/admin/event-retention", "put /v1/admin/products/{product}/devices/{device_id}",
             "delete /v1/admin/products/{product}/devices/{device_id}", "get /v1/admin/products/{product}/devices", "get /v1/admin/audit-events",
             "get /v1/admin/groups", "put /v1/admin/groups/{group_id}", "delete /v1/admin/groups/{group_id}",
-            "put /v1/admin/products/{product}/group-rules/{group_id}", "put /v1/admin/products/{product}/session-timeouts", "delete /v1/admin/products/{product}/group-rules/{group_id}",
+            "put /v1/admin/products/{product}/group-rules/{group_id}", "put /v1/admin/products/{product}/session-timeouts", "get /v1/admin/me/preferences", "put /v1/admin/me/preferences", "delete /v1/admin/products/{product}/group-rules/{group_id}",
             "post /v1/admin/webhooks", "get /v1/admin/webhooks", "put /v1/admin/webhooks/{endpoint_id}", "delete /v1/admin/webhooks/{endpoint_id}",
             "post /v1/admin/webhooks/{endpoint_id}:rotateSecret", "get /v1/admin/webhooks/{endpoint_id}/deliveries",
             "put /v1/subscriptions", "get /v1/subscriptions/{account_id}/{product}",

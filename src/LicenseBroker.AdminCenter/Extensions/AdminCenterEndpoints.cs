@@ -43,19 +43,15 @@ public static partial class AdminCenterEndpoints
             return Results.LocalRedirect(LocalOrRoot(returnUrl));
         });
 
-        app.MapPost("/time-zone", (HttpContext context, [FromForm] string zone, [FromForm] string? returnUrl) =>
+        app.MapPost("/time-zone", async (HttpContext context, [FromForm] string zone, [FromForm] string? returnUrl) =>
         {
-            // Only a zone of the list (UTC included) is kept; anything else changes nothing.
-            if (zone == "UTC" || Components.Shared.AdminTimeZone.Find(zone) is not null)
-            {
-                context.Response.Cookies.Append(
-                    Components.Shared.AdminTimeZone.CookieName,
-                    zone,
-                    new CookieOptions { Expires = DateTimeOffset.UtcNow.AddYears(1), HttpOnly = true, SameSite = SameSiteMode.Lax, IsEssential = true, Secure = context.Request.IsHttps });
-            }
-
-            return Results.LocalRedirect(LocalOrRoot(returnUrl));
-        });
+            // Only a zone of the list (UTC included) is kept, by the broker for this person; anything else changes nothing.
+            // A refusal or an unreachable broker shows on the page (saved=0) instead of a silent "done".
+            var saved = Components.Shared.AdminTimeZone.Find(zone) is not null && await Components.Shared.AdminTimeZone.ChooseAsync(context, zone);
+            return saved
+                ? Results.LocalRedirect(LocalOrRoot(returnUrl))
+                : Results.LocalRedirect("/time-zone?saved=0&returnUrl=" + Uri.EscapeDataString(LocalOrRoot(returnUrl)));
+        }).RequireAuthorization();
 
         app.MapPost("/dev-sign-in", async (HttpContext context, DevSignIn devSignIn, [FromForm] string agentId, [FromForm] string? returnUrl) =>
         {

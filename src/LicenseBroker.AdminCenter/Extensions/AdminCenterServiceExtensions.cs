@@ -68,6 +68,7 @@ public static class AdminCenterServiceExtensions
             services.AddDistributedMemoryCache();
         }
 
+        services.AddMemoryCache(); // the admins' chosen time zones, a few minutes (AdminTimeZone)
         services.AddSingleton<ITicketStore, DistributedTicketStore>();
         services.AddOptions<CookieAuthenticationOptions>(CookieAuthenticationDefaults.AuthenticationScheme)
             .Configure<ITicketStore>((cookie, store) => cookie.SessionStore = store);

@@ -20,6 +20,12 @@ public interface ICatalogStore
     /// </summary>
     Task<Seats.IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken);
 
+    /// <summary>A person's chosen time zone for the console (an IANA id), or null when none.</summary>
+    Task<string?> GetTimeZoneAsync(string accountId, string personId, CancellationToken cancellationToken);
+
+    /// <summary>Keeps a person's chosen time zone (validated by the caller); null forgets it.</summary>
+    Task SetTimeZoneAsync(string accountId, string personId, string? timeZone, CancellationToken cancellationToken);
+
     /// <summary>
     /// Keeps the name the actor's token gave, for the audit log's readers, where no change of the catalog records it
     /// (an admin ending sessions: seat events carry ids). A courtesy: a storage fault is swallowed, never the caller's error.

@@ -55,6 +55,13 @@ public sealed class SeatAdministration
         return saved;
     }
 
+    /// <summary>A person's own console time zone (null: none chosen).</summary>
+    public Task<string?> GetTimeZoneAsync(string accountId, string personId, CancellationToken cancellationToken) =>
+        _store.GetTimeZoneAsync(accountId, personId, cancellationToken);
+
+    public Task SetTimeZoneAsync(string accountId, string personId, string? timeZone, CancellationToken cancellationToken) =>
+        _store.SetTimeZoneAsync(accountId, personId, timeZone, cancellationToken);
+
     public Task<SubscriptionRecord?> GetSubscriptionAsync(string accountId, string product, CancellationToken cancellationToken) =>
         _store.GetSubscriptionAsync(accountId, product, cancellationToken);
 

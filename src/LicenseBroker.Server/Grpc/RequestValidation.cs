@@ -93,6 +93,14 @@ internal sealed partial class RequestValidation
         return Check(valid, field, $"must be a time between {EarliestDate:yyyy-MM-dd} and {LatestDate:yyyy-MM-dd} (nanos 0-999999999)");
     }
 
+    /// <summary>An IANA time zone id this machine knows ("Europe/Paris", "UTC"), or empty for none.</summary>
+    public RequestValidation TimeZone(string zone, string field) =>
+        Check(
+            zone.Length == 0 || zone.Length <= 64 && zone.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '_' or '+' or '-')
+                && TimeZoneInfo.TryFindSystemTimeZoneById(zone, out var found) && found.HasIanaId,
+            field,
+            "must be empty or an IANA time zone id such as Europe/Paris or UTC");
+
     /// <summary>A pending or idle timeout in seconds: 0 (never), or between the broker's minimum and a day.</summary>
     public RequestValidation IdleTimeout(int seconds, TimeSpan minimum, string field) =>
         Check(

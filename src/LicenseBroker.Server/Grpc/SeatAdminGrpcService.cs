@@ -120,6 +120,22 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
         return response;
     }
 
+    [Authorize(Policy = BrokerPolicies.Agent)]
+    public override async Task<AdminPreferences> GetMyPreferences(GetMyPreferencesRequest request, ServerCallContext context)
+    {
+        var caller = CallerIdentity.Agent(context);
+        return new AdminPreferences { TimeZone = await _administration.GetTimeZoneAsync(caller.AccountId, caller.AgentId, context.CancellationToken) ?? string.Empty };
+    }
+
+    [Authorize(Policy = BrokerPolicies.Agent)]
+    public override async Task<AdminPreferences> SetMyPreferences(SetMyPreferencesRequest request, ServerCallContext context)
+    {
+        var caller = CallerIdentity.Agent(context);
+        new RequestValidation().TimeZone(request.TimeZone, "time_zone").ThrowIfInvalid();
+        await _administration.SetTimeZoneAsync(caller.AccountId, caller.AgentId, request.TimeZone.Length == 0 ? null : request.TimeZone, context.CancellationToken);
+        return new AdminPreferences { TimeZone = request.TimeZone };
+    }
+
     [Authorize(Policy = BrokerPolicies.ManageSeats)]
     public override async Task<SetSessionTimeoutsResponse> SetSessionTimeouts(SetSessionTimeoutsRequest request, ServerCallContext context)
     {

@@ -30,6 +30,7 @@ public sealed partial class PostgresCatalogStore
         const string rollupSql = """
             UPDATE usage_daily_agents SET agent_id = @erasedId WHERE account_id = @accountId AND agent_id = @agentId;
             DELETE FROM audit_names WHERE account_id = @accountId AND (id = @agentId OR name = ANY(@names));
+            DELETE FROM admin_preferences WHERE account_id = @accountId AND person_id = @agentId;
             UPDATE webhook_outbox o SET payload = lb_erased(o.payload, @names, @erasedId)
             FROM webhook_endpoints w
             WHERE w.id = o.endpoint_id AND w.account_id = @accountId AND lb_erased(o.payload, @names, @erasedId) IS DISTINCT FROM o.payload;

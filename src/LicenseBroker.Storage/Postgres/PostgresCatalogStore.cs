@@ -198,6 +198,29 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         }, cancellationToken);
     }
 
+    public async Task<string?> GetTimeZoneAsync(string accountId, string personId, CancellationToken cancellationToken)
+    {
+        const string sql = "SELECT time_zone FROM admin_preferences WHERE account_id = @accountId AND person_id = @personId";
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(sql, new { accountId, personId }, cancellationToken: cancellationToken));
+    }
+
+    public Task SetTimeZoneAsync(string accountId, string personId, string? timeZone, CancellationToken cancellationToken)
+    {
+        const string upsertSql = """
+            INSERT INTO admin_preferences (account_id, person_id, time_zone) VALUES (@accountId, @personId, @timeZone)
+            ON CONFLICT (account_id, person_id) DO UPDATE SET time_zone = EXCLUDED.time_zone, updated_at = now()
+            """;
+        const string forgetSql = "DELETE FROM admin_preferences WHERE account_id = @accountId AND person_id = @personId";
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(timeZone?.Length ?? 0, 64); // checked at the edge (RequestValidation.TimeZone)
+        return InTransactionAsync(async (connection, transaction) =>
+        {
+            await EnsureAccountAsync(connection, transaction, accountId, cancellationToken);
+            return await connection.ExecuteAsync(new CommandDefinition(
+                timeZone is { Length: > 0 } ? upsertSql : forgetSql, new { accountId, personId, timeZone }, transaction, cancellationToken: cancellationToken));
+        }, cancellationToken);
+    }
+
     public async Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken)
     {
         const string beforeSql = """

@@ -36,6 +36,10 @@ internal sealed class Browser : IDisposable
         "Emulation.setDeviceMetricsOverride",
         new Dictionary<string, object?> { ["width"] = width, ["height"] = height, ["deviceScaleFactor"] = 1, ["mobile"] = false });
 
+    /// <summary>The browser reports <paramref name="ianaZone"/> as its own time zone (Intl, Date), as one in that zone would.</summary>
+    public void EmulateTimeZone(string ianaZone) => _driver.ExecuteCdpCommand(
+        "Emulation.setTimezoneOverride", new Dictionary<string, object?> { ["timezoneId"] = ianaZone });
+
     /// <summary>How much wider than the window the document is (0: it fits; it scrolls sideways otherwise).</summary>
     public long Overflow() => (long)_driver.ExecuteScript("return document.documentElement.scrollWidth - window.innerWidth;")!;
 

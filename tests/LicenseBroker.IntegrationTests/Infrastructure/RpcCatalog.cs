@@ -104,6 +104,8 @@ internal static class RpcCatalog
         new("SeatAdminService/UpsertAgentGroup", Audience.ManageUsers, async (c, h) => await Admin(c).UpsertAgentGroupAsync(
             new UpsertAgentGroupRequest { GroupId = "authz-team", DisplayName = "Authz team", ReplaceMembers = true, MemberIds = { agentId } }, h)),
         new("SeatAdminService/DeleteAgentGroup", Audience.ManageUsers, async (c, h) => await Admin(c).DeleteAgentGroupAsync(new DeleteAgentGroupRequest { GroupId = "authz-team" }, h)),
+        new("SeatAdminService/GetMyPreferences", Audience.Agent, async (c, h) => await Admin(c).GetMyPreferencesAsync(new GetMyPreferencesRequest(), h)),
+        new("SeatAdminService/SetMyPreferences", Audience.Agent, async (c, h) => await Admin(c).SetMyPreferencesAsync(new SetMyPreferencesRequest { TimeZone = "Europe/Paris" }, h)),
         new("SeatAdminService/SetSessionTimeouts", Audience.ManageSeats, async (c, h) => await Admin(c).SetSessionTimeoutsAsync(
             new SetSessionTimeoutsRequest { Product = "remote-support", PendingTimeoutSeconds = 600, IdleTimeoutSeconds = 0 }, h)),
         new("SeatAdminService/SetGroupSeatRule", Audience.ManageSeats, async (c, h) => await Admin(c).SetGroupSeatRuleAsync(
