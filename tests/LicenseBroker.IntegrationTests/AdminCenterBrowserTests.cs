@@ -124,6 +124,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
     {
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 10, namedSeats: 2);
         var ids = await _fixture.Seeder.AgentsAsync(account, 11, "CONCURRENT");
+        var named = await _fixture.Seeder.AgentsAsync(account, 2, "NAMED", prefix: "named");
 
         // A pending timeout, and a team capped at three seats with one member.
         var host = _fixture.Host;
@@ -139,6 +140,14 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         }
 
         await Assert.ThrowsAsync<RpcException>(() => _fixture.Host.Agent(account, ids[10]).AcquireAsync(Product));
+
+        // Two people on named seats work today too: the history shows them beside the shared seats.
+        foreach (var id in named)
+        {
+            await _fixture.Host.Agent(account, id).AcquireAsync(Product);
+        }
+
+        await _fixture.Host.AuditWrittenAsync();
 
         // Monitoring too: for everyone, and first in code order.
         await _fixture.Seeder.SubscribeAsync(account, "monitoring");
@@ -160,7 +169,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Equal("All shared seats were in use once", browser.Find($"#refusals-{Product}").Text);
         Assert.Equal("10 / 10", browser.Find($"#concurrent-{Product}").Text);
         Assert.Equal("10", browser.Find($"#peak-{Product}").Text);
-        Assert.Equal("0 / 2", browser.Find($"#named-{Product}").Text);
+        Assert.Equal("2 / 2", browser.Find($"#named-{Product}").Text); // both named seats given
         Assert.Contains("Paid plan", browser.Find($"#plan-{Product}").Text, StringComparison.Ordinal);
         Assert.Equal("0 (pending: 5 min; idle: never)", browser.Find($"#reclaimed-{Product}").Text);
         Assert.Equal("Night shift 0 3 1 0 0", browser.Find($"#group-{Product}-nights").Text);
@@ -192,7 +201,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         Assert.Contains("full", bar.GetAttribute("class"), StringComparison.Ordinal);
         Assert.Equal(30, browser.All("#history-chart rect").Count);
         Assert.StartsWith("The pool was full on 1 of these 30 days", browser.Find("#full-days").Text, StringComparison.Ordinal);
-        Assert.Contains("10 / 10", browser.Find($"#history tr[data-day='{today}']").Text, StringComparison.Ordinal);
+        Assert.Equal(["10 / 10", "2"], browser.All($"#history tr[data-day='{today}'] td").Skip(1).Take(2).Select(td => td.Text));
 
         // A dated axis, in the table's format: the first day of the period, and today last.
         var axis = browser.All("#history-chart g.day-label text").Select(t => t.Text).ToList();
@@ -206,14 +215,14 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         using (var reader = CsvHelper.CsvReader.Create(new StringReader(csv.TrimStart('\uFEFF')), new CsvHelper.CsvReaderOptions(), false))
         {
             reader.ReadHeader();
-            var rows = new List<(string Day, string Peak, string Refused)>();
+            var rows = new List<(string Day, string Peak, string Named, string Refused)>();
             while (reader.Read())
             {
-                rows.Add((reader.GetString("day"), reader.GetString("peak_concurrent"), reader.GetString("refused")));
+                rows.Add((reader.GetString("day"), reader.GetString("peak_concurrent"), reader.GetString("named_agents"), reader.GetString("refused")));
             }
 
             Assert.Equal(30, rows.Count);
-            Assert.Equal(("10", "1"), rows.Single(r => r.Day == today) is var row ? (row.Peak, row.Refused) : default);
+            Assert.Equal(("10", "2", "1"), rows.Single(r => r.Day == today) is var row ? (row.Peak, row.Named, row.Refused) : default);
         }
 
         browser.Screenshot("usage-history");

@@ -34,11 +34,12 @@ public static class HistoryExport
         }
 
         await using var csv = ActivityExport.StartCsv(context, $"history-{request.Product}-{request.From}-{request.To}.csv");
-        await csv.WriteRecordAsync(["day", "peak_concurrent", "refused", "distinct_agents", "queue_joins", "queue_abandoned"], cancellationToken);
+        await csv.WriteRecordAsync(["day", "peak_concurrent", "named_agents", "refused", "distinct_agents", "queue_joins", "queue_abandoned"], cancellationToken);
         foreach (var d in history.Value!.Days)
         {
             csv.WriteField(d.Day);
             csv.WriteField(d.PeakConcurrent.ToString(CultureInfo.InvariantCulture));
+            csv.WriteField(d.NamedAgents.ToString(CultureInfo.InvariantCulture));
             csv.WriteField(d.Refused.ToString(CultureInfo.InvariantCulture));
             csv.WriteField(d.DistinctAgents.ToString(CultureInfo.InvariantCulture));
             csv.WriteField(d.QueueJoins.ToString(CultureInfo.InvariantCulture));

@@ -72,8 +72,8 @@ internal static class UsageCommand
                 },
                 headers);
             return BrokerConnection.Print(connection.Json(parse), response, () => Table.Print(
-                ["DAY", "PEAK", "REFUSED", "AGENTS", "WAITS", "GAVE UP"],
-                response.Days.Select(d => (IReadOnlyList<string>)[d.Day, Text(d.PeakConcurrent), Text(d.Refused), Text(d.DistinctAgents), Text(d.QueueJoins), Text(d.QueueAbandoned)])));
+                ["DAY", "PEAK", "NAMED", "REFUSED", "AGENTS", "WAITS", "GAVE UP"],
+                response.Days.Select(d => (IReadOnlyList<string>)[d.Day, Text(d.PeakConcurrent), Text(d.NamedAgents), Text(d.Refused), Text(d.DistinctAgents), Text(d.QueueJoins), Text(d.QueueAbandoned)])));
         }));
         return command;
     }

@@ -42,7 +42,7 @@ public sealed record ProductUsage(DurableUsage Durable, LiveUsage Live)
 public sealed record GroupUsage(GroupSeatRule Rule, string DisplayName, GroupLiveUsage Live);
 
 /// <summary>A day of a pool's history; <see cref="QueueAbandoned"/>: waits that ended without a seat (cancelled, timed out, abandoned).</summary>
-public sealed record UsageDay(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents, int QueueJoins = 0, int QueueAbandoned = 0);
+public sealed record UsageDay(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents, int QueueJoins = 0, int QueueAbandoned = 0, int NamedAgents = 0);
 
 /// <summary>Reads the durable side of usage.</summary>
 public interface IUsageReader

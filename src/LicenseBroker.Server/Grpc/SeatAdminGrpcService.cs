@@ -186,6 +186,7 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             DistinctAgents = d.DistinctAgents,
             QueueJoins = d.QueueJoins,
             QueueAbandoned = d.QueueAbandoned,
+            NamedAgents = d.NamedAgents,
         }));
         return response;
     }

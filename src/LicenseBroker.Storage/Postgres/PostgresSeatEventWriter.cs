@@ -44,16 +44,23 @@ public sealed class PostgresSeatEventWriter
     // The history's distinct agents per day (migration 0017): the day's first grant of an agent adds its row and
     // raises the day's count by one, in the transaction that stores the grant; a second grant, or the same batch
     // written twice, adds nothing.
+    // Those on a named seat of the product are counted apart too (named_agents, migration 0029): the history shows named
+    // seats beside the shared ones.
     private const string DistinctAgentsSql = """
         WITH added AS (
             INSERT INTO usage_daily_agents (account_id, product_code, day, agent_id)
             SELECT DISTINCT * FROM unnest(@accounts, @products, @days, @agents) ORDER BY 1, 2, 3, 4
             ON CONFLICT DO NOTHING
-            RETURNING account_id, product_code, day
+            RETURNING account_id, product_code, day, agent_id
         )
-        INSERT INTO usage_daily (account_id, product_code, day, distinct_agents)
-        SELECT account_id, product_code, day, count(*) FROM added GROUP BY account_id, product_code, day ORDER BY 1, 2, 3
-        ON CONFLICT (account_id, product_code, day) DO UPDATE SET distinct_agents = usage_daily.distinct_agents + EXCLUDED.distinct_agents
+        INSERT INTO usage_daily (account_id, product_code, day, distinct_agents, named_agents)
+        SELECT a.account_id, a.product_code, a.day, count(*), count(*) FILTER (WHERE s.seat_type = 'NAMED')
+        FROM added a
+        LEFT JOIN seat_assignments s ON s.account_id = a.account_id AND s.agent_id = a.agent_id AND s.product_code = a.product_code
+        GROUP BY a.account_id, a.product_code, a.day ORDER BY 1, 2, 3
+        ON CONFLICT (account_id, product_code, day) DO UPDATE SET
+            distinct_agents = usage_daily.distinct_agents + EXCLUDED.distinct_agents,
+            named_agents = usage_daily.named_agents + EXCLUDED.named_agents
         """;
 
     // Waits begun and waits that ended without a seat, per day (migration 0025): counted from the events stored for the

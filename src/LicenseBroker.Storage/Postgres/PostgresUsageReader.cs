@@ -39,7 +39,8 @@ public sealed class PostgresUsageReader : IUsageReader
                coalesce(u.refused, 0) AS Refused,
                coalesce(u.distinct_agents, 0) AS DistinctAgents,
                coalesce(u.queue_joins, 0) AS QueueJoins,
-               coalesce(u.queue_abandoned, 0) AS QueueAbandoned
+               coalesce(u.queue_abandoned, 0) AS QueueAbandoned,
+               coalesce(u.named_agents, 0) AS NamedAgents
         FROM generate_series(@from::date::timestamp AT TIME ZONE 'UTC', @to::date::timestamp AT TIME ZONE 'UTC', interval '1 day') AS d
         LEFT JOIN usage_daily u ON u.account_id = @accountId AND u.product_code = @product AND u.day = (d AT TIME ZONE 'UTC')::date
         ORDER BY d
@@ -81,7 +82,7 @@ public sealed class PostgresUsageReader : IUsageReader
             {
                 var rows = await connection.QueryAsync<HistoryRow>(
                     new CommandDefinition(HistorySql, new { accountId, product, from, to }, transaction, cancellationToken: ct));
-                return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents, r.QueueJoins, r.QueueAbandoned)).ToList();
+                return (IReadOnlyList<UsageDay>)rows.Select(r => new UsageDay(r.Day, r.PeakConcurrent, r.Refused, r.DistinctAgents, r.QueueJoins, r.QueueAbandoned, r.NamedAgents)).ToList();
             },
             cancellationToken);
     }
@@ -103,7 +104,7 @@ public sealed class PostgresUsageReader : IUsageReader
             },
             cancellationToken);
 
-    private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents, int QueueJoins, int QueueAbandoned);
+    private sealed record HistoryRow(DateOnly Day, int PeakConcurrent, int Refused, int DistinctAgents, int QueueJoins, int QueueAbandoned, int NamedAgents);
 
     // The pool's overage events (migration 0023's seat events; after.overage_seats: the overage seats after each), in the
     // pool's order: the last one before the range (the state it starts in), then those within it.
