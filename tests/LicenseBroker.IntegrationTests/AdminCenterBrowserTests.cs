@@ -648,6 +648,24 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         browser.Submit("#mappings button.unmap");
         browser.Find("#no-mappings");
         Assert.Empty((await host.AdminClient.ListProvisioningGroupMappingsAsync(new ListProvisioningGroupMappingsRequest(), host.AdminHeaders(account))).Mappings);
+
+        // A seat a team could not give (as the reconciler records it): the person by name and e-mail, linked to their page.
+        await host.AdminClient.UpsertAgentAsync(
+            new UpsertAgentRequest { AgentId = "u-dana-7c1", Email = "dana@example.test", DisplayName = "Dana Petit", Role = AgentRole.Member }, host.AdminHeaders(account));
+        await using (var connection = new Npgsql.NpgsqlConnection(host.Database.ConnectionString))
+        {
+            await Dapper.SqlMapper.ExecuteAsync(
+                connection,
+                "INSERT INTO provisioning_problems (account_id, agent_id, product_code, reason, detail) VALUES (@account, 'u-dana-7c1', @product, 'NAMED_SEAT_LIMIT_REACHED', 'no named seat left')",
+                new { account, product = Product });
+        }
+
+        browser.Go(Page("/provisioning"));
+        var problem = browser.Find("#problems tr[data-agent='u-dana-7c1']");
+        Assert.Contains("Dana Petit", problem.Text, StringComparison.Ordinal);
+        Assert.Contains("dana@example.test", problem.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("u-dana-7c1", problem.Text, StringComparison.Ordinal);
+        Assert.Equal("/users/u-dana-7c1", new Uri(problem.FindElement(By.CssSelector("a")).GetAttribute("href")!).PathAndQuery);
     }
 
     [Theory]

@@ -85,7 +85,8 @@ public sealed record ScimPage<T>(int TotalResults, int StartIndex, IReadOnlyList
 public sealed record GroupSeatMapping(string GroupName, string Product, SeatType SeatType, DateTimeOffset CreatedAt);
 
 /// <summary>A seat the groups give that the broker could not (yet) give.</summary>
-public sealed record ProvisioningProblem(string AgentId, string Product, string Reason, string Detail, DateTimeOffset FirstSeen);
+public sealed record ProvisioningProblem(
+    string AgentId, string Product, string Reason, string Detail, DateTimeOffset FirstSeen, string? DisplayName = null, string? Email = null);
 
 /// <summary>A provisioning token as listed (never its secret).</summary>
 public sealed record ProvisioningTokenInfo(string Id, string Name, string CreatedBy, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt);

@@ -87,6 +87,8 @@ internal sealed partial class SeatAdminGrpcService
             Reason = p.Reason,
             Detail = p.Detail,
             FirstSeen = Timestamp.FromDateTimeOffset(p.FirstSeen),
+            DisplayName = p.DisplayName ?? string.Empty,
+            Email = p.Email ?? string.Empty,
         }));
         return response;
     }

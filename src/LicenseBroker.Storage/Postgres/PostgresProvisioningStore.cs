@@ -165,12 +165,14 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
     public async Task<IReadOnlyList<ProvisioningProblem>> ListProblemsAsync(string accountId, CancellationToken cancellationToken)
     {
         const string sql = """
-            SELECT agent_id AS AgentId, product_code AS Product, reason AS Reason, detail AS Detail, first_seen AS FirstSeen
-            FROM provisioning_problems WHERE account_id = @accountId ORDER BY first_seen, agent_id
+            SELECT p.agent_id AS AgentId, p.product_code AS Product, p.reason AS Reason, p.detail AS Detail, p.first_seen AS FirstSeen,
+                   a.display_name AS DisplayName, a.email AS Email
+            FROM provisioning_problems p LEFT JOIN agents a ON a.account_id = p.account_id AND a.id = p.agent_id
+            WHERE p.account_id = @accountId ORDER BY p.first_seen, p.agent_id
             """;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         return (await connection.QueryAsync<ProblemRow>(new CommandDefinition(sql, new { accountId }, cancellationToken: cancellationToken)))
-            .Select(r => new ProvisioningProblem(r.AgentId, r.Product, r.Reason, r.Detail, Utc(r.FirstSeen))).ToList();
+            .Select(r => new ProvisioningProblem(r.AgentId, r.Product, r.Reason, r.Detail, Utc(r.FirstSeen), r.DisplayName, r.Email)).ToList();
     }
 
     public Task<SeatChanges> ResolveProblemsAsync(Actor actor, string accountId, string product, CancellationToken cancellationToken) =>
@@ -754,7 +756,7 @@ public sealed class PostgresProvisioningStore : IProvisioningStore
 
     private sealed record MappingRow(string GroupName, string Product, string SeatType, DateTime CreatedAt);
 
-    private sealed record ProblemRow(string AgentId, string Product, string Reason, string Detail, DateTime FirstSeen);
+    private sealed record ProblemRow(string AgentId, string Product, string Reason, string Detail, DateTime FirstSeen, string? DisplayName, string? Email);
 
     private sealed record WantedRow(string AgentId, string Product, bool Named, bool Concurrent);
 
