@@ -147,6 +147,7 @@ public sealed class AdminCenterActivityTests : IClassFixture<AdminCenterFixture>
                 Assert.DoesNotContain(Product, text, StringComparison.Ordinal);
             }
 
+            browser.Screenshot(language == "fr-FR" ? "activite" : "activity-in-words");
             foreach (var (action, words) in expected)
             {
                 var texts = rows.Where(r => r.Action == action).Select(r => r.Text).ToList();

@@ -1,8 +1,8 @@
 namespace LicenseBroker.AdminCenter.Security;
 
 /// <summary>
-/// Headers on every answer: a Content-Security-Policy with no inline script (the console runs no
-/// script at all: pages are rendered on the server and forms post back), no framing, no sniffing.
+/// Headers on every answer: a Content-Security-Policy with no inline script (pages are rendered on the server and
+/// forms post back; the one script, time-zone.js, only reports the browser's time zone), no framing, no sniffing.
 /// </summary>
 public static class SecurityHeaders
 {
