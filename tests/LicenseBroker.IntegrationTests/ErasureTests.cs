@@ -38,7 +38,9 @@ public sealed class ErasureTests
         await host.Agent(account, Zoe).ReleaseAsync(first);
         await host.Agent(account, Zoe).AcquireAsync(Product);
         await host.Agent(account, other).AcquireAsync(Product);
-        await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "newcomer", Email = "new@example.test", DisplayName = "New", Role = AgentRole.Member }, host.AdminHeaders(account, Zoe));
+        // Her token gives her name (kept for the Activity page), and she chose a time zone for the console.
+        await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "newcomer", Email = "new@example.test", DisplayName = "New", Role = AgentRole.Member }, host.NamedAdminHeaders(account, Zoe, Name));
+        await host.AdminClient.SetMyPreferencesAsync(new SetMyPreferencesRequest { TimeZone = "Europe/Paris" }, host.NamedAdminHeaders(account, Zoe, Name));
         await host.AuditWrittenAsync();
 
         // An access request first: her events, exported.
@@ -82,6 +84,8 @@ public sealed class ErasureTests
                 UNION ALL SELECT agent_id FROM usage_daily_agents WHERE account_id = @account
                 UNION ALL SELECT id || email || display_name FROM agents WHERE account_id = @account
                 UNION ALL SELECT payload::text FROM webhook_outbox
+                UNION ALL SELECT id || ' ' || name FROM audit_names WHERE account_id = @account
+                UNION ALL SELECT person_id || ' ' || time_zone FROM admin_preferences WHERE account_id = @account
                 """,
                 new { account }));
             Assert.DoesNotContain(Zoe, dump, StringComparison.Ordinal);
