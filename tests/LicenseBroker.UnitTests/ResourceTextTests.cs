@@ -28,6 +28,30 @@ public sealed partial class ResourceTextTests
         return data;
     }
 
+    /// <summary>
+    /// Every action the broker audits (the literal actions its stores pass to AuditAsync) reads as a sentence on the
+    /// Activity page, in both languages; a new action without one would show "an event this console cannot name yet".
+    /// </summary>
+    [Fact]
+    public void Every_audited_admin_action_has_an_activity_sentence_in_both_languages()
+    {
+        var actions = Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "src", "LicenseBroker.Storage"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .SelectMany(File.ReadLines)
+            .Where(line => line.Contains("AuditAsync(", StringComparison.Ordinal))
+            .SelectMany(line => AuditAction().Matches(line).Select(m => m.Groups[1].Value))
+            .ToHashSet(StringComparer.Ordinal);
+        Assert.True(actions.Count >= 25, $"only {actions.Count} audited actions found: {string.Join(", ", actions)}");
+        foreach (var language in new[] { "", ".fr" })
+        {
+            var texts = Read(Path.Combine(RepositoryRoot(), "src", "LicenseBroker.AdminCenter", "Resources", $"Text{language}.resx"));
+            Assert.Empty(actions.Where(a => !texts.ContainsKey("Event_" + a)).Select(a => $"Text{language}.resx: no Event_{a}"));
+        }
+    }
+
+    [GeneratedRegex("\"((?:account|agent|seat|group|device|webhook|provisioning|subscription)\\.[a-z_.]+)\"")]
+    private static partial Regex AuditAction();
+
     [Fact]
     public void The_console_and_the_agents_messages_are_both_checked() =>
         Assert.True(ResourcePairs().Count >= 2, "resource files found: " + ResourcePairs().Count);
