@@ -56,6 +56,7 @@ public sealed class AdminCenterActivityTests : IClassFixture<AdminCenterFixture>
         await admin.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "u-bob", Email = "bob@example.test", DisplayName = "Bob Martin", Role = AgentRole.Member }, claire);
         await admin.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "u-bob", Email = "bob@example.test", DisplayName = "Bob Martin", Role = AgentRole.Manager, Privileges = { Privilege.ManageSeats } }, claire);
         await admin.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "u-eve", Email = "eve@example.test", DisplayName = "Eve Laurent", Role = AgentRole.Member }, claire);
+        await admin.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "u-lea", Email = "lea@example.test", DisplayName = "Léa Martin", Role = AgentRole.Member }, claire);
         await admin.AssignSeatAsync(new AssignSeatRequest { AgentId = "u-bob", Product = Product, SeatType = SeatType.Concurrent }, claire);
         await admin.AssignSeatAsync(new AssignSeatRequest { AgentId = "u-eve", Product = Product, SeatType = SeatType.Concurrent }, claire);
         await admin.AssignSeatAsync(new AssignSeatRequest { AgentId = "u-eve", Product = Product, SeatType = SeatType.Named }, claire);
@@ -160,6 +161,38 @@ public sealed class AdminCenterActivityTests : IClassFixture<AdminCenterFixture>
                 }
             }
         }
+    }
+
+    [Fact]
+    public async Task The_person_filter_takes_a_name_and_offers_a_choice_when_several_people_match()
+    {
+        var host = _fixture.Host;
+        var account = await _fixture.Seeder.AccountAsync();
+        var headers = host.AdminHeaders(account);
+        await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "u-bob", Email = "bob@example.test", DisplayName = "Bob Martin", Role = AgentRole.Member }, headers);
+        await host.AdminClient.UpsertAgentAsync(new UpsertAgentRequest { AgentId = "u-lea", Email = "lea@example.test", DisplayName = "Léa Martin", Role = AgentRole.Member }, headers);
+        await host.AdminClient.AssignSeatAsync(new AssignSeatRequest { AgentId = "u-bob", Product = Product, SeatType = SeatType.Named }, headers);
+
+        using var browser = new Browser("en-US");
+        SignIn(browser, account);
+
+        // "Martin": two people; the page asks which, and lists no events until then. The export refuses the same text.
+        browser.Go(Page("/activity?person=Martin"));
+        Assert.Equal(["Bob Martin bob@example.test", "Léa Martin lea@example.test"], browser.All("#person-choices li").Select(li => li.Text).Order(StringComparer.Ordinal));
+        Assert.Empty(browser.All("#activity tbody tr"));
+        var refused = (string)((OpenQA.Selenium.IJavaScriptExecutor)browser.Driver).ExecuteAsyncScript(
+            "const done = arguments[arguments.length - 1]; fetch('/activity.csv?person=Martin').then(r => r.text().then(t => done(r.status + ' ' + t)));")!;
+        Assert.StartsWith("400 Several people match", refused, StringComparison.Ordinal);
+
+        // Choosing Bob, or typing his e-mail: his events only, named at the top.
+        browser.Click("#person-choices a[href*='u-bob']");
+        Assert.Contains("Events of Bob Martin (bob@example.test)", browser.Find("#person-shown").Text, StringComparison.Ordinal);
+        browser.Go(Page("/activity?person=bob%40example.test"));
+        Assert.Contains("Bob Martin", browser.Find("#person-shown").Text, StringComparison.Ordinal);
+        var rows = browser.All("#activity tbody tr").Select(r => r.Text).ToList();
+        Assert.Equal(2, rows.Count); // added, and given a seat
+        Assert.All(rows, row => Assert.Contains("Bob Martin", row, StringComparison.Ordinal));
+        Assert.Contains("person=u-bob", browser.Find("#export-csv").GetAttribute("href"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -29,7 +29,15 @@ public static partial class ActivityExport
         var usage = await broker.CallAsync(async (admin, headers) => await admin.GetSeatUsageAsync(new GetSeatUsageRequest(), headers));
         IReadOnlyList<ProductSeatUsage> products = usage.Value?.Products ?? [];
         string ProductName(string code) => PageBase.NameOf(products, code);
-        var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, person, from, to, PageSize, null), headers));
+        // The person as the page resolves it; a text that matches several people is not a filter a file can be made of.
+        var (personId, _, choices, unresolved) = await ActivityFilter.ResolvePersonAsync(broker, person);
+        if (unresolved is not null || choices.Count > 0)
+        {
+            await WriteProblemAsync(context, unresolved ?? new BrokerProblem(Grpc.Core.StatusCode.InvalidArgument, "PERSON_AMBIGUOUS", text["WhichPerson", person ?? string.Empty], new Dictionary<string, string>()));
+            return;
+        }
+
+        var page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, personId, from, to, PageSize, null), headers));
         if (page.Problem is { } problem)
         {
             await WriteProblemAsync(context, problem);
@@ -63,7 +71,7 @@ public static partial class ActivityExport
                 return;
             }
 
-            page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, person, from, to, PageSize, next), headers));
+            page = await broker.CallAsync(async (admin, headers) => await admin.ListAuditEventsAsync(ActivityFilter.Request(kind, personId, from, to, PageSize, next), headers));
             if (page.Problem is { } failed)
             {
                 // The file is under way: its status is sent. Ending the connection tells the browser the download

@@ -41,6 +41,35 @@ public static class ActivityFilter
         return request;
     }
 
+    /// <summary>
+    /// Who the person filter means: the admin types a name, an e-mail or an id. An exact id, or the one person whose id,
+    /// e-mail or name contains the text, is that person (with their record); several are offered to choose from (at most
+    /// 20); none is taken as an id the log may still hold (someone removed, erased, or an admin who is not one of the
+    /// account's people).
+    /// </summary>
+    public static async Task<(string? AgentId, Agent? Person, IReadOnlyList<Agent> Choices, Broker.BrokerProblem? Problem)> ResolvePersonAsync(
+        Broker.AdminBroker broker, string? person)
+    {
+        var text = person?.Trim() ?? string.Empty;
+        if (text.Length == 0)
+        {
+            return (null, null, [], null);
+        }
+
+        var found = await broker.CallAsync(async (admin, headers) => await admin.ListAgentsAsync(
+            new ListAgentsRequest { Query = text.Length > 100 ? text[..100] : text, Page = new PageRequest { PageSize = 20 } }, headers));
+        if (found.Problem is { } problem)
+        {
+            return (text, null, [], problem);
+        }
+
+        var agents = found.Value!.Agents;
+        return agents.FirstOrDefault(a => a.AgentId == text) is { } exact ? (exact.AgentId, exact, [], null)
+            : agents.Count == 1 ? (agents[0].AgentId, agents[0], [], null)
+            : agents.Count > 1 ? (null, null, agents.ToList(), null)
+            : (text, null, [], null);
+    }
+
     /// <summary>The query string of a filter, for the next page and the export.</summary>
     public static string Query(string? kind, string? person, string? from, string? to) =>
         $"kind={Uri.EscapeDataString(kind ?? "")}&person={Uri.EscapeDataString(person ?? "")}&from={Uri.EscapeDataString(from ?? "")}&to={Uri.EscapeDataString(to ?? "")}";
