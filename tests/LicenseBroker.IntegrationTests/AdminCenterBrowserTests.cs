@@ -694,7 +694,7 @@ public sealed class AdminCenterBrowserTests : IClassFixture<AdminCenterFixture>
         var pages = new[]
         {
             "/", $"/sessions?product={Product}", "/users", "/users/" + ids[0], $"/history?product={Product}", $"/plan?product={Product}", $"/devices?product={Product}",
-            $"/groups?product={Product}", "/activity", "/webhooks", "/provisioning", "/about-seats",
+            $"/groups?product={Product}", "/activity", "/webhooks", "/provisioning", "/about-seats", "/time-zone", "/activity?person=agent",
         };
 
         // axe-core on every page, at 1280 and at 320 px: no violation of any impact.
