@@ -87,10 +87,11 @@ public sealed class IdleSeatTests : IAsyncLifetime
         // Its heartbeats go on, still PENDING: they keep the lease alive but do not move the deadline.
         await pending.HeartbeatAsync(pendingLease, SessionKind.Pending);
 
-        // A third agent waits for a seat on the other replica.
+        // A third agent waits for a seat on the other replica, attended: its own seat is never taken back by the pending
+        // rule while the test goes on (a PENDING waiter's seat would be, 2 s after its grant, on a slow machine).
         var waiter = A.Agent(account, ids[2]);
         using var wait = waiter.Raw.WaitForSeat(
-            new WaitForSeatRequest { Product = Product, SessionId = "w-" + ids[2], Device = new Device { Id = "d", Platform = Platform.Windows }, SessionKind = SessionKind.Pending },
+            new WaitForSeatRequest { Product = Product, SessionId = "w-" + ids[2], Device = new Device { Id = "d", Platform = Platform.Windows }, SessionKind = SessionKind.Attended },
             waiter.Headers);
         Assert.True(await wait.ResponseStream.MoveNext(CancellationToken.None));
         Assert.Equal(1, wait.ResponseStream.Current.Position.Position);
