@@ -140,7 +140,10 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _channel.Dispose();
-        await _app.StopAsync();
+
+        // Bounded: a stream a test left open must not hold the host's graceful stop (and the test run) forever.
+        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _app.StopAsync(stopping.Token);
         await _app.DisposeAsync();
     }
 }
