@@ -57,6 +57,12 @@ internal static partial class Durations
         return Positive(text, duration, out error);
     }
 
+    /// <summary>A duration as the API's whole seconds, capped at int.MaxValue (the broker refuses what is out of its range).</summary>
+    public static int Seconds(TimeSpan duration) => (int)Math.Min(duration.TotalSeconds, int.MaxValue);
+
+    /// <summary>A timeout in seconds as the tables show it: "off" for 0, else hh:mm:ss.</summary>
+    public static string SecondsOrOff(int seconds) => seconds == 0 ? "off" : TimeSpan.FromSeconds(seconds).ToString("c", CultureInfo.InvariantCulture);
+
     private static bool Positive(string text, TimeSpan duration, out string? error)
     {
         error = duration > TimeSpan.Zero ? null : $"'{text}' must be longer than zero";

@@ -226,13 +226,13 @@ internal static class AgentsCommand
             subscription.NamedSeatLimit = parse.GetValue(named) ?? subscription.NamedSeatLimit;
             subscription.ConcurrentSeatLimit = parse.GetValue(concurrent) ?? subscription.ConcurrentSeatLimit;
             subscription.UnattendedDeviceLimit = parse.GetValue(unattended) ?? subscription.UnattendedDeviceLimit;
-            subscription.PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? (int)Math.Min(pending.TotalSeconds, int.MaxValue) : subscription.PendingTimeoutSeconds;
-            subscription.IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? (int)Math.Min(idle.TotalSeconds, int.MaxValue) : subscription.IdleTimeoutSeconds;
+            subscription.PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? Durations.Seconds(pending) : subscription.PendingTimeoutSeconds;
+            subscription.IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? Durations.Seconds(idle) : subscription.IdleTimeoutSeconds;
 
             // Unset on the wire keeps the stored value; the broker says when a value is out of range.
             if (parse.GetValue(reviveWindow) is { } revive)
             {
-                subscription.ReviveWindowSeconds = (int)Math.Min(revive.TotalSeconds, int.MaxValue);
+                subscription.ReviveWindowSeconds = Durations.Seconds(revive);
             }
             else
             {
@@ -243,12 +243,12 @@ internal static class AgentsCommand
             subscription.QueueMaxWaiters = parse.GetValue(queueMax) ?? subscription.QueueMaxWaiters;
             if (parse.GetValue(queueMaxWait) is { } maxWait)
             {
-                subscription.QueueMaxWaitSeconds = (int)Math.Min(maxWait.TotalSeconds, int.MaxValue);
+                subscription.QueueMaxWaitSeconds = Durations.Seconds(maxWait);
             }
 
             if (parse.GetValue(queueAgeStep) is { } ageStep)
             {
-                subscription.QueueAgeStepSeconds = (int)Math.Min(ageStep.TotalSeconds, int.MaxValue);
+                subscription.QueueAgeStepSeconds = Durations.Seconds(ageStep);
             }
 
             if (parse.GetValue(overageMode) is { } mode)
@@ -277,7 +277,7 @@ internal static class AgentsCommand
 
             if (parse.GetValue(outageGrace) is { } grace)
             {
-                subscription.OutageGraceSeconds = (int)Math.Min(grace.TotalSeconds, int.MaxValue);
+                subscription.OutageGraceSeconds = Durations.Seconds(grace);
             }
             else
             {
@@ -294,7 +294,7 @@ internal static class AgentsCommand
         ["ACCOUNT", "PRODUCT", "PLAN", "VALID UNTIL", "NAMED", "CONCURRENT", "UNATTENDED", "PENDING TIMEOUT", "IDLE TIMEOUT", "REVIVE WINDOW", "OUTAGE GRACE", "OVERAGE", "QUEUE"],
         [[s.AccountId, s.Product, s.Plan.ToString(), Table.Time(s.ValidUntil), s.NamedSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
             s.ConcurrentSeatLimit.ToString(System.Globalization.CultureInfo.InvariantCulture), s.UnattendedDeviceLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            Timeout(s.PendingTimeoutSeconds), Timeout(s.IdleTimeoutSeconds), Timeout(s.ReviveWindowSeconds), Timeout(s.OutageGraceSeconds), OverageText(s), QueueText(s)]]);
+            Durations.SecondsOrOff(s.PendingTimeoutSeconds), Durations.SecondsOrOff(s.IdleTimeoutSeconds), Durations.SecondsOrOff(s.ReviveWindowSeconds), Durations.SecondsOrOff(s.OutageGraceSeconds), OverageText(s), QueueText(s)]]);
 
     /// <summary>"default", or "at most 40, 5m max wait, 1m age step" (only the terms the subscription sets).</summary>
     private static string QueueText(Contracts.V1.Subscription s)
@@ -307,12 +307,12 @@ internal static class AgentsCommand
 
         if (s.QueueMaxWaitSeconds > 0)
         {
-            parts.Add($"{Timeout(s.QueueMaxWaitSeconds)} max wait");
+            parts.Add($"{Durations.SecondsOrOff(s.QueueMaxWaitSeconds)} max wait");
         }
 
         if (s.QueueAgeStepSeconds > 0)
         {
-            parts.Add($"{Timeout(s.QueueAgeStepSeconds)} age step");
+            parts.Add($"{Durations.SecondsOrOff(s.QueueAgeStepSeconds)} age step");
         }
 
         return parts.Count == 0 ? "default" : string.Join(", ", parts);
@@ -331,5 +331,4 @@ internal static class AgentsCommand
         _ => $"{sessions.Count} live sessions ({string.Join(", ", sessions.Select(x => x.Device.Id))})",
     };
 
-    private static string Timeout(int seconds) => seconds == 0 ? "off" : TimeSpan.FromSeconds(seconds).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -141,17 +141,15 @@ internal static class SessionsCommand
                     new SetSessionTimeoutsRequest
                     {
                         Product = parse.GetValue(product)!,
-                        PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? (int)Math.Min(pending.TotalSeconds, int.MaxValue) : usage.PendingTimeoutSeconds,
-                        IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? (int)Math.Min(idle.TotalSeconds, int.MaxValue) : usage.IdleTimeoutSeconds,
+                        PendingTimeoutSeconds = parse.GetValue(pendingTimeout) is { } pending ? Durations.Seconds(pending) : usage.PendingTimeoutSeconds,
+                        IdleTimeoutSeconds = parse.GetValue(idleTimeout) is { } idle ? Durations.Seconds(idle) : usage.IdleTimeoutSeconds,
                     },
                     headers);
             }
 
             return BrokerConnection.Print(connection.Json(parse), response, () =>
-                Console.WriteLine($"pending timeout: {Off(response.PendingTimeoutSeconds)}, idle timeout: {Off(response.IdleTimeoutSeconds)}"));
+                Console.WriteLine($"pending timeout: {Durations.SecondsOrOff(response.PendingTimeoutSeconds)}, idle timeout: {Durations.SecondsOrOff(response.IdleTimeoutSeconds)}"));
         }));
         return command;
     }
-
-    private static string Off(int seconds) => seconds == 0 ? "off" : TimeSpan.FromSeconds(seconds).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
 }
