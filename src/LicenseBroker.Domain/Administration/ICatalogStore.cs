@@ -15,10 +15,10 @@ public interface ICatalogStore
     Task<AgentOutcome> UpsertAgentAsync(Actor actor, string accountId, AgentRecord agent, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Sets the product's pending and idle timeouts (the account's own rule), audited before → after; null when the
+    /// Sets the product's pending and idle timeouts (the account's own rule), audited before → after; false when the
     /// account has no subscription to it.
     /// </summary>
-    Task<Seats.IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken);
+    Task<bool> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken);
 
     /// <summary>A person's chosen time zone for the console (an IANA id), or null when none.</summary>
     Task<string?> GetTimeZoneAsync(string accountId, string personId, CancellationToken cancellationToken);

@@ -43,11 +43,11 @@ public sealed class SeatAdministration
         return outcome;
     }
 
-    /// <summary>An admin's pending and idle timeouts of a product; every replica reads them at once (null: no subscription).</summary>
-    public async Task<Seats.IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken)
+    /// <summary>An admin's pending and idle timeouts of a product; every replica reads them at once (false: no subscription).</summary>
+    public async Task<bool> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, Seats.IdleRules rules, CancellationToken cancellationToken)
     {
         var saved = await _store.SetSessionTimeoutsAsync(actor, accountId, product, rules, cancellationToken);
-        if (saved is not null)
+        if (saved)
         {
             await _invalidator.InvalidateAsync(accountId, product);
         }

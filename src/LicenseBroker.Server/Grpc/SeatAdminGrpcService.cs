@@ -146,8 +146,11 @@ internal sealed partial class SeatAdminGrpcService : SeatAdminService.SeatAdminS
             .IdleTimeout(request.IdleTimeoutSeconds, _seats.MinIdleTimeout, "idle_timeout_seconds")
             .ThrowIfInvalid();
         var rules = new Domain.Seats.IdleRules(TimeSpan.FromSeconds(request.PendingTimeoutSeconds), TimeSpan.FromSeconds(request.IdleTimeoutSeconds));
-        _ = await _administration.SetSessionTimeoutsAsync(actor, accountId, request.Product, rules, context.CancellationToken)
-            ?? throw OutcomeStatus.NotFound("The account has no subscription to this product.", "NO_SUBSCRIPTION");
+        if (!await _administration.SetSessionTimeoutsAsync(actor, accountId, request.Product, rules, context.CancellationToken))
+        {
+            throw OutcomeStatus.NotFound("The account has no subscription to this product.", "NO_SUBSCRIPTION");
+        }
+
         return new SetSessionTimeoutsResponse { PendingTimeoutSeconds = request.PendingTimeoutSeconds, IdleTimeoutSeconds = request.IdleTimeoutSeconds };
     }
 

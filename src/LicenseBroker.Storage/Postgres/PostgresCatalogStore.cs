@@ -164,7 +164,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         return row?.ToRecord();
     }
 
-    public Task<IdleRules?> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, IdleRules rules, CancellationToken cancellationToken)
+    public Task<bool> SetSessionTimeoutsAsync(Actor actor, string accountId, string product, IdleRules rules, CancellationToken cancellationToken)
     {
         // The subscription row is the pool's lock (as for every change of its terms).
         const string sql = """
@@ -178,13 +178,13 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
             """;
         var pending = (int)rules.PendingTimeout.TotalSeconds;
         var idle = (int)rules.IdleTimeout.TotalSeconds;
-        return InTransactionAsync<IdleRules?>(async (connection, transaction) =>
+        return InTransactionAsync(async (connection, transaction) =>
         {
             var before = await connection.QuerySingleOrDefaultAsync<(int Pending, int Idle)?>(new CommandDefinition(
                 sql, new { accountId, product, pending, idle }, transaction, cancellationToken: cancellationToken));
             if (before is not { } was)
             {
-                return null;
+                return false;
             }
 
             if (was.Pending != pending || was.Idle != idle)
@@ -194,7 +194,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
                     cancellationToken);
             }
 
-            return rules;
+            return true;
         }, cancellationToken);
     }
 
@@ -597,13 +597,14 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
 
     /// <summary>
     /// Keeps a name for the audit log's readers (migration 0027): an actor's, as their token gave it, or a removed
-    /// person's; a no-op without a name or when unchanged.
+    /// person's; a no-op without a name, when unchanged, or for an account that does not exist (nothing to name in it).
     /// </summary>
     internal static async Task RememberNameAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string accountId, string id, string? name, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string accountId, string id, string? name, CancellationToken cancellationToken)
     {
         const string sql = """
-            INSERT INTO audit_names (account_id, id, name) VALUES (@accountId, @id, @name)
+            INSERT INTO audit_names (account_id, id, name)
+            SELECT @accountId, @id, @name WHERE EXISTS (SELECT 1 FROM accounts WHERE id = @accountId)
             ON CONFLICT (account_id, id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
             WHERE audit_names.name IS DISTINCT FROM EXCLUDED.name
             """;
@@ -623,13 +624,7 @@ public sealed partial class PostgresCatalogStore : ICatalogStore
         try
         {
             await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            if (await AccountExistsAsync(connection, transaction, accountId, cancellationToken))
-            {
-                await RememberNameAsync(connection, transaction, accountId, actor.Id, actor.Name, cancellationToken);
-            }
-
-            await transaction.CommitAsync(cancellationToken);
+            await RememberNameAsync(connection, null, accountId, actor.Id, actor.Name, cancellationToken);
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
