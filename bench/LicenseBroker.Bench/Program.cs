@@ -14,7 +14,8 @@ using StackExchange.Redis;
 
 // Drives a running broker (./scripts/bench starts one) and prints a markdown report.
 // Arguments: --server URL --redis HOST:PORT --postgres CONNSTRING --key BASE64 [--seconds N] [--out FILE]
-// [--seed-only | --no-seed] [--cold-only | --entitlements-only | --planner-only] [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
+// [--seed-only | --no-seed] [--cold-only | --entitlements-only | --planner-only | --memory-only] [--memory-notes FILE]
+// [--broker-pid PID] [--trace "scenario" ... --trace-tool PATH]
 var options = Args.Parse(args);
 var seconds = TimeSpan.FromSeconds(options.Seconds);
 using var channel = GrpcChannel.ForAddress(options.Server, new GrpcChannelOptions
@@ -36,6 +37,25 @@ var results = new List<(ScenarioResult Result, double Redis, double Postgres, do
 var notes = new List<string>();
 var log = (string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
 
+// --memory-only: the memory of live leases in a Redis holding nothing else (./scripts/bench gives it a Redis and a broker
+// of its own, before the main run): seeds its one account unless --no-seed, measures, writes its notes to --out, ends.
+if (options.MemoryOnly)
+{
+    if (!options.NoSeed)
+    {
+        await Seed.AccountAsync(postgres, "memory", agents: LivePoolMemory.Leases + 1, concurrent: LivePoolMemory.Leases + 1);
+    }
+
+    var memoryNotes = await LivePoolMemory.MeasureAsync(redis, server, "memory", (account, agent) => Acquire(account, agent), log);
+    if (options.Out is { } memoryOut)
+    {
+        await File.WriteAllLinesAsync(memoryOut, memoryNotes);
+    }
+
+    memoryNotes.ForEach(Console.WriteLine);
+    return;
+}
+
 // ---- Seed: accounts and agents for every scenario, straight into PostgreSQL. ./scripts/bench seeds
 // first (--seed-only), then restarts the broker, so that the login storm is the first minute after a
 // deploy: a broker that just started, facing 2,000 accounts whose pools Redis has never seen.
@@ -53,6 +73,7 @@ if (!options.NoSeed && !options.ColdOnly)
     await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
     await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
     await Seed.AccountAsync(postgres, "contention", agents: 500, concurrent: 10);
+    await Seed.AccountAsync(postgres, "memory", agents: LivePoolMemory.Leases + 1, concurrent: LivePoolMemory.Leases + 1);
     foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
     {
         await Seed.AccountAsync(postgres, $"bench-{size}", agents: size + 64, concurrent: size + 64);
@@ -441,8 +462,11 @@ foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
     await FillAsync($"bench-{size}", size);
     if (size == 100_000)
     {
+        // Not the per-lease figure of issue 28 (LivePoolMemory measures that in a Redis of its own): this growth also
+        // holds the tombstones and seat events of the acquire + release runs of the smaller pools.
         var perLease = (MemoryUsed() - memoryBefore) / (double)(10 + 1000 + 10_000 + 100_000);
-        notes.Add($"Redis memory per live lease: {perLease:F0} bytes (used_memory grew by {(MemoryUsed() - memoryBefore) / 1048576.0:F1} MiB for 111,010 leases).");
+        notes.Add($"Redis memory per live lease in the shared Redis: {perLease:F0} bytes (used_memory grew by {(MemoryUsed() - memoryBefore) / 1048576.0:F1} MiB for 111,010 leases, "
+            + "with the tombstones and seat events of the smaller pools' acquire + release runs).");
 
         // What each structure of the 100,000-lease pool costs (MEMORY USAGE, every element sampled).
         // Compact lease records are in buckets of 64 (…:rc:<n>, …:ro:<n>): summed as one structure each.
@@ -824,6 +848,11 @@ if (results.FirstOrDefault(r => r.Result == heartbeatOne) is { Result: not null 
 }
 
 notes.Add($"Heartbeat throughput, 1 account vs 10,000 accounts: {heartbeatOne.PerSecond:N0} vs {heartbeatSpread.PerSecond:N0} calls/s ({(heartbeatSpread.PerSecond / heartbeatOne.PerSecond - 1):P1} difference).");
+if (options.MemoryNotes is { } memoryNotesFile && File.Exists(memoryNotesFile))
+{
+    notes.AddRange(await File.ReadAllLinesAsync(memoryNotesFile));
+}
+
 foreach (var note in notes)
 {
     report.AppendLine("* " + note);
@@ -835,7 +864,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, bool PlannerOnly, IReadOnlyList<string> TraceScenarios, string? TraceTool)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, bool PlannerOnly, bool MemoryOnly, string? MemoryNotes, IReadOnlyList<string> TraceScenarios, string? TraceTool)
 {
     public static Args Parse(string[] args)
     {
@@ -859,6 +888,8 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             args.Contains("--cold-only"),
             args.Contains("--entitlements-only"),
             args.Contains("--planner-only"),
+            args.Contains("--memory-only"),
+            Array.IndexOf(args, "--memory-notes") >= 0 ? Get("--memory-notes") : null,
             args.Select((a, i) => (a, i)).Where(x => x.a == "--trace" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
             Array.IndexOf(args, "--trace-tool") >= 0 ? Get("--trace-tool") : null);
     }

@@ -14,11 +14,13 @@ using PoolId = LicenseBroker.Domain.Seats.PoolId;
 namespace LicenseBroker.IntegrationTests;
 
 /// <summary>
-/// Two broker versions side by side on one Redis, as in a rolling deploy: the version before the compact lease layout
-/// and this one. The version before is what it keeps in Redis and how: its pool library exactly as it was
-/// (Fixtures/PoolLibraryBeforeCompact, the Scripts of commit 83d8e65), loaded beside this version's and called with
-/// the arguments its broker passed; and its replica's presence, a connection subscribed to the catalog channel as
-/// every broker's is. No lease is dropped: not while both run, not when the new layout starts, not after.
+/// Two broker versions side by side on one Redis, as in a rolling deploy: a version before a layout change and this
+/// one. The version before is what it keeps in Redis and how: its pool library exactly as it was (a fixture), loaded
+/// beside this version's and called with the arguments its broker passed; and its replica's presence, a connection
+/// subscribed to the channels its version subscribed to. Two such versions: before the compact lease layout
+/// (Fixtures/PoolLibraryBeforeCompact, commit 83d8e65) and before short lease records
+/// (Fixtures/PoolLibraryBeforeShortRecords, commit 4778749). No lease is dropped: not while both run, not when the new
+/// layout starts, not after.
 /// </summary>
 public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixture>
 {
@@ -43,7 +45,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         var agents = ids.Select(id => Host.Agent(account, id)).ToArray();
 
         // The version before still runs: this one writes what it can read (classic leases).
-        var previous = await PreviousBroker.StartAsync(Host);
+        var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact);
         await Gate.RefreshAsync();
         Assert.False(Gate.Compact);
         var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
@@ -121,7 +123,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
 
         // The previous version raises the peak to 3 in the stats alone (it knows no copy), and its leases end.
         List<Dictionary<string, string>> granted;
-        await using (var previous = await PreviousBroker.StartAsync(Host))
+        await using (var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact))
         {
             granted = [await previous.AcquireAsync(pool, ids[1], "s-1"), await previous.AcquireAsync(pool, ids[2], "s-2")];
         }
@@ -157,7 +159,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
 
         // The previous version INCRs the counter alone: the copy is behind, never ahead.
         Dictionary<string, string> granted;
-        await using (var previous = await PreviousBroker.StartAsync(Host))
+        await using (var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact))
         {
             granted = await previous.AcquireAsync(pool, ids[1], "s-1");
         }
@@ -186,7 +188,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
 
         // Brokers older still wrote JSON records, in the classic layout: a classic lease, its record rewritten so.
         Lease lease;
-        await using (var previous = await PreviousBroker.StartAsync(Host))
+        await using (var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact))
         {
             await Gate.RefreshAsync();
             lease = (await agent.AcquireAsync(Product, sessionId: "s-json", deviceId: "desk-1")).Lease;
@@ -210,32 +212,119 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         Assert.Equal(0, await redis.HashLengthAsync(keys[3]));
     }
 
+    [Fact]
+    public async Task A_rolling_deploy_to_short_records_keeps_every_lease_and_the_limit_across_both_forms()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 5, "CONCURRENT");
+        var pool = new PoolId(account, Product);
+        var agents = ids.Select(id => Host.Agent(account, id)).ToArray();
+        Task<string?> RecordAsync(string leaseId) => LeaseRecords.ReadAsync(Host.Services, pool, leaseId);
+
+        // The version before still runs: this one writes compact leases with the long record, which it reads.
+        var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeShortRecords);
+        await Gate.RefreshAsync();
+        Assert.Equal(NewLeaseForm.Compact, Gate.NewLeases);
+        var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
+        Assert.Equal(13, (await RecordAsync(first.LeaseId))!.Split('|').Length);
+
+        // Each version serves the other's leases (this one's fast and full heartbeats), and the limit counts both.
+        var second = LeaseOf(await previous.AcquireAsync(pool, ids[1], "s-1"), "s-1");
+        Assert.Matches("^lc_", second.LeaseId);
+        Assert.Equal("RENEWED", (await previous.HeartbeatAsync(pool, ids[0], first.LeaseId, "s-0"))["status"]);
+        Assert.Equal(second.FencingToken, (await agents[1].HeartbeatAsync(second)).FencingToken);
+        var third = LeaseOf(await previous.AcquireAsync(pool, ids[2], "s-2"), "s-2");
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[3].AcquireAsync(Product))).StatusCode);
+        Assert.Equal("FULL", (await previous.AcquireAsync(pool, ids[3], "s-3"))["status"]);
+
+        // The last replica of the version before stops: new leases take the short record, the long ones live on.
+        await previous.DisposeAsync();
+        await Eventually.Until(
+            async () =>
+            {
+                await Gate.RefreshAsync();
+                return Gate.NewLeases == NewLeaseForm.CompactShort ? "short" : null;
+            },
+            TimeSpan.FromSeconds(10),
+            "the gate to open once the previous version's connection is gone");
+        Assert.True(await agents[0].ReleaseAsync(first));
+        var fourth = (await agents[3].AcquireAsync(Product, sessionId: "s-3")).Lease;
+        Assert.StartsWith("~", await RecordAsync(fourth.LeaseId), StringComparison.Ordinal);
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[4].AcquireAsync(Product))).StatusCode);
+
+        // Both forms renew (a change of kind rewrites each in its own form), list together in fence order, resume.
+        Assert.Equal(second.FencingToken, (await agents[1].HeartbeatAsync(second, SessionKind.Attended)).FencingToken);
+        Assert.Equal(fourth.FencingToken, (await agents[3].HeartbeatAsync(fourth, SessionKind.Attended)).FencingToken);
+        Assert.Equal(third.FencingToken, (await agents[2].HeartbeatAsync(third)).FencingToken);
+        Assert.Equal("Attended", (await RecordAsync(second.LeaseId))!.Split('|')[5]);
+        Assert.Equal("A", (await RecordAsync(fourth.LeaseId))!.Split('|')[4]);
+        var sessions = await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account));
+        Assert.Equal([second.LeaseId, third.LeaseId, fourth.LeaseId], sessions.Sessions.Select(s => s.LeaseId));
+        Assert.All(sessions.Sessions, s => Assert.Equal(Platform.Windows, s.Device.Platform));
+        Assert.Equal(["Attended", "Pending", "Attended"], sessions.Sessions.Select(s => s.SessionKind.ToString()));
+        var again = await agents[3].AcquireAsync(Product, sessionId: "s-3");
+        Assert.True(again.Resumed);
+        Assert.Equal(fourth.LeaseId, again.Lease.LeaseId);
+
+        // Every lease ends; the seats they held are free.
+        Assert.True(await agents[1].ReleaseAsync(second));
+        Assert.True(await agents[2].ReleaseAsync(third));
+        Assert.True(await agents[3].ReleaseAsync(fourth));
+        Assert.Equal(0, (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().ConcurrentSeatsInUse);
+    }
+
     private static Lease LeaseOf(IReadOnlyDictionary<string, string> granted, string session) => new()
     {
         Product = Product, LeaseId = granted["lease_id"], SessionId = session,
         FencingToken = long.Parse(granted["fence"], CultureInfo.InvariantCulture),
     };
 
-    /// <summary>The broker version before the compact layout, as Redis sees it: its library and its replica's subscription.</summary>
+    /// <summary>
+    /// A broker version before a layout change: its frozen library (Fixtures/Folder), the name its functions take here,
+    /// whether its replicas announced that they read compact leases, and the arguments its broker passed beyond those
+    /// every version passes.
+    /// </summary>
+    private sealed record PreviousVersion(string Folder, string Library, bool ReadsCompact, IReadOnlyDictionary<string, string> Arguments)
+    {
+        public static readonly PreviousVersion BeforeCompact = new("PoolLibraryBeforeCompact", "lbprev", false, new Dictionary<string, string>());
+
+        public static readonly PreviousVersion BeforeShortRecords = new("PoolLibraryBeforeShortRecords", "lbprev_short", true, new Dictionary<string, string>
+        {
+            ["compact"] = "1", ["overage_mode"] = "NONE", ["overage_seats"] = "0", ["overage_caps"] = string.Empty, ["revive_ms"] = "0",
+            ["grace_ms"] = "0", ["proven_grace_ms"] = "0", ["outage_from_ms"] = "0", ["outage_to_ms"] = "0",
+        });
+    }
+
+    /// <summary>A broker version before a layout change, as Redis sees it: its library and its replica's subscriptions.</summary>
     private sealed partial class PreviousBroker : IAsyncDisposable
     {
-        private static readonly string Folder = Path.Combine(AppContext.BaseDirectory, "Fixtures", "PoolLibraryBeforeCompact");
-        private static readonly Lazy<(string Text, Dictionary<string, List<string>> Names)> Library = new(Build);
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<PreviousVersion, (string Text, Dictionary<string, List<string>> Names)> Libraries = new();
         private readonly BrokerTestHost _host;
         private readonly ConnectionMultiplexer _connection;
+        private readonly PreviousVersion _version;
+        private readonly Dictionary<string, List<string>> _names;
 
-        private PreviousBroker(BrokerTestHost host, ConnectionMultiplexer connection)
+        private PreviousBroker(BrokerTestHost host, ConnectionMultiplexer connection, PreviousVersion version, Dictionary<string, List<string>> names)
         {
             _host = host;
             _connection = connection;
+            _version = version;
+            _names = names;
         }
 
-        public static async Task<PreviousBroker> StartAsync(BrokerTestHost host)
+        public static async Task<PreviousBroker> StartAsync(BrokerTestHost host, PreviousVersion version)
         {
             var connection = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
-            await connection.GetSubscriber().SubscribeAsync(host.Services.GetRequiredService<RedisKeys>().CatalogInvalidationChannel, static (_, _) => { });
-            await connection.GetDatabase().ExecuteAsync("FUNCTION", "LOAD", "REPLACE", Library.Value.Text);
-            return new PreviousBroker(host, connection);
+            var keys = host.Services.GetRequiredService<RedisKeys>();
+            await connection.GetSubscriber().SubscribeAsync(keys.CatalogInvalidationChannel, static (_, _) => { });
+            if (version.ReadsCompact)
+            {
+                await connection.GetSubscriber().SubscribeAsync(keys.CompactReadersChannel, static (_, _) => { });
+            }
+
+            var library = Libraries.GetOrAdd(version, Build);
+            await connection.GetDatabase().ExecuteAsync("FUNCTION", "LOAD", "REPLACE", library.Text);
+            return new PreviousBroker(host, connection, version, library.Names);
         }
 
         public Task<Dictionary<string, string>> AcquireAsync(PoolId pool, string agent, string session) =>
@@ -269,8 +358,13 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
             args["pending_ms"] = "0";
             args["idle_ms"] = "0";
             args["group"] = string.Empty;
-            var argv = Library.Value.Names[script].Select(name => (RedisValue)args[name]).ToArray();
-            var command = new List<object> { "lbprev_" + script, keys.Length };
+            foreach (var (name, value) in _version.Arguments)
+            {
+                args[name] = value;
+            }
+
+            var argv = _names[script].Select(name => (RedisValue)args[name]).ToArray();
+            var command = new List<object> { _version.Library + "_" + script, keys.Length };
             command.AddRange(keys.Select(k => (object)k));
             command.AddRange(argv.Select(a => (object)a));
             var reply = (RedisResult[])(await db.ExecuteAsync("FCALL", command.ToArray()))!;
@@ -285,10 +379,11 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         }
 
         /// <summary>Its library as its broker built it: the parts in order, then each script's function, its @names turned into ARGV[n] in code (not in comments).</summary>
-        private static (string, Dictionary<string, List<string>>) Build()
+        private static (string, Dictionary<string, List<string>>) Build(PreviousVersion version)
         {
-            var text = new StringBuilder("#!lua name=licensebroker_before_compact\n");
-            foreach (var part in Directory.GetFiles(Path.Combine(Folder, "library"), "*.lua").Order(StringComparer.Ordinal))
+            var folder = Path.Combine(AppContext.BaseDirectory, "Fixtures", version.Folder);
+            var text = new StringBuilder("#!lua name=" + version.Library + "\n");
+            foreach (var part in Directory.GetFiles(Path.Combine(folder, "library"), "*.lua").Order(StringComparer.Ordinal))
             {
                 text.Append(File.ReadAllText(part)).Append('\n');
             }
@@ -298,7 +393,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
             {
                 var used = new List<string>();
                 var body = new StringBuilder();
-                foreach (var line in File.ReadAllText(Path.Combine(Folder, script + ".lua")).Split('\n'))
+                foreach (var line in File.ReadAllText(Path.Combine(folder, script + ".lua")).Split('\n'))
                 {
                     var comment = line.IndexOf("--", StringComparison.Ordinal);
                     var code = comment < 0 ? line : line[..comment];
@@ -315,7 +410,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
                 }
 
                 names[script] = used;
-                text.Append("\nredis.register_function('lbprev_").Append(script).Append("', function(KEYS, ARGV)\nbegin_call(KEYS)\n").Append(body).Append("\nend)\n");
+                text.Append("\nredis.register_function('").Append(version.Library).Append('_').Append(script).Append("', function(KEYS, ARGV)\nbegin_call(KEYS)\n").Append(body).Append("\nend)\n");
             }
 
             return (text.ToString(), names);

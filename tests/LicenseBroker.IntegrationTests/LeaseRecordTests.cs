@@ -24,24 +24,32 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
     private BrokerTestHost Host => _fixture.Host;
 
     [Fact]
-    public async Task A_new_lease_is_stored_as_a_compact_record()
+    public async Task A_new_lease_is_stored_as_a_short_compact_record()
     {
         var seeder = new CatalogSeeder(Host.Database);
         var account = await seeder.AccountAsync(concurrentSeats: 2);
         var agentId = (await seeder.AgentsAsync(account, 1, "CONCURRENT"))[0];
+        var before = DateTimeOffset.UtcNow.AddSeconds(-5).ToUnixTimeMilliseconds();
         var lease = (await Host.Agent(account, agentId).AcquireAsync(Product, sessionId: "s-compact", deviceId: "desk-9", platform: Platform.Mac)).Lease;
 
         var record = await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId);
 
+        // "~" secret|agent|session|seat|kind|platform|device|started (base 36); since, reclaim and group empty, left out;
+        // no fence (the bucket's field is the fence) and no beat (a listing derives it from the expiry).
         Assert.NotNull(record);
         var fields = record.Split('|');
-        Assert.Equal(13, fields.Length);
-        Assert.Equal([agentId, "s-compact", "C", "desk-9", "Mac"], fields[..5]);
-        Assert.Equal(lease.FencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[8]);
+        Assert.Equal(8, fields.Length);
         // The lease id's random characters, checked on every read: a fence alone names no lease.
-        Assert.Equal(lease.LeaseId[^22..], fields[12]);
+        Assert.Equal("~" + lease.LeaseId[^22..], fields[0]);
+        Assert.Equal([agentId, "s-compact", "C", "P", "M", "desk-9"], fields[1..7]);
+        var started = Convert.ToInt64(Base36(fields[7]));
+        Assert.InRange(started, before, DateTimeOffset.UtcNow.AddSeconds(5).ToUnixTimeMilliseconds());
+        Assert.DoesNotContain(lease.FencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[1..]);
         Assert.False(await Redis.KeyExistsAsync(Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product))[1]));
     }
+
+    private static long Base36(string digits) =>
+        digits.Aggregate(0L, (value, digit) => (value * 36) + "0123456789abcdefghijklmnopqrstuvwxyz".IndexOf(digit, StringComparison.Ordinal));
 
     [Fact]
     public async Task A_heartbeat_that_changes_nothing_but_the_expiry_leaves_the_record_and_the_listing_shows_its_time()
@@ -68,7 +76,7 @@ public sealed class LeaseRecordTests : IClassFixture<BrokerFixture>
 
         // A change of kind is written.
         await agent.HeartbeatAsync(renewed, SessionKind.Attended);
-        Assert.Equal("Attended", (await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId))!.Split('|')[5]);
+        Assert.Equal("A", (await LeaseRecords.ReadAsync(Host.Services, new PoolId(account, Product), lease.LeaseId))!.Split('|')[4]);
     }
 
     /// <summary>A compact id's fence is no secret: with other random characters (or its fence written otherwise) it names nothing.</summary>

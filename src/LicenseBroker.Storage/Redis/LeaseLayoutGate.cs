@@ -12,6 +12,25 @@ public enum LeaseLayout
 
     /// <summary>Always classic: keeps the way open to roll back to a broker version before the compact layout.</summary>
     Classic,
+
+    /// <summary>
+    /// Compact once every replica reads compact leases, but always with the long record: keeps the way open to roll back
+    /// to the broker version before short records (see Scripts/library/02_records.lua).
+    /// </summary>
+    CompactLongRecords,
+}
+
+/// <summary>What a new lease is, as the grant scripts' <c>@compact</c> argument says it (new_lease_layout in Scripts/library/06_leases.lua).</summary>
+public enum NewLeaseForm
+{
+    /// <summary>A classic lease (<c>ls_</c> id, record under its id).</summary>
+    Classic = 0,
+
+    /// <summary>A compact lease with the long record every version since the compact layout reads.</summary>
+    Compact = 1,
+
+    /// <summary>A compact lease with the short record (about 45 bytes less).</summary>
+    CompactShort = 2,
 }
 
 /// <summary>
@@ -25,7 +44,9 @@ public enum LeaseLayout
 /// Every broker version subscribes to the catalog channel (<see cref="RedisKeys.CatalogInvalidationChannel"/>);
 /// brokers that read compact leases also subscribe to <see cref="RedisKeys.CompactReadersChannel"/>. When both counts
 /// are equal (PUBSUB NUMSUB, summed over the connected servers), every live replica reads compact leases: the gate
-/// opens. A replica of an older version that connects closes it again for new leases (the leases already compact
+/// opens. The short record is gated the same way, one step further: brokers that read it also subscribe to
+/// <see cref="RedisKeys.ShortRecordReadersChannel"/>, and new compact leases take it when that count too equals the
+/// catalog channel's. A replica of an older version that connects closes it again for new leases (the leases already compact
 /// stay so: a rollback to a version before this one needs <see cref="LeaseLayout.Classic"/> first, and one lease
 /// lifetime). A connection that drops unsubscribes by itself, so a crashed replica holds nothing closed for long.
 /// </remarks>
@@ -35,7 +56,7 @@ public sealed partial class LeaseLayoutGate
     private readonly RedisKeys _keys;
     private readonly LeaseLayout _layout;
     private readonly ILogger<LeaseLayoutGate> _logger;
-    private volatile bool _compact;
+    private volatile NewLeaseForm _newLeases;
     private bool _clusterNoted;
 
     public LeaseLayoutGate(IConnectionMultiplexer redis, RedisKeys keys, RedisOptions options, ILogger<LeaseLayoutGate> logger)
@@ -46,19 +67,23 @@ public sealed partial class LeaseLayoutGate
         _logger = logger;
     }
 
+    /// <summary>What new leases are.</summary>
+    public NewLeaseForm NewLeases => _newLeases;
+
     /// <summary>True when new leases are compact.</summary>
-    public bool Compact => _compact;
+    public bool Compact => _newLeases != NewLeaseForm.Classic;
 
     /// <summary>Announces that this replica reads compact leases, and decides once (before the broker serves).</summary>
     public async Task StartAsync()
     {
-        if (_layout == LeaseLayout.Auto)
+        if (_layout != LeaseLayout.Classic)
         {
             // Nothing is published on the channel: the subscription is the announcement.
             // Fire and forget, as the catalog's: a broker starts while Redis is away, and the multiplexer subscribes
             // again on every reconnection.
             var subscriber = _redis.GetSubscriber();
             await subscriber.SubscribeAsync(_keys.CompactReadersChannel, static (_, _) => { }, CommandFlags.FireAndForget);
+            await subscriber.SubscribeAsync(_keys.ShortRecordReadersChannel, static (_, _) => { }, CommandFlags.FireAndForget);
             try
             {
                 // A PING on the subscription connection comes back after the subscriptions sent before it (this one and
@@ -79,7 +104,7 @@ public sealed partial class LeaseLayoutGate
     {
         if (_layout == LeaseLayout.Classic)
         {
-            _compact = false;
+            _newLeases = NewLeaseForm.Classic;
             return;
         }
 
@@ -95,19 +120,20 @@ public sealed partial class LeaseLayoutGate
                 _clusterNoted = true;
             }
 
-            _compact = false;
+            _newLeases = NewLeaseForm.Classic;
             return;
         }
 
-        long brokers = 0, readers = 0;
+        long brokers = 0, readers = 0, shortReaders = 0;
         try
         {
             foreach (var server in servers)
             {
                 var reply = (RedisResult[])(await server.ExecuteAsync(
-                    "PUBSUB", "NUMSUB", (string)_keys.CatalogInvalidationChannel!, (string)_keys.CompactReadersChannel!))!;
+                    "PUBSUB", "NUMSUB", (string)_keys.CatalogInvalidationChannel!, (string)_keys.CompactReadersChannel!, (string)_keys.ShortRecordReadersChannel!))!;
                 brokers += (long)reply[1];
                 readers += (long)reply[3];
+                shortReaders += (long)reply[5];
             }
         }
         catch (RedisException)
@@ -115,11 +141,13 @@ public sealed partial class LeaseLayoutGate
             return;
         }
 
-        var compact = readers > 0 && readers >= brokers;
-        if (compact != _compact)
+        var form = readers == 0 || readers < brokers ? NewLeaseForm.Classic
+            : _layout == LeaseLayout.Auto && shortReaders >= brokers ? NewLeaseForm.CompactShort
+            : NewLeaseForm.Compact;
+        if (form != _newLeases)
         {
-            LogChanged(_logger, compact ? "compact" : "classic", brokers, readers);
-            _compact = compact;
+            LogChanged(_logger, form, brokers, readers, shortReaders);
+            _newLeases = form;
         }
     }
 
@@ -127,6 +155,6 @@ public sealed partial class LeaseLayoutGate
     private static partial void LogClusterClassic(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "New leases are {Layout} now: {Brokers} broker connections to Redis, {Readers} of them read compact leases.")]
-    private static partial void LogChanged(ILogger logger, string layout, long brokers, long readers);
+        Message = "New leases are {Layout} now: {Brokers} broker connections to Redis, {Readers} of them read compact leases, {ShortReaders} short records.")]
+    private static partial void LogChanged(ILogger logger, NewLeaseForm layout, long brokers, long readers, long shortReaders);
 }

@@ -16,7 +16,7 @@ public static class LuaScripts
         [("agent", a => a.Command.AgentId),
         ("session", a => a.Command.SessionId),
         ("lease_id", a => a.Command.NewLeaseId),
-        ("compact", a => a.Compact ? "1" : "0"),
+        ("compact", a => (int)a.NewLeases),
         ("seat", a => SeatTypeCodes.Code(a.Command.SeatType)),
         ("limit", a => a.Command.ConcurrentLimit),
         ("ttl_ms", a => Milliseconds(a.Command.LeaseTtl)),
@@ -106,7 +106,7 @@ public static class LuaScripts
         [("agent", a => a.Join.AgentId),
         ("session", a => a.Join.SessionId),
         ("lease_id", a => a.Join.LeaseId),
-        ("compact", a => a.Compact ? "1" : "0"),
+        ("compact", a => (int)a.NewLeases),
         ("seat", a => SeatTypeCodes.Code(a.Join.SeatType)),
         ("limit", a => a.Join.ConcurrentLimit),
         ("ttl_ms", a => Milliseconds(a.Seats.LeaseTtl)),
@@ -212,16 +212,16 @@ public static class LuaScripts
 /// <summary>What a script that checks the pool's epoch needs (see Scripts/library/03_epoch.lua): the mode, and the evidence of lost writes.</summary>
 public sealed record EpochCheck(string Mode, long Evidence);
 
-/// <param name="Compact">Whether a new lease is compact (<see cref="LeaseLayoutGate"/>).</param>
+/// <param name="NewLeases">What a new lease is (<see cref="LeaseLayoutGate"/>).</param>
 /// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
-public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, bool Compact, OutageWindow? Outage = null);
+public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, NewLeaseForm NewLeases, OutageWindow? Outage = null);
 
 /// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
 public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch, OutageWindow? Outage = null);
 
-/// <param name="Compact">Whether a new lease (now or offered later) is compact (<see cref="LeaseLayoutGate"/>).</param>
+/// <param name="NewLeases">What a new lease (now or offered later) is (<see cref="LeaseLayoutGate"/>).</param>
 /// <param name="Outage">As <see cref="AcquireArgs.Outage"/>.</param>
-public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, bool Compact, OutageWindow? Outage = null);
+public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, NewLeaseForm NewLeases, OutageWindow? Outage = null);
 
 /// <summary>The arguments of a script that takes none.</summary>
 public sealed record NoArguments

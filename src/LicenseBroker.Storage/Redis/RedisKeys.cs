@@ -122,6 +122,9 @@ public sealed class RedisKeys
     /// </summary>
     public RedisChannel CompactReadersChannel => RedisChannel.Literal(_prefix + "compact-lease-readers");
 
+    /// <summary>As <see cref="CompactReadersChannel"/>, for brokers that read short lease records.</summary>
+    public RedisChannel ShortRecordReadersChannel => RedisChannel.Literal(_prefix + "short-record-readers");
+
     /// <summary>The keys of presence.lua: when a replica last reached this Redis, and the last outage (one hash tag, one slot).</summary>
     public RedisKey[] Presence() => [_prefix + "{presence}:last", _prefix + "{presence}:outage"];
 

@@ -4,7 +4,7 @@
 -- @agent agent id
 -- @session session id (client-chosen; a retry with the same id returns the same lease)
 -- @lease_id a new random lease id ('ls_' ...), the lease's id if one is granted (or the random part of its compact id)
--- @compact 1: a new lease is compact, 0: classic (see "Two layouts" in library/01_call.lua)
+-- @compact a new lease is 0: classic, 1: compact, 2: compact with a short record (new_lease_layout in library/06_leases.lua)
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
 -- @limit concurrent seat limit of the pool
 -- @ttl_ms lease ttl (ms)
@@ -89,7 +89,7 @@ if seat == 'CONCURRENT' then
 end
 
 local expires = now + ttl
-local fence, in_use, _, id, took_seat = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group, @compact == '1')
+local fence, in_use, _, id, took_seat = grant(new_id, agent, session, seat, @device, @platform, @kind, expires, nil, group, new_lease_layout(@compact))
 local over = (took_seat and in_use > limit) and 1 or 0
 return finish({'status', 'GRANTED', 'lease_id', id, 'expires_ms', expires, 'fence', fence, 'seat', seat, 'resumed', 0,
   'overage', over, 'in_use', in_use, 'cap', limit + overage().extra})

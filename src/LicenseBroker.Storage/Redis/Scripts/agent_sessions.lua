@@ -5,7 +5,7 @@
 -- @agent agent id
 -- Returns (payload):
 --   columns (LEASE_COLUMNS), leases: one row per live lease of the agent, as describe() in library/09_views.lua
--- Work: the agent's own leases (leases_of_agents in library/02_records.lua).
+-- Work: the agent's own leases (leases_of_agents in library/09_views.lua).
 
 local agent = @agent
 local now = now_ms()

@@ -1,7 +1,7 @@
 -- heartbeat_fast: renews a live lease when nothing but its expiry changes, the most frequent call of all; anything
 -- else is answered FULL and the broker calls heartbeat.lua, which knows every case. It runs without the library's
 -- per-call state (no begin_call, no purge, no events): its own four keys, five arguments, a flat reply, and no decode
--- of the lease record (one pattern match reads the fields it checks).
+-- of the lease record (one pattern match reads the fields it checks, in either of its two '|'-joined forms).
 --
 -- KEYS: its own, three of the pool layout of library/01_call.lua:
 --   KEYS[1] leases (layout KEYS[1]), KEYS[2] lease data (KEYS[2]), KEYS[3] epoch (KEYS[11]);
@@ -47,18 +47,38 @@ end
 if not raw then
   return {'FULL'}
 end
--- agent|session|seat|device|platform|kind|started|beat|fence, then optionally |since|reclaim|grp|secret (encode_lease).
-local agent, session, seat, kind, fence, rest = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|[^|]*|[^|]*|([^|]*)|[^|]*|[^|]*|(%d+)(.*)$')
-local reported = @kind
-if agent ~= @agent or (reported ~= '' and reported ~= kind) then
-  return {'FULL'}
-end
-local reclaim = string.match(rest, '^|[^|]*|([^|]*)')
-if reclaim and reclaim ~= '' then
-  return {'FULL'}
-end
-if secret and string.match(rest, '^|[^|]*|[^|]*|[^|]*|(.*)$') ~= secret then
-  return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
+local agent, session, seat, kind, fence, rest
+if string.sub(raw, 1, 1) == '~' then
+  -- The short form (encode_short in library/02_records.lua): '~' secret|agent|session|seat|kind letter|platform|device|
+  -- started|since|reclaim|grp, trailing empty fields left out; the fence is the bucket's field.
+  local stored
+  stored, agent, session, seat, kind, rest = string.match(raw, '^~([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)(.*)$')
+  if stored ~= secret then
+    return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
+  end
+  fence = bucket_fence
+  local reported = @kind
+  -- The kinds' letters are library/02_records.lua's SHORT_LETTER (this script runs without the library).
+  if agent ~= @agent or (reported ~= '' and ({Pending = 'P', Attended = 'A', Unattended = 'U'})[reported] ~= kind) then
+    return {'FULL'}
+  end
+  if string.match(rest, '^|[^|]*|[^|]*|[^|]*|[^|]*|([^|]+)') then
+    return {'FULL'} -- a reclaim deadline
+  end
+else
+  -- agent|session|seat|device|platform|kind|started|beat|fence, then optionally |since|reclaim|grp|secret (encode_lease).
+  agent, session, seat, kind, fence, rest = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|[^|]*|[^|]*|([^|]*)|[^|]*|[^|]*|(%d+)(.*)$')
+  local reported = @kind
+  if agent ~= @agent or (reported ~= '' and reported ~= kind) then
+    return {'FULL'}
+  end
+  local reclaim = string.match(rest, '^|[^|]*|([^|]*)')
+  if reclaim and reclaim ~= '' then
+    return {'FULL'}
+  end
+  if secret and string.match(rest, '^|[^|]*|[^|]*|[^|]*|(.*)$') ~= secret then
+    return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
+  end
 end
 redis.call('ZADD', KEYS[1], 'XX', expires, class and class .. bucket_fence or id)
 return {'RENEWED', expires, fence, seat, session}

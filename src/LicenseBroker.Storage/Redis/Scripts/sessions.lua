@@ -50,7 +50,7 @@ for _, bucket in ipairs(buckets) do
   for i = 1, #fields, 2 do
     local fence = tonumber(fields[i])
     if fence > after_fence then
-      in_bucket[#in_bucket + 1] = {fence, decode_lease(fields[i + 1])}
+      in_bucket[#in_bucket + 1] = {fence, decode_lease(fields[i + 1], fence)}
     end
   end
   table.sort(in_bucket, function(a, b) return a[1] < b[1] end)

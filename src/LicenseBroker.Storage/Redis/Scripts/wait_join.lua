@@ -4,7 +4,8 @@
 -- @agent agent id
 -- @session session id
 -- @lease_id a new random lease id ('ls_' ...), for a grant now or for the offer later (see grant in library/06_leases.lua)
--- @compact 1: the lease is compact, 0: classic (see "Two layouts" in library/01_call.lua); an offer keeps the choice
+-- @compact the lease is 0: classic, 1: compact, 2: compact with a short record (new_lease_layout in library/06_leases.lua);
+--   an offer keeps the choice
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
 -- @limit concurrent seat limit
 -- @ttl_ms lease ttl (ms)
@@ -68,7 +69,7 @@ if newer_rules then
   return finish({'status', 'STALE', 'version', newer_rules})
 end
 
-local compact = @compact == '1'
+local compact = new_lease_layout(@compact)
 local function grant_now()
   local fence, _, _, lease_id = grant(id, agent, session, seat, @device, @platform, @kind, now + ttl, nil, group, compact)
   return finish({'status', 'GRANTED', 'lease_id', lease_id, 'expires_ms', now + ttl, 'fence', fence, 'seat', seat})

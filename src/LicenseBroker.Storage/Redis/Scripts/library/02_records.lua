@@ -1,15 +1,63 @@
--- The pool library, part 2 of 10: records. Owns how a lease, a waiter and an ending are written in their hashes
--- (KEYS[2] or a compact lease's bucket, KEYS[14], KEYS[7]) and read back, and where a lease's record lives in each of
--- the two layouts. Per-call state: the agents' entries of KEYS[8] read so far (AGENT_ENTRIES).
+-- The pool library, part 2 of 10: records. Owns how a lease is written in its hash (KEYS[2] or a compact lease's
+-- bucket) and read back, in its three forms (JSON, '|'-joined, short), and where a lease's record lives in each of
+-- the two layouts (a waiter's record is read in part 7, an ending's in part 4). Per-call state: the agents' entries of KEYS[8] read so far (AGENT_ENTRIES).
 
 -- Lease records: the fields joined by '|' in LEASE_FIELDS order, the seat type as one letter (JSON with names costs
 -- about 130 more bytes a lease). A text holding '|' is written as JSON; JSON records (older brokers') are read too.
 -- secret: a compact lease's random characters ("Two layouts" in part 1); classic records have none.
+-- A short record (lease.short: compact leases granted once every replica reads them, LeaseLayoutGate.cs) is
+-- '~' .. secret .. '|' .. SHORT_FIELDS joined by '|': no fence (its field in the bucket says it), no beat (a listing
+-- derives it from the expiry), kind and platform as a letter, times in base 36; about 45 bytes less a lease. It keeps
+-- its form when rewritten; heartbeat_fast.lua reads both forms by pattern.
 local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim', 'grp', 'secret'}
+local SHORT_FIELDS = {'agent', 'session', 'seat', 'kind', 'platform', 'device', 'started', 'since', 'reclaim', 'grp'}
 local SEAT_LETTER = {CONCURRENT = 'C', NAMED = 'N', UNLIMITED = 'U'}
 local SEAT_NAME = {C = 'CONCURRENT', N = 'NAMED', U = 'UNLIMITED'}
+-- A value not in these tables is written whole (never one character, so it reads back as itself).
+local SHORT_LETTER = {kind = {Pending = 'P', Attended = 'A', Unattended = 'U'},
+  platform = {Windows = 'W', Mac = 'M', Ios = 'I', Android = 'A', Linux = 'L', Web = 'B'}}
+local SHORT_NAME = {kind = {P = 'Pending', A = 'Attended', U = 'Unattended'},
+  platform = {W = 'Windows', M = 'Mac', I = 'Ios', A = 'Android', L = 'Linux', B = 'Web'}}
+local DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(n)
+  local text = ''
+  repeat
+    local digit = n % 36
+    text = string.sub(DIGITS36, digit + 1, digit + 1) .. text
+    n = (n - digit) / 36
+  until n == 0
+  return text
+end
+
+local function encode_short(lease)
+  local parts = {}
+  for i, name in ipairs(SHORT_FIELDS) do
+    local value = lease[name]
+    if value == nil or (name == 'since' and value == lease.started) then
+      value = ''
+    elseif name == 'started' or name == 'since' or name == 'reclaim' then
+      value = base36(value)
+    else
+      value = (name == 'seat' and SEAT_LETTER[value]) or (SHORT_LETTER[name] and SHORT_LETTER[name][value]) or tostring(value)
+    end
+    if string.find(value, '|', 1, true) then
+      return nil
+    end
+    parts[i] = value
+  end
+  while parts[#parts] == '' do
+    parts[#parts] = nil
+  end
+  return '~' .. lease.secret .. '|' .. table.concat(parts, '|')
+end
 
 local function encode_lease(lease)
+  if lease.short then
+    local short = encode_short(lease)
+    if short then
+      return short
+    end
+  end
   local parts = {}
   for i, name in ipairs(LEASE_FIELDS) do
     local value = lease[name]
@@ -21,6 +69,7 @@ local function encode_lease(lease)
       value = tostring(value)
     end
     if string.find(value, '|', 1, true) or (i == 1 and string.sub(value, 1, 1) == '{') then
+      lease.short = nil
       return cjson.encode(lease)
     end
     parts[i] = value
@@ -32,11 +81,29 @@ local function encode_lease(lease)
   return table.concat(parts, '|')
 end
 
-local function decode_lease(raw)
-  if string.sub(raw, 1, 1) == '{' then
+-- fence: the record's field in its bucket (a compact lease's; a short record holds no fence of its own).
+local function decode_lease(raw, fence)
+  local first = string.sub(raw, 1, 1)
+  if first == '{' then
     return cjson.decode(raw)
   end
-  local lease, i = {}, 1
+  local lease = {}
+  if first == '~' then
+    local secret, fields = string.match(raw, '^~([^|]*)|(.*)$')
+    local i = 1
+    for value in string.gmatch(fields .. '|', '([^|]*)|') do
+      local name = SHORT_FIELDS[i]
+      lease[name] = SHORT_NAME[name] and SHORT_NAME[name][value] or value
+      i = i + 1
+    end
+    lease.secret, lease.short, lease.fence = secret, true, tonumber(fence)
+    lease.started = tonumber(lease.started, 36)
+    lease.since, lease.reclaim = tonumber(lease.since or '', 36) or lease.started, tonumber(lease.reclaim or '', 36)
+    lease.beat = lease.started -- a listing takes the later of this and expiry - ttl (beat_of in part 9)
+    lease.seat = SEAT_NAME[lease.seat] or lease.seat
+    return lease
+  end
+  local i = 1
   for value in string.gmatch(raw .. '|', '([^|]*)|') do
     lease[LEASE_FIELDS[i]] = value
     i = i + 1
@@ -86,7 +153,7 @@ local function load_lease(id)
   if not raw then
     return nil
   end
-  local lease = decode_lease(raw)
+  local lease = decode_lease(raw, field)
   if secret and lease.secret ~= secret then
     return nil -- the right fence with other random characters: not this lease
   end
@@ -146,7 +213,7 @@ local function load_ref(ref)
   if not raw then
     return nil
   end
-  local lease = decode_lease(raw)
+  local lease = decode_lease(raw, fence)
   return compact_id(class, fence, lease.secret or ''), lease
 end
 
@@ -169,82 +236,4 @@ local function lease_of_member(member)
     return member, lease
   end
   return nil
-end
-
--- The agent's live lease of this session, either layout: id and record, or nil. Work: MAX_REFS records, one HGET.
-local function live_lease_of(agent, session)
-  local count, refs = agent_leases(agent)
-  for _, ref in ipairs(refs) do
-    local ref_id, lease = load_ref(ref)
-    if lease and lease.session == session then
-      return ref_id, lease
-    end
-  end
-  local id = count > #refs and redis.call('HGET', K_SESSIONS, session_field(agent, session))
-  local lease = id and load_lease(id)
-  if lease then
-    return id, lease
-  end
-  return nil
-end
-
--- Every live lease of the agents in wanted (a set): {id, record} pairs, found through their entries' references and,
--- when some of them have leases in the sessions index, a scan of it (an admin's change to a pool: rare).
-local function leases_of_agents(wanted)
-  local found, indexed = {}, false
-  for agent in pairs(wanted) do
-    local count, refs = agent_leases(agent)
-    for _, ref in ipairs(refs) do
-      local id, lease = load_ref(ref)
-      if lease then
-        found[#found + 1] = {id, lease}
-      end
-    end
-    indexed = indexed or count > #refs
-  end
-  if indexed then
-    local all = redis.call('HGETALL', K_SESSIONS)
-    for i = 1, #all, 2 do
-      local agent = string.match(all[i], '^([^\n]*)\n')
-      if agent and wanted[agent] then
-        local lease = load_lease(all[i + 1])
-        if lease then
-          found[#found + 1] = {all[i + 1], lease}
-        end
-      end
-    end
-  end
-  return found
-end
-
--- A waiter's record (see KEYS[14]), or nil when the agent is not waiting.
-local function load_waiter(agent)
-  local raw = redis.call('HGET', K_WAITERS, agent)
-  if raw then
-    return cjson.decode(raw)
-  end
-  return nil
-end
-
--- What is remembered of an ended lease or wait ('w:' .. agent): {agent, reason, by, at} (remember_end), or false.
-local function tomb_of(id)
-  local raw = redis.call('HGET', K_TOMB_DATA, id)
-  return raw and cjson.decode(raw) or false
-end
-
--- Why a lease of the agent ended, when the app must be told (remembered for one lease lifetime):
--- {reason = REVOKED (an admin; by = who) | IDLE_RELEASED (by = the rule), at} or nil. tomb: tomb_of(id), when read.
-local function ending_of(id, agent, tomb)
-  if tomb == nil then
-    tomb = tomb_of(id)
-  end
-  if tomb and tomb.agent == agent and (tomb.reason == 'REVOKED' or tomb.reason == 'IDLE_RELEASED') then
-    return tomb
-  end
-  return nil
-end
-
--- Why the agent's wait was ended by a change (see end_wait), or nil.
-local function wait_ending(agent)
-  return tomb_of('w:' .. agent) or nil
 end

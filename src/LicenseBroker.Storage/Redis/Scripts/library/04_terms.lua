@@ -1,6 +1,30 @@
 -- The pool library, part 4 of 10: the pool's terms. Owns what its subscription says beyond the limit: the pending and
 -- idle timeouts and each lease's reclaim deadline (KEYS[16]), the revive window and outage grace (how long an expired
--- lease is remembered, and given back, see heartbeat.lua), and the overage (admission_limit, used by may_take_now).
+-- lease is remembered, and given back, see heartbeat.lua), and the overage (admission_limit, used by may_take_now);
+-- what is remembered of an ended lease or wait (KEYS[7]) is read here.
+
+-- What is remembered of an ended lease or wait ('w:' .. agent): {agent, reason, by, at} (remember_end), or false.
+local function tomb_of(id)
+  local raw = redis.call('HGET', K_TOMB_DATA, id)
+  return raw and cjson.decode(raw) or false
+end
+
+-- Why a lease of the agent ended, when the app must be told (remembered for one lease lifetime):
+-- {reason = REVOKED (an admin; by = who) | IDLE_RELEASED (by = the rule), at} or nil. tomb: tomb_of(id), when read.
+local function ending_of(id, agent, tomb)
+  if tomb == nil then
+    tomb = tomb_of(id)
+  end
+  if tomb and tomb.agent == agent and (tomb.reason == 'REVOKED' or tomb.reason == 'IDLE_RELEASED') then
+    return tomb
+  end
+  return nil
+end
+
+-- Why the agent's wait was ended by a change (see end_wait), or nil.
+local function wait_ending(agent)
+  return tomb_of('w:' .. agent) or nil
+end
 
 -- The pool's idle rules (0 = off): pending_ms, how long a lease may stay PENDING; idle_ms, how long
 -- its app may report the user idle. Scripts that are told them (acquire, wait_join, heartbeat) set

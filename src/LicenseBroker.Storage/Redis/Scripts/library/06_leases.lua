@@ -8,7 +8,8 @@ local EXPIRED_PER_CALL = 100 -- bounded work per call (see above)
 
 -- Stores a lease in its layout (part 2, "Two layouts"); only grant() calls it. Returns true when the lease took a
 -- shared seat (the agent's first).
-local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group)
+-- short: the record takes the short form (part 2; compact leases, once every replica reads it).
+local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group, short)
   local grp, took_seat = nil, false
   local bucket, _, _, class = compact_place(id)
   if seat == 'CONCURRENT' then
@@ -30,7 +31,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
   schedule(K_LEASES, expires, lease_member(id))
   local lease = {
     agent = agent, session = session, seat = seat, device = device, platform = platform,
-    kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp }
+    kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp, short = bucket and short or nil }
   track_reclaim(id, lease, reclaim_at(lease, 0))
   store_lease(id, lease)
   local count, refs = agent_leases(agent)
@@ -48,6 +49,15 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
   return took_seat
 end
 
+-- What the broker's @compact says of a new lease (LeaseLayoutGate.cs; "Two layouts" in part 1): '0' classic (false),
+-- '1' compact with the long record every version reads (true), '2' compact with the short record of part 2 ('short').
+local function new_lease_layout(arg)
+  if arg == '2' then
+    return 'short'
+  end
+  return arg == '1'
+end
+
 -- A new compact lease's id: the class of its seat, its fence, the random part of random_id (the 'ls_' id the broker made).
 local function new_compact_id(seat, fence, random_id)
   return compact_id(seat == 'CONCURRENT' and 'c' or 'o', fence, string.sub(random_id, 4))
@@ -57,7 +67,8 @@ end
 -- takes the next fencing token (or, on re-establishment and revival, the proven token the lease already had),
 -- stores the lease, counts the seat in the agent's group ('' for none) and as overage, moves today's peak and records
 -- the seat event. Whether the agent may take the seat is the caller's question (may_take_now).
--- id: a new lease's random 'ls_' id, made compact (new_compact_id) when compact is true; a re-established lease's own id.
+-- id: a new lease's random 'ls_' id, made compact (new_compact_id) when compact is true or 'short' (then with a short
+-- record, part 2); a re-established lease's own id (its record takes the long form, which every version reads).
 -- revived: the lease had expired and its app got it back (heartbeat.lua): the seat event says so.
 -- Returns the fencing token, the shared seats in use, today's peak and the lease id.
 local function grant(id, agent, session, seat, device, platform, kind, expires, proven_fence, group, compact, revived)
@@ -69,7 +80,7 @@ local function grant(id, agent, session, seat, device, platform, kind, expires, 
   if compact and not proven_fence then
     id = new_compact_id(seat, fence, id)
   end
-  local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '')
+  local took_seat = create_lease(id, agent, session, seat, device, platform, kind, NOW, expires, fence, group or '', compact == 'short')
   stats_touch(NOW)
   local in_use = seats_in_use()
   if took_seat then

@@ -1,6 +1,15 @@
 -- The pool library, part 7 of 10: the queue. Owns the waiters' order (priority classes with aging, one line per group),
 -- how a wait begins and ends (joined, restored, left, timed out, abandoned, ended by a change), the wait estimate, and
--- the purge of what fell due. No per-call state.
+-- the purge of what fell due, and how a waiter's record (KEYS[14]) is read. No per-call state.
+
+-- A waiter's record (see KEYS[14]), or nil when the agent is not waiting.
+local function load_waiter(agent)
+  local raw = redis.call('HGET', K_WAITERS, agent)
+  if raw then
+    return cjson.decode(raw)
+  end
+  return nil
+end
 
 -- Queue classes: one per group ('' = agents in no group is class 0), numbered in K_GROUPS. Each
 -- class (a line) keeps the queue's order in K_CLASS_QUEUE (score class * 2^40 + key, see The order below).
