@@ -257,7 +257,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         Assert.Equal(fourth.FencingToken, (await agents[3].HeartbeatAsync(fourth, SessionKind.Attended)).FencingToken);
         Assert.Equal(third.FencingToken, (await agents[2].HeartbeatAsync(third)).FencingToken);
         Assert.Equal("Attended", (await RecordAsync(second.LeaseId))!.Split('|')[5]);
-        Assert.Equal("A", (await RecordAsync(fourth.LeaseId))!.Split('|')[4]);
+        Assert.Equal("CAW", (await RecordAsync(fourth.LeaseId))!.Split('|')[2]);
         var sessions = await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account));
         Assert.Equal([second.LeaseId, third.LeaseId, fourth.LeaseId], sessions.Sessions.Select(s => s.LeaseId));
         Assert.All(sessions.Sessions, s => Assert.Equal(Platform.Windows, s.Device.Platform));

@@ -49,20 +49,23 @@ if not raw then
 end
 local agent, session, seat, kind, fence, rest
 if string.sub(raw, 1, 1) == '~' then
-  -- The short form (encode_short in library/02_records.lua): '~' secret|agent|session|seat|kind letter|platform|device|
-  -- started|since|reclaim|grp, trailing empty fields left out; the fence is the bucket's field.
-  local stored
-  stored, agent, session, seat, kind, rest = string.match(raw, '^~([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)(.*)$')
-  if stored ~= secret then
+  -- The short form (encode_short in library/02_records.lua): '~', the 22 random characters, then agent|session|seat,
+  -- kind and platform letters|device|started|since|reclaim|grp, trailing empty fields left out; the fence is the
+  -- bucket's field.
+  if string.sub(raw, 2, 23) ~= secret then
     return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
+  end
+  agent, session, seat, kind, rest = string.match(raw, '^~' .. string.rep('.', 22) .. '([^|]*)|([^|]*)|(.)(.).|(.*)$')
+  if not rest then
+    return {'FULL'}
   end
   fence = bucket_fence
   local reported = @kind
-  -- The kinds' letters are library/02_records.lua's SHORT_LETTER (this script runs without the library).
+  -- The kinds' letters are KIND_LETTER of library/02_records.lua (this script runs without the library).
   if agent ~= @agent or (reported ~= '' and ({Pending = 'P', Attended = 'A', Unattended = 'U'})[reported] ~= kind) then
     return {'FULL'}
   end
-  if string.match(rest, '^|[^|]*|[^|]*|[^|]*|[^|]*|([^|]+)') then
+  if string.match(rest, '^[^|]*|[^|]*|[^|]*|([^|]+)') then
     return {'FULL'} -- a reclaim deadline
   end
 else

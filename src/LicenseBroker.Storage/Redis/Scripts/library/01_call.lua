@@ -18,7 +18,8 @@
 --                                grp: 1 when the agent's seat may count in a group, see seat_freed). Compact leases
 --                                (the layout of part 2, "Two layouts") keep their records in buckets instead:
 --                <tag>:r<c|o>:<n> HASH   fence -> record (with the lease id's secret as a 13th field, or the short form
---                                "~secret|agent|session|seat|kind|platform|device|started|since|reclaim|grp" of part 2),
+--                                "~<22 random characters>agent|session|<seat, kind, platform letters>|device|started|
+--                                since|reclaim|grp" of part 2),
 --                                n = fence / 64
 --                <tag>:rc       ZSET   the numbers of the non-empty shared-lease buckets (ListSharedSessions' pages)
 --   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire) of classic leases, and of an
