@@ -122,15 +122,16 @@ redis_node_up() {
   return 1
 }
 
-# launch_redis DIR PORT [ARGS...]: a Redis on 127.0.0.1:PORT with its files in DIR (AOF on, as in
-# production) and any further redis-server arguments; returns once it answers (0) or gave up (1).
+# launch_redis DIR PORT [ARGS...]: a Redis on 127.0.0.1:PORT with its files in DIR (AOF on and listpack
+# hashes of values up to 256 bytes, as deploy/redis.conf has them) and any further redis-server arguments;
+# returns once it answers (0) or gave up (1).
 launch_redis() {
   local dir="$1" port="$2"; shift 2
   mkdir -p "$dir"
   local offset; offset="$(log_size "$dir/redis.log")"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
-    --appendonly yes --appendfsync everysec --save "" --protected-mode yes "$@"
+    --appendonly yes --appendfsync everysec --save "" --protected-mode yes --hash-max-listpack-value 256 "$@"
   redis_node_up "$dir" "$port" "$offset"
 }
 

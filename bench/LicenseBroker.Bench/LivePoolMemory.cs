@@ -17,13 +17,13 @@ internal static partial class LivePoolMemory
 {
     public const int Leases = 100_000;
 
-    public static async Task<List<string>> MeasureAsync(IConnectionMultiplexer redis, IServer server, string account,
+    public static async Task<List<string>> MeasureAsync(IConnectionMultiplexer redis, IServer server, string account, Func<int, string> agentName,
         Func<string, string, Task<Lease>> acquire, Action<string> log)
     {
         var journal = (RedisKey)$"lb:{{{account}/remote-support}}:seat-events";
         var database = redis.GetDatabase();
 
-        await acquire(account, "a0");
+        await acquire(account, agentName(0));
         await DrainedAsync(database, journal);
         var before = await SteadyMemoryAsync(server);
 
@@ -35,7 +35,7 @@ internal static partial class LivePoolMemory
             int i;
             while ((i = Interlocked.Increment(ref next)) <= Leases)
             {
-                await acquire(account, $"a{i}");
+                await acquire(account, agentName(i));
             }
         })));
         var filled = filledBy.Elapsed;
@@ -57,7 +57,7 @@ internal static partial class LivePoolMemory
         return
         [
             string.Create(CultureInfo.InvariantCulture,
-                $"**Redis memory per live lease, one pool of {Leases:N0} leases in a Redis holding nothing else: {(after - before) / (double)Leases:F0} bytes** "
+                $"**Redis memory per live lease, one pool of {Leases:N0} leases in a Redis holding nothing else, agent ids like '{agentName(Leases)}': {(after - before) / (double)Leases:F0} bytes** "
                 + $"(used_memory {before / 1048576.0:F1} → {after / 1048576.0:F1} MiB, journal drained before both readings, {left} seat events left; "
                 + $"filled in {filled.TotalSeconds:F1} s; target ≤ 300 B)."),
             "Per structure of that pool (MEMORY USAGE / leases): " + string.Join(", ", parts) + ".",

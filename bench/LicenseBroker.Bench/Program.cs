@@ -41,12 +41,16 @@ var log = (string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}
 // of its own, before the main run): seeds its one account unless --no-seed, measures, writes its notes to --out, ends.
 if (options.MemoryOnly)
 {
+    // --long-ids: agent ids of 36 characters (a UUID's length) instead of "a" and a number, sessions "s-" and the agent.
+    var (memoryAccount, agentName) = options.LongIds
+        ? ("memory-long", (Func<int, string>)(i => string.Create(CultureInfo.InvariantCulture, $"0b6f4c1e-7d2a-4c8e-9a51-{i:D12}")))
+        : ("memory", i => string.Create(CultureInfo.InvariantCulture, $"a{i}"));
     if (!options.NoSeed)
     {
-        await Seed.AccountAsync(postgres, "memory", agents: LivePoolMemory.Leases + 1, concurrent: LivePoolMemory.Leases + 1);
+        await Seed.AccountAsync(postgres, memoryAccount, agents: LivePoolMemory.Leases + 1, concurrent: LivePoolMemory.Leases + 1, agentName: agentName);
     }
 
-    var memoryNotes = await LivePoolMemory.MeasureAsync(redis, server, "memory", (account, agent) => Acquire(account, agent), log);
+    var memoryNotes = await LivePoolMemory.MeasureAsync(redis, server, memoryAccount, agentName, (account, agent) => Acquire(account, agent), log);
     if (options.Out is { } memoryOut)
     {
         await File.WriteAllLinesAsync(memoryOut, memoryNotes);
@@ -79,9 +83,10 @@ if (!options.NoSeed && !options.ColdOnly)
         await Seed.AccountAsync(postgres, $"bench-{size}", agents: size + 64, concurrent: size + 64);
     }
 
-    await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10);
+    // Their queues hold every waiter of the scenario (the automatic length is twice the limit, at least 20).
+    await Seed.AccountAsync(postgres, "queue", agents: 210, concurrent: 10, queueMaxWaiters: 200);
     await Seed.AccountAsync(postgres, "tombs", agents: 10_000, concurrent: 10_000);
-    await Seed.AccountAsync(postgres, "waiters", agents: 2_010, concurrent: 10);
+    await Seed.AccountAsync(postgres, "waiters", agents: 2_010, concurrent: 10, queueMaxWaiters: 2_000);
     await Seed.PostgresDesignAsync(postgres);
     log("seeding 30 days of seat events for the planner");
     await PlannerBench.SeedAsync(postgres);
@@ -864,7 +869,7 @@ if (options.Out is not null)
     await File.WriteAllTextAsync(options.Out, report.ToString());
 }
 
-internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, bool PlannerOnly, bool MemoryOnly, string? MemoryNotes, IReadOnlyList<string> TraceScenarios, string? TraceTool)
+internal sealed record Args(string Server, string Redis, string Postgres, string Key, int Seconds, int Workers, string? Out, int BrokerPid, bool SeedOnly, bool NoSeed, bool ColdOnly, bool EntitlementsOnly, bool PlannerOnly, bool MemoryOnly, bool LongIds, string? MemoryNotes, IReadOnlyList<string> TraceScenarios, string? TraceTool)
 {
     public static Args Parse(string[] args)
     {
@@ -889,6 +894,7 @@ internal sealed record Args(string Server, string Redis, string Postgres, string
             args.Contains("--entitlements-only"),
             args.Contains("--planner-only"),
             args.Contains("--memory-only"),
+            args.Contains("--long-ids"),
             Array.IndexOf(args, "--memory-notes") >= 0 ? Get("--memory-notes") : null,
             args.Select((a, i) => (a, i)).Where(x => x.a == "--trace" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
             Array.IndexOf(args, "--trace-tool") >= 0 ? Get("--trace-tool") : null);

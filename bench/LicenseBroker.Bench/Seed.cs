@@ -22,7 +22,9 @@ internal static class Seed
         await InsertAgentsAsync(connection, accountIds, agentIds);
     }
 
-    public static async Task AccountAsync(NpgsqlDataSource db, string account, int agents, int concurrent)
+    /// <param name="queueMaxWaiters">The subscription's queue length (null: the broker's automatic one, twice the limit and at least 20).</param>
+    /// <param name="agentName">Agent i's id (default "a" and i).</param>
+    public static async Task AccountAsync(NpgsqlDataSource db, string account, int agents, int concurrent, int? queueMaxWaiters = null, Func<int, string>? agentName = null)
     {
         await AccountsAsync(db, account, 0, 0, 0);
         await using var connection = await db.OpenConnectionAsync();
@@ -33,7 +35,13 @@ internal static class Seed
             VALUES (@account, 'remote-support', 'PAID', now() + interval '1 day', 0, @concurrent) ON CONFLICT DO NOTHING
             """,
             new { account, concurrent });
-        await InsertAgentsAsync(connection, Enumerable.Repeat(account, agents).ToArray(), Enumerable.Range(0, agents).Select(a => $"a{a}").ToArray());
+        if (queueMaxWaiters is { } waiters)
+        {
+            await connection.ExecuteAsync(
+                "UPDATE subscriptions SET queue_max_waiters = @waiters WHERE account_id = @account AND product_code = 'remote-support'", new { account, waiters });
+        }
+
+        await InsertAgentsAsync(connection, Enumerable.Repeat(account, agents).ToArray(), Enumerable.Range(0, agents).Select(agentName ?? (a => $"a{a}")).ToArray());
     }
 
     /// <summary>The comparison design: leases as rows, admission under a row lock of the pool.</summary>

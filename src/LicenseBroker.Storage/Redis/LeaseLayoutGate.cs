@@ -29,7 +29,7 @@ public enum NewLeaseForm
     /// <summary>A compact lease with the long record every version since the compact layout reads.</summary>
     Compact = 1,
 
-    /// <summary>A compact lease with the short record (about 45 bytes less).</summary>
+    /// <summary>A compact lease with the short record (about 40 bytes less).</summary>
     CompactShort = 2,
 }
 

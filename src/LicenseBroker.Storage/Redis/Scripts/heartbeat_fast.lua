@@ -55,7 +55,7 @@ if string.sub(raw, 1, 1) == '~' then
   if string.sub(raw, 2, 23) ~= secret then
     return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
   end
-  agent, session, seat, kind, rest = string.match(raw, '^~' .. string.rep('.', 22) .. '([^|]*)|([^|]*)|(.)(.).|(.*)$')
+  agent, session, seat, kind, rest = string.match(raw, '^~......................([^|]*)|([^|]*)|(.)(.).|(.*)$') -- 22 dots: the random characters
   if not rest then
     return {'FULL'}
   end

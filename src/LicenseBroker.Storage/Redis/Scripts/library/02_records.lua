@@ -8,7 +8,7 @@
 -- A short record (lease.short: compact leases granted once every replica reads them, LeaseLayoutGate.cs) is
 -- '~' .. secret (always 22 characters) .. 'agent|session|' .. seat, kind and platform letters .. '|device|started|since|
 -- reclaim|grp': no fence (its field in the bucket says it), no beat (a listing derives it from the expiry), times in
--- base 36, trailing empty fields left out; about 45 bytes less, so a bucket of 64 stays one small listpack. A lease
+-- base 36, trailing empty fields left out; about 40 bytes less, so a bucket of 64 stays one small listpack. A lease
 -- with a value no letter stands for, or a '|' in a text, takes the long form. It keeps its form when rewritten;
 -- heartbeat_fast.lua reads both forms by pattern.
 local LEASE_FIELDS = {'agent', 'session', 'seat', 'device', 'platform', 'kind', 'started', 'beat', 'fence', 'since', 'reclaim', 'grp', 'secret'}
@@ -77,7 +77,7 @@ local function decode_lease(raw, fence)
   end
   local lease = {}
   if first == '~' then
-    local agent, session, seat, kind, platform, rest = string.match(raw, '^~' .. string.rep('.', 22) .. '([^|]*)|([^|]*)|(.)(.)(.)|(.*)$')
+    local agent, session, seat, kind, platform, rest = string.match(raw, '^~......................([^|]*)|([^|]*)|(.)(.)(.)|(.*)$') -- 22 dots: the random characters
     local device, started, since, reclaim, grp = string.match(rest .. '||||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)')
     lease = {agent = agent, session = session, seat = SEAT_NAME[seat], kind = KIND_NAME[kind], platform = PLATFORM_NAME[platform],
       device = device, secret = string.sub(raw, 2, 23), short = true, fence = tonumber(fence), started = tonumber(started, 36),
