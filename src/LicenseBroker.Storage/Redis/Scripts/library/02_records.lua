@@ -78,11 +78,11 @@ local function decode_lease(raw, fence)
   local lease = {}
   if first == '~' then
     local agent, session, seat, kind, platform, rest = string.match(raw, '^~......................([^|]*)|([^|]*)|(.)(.)(.)|(.*)$') -- 22 dots: the random characters
-    local device, started, since, reclaim, grp = string.match(rest .. '||||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)')
+    local device, started36, since36, reclaim36, grp = string.match(rest .. '||||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)')
     lease = {agent = agent, session = session, seat = SEAT_NAME[seat], kind = KIND_NAME[kind], platform = PLATFORM_NAME[platform],
-      device = device, secret = string.sub(raw, 2, 23), short = true, fence = tonumber(fence), started = tonumber(started, 36),
-      reclaim = tonumber(reclaim, 36), grp = grp ~= '' and grp or nil}
-    lease.since = tonumber(since, 36) or lease.started
+      device = device, secret = string.sub(raw, 2, 23), short = true, fence = tonumber(fence), started = tonumber(started36, 36),
+      grp = grp ~= '' and grp or nil}
+    lease.since, lease.reclaim = tonumber(since36, 36) or lease.started, tonumber(reclaim36, 36)
     lease.beat = lease.started -- a listing takes the later of this and expiry - ttl (beat_of in part 9)
     return lease
   end
