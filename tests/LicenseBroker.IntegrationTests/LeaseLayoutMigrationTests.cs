@@ -51,26 +51,11 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
         Assert.StartsWith("ls_", first.LeaseId, StringComparison.Ordinal);
 
-        // Each version serves the other's leases, and the limit counts both.
-        var second = await previous.AcquireAsync(pool, ids[1], "s-1");
-        Assert.Equal("GRANTED", second["status"]);
-        Assert.Equal("RENEWED", (await previous.HeartbeatAsync(pool, ids[0], first.LeaseId, "s-0"))["status"]);
-        var secondLease = LeaseOf(second, "s-1");
-        Assert.Equal(secondLease.FencingToken, (await agents[1].HeartbeatAsync(secondLease)).FencingToken);
-        var third = LeaseOf(await previous.AcquireAsync(pool, ids[2], "s-2"), "s-2");
-        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[3].AcquireAsync(Product))).StatusCode);
-        Assert.Equal("FULL", (await previous.AcquireAsync(pool, ids[3], "s-3"))["status"]);
+        var (secondLease, third) = await BothVersionsServeEachOtherAsync(previous, pool, ids, agents, first);
 
         // The last replica of the version before stops: new leases are compact, the classic ones live on.
         await previous.DisposeAsync();
-        await Eventually.Until(
-            async () =>
-            {
-                await Gate.RefreshAsync();
-                return Gate.Compact ? "compact" : null;
-            },
-            TimeSpan.FromSeconds(10),
-            "the gate to open once the previous version's connection is gone");
+        await GateOpensAsync(NewLeaseForm.CompactShort);
         Assert.True(await agents[0].ReleaseAsync(first));
         var fourth = (await agents[3].AcquireAsync(Product, sessionId: "s-3")).Lease;
         Assert.Matches("^lc_[1-9][0-9]*_", fourth.LeaseId);
@@ -228,25 +213,12 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
         Assert.Equal(13, (await RecordAsync(first.LeaseId))!.Split('|').Length);
 
-        // Each version serves the other's leases (this one's fast and full heartbeats), and the limit counts both.
-        var second = LeaseOf(await previous.AcquireAsync(pool, ids[1], "s-1"), "s-1");
+        var (second, third) = await BothVersionsServeEachOtherAsync(previous, pool, ids, agents, first);
         Assert.Matches("^lc_", second.LeaseId);
-        Assert.Equal("RENEWED", (await previous.HeartbeatAsync(pool, ids[0], first.LeaseId, "s-0"))["status"]);
-        Assert.Equal(second.FencingToken, (await agents[1].HeartbeatAsync(second)).FencingToken);
-        var third = LeaseOf(await previous.AcquireAsync(pool, ids[2], "s-2"), "s-2");
-        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[3].AcquireAsync(Product))).StatusCode);
-        Assert.Equal("FULL", (await previous.AcquireAsync(pool, ids[3], "s-3"))["status"]);
 
         // The last replica of the version before stops: new leases take the short record, the long ones live on.
         await previous.DisposeAsync();
-        await Eventually.Until(
-            async () =>
-            {
-                await Gate.RefreshAsync();
-                return Gate.NewLeases == NewLeaseForm.CompactShort ? "short" : null;
-            },
-            TimeSpan.FromSeconds(10),
-            "the gate to open once the previous version's connection is gone");
+        await GateOpensAsync(NewLeaseForm.CompactShort);
         Assert.True(await agents[0].ReleaseAsync(first));
         var fourth = (await agents[3].AcquireAsync(Product, sessionId: "s-3")).Lease;
         Assert.StartsWith("~", await RecordAsync(fourth.LeaseId), StringComparison.Ordinal);
@@ -272,6 +244,35 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         Assert.True(await agents[3].ReleaseAsync(fourth));
         Assert.Equal(0, (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().ConcurrentSeatsInUse);
     }
+
+    /// <summary>
+    /// Both versions at work on a pool of 3 seats where this one granted <paramref name="first"/> to ids[0]: the previous
+    /// one grants ids[1] and ids[2] and renews the first lease, this one renews the second, and the limit counts the
+    /// leases of both (ids[3] is refused by either). Returns the second and third leases.
+    /// </summary>
+    private static async Task<(Lease Second, Lease Third)> BothVersionsServeEachOtherAsync(
+        PreviousBroker previous, PoolId pool, IReadOnlyList<string> ids, IReadOnlyList<AgentClient> agents, Lease first)
+    {
+        var granted = await previous.AcquireAsync(pool, ids[1], "s-1");
+        Assert.Equal("GRANTED", granted["status"]);
+        var second = LeaseOf(granted, "s-1");
+        Assert.Equal("RENEWED", (await previous.HeartbeatAsync(pool, ids[0], first.LeaseId, "s-0"))["status"]);
+        Assert.Equal(second.FencingToken, (await agents[1].HeartbeatAsync(second)).FencingToken);
+        var third = LeaseOf(await previous.AcquireAsync(pool, ids[2], "s-2"), "s-2");
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[3].AcquireAsync(Product))).StatusCode);
+        Assert.Equal("FULL", (await previous.AcquireAsync(pool, ids[3], "s-3"))["status"]);
+        return (second, third);
+    }
+
+    /// <summary>Waits for the gate to say <paramref name="form"/> once the previous version's connection is gone.</summary>
+    private async Task GateOpensAsync(NewLeaseForm form) => await Eventually.Until(
+        async () =>
+        {
+            await Gate.RefreshAsync();
+            return Gate.NewLeases == form ? "open" : null;
+        },
+        TimeSpan.FromSeconds(10),
+        $"the gate to say {form} once the previous version's connection is gone");
 
     private static Lease LeaseOf(IReadOnlyDictionary<string, string> granted, string session) => new()
     {
