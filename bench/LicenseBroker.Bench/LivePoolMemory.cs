@@ -42,16 +42,7 @@ internal static partial class LivePoolMemory
         var left = await DrainedAsync(database, journal);
         var after = await SteadyMemoryAsync(server);
 
-        // Each structure of the pool (MEMORY USAGE, every element sampled); compact records are in buckets of 64
-        // (…:rc:<n>, …:ro:<n>), summed as one structure each.
-        var structures = new Dictionary<string, long>();
-        await foreach (var key in server.KeysAsync(pattern: $"*{{{account}/*", pageSize: 1000))
-        {
-            var bytes = (long)(await server.ExecuteAsync("MEMORY", "USAGE", key.ToString(), "SAMPLES", "0"));
-            var name = BucketSuffix().Replace(key.ToString().Split('}').Last().TrimStart(':'), "$1 buckets");
-            structures[name] = structures.GetValueOrDefault(name) + bytes;
-        }
-
+        var structures = await StructuresAsync(server, account);
         var parts = structures.Where(s => s.Value > Leases).OrderByDescending(s => s.Value)
             .Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Key} {s.Value / (double)Leases:F0} B"));
         return
@@ -63,6 +54,27 @@ internal static partial class LivePoolMemory
             "Per structure of that pool (MEMORY USAGE / leases): " + string.Join(", ", parts) + ".",
         ];
     }
+
+    /// <summary>
+    /// The bytes of each structure of an account's pools (MEMORY USAGE, every element sampled), by key suffix; compact
+    /// records are in buckets of 64 (…:rc:&lt;n&gt;, …:ro:&lt;n&gt;), summed as one structure each.
+    /// </summary>
+    public static async Task<Dictionary<string, long>> StructuresAsync(IServer server, string account)
+    {
+        var structures = new Dictionary<string, long>();
+        await foreach (var key in server.KeysAsync(pattern: $"*{{{account}/*", pageSize: 1000))
+        {
+            var bytes = (long)(await server.ExecuteAsync("MEMORY", "USAGE", key.ToString(), "SAMPLES", "0"));
+            var name = BucketSuffix().Replace(key.ToString().Split('}').Last().TrimStart(':'), "$1 buckets");
+            structures[name] = structures.GetValueOrDefault(name) + bytes;
+        }
+
+        return structures;
+    }
+
+    /// <summary>Redis's used_memory.</summary>
+    public static long Used(IServer server) =>
+        long.Parse(server.Info("memory").SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
 
     // The journal is drained into PostgreSQL by the broker within seconds; a minute is a failure the note shows.
     private static async Task<long> DrainedAsync(IDatabase database, RedisKey journal)
@@ -96,9 +108,6 @@ internal static partial class LivePoolMemory
 
         return previous;
     }
-
-    private static long Used(IServer server) =>
-        long.Parse(server.Info("memory").SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
 
     [GeneratedRegex("^(r[co]):[0-9]+$")]
     private static partial Regex BucketSuffix();

@@ -77,7 +77,6 @@ if (!options.NoSeed && !options.ColdOnly)
     await Seed.AccountsAsync(postgres, "spread", accounts: 10_000, agentsPerAccount: 1, concurrent: 1);
     await Seed.AccountAsync(postgres, "one", agents: 10_000, concurrent: 10_000);
     await Seed.AccountAsync(postgres, "contention", agents: 500, concurrent: 10);
-    await Seed.AccountAsync(postgres, "memory", agents: LivePoolMemory.Leases + 1, concurrent: LivePoolMemory.Leases + 1);
     foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
     {
         await Seed.AccountAsync(postgres, $"bench-{size}", agents: size + 64, concurrent: size + 64);
@@ -473,16 +472,7 @@ foreach (var size in new[] { 10, 1000, 10_000, 100_000 })
         notes.Add($"Redis memory per live lease in the shared Redis: {perLease:F0} bytes (used_memory grew by {(MemoryUsed() - memoryBefore) / 1048576.0:F1} MiB for 111,010 leases, "
             + "with the tombstones and seat events of the smaller pools' acquire + release runs).");
 
-        // What each structure of the 100,000-lease pool costs (MEMORY USAGE, every element sampled).
-        // Compact lease records are in buckets of 64 (…:rc:<n>, …:ro:<n>): summed as one structure each.
-        var structures = new Dictionary<string, long>();
-        foreach (var key in server.Keys(pattern: "*{bench-100000/*", pageSize: 1000))
-        {
-            var bytes = (long)(await server.ExecuteAsync("MEMORY", "USAGE", key.ToString(), "SAMPLES", "0"));
-            var name = System.Text.RegularExpressions.Regex.Replace(key.ToString().Split('}').Last().TrimStart(':'), "^(r[co]):[0-9]+$", "$1 buckets");
-            structures[name] = structures.GetValueOrDefault(name) + bytes;
-        }
-
+        var structures = await LivePoolMemory.StructuresAsync(server, "bench-100000");
         var parts = structures.Where(s => s.Value > 100_000).OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key} {s.Value / 100_000.0:F0} B/lease").ToList();
 
         notes.Add("Per structure at 100,000 leases (MEMORY USAGE / 100,000): " + string.Join(", ", parts) + ".");
@@ -826,7 +816,7 @@ var baselineAgain = await Run("baseline, end of run", () => Measure.ClosedLoopAs
     async (_, _) => await Noop()));
 notes.Add($"Baseline at the start and at the end of the run: {baseline.PerSecond:N0} and {baselineAgain.PerSecond:N0} calls/s (ratios use the first).");
 
-long MemoryUsed() => long.Parse(server.Info("memory").SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
+long MemoryUsed() => LivePoolMemory.Used(server);
 
 // ---- Report.
 var report = new StringBuilder();

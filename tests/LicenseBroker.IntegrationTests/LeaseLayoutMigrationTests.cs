@@ -47,7 +47,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         // The version before still runs: this one writes what it can read (classic leases).
         var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact);
         await Gate.RefreshAsync();
-        Assert.False(Gate.Compact);
+        Assert.Equal(NewLeaseForm.Classic, Gate.NewLeases);
         var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
         Assert.StartsWith("ls_", first.LeaseId, StringComparison.Ordinal);
 

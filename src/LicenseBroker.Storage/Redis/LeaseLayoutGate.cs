@@ -70,9 +70,6 @@ public sealed partial class LeaseLayoutGate
     /// <summary>What new leases are.</summary>
     public NewLeaseForm NewLeases => _newLeases;
 
-    /// <summary>True when new leases are compact.</summary>
-    public bool Compact => _newLeases != NewLeaseForm.Classic;
-
     /// <summary>Announces that this replica reads compact leases, and decides once (before the broker serves).</summary>
     public async Task StartAsync()
     {

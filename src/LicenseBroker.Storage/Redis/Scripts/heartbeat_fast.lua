@@ -47,41 +47,34 @@ end
 if not raw then
   return {'FULL'}
 end
-local agent, session, seat, kind, fence, rest
+-- Both forms give the owner, session, seat, kind, fence, reclaim deadline and random characters the checks below read.
+local agent, session, seat, kind, fence, reclaim, stored
 if string.sub(raw, 1, 1) == '~' then
   -- The short form (encode_short in library/02_records.lua): '~', the 22 random characters, then agent|session|seat,
   -- kind and platform letters|device|started|since|reclaim|grp, trailing empty fields left out; the fence is the
-  -- bucket's field.
-  if string.sub(raw, 2, 23) ~= secret then
-    return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
-  end
-  agent, session, seat, kind, rest = string.match(raw, '^~......................([^|]*)|([^|]*)|(.)(.).|(.*)$') -- 22 dots: the random characters
+  -- bucket's field. The kinds' letters are KIND_NAME of library/02_records.lua (this script runs without the library).
+  local letter, rest
+  agent, session, seat, letter, rest = string.match(raw, '^~......................([^|]*)|([^|]*)|(.)(.).|(.*)$') -- 22 dots: the random characters
   if not rest then
     return {'FULL'}
   end
-  fence = bucket_fence
-  local reported = @kind
-  -- The kinds' letters are KIND_LETTER of library/02_records.lua (this script runs without the library).
-  if agent ~= @agent or (reported ~= '' and ({Pending = 'P', Attended = 'A', Unattended = 'U'})[reported] ~= kind) then
-    return {'FULL'}
-  end
-  if string.match(rest, '^[^|]*|[^|]*|[^|]*|([^|]+)') then
-    return {'FULL'} -- a reclaim deadline
-  end
+  kind, fence, stored = ({P = 'Pending', A = 'Attended', U = 'Unattended'})[letter], bucket_fence, string.sub(raw, 2, 23)
+  reclaim = string.match(rest, '^[^|]*|[^|]*|[^|]*|([^|]*)')
 else
   -- agent|session|seat|device|platform|kind|started|beat|fence, then optionally |since|reclaim|grp|secret (encode_lease).
+  local rest
   agent, session, seat, kind, fence, rest = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|[^|]*|[^|]*|([^|]*)|[^|]*|[^|]*|(%d+)(.*)$')
-  local reported = @kind
-  if agent ~= @agent or (reported ~= '' and reported ~= kind) then
+  if not rest then
     return {'FULL'}
   end
-  local reclaim = string.match(rest, '^|[^|]*|([^|]*)')
-  if reclaim and reclaim ~= '' then
-    return {'FULL'}
-  end
-  if secret and string.match(rest, '^|[^|]*|[^|]*|[^|]*|(.*)$') ~= secret then
-    return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
-  end
+  reclaim, stored = string.match(rest, '^|[^|]*|([^|]*)'), string.match(rest, '^|[^|]*|[^|]*|[^|]*|(.*)$')
+end
+local reported = @kind
+if agent ~= @agent or (reported ~= '' and reported ~= kind) or (reclaim and reclaim ~= '') then
+  return {'FULL'}
+end
+if stored ~= secret then
+  return {'FULL'} -- the fence of another lease: heartbeat.lua answers it as not found
 end
 redis.call('ZADD', KEYS[1], 'XX', expires, class and class .. bucket_fence or id)
 return {'RENEWED', expires, fence, seat, session}

@@ -1,6 +1,7 @@
 -- The pool library, part 2 of 10: records. Owns how a lease is written in its hash (KEYS[2] or a compact lease's
 -- bucket) and read back, in its three forms (JSON, '|'-joined, short), and where a lease's record lives in each of
--- the two layouts (a waiter's record is read in part 7, an ending's in part 4). Per-call state: the agents' entries of KEYS[8] read so far (AGENT_ENTRIES).
+-- the two layouts (a waiter's record is read in part 7, an ending's in part 4). Per-call state: the agents' entries
+-- of KEYS[8] read so far (AGENT_ENTRIES).
 
 -- Lease records: the fields joined by '|' in LEASE_FIELDS order, the seat type as one letter (JSON with names costs
 -- about 130 more bytes a lease). A text holding '|' is written as JSON; JSON records (older brokers') are read too.
@@ -28,14 +29,16 @@ local function base36(n)
   return text
 end
 
+-- nil when the lease cannot take the short form (encode_lease writes the long one).
 local function encode_short(lease)
-  local letters = (SEAT_LETTER[lease.seat] or '?') .. (KIND_LETTER[lease.kind] or '?') .. (PLATFORM_LETTER[lease.platform] or '?')
-  local since = lease.since ~= lease.started and lease.since and base36(lease.since) or ''
-  local record = table.concat({lease.agent, lease.session, letters, lease.device, base36(lease.started), since,
-    lease.reclaim and base36(lease.reclaim) or '', lease.grp or ''}, '|')
-  if #lease.secret ~= 22 or string.find(letters, '?', 1, true) or select(2, string.gsub(record, '|', '')) ~= 7 then
+  local seat, kind, platform = SEAT_LETTER[lease.seat], KIND_LETTER[lease.kind], PLATFORM_LETTER[lease.platform]
+  local texts = lease.agent .. lease.session .. lease.device .. (lease.grp or '')
+  if not (seat and kind and platform) or #lease.secret ~= 22 or string.find(texts, '|', 1, true) then
     return nil
   end
+  local since = lease.since ~= lease.started and lease.since and base36(lease.since) or ''
+  local record = table.concat({lease.agent, lease.session, seat .. kind .. platform, lease.device, base36(lease.started), since,
+    lease.reclaim and base36(lease.reclaim) or '', lease.grp or ''}, '|')
   return '~' .. lease.secret .. string.gsub(record, '|*$', '')
 end
 
