@@ -59,8 +59,8 @@ public sealed class GroupSeatTests : IAsyncLifetime
                 while (!sampling.IsCancellationRequested)
                 {
                     var counts = (RedisResult[])(await redis.ScriptEvaluateAsync(
-                        "return {redis.call('HLEN', KEYS[1]), redis.call('HGET', KEYS[2], 'held:team-a') or '0', redis.call('HGET', KEYS[2], 'held:team-b') or '0'}",
-                        [keys[3], keys[16]]))!;
+                        "return {redis.call('HLEN', KEYS[1]) + tonumber(redis.call('HGET', KEYS[3], 'entry_seats') or '0'), redis.call('HGET', KEYS[2], 'held:team-a') or '0', redis.call('HGET', KEYS[2], 'held:team-b') or '0'}",
+                        [keys[3], keys[16], keys[10]]))!;
                     var (total, a, b) = ((int)counts[0], (int)counts[1], (int)counts[2]);
                     if (total > seats || b > 4 || total - a - b > seats - 5)
                     {
@@ -293,7 +293,8 @@ public sealed class GroupSeatTests : IAsyncLifetime
 
         Assert.Equal(["back", "refused"], outcomes);
         var counts = (RedisResult[])(await redis.ScriptEvaluateAsync(
-            "return {redis.call('HLEN', KEYS[1]), redis.call('HGET', KEYS[2], 'held:team-c') or '0'}", [keys[3], keys[16]]))!;
+            "return {redis.call('HLEN', KEYS[1]) + tonumber(redis.call('HGET', KEYS[3], 'entry_seats') or '0'), redis.call('HGET', KEYS[2], 'held:team-c') or '0'}",
+            [keys[3], keys[16], keys[10]]))!;
         Assert.Equal((1, 1), ((int)counts[0], (int)counts[1]));
     }
 

@@ -8,6 +8,7 @@ using SeatOptions = LicenseBroker.Domain.Seats.SeatOptions;
 using LicenseBroker.IntegrationTests.Infrastructure;
 using LicenseBroker.Storage.Redis;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 using PoolId = LicenseBroker.Domain.Seats.PoolId;
 
@@ -17,9 +18,10 @@ namespace LicenseBroker.IntegrationTests;
 /// Two broker versions side by side on one Redis, as in a rolling deploy: a version before a layout change and this
 /// one. The version before is what it keeps in Redis and how: its pool library exactly as it was (a fixture), loaded
 /// beside this version's and called with the arguments its broker passed; and its replica's presence, a connection
-/// subscribed to the channels its version subscribed to. Two such versions: before the compact lease layout
-/// (Fixtures/PoolLibraryBeforeCompact, commit 83d8e65) and before short lease records
-/// (Fixtures/PoolLibraryBeforeShortRecords, commit 4778749). No lease is dropped: not while both run, not when the new
+/// subscribed to the channels its version subscribed to. Three such versions: before the compact lease layout
+/// (Fixtures/PoolLibraryBeforeCompact, commit 83d8e65), before short lease records
+/// (Fixtures/PoolLibraryBeforeShortRecords, commit 4778749) and before holder entries
+/// (Fixtures/PoolLibraryBeforeHolderEntries, commit 267890c). No lease is dropped: not while both run, not when the new
 /// layout starts, not after.
 /// </summary>
 public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixture>
@@ -89,7 +91,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         Assert.Equal(1, await redis.HashLengthAsync(keys[1]));
         Assert.Equal(1, await redis.HashLengthAsync(keys[2]));
         Assert.Equal(1, await redis.SortedSetLengthAsync(keys[8]));
-        Assert.Equal(3, await redis.HashLengthAsync(keys[3]));
+        Assert.Equal(3, await SharedSeatsInUse.ReadAsync(redis, keys));
         Assert.Equal(3, await redis.SortedSetLengthAsync(keys[0]));
     }
 
@@ -102,13 +104,15 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         async Task<int> PeakTodayAsync() =>
             (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().ConcurrentPeakToday;
 
-        // This version opens the day: its epoch holds a copy of today's peak (1).
+        // This version opens the day beside the previous one: its epoch holds a copy of today's peak (1).
+        List<Dictionary<string, string>> granted;
+        var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact);
+        await Gate.RefreshAsync();
         var first = (await Host.Agent(account, ids[0]).AcquireAsync(Product, sessionId: "s-0")).Lease;
         Assert.Equal(1, await PeakTodayAsync());
 
         // The previous version raises the peak to 3 in the stats alone (it knows no copy), and its leases end.
-        List<Dictionary<string, string>> granted;
-        await using (var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeCompact))
+        await using (previous)
         {
             granted = [await previous.AcquireAsync(pool, ids[1], "s-1"), await previous.AcquireAsync(pool, ids[2], "s-2")];
         }
@@ -194,7 +198,7 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         Assert.Equal(lease.LeaseId, again.Lease.LeaseId);
         Assert.True(await agent.ReleaseAsync(lease));
         Assert.False(await redis.HashExistsAsync(keys[1], lease.LeaseId));
-        Assert.Equal(0, await redis.HashLengthAsync(keys[3]));
+        Assert.Equal(0, await SharedSeatsInUse.ReadAsync(redis, keys));
     }
 
     [Fact]
@@ -245,6 +249,145 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
         Assert.Equal(0, (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().ConcurrentSeatsInUse);
     }
 
+    [Fact]
+    public async Task A_rolling_deploy_to_holder_entries_keeps_the_limit_while_holders_move_and_the_way_back_moves_them_back()
+    {
+        var account = await _fixture.Seeder.AccountAsync(concurrentSeats: 3);
+        var ids = await _fixture.Seeder.AgentsAsync(account, 5, "CONCURRENT");
+        var pool = new PoolId(account, Product);
+        var agents = ids.Select(id => Host.Agent(account, id)).ToArray();
+        var keys = Host.Services.GetRequiredService<RedisKeys>().Pool(pool);
+        var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        async Task<(long InHash, string? InEntries, string? Mode)> CountsAsync()
+        {
+            var epoch = await redis.HashGetAsync(keys[10], ["entry_seats", "holders"]);
+            return (await redis.HashLengthAsync(keys[3]), (string?)epoch[0], (string?)epoch[1]);
+        }
+
+        Task<string?> EntryAsync(int agent) => redis.HashGetAsync(keys[7], ids[agent]).ContinueWith(t => (string?)t.Result, TaskScheduler.Default);
+
+        // The version before still runs: this one counts holders in the hash, which it reads.
+        var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeHolderEntries);
+        await Gate.RefreshAsync();
+        Assert.Equal(NewLeaseForm.CompactShort, Gate.NewLeases);
+        Assert.False(Gate.HolderEntries);
+        var first = (await agents[0].AcquireAsync(Product, sessionId: "s-0")).Lease;
+        var (second, third) = await BothVersionsServeEachOtherAsync(previous, pool, ids, agents, first);
+        Assert.Equal((3L, (string?)null, (string?)null), await CountsAsync());
+
+        // The last replica of the version before stops: the next acquire switches the pool. The new holder is counted
+        // in its entry, the earlier ones stay in the hash, and the limit counts both.
+        await previous.DisposeAsync();
+        await Eventually.Until(
+            async () =>
+            {
+                await Gate.RefreshAsync();
+                return Gate.HolderEntries ? "open" : null;
+            },
+            TimeSpan.FromSeconds(10),
+            "the gate to count holders in their entries once the previous version's connection is gone");
+        Assert.True(await agents[0].ReleaseAsync(first));
+        var fourth = (await agents[3].AcquireAsync(Product, sessionId: "s-3")).Lease;
+        Assert.Equal((2L, "1", "entries"), await CountsAsync());
+        Assert.StartsWith("1/1 ", await EntryAsync(3), StringComparison.Ordinal);
+        Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[4].AcquireAsync(Product))).StatusCode);
+
+        // A holder counted in the hash that opens a second session moves to its entry: still one seat.
+        var secondDevice = (await agents[1].AcquireAsync(Product, sessionId: "s-1b")).Lease;
+        Assert.Equal((1L, "2", "entries"), await CountsAsync());
+        Assert.StartsWith("2/2 ", await EntryAsync(1), StringComparison.Ordinal);
+        Assert.Equal(3, (await Host.AdminClient.GetSeatUsageAsync(new GetSeatUsageRequest { Product = Product }, Host.AdminHeaders(account))).Products.Single().ConcurrentSeatsInUse);
+        Assert.Equal(3, (await Host.AdminClient.ListSharedSessionsAsync(new ListSharedSessionsRequest { Product = Product }, Host.AdminHeaders(account))).SeatsInUse);
+
+        // Its first session ends: still a holder, on its other one. Then the last: the seat is free, and goes to agent 4.
+        Assert.True(await agents[1].ReleaseAsync(second));
+        Assert.Equal((1L, "2", "entries"), await CountsAsync());
+        Assert.StartsWith("1/1 ", await EntryAsync(1), StringComparison.Ordinal);
+        Assert.True(await agents[1].ReleaseAsync(secondDevice));
+        Assert.Equal((1L, "1", "entries"), await CountsAsync());
+        Assert.Null(await EntryAsync(1));
+        var fifth = (await agents[4].AcquireAsync(Product, sessionId: "s-4")).Lease;
+
+        // The way back (Redis__LeaseLayout=HolderHash on every replica, then the version before): the next acquire counts
+        // new holders in the hash again, and a holder counted in its entry moves back when its leases change. Once none is
+        // left in an entry ('entry_seats' 0), the version before counts every seat.
+        await using (previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeHolderEntries))
+        {
+            await Gate.RefreshAsync();
+            Assert.False(Gate.HolderEntries);
+            Assert.Equal(StatusCode.ResourceExhausted, (await Assert.ThrowsAsync<RpcException>(() => agents[1].AcquireAsync(Product))).StatusCode);
+            Assert.Equal((1L, "2", (string?)null), await CountsAsync());
+            var again = (await agents[3].AcquireAsync(Product, sessionId: "s-3b")).Lease;
+            Assert.Equal((2L, "1", (string?)null), await CountsAsync());
+            Assert.Equal("2", (string?)await redis.HashGetAsync(keys[3], ids[3]));
+            Assert.StartsWith("2 ", await EntryAsync(3), StringComparison.Ordinal);
+            Assert.True(await agents[4].ReleaseAsync(fifth));
+            Assert.Equal((2L, "0", (string?)null), await CountsAsync());
+            var back = await previous.AcquireAsync(pool, ids[0], "s-0b");
+            Assert.Equal("GRANTED", back["status"]);
+            Assert.Equal("FULL", (await previous.AcquireAsync(pool, ids[1], "s-1c"))["status"]);
+            Assert.True(await agents[3].ReleaseAsync(again));
+            Assert.True(await agents[3].ReleaseAsync(fourth));
+            Assert.True(await agents[0].ReleaseAsync(LeaseOf(back, "s-0b")));
+        }
+
+        // Every lease ends; the seats they held are free, in both places.
+        Assert.True(await agents[2].ReleaseAsync(third));
+        Assert.Equal(0, await SharedSeatsInUse.ReadAsync(redis, keys));
+        Assert.Equal(0, await redis.HashLengthAsync(keys[7]));
+    }
+
+    [Fact]
+    public async Task A_layout_opens_only_once_every_replica_has_read_it_for_the_settle_time_and_a_returning_old_replica_restarts_the_wait()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var keys = Host.Services.GetRequiredService<RedisKeys>();
+        var redis = Host.Services.GetRequiredService<IConnectionMultiplexer>();
+        var gate = new LeaseLayoutGate(redis, keys, new RedisOptions { LayoutSettleTime = TimeSpan.FromMinutes(5) }, NullLogger<LeaseLayoutGate>.Instance, clock);
+        async Task<bool> HolderEntriesAfterRefreshAsync()
+        {
+            await gate.RefreshAsync();
+            return gate.HolderEntries;
+        }
+
+        // A replica of the version before is connected: closed, and the wait has not begun.
+        var previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeHolderEntries);
+        Assert.False(await HolderEntriesAfterRefreshAsync());
+        Assert.False(await redis.GetDatabase().KeyExistsAsync(keys.LayoutGate("holders")));
+
+        // It stops (or restarts): the wait begins, and the gate opens only after the settle time.
+        await previous.DisposeAsync();
+        await Eventually.Until(
+            async () => !await HolderEntriesAfterRefreshAsync() && await redis.GetDatabase().KeyExistsAsync(keys.LayoutGate("holders")) ? "waiting" : null,
+            TimeSpan.FromSeconds(10),
+            "the wait to begin once the previous version's connection is gone");
+        clock.Now += TimeSpan.FromMinutes(4);
+        Assert.False(await HolderEntriesAfterRefreshAsync());
+
+        // Back within it (a restart): closed again at once, and the wait starts over when it leaves. (The clock goes back
+        // to the real one: this host's own gate, with no settle time, writes the same key with it.)
+        clock.Now = DateTimeOffset.UtcNow;
+        previous = await PreviousBroker.StartAsync(Host, PreviousVersion.BeforeHolderEntries);
+        Assert.False(await HolderEntriesAfterRefreshAsync());
+        await previous.DisposeAsync();
+        await Eventually.Until(
+            async () => !await HolderEntriesAfterRefreshAsync() && await redis.GetDatabase().KeyExistsAsync(keys.LayoutGate("holders")) ? "waiting" : null,
+            TimeSpan.FromSeconds(10),
+            "the wait to begin again");
+        clock.Now += TimeSpan.FromMinutes(4);
+        Assert.False(await HolderEntriesAfterRefreshAsync());
+        clock.Now += TimeSpan.FromMinutes(1.5);
+        Assert.True(await HolderEntriesAfterRefreshAsync());
+        Assert.Equal(NewLeaseForm.CompactShort, gate.NewLeases);
+    }
+
+    private sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
     /// <summary>
     /// Both versions at work on a pool of 3 seats where this one granted <paramref name="first"/> to ids[0]: the previous
     /// one grants ids[1] and ids[2] and renews the first lease, this one renews the second, and the limit counts the
@@ -285,15 +428,19 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
     /// whether its replicas announced that they read compact leases, and the arguments its broker passed beyond those
     /// every version passes.
     /// </summary>
-    private sealed record PreviousVersion(string Folder, string Library, bool ReadsCompact, IReadOnlyDictionary<string, string> Arguments)
+    private sealed record PreviousVersion(string Folder, string Library, bool ReadsCompact, IReadOnlyDictionary<string, string> Arguments, bool ReadsShort = false)
     {
         public static readonly PreviousVersion BeforeCompact = new("PoolLibraryBeforeCompact", "lbprev", false, new Dictionary<string, string>());
 
-        public static readonly PreviousVersion BeforeShortRecords = new("PoolLibraryBeforeShortRecords", "lbprev_short", true, new Dictionary<string, string>
+        public static readonly PreviousVersion BeforeShortRecords = new("PoolLibraryBeforeShortRecords", "lbprev_short", true, ArgumentsSinceOverage("1"));
+
+        public static readonly PreviousVersion BeforeHolderEntries = new("PoolLibraryBeforeHolderEntries", "lbprev_holders", true, ArgumentsSinceOverage("2"), ReadsShort: true);
+
+        private static Dictionary<string, string> ArgumentsSinceOverage(string compact) => new()
         {
-            ["compact"] = "1", ["overage_mode"] = "NONE", ["overage_seats"] = "0", ["overage_caps"] = string.Empty, ["revive_ms"] = "0",
+            ["compact"] = compact, ["overage_mode"] = "NONE", ["overage_seats"] = "0", ["overage_caps"] = string.Empty, ["revive_ms"] = "0",
             ["grace_ms"] = "0", ["proven_grace_ms"] = "0", ["outage_from_ms"] = "0", ["outage_to_ms"] = "0",
-        });
+        };
     }
 
     /// <summary>A broker version before a layout change, as Redis sees it: its library and its replica's subscriptions.</summary>
@@ -321,6 +468,11 @@ public sealed partial class LeaseLayoutMigrationTests : IClassFixture<BrokerFixt
             if (version.ReadsCompact)
             {
                 await connection.GetSubscriber().SubscribeAsync(keys.CompactReadersChannel, static (_, _) => { });
+            }
+
+            if (version.ReadsShort)
+            {
+                await connection.GetSubscriber().SubscribeAsync(keys.ShortRecordReadersChannel, static (_, _) => { });
             }
 
             var library = Libraries.GetOrAdd(version, Build);

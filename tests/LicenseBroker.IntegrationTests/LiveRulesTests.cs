@@ -232,7 +232,7 @@ public sealed class LiveRulesTests : IAsyncLifetime
                 }
 
                 var r = (RedisResult[])(await redis.ScriptEvaluateAsync(
-                    "return {redis.call('HLEN', KEYS[1]), redis.call('HGET', KEYS[2], 'held:storm') or '0', redis.call('HGET', KEYS[3], 'applied') or '0'}",
+                    "return {redis.call('HLEN', KEYS[1]) + tonumber(redis.call('HGET', KEYS[3], 'entry_seats') or '0'), redis.call('HGET', KEYS[2], 'held:storm') or '0', redis.call('HGET', KEYS[3], 'applied') or '0'}",
                     [keys[3], keys[16], keys[10]]))!;
                 var now = ((int)r[0], (int)r[1], (string)r[2]!);
                 lock (gate)

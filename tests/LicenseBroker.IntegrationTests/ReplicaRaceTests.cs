@@ -49,7 +49,7 @@ public sealed class ReplicaRaceTests : IAsyncLifetime
         var account = await seeder.AccountAsync(concurrentSeats: seats);
         var ids = await seeder.AgentsAsync(account, agentCount, "CONCURRENT");
         var agents = ids.Select((id, i) => _replicas[i % _replicas.Count].Agent(account, id)).ToArray();
-        var holdersKey = _replicas[0].Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product))[3];
+        var poolKeys = _replicas[0].Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
         var redis = _replicas[0].Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         var held = new ConcurrentDictionary<int, Lease>();
         var believed = 0;
@@ -63,7 +63,7 @@ public sealed class ReplicaRaceTests : IAsyncLifetime
             {
                 while (!sampling.IsCancellationRequested)
                 {
-                    var inRedis = await redis.HashLengthAsync(holdersKey);
+                    var inRedis = await SharedSeatsInUse.ReadAsync(redis, poolKeys);
                     if (inRedis > Interlocked.Read(ref maxInRedis))
                     {
                         Interlocked.Exchange(ref maxInRedis, inRedis);
@@ -90,7 +90,7 @@ public sealed class ReplicaRaceTests : IAsyncLifetime
             await sampler;
             Assert.True(Interlocked.Read(ref maxInRedis) <= seats, $"round {round}: Redis counted {maxInRedis} holders");
             Assert.Equal(seats, held.Count);
-            Assert.Equal(seats, await redis.HashLengthAsync(holdersKey));
+            Assert.Equal(seats, await SharedSeatsInUse.ReadAsync(redis, poolKeys));
         }
 
         async Task TryAcquire(int i)

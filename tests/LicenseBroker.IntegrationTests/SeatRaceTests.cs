@@ -35,7 +35,7 @@ public abstract class SeatRaceScenarios
         var account = await _fixture.Seeder.AccountAsync(concurrentSeats: Seats);
         var ids = await _fixture.Seeder.AgentsAsync(account, AgentCount, "CONCURRENT");
         var agents = ids.Select(id => _fixture.Host.Agent(account, id)).ToArray();
-        var holdersKey = _fixture.Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product))[3];
+        var poolKeys = _fixture.Host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, Product));
         var redis = _fixture.Host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
 
         // What the clients believe: counted up after a grant arrives, down before a release is sent,
@@ -54,7 +54,7 @@ public abstract class SeatRaceScenarios
                 // Reads the server's own count of holders throughout the round.
                 while (!sampling.IsCancellationRequested)
                 {
-                    var inRedis = await redis.HashLengthAsync(holdersKey);
+                    var inRedis = await SharedSeatsInUse.ReadAsync(redis, poolKeys);
                     InterlockedMax(ref maxObservedInRedis, inRedis);
                 }
             });
@@ -85,7 +85,7 @@ public abstract class SeatRaceScenarios
             await sampling.CancelAsync();
             await sampler;
             Assert.Equal(Seats, held.Count);
-            Assert.Equal(Seats, await redis.HashLengthAsync(holdersKey));
+            Assert.Equal(Seats, await SharedSeatsInUse.ReadAsync(redis, poolKeys));
             Assert.True(maxBelieved <= Seats, $"round {round}: clients held {maxBelieved} seats at once");
             Assert.True(maxObservedInRedis <= Seats, $"round {round}: Redis counted {maxObservedInRedis} holders");
         }
@@ -95,7 +95,7 @@ public abstract class SeatRaceScenarios
             Assert.True(await agents[i].ReleaseAsync(lease));
         }
 
-        Assert.Equal(0, await redis.HashLengthAsync(holdersKey));
+        Assert.Equal(0, await SharedSeatsInUse.ReadAsync(redis, poolKeys));
 
         async Task TryAcquire(int i)
         {

@@ -60,11 +60,11 @@ public sealed class WaitQueueTests : ReplicaPair
 
         // Release the holders one by one, always through replica A: waiter k is granted k-th, and
         // every remaining waiter's position moves up by exactly one. Never more holders than seats.
-        var holdersKey = A.Services.GetRequiredService<LicenseBroker.Storage.Redis.RedisKeys>().Pool(new PoolId(account, Product))[3];
+        var poolKeys = A.Services.GetRequiredService<LicenseBroker.Storage.Redis.RedisKeys>().Pool(new PoolId(account, Product));
         var redis = A.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
         for (var k = 0; k < 10; k++)
         {
-            Assert.True(await redis.HashLengthAsync(holdersKey) <= 10);
+            Assert.True(await SharedSeatsInUse.ReadAsync(redis, poolKeys) <= 10);
             Assert.True(await A.Agent(account, holders[k]).ReleaseAsync(leases[k]));
             var lease = await streams[k].GrantedAsync();
             Assert.Equal(SeatType.Concurrent, lease.SeatType);
@@ -73,7 +73,7 @@ public sealed class WaitQueueTests : ReplicaPair
                 await streams[j].PositionAsync(j - k);
             }
 
-            Assert.Equal(10, await redis.HashLengthAsync(holdersKey));
+            Assert.Equal(10, await SharedSeatsInUse.ReadAsync(redis, poolKeys));
         }
 
         // Waiters 11-20 still wait at positions 1-10; the granted ones hold real leases.

@@ -18,6 +18,13 @@ public enum LeaseLayout
     /// to the broker version before short records (see Scripts/library/02_records.lua).
     /// </summary>
     CompactLongRecords,
+
+    /// <summary>
+    /// Compact with short records, but shared-seat holders counted in the pool's holders hash, where pools that counted
+    /// them in their agents' entries move them back as their leases start and end: keeps the way open to roll back to
+    /// the broker version before holder entries (see "Shared seats in use" in Scripts/library/05_groups.lua).
+    /// </summary>
+    HolderHash,
 }
 
 /// <summary>What a new lease is, as the grant scripts' <c>@compact</c> argument says it (new_lease_layout in Scripts/library/06_leases.lua).</summary>
@@ -46,9 +53,12 @@ public enum NewLeaseForm
 /// are equal (PUBSUB NUMSUB, summed over the connected servers), every live replica reads compact leases: the gate
 /// opens. The short record is gated the same way, one step further: brokers that read it also subscribe to
 /// <see cref="RedisKeys.ShortRecordReadersChannel"/>, and new compact leases take it when that count too equals the
-/// catalog channel's. A replica of an older version that connects closes it again for new leases (the leases already compact
+/// catalog channel's. So are holders counted in their agents' entries (<see cref="HolderEntries"/>), with
+/// <see cref="RedisKeys.HolderEntryReadersChannel"/>: a pool's admitting scripts switch it when told. A replica of an older version that connects closes it again for new leases (the leases already compact
 /// stay so: a rollback to a version before this one needs <see cref="LeaseLayout.Classic"/> first, and one lease
-/// lifetime). A connection that drops unsubscribes by itself, so a crashed replica holds nothing closed for long.
+/// lifetime). A connection that drops unsubscribes by itself, so a crashed replica holds nothing closed for long; a
+/// level opens only once every replica has read it for RedisOptions.LayoutSettleTime (<see cref="SettledAsync"/>),
+/// so that the last replica of an older version restarting in a rolling deploy does not find pools it misreads.
 /// </remarks>
 public sealed partial class LeaseLayoutGate
 {
@@ -56,19 +66,30 @@ public sealed partial class LeaseLayoutGate
     private readonly RedisKeys _keys;
     private readonly LeaseLayout _layout;
     private readonly ILogger<LeaseLayoutGate> _logger;
+    private readonly TimeSpan _settle;
+    private readonly TimeProvider _time;
     private volatile NewLeaseForm _newLeases;
+    private volatile bool _holderEntries;
     private bool _clusterNoted;
 
-    public LeaseLayoutGate(IConnectionMultiplexer redis, RedisKeys keys, RedisOptions options, ILogger<LeaseLayoutGate> logger)
+    public LeaseLayoutGate(IConnectionMultiplexer redis, RedisKeys keys, RedisOptions options, ILogger<LeaseLayoutGate> logger, TimeProvider? time = null)
     {
         _redis = redis;
         _keys = keys;
         _layout = options.LeaseLayout;
+        _settle = options.LayoutSettleTime;
+        _time = time ?? TimeProvider.System;
         _logger = logger;
     }
 
     /// <summary>What new leases are.</summary>
     public NewLeaseForm NewLeases => _newLeases;
+
+    /// <summary>
+    /// Whether pools count their shared-seat holders in their agents' entries (the admitting scripts' <c>@holder_entries</c>;
+    /// "Shared seats in use" in Scripts/library/05_groups.lua): every replica reads them, and the layout is Auto.
+    /// </summary>
+    public bool HolderEntries => _holderEntries;
 
     /// <summary>Announces that this replica reads compact leases, and decides once (before the broker serves).</summary>
     public async Task StartAsync()
@@ -81,6 +102,7 @@ public sealed partial class LeaseLayoutGate
             var subscriber = _redis.GetSubscriber();
             await subscriber.SubscribeAsync(_keys.CompactReadersChannel, static (_, _) => { }, CommandFlags.FireAndForget);
             await subscriber.SubscribeAsync(_keys.ShortRecordReadersChannel, static (_, _) => { }, CommandFlags.FireAndForget);
+            await subscriber.SubscribeAsync(_keys.HolderEntryReadersChannel, static (_, _) => { }, CommandFlags.FireAndForget);
             try
             {
                 // A PING on the subscription connection comes back after the subscriptions sent before it (this one and
@@ -102,6 +124,7 @@ public sealed partial class LeaseLayoutGate
         if (_layout == LeaseLayout.Classic)
         {
             _newLeases = NewLeaseForm.Classic;
+            _holderEntries = false;
             return;
         }
 
@@ -118,19 +141,22 @@ public sealed partial class LeaseLayoutGate
             }
 
             _newLeases = NewLeaseForm.Classic;
+            _holderEntries = false;
             return;
         }
 
-        long brokers = 0, readers = 0, shortReaders = 0;
+        long brokers = 0, readers = 0, shortReaders = 0, holderReaders = 0;
         try
         {
             foreach (var server in servers)
             {
                 var reply = (RedisResult[])(await server.ExecuteAsync(
-                    "PUBSUB", "NUMSUB", (string)_keys.CatalogInvalidationChannel!, (string)_keys.CompactReadersChannel!, (string)_keys.ShortRecordReadersChannel!))!;
+                    "PUBSUB", "NUMSUB", (string)_keys.CatalogInvalidationChannel!, (string)_keys.CompactReadersChannel!, (string)_keys.ShortRecordReadersChannel!,
+                    (string)_keys.HolderEntryReadersChannel!))!;
                 brokers += (long)reply[1];
                 readers += (long)reply[3];
                 shortReaders += (long)reply[5];
+                holderReaders += (long)reply[7];
             }
         }
         catch (RedisException)
@@ -138,20 +164,58 @@ public sealed partial class LeaseLayoutGate
             return;
         }
 
-        var form = readers == 0 || readers < brokers ? NewLeaseForm.Classic
-            : _layout == LeaseLayout.Auto && shortReaders >= brokers ? NewLeaseForm.CompactShort
-            : NewLeaseForm.Compact;
-        if (form != _newLeases)
+        bool compactRead, shortRead, holdersRead;
+        try
         {
-            LogChanged(_logger, form, brokers, readers, shortReaders);
-            _newLeases = form;
+            compactRead = await SettledAsync("compact", readers > 0 && readers >= brokers);
+            shortRead = compactRead && await SettledAsync("short", shortReaders >= brokers);
+            holdersRead = shortRead && await SettledAsync("holders", holderReaders >= brokers);
         }
+        catch (RedisException)
+        {
+            return;
+        }
+
+        var form = !compactRead ? NewLeaseForm.Classic
+            : (_layout is LeaseLayout.Auto or LeaseLayout.HolderHash) && shortRead ? NewLeaseForm.CompactShort
+            : NewLeaseForm.Compact;
+        var holderEntries = form == NewLeaseForm.CompactShort && _layout == LeaseLayout.Auto && holdersRead;
+        if (form != _newLeases || holderEntries != _holderEntries)
+        {
+            LogChanged(_logger, form, holderEntries, brokers, readers, shortReaders, holderReaders);
+            _newLeases = form;
+            _holderEntries = holderEntries;
+        }
+    }
+
+    /// <summary>
+    /// Whether every connected replica has read <paramref name="level"/> for the settle time (RedisOptions.LayoutSettleTime):
+    /// the first replica to see it read by all writes when, in a key every replica reads; any replica that sees one
+    /// replica not reading it deletes the key, so the wait starts again. A replica of an older version that restarts
+    /// during a rolling deploy (its connection gone for a moment) thus keeps the gate closed; it opens once the last
+    /// one has been gone that long.
+    /// </summary>
+    private async Task<bool> SettledAsync(string level, bool readByAll)
+    {
+        var key = _keys.LayoutGate(level);
+        var database = _redis.GetDatabase();
+        if (!readByAll)
+        {
+            await database.KeyDeleteAsync(key, CommandFlags.FireAndForget);
+            return false;
+        }
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        // SET NX GET (Redis 7): the time already written, or none when this call wrote now.
+        var since = (long?)await database.StringSetAndGetAsync(key, now, when: When.NotExists);
+        return now - (since ?? now) >= (long)_settle.TotalMilliseconds;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "New leases are classic: Redis Cluster (a slot migration must find every key a script reads among those it declares)")]
     private static partial void LogClusterClassic(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "New leases are {Layout} now: {Brokers} broker connections to Redis, {Readers} of them read compact leases, {ShortReaders} short records.")]
-    private static partial void LogChanged(ILogger logger, NewLeaseForm layout, long brokers, long readers, long shortReaders);
+        Message = "New leases are {Layout} now, holders counted in their entries: {HolderEntries}. {Brokers} broker connections to Redis, "
+            + "{Readers} of them read compact leases, {ShortReaders} short records, {HolderReaders} holder entries.")]
+    private static partial void LogChanged(ILogger logger, NewLeaseForm layout, bool holderEntries, long brokers, long readers, long shortReaders, long holderReaders);
 }

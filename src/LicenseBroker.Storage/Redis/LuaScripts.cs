@@ -34,6 +34,7 @@ public static class LuaScripts
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
         ("rules", a => RulesText(a.Command.Groups)),
         ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0),
+        ("holder_entries", a => a.HolderEntries ? 1 : 0),
         .. TermsArguments<AcquireArgs>(a => new(a.Command.Recovery, a.Command.Overage, a.Command.Groups?.Rules, a.Command.ConcurrentLimit, a.Outage))]);
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
@@ -123,6 +124,7 @@ public static class LuaScripts
         ("rules", a => RulesText(a.Join.Groups)),
         ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0),
         ("priority", a => (int)a.Join.Priority),
+        ("holder_entries", a => a.HolderEntries ? 1 : 0),
         ("age_step_ms", a => Milliseconds((a.Join.Queue ?? QueueTerms.Default).AgeStep)),
         ("max_queue", a => (a.Join.Queue ?? QueueTerms.Default).MaxWaitersFor(a.Join.ConcurrentLimit)),
         ("max_wait_ms", a => Milliseconds((a.Join.Queue ?? QueueTerms.Default).MaxWait)),
@@ -213,15 +215,17 @@ public static class LuaScripts
 public sealed record EpochCheck(string Mode, long Evidence);
 
 /// <param name="NewLeases">What a new lease is (<see cref="LeaseLayoutGate"/>).</param>
+/// <param name="HolderEntries">Whether the pool counts shared-seat holders in their agents' entries (<see cref="LeaseLayoutGate.HolderEntries"/>).</param>
 /// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
-public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, NewLeaseForm NewLeases, OutageWindow? Outage = null);
+public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, NewLeaseForm NewLeases, bool HolderEntries, OutageWindow? Outage = null);
 
 /// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
 public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch, OutageWindow? Outage = null);
 
 /// <param name="NewLeases">What a new lease (now or offered later) is (<see cref="LeaseLayoutGate"/>).</param>
+/// <param name="HolderEntries">As <see cref="AcquireArgs.HolderEntries"/>.</param>
 /// <param name="Outage">As <see cref="AcquireArgs.Outage"/>.</param>
-public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, NewLeaseForm NewLeases, OutageWindow? Outage = null);
+public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, NewLeaseForm NewLeases, bool HolderEntries, OutageWindow? Outage = null);
 
 /// <summary>The arguments of a script that takes none.</summary>
 public sealed record NoArguments

@@ -125,6 +125,12 @@ public sealed class RedisKeys
     /// <summary>As <see cref="CompactReadersChannel"/>, for brokers that read short lease records.</summary>
     public RedisChannel ShortRecordReadersChannel => RedisChannel.Literal(_prefix + "short-record-readers");
 
+    /// <summary>Since when (Unix ms) every replica has read a layout level (<see cref="LeaseLayoutGate"/>): compact, short, holders.</summary>
+    public RedisKey LayoutGate(string level) => _prefix + "layout-gate:" + level;
+
+    /// <summary>As <see cref="CompactReadersChannel"/>, for brokers that read shared-seat holders counted in their agents' entries.</summary>
+    public RedisChannel HolderEntryReadersChannel => RedisChannel.Literal(_prefix + "holder-entry-readers");
+
     /// <summary>The keys of presence.lua: when a replica last reached this Redis, and the last outage (one hash tag, one slot).</summary>
     public RedisKey[] Presence() => [_prefix + "{presence}:last", _prefix + "{presence}:outage"];
 

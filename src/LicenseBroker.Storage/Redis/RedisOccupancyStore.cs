@@ -50,7 +50,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     {
         // Retrying is safe: the script is idempotent on (agent, session).
         var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch, _layout.NewLeases, _outages?.Last), evidence: 0, cancellationToken);
+            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch, _layout.NewLeases, _layout.HolderEntries, _outages?.Last), evidence: 0, cancellationToken);
         switch (reply.Status)
         {
             case "GRANTED":
@@ -265,7 +265,7 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
     {
         // Retrying is safe: joining again refreshes the same place (one waiter per agent).
-        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch, _layout.NewLeases, _outages?.Last), evidence: 0, cancellationToken);
+        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch, _layout.NewLeases, _layout.HolderEntries, _outages?.Last), evidence: 0, cancellationToken);
         return ParseQueueState(join.Pool, join.SessionId, reply);
     }
 

@@ -37,6 +37,7 @@ internal sealed class BrokerProcess : IAsyncDisposable
         start.Environment["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{port}";
         start.Environment["Redis__Configuration"] = TestEnvironment.Redis + ",abortConnect=false";
         start.Environment["Redis__KeyPrefix"] = "t" + Guid.NewGuid().ToString("N")[..10] + ":";
+        start.Environment["Redis__LayoutSettleTime"] = "00:00:00";
         start.Environment["Postgres__ConnectionString"] = database.ConnectionString;
         start.Environment["Auth__SigningKeys__0"] = signingKey;
         start.Environment["Seats__AcquiresPerPoolPerWindow"] = "0";

@@ -57,6 +57,7 @@ internal sealed class BrokerTestHost : IAsyncDisposable
             ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
             ["Redis:Configuration"] = TestEnvironment.Redis + ",abortConnect=false,connectTimeout=2000,asyncTimeout=2000",
             ["Redis:KeyPrefix"] = keyPrefix ?? "t" + Guid.NewGuid().ToString("N")[..10] + ":",
+            ["Redis:LayoutSettleTime"] = "00:00:00", // the layout gate's tests stop and start versions within seconds
             ["Postgres:ConnectionString"] = database.ConnectionString,
             ["Auth:SigningKeys:0"] = signingKey,
 

@@ -28,6 +28,7 @@
 -- @overage_seats the seats it allows beyond limit
 -- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
+-- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
@@ -52,7 +53,7 @@ local now = now_ms()
 want_settings() -- open_pool's settings come with the first read of the epoch
 purge(now)
 local group = @group
-local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version, @outage_from_ms, @outage_to_ms)
+local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version, @outage_from_ms, @outage_to_ms, @holder_entries)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
 end

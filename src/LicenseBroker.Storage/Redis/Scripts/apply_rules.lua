@@ -68,7 +68,7 @@ end
 -- Holders: a seat counts in the group its holder belongs to now. Holders keep their seats (a stricter
 -- rule admits nobody until under it); a holder whose group changed leaves the old group's counts first,
 -- then joins the new one's, on its reserved seats while some are free.
-local holders = redis.call('HKEYS', K_HOLDERS)
+local holders = shared_seat_holders()
 local joining, regrouped = {}, 0
 for _, agent in ipairs(holders) do
   local old = seat_group_of(agent) or ''

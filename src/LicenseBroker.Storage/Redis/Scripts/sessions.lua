@@ -72,5 +72,5 @@ for i = 1, math.min(#rows, size) do
   page[i] = describe(rows[i][2], rows[i][3])
 end
 local total = redis.call('ZCARD', K_SHARED) + tonumber(redis.call('HGET', K_EPOCH, 'shared') or '0')
-return finish({'total', total, 'in_use', redis.call('HLEN', K_HOLDERS), 'next_cursor', next_cursor,
+return finish({'total', total, 'in_use', seats_in_use(), 'next_cursor', next_cursor,
   'columns', LEASE_COLUMNS, 'leases', page})

@@ -26,7 +26,7 @@ end
 return finish({
   'group_columns', {'group', 'held', 'reserved_in_use', 'waiting'},
   'groups', groups,
-  'in_use', redis.call('HLEN', K_HOLDERS),
+  'in_use', seats_in_use(),
   'peak', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'peak')) or '0'),
   'refused', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'refused')) or '0'),
   'reclaimed', tonumber(redis.call('HGET', K_STATS, stats_field(now, 'reclaimed')) or '0'),

@@ -24,12 +24,15 @@
 --                <tag>:rc       ZSET   the numbers of the non-empty shared-lease buckets (ListSharedSessions' pages)
 --   KEYS[3]  sessions     HASH   agent "\n" session id -> lease id (idempotent acquire) of classic leases, and of an
 --                                agent's compact leases beyond the MAX_REFS its entry in KEYS[8] names
---   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases; HLEN = shared seats in use
+--   KEYS[4]  holders      HASH   agent -> number of live CONCURRENT leases, for the agents a pool counts here (all of them
+--                                until its replicas count holders in their entries of KEYS[8]: "Shared seats in use" in
+--                                part 5); HLEN plus the epoch's 'entry_seats' = shared seats in use
 --   KEYS[5]  fence        STRING fencing counter of the pool, never expires (the epoch keeps a copy, note_fence in part 3)
 --   KEYS[6]  tombstones   ZSET   lease id -> time until which its end is remembered (ms)
 --   KEYS[7]  tomb data    HASH   lease id -> JSON {agent, reason, by, at}
---   KEYS[8]  agent leases HASH   agent -> "<number of live leases of any seat type>[ <c|o><fence>]...": the count, then
---                                a reference to each of the agent's first compact leases (see agent_leases in part 2)
+--   KEYS[8]  agent leases HASH   agent -> "<number of live leases of any seat type>[/<held>][ <c|o><fence>]...": the count,
+--                                the agent's live CONCURRENT leases when counted here (not in KEYS[4]), then a reference
+--                                to each of the agent's first compact leases (see agent_leases in part 2)
 --   KEYS[9]  shared index ZSET   all scores 0, member "<started ms, 15 digits>:<lease id>" for every live classic
 --                                CONCURRENT lease: start order with a stable cursor for paging (compact ones page by
 --                                fence, the grant order)
@@ -41,7 +44,8 @@
 --                                queue_seq} (rules_version, applied: see apply_rules.lua) and 'due'
 --                                (see schedule() below), 'shared' (live compact shared leases, count_shared()),
 --                                'day' and 'peak' (today's peak of shared seats, a copy of the stats', stats_touch()),
---                                'fence' (a copy of KEYS[5], never above it, note_fence()).
+--                                'fence' (a copy of KEYS[5], never above it, note_fence()), 'entry_seats' and 'holders'
+--                                (the holders counted in KEYS[8], and 'entries' when new ones are: part 5).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out

@@ -157,7 +157,8 @@ local function store_lease(id, lease)
   end
 end
 
--- The agent's entry in KEYS[8]: its live leases in both layouts, and a reference (class .. fence) to each of its first
+-- The agent's entry in KEYS[8]: its live leases in both layouts, its live shared ones when its pool counts them here
+-- (held; 0 when KEYS[4] does: "Shared seats in use" in part 5), and a reference (class .. fence) to each of its first
 -- MAX_REFS compact ones (how acquire finds one by its session); the others are in KEYS[3] (count > #refs says so), so
 -- an entry stays short whatever one agent does. Read once per call and agent (acquire looks, then grants).
 local MAX_REFS = 8
@@ -166,29 +167,32 @@ on_each_call(function()
   AGENT_ENTRIES = {}
 end)
 
--- The agent's count and references (a table the caller may change and give back to set_agent_leases).
+-- The agent's count, references (a table the caller may change and give back to set_agent_leases) and held.
 local function agent_leases(agent)
   local entry = AGENT_ENTRIES[agent]
   if not entry then
     local raw = redis.call('HGET', K_AGENT_LEASES, agent)
-    entry = {count = 0, refs = {}}
+    entry = {count = 0, refs = {}, held = 0}
     if raw then
-      entry.count = tonumber(string.match(raw, '^%d+')) or 0
+      local count, held = string.match(raw, '^(%d+)/?(%d*)')
+      entry.count, entry.held = tonumber(count) or 0, tonumber(held) or 0
       for ref in string.gmatch(raw, ' ([co]%d+)') do
         entry.refs[#entry.refs + 1] = ref
       end
     end
     AGENT_ENTRIES[agent] = entry
   end
-  return entry.count, {unpack(entry.refs)}
+  return entry.count, {unpack(entry.refs)}, entry.held
 end
 
-local function set_agent_leases(agent, count, refs)
-  AGENT_ENTRIES[agent] = {count = math.max(count, 0), refs = refs}
+-- held: as agent_leases returns it (count_holder in part 5 says what it becomes when a shared lease starts or ends).
+local function set_agent_leases(agent, count, refs, held)
+  AGENT_ENTRIES[agent] = {count = math.max(count, 0), refs = refs, held = held}
   if count <= 0 then
     redis.call('HDEL', K_AGENT_LEASES, agent)
   else
-    redis.call('HSET', K_AGENT_LEASES, agent, string.format('%d', count) .. (#refs > 0 and ' ' .. table.concat(refs, ' ') or ''))
+    redis.call('HSET', K_AGENT_LEASES, agent, string.format('%d', count) .. (held > 0 and '/' .. string.format('%d', held) or '')
+      .. (#refs > 0 and ' ' .. table.concat(refs, ' ') or ''))
   end
 end
 

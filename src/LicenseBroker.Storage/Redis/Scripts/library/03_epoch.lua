@@ -1,6 +1,6 @@
 -- The pool library, part 3 of 10: the epoch and the pool's clock. Owns the epoch hash's due time (when the next
 -- timed thing of the pool falls due), the recovery window after a loss of data, the pool's lease ttl as stored,
--- the per-day stats and the rate window.
+-- the per-day stats, and the epoch's count of the holders counted in their entries (part 5).
 --
 -- Losing data (a restart without persistence, a failover to a replica that lagged) must never let
 -- more agents in than seats: holders that Redis forgot still work. So when a loss is detected,
@@ -35,16 +35,19 @@ local EVSEQ, EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED,
 local EPOCH_FENCE, FENCE_NOTED = 0, nil
 -- The pool's overage as last stored (mode, extra seats, the purchased limit, the groups' caps), its overage seats now
 -- ('ovg_n', see overage_moved in part 4) and how many agents hold a seat granted beyond the purchased ones ('ovg_marks',
--- see mark_overage_seat in part 5): read with the rest, so a release learns at no cost whether it has work to do.
+-- see mark_overage_seat in part 6): read with the rest, so a release learns at no cost whether it has work to do.
 local EPOCH_OVERAGE = nil
 -- The pool's recent release rate, for the waiters' estimates (eta_ms in part 7): the time between two freed shared seats
 -- as an exponentially weighted mean ('rel_gap', ms; 0 until two were seen), and the last release ('rel_at').
 local REL_AT, REL_GAP, RELEASE_NOTED = 0, 0, false
+-- The holders counted in their entries of KEYS[8] ('entry_seats', plus this call's changes: written once by finish()),
+-- and whether new ones are ('holders' = 'entries'): "Shared seats in use" in part 5.
+local ENTRY_SEATS, ENTRY_SEATS_DELTA, HOLDERS_MODE = 0, 0, nil
 local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg', 'ovg_caps'}
 local function due_time()
   if DUE == nil then
     local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n', 'ovg_caps', 'ovg_marks',
-      'rel_at', 'rel_gap', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
+      'rel_at', 'rel_gap', 'entry_seats', 'holders', unpack(SETTINGS_WANTED and SETTINGS_FIELDS or {}))
     DUE = tonumber(fields[1] or '0')
     EPOCH_READ, RECOVERING_UNTIL, EVSEQ = true, fields[2], tonumber(fields[3] or '0')
     EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED = tonumber(fields[4] or ''), tonumber(fields[5] or ''), tonumber(fields[6] or '0')
@@ -52,17 +55,16 @@ local function due_time()
     EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), count = tonumber(fields[11] or '0'),
       caps = fields[12] or '', marks = tonumber(fields[13] or '0')}
     REL_AT, REL_GAP = tonumber(fields[14] or '0'), tonumber(fields[15] or '0')
+    ENTRY_SEATS, HOLDERS_MODE = tonumber(fields[16] or '0'), fields[17]
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
-        SETTINGS[i] = fields[15 + i]
+        SETTINGS[i] = fields[17 + i]
       end
     end
   end
   return DUE
 end
-
-
 
 -- The epoch's copy of the fencing counter (field 'fence'), which heartbeat_fast.lua compares evidence with: one read
 -- brings due time, recovery window and fence. The counter itself stays K_FENCE, which every broker version INCRs; the
@@ -95,6 +97,34 @@ local function note_release(at)
     REL_GAP = REL_GAP > 0 and math.max(math.floor(RELEASE_WEIGHT * gap + (1 - RELEASE_WEIGHT) * REL_GAP + 0.5), 1) or math.max(gap, 1)
   end
   REL_AT, RELEASE_NOTED = math.max(at, REL_AT), true
+end
+
+local function entry_seats()
+  due_time()
+  return ENTRY_SEATS + ENTRY_SEATS_DELTA
+end
+
+local function count_entry_seats(delta)
+  ENTRY_SEATS_DELTA = ENTRY_SEATS_DELTA + delta
+end
+
+local function holders_in_entries()
+  due_time()
+  return HOLDERS_MODE == 'entries'
+end
+
+-- open_pool (part 8): where the broker says new holders are counted, from now on (true: in their entries).
+local function count_holders_in_entries(entries)
+  due_time()
+  local mode = entries and 'entries' or nil
+  if mode ~= HOLDERS_MODE then
+    HOLDERS_MODE = mode
+    if mode then
+      redis.call('HSET', K_EPOCH, 'holders', mode)
+    else
+      redis.call('HDEL', K_EPOCH, 'holders')
+    end
+  end
 end
 
 local function want_settings()
@@ -174,6 +204,7 @@ on_each_call(function()
   EPOCH_DAY, EPOCH_PEAK, EPOCH_SHARED, SHARED_DELTA, SETTINGS_WANTED, SETTINGS = nil, nil, 0, 0, false, nil
   EPOCH_FENCE, FENCE_NOTED, EPOCH_OVERAGE = 0, nil, nil
   REL_AT, REL_GAP, RELEASE_NOTED = 0, 0, false
+  ENTRY_SEATS, ENTRY_SEATS_DELTA, HOLDERS_MODE = 0, 0, nil
 end)
 
 -- Checks the pool's generation (see the header). mode: UNKNOWN (the broker has not yet asked
@@ -215,24 +246,4 @@ end
 local function recovering(now)
   due_time()
   return RECOVERING_UNTIL ~= false and RECOVERING_UNTIL ~= nil and now < tonumber(RECOVERING_UNTIL)
-end
-
--- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,
--- or the ms until the current window ends when a limit is exceeded.
-local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
-  if window_ms <= 0 or (pool_limit <= 0 and agent_limit <= 0) then
-    return nil
-  end
-  local window = math.floor(now / window_ms)
-  if tonumber(redis.call('HGET', K_RATE, 'window') or '-1') ~= window then
-    redis.call('DEL', K_RATE)
-    redis.call('HSET', K_RATE, 'window', window)
-    redis.call('PEXPIRE', K_RATE, window_ms * 2)
-  end
-  local pool_count = redis.call('HINCRBY', K_RATE, 'pool', 1)
-  local agent_count = redis.call('HINCRBY', K_RATE, 'a:' .. agent, 1)
-  if (pool_limit > 0 and pool_count > pool_limit) or (agent_limit > 0 and agent_count > agent_limit) then
-    return (window + 1) * window_ms - now
-  end
-  return nil
 end

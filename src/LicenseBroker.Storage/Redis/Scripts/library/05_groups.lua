@@ -1,18 +1,71 @@
--- The pool library, part 5 of 10: groups. Owns the pool's group rules and the shared seats in use in all (seats_in_use)
--- and per group (KEYS[17]); seat_open is the seat rule that admission (part 8) builds on.
+-- The pool library, part 5 of 10: groups. Owns the pool's group rules and the shared seats in use in all (seats_in_use,
+-- with each agent's count: count_holder) and per group (KEYS[17]); seat_open is the seat rule that admission (part 8)
+-- builds on.
 
--- Per-call state: the shared seats in use (HLEN of KEYS[4]) once read, kept up to date by create_lease and drop_lease
--- (part 6), so that admission and the grant after it read the hash once.
-local IN_USE = nil
+-- Shared seats in use: one per agent with a live CONCURRENT lease. Its holder count is kept in one of two places:
+--   * KEYS[4] (agent -> count), where every broker version before this one counts holders; or
+--   * the agent's entry in KEYS[8] ("<count>/<held>", agent_leases in part 2), with the pool's total in the epoch's
+--     'entry_seats' (part 3): no hash-table entry of its own, about 50 bytes a holder less.
+-- A pool counts new holders in their entries once the broker says every replica reads them (open_pool in part 8 sets
+-- the epoch's 'holders'; LeaseLayoutGate.cs), in KEYS[4] before, and again when the broker says no (the way back to an
+-- older version). An agent counted the other way moves when one of its shared leases starts or ends, so each agent is
+-- counted in one place, and the seats in use are HLEN of KEYS[4] plus 'entry_seats' in either mode and in between.
+local HASH_HOLDERS = nil -- HLEN of KEYS[4] once read, kept up to date by count_holder
 on_each_call(function()
-  IN_USE = nil
+  HASH_HOLDERS = nil
 end)
 
-local function seats_in_use()
-  if IN_USE == nil then
-    IN_USE = redis.call('HLEN', K_HOLDERS)
+local function hash_holders()
+  if HASH_HOLDERS == nil then
+    HASH_HOLDERS = redis.call('HLEN', K_HOLDERS)
   end
-  return IN_USE
+  return HASH_HOLDERS
+end
+
+local function seats_in_use()
+  return hash_holders() + entry_seats()
+end
+
+-- The agent's live shared leases, and whether KEYS[4] counts them (else its entry does, or nobody: 0).
+local function held_by(agent)
+  local _, _, held = agent_leases(agent)
+  if held > 0 or hash_holders() == 0 then
+    return held, false
+  end
+  held = tonumber(redis.call('HGET', K_HOLDERS, agent) or '0')
+  return held, held > 0
+end
+
+-- One shared lease of the agent more (delta 1) or fewer (-1), counted where the pool's mode says (the agent moves
+-- there when counted the other way). Returns its shared leases now, and what its entry's held becomes (0 when KEYS[4]
+-- counts it): the caller writes the entry with set_agent_leases, as it does for the lease anyway.
+local function count_holder(agent, delta)
+  local held, in_hash = held_by(agent)
+  local now_held = math.max(held + delta, 0)
+  local in_entries = now_held > 0 and holders_in_entries()
+  if held > 0 and (now_held == 0 or in_hash == in_entries) then -- leaves the place that counted it
+    if in_hash then
+      redis.call('HDEL', K_HOLDERS, agent)
+      HASH_HOLDERS = HASH_HOLDERS - 1
+    else
+      count_entry_seats(-1)
+    end
+    held = 0
+  end
+  if now_held == 0 then
+    return 0, 0
+  end
+  if in_entries then
+    if held == 0 then
+      count_entry_seats(1)
+    end
+    return now_held, now_held
+  end
+  redis.call('HSET', K_HOLDERS, agent, now_held)
+  if held == 0 then
+    HASH_HOLDERS = HASH_HOLDERS + 1
+  end
+  return now_held, 0
 end
 
 -- Groups. A pool may reserve shared seats for an agent group (only its members take them, and they
@@ -111,7 +164,7 @@ end
 
 -- Whether a seat for an agent of group now would be beyond the purchased ones while the group holds its overage cap
 -- (set_overage in part 4: at most that many of its members on such seats; counted in K_GROUPS 'ovg_held:<group>' by
--- mark_overage_seat and unmark_overage_seat below). Returns true and the cap, or false.
+-- mark_overage_seat and unmark_overage_seat in part 6). Returns true and the cap, or false.
 local function overage_cap_reached(group, in_use)
   local o = overage()
   local cap = o.caps[group]
@@ -135,47 +188,6 @@ local function seat_taken(agent, group)
     count_group('charged', group, 1)
   end
   redis.call('HSET', K_GROUPS, 'a:' .. agent, group .. '|' .. (charged and '1' or '0'))
-end
-
--- Agents whose shared seat was granted beyond the purchased ones (overage), marked until that seat is freed: what
--- ListSharedSessions shows per lease, and, for a group with an overage cap, its members on such seats ('ovg_held').
--- K_GROUPS 'o:<agent>' -> "<group>|<1 when counted in ovg_held>"; the epoch's 'ovg_marks' counts them, so that a
--- release or a page looks for a mark only while some exist.
-local function mark_overage_seat(agent, group, in_use)
-  due_time()
-  if in_use <= overage().limit or overage().mode == 'NONE' then
-    return
-  end
-  local counted = group ~= '' and overage().caps[group] ~= nil
-  redis.call('HSET', K_GROUPS, 'o:' .. agent, group .. '|' .. (counted and '1' or '0'))
-  if counted then
-    count_group('ovg_held', group, 1)
-  end
-  EPOCH_OVERAGE.marks = EPOCH_OVERAGE.marks + 1
-  redis.call('HINCRBY', K_EPOCH, 'ovg_marks', 1)
-end
-
-local function unmark_overage_seat(agent)
-  due_time()
-  if EPOCH_OVERAGE.marks <= 0 then
-    return
-  end
-  local raw = redis.call('HGET', K_GROUPS, 'o:' .. agent)
-  if not raw then
-    return
-  end
-  redis.call('HDEL', K_GROUPS, 'o:' .. agent)
-  local group, counted = string.match(raw, '^(.*)|(%d)$')
-  if counted == '1' then
-    count_group('ovg_held', group, -1)
-  end
-  EPOCH_OVERAGE.marks = EPOCH_OVERAGE.marks - 1
-  redis.call('HINCRBY', K_EPOCH, 'ovg_marks', -1)
-end
-
-local function on_overage_seat(agent)
-  due_time()
-  return EPOCH_OVERAGE.marks > 0 and redis.call('HEXISTS', K_GROUPS, 'o:' .. agent) == 1
 end
 
 -- The group the agent's shared seat counts in, and whether on its reserved seats: (group, true|false),

@@ -1,21 +1,62 @@
 -- The pool library, part 6 of 10: leases. Owns the one way a lease comes to exist (grant) and the ways it ends
--- (drop_lease; reclaim). No per-call state.
+-- (drop_lease; reclaim), and the marks of shared seats granted beyond the purchased ones. No per-call state.
 --
 -- Time is Redis's own (TIME), never a replica's clock. Expired leases are removed here, inside every script, at most
 -- EXPIRED_PER_CALL per call so that no call pays for a mass expiry others left; the sweep script drains the rest.
 
 local EXPIRED_PER_CALL = 100 -- bounded work per call (see above)
 
+-- Agents whose shared seat was granted beyond the purchased ones (overage), marked until that seat is freed: what
+-- ListSharedSessions shows per lease, and, for a group with an overage cap, its members on such seats ('ovg_held').
+-- K_GROUPS 'o:<agent>' -> "<group>|<1 when counted in ovg_held>"; the epoch's 'ovg_marks' counts them, so that a
+-- release or a page looks for a mark only while some exist.
+local function mark_overage_seat(agent, group, in_use)
+  due_time()
+  if in_use <= overage().limit or overage().mode == 'NONE' then
+    return
+  end
+  local counted = group ~= '' and overage().caps[group] ~= nil
+  redis.call('HSET', K_GROUPS, 'o:' .. agent, group .. '|' .. (counted and '1' or '0'))
+  if counted then
+    count_group('ovg_held', group, 1)
+  end
+  EPOCH_OVERAGE.marks = EPOCH_OVERAGE.marks + 1
+  redis.call('HINCRBY', K_EPOCH, 'ovg_marks', 1)
+end
+
+local function unmark_overage_seat(agent)
+  due_time()
+  if EPOCH_OVERAGE.marks <= 0 then
+    return
+  end
+  local raw = redis.call('HGET', K_GROUPS, 'o:' .. agent)
+  if not raw then
+    return
+  end
+  redis.call('HDEL', K_GROUPS, 'o:' .. agent)
+  local group, counted = string.match(raw, '^(.*)|(%d)$')
+  if counted == '1' then
+    count_group('ovg_held', group, -1)
+  end
+  EPOCH_OVERAGE.marks = EPOCH_OVERAGE.marks - 1
+  redis.call('HINCRBY', K_EPOCH, 'ovg_marks', -1)
+end
+
+local function on_overage_seat(agent)
+  due_time()
+  return EPOCH_OVERAGE.marks > 0 and redis.call('HEXISTS', K_GROUPS, 'o:' .. agent) == 1
+end
+
 -- Stores a lease in its layout (part 2, "Two layouts"); only grant() calls it. Returns true when the lease took a
 -- shared seat (the agent's first).
 -- short: the record takes the short form (part 2; compact leases, once every replica reads it).
 local function create_lease(id, agent, session, seat, device, platform, kind, now, expires, fence, group, short)
-  local grp, took_seat = nil, false
+  local grp, took_seat, entry_held = nil, false, nil
   local bucket, _, _, class = compact_place(id)
   if seat == 'CONCURRENT' then
-    local held = redis.call('HINCRBY', K_HOLDERS, agent, 1)
+    local held
+    held, entry_held = count_holder(agent, 1)
     if held == 1 then
-      IN_USE = IN_USE and IN_USE + 1
       took_seat = true
       seat_taken(agent, group)
     end
@@ -34,7 +75,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     kind = kind, started = now, beat = now, fence = fence, since = now, grp = grp, short = bucket and short or nil }
   track_reclaim(id, lease, reclaim_at(lease, 0))
   store_lease(id, lease)
-  local count, refs = agent_leases(agent)
+  local count, refs, held_before = agent_leases(agent)
   if bucket and #refs < MAX_REFS then
     refs[#refs + 1] = class .. string.format('%d', fence)
   else
@@ -45,7 +86,7 @@ local function create_lease(id, agent, session, seat, device, platform, kind, no
     redis.call('ZADD', TAG .. ':rc', number, number)
     count_shared(1)
   end
-  set_agent_leases(agent, count + 1, refs)
+  set_agent_leases(agent, count + 1, refs, entry_held or held_before)
   return took_seat
 end
 
@@ -104,7 +145,7 @@ local function drop_lease(id, lease, kind, actor, at)
   event(kind, id, lease.agent, actor, nil, nil, at)
   redis.call('ZREM', K_LEASES, lease_member(id))
   local bucket, fence, _, class = compact_place(id)
-  local count, refs = agent_leases(lease.agent)
+  local count, refs, held = agent_leases(lease.agent)
   local referenced = false
   if bucket then
     local ref = class .. fence
@@ -132,16 +173,18 @@ local function drop_lease(id, lease, kind, actor, at)
       redis.call('ZREM', K_SHARED, shared_member(id, lease.started))
     end
   end
-  set_agent_leases(lease.agent, count - 1, refs)
+  local shared_left = nil
+  if lease.seat == 'CONCURRENT' then
+    shared_left, held = count_holder(lease.agent, -1)
+  end
+  set_agent_leases(lease.agent, count - 1, refs, held)
   if lease.reclaim then
     redis.call('ZREM', K_RECLAIM, lease_member(id))
   end
-  if lease.seat == 'CONCURRENT' then
+  if shared_left then
     SEAT_FREED = true
-    if redis.call('HINCRBY', K_HOLDERS, lease.agent, -1) <= 0 then
-      redis.call('HDEL', K_HOLDERS, lease.agent)
+    if shared_left == 0 then
       note_release(at or NOW)
-      IN_USE = IN_USE and IN_USE - 1
       if lease.grp == '1' then
         seat_freed(lease.agent)
       end

@@ -1,5 +1,6 @@
 -- The pool library, part 8 of 10: admission. Owns who may take a shared seat now (may_take_now), why not (refusal_of),
--- the queue's promotions, and the start of the scripts that admit (open_pool). No per-call state.
+-- the queue's promotions, the abuse limits (rate_limited) and the start of the scripts that admit (open_pool). No
+-- per-call state.
 
 -- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
 -- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
@@ -29,6 +30,26 @@ local function refusal_of(group, in_use, limit)
   return 'RESERVED', table.concat(keeping, ','), -1
 end
 
+-- Counts an acquire attempt against the abuse limits (0 = no limit). Returns nil when allowed,
+-- or the ms until the current window ends when a limit is exceeded.
+local function rate_limited(now, window_ms, pool_limit, agent_limit, agent)
+  if window_ms <= 0 or (pool_limit <= 0 and agent_limit <= 0) then
+    return nil
+  end
+  local window = math.floor(now / window_ms)
+  if tonumber(redis.call('HGET', K_RATE, 'window') or '-1') ~= window then
+    redis.call('DEL', K_RATE)
+    redis.call('HSET', K_RATE, 'window', window)
+    redis.call('PEXPIRE', K_RATE, window_ms * 2)
+  end
+  local pool_count = redis.call('HINCRBY', K_RATE, 'pool', 1)
+  local agent_count = redis.call('HINCRBY', K_RATE, 'a:' .. agent, 1)
+  if (pool_limit > 0 and pool_count > pool_limit) or (agent_limit > 0 and agent_count > agent_limit) then
+    return (window + 1) * window_ms - now
+  end
+  return nil
+end
+
 -- Who may take a shared seat now: the one rule, asked by every path that gives one (acquire and wait_join for a
 -- newcomer, promote for the queue's waiters, heartbeat for a holder re-establishing a lease Redis forgot):
 --   * an agent who already holds a shared seat (another device) takes no second one: yes, on the seat it holds;
@@ -45,7 +66,7 @@ end
 local next_waiter
 local function may_take_now(agent, group, limit, as, recovering_until, in_use)
   in_use = in_use or seats_in_use()
-  if as ~= 'waiter' and tonumber(redis.call('HGET', K_HOLDERS, agent) or '0') > 0 then
+  if as ~= 'waiter' and held_by(agent) > 0 then
     return 'YES', in_use
   end
   if as == 'newcomer' and NOW < recovering_until then
@@ -133,11 +154,12 @@ end
 -- for the scripts that free seats or reclaim them. version is the catalog version the caller's rules
 -- were read at (see apply_rules.lua): a caller whose rules are older than the pool's changes nothing
 -- and must reload them, so no grant uses rules older than the last change an admin committed.
--- outage_from, outage_to: the last time no broker could reach this Redis (0 0: none known).
+-- outage_from, outage_to: the last time no broker could reach this Redis (0 0: none known). holder_entries: '1' when
+-- every replica reads holders counted in their entries ("Shared seats in use" in part 5), '0' when not.
 -- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH; and, when the
 -- caller's rules are older than the pool's, the pool's version (the caller answers STALE).
 local RETURN_MS = 10000 -- the least time apps get to come back after an outage (see open_pool)
-local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to)
+local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to, holder_entries)
   version = int_arg('rules_version', version, 0, MAX_FENCE)
   outage_from, outage_to = int_arg('outage_from_ms', outage_from, 0, MAX_FENCE), int_arg('outage_to_ms', outage_to, 0, MAX_FENCE)
   set_rules(rules_text)
@@ -159,6 +181,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     if version < stored_version then
       return recovering_until, stored_version
     end
+    count_holders_in_entries(holder_entries == '1')
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
         redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,

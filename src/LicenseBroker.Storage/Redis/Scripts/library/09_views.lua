@@ -1,5 +1,6 @@
 -- The pool library, part 9 of 10: views. Owns how a waiter's place and a lease are reported, and how an agent's live
--- leases are found (by session: live_lease_of; all of them: leases_of_agents). No per-call state.
+-- leases are found (by session: live_lease_of; all of them: leases_of_agents), and who holds a shared seat
+-- (shared_seat_holders). No per-call state.
 
 -- A waiter's place (wait_join, wait_status): position, seats in use, waiting, and why it waits, as refusal_of
 -- says for its group (so the queue says what a refusal would); its priority class, the estimate of its wait (eta_ms,
@@ -21,7 +22,7 @@ end
 -- order, read by column name in C# (ScriptReply.Rows): as named as a record, without repeating nine
 -- names for each of a page's hundred leases.
 -- seat_group: the group the agent's shared seat counts in ('' for none); reserved: 1 when on its reserved seats;
--- overage: 1 when the agent's shared seat was granted beyond the purchased ones (mark_overage_seat in part 5).
+-- overage: 1 when the agent's shared seat was granted beyond the purchased ones (mark_overage_seat in part 6).
 local LEASE_COLUMNS = {'lease_id', 'agent', 'session', 'device', 'platform', 'kind', 'started_ms', 'beat_ms', 'expires_ms', 'seat_group', 'reserved', 'overage'}
 -- When the lease's app last renewed it: a heartbeat that changes nothing else only moves the expiry
 -- (heartbeat.lua), so the record's beat is the last renewal that rewrote it, and expiry - ttl the latest.
@@ -90,4 +91,19 @@ local function leases_of_agents(wanted)
     end
   end
   return found
+end
+
+-- Every agent holding a shared seat, from both places that count them ("Shared seats in use" in part 5). Work: the
+-- pool's holders, and its agents with live leases while some holders are counted in their entries (an admin's change).
+local function shared_seat_holders()
+  local holders = redis.call('HKEYS', K_HOLDERS)
+  if entry_seats() > 0 then
+    local entries = redis.call('HGETALL', K_AGENT_LEASES)
+    for i = 1, #entries, 2 do
+      if string.match(entries[i + 1], '^%d+/[1-9]') then
+        holders[#holders + 1] = entries[i]
+      end
+    end
+  end
+  return holders
 end

@@ -6,13 +6,15 @@
 -- thousands of expiries stays one XADD and one JSON encoding. The sequence only grows, also across a loss of
 -- the epoch: it never falls below Redis's clock in microseconds (ms * 1000, below 2^53 until the year 2255).
 -- Returns the first number given (0: no events). The epoch fields the call counted (its events' sequence, the live
--- compact shared leases of count_shared(), the copy of the fencing counter of note_fence(), the release rate of
--- note_release()) are written here, in one
--- HSET.
+-- compact shared leases of count_shared(), the holders counted in their entries (count_entry_seats()), the copy of the
+-- fencing counter of note_fence(), the release rate of note_release()) are written here, in one HSET.
 local function journal()
   local epoch = {}
   if SHARED_DELTA ~= 0 then
     epoch = {'shared', string.format('%d', EPOCH_SHARED + SHARED_DELTA)}
+  end
+  if ENTRY_SEATS_DELTA ~= 0 then
+    epoch[#epoch + 1], epoch[#epoch + 2] = 'entry_seats', string.format('%d', ENTRY_SEATS + ENTRY_SEATS_DELTA)
   end
   if FENCE_NOTED then
     epoch[#epoch + 1], epoch[#epoch + 2] = 'fence', string.format('%d', FENCE_NOTED)

@@ -1,0 +1,171 @@
+-- The pool library, part 8 of 10: admission. Owns who may take a shared seat now (may_take_now), why not (refusal_of),
+-- the queue's promotions, and the start of the scripts that admit (open_pool). No per-call state.
+
+-- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
+-- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
+-- (the free seats are kept for other groups: their ids, joined by ',').
+local function refusal_of(group, in_use, limit)
+  if in_use >= limit or #rules() == 0 then
+    return 'FULL', '', -1
+  end
+  local capped, overage_cap = overage_cap_reached(group, in_use)
+  if capped then
+    return 'OVERAGE_CAP', group, overage_cap
+  end
+  local counts = group_counts()
+  local rule = RULE_BY_ID[group]
+  if rule and rule.max >= 0 and (counts.held[group] or 0) >= rule.max then
+    return 'GROUP_CAP', group, rule.max
+  end
+  if seat_open(group, in_use, limit) then
+    return 'FULL', '', -1
+  end
+  local keeping = {}
+  for _, r in ipairs(rules()) do
+    if r.id ~= group and (counts.charged[r.id] or 0) < r.reserved then
+      keeping[#keeping + 1] = r.id
+    end
+  end
+  return 'RESERVED', table.concat(keeping, ','), -1
+end
+
+-- Who may take a shared seat now: the one rule, asked by every path that gives one (acquire and wait_join for a
+-- newcomer, promote for the queue's waiters, heartbeat for a holder re-establishing a lease Redis forgot):
+--   * an agent who already holds a shared seat (another device) takes no second one: yes, on the seat it holds;
+--   * a newcomer waits out the recovery window after a loss of data (part 3): holders come back first;
+--   * a seat must be open to the agent's group (seat_open: the limit, with the overage allowance where it applies
+--     (admission_limit, part 3), the group's cap, the reservations of other groups; a lower limit or cap keeps its
+--     holders and admits nobody until under it);
+--   * a newcomer does not jump ahead of a waiter who may take the same seat, even one free a moment before it is
+--     offered: without group rules, any waiter; with them, a waiter of a class that may take a seat now, or one of
+--     the newcomer's own class (nobody overtakes within a class). A waiter who may not take a seat never blocks.
+-- A waiter (promote picks the earliest who may; it holds no seat) and a returning holder are not behind the queue.
+-- as: 'newcomer' | 'waiter' | 'holder'; recovering_until: the end of the recovery window (newcomers only);
+-- in_use: the shared seats in use, when the caller has them. Returns YES, RECOVERING or NO, and the seats in use.
+local next_waiter
+local function may_take_now(agent, group, limit, as, recovering_until, in_use)
+  in_use = in_use or seats_in_use()
+  if as ~= 'waiter' and tonumber(redis.call('HGET', K_HOLDERS, agent) or '0') > 0 then
+    return 'YES', in_use
+  end
+  if as == 'newcomer' and NOW < recovering_until then
+    return 'RECOVERING', in_use
+  end
+  if not seat_open(group, in_use, admission_limit(limit, as)) or overage_cap_reached(group, in_use) then
+    return 'NO', in_use
+  end
+  if as ~= 'newcomer' or redis.call('ZCARD', K_QUEUE) == 0 then
+    return 'YES', in_use
+  end
+  if #rules() == 0 or next_waiter(in_use, limit) ~= nil or class_head(class_of(group, false) or -1) ~= nil then
+    return 'NO', in_use
+  end
+  return 'YES', in_use
+end
+
+-- The earliest waiter who may take a shared seat now, with in_use of limit taken: the head of the
+-- queue, or with group rules the earliest head among the classes whose members may take one (a
+-- waiter who may not take the seat does not block one who may; within a class, nobody overtakes).
+-- Work is bounded by the number of classes, not by the queue.
+next_waiter = function(in_use, limit)
+  if #rules() == 0 then
+    if may_take_now(nil, '', limit, 'waiter', nil, in_use) == 'NO' then
+      return nil
+    end
+    return redis.call('ZRANGE', K_QUEUE, 0, 0)[1]
+  end
+  local classes = tonumber(redis.call('HGET', K_GROUPS, 'classes') or '0')
+  local names = {}
+  if classes > 0 then
+    local fields = {}
+    for idx = 1, classes do
+      fields[idx] = 'cls:' .. idx
+    end
+    names = redis.call('HMGET', K_GROUPS, unpack(fields))
+  end
+  local best, best_seq = nil, nil
+  for idx = 0, classes do
+    local group = ''
+    if idx > 0 then
+      group = names[idx]
+    end
+    -- The class's members may take a seat (the rule does not depend on which member: waiters hold none).
+    if group and may_take_now(nil, group, limit, 'waiter', nil, in_use) == 'YES' then
+      local agent, seq = class_head(idx)
+      if agent and (best_seq == nil or seq < best_seq) then
+        best, best_seq = agent, seq
+      end
+    end
+  end
+  return best
+end
+
+-- Hands free shared seats to the waiters who may take them (next_waiter): each gets a lease that
+-- lives for the claim window only; its replica claims it (renews it to a full lease) or it expires
+-- and the seat goes to the next waiter.
+local function promote(now)
+  if redis.call('ZCARD', K_QUEUE) == 0 or recovering(now) then
+    return -- in the recovery window, holders come back first (their count is not known yet); the window's end promotes
+  end
+  local fields = redis.call('HMGET', K_EPOCH, 'limit', 'claim', 'rules')
+  local limit, claim = tonumber(fields[1] or '0'), tonumber(fields[2] or '10000')
+  if RULES == nil then
+    set_rules(fields[3] or '')
+  end
+  while true do
+    local head = next_waiter(seats_in_use(), limit)
+    if not head then
+      break
+    end
+    dequeue(head)
+    local waiter = load_waiter(head)
+    local _, _, _, id = grant(waiter.offer_id, head, waiter.session, 'CONCURRENT', waiter.device, waiter.platform, waiter.kind, now + claim, nil,
+      waiter.group or '', waiter.compact)
+    waiter.offer = id
+    redis.call('HSET', K_WAITERS, head, cjson.encode(waiter))
+    QUEUE_CHANGED = true
+  end
+end
+
+-- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
+-- limit, claim window, lease ttl, idle rules, revive window and outage grace (set_recovery) and group rules (rules_text,
+-- as set_rules() reads it)
+-- for the scripts that free seats or reclaim them. version is the catalog version the caller's rules
+-- were read at (see apply_rules.lua): a caller whose rules are older than the pool's changes nothing
+-- and must reload them, so no grant uses rules older than the last change an admin committed.
+-- outage_from, outage_to: the last time no broker could reach this Redis (0 0: none known).
+-- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH; and, when the
+-- caller's rules are older than the pool's, the pool's version (the caller answers STALE).
+local RETURN_MS = 10000 -- the least time apps get to come back after an outage (see open_pool)
+local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to)
+  version = int_arg('rules_version', version, 0, MAX_FENCE)
+  outage_from, outage_to = int_arg('outage_from_ms', outage_from, 0, MAX_FENCE), int_arg('outage_to_ms', outage_to, 0, MAX_FENCE)
+  set_rules(rules_text)
+  local recovering_until = check_epoch(mode, now, ttl, evidence)
+  local returning = math.max(ttl, RETURN_MS)
+  if recovering_until and outage_to - outage_from > ttl / 2 and now < outage_to + returning then
+    -- Just after an outage long enough for leases to expire: their apps come back within one ttl, and at least
+    -- RETURN_MS (reconnecting takes its time whatever the ttl); heartbeat.lua revives them as holders. Newcomers wait
+    -- until then, as after a loss of data, so that none takes a returning seat.
+    recovering_until = math.max(recovering_until, outage_to + returning)
+  end
+  if recovering_until then
+    -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
+    local revive_ms, grace_ms = recovery()
+    local o = overage()
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms, o.mode, o.extra, o.caps_text}
+    local stored = stored_settings()
+    local stored_version = tonumber(stored[7] or '0')
+    if version < stored_version then
+      return recovering_until, stored_version
+    end
+    for i = 1, #values do
+      if stored[i] ~= tostring(values[i]) then
+        redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
+          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms, 'ovg_mode', o.mode, 'ovg', o.extra, 'ovg_caps', o.caps_text)
+        break
+      end
+    end
+  end
+  return recovering_until, nil
+end
