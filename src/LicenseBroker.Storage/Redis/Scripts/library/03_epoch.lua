@@ -55,7 +55,7 @@ local function due_time()
     EPOCH_OVERAGE = {mode = fields[8] or 'NONE', extra = tonumber(fields[9] or '0'), limit = tonumber(fields[10] or '0'), count = tonumber(fields[11] or '0'),
       caps = fields[12] or '', marks = tonumber(fields[13] or '0')}
     REL_AT, REL_GAP = tonumber(fields[14] or '0'), tonumber(fields[15] or '0')
-    ENTRY_SEATS, HOLDERS_MODE = tonumber(fields[16] or '0'), fields[17]
+    ENTRY_SEATS, HOLDERS_MODE = tonumber(fields[16] or '0'), fields[17] or nil -- HMGET gives false for a missing field
     if SETTINGS_WANTED then
       SETTINGS = {}
       for i = 1, #SETTINGS_FIELDS do
@@ -108,15 +108,20 @@ local function count_entry_seats(delta)
   ENTRY_SEATS_DELTA = ENTRY_SEATS_DELTA + delta
 end
 
+-- Where the pool counts new holders (the epoch's 'holders'; "Shared seats in use" in part 5): absent, in the holders
+-- hash; 'entries', in their entries, with some still in the hash; 'only', in their entries, the hash empty (no HLEN).
 local function holders_in_entries()
   due_time()
-  return HOLDERS_MODE == 'entries'
+  return HOLDERS_MODE ~= nil
 end
 
--- open_pool (part 8): where the broker says new holders are counted, from now on (true: in their entries).
-local function count_holders_in_entries(entries)
+local function hash_holders_left()
   due_time()
-  local mode = entries and 'entries' or nil
+  return HOLDERS_MODE ~= 'only'
+end
+
+local function set_holders_mode(mode)
+  due_time()
   if mode ~= HOLDERS_MODE then
     HOLDERS_MODE = mode
     if mode then
@@ -143,13 +148,6 @@ local function schedule(key, at, member)
     DUE = at
     redis.call('HSET', K_EPOCH, 'due', at)
   end
-end
-
--- kind: the session kind the lease had when it ended (kept for an expiry: see lost_in_session in part 7), or nil; why: what
--- an admin's change was (revoke.lua: SEAT_CHANGED | SEAT_REMOVED | AGENT_REMOVED), told to the app, or nil.
-local function remember_end(id, agent, reason, by, at, until_ms, kind, why)
-  schedule(K_TOMBS, until_ms, id)
-  redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at, kind = kind, why = why}))
 end
 
 -- The pool's lease ttl as the last acquire or wait stored it in the epoch (ms), read once per call.
@@ -227,16 +225,19 @@ local function check_epoch(mode, now, ttl, evidence)
     until_ms = recover
   end
   until_ms = tonumber(until_ms)
-  local counter = tonumber(redis.call('GET', K_FENCE) or '0')
-  if evidence > counter then
-    counter = evidence
-    redis.call('SET', K_FENCE, string.format('%d', evidence))
-    if until_ms < now + ttl then
-      until_ms = now + ttl
-      redis.call('HSET', K_EPOCH, 'recovering_until', until_ms)
+  -- The epoch's copy is never above the counter (note_fence): evidence at or below it needs no read of the counter.
+  if evidence > EPOCH_FENCE then
+    local counter = tonumber(redis.call('GET', K_FENCE) or '0')
+    if evidence > counter then
+      counter = evidence
+      redis.call('SET', K_FENCE, string.format('%d', evidence))
+      if until_ms < now + ttl then
+        until_ms = now + ttl
+        redis.call('HSET', K_EPOCH, 'recovering_until', until_ms)
+      end
     end
+    note_fence(counter)
   end
-  note_fence(counter)
   RECOVERING_UNTIL = until_ms
   return until_ms
 end

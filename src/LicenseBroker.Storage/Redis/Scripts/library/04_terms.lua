@@ -1,7 +1,14 @@
 -- The pool library, part 4 of 10: the pool's terms. Owns what its subscription says beyond the limit: the pending and
 -- idle timeouts and each lease's reclaim deadline (KEYS[16]), the revive window and outage grace (how long an expired
 -- lease is remembered, and given back, see heartbeat.lua), and the overage (admission_limit, used by may_take_now);
--- what is remembered of an ended lease or wait (KEYS[7]) is read here.
+-- what is remembered of an ended lease or wait (KEYS[6], KEYS[7]) is written and read here.
+
+-- kind: the session kind the lease had when it ended (kept for an expiry: see lost_in_session in part 7), or nil; why: what
+-- an admin's change was (revoke.lua: SEAT_CHANGED | SEAT_REMOVED | AGENT_REMOVED), told to the app, or nil.
+local function remember_end(id, agent, reason, by, at, until_ms, kind, why)
+  schedule(K_TOMBS, until_ms, id)
+  redis.call('HSET', K_TOMB_DATA, id, cjson.encode({agent = agent, reason = reason, by = by, at = at, kind = kind, why = why}))
+end
 
 -- What is remembered of an ended lease or wait ('w:' .. agent): {agent, reason, by, at} (remember_end), or false.
 local function tomb_of(id)

@@ -17,7 +17,7 @@ end)
 
 local function hash_holders()
   if HASH_HOLDERS == nil then
-    HASH_HOLDERS = redis.call('HLEN', K_HOLDERS)
+    HASH_HOLDERS = hash_holders_left() and redis.call('HLEN', K_HOLDERS) or 0
   end
   return HASH_HOLDERS
 end
@@ -47,6 +47,9 @@ local function count_holder(agent, delta)
     if in_hash then
       redis.call('HDEL', K_HOLDERS, agent)
       HASH_HOLDERS = HASH_HOLDERS - 1
+      if HASH_HOLDERS == 0 and holders_in_entries() then
+        set_holders_mode('only')
+      end
     else
       count_entry_seats(-1)
     end

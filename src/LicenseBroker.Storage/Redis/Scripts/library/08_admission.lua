@@ -181,7 +181,11 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     if version < stored_version then
       return recovering_until, stored_version
     end
-    count_holders_in_entries(holder_entries == '1')
+    if holder_entries ~= '1' then
+      set_holders_mode(nil)
+    elseif not holders_in_entries() then
+      set_holders_mode(hash_holders() == 0 and 'only' or 'entries')
+    end
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
         redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
