@@ -45,7 +45,7 @@
 --                                (see schedule() below), 'shared' (live compact shared leases, count_shared()),
 --                                'day' and 'peak' (today's peak of shared seats, a copy of the stats', stats_touch()),
 --                                'fence' (a copy of KEYS[5], never above it, note_fence()), 'entry_seats' and 'holders'
---                                (the holders counted in KEYS[8], and 'entries' when new ones are: part 5).
+--                                (the holders counted in KEYS[8]; 'entries' or 'only' when new ones are: part 5).
 --   KEYS[12] rate         HASH   {window, pool, "a:<agent>"}: acquire attempts in the current fixed
 --                                window, for the pool and per agent (abuse limits); reset each window.
 --   KEYS[13] queue        ZSET   agent -> join sequence: agents waiting for a shared seat, first in first out
