@@ -28,8 +28,8 @@
 -- @overage_seats the seats it allows beyond limit
 -- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
--- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
+-- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
 -- Records seat events: granted, or refused when the pool is full.
 -- Returns (payload):
 --   status GRANTED, lease_id, expires_ms, fence, seat, resumed (0|1); a new grant also overage (1: a seat beyond the

@@ -27,8 +27,8 @@
 -- @overage_seats the seats it allows beyond limit
 -- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
--- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
+-- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
 -- @priority the agent's priority class in this pool, 0 (incident) .. 3 (background), from its group's rule
 -- @age_step_ms the pool's age step (ms): a waiter moves one class up per step (see The order in library/07_queue.lua)
 -- @max_queue at most this many waiters in the pool; a join beyond gets QUEUE_FULL
