@@ -1,5 +1,8 @@
 using System.Globalization;
 using LicenseBroker.IntegrationTests.Infrastructure;
+using LicenseBroker.Domain.Seats;
+using LicenseBroker.Storage.Redis;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
 namespace LicenseBroker.IntegrationTests;
@@ -55,6 +58,49 @@ public sealed class HotScriptCommandTests
         // A quarter of a command of slack per call absorbs one-off work (a day's first stats field, a rare purge).
         Assert.True(heartbeat.Commands <= HeartbeatCommands + 0.25, $"a heartbeat ran {heartbeat.Commands:F3} commands (limit {HeartbeatCommands}): {heartbeat.Breakdown}");
         Assert.True(acquireRelease.Commands <= AcquireReleaseCommands + 0.25, $"an acquire + release ran {acquireRelease.Commands:F3} commands (limit {AcquireReleaseCommands}): {acquireRelease.Breakdown}");
+    }
+
+    [Fact]
+    public async Task An_acquire_sends_the_pools_terms_only_while_the_pool_may_not_have_them()
+    {
+        await using var redis = new RedisServerProcess();
+        await redis.StartAsync(persistence: false);
+        await using var database = await TestDatabase.CreateAsync();
+        await using var host = await BrokerTestHost.StartAsync(database, new Dictionary<string, string?> { ["Redis:Configuration"] = redis.Configuration + ",allowAdmin=true" });
+        var account = await host.Seeder().AccountAsync(concurrentSeats: 10);
+        var agents = await host.Seeder().AgentsAsync(account, 3, "CONCURRENT");
+        using var admin = await ConnectionMultiplexer.ConnectAsync(redis.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        await server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "0");
+        await server.ExecuteAsync("CONFIG", "SET", "slowlog-max-len", "10000");
+
+        // How many arguments each acquire's FCALL carried, in order (SLOWLOG keeps the first 31 and counts the rest).
+        async Task<List<int>> AcquireArgumentCountsAsync()
+        {
+            var traces = await server.SlowlogGetAsync(10000);
+            await server.SlowlogResetAsync();
+            return traces.Reverse()
+                .Where(t => t.Arguments.Length > 1 && ((string?)t.Arguments[0])!.Equals("FCALL", StringComparison.OrdinalIgnoreCase) && ((string?)t.Arguments[1])!.EndsWith("_acquire", StringComparison.Ordinal))
+                .Select(t => ((string?)t.Arguments[^1])!.StartsWith("... (", StringComparison.Ordinal)
+                    ? t.Arguments.Length - 1 + int.Parse(((string?)t.Arguments[^1])!.Split(' ')[1][1..], CultureInfo.InvariantCulture)
+                    : t.Arguments.Length)
+                .ToList();
+        }
+
+        // The pool's first acquire sends them (twice: it finds no epoch, asks PostgreSQL whether the pool existed and
+        // calls again, as every first use of a pool); the next one does not: twelve arguments fewer.
+        await server.SlowlogResetAsync();
+        await host.Agent(account, agents[0]).AcquireAsync("remote-support");
+        await host.Agent(account, agents[1]).AcquireAsync("remote-support");
+        var counts = await AcquireArgumentCountsAsync();
+        Assert.Equal([counts[0], counts[0], counts[0] - 12], counts);
+
+        // The pool forgets them (its terms no longer carry the id this replica knows): the acquire is answered TERMS and
+        // sent again with them, and is granted.
+        var epoch = host.Services.GetRequiredService<RedisKeys>().Pool(new PoolId(account, "remote-support"))[10];
+        await admin.GetDatabase().HashSetAsync(epoch, "terms_id", string.Empty);
+        Assert.NotNull((await host.Agent(account, agents[2]).AcquireAsync("remote-support")).Lease);
+        Assert.Equal([counts[2], counts[0]], await AcquireArgumentCountsAsync());
     }
 
     /// <summary>Commands run inside scripts per call, from commandstats around <see cref="Calls"/> calls.</summary>

@@ -12,14 +12,12 @@ public static class LuaScripts
 {
     public static readonly PoolScript<AcquireArgs> Acquire = PoolScript.Load<AcquireArgs>(
         "acquire",
-        rest: null,
+        rest: a => a.SendTerms ? a.Terms.Values : [],
         [("agent", a => a.Command.AgentId),
         ("session", a => a.Command.SessionId),
         ("lease_id", a => a.Command.NewLeaseId),
         ("compact", a => (int)a.NewLeases),
         ("seat", a => SeatTypeCodes.Code(a.Command.SeatType)),
-        ("limit", a => a.Command.ConcurrentLimit),
-        ("ttl_ms", a => Milliseconds(a.Command.LeaseTtl)),
         ("device", a => a.Command.Device.DeviceId),
         ("platform", a => a.Command.Device.Platform.ToString()),
         ("kind", a => a.Command.SessionKind.ToString()),
@@ -28,14 +26,11 @@ public static class LuaScripts
         ("rate_window_ms", a => Milliseconds(a.Command.RateLimits?.Window ?? TimeSpan.Zero)),
         ("rate_pool", a => a.Command.RateLimits?.PerPool ?? 0),
         ("rate_agent", a => a.Command.RateLimits?.PerAgent ?? 0),
-        ("claim_ms", a => Milliseconds(a.ClaimWindow)),
-        ("pending_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).PendingTimeout)),
-        ("idle_ms", a => Milliseconds((a.Command.IdleRules ?? IdleRules.None).IdleTimeout)),
+        ("terms_id", a => a.Terms.Id),
         ("group", a => a.Command.Groups?.AgentGroup ?? string.Empty),
-        ("rules", a => RulesText(a.Command.Groups)),
-        ("rules_version", a => a.Command.Groups?.RulesVersion ?? 0),
         ("holder_entries", a => a.HolderEntries ? 1 : 0),
-        .. TermsArguments<AcquireArgs>(a => new(a.Command.Recovery, a.Command.Overage, a.Command.Groups?.Rules, a.Command.ConcurrentLimit, a.Outage))]);
+        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
+        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0)]);
 
     public static readonly PoolScript<HeartbeatArgs> Heartbeat = PoolScript.Load<HeartbeatArgs>(
         "heartbeat",
@@ -103,26 +98,20 @@ public static class LuaScripts
 
     public static readonly PoolScript<WaitJoinArgs> WaitJoin = PoolScript.Load<WaitJoinArgs>(
         "wait_join",
-        rest: null,
+        rest: a => a.SendTerms ? a.Terms.Values : [],
         [("agent", a => a.Join.AgentId),
         ("session", a => a.Join.SessionId),
         ("lease_id", a => a.Join.LeaseId),
         ("compact", a => (int)a.NewLeases),
         ("seat", a => SeatTypeCodes.Code(a.Join.SeatType)),
-        ("limit", a => a.Join.ConcurrentLimit),
-        ("ttl_ms", a => Milliseconds(a.Seats.LeaseTtl)),
         ("device", a => a.Join.Device.DeviceId),
         ("platform", a => a.Join.Device.Platform.ToString()),
         ("kind", a => a.Join.Kind.ToString()),
         ("epoch_mode", a => a.Epoch.Mode),
         ("evidence", a => a.Epoch.Evidence),
-        ("claim_ms", a => Milliseconds(a.Seats.ClaimWindow)),
         ("waiter_life_ms", a => Milliseconds(a.Seats.WaiterTimeout)),
-        ("pending_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).PendingTimeout)),
-        ("idle_ms", a => Milliseconds((a.Join.IdleRules ?? IdleRules.None).IdleTimeout)),
+        ("terms_id", a => a.Terms.Id),
         ("group", a => a.Join.Groups?.AgentGroup ?? string.Empty),
-        ("rules", a => RulesText(a.Join.Groups)),
-        ("rules_version", a => a.Join.Groups?.RulesVersion ?? 0),
         ("priority", a => (int)a.Join.Priority),
         ("holder_entries", a => a.HolderEntries ? 1 : 0),
         ("age_step_ms", a => Milliseconds((a.Join.Queue ?? QueueTerms.Default).AgeStep)),
@@ -133,7 +122,8 @@ public static class LuaScripts
             : RedisValue.EmptyString),
         ("restore_only", a => a.Join.RestoreOnly ? "1" : "0"),
         ("lost_lease", a => a.Join.LostLeaseId ?? string.Empty),
-        .. TermsArguments<WaitJoinArgs>(a => new(a.Join.Recovery, a.Join.Overage, a.Join.Groups?.Rules, a.Join.ConcurrentLimit, a.Outage))]);
+        ("outage_from_ms", a => a.Outage?.From.ToUnixTimeMilliseconds() ?? 0),
+        ("outage_to_ms", a => a.Outage?.To.ToUnixTimeMilliseconds() ?? 0)]);
 
     public static readonly PoolScript<ApplyRulesCommand> ApplyRules = PoolScript.Load<ApplyRulesCommand>(
         "apply_rules",
@@ -183,20 +173,13 @@ public static class LuaScripts
         ? RedisValue.EmptyString
         : string.Join(';', groups.Rules.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{r.Reserved}|{r.Max ?? -1}")));
 
-    /// <summary>What the admitting scripts (acquire, wait_join) store of the pool's terms and read of the last outage.</summary>
-    private sealed record AdmissionTerms(LeaseRecovery? Recovery, OveragePolicy? Overage, IReadOnlyList<Domain.Catalog.GroupSeatRule>? Rules, int Limit, OutageWindow? Outage);
+    /// <summary>The pool's terms as the admitting scripts (acquire, wait_join) store them (<see cref="PoolTerms"/>).</summary>
+    public static PoolTerms AcquireTerms(AcquireCommand command, TimeSpan claimWindow) => PoolTerms.Of(
+        command.ConcurrentLimit, claimWindow, command.LeaseTtl, command.IdleRules, command.Groups, command.Recovery, command.Overage);
 
-    // Their arguments, named once for both scripts (see set_recovery, set_overage and open_pool in Scripts/library).
-    private static (string Name, Func<T, RedisValue> Value)[] TermsArguments<T>(Func<T, AdmissionTerms> terms) =>
-    [
-        ("revive_ms", a => Milliseconds((terms(a).Recovery ?? LeaseRecovery.Default).ReviveWindow)),
-        ("grace_ms", a => Milliseconds((terms(a).Recovery ?? LeaseRecovery.Default).OutageGrace)),
-        ("overage_mode", a => SeatTypeCodes.OverageModeCode((terms(a).Overage ?? OveragePolicy.None).Mode)),
-        ("overage_seats", a => (terms(a).Overage ?? OveragePolicy.None).ExtraSeats(terms(a).Limit)),
-        ("overage_caps", a => OverageCapsText(terms(a).Rules)),
-        ("outage_from_ms", a => terms(a).Outage?.From.ToUnixTimeMilliseconds() ?? 0),
-        ("outage_to_ms", a => terms(a).Outage?.To.ToUnixTimeMilliseconds() ?? 0),
-    ];
+    /// <inheritdoc cref="AcquireTerms"/>
+    public static PoolTerms WaitTerms(QueueJoin join, SeatOptions seats) => PoolTerms.Of(
+        join.ConcurrentLimit, seats.ClaimWindow, seats.LeaseTtl, join.IdleRules, join.Groups, join.Recovery, join.Overage);
 
     /// <summary>The groups' overage caps as the scripts read them (parse_caps in Scripts/library/04_terms.lua): "group|max;...".</summary>
     internal static RedisValue OverageCapsText(IReadOnlyList<Domain.Catalog.GroupSeatRule>? rules) => rules is null
@@ -217,7 +200,8 @@ public sealed record EpochCheck(string Mode, long Evidence);
 /// <param name="NewLeases">What a new lease is (<see cref="LeaseLayoutGate"/>).</param>
 /// <param name="HolderEntries">Whether the pool counts shared-seat holders in their agents' entries (<see cref="LeaseLayoutGate.HolderEntries"/>).</param>
 /// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
-public sealed record AcquireArgs(AcquireCommand Command, TimeSpan ClaimWindow, EpochCheck Epoch, NewLeaseForm NewLeases, bool HolderEntries, OutageWindow? Outage = null);
+/// <param name="Terms">The pool's terms (<see cref="PoolTerms"/>), sent only when <paramref name="SendTerms"/>.</param>
+public sealed record AcquireArgs(AcquireCommand Command, PoolTerms Terms, bool SendTerms, EpochCheck Epoch, NewLeaseForm NewLeases, bool HolderEntries, OutageWindow? Outage = null);
 
 /// <param name="Outage">The last time no broker could reach this Redis (<see cref="OutageWatch"/>), null when none is known.</param>
 public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch, OutageWindow? Outage = null);
@@ -225,7 +209,8 @@ public sealed record HeartbeatArgs(HeartbeatCommand Command, EpochCheck Epoch, O
 /// <param name="NewLeases">What a new lease (now or offered later) is (<see cref="LeaseLayoutGate"/>).</param>
 /// <param name="HolderEntries">As <see cref="AcquireArgs.HolderEntries"/>.</param>
 /// <param name="Outage">As <see cref="AcquireArgs.Outage"/>.</param>
-public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, EpochCheck Epoch, NewLeaseForm NewLeases, bool HolderEntries, OutageWindow? Outage = null);
+/// <param name="Terms">As <see cref="AcquireArgs.Terms"/>.</param>
+public sealed record WaitJoinArgs(QueueJoin Join, SeatOptions Seats, PoolTerms Terms, bool SendTerms, EpochCheck Epoch, NewLeaseForm NewLeases, bool HolderEntries, OutageWindow? Outage = null);
 
 /// <summary>The arguments of a script that takes none.</summary>
 public sealed record NoArguments

@@ -29,6 +29,9 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     // epoch means lost data), and the largest fencing token seen (evidence of lost writes).
     private readonly ConcurrentDictionary<PoolId, long> _knownPools = new();
 
+    // Per pool, the id of the terms this replica last saw it store (EvaluateWithTermsAsync): one entry per pool in use.
+    private readonly ConcurrentDictionary<PoolId, string> _storedTerms = new();
+
     public RedisOccupancyStore(
         IConnectionMultiplexer redis, RedisKeys keys, BackendPipelines pipelines, ISeatEventSink events, IPoolRegistry registry, SeatOptions seats, ExpiryBacklog backlog, ReclaimIndex reclaimIndex,
         LeaseLayoutGate layout, ILogger<RedisOccupancyStore> logger, OutageWatch? outages = null)
@@ -49,8 +52,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<AcquireOutcome> AcquireAsync(AcquireCommand command, CancellationToken cancellationToken)
     {
         // Retrying is safe: the script is idempotent on (agent, session).
-        var reply = await EvaluateWithEpochAsync(
-            LuaScripts.Acquire, command.Pool, epoch => new AcquireArgs(command, _seats.ClaimWindow, epoch, _layout.NewLeases, _layout.HolderEntries, _outages?.Last), evidence: 0, cancellationToken);
+        var terms = LuaScripts.AcquireTerms(command, _seats.ClaimWindow);
+        var reply = await EvaluateWithTermsAsync(
+            LuaScripts.Acquire, command.Pool, terms,
+            (epoch, send) => new AcquireArgs(command, terms, send, epoch, _layout.NewLeases, _layout.HolderEntries, _outages?.Last), cancellationToken);
         switch (reply.Status)
         {
             case "GRANTED":
@@ -265,7 +270,10 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     public async Task<QueueState> JoinAsync(QueueJoin join, CancellationToken cancellationToken)
     {
         // Retrying is safe: joining again refreshes the same place (one waiter per agent).
-        var reply = await EvaluateWithEpochAsync(LuaScripts.WaitJoin, join.Pool, epoch => new WaitJoinArgs(join, _seats, epoch, _layout.NewLeases, _layout.HolderEntries, _outages?.Last), evidence: 0, cancellationToken);
+        var terms = LuaScripts.WaitTerms(join, _seats);
+        var reply = await EvaluateWithTermsAsync(
+            LuaScripts.WaitJoin, join.Pool, terms,
+            (epoch, send) => new WaitJoinArgs(join, _seats, terms, send, epoch, _layout.NewLeases, _layout.HolderEntries, _outages?.Last), cancellationToken);
         return ParseQueueState(join.Pool, join.SessionId, reply);
     }
 
@@ -340,12 +348,42 @@ public sealed partial class RedisOccupancyStore : IOccupancyStore, IQueueStore
     /// meets a pool whose epoch Redis lacks, it asks PostgreSQL whether the pool was ever used, and
     /// runs the script again knowing whether the pool is new or lost its data.
     /// </summary>
+    /// <summary>
+    /// An admitting script (acquire, wait_join) with the pool's terms sent only when this replica does not know the pool
+    /// has them (<see cref="PoolTerms"/>): once more with them when the script answers TERMS (the pool lost them, never
+    /// had them, or another replica stored others since).
+    /// </summary>
+    private async Task<ScriptReply> EvaluateWithTermsAsync<TArgs>(
+        PoolScript<TArgs> script, PoolId pool, PoolTerms terms, Func<EpochCheck, bool, TArgs> args, CancellationToken cancellationToken)
+    {
+        var send = !_storedTerms.TryGetValue(pool, out var stored) || stored != terms.Id;
+        var reply = await EvaluateWithEpochAsync(script, pool, epoch => args(epoch, send), evidence: 0, cancellationToken);
+        if (reply.Status == "TERMS")
+        {
+            send = true;
+            reply = await EvaluateWithEpochAsync(script, pool, epoch => args(epoch, true), evidence: 0, cancellationToken);
+        }
+
+        // Stored by the call unless it changed nothing (an older catalog: STALE; no epoch yet: NO_EPOCH).
+        if (send && reply.Status is not ("TERMS" or "STALE" or "NO_EPOCH"))
+        {
+            _storedTerms[pool] = terms.Id;
+        }
+
+        return reply;
+    }
+
     private async Task<ScriptReply> EvaluateWithEpochAsync<TArgs>(
         PoolScript<TArgs> script, PoolId pool, Func<EpochCheck, TArgs> args, long evidence, CancellationToken cancellationToken)
     {
         var known = _knownPools.TryGetValue(pool, out var seenFence);
         evidence = Math.Max(evidence, seenFence);
         var reply = await EvaluateAsync(script, pool, args(new EpochCheck(known ? "KNOWN" : "UNKNOWN", evidence)), cancellationToken);
+        if (reply.Status == "TERMS")
+        {
+            return reply; // answered before the epoch was looked at (EvaluateWithTermsAsync calls again)
+        }
+
         if (reply.Status != "NO_EPOCH")
         {
             if (!known && _knownPools.TryAdd(pool, 0))

@@ -6,8 +6,6 @@
 -- @lease_id a new random lease id ('ls_' ...), the lease's id if one is granted (or the random part of its compact id)
 -- @compact a new lease is 0: classic, 1: compact, 2: compact with a short record (new_lease_layout in library/06_leases.lua)
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
--- @limit concurrent seat limit of the pool
--- @ttl_ms lease ttl (ms)
 -- @device device id
 -- @platform platform
 -- @kind session kind
@@ -16,17 +14,11 @@
 -- @rate_window_ms rate window (ms)
 -- @rate_pool attempts allowed per window for the pool
 -- @rate_agent per agent (0: no limit)
--- @claim_ms claim window (ms) of seats offered to the head of the queue
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_terms.lua
--- @idle_ms the pool's idle timeout (ms, 0 = none)
+-- @terms_id the broker's id of the pool's terms (limit, claim window, lease ttl, idle rules, group rules and their
+--   version, revive window, outage grace, overage): the rest (ARGV[@rest] on) are those terms, in the order of
+--   SETTINGS_FIELDS in library/03_epoch.lua, when the broker does not know the pool has them; none when it does (see
+--   pool_terms in library/08_admission.lua)
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
--- @rules the pool's group rules, as set_rules() reads them
--- @rules_version the catalog version they were read at (see open_pool in library/08_admission.lua)
--- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/04_terms.lua)
--- @grace_ms the pool's outage grace (ms; the same)
--- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
--- @overage_seats the seats it allows beyond limit
--- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
@@ -40,20 +32,25 @@
 --   status NO_EPOCH: mode UNKNOWN and no epoch: ask PostgreSQL, call again
 --   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
 --   status RATE_LIMITED, retry_ms: too many attempts (the attempt changed nothing else)
+--   status TERMS: the broker sent no terms and the pool does not have those of @terms_id: call again with them
 
 local agent, session, new_id, seat = @agent, @session, @lease_id, @seat
-local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
 local rate_window, rate_pool, rate_agent = int_arg('rate_window_ms', @rate_window_ms, 0, 86400000), int_arg('rate_pool', @rate_pool, 0, 1000000000), int_arg('rate_agent', @rate_agent, 0, 1000000000)
-local claim = int_arg('claim_ms', @claim_ms, 1, 86400000)
-set_idle_rules(@pending_ms, @idle_ms)
-set_recovery(@revive_ms, @grace_ms)
-set_overage(@overage_mode, @overage_seats, limit, @overage_caps)
 
+want_settings() -- the pool's stored terms come with the first read of the epoch
 local now = now_ms()
-want_settings() -- open_pool's settings come with the first read of the epoch
+local terms = pool_terms({unpack(ARGV, @rest)}, @terms_id)
+if not terms then
+  return finish({'status', 'TERMS'})
+end
+local limit, claim, ttl = int_arg('limit', terms[1], 0, 1000000), int_arg('claim_ms', terms[2], 1, 86400000), int_arg('ttl_ms', terms[3], 1000, 86400000)
+set_idle_rules(terms[4], terms[5])
+set_recovery(terms[8], terms[9])
+set_overage(terms[10], terms[11], limit, terms[12])
 purge(now)
 local group = @group
-local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version, @outage_from_ms, @outage_to_ms, @holder_entries)
+local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, terms[6], terms[7], @outage_from_ms, @outage_to_ms, @holder_entries,
+  @terms_id)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
 end

@@ -47,8 +47,10 @@ end
 
 set_rules(@rules)
 set_overage(@overage_mode, @overage_seats, limit, @overage_caps)
+-- The stored terms are no broker's any more ('terms_id' matches no id): the next acquire or wait sends its own
+-- (pool_terms in library/08_admission.lua).
 redis.call('HSET', K_EPOCH, 'limit', limit, 'rules', @rules, 'rules_version', string.format('%d', version), 'ovg_mode', @overage_mode, 'ovg', overage().extra,
-  'ovg_caps', @overage_caps)
+  'ovg_caps', @overage_caps, 'terms_id', '')
 -- A new limit or allowance moves the pool's overage seats at once (none ends a session: holders keep their seats).
 overage_moved('', '', by, now, seats_in_use(), limit)
 -- How many changes were applied here: the only script that moves seats between groups' counts (a

@@ -7,25 +7,17 @@
 -- @compact the lease is 0: classic, 1: compact, 2: compact with a short record (new_lease_layout in library/06_leases.lua);
 --   an offer keeps the choice
 -- @seat seat type: NAMED | CONCURRENT | UNLIMITED
--- @limit concurrent seat limit
--- @ttl_ms lease ttl (ms)
 -- @device device id
 -- @platform platform
 -- @kind session kind
 -- @epoch_mode pool mode for the epoch check
 -- @evidence evidence (see library/03_epoch.lua)
--- @claim_ms claim window (ms)
 -- @waiter_life_ms how long the waiter lives without a refresh (ms)
--- @pending_ms the pool's pending timeout (ms, 0 = none): see reclaim_at in library/04_terms.lua
--- @idle_ms the pool's idle timeout (ms, 0 = none)
+-- @terms_id the broker's id of the pool's terms (limit, claim window, lease ttl, idle rules, group rules and their
+--   version, revive window, outage grace, overage): the rest (ARGV[@rest] on) are those terms, in the order of
+--   SETTINGS_FIELDS in library/03_epoch.lua, when the broker does not know the pool has them; none when it does (see
+--   pool_terms in library/08_admission.lua)
 -- @group the agent's group in this pool ('' for none; see Groups in library/05_groups.lua)
--- @rules the pool's group rules, as set_rules() reads them
--- @rules_version the catalog version they were read at (see open_pool in library/08_admission.lua)
--- @revive_ms the pool's revive window (ms; stored for the purge, see remember_expiry in library/04_terms.lua)
--- @grace_ms the pool's outage grace (ms; the same)
--- @overage_mode the pool's overage: NONE | ALERT | BURST (see admission_limit in library/04_terms.lua)
--- @overage_seats the seats it allows beyond limit
--- @overage_caps the groups' overage caps, "group|max;..." (see overage_cap_reached in library/05_groups.lua)
 -- @outage_from_ms the start of the last time no broker could reach this Redis (OutageWatch.cs; 0: none known)
 -- @outage_to_ms its end (0: none known): newcomers wait one ttl after an outage (open_pool)
 -- @holder_entries 1 when every replica reads holders counted in their agents' entries (library/05_groups.lua), else 0
@@ -47,22 +39,28 @@
 --   status QUEUE_FULL, waiting, max, in_use: the queue holds max_queue waiters; nothing changed
 --   status RECOVERING, retry_ms | status NO_EPOCH | status GONE (restore_only, and no place to give back)
 --   status STALE, version: the caller's rules are older than the pool's; reload them (at least version) and call again
+--   status TERMS: the broker sent no terms and the pool does not have those of @terms_id: call again with them
 
 local agent, session, id, seat = @agent, @session, @lease_id, @seat
 local priority, age_step = int_arg('priority', @priority, 0, PRIORITIES - 1), int_arg('age_step_ms', @age_step_ms, 1000, 86400000)
 local max_queue, max_wait = int_arg('max_queue', @max_queue, 1, 1000000), int_arg('max_wait_ms', @max_wait_ms, 1000, 86400000)
 local ticket, restore_only = ticket_arg(@ticket), @restore_only == '1'
-local limit, ttl = int_arg('limit', @limit, 0, 1000000), int_arg('ttl_ms', @ttl_ms, 1000, 86400000)
-local claim, waiter_life = int_arg('claim_ms', @claim_ms, 1, 86400000), int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
-set_idle_rules(@pending_ms, @idle_ms)
-set_recovery(@revive_ms, @grace_ms)
-set_overage(@overage_mode, @overage_seats, limit, @overage_caps)
+local waiter_life = int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
 
+want_settings() -- the pool's stored terms come with the first read of the epoch
 local now = now_ms()
-want_settings() -- open_pool's settings come with the first read of the epoch
+local terms = pool_terms({unpack(ARGV, @rest)}, @terms_id)
+if not terms then
+  return finish({'status', 'TERMS'})
+end
+local limit, claim, ttl = int_arg('limit', terms[1], 0, 1000000), int_arg('claim_ms', terms[2], 1, 86400000), int_arg('ttl_ms', terms[3], 1000, 86400000)
+set_idle_rules(terms[4], terms[5])
+set_recovery(terms[8], terms[9])
+set_overage(terms[10], terms[11], limit, terms[12])
 purge(now)
 local group = @group
-local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, @rules, @rules_version, @outage_from_ms, @outage_to_ms, @holder_entries)
+local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, terms[6], terms[7], @outage_from_ms, @outage_to_ms, @holder_entries,
+  @terms_id)
 if not recovering_until then
   return finish({'status', 'NO_EPOCH'})
 end

@@ -43,7 +43,7 @@ local REL_AT, REL_GAP, RELEASE_NOTED = 0, 0, false
 -- The holders counted in their entries of KEYS[8] ('entry_seats', plus this call's changes: written once by finish()),
 -- and whether new ones are (the epoch's 'holders', see holders_in_entries below): "Shared seats in use" in part 5.
 local ENTRY_SEATS, ENTRY_SEATS_DELTA, HOLDERS_MODE = 0, 0, nil
-local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg', 'ovg_caps'}
+local SETTINGS_FIELDS = {'limit', 'claim', 'ttl', 'pending_ms', 'idle_ms', 'rules', 'rules_version', 'revive_ms', 'grace_ms', 'ovg_mode', 'ovg', 'ovg_caps', 'terms_id'}
 local function due_time()
   if DUE == nil then
     local fields = redis.call('HMGET', K_EPOCH, 'due', 'recovering_until', 'evseq', 'day', 'peak', 'shared', 'fence', 'ovg_mode', 'ovg', 'limit', 'ovg_n', 'ovg_caps', 'ovg_marks',

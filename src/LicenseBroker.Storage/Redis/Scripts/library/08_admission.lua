@@ -148,6 +148,27 @@ local function promote(now)
   end
 end
 
+-- The pool's terms, in SETTINGS_FIELDS order (part 3) without the last: those the broker sent (sent, a list), or,
+-- when it sent none, the ones stored when they are those of terms_id (the broker's id of the terms it holds,
+-- PoolTerms in LuaScripts.cs; open_pool stores it with them). nil when the broker must send them (reply TERMS): the
+-- pool never had them, lost them, or has others. The settings are sent only when a replica does not know the pool has
+-- them: twelve arguments fewer on every other acquire and wait.
+local function pool_terms(sent, terms_id)
+  local count = #SETTINGS_FIELDS - 1
+  if #sent > 0 then
+    if #sent ~= count then
+      error({err = 'LB_BAD_ARGUMENT terms must be ' .. count .. ' values'})
+    end
+    return sent
+  end
+  due_time() -- the first read of the epoch, which brings the stored settings (want_settings)
+  local stored = stored_settings()
+  if stored[count + 1] ~= terms_id then
+    return nil
+  end
+  return stored
+end
+
 -- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
 -- limit, claim window, lease ttl, idle rules, revive window and outage grace (set_recovery) and group rules (rules_text,
 -- as set_rules() reads it)
@@ -155,11 +176,12 @@ end
 -- were read at (see apply_rules.lua): a caller whose rules are older than the pool's changes nothing
 -- and must reload them, so no grant uses rules older than the last change an admin committed.
 -- outage_from, outage_to: the last time no broker could reach this Redis (0 0: none known). holder_entries: '1' when
--- every replica reads holders counted in their entries ("Shared seats in use" in part 5), '0' when not.
+-- every replica reads holders counted in their entries ("Shared seats in use" in part 5), '0' when not. terms_id:
+-- the broker's id of these settings (pool_terms above), stored with them.
 -- Returns the end of the recovery window, or nil when the caller must answer NO_EPOCH; and, when the
 -- caller's rules are older than the pool's, the pool's version (the caller answers STALE).
 local RETURN_MS = 10000 -- the least time apps get to come back after an outage (see open_pool)
-local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to, holder_entries)
+local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, version, outage_from, outage_to, holder_entries, terms_id)
   version = int_arg('rules_version', version, 0, MAX_FENCE)
   outage_from, outage_to = int_arg('outage_from_ms', outage_from, 0, MAX_FENCE), int_arg('outage_to_ms', outage_to, 0, MAX_FENCE)
   set_rules(rules_text)
@@ -175,7 +197,7 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     -- Written only when one of them changed: a read, where a write went to the AOF and the replicas on every acquire.
     local revive_ms, grace_ms = recovery()
     local o = overage()
-    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms, o.mode, o.extra, o.caps_text}
+    local values = {limit, claim, ttl, PENDING_MS, IDLE_MS, rules_text, string.format('%d', version), revive_ms, grace_ms, o.mode, o.extra, o.caps_text, terms_id}
     local stored = stored_settings()
     local stored_version = tonumber(stored[7] or '0')
     if version < stored_version then
@@ -189,7 +211,8 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     for i = 1, #values do
       if stored[i] ~= tostring(values[i]) then
         redis.call('HSET', K_EPOCH, 'limit', limit, 'claim', claim, 'ttl', ttl, 'pending_ms', PENDING_MS, 'idle_ms', IDLE_MS, 'rules', rules_text,
-          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms, 'ovg_mode', o.mode, 'ovg', o.extra, 'ovg_caps', o.caps_text)
+          'rules_version', values[7], 'revive_ms', revive_ms, 'grace_ms', grace_ms, 'ovg_mode', o.mode, 'ovg', o.extra, 'ovg_caps', o.caps_text,
+          'terms_id', terms_id)
         break
       end
     end
