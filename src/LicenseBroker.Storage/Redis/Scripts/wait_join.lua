@@ -47,26 +47,12 @@ local max_queue, max_wait = int_arg('max_queue', @max_queue, 1, 1000000), int_ar
 local ticket, restore_only = ticket_arg(@ticket), @restore_only == '1'
 local waiter_life = int_arg('waiter_life_ms', @waiter_life_ms, 1, 86400000)
 
-want_settings() -- the pool's stored terms come with the first read of the epoch
-local now = now_ms()
-local terms = pool_terms({unpack(ARGV, @rest)}, @terms_id)
-if not terms then
-  return finish({'status', 'TERMS'})
+local opened, ending = open_admission({unpack(ARGV, @rest)}, @terms_id, @epoch_mode, @evidence, @outage_from_ms, @outage_to_ms, @holder_entries)
+if not opened then
+  return finish(ending)
 end
-local limit, claim, ttl = int_arg('limit', terms[1], 0, 1000000), int_arg('claim_ms', terms[2], 1, 86400000), int_arg('ttl_ms', terms[3], 1000, 86400000)
-set_idle_rules(terms[4], terms[5])
-set_recovery(terms[8], terms[9])
-set_overage(terms[10], terms[11], limit, terms[12])
-purge(now)
+local now, limit, ttl, recovering_until = opened.now, opened.limit, opened.ttl, opened.recovering_until
 local group = @group
-local recovering_until, newer_rules = open_pool(now, ttl, @epoch_mode, @evidence, limit, claim, terms[6], terms[7], @outage_from_ms, @outage_to_ms, @holder_entries,
-  @terms_id)
-if not recovering_until then
-  return finish({'status', 'NO_EPOCH'})
-end
-if newer_rules then
-  return finish({'status', 'STALE', 'version', newer_rules})
-end
 
 local compact = new_lease_layout(@compact)
 local function grant_now()

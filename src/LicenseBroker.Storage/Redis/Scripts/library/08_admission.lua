@@ -1,6 +1,6 @@
 -- The pool library, part 8 of 10: admission. Owns who may take a shared seat now (may_take_now), why not (refusal_of),
--- the queue's promotions, the abuse limits (rate_limited) and the start of the scripts that admit (open_pool). No
--- per-call state.
+-- the queue's promotions, the abuse limits (rate_limited) and the start of the scripts that admit (open_admission,
+-- open_pool). No per-call state.
 
 -- Why seat_open said no to an agent of group, for the refusal it is told: FULL (every seat taken, or the
 -- free ones are being handed to waiters ahead), GROUP_CAP (its group holds its cap: group, cap), or RESERVED
@@ -150,23 +150,26 @@ end
 
 -- The pool's terms, in SETTINGS_FIELDS order (part 3) without the last: those the broker sent (sent, a list), or,
 -- when it sent none, the ones stored when they are those of terms_id (the broker's id of the terms it holds,
--- PoolTerms in LuaScripts.cs; open_pool stores it with them). nil when the broker must send them (reply TERMS): the
--- pool never had them, lost them, or has others. The settings are sent only when a replica does not know the pool has
--- them: twelve arguments fewer on every other acquire and wait.
+-- PoolTerms in LuaScripts.cs; open_pool stores it with them). The settings are sent only when a replica does not know
+-- the pool has them: twelve arguments fewer on every other acquire and wait. Sets the idle rules, revive window,
+-- outage grace and overage from them, and returns them with the limit, claim window and lease ttl; nil when the
+-- broker must send them (the caller answers TERMS): the pool never had them, lost them, or has others.
 local function pool_terms(sent, terms_id)
-  local count = #SETTINGS_FIELDS - 1
-  if #sent > 0 then
-    if #sent ~= count then
-      error({err = 'LB_BAD_ARGUMENT terms must be ' .. count .. ' values'})
+  local count, terms = #SETTINGS_FIELDS - 1, sent
+  if #sent > 0 and #sent ~= count then
+    error({err = 'LB_BAD_ARGUMENT terms must be ' .. count .. ' values'})
+  elseif #sent == 0 then
+    due_time() -- the first read of the epoch, which brings the stored settings (want_settings)
+    terms = stored_settings()
+    if terms[count + 1] ~= terms_id then
+      return nil
     end
-    return sent
   end
-  due_time() -- the first read of the epoch, which brings the stored settings (want_settings)
-  local stored = stored_settings()
-  if stored[count + 1] ~= terms_id then
-    return nil
-  end
-  return stored
+  local limit, claim, ttl = int_arg('limit', terms[1], 0, 1000000), int_arg('claim_ms', terms[2], 1, 86400000), int_arg('ttl_ms', terms[3], 1000, 86400000)
+  set_idle_rules(terms[4], terms[5])
+  set_recovery(terms[8], terms[9])
+  set_overage(terms[10], terms[11], limit, terms[12])
+  return terms, limit, claim, ttl
 end
 
 -- Start of the scripts that admit (acquire, wait_join): checks the epoch, then records the pool's
@@ -218,4 +221,25 @@ local function open_pool(now, ttl, mode, evidence, limit, claim, rules_text, ver
     end
   end
   return recovering_until, nil
+end
+
+-- The start of acquire and wait_join after their own arguments: the pool's terms (pool_terms), the purge, the epoch and
+-- the terms stored (open_pool). sent, terms_id: as pool_terms takes them; the others as open_pool. Returns
+-- {now, limit, ttl, recovering_until}, or nil and the reply the script ends with: TERMS, NO_EPOCH or STALE.
+local function open_admission(sent, terms_id, mode, evidence, outage_from, outage_to, holder_entries)
+  want_settings() -- the pool's stored terms come with the first read of the epoch
+  local now = now_ms()
+  local terms, limit, claim, ttl = pool_terms(sent, terms_id)
+  if not terms then
+    return nil, {'status', 'TERMS'}
+  end
+  purge(now)
+  local recovering_until, newer_rules = open_pool(now, ttl, mode, evidence, limit, claim, terms[6], terms[7], outage_from, outage_to, holder_entries, terms_id)
+  if not recovering_until then
+    return nil, {'status', 'NO_EPOCH'}
+  end
+  if newer_rules then
+    return nil, {'status', 'STALE', 'version', newer_rules}
+  end
+  return {now = now, limit = limit, ttl = ttl, recovering_until = recovering_until}
 end
