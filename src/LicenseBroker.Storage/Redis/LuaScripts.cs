@@ -191,7 +191,7 @@ public static class LuaScripts
         ? RedisValue.EmptyString
         : string.Join(';', rules.Where(r => r.Priority is not null).Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.GroupId}|{(int)r.Priority!.Value}")));
 
-    private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+    internal static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>What a script that checks the pool's epoch needs (see Scripts/library/03_epoch.lua): the mode, and the evidence of lost writes.</summary>

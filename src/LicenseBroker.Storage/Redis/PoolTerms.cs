@@ -40,14 +40,14 @@ public sealed class PoolTerms
         RedisValue[] values =
         [
             limit,
-            Milliseconds(claimWindow),
-            Milliseconds(leaseTtl),
-            Milliseconds(rules.PendingTimeout),
-            Milliseconds(rules.IdleTimeout),
+            LuaScripts.Milliseconds(claimWindow),
+            LuaScripts.Milliseconds(leaseTtl),
+            LuaScripts.Milliseconds(rules.PendingTimeout),
+            LuaScripts.Milliseconds(rules.IdleTimeout),
             LuaScripts.RulesText(groups),
             groups?.RulesVersion ?? 0,
-            Milliseconds(lease.ReviveWindow),
-            Milliseconds(lease.OutageGrace),
+            LuaScripts.Milliseconds(lease.ReviveWindow),
+            LuaScripts.Milliseconds(lease.OutageGrace),
             SeatTypeCodes.OverageModeCode(extra.Mode),
             extra.ExtraSeats(limit),
             LuaScripts.OverageCapsText(groups?.Rules),
@@ -59,5 +59,4 @@ public sealed class PoolTerms
         return new PoolTerms(values, id);
     }
 
-    private static RedisValue Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 }
